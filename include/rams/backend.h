@@ -1,0 +1,126 @@
+// The backend interface: what a store of segments must provide so that
+// segments, the sync primitives and every test run unchanged on it. librams
+// has three: `posix` (POSIX shm + futex), `kernel` (/dev/rams) and `remote`
+// (a ramsd on another host). A Backend finds segments by name; a SegmentPort
+// is one attachment to one segment and owns the range locks it takes.
+//
+// Thread safety: a Backend is safe to use from many threads. A SegmentPort is
+// safe for concurrent Read/Write/Wait/Wake/Lock/Unlock from many threads of
+// its process; destroying it while another thread uses it is a programmer
+// error.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rams/status.h"
+
+namespace rams {
+
+// Longest segment name, in bytes. Names use [A-Za-z0-9._-], not starting
+// with '.'.
+inline constexpr size_t kMaxNameBytes = 63;
+
+struct SegmentInfo {
+  std::string name;
+  uint64_t size_bytes = 0;
+  uint32_t owner_uid = 0;
+  uint32_t owner_gid = 0;
+  uint32_t mode = 0;           // permission bits, as in chmod(2)
+  std::string backend;         // "posix", "kernel", "remote"
+  int64_t created_unix_ns = 0; // CLOCK_REALTIME at creation
+  uint32_t locks_held = 0;     // range locks held now
+};
+
+enum class OpenMode {
+  kOpen,             // the segment must exist
+  kCreate,           // open it, or create it when it does not exist
+  kCreateExclusive,  // create it; EEXIST when it exists
+};
+
+struct OpenOptions {
+  OpenMode open_mode = OpenMode::kOpen;
+  uint64_t size_bytes = 0;  // for creation; when opening, 0 or the same size
+  uint32_t mode = 0600;     // permission bits for creation (umask is not applied)
+  bool read_only = false;   // map and use the segment read-only
+};
+
+// How long Lock and Wait block. nullopt: until it succeeds; zero: not at all.
+using Timeout = std::optional<std::chrono::nanoseconds>;
+
+struct LockOptions {
+  uint32_t writes = 0;  // release after this many writes by the holder; 0 = until Unlock
+  Timeout timeout;      // waiting for conflicting holders
+};
+
+// Identifies one held range lock within its SegmentPort.
+using LockId = uint64_t;
+
+// One attachment to one segment. Offsets are relative to the segment's data.
+class SegmentPort {
+ public:
+  virtual ~SegmentPort() = default;
+
+  virtual const SegmentInfo& info() const = 0;
+
+  // The whole segment mapped shared into this process. Stays valid for the
+  // port's lifetime. ENOTSUP on backends that cannot map.
+  virtual Result<std::span<std::byte>> Map() = 0;
+
+  // Copies from/to the segment. Each call is atomic with respect to the other
+  // Read and Write calls on the same segment. EINVAL when [offset, offset+len)
+  // is not inside the segment; a Write overlapping a range locked by another
+  // port fails with EBUSY and changes nothing.
+  virtual Status Read(uint64_t offset, std::span<std::byte> out) = 0;
+  virtual Status Write(uint64_t offset, std::span<const std::byte> in) = 0;
+
+  // Exclusive lock on [offset, offset+len) with a write lease (see LockOptions).
+  // EWOULDBLOCK when a zero timeout meets a holder, ETIMEDOUT after a timeout.
+  virtual Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) = 0;
+  // ENOENT when the lock was already released (for example by its lease).
+  virtual Status Unlock(LockId id) = 0;
+  // Whether `id` is still held by this port.
+  virtual Result<bool> IsLocked(LockId id) = 0;
+
+  // Futex semantics on the aligned 32-bit word at `offset`: sleeps only while
+  // the word equals `expected`. EAGAIN when it differed, ETIMEDOUT, EINTR.
+  virtual Status Wait(uint64_t offset, uint32_t expected, Timeout timeout) = 0;
+  // Wakes up to `count` waiters; returns how many were woken.
+  virtual Result<uint32_t> Wake(uint64_t offset, uint32_t count) = 0;
+
+  // Fresh information (locks_held changes while attached).
+  virtual Result<SegmentInfo> Stat() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+                                                    const OpenOptions& options) = 0;
+  // The name disappears at once; attached ports keep working until closed.
+  virtual Status Remove(std::string_view name) = 0;
+  virtual Result<std::vector<SegmentInfo>> List() = 0;
+  virtual Result<SegmentInfo> Stat(std::string_view name) = 0;
+};
+
+// The backend chosen by RAMS_BACKEND (posix|kernel), else kernel when
+// /dev/rams exists, else posix.
+Result<Backend*> DefaultBackend();
+// A backend by its name ("posix", "kernel"); ENOENT when unknown or absent.
+Result<Backend*> BackendByName(std::string_view name);
+
+// EINVAL with a message when `name` is not a valid segment name.
+Status ValidateName(std::string_view name);
+
+// Upper bound on a segment's size: RAMS_MAX_SEGMENT_BYTES, else 64 GiB.
+uint64_t MaxSegmentBytes();
+
+}  // namespace rams

@@ -1,0 +1,36 @@
+// Status formatting and errno naming.
+#include "rams/status.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace rams {
+
+std::string_view ErrnoName(int code) {
+  const char* name = strerrorname_np(code);
+  if (name != nullptr) return name;
+  thread_local std::string unknown;
+  unknown = "E" + std::to_string(code);
+  return unknown;
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  return message_;
+}
+
+Status Error(int code, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += ErrnoName(code);
+  return Status(code, std::move(message));
+}
+
+Status ErrnoError(std::string_view what) {
+  int code = errno;
+  if (code == 0) code = EIO;
+  return Error(code, what);
+}
+
+}  // namespace rams
