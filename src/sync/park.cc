@@ -1,6 +1,7 @@
 #include "sync/park.h"
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -43,7 +44,8 @@ SyncTuning CurrentTuning() {
   return t;
 }
 
-Deadline::Deadline(Timeout timeout) : never_(!timeout.has_value()) {
+Deadline::Deadline(Timeout timeout)
+    : never_(!timeout.has_value()), zero_(timeout && *timeout <= nanoseconds(0)) {
   if (timeout) at_ = std::chrono::steady_clock::now() + *timeout;
 }
 
@@ -69,6 +71,12 @@ bool ParkSlice(const uint32_t& word, uint32_t expected, nanoseconds slice,
   if (wait <= nanoseconds(0)) return true;
   Status s = WaitWord(&AsAtomic(word), expected, wait);
   return s.code() == ETIMEDOUT;
+}
+
+void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters) {
+  // seq_cst: pairs with BlockOn's waiters increment and word load.
+  AsAtomic(word).fetch_add(1);
+  if (AsAtomic(waiters).load() != 0) WakeWord(&AsAtomic(word), INT_MAX);
 }
 
 SyncHeader MakeHeader(uint32_t magic) {

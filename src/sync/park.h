@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "rams/backend.h"
@@ -43,12 +45,15 @@ class Deadline {
  public:
   explicit Deadline(Timeout timeout);
   bool never() const { return never_; }
+  // Whether the timeout was zero (a try: no spinning, no parking).
+  bool zero() const { return zero_; }
   bool Expired() const;
   // How long to park: `slice`, or less when the deadline comes first.
   std::chrono::nanoseconds Clip(std::chrono::nanoseconds slice) const;
 
  private:
   bool never_;
+  bool zero_;
   std::chrono::steady_clock::time_point at_;
 };
 
@@ -60,6 +65,45 @@ std::chrono::nanoseconds NextSlice(std::chrono::nanoseconds slice, const SyncTun
 // a changed word or a signal).
 bool ParkSlice(const uint32_t& word, uint32_t expected, std::chrono::nanoseconds slice,
                const Deadline& deadline);
+
+// Blocks until `attempt` finishes. attempt() returns nullopt while blocked,
+// else the Status to return. Spins first (not for a zero deadline), then
+// parks on `word` in slices, counting itself in `waiters` so that releasers
+// know to wake; `word` must change (and be woken) whenever attempt's answer
+// may change. After a slice runs out calls reap(), which looks for dead
+// holders and returns true when it released something. ETIMEDOUT when the
+// deadline passes.
+template <class Attempt, class Reap>
+Status BlockOn(uint32_t& word, uint32_t& waiters, const Deadline& deadline, Attempt attempt,
+               Reap reap) {
+  const SyncTuning tuning = CurrentTuning();
+  if (!deadline.zero()) {
+    for (uint32_t i = 0; i < tuning.spin_iterations; ++i) {
+      if (std::optional<Status> done = attempt()) return *std::move(done);
+      CpuRelax();
+    }
+  }
+  std::chrono::nanoseconds slice = tuning.first_slice;
+  for (;;) {
+    // seq_cst: the increment comes before our read of `word` and attempt's
+    // reads; a releaser changes its state, then `word`, then reads waiters.
+    // Either it sees us counted, or we see its change.
+    AsAtomic(waiters).fetch_add(1);
+    uint32_t seen = AsAtomic(word).load();
+    std::optional<Status> done = attempt();
+    bool ran_out = !done && ParkSlice(word, seen, slice, deadline);
+    AsAtomic(waiters).fetch_sub(1);
+    if (done) return *std::move(done);
+    if (!ran_out) continue;
+    if (reap()) continue;
+    if (deadline.Expired()) return Error(ETIMEDOUT, "wait");
+    slice = NextSlice(slice, tuning);
+  }
+}
+
+// Bumps `word` and wakes every parked waiter if `waiters` says there may be
+// some (the releasing side of BlockOn).
+void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters);
 
 // Fills a header for this process's domain.
 SyncHeader MakeHeader(uint32_t magic);

@@ -7,8 +7,11 @@
 #include <thread>
 #include <vector>
 
+#include "rams/barrier.h"
 #include "rams/condvar.h"
 #include "rams/mutex.h"
+#include "rams/rwlock.h"
+#include "rams/semaphore.h"
 #include "sync_fixture.h"
 
 namespace rams::testing {
@@ -127,6 +130,86 @@ TEST_P(ThreadsTest, CondVarHandsOffEveryItem) {
   for (auto& t : consumers) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(s->sum, kItems * (kItems + 1) / 2);
+}
+
+TEST_P(ThreadsTest, RwLockKeepsItsInvariant) {
+  struct State {
+    RwLock rw;
+    uint64_t a = 0;  // guarded by rw; equal to b outside a writer
+    uint64_t b = 0;
+  };
+  State* s = Place<State>(0);
+  std::atomic<int> violations{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 3000; ++i) {
+        if (!s->rw.LockShared().ok()) {
+          ++violations;
+          return;
+        }
+        if (s->a != s->b) ++violations;
+        s->rw.UnlockShared();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 2000; ++i) {
+      if (!s->rw.Lock().ok()) {
+        ++violations;
+        return;
+      }
+      ++s->a;
+      ++s->b;
+      s->rw.Unlock();
+    }
+  });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(s->a, 2000u);
+}
+
+TEST_P(ThreadsTest, SemaphoreHandsUnitsAcross) {
+  Semaphore* sem = Place<Semaphore>(0, 0);
+  constexpr int kUnits = 5000;
+  std::thread consumer([&] {
+    for (int i = 0; i < kUnits; ++i) ASSERT_TRUE(sem->Wait().ok());
+  });
+  for (int i = 0; i < kUnits; ++i) ASSERT_TRUE(sem->Post().ok());
+  consumer.join();
+  EXPECT_EQ(sem->Value(), 0u);
+}
+
+TEST_P(ThreadsTest, BarrierRounds) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 300;
+  Barrier* barrier = Place<Barrier>(0, kThreads);
+  uint64_t* cells = At<uint64_t>(4096);  // one per thread, written before each Wait
+  std::atomic<int> errors{0};
+  std::atomic<int> lasts{0};
+  std::vector<std::thread> threads;
+  for (int me = 0; me < kThreads; ++me) {
+    threads.emplace_back([&, me] {
+      for (int round = 1; round <= kRounds; ++round) {
+        cells[me] = static_cast<uint64_t>(round);
+        auto r = barrier->Wait();
+        if (!r.ok()) {
+          ++errors;
+          return;
+        }
+        lasts += *r ? 1 : 0;
+        for (int o = 0; o < kThreads; ++o) {
+          if (cells[o] < static_cast<uint64_t>(round)) ++errors;
+        }
+        // Nobody writes a cell for the next round until everyone has read.
+        if (!barrier->Wait().ok()) ++errors;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(lasts.load(), kRounds);
+  EXPECT_EQ(barrier->Generation(), uint32_t{2 * kRounds});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ThreadsTest, RAMS_SYNC_BACKENDS);
