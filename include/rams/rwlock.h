@@ -6,11 +6,11 @@
 // id (sync_common.h), the writer holds the writer word, so a dead holder is
 // known by name. Waiters park in slices and, when a slice runs out, release
 // the holds of dead readers (a waiting writer) or of a dead writer (anyone
-// waiting), and the next acquirer is told: Acquired::kOwnerDied when a writer
-// died holding it (the protected state may be half-written), kReaderDied when
-// only readers died (the state is intact). The report goes to exactly one
-// acquirer. A reader told kOwnerDied cannot repair under a shared hold: it
-// should release and repair under the exclusive lock.
+// waiting), and acquirers are told. Acquired::kOwnerDied: a writer died
+// holding it, the protected state may be half-written; every acquirer is told
+// until the next exclusive acquirer, who is told last and must repair before
+// it unlocks (a reader cannot repair under a shared hold). kReaderDied: a
+// reader died holding it (the state is intact); told to one acquirer.
 //
 // More than kReaderSlots simultaneous readers: the extra ones wait for a
 // free slot.
@@ -62,7 +62,7 @@ class RwLock {
   ReaderState Readers(uint32_t self);
   bool ReapDeadWriter(uint32_t self);
   bool ReapDeadReaders();
-  Acquired TakeReport();
+  Acquired TakeReport(bool exclusive);
   void Notify();
 
   SyncHeader header_;

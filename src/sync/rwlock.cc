@@ -36,11 +36,20 @@ Result<RwLock*> RwLock::Attach(void* at) {
   return rw;
 }
 
-Acquired RwLock::TakeReport() {
-  if (AsAtomic(died_).load(std::memory_order_relaxed) == 0) [[likely]] return Acquired::kClean;
-  uint32_t died = AsAtomic(died_).exchange(0);
-  if ((died & kWriterDied) != 0) return Acquired::kOwnerDied;
-  return (died & kReaderDied) != 0 ? Acquired::kReaderDied : Acquired::kClean;
+Acquired RwLock::TakeReport(bool exclusive) {
+  std::atomic<uint32_t>& died = AsAtomic(died_);
+  if (died.load(std::memory_order_relaxed) == 0) [[likely]] return Acquired::kClean;
+  if (exclusive) {
+    // The exclusive holder repairs: the report ends with it.
+    uint32_t d = died.exchange(0);
+    if ((d & kWriterDied) != 0) return Acquired::kOwnerDied;
+    return (d & kReaderDied) != 0 ? Acquired::kReaderDied : Acquired::kClean;
+  }
+  // Readers cannot repair: a writer's death stays reported until a writer
+  // takes it. A reader's death (harmless) is told once.
+  if ((died.load() & kWriterDied) != 0) return Acquired::kOwnerDied;
+  uint32_t d = died.fetch_and(~kReaderDied);
+  return (d & kReaderDied) != 0 ? Acquired::kReaderDied : Acquired::kClean;
 }
 
 void RwLock::Notify() { internal::BumpAndWakeAll(epoch_, waiters_); }
@@ -77,7 +86,7 @@ Result<Acquired> RwLock::LockShared(Timeout timeout) {
     if (s.code() == ETIMEDOUT && deadline.zero()) return Error(EBUSY, "trylock rwlock shared");
     return Error(s.code(), "lock rwlock shared");
   }
-  return TakeReport();
+  return TakeReport(/*exclusive=*/false);
 }
 
 Result<Acquired> RwLock::TryLockShared() { return LockShared(std::chrono::nanoseconds(0)); }
@@ -149,7 +158,7 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
     return Error(s.code(), "lock rwlock");
   }
   AsAtomic(writer_).store(self | kActive, std::memory_order_relaxed);  // only we change it now
-  return TakeReport();
+  return TakeReport(/*exclusive=*/true);
 }
 
 Result<Acquired> RwLock::TryLock() { return Lock(std::chrono::nanoseconds(0)); }
