@@ -10,6 +10,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 echo 1 > /proc/sys/kernel/panic_on_oops
+TEST_TIMEOUT=120  # seconds per test program; the host has its own overall limit
 
 result() { # name rc
   case "$2" in
@@ -28,7 +29,7 @@ fi
 for t in $(cat /tests/order); do
   if [ -x "/tests/$t" ]; then
     start=$(cut -d' ' -f1 /proc/uptime)
-    "/tests/$t" > /tmp/out 2>&1
+    timeout "$TEST_TIMEOUT" "/tests/$t" > /tmp/out 2>&1
     rc=$?
     end=$(cut -d' ' -f1 /proc/uptime)
     sed "s/^/[$t] /" /tmp/out

@@ -49,6 +49,14 @@ static inline int rams_open_dev(void)
 	return fd;
 }
 
+/* strlen(name), cut to what fits a terminated RAMS_NAME_BYTES field. */
+static inline size_t rams_name_len(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n < RAMS_NAME_BYTES - 1 ? n : RAMS_NAME_BYTES - 1;
+}
+
 /* Returns the ioctl result; errno on failure. */
 static inline int rams_attach_fd(int fd, const char *name, uint64_t size, uint32_t mode,
 				 uint32_t flags)
@@ -56,7 +64,7 @@ static inline int rams_attach_fd(int fd, const char *name, uint64_t size, uint32
 	struct rams_attach a;
 
 	memset(&a, 0, sizeof(a));
-	snprintf(a.name, sizeof(a.name), "%s", name);
+	memcpy(a.name, name, rams_name_len(name));
 	a.size = size;
 	a.mode = mode;
 	a.flags = flags;
@@ -108,7 +116,7 @@ static inline int rams_remove_name(int fd, const char *name)
 	struct rams_remove r;
 
 	memset(&r, 0, sizeof(r));
-	snprintf(r.name, sizeof(r.name), "%s", name);
+	memcpy(r.name, name, rams_name_len(name));
 	return ioctl(fd, RAMS_IOC_REMOVE, &r);
 }
 

@@ -23,6 +23,8 @@ int main(void)
 		struct rams_lock l;
 		int i, w;
 
+		close(to_p2[1]);
+		close(to_p1[0]);
 		rams_await(to_p2[0]); /* process 1 wrote and holds LOCK */
 		fd = rams_open_segment("seed", 0, 0);
 		for (i = 0; i < 10; i++)
@@ -59,6 +61,8 @@ int main(void)
 	}
 
 	/* Process 1. */
+	close(to_p2[0]);
+	close(to_p1[1]);
 	{
 		int fd = rams_open_dev(), ints[kInts / 2], i;
 		struct rams_lock l;
