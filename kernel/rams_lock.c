@@ -12,6 +12,7 @@
  * drop the parent's lock.
  */
 #include <linux/jiffies.h>
+#include <linux/math64.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
@@ -77,11 +78,17 @@ out_unlock:
 	return ret;
 }
 
+/* Never earlier than timeout_ns: whole ticks rounded up, plus the tick in progress. */
 static long rams_lock_timeout_jiffies(const struct rams_lock *req)
 {
+	u64 ticks;
+
 	if (!(req->flags & RAMS_LOCK_TIMEOUT))
 		return MAX_SCHEDULE_TIMEOUT;
-	return min_t(u64, nsecs_to_jiffies64(req->timeout_ns), MAX_SCHEDULE_TIMEOUT - 1);
+	if (req->timeout_ns == 0)
+		return 0;
+	ticks = div64_u64(req->timeout_ns, TICK_NSEC) + 2;
+	return min_t(u64, ticks, MAX_SCHEDULE_TIMEOUT - 1);
 }
 
 /* REQUIRES: the request was validated (rams_ioctl.c). */
