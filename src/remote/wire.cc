@@ -36,6 +36,7 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kWait: return "WAIT";
     case Opcode::kWake: return "WAKE";
     case Opcode::kStat: return "STAT";
+    case Opcode::kLockHeld: return "LOCK_HELD";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

@@ -51,6 +51,7 @@ enum class Opcode : uint8_t {
   kWait = 12,
   kWake = 13,
   kStat = 14,
+  kLockHeld = 15,
   kWakeup = 64,  // push only
 };
 

@@ -51,6 +51,7 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
     case Opcode::kFetchAdd: reply ? RoundTrip<U64Reply>(body) : RoundTrip<FetchAddRequest>(body); break;
     case Opcode::kLock: reply ? RoundTrip<U64Reply>(body) : RoundTrip<LockRequest>(body); break;
     case Opcode::kUnlock: RoundTrip<UnlockRequest>(body); break;
+    case Opcode::kLockHeld: reply ? RoundTrip<U32Reply>(body) : RoundTrip<UnlockRequest>(body); break;
     case Opcode::kWait: RoundTrip<WaitRequest>(body); break;
     case Opcode::kWake: reply ? RoundTrip<U32Reply>(body) : RoundTrip<WakeRequest>(body); break;
     case Opcode::kWakeup: RoundTrip<U32Reply>(body); break;
