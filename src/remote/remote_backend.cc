@@ -13,8 +13,10 @@ Result<std::unique_ptr<SegmentPort>> RemoteBackend::Open(std::string_view name,
     return Error(EPERM, "create remote segment " + std::string(name) +
                             ": segments are created on their home host");
   }
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg,
-                        session_.Open(name, options.read_only));
+  // A read-only export opens read-only: its writes then fail with EROFS.
+  Result<std::unique_ptr<RemoteSegment>> opened = session_.Open(name, false);
+  if (opened.code() == EROFS) opened = session_.Open(name, true);
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, std::move(opened));
   if (options.size_bytes != 0 && options.size_bytes != seg->info().size_bytes) {
     return Error(EINVAL, "open remote segment " + std::string(name) + ": size differs");
   }
