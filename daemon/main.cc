@@ -43,7 +43,7 @@ rams::Status SetUpLogging(const std::string& dir, const std::string& level) {
     auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(dir + "/ramsd.log",
                                                                        10u << 20, 5);
     auto err = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    err->set_level(spdlog::level::warn);
+    err->set_level(spdlog::level::err);  // the file has the rest
     auto logger = std::make_shared<spdlog::logger>("ramsd", spdlog::sinks_init_list{file, err});
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::info);
