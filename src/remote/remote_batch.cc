@@ -7,7 +7,6 @@
 
 namespace rams {
 
-namespace wire = rams::wire;
 using remote_internal::Call;
 
 namespace {

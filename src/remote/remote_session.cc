@@ -10,7 +10,6 @@ using remote_internal::Call;
 using remote_internal::Clock;
 using remote_internal::Connection;
 using remote_internal::Deadline;
-namespace wire = rams::wire;
 
 namespace {
 
