@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
               port_file, log_level = "info";
   std::vector<std::string> export_texts;
   uint32_t max_connections = 256;
+  uint32_t busy_poll_us = 0;
   app.set_config("--config", "", "TOML/INI file with any of these options (long names as keys)");
   app.add_option("--listen", listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
       ->capture_default_str();
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
   app.add_option("--http", http, "ADDR:PORT for /health and /metrics (default: none)");
   app.add_option("--max-connections", max_connections, "client connection limit")
       ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--busy-poll-us", busy_poll_us,
+                 "after activity, poll without sleeping this long (lower latency, burns a core)")
+      ->capture_default_str();
   app.add_option("--backend", backend_name, "segment backend: posix or kernel (default: auto)");
   app.add_option("--port-file", port_file, "write 'PORT HTTP_PORT' here once listening");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
@@ -180,7 +184,20 @@ int main(int argc, char** argv) {
       return Fail(s);
     }
   }
-  io.run();
+  if (busy_poll_us == 0) {
+    io.run();
+  } else {
+    const auto busy = std::chrono::microseconds(busy_poll_us);
+    auto active = std::chrono::steady_clock::now();
+    while (!io.stopped()) {
+      if (io.poll() > 0) {
+        active = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - active > busy) {
+        io.run_one();
+        active = std::chrono::steady_clock::now();
+      }
+    }
+  }
   spdlog::info("exit");
   return 0;
 }

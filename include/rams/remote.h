@@ -42,6 +42,9 @@ struct RemoteOptions {
   // that does not itself wait (LOCK and WAIT with a timeout wait that much
   // longer; without a timeout, until the connection fails).
   std::chrono::milliseconds timeout{30000};
+  // Before sleeping for a reply, poll the socket this long (burning the CPU,
+  // as RDMA-style libraries do) to save the wake-up latency. 0: never.
+  std::chrono::microseconds busy_poll{0};
 };
 
 // Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <climits>
 
 #include "remote/auth.h"
 
@@ -94,13 +95,17 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
   freeaddrinfo(list);
   if (fd < 0) return last;
   SetSocketOptions(fd, options.timeout);
-  std::shared_ptr<Connection> conn(new Connection(fd, peer, options.timeout));
+  std::shared_ptr<Connection> conn(new Connection(fd, peer, options));
   RAMS_RETURN_IF_ERROR(conn->Handshake(options.key));
   return conn;
 }
 
-Connection::Connection(int fd, std::string peer, std::chrono::milliseconds timeout)
-    : fd_(fd), peer_(std::move(peer)), timeout_(timeout), rbuf_(kInitialReadBuffer) {}
+Connection::Connection(int fd, std::string peer, const RemoteOptions& options)
+    : fd_(fd),
+      peer_(std::move(peer)),
+      timeout_(options.timeout),
+      busy_poll_(options.busy_poll),
+      rbuf_(kInitialReadBuffer) {}
 
 Connection::~Connection() {
   assert(calls_.empty() || broken_ != 0);
@@ -139,40 +144,53 @@ Status Connection::Handshake(const std::string& key) {
 
 Status Connection::Start(Call* call, std::span<const std::byte> fixed,
                          std::span<const std::byte> data) {
-  const size_t body_bytes = fixed.size() + data.size();
-  if (body_bytes > server_max_body_) {
-    return Error(EMSGSIZE, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
-                               " to " + peer_ + ": request too large");
-  }
-  wire::FrameHeader h{.opcode = static_cast<uint8_t>(call->opcode),
-                      .body_bytes = static_cast<uint32_t>(body_bytes)};
+  const Request request{call, fixed, data};
+  return StartMany(std::span(&request, 1));
+}
+
+Status Connection::StartMany(std::span<const Request> requests) {
+  std::vector<wire::HeaderBytes> headers(requests.size());
+  std::vector<iovec> iov;
+  iov.reserve(requests.size() * 3);
   {
     std::lock_guard l(mu_);
     if (broken_ != 0) return Error(ENOTCONN, "send to " + peer_ + " (" + broken_why_ + ")");
-    call->id = h.request_id = next_id_++;
-    calls_[call->id] = call;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const Request& r = requests[i];
+      const size_t body_bytes = r.fixed.size() + r.data.size();
+      if (body_bytes > server_max_body_) {
+        for (size_t j = 0; j < i; ++j) calls_.erase(requests[j].call->id);
+        return Error(EMSGSIZE, std::string(wire::OpcodeName(static_cast<uint8_t>(r.call->opcode))) +
+                                   " to " + peer_ + ": request too large");
+      }
+      r.call->id = next_id_++;
+      calls_[r.call->id] = r.call;
+      headers[i] = wire::EncodeHeader({.opcode = static_cast<uint8_t>(r.call->opcode),
+                                       .request_id = r.call->id,
+                                       .body_bytes = static_cast<uint32_t>(body_bytes)});
+      iov.push_back({headers[i].data(), headers[i].size()});
+      if (!r.fixed.empty()) iov.push_back({const_cast<std::byte*>(r.fixed.data()), r.fixed.size()});
+      if (!r.data.empty()) iov.push_back({const_cast<std::byte*>(r.data.data()), r.data.size()});
+    }
   }
-  Status sent = SendFrame(h, fixed, data);
+  Status sent;
+  {
+    std::lock_guard l(send_mu_);
+    sent = SendAll(iov);
+  }
   if (!sent.ok()) {
     std::lock_guard l(mu_);
-    Break(sent.code(), sent.message());
-    return sent;
+    Break(sent.code(), sent.message());  // completes (and unregisters) every call
   }
-  return Status::Ok();
+  return sent;
 }
 
-Status Connection::SendFrame(const wire::FrameHeader& header, std::span<const std::byte> fixed,
-                             std::span<const std::byte> data) {
-  wire::HeaderBytes hb = wire::EncodeHeader(header);
-  iovec iov[3] = {{hb.data(), hb.size()},
-                  {const_cast<std::byte*>(fixed.data()), fixed.size()},
-                  {const_cast<std::byte*>(data.data()), data.size()}};
+Status Connection::SendAll(std::vector<iovec>& iov) {
   size_t first = 0;
-  std::lock_guard l(send_mu_);
-  while (first < 3) {
+  while (first < iov.size()) {
     msghdr msg{};
     msg.msg_iov = &iov[first];
-    msg.msg_iovlen = 3 - first;
+    msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
     ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -180,8 +198,8 @@ Status Connection::SendFrame(const wire::FrameHeader& header, std::span<const st
       return ErrnoError("send to " + peer_);
     }
     auto left = static_cast<size_t>(n);
-    while (first < 3 && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (first < 3) {
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < iov.size()) {
       iov[first].iov_base = static_cast<std::byte*>(iov[first].iov_base) + left;
       iov[first].iov_len -= left;
     }
@@ -240,17 +258,30 @@ Status Connection::ReadSome(Deadline deadline) {
       rbuf_.resize(std::min(rbuf_.size() * 2, wire::kHeaderBytes + wire::kMaxBodyBytes));
     }
   }
+  bool got = false;
+  if (busy_poll_.count() > 0) {
+    const auto until = Clock::now() + busy_poll_;
+    do {
+      RAMS_RETURN_IF_ERROR(ReceiveNow(&got));
+      if (got) return Status::Ok();
+    } while (Clock::now() < until && (!deadline || Clock::now() < *deadline));
+  }
   pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
   int n = poll(&p, 1, PollTimeoutMs(deadline));
   if (n == 0) return Error(ETIMEDOUT, "receive from " + peer_);
   if (n < 0) return errno == EINTR ? Status::Ok() : ErrnoError("poll " + peer_);
-  ssize_t got = recv(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
-  if (got == 0) return Error(ECONNRESET, "receive from " + peer_ + ": connection closed");
-  if (got < 0) {
+  return ReceiveNow(&got);
+}
+
+Status Connection::ReceiveNow(bool* got) {
+  ssize_t n = recv(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
+  if (n == 0) return Error(ECONNRESET, "receive from " + peer_ + ": connection closed");
+  if (n < 0) {
     if (errno == EINTR || errno == EAGAIN) return Status::Ok();
     return ErrnoError("receive from " + peer_);
   }
-  rend_ += static_cast<size_t>(got);
+  rend_ += static_cast<size_t>(n);
+  *got = true;
   return Status::Ok();
 }
 

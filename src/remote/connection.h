@@ -26,6 +26,9 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
+
+#include <sys/uio.h>
 
 #include "rams/remote.h"
 #include "rams/status.h"
@@ -63,6 +66,14 @@ class Connection {
   // Registers `call` and sends its request (header, then `fixed`, then
   // `data`, in one frame). REQUIRES: call outlives Finish().
   Status Start(Call* call, std::span<const std::byte> fixed, std::span<const std::byte> data = {});
+  // The same for many requests, sent back to back with as few system calls
+  // as the socket allows (pipelining). On error no call is left registered.
+  struct Request {
+    Call* call;
+    std::span<const std::byte> fixed;
+    std::span<const std::byte> data;
+  };
+  Status StartMany(std::span<const Request> requests);
   // Waits until `call` is done or `deadline` passes (the call is then
   // abandoned: ETIMEDOUT). Returns the call's outcome as a Status.
   Status Finish(Call* call, Deadline deadline);
@@ -78,13 +89,15 @@ class Connection {
   uint32_t max_body_bytes() const { return server_max_body_; }
 
  private:
-  Connection(int fd, std::string peer, std::chrono::milliseconds timeout);
+  Connection(int fd, std::string peer, const RemoteOptions& options);
   Status Handshake(const std::string& key);
-  Status SendFrame(const wire::FrameHeader& header, std::span<const std::byte> fixed,
-                   std::span<const std::byte> data);
+  // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
+  Status SendAll(std::vector<iovec>& iov);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
   Status ReadSome(Deadline deadline);
+  // One non-blocking receive into rbuf_; sets *got when bytes arrived.
+  Status ReceiveNow(bool* got);
   // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
   void DispatchBuffered();
   void Dispatch(const wire::FrameHeader& h, std::span<const std::byte> body);
@@ -96,6 +109,7 @@ class Connection {
   const int fd_;
   const std::string peer_;
   const std::chrono::milliseconds timeout_;
+  const std::chrono::microseconds busy_poll_;
   uint64_t features_ = 0;              // set by Handshake, then constant
   uint32_t server_max_body_ = wire::kMaxBodyBytes;
 

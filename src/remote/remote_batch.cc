@@ -72,7 +72,6 @@ void RemoteBatch::CompareExchange(RemoteSegment& seg, uint64_t offset, uint64_t 
 
 Status RemoteBatch::Run() {
   statuses_.assign(ops_.size(), Status::Ok());
-  std::vector<bool> started(ops_.size(), false);
   std::deque<size_t> in_flight;
   size_t in_flight_bytes = 0;
   auto finish_oldest = [&] {
@@ -88,17 +87,35 @@ Status RemoteBatch::Run() {
     }
     statuses_[i] = std::move(s);
   };
-  for (size_t i = 0; i < ops_.size(); ++i) {
-    Op& op = *ops_[i];
-    const size_t bytes = op.fixed.size() + op.data.size();
+  // Groups of requests go out in one send each; the window is refilled once
+  // half of it has completed.
+  std::vector<remote_internal::Connection::Request> group;
+  for (size_t i = 0; i < ops_.size();) {
     while (!in_flight.empty() &&
-           (in_flight.size() >= kWindowOps || in_flight_bytes + bytes > kWindowBytes)) {
+           (in_flight.size() > kWindowOps / 2 || in_flight_bytes > kWindowBytes / 2)) {
       finish_oldest();
     }
-    statuses_[i] = op.seg->conn_->Start(&op.call, op.fixed, op.data);
-    if (!statuses_[i].ok()) continue;
-    in_flight.push_back(i);
-    in_flight_bytes += bytes;
+    remote_internal::Connection* conn = ops_[i]->seg->conn_.get();
+    group.clear();
+    const size_t group_start = i;
+    while (i < ops_.size() && ops_[i]->seg->conn_.get() == conn &&
+           in_flight.size() + group.size() < kWindowOps) {
+      Op& op = *ops_[i];
+      const size_t bytes = op.fixed.size() + op.data.size();
+      if (!group.empty() && in_flight_bytes + bytes > kWindowBytes) break;
+      group.push_back({&op.call, op.fixed, op.data});
+      in_flight_bytes += bytes;
+      ++i;
+    }
+    Status s = conn->StartMany(group);
+    for (size_t k = group_start; k < i; ++k) {
+      if (s.ok()) {
+        in_flight.push_back(k);
+      } else {
+        statuses_[k] = s;
+        in_flight_bytes -= ops_[k]->fixed.size() + ops_[k]->data.size();
+      }
+    }
   }
   while (!in_flight.empty()) finish_oldest();
   ops_.clear();
