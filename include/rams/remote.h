@@ -47,6 +47,10 @@ struct RemoteOptions {
   std::chrono::microseconds busy_poll{0};
 };
 
+// The key held in a key file (its content without trailing newlines; 16..256
+// bytes), as ramsd --key-file reads it.
+Result<std::string> LoadRemoteKey(const std::string& path);
+
 // Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".
 struct RemoteAddress {
   std::string host;

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "rams/remote.h"
+#include "remote/auth.h"
 #include "remote/connection.h"
 
 namespace rams {
@@ -41,6 +42,8 @@ Result<SegmentInfo> RemoteBackend::Stat(std::string_view name) {
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, session_.Open(name, true));
   return seg->Stat();
 }
+
+Result<std::string> LoadRemoteKey(const std::string& path) { return wire::LoadKeyFile(path); }
 
 Result<RemoteAddress> ParseRemoteAddress(std::string_view text) {
   const auto bad = [&](std::string_view why) {
