@@ -59,12 +59,7 @@ Status Checkpoint::Load() {
   }
   generation_ = contents->generation;
   for (Record& r : contents->records) {
-    if (r.kind == RecordKind::kDirMeta) {
-      dir_meta_.insert(r.path);
-    } else {
-      covered_.insert(r.path);
-    }
-    if (r.kind == RecordKind::kFile && (r.mode & S_IFMT) == S_IFREG) saved_inodes_[{r.dev, r.ino}] = r.path;
+    Index(r);
     next_seq_ = r.seq + 1;
     records_.push_back(std::move(r));
   }
@@ -114,13 +109,32 @@ Status Checkpoint::Append(Record record) {
   record.seq = next_seq_;
   RAMS_RETURN_IF_ERROR(journal_->Append(record));
   ++next_seq_;
-  if (record.kind == RecordKind::kDirMeta) {
-    dir_meta_.insert(record.path);
-  } else {
-    covered_.insert(record.path);
-  }
+  Index(record);
   records_.push_back(std::move(record));
   return Status::Ok();
+}
+
+void Checkpoint::Index(const Record& r) {
+  if (r.kind == RecordKind::kDirMeta) {
+    dir_meta_.insert(r.path);
+    return;
+  }
+  covered_.insert(r.path);
+  if (r.kind != RecordKind::kFile) return;
+  if ((r.mode & S_IFMT) == S_IFREG && r.ino != 0) saved_inodes_[{r.dev, r.ino}] = r.path;
+  for (const std::string& link : OtherLinks(r)) covered_.insert(link);
+}
+
+std::vector<std::string> OtherLinks(const Record& r) {
+  std::vector<std::string> out;
+  if (r.kind != RecordKind::kFile || r.target.empty()) return out;
+  size_t i = 0;
+  for (;;) {
+    size_t j = r.target.find('\0', i);
+    out.push_back(r.target.substr(i, j == std::string::npos ? std::string::npos : j - i));
+    if (j == std::string::npos) return out;
+    i = j + 1;
+  }
 }
 
 // Opens (creating as needed) the area directory that will hold `location`,
@@ -147,6 +161,13 @@ Result<UniqueFd> Checkpoint::AreaDirFor(const std::string& location) {
 }
 
 Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
+  size_t before = records_.size();
+  RAMS_RETURN_IF_ERROR(Save(rel, change));
+  // The last step: the save is durable and the change has not been made.
+  return records_.size() != before ? Fault("change") : Status::Ok();
+}
+
+Status Checkpoint::Save(const std::string& rel, Change change) {
   assert(!root_.IsHidden(rel));
   if (Covered(rel)) return Status::Ok();
   if (rel.empty()) {
@@ -176,8 +197,9 @@ Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
 }
 
 Status Checkpoint::SaveNode(const std::string& rel, int parent, const std::string& name,
-                            const struct stat& st) {
+                            const struct stat& st, std::string other_links) {
   Record r;
+  r.target = std::move(other_links);
   r.kind = S_ISLNK(st.st_mode) ? RecordKind::kSymlink : RecordKind::kFile;
   r.path = rel;
   r.location = LocationFor(rel);
@@ -195,6 +217,9 @@ Status Checkpoint::SaveNode(const std::string& rel, int parent, const std::strin
   return Append(std::move(r));
 }
 
+// One record for the inode: its content saved at `rel`, its other names in
+// `target`, so that a crash can never leave some of its names saved and others
+// not.
 Status Checkpoint::SaveMultiLink(const std::string& rel, int parent, const std::string& name,
                                  const struct stat& st) {
   auto it = saved_inodes_.find({st.st_dev, st.st_ino});
@@ -206,18 +231,16 @@ Status Checkpoint::SaveMultiLink(const std::string& rel, int parent, const std::
     FillMetadata(st, &r);
     return Append(std::move(r));
   }
-  RAMS_RETURN_IF_ERROR(SaveNode(rel, parent, name, st));
-  saved_inodes_[{st.st_dev, st.st_ino}] = rel;
   RAMS_ASSIGN_OR_RETURN(std::vector<std::string> links, FindLinks(st));
+  std::string others;
   for (const std::string& link : links) {
     if (link == rel || Covered(link)) continue;
-    Record r;
-    r.kind = RecordKind::kHardLink;
-    r.path = link;
-    r.target = rel;
-    FillMetadata(st, &r);
-    RAMS_RETURN_IF_ERROR(Append(std::move(r)));
+    if (!others.empty()) others += '\0';
+    others += link;
   }
+  if (others.size() > kMaxRecordPayloadBytes / 2) return Error(E2BIG, "too many links to save " + rel);
+  RAMS_RETURN_IF_ERROR(SaveNode(rel, parent, name, st, others));
+  saved_inodes_[{st.st_dev, st.st_ino}] = rel;
   return Status::Ok();
 }
 
@@ -254,7 +277,7 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
   TreeFilter filter;
   filter.saved = [this](const std::string& p) { return covered_.count(p) != 0; };
   filter.holds_saved = [this](const std::string& p) { return HoldsSaved(p); };
-  filter.on_multilink = [this](const std::string& p) { return BeforeChange(p, Change::kReplace); };
+  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace); };
   RAMS_RETURN_IF_ERROR(Fault("copy"));
   RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter));
   RAMS_RETURN_IF_ERROR(Fault("sync"));

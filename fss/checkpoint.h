@@ -16,8 +16,9 @@
 //     covered path is never saved again.
 //  2. A path that is not covered is unchanged since the checkpoint began, so
 //     saving its current state saves its original.
-//  3. A regular file with several links is saved once per inode; every other
-//     link found in the tree gets a kHardLink record naming the saved one.
+//  3. A regular file with several links is saved once per inode, in one
+//     kFile record that lists the inode's other names in the tree (so a crash
+//     cannot save some names of an inode and not others).
 //
 // The area is locked (flock on .fss.lock) by the one process that owns it:
 // fssd, or fss-restore / fss commit while fssd is not running.
@@ -65,9 +66,9 @@ class Checkpoint {
   // Puts every saved path back (see restore.h), then begins a new checkpoint.
   Status Restore(bool show_progress);
 
-  // Called before each step of a save with the step's name ("copy",
-  // "record"); a non-ok result aborts the save as a crash there would (for
-  // fault-injection tests).
+  // Called before each step of a save with the step's name ("copy", "sync",
+  // "record", and "change": after the record, before the change); a non-ok
+  // result aborts the save as a crash there would (fault-injection tests).
   void SetFaultHook(std::function<Status(std::string_view step)> hook) { fault_ = std::move(hook); }
 
   uint64_t generation() const { return generation_; }
@@ -82,12 +83,15 @@ class Checkpoint {
   Checkpoint(const Root& root, UniqueFd area, UniqueFd lock)
       : root_(root), area_(std::move(area)), lock_(std::move(lock)) {}
   Status Load();
+  Status Save(const std::string& rel, Change change);
   bool Covered(const std::string& rel) const;
   bool HoldsSaved(const std::string& rel) const;
   Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }
   Status Append(Record record);
   Result<UniqueFd> AreaDirFor(const std::string& location);
-  Status SaveNode(const std::string& rel, int parent, const std::string& name, const struct stat& st);
+  Status SaveNode(const std::string& rel, int parent, const std::string& name, const struct stat& st,
+                  std::string other_links = "");
+  void Index(const Record& record);
   Status SaveMultiLink(const std::string& rel, int parent, const std::string& name, const struct stat& st);
   Status SaveTree(const std::string& rel, int parent, const std::string& name, const struct stat& st);
   Result<std::vector<std::string>> FindLinks(const struct stat& st);
@@ -106,6 +110,9 @@ class Checkpoint {
   std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_;  // (dev, ino) -> path
   std::function<Status(std::string_view)> fault_;
 };
+
+// The other names of a kFile record's inode (its '\\0'-separated target).
+std::vector<std::string> OtherLinks(const Record& record);
 
 // Fills a record's metadata fields from `st`.
 void FillMetadata(const struct stat& st, Record* record);

@@ -30,8 +30,8 @@ inline constexpr uint64_t kJournalMagic = 0x314A535346534D52ull;  // "RMSFSSJ1"
 inline constexpr uint32_t kJournalVersion = 1;
 inline constexpr uint32_t kRecordMagic = 0x43455246u;  // "FREC"
 inline constexpr char kJournalName[] = ".fss.journal";
-// Bound on one record's payload (three paths).
-inline constexpr uint32_t kMaxRecordPayloadBytes = 3 * 4096 + 3;
+// Bound on one record's payload (paths, and the names of a file's links).
+inline constexpr uint32_t kMaxRecordPayloadBytes = 1 << 20;
 
 enum class RecordKind : uint16_t {
   kAbsent = 1,    // the path did not exist
@@ -46,7 +46,8 @@ struct Record {
   RecordKind kind = RecordKind::kAbsent;
   std::string path;      // canonical root-relative path
   std::string location;  // relative to the checkpoint area (kFile, kDirTree)
-  std::string target;    // symlink target (kSymlink), other link (kHardLink)
+  std::string target;    // symlink target (kSymlink), saved link (kHardLink), the
+                         // inode's other names, '\0'-separated (kFile)
   uint32_t mode = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;

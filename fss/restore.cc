@@ -118,12 +118,20 @@ class Progress {
 Status RestoreRecords(const Root& root, int area_fd, const std::vector<Record>& records,
                       bool show_progress) {
   std::map<std::string, PathRecords> by_path = GroupByPath(records);
-  std::vector<const Record*> trees, links, metas;
+  std::vector<const Record*> trees, metas;
+  std::vector<Record> links;  // kHardLink, explicit or from a kFile's other names
   for (const auto& [path, p] : by_path) {
     if (p.covering != nullptr && p.covering->kind == RecordKind::kHardLink) {
-      links.push_back(p.covering);
+      links.push_back(*p.covering);
     } else if (p.covering != nullptr) {
       trees.push_back(p.covering);
+      for (const std::string& other : OtherLinks(*p.covering)) {
+        Record link;
+        link.kind = RecordKind::kHardLink;
+        link.path = other;
+        link.target = path;
+        links.push_back(std::move(link));
+      }
     }
     bool is_dir = (p.first->kind == RecordKind::kDirMeta || p.first->kind == RecordKind::kDirTree);
     if (is_dir) metas.push_back(p.first);
@@ -140,8 +148,8 @@ Status RestoreRecords(const Root& root, int area_fd, const std::vector<Record>& 
     RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r));
     progress.Step(++done);
   }
-  for (const Record* r : links) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r));
+  for (const Record& r : links) {
+    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r));
     progress.Step(++done);
   }
   for (const Record* r : metas) {
