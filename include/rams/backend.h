@@ -49,7 +49,6 @@ struct OpenOptions {
   OpenMode open_mode = OpenMode::kOpen;
   uint64_t size_bytes = 0;  // for creation; when opening, 0 or the same size
   uint32_t mode = 0600;     // permission bits for creation (umask is not applied)
-  bool read_only = false;   // map and use the segment read-only
 };
 
 // How long Lock and Wait block. nullopt: until it succeeds; zero: not at all.

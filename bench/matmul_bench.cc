@@ -1,0 +1,122 @@
+// 512x512 double matrix multiplication by 1..20 processes sharing a rams
+// segment vs the same kernel on as many threads in one process (the anchor).
+// Goal (issue: foundation): >= 0.95x threads at every count.
+//
+// Both sides keep their workers for the whole measure (a process pool that
+// attached once, a thread pool) and time rounds between two barriers, so the
+// figure compares computing through shared segment memory with computing in
+// one address space, not fork(2) with pthread_create(3). The first round of
+// each is a warm-up and not counted.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "matmul.h"
+#include "report.h"
+#include "shared_matrices.h"
+
+namespace {
+
+using namespace rams::demo;
+using Clock = std::chrono::steady_clock;
+constexpr int kN = 512;
+constexpr int kRounds = 9;  // + 1 warm-up
+
+double Gflops(double seconds) { return 2.0 * kN * kN * kN / seconds / 1e9; }
+
+// Times rounds: `sync` releases the workers and waits for them to finish.
+template <class Sync>
+double MedianRound(Sync&& sync) {
+  std::vector<double> samples;
+  for (int r = 0; r <= kRounds; ++r) {
+    auto t0 = Clock::now();
+    sync();  // start
+    sync();  // done
+    if (r > 0) samples.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return rams::bench::Median(samples);
+}
+
+double Threads(int p, const std::vector<double>& a, const std::vector<double>& b,
+               std::vector<double>& c) {
+  std::barrier sync(p + 1);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < p; ++i) {
+    pool.emplace_back([&, i] {
+      for (int r = 0; r <= kRounds; ++r) {
+        sync.arrive_and_wait();
+        MultiplyRows(a.data(), b.data(), c.data(), kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
+        sync.arrive_and_wait();
+      }
+    });
+  }
+  double t = MedianRound([&] { sync.arrive_and_wait(); });
+  for (auto& t2 : pool) t2.join();
+  return t;
+}
+
+// A worker process: attaches once, then computes its band every round.
+int ProcessWorker(const std::string& name, rams::Backend* backend, int i, int p) {
+  auto seg = rams::Segment::Open(name, {}, backend);
+  if (!seg.ok()) return 2;
+  auto view = ViewMatrices(*seg, kN);
+  if (!view.ok()) return 3;
+  for (int r = 0; r <= kRounds; ++r) {
+    if (!view->header->barrier.Wait().ok()) return 4;
+    MultiplyRows(view->a, view->b, view->c, kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
+    if (!view->header->barrier.Wait().ok()) return 5;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main() {
+  std::string name = "rams-bench-matmul-" + std::to_string(getpid());
+  auto backend = rams::DefaultBackend();
+  if (!backend.ok()) return 1;
+  auto seg = rams::Segment::Create(name, MatrixSegmentBytes(kN), 0600, true, *backend);
+  if (!seg.ok()) {
+    fprintf(stderr, "%s\n", seg.status().ToString().c_str());
+    return 1;
+  }
+  auto view = ViewMatrices(*seg, kN);
+  if (!view.ok()) return 1;
+  FillInputs(view->a, view->b, kN, 7);
+  view->header->magic = MatrixHeader::kMagic;
+  view->header->n = kN;
+  std::vector<double> a(view->a, view->a + kN * kN), b(view->b, view->b + kN * kN),
+      c(size_t(kN) * kN);
+
+  bool ok = true;
+  for (int p : {1, 2, 4, 8, 16, 20}) {
+    double threads = Threads(p, a, b, c);
+    view->header->barrier.Init(p + 1);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < p; ++i) {
+      pid_t pid = fork();
+      if (pid == 0) _exit(ProcessWorker(name, *backend, i, p));
+      kids.push_back(pid);
+    }
+    double procs = MedianRound([&] { (void)view->header->barrier.Wait(); });
+    bool run_ok = true;
+    for (pid_t k : kids) {
+      int status = 0;
+      waitpid(k, &status, 0);
+      run_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    for (size_t i = 0; i < c.size() && run_ok; ++i) run_ok = view->c[i] == c[i];
+    if (!run_ok) fprintf(stderr, "matmul_bench: %d processes gave a wrong product\n", p);
+    ok &= run_ok;
+    ok &= rams::bench::Emit({"matmul_512_procs_" + std::to_string(p), Gflops(procs), "GFLOP/s",
+                             "matmul_512_threads_" + std::to_string(p), Gflops(threads), ">= 0.95"});
+  }
+  (void)rams::Segment::Remove(name, *backend);
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,64 @@
+// A segment laid out for the shared matrix multiplication: a small header
+// (magic, n, a barrier, a checksum slot) followed by A, B and C. Workers in
+// separate processes attach by name, compute their bands of C and meet at
+// the barrier.
+//
+// Thread safety: the header's atomics are shared by all workers; the
+// matrices are written by one band owner each.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "rams/segment.h"
+
+namespace rams::demo {
+
+// A reusable barrier on one segment's wait/wake words (a generation count and
+// an arrival count). It lives in shared memory: no pointers.
+struct WordBarrier {
+  std::atomic<uint32_t> arrived;
+  std::atomic<uint32_t> generation;
+  uint32_t parties;
+  uint32_t reserved;
+
+  void Init(uint32_t count);
+  // Returns once `parties` callers have arrived in this generation.
+  Status Wait();
+};
+static_assert(sizeof(WordBarrier) == 16);
+
+struct MatrixHeader {
+  static constexpr uint64_t kMagic = 0x58495254414d5352;  // "RSMATRIX"
+  uint64_t magic;
+  uint32_t n;
+  uint32_t workers;
+  WordBarrier barrier;
+  std::atomic<uint64_t> checksum_bits;  // bit pattern of sum(C), set by worker 0
+  uint64_t reserved[3];
+};
+static_assert(sizeof(MatrixHeader) == 64);
+
+// Byte size of a segment holding three n x n matrices.
+uint64_t MatrixSegmentBytes(int n);
+
+struct MatrixView {
+  MatrixHeader* header;
+  double* a;
+  double* b;
+  double* c;
+};
+
+// Maps `seg` and returns pointers into it. REQUIRES: seg is big enough.
+Result<MatrixView> ViewMatrices(Segment& seg, int n);
+
+// Sum of all elements, in a fixed order.
+double Checksum(const double* m, int n);
+
+// The whole worker: attach to `name`, barrier, compute band `index` of
+// `count`, barrier; worker 0 then stores the checksum of C. Returns 0 on
+// success (it runs in a forked child).
+int RunWorker(const std::string& name, Backend* backend, int n, int index, int count);
+
+}  // namespace rams::demo

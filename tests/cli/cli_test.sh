@@ -1,0 +1,92 @@
+#!/bin/bash
+# The `rams` tool's behaviour, messages and exit codes.
+#   cli_test.sh PATH_TO_RAMS
+set -u
+rams="$1"
+n="t-cli-$$"
+passed=0; failed=0
+out=$(mktemp); err=$(mktemp)
+trap 'rm -f "$out" "$err"; "$rams" rm "$n" "$n-b" >/dev/null 2>&1' EXIT
+
+# expect CODE DESCRIPTION -- COMMAND...: runs it, checks the exit code.
+expect() {
+  local code="$1" what="$2"; shift 3
+  "$@" >"$out" 2>"$err" </dev/null
+  local rc=$?
+  if [ "$rc" -eq "$code" ]; then passed=$((passed + 1))
+  else failed=$((failed + 1)); echo "FAIL: $what: exit $rc, want $code"; cat "$err"; fi
+}
+# says FILE TEXT DESCRIPTION: the file contains TEXT.
+says() {
+  if grep -q -- "$2" "$1"; then passed=$((passed + 1))
+  else failed=$((failed + 1)); echo "FAIL: $3: no '$2' in: $(cat "$1")"; fi
+}
+
+expect 0 "help" -- "$rams" --help
+says "$out" "Exit codes" "help lists exit codes"
+for c in create ls info rm read write lock; do
+  expect 0 "$c --help" -- "$rams" "$c" --help
+done
+expect 2 "no command" -- "$rams"
+expect 0 "create" -- "$rams" create "$n" 4K --mode 0640
+expect 5 "create --exclusive of an existing one" -- "$rams" create "$n" 4K --exclusive
+says "$err" "EEXIST" "exists message"
+expect 0 "create again, same size" -- "$rams" create "$n" 4096
+expect 2 "create again, other size" -- "$rams" create "$n" 8K
+says "$err" "exists with size 4096" "size mismatch message"
+expect 2 "bad size" -- "$rams" create "$n-b" 12Q
+expect 2 "size 0" -- "$rams" create "$n-b" 0
+expect 2 "name with /" -- "$rams" create "a/b" 4K
+says "$err" "'/'" "slash message"
+expect 2 "bad mode" -- "$rams" create "$n-b" 4K --mode 999
+
+expect 0 "info" -- "$rams" info "$n"
+says "$out" "4096 bytes" "info size"
+says "$out" "0640" "info mode"
+expect 0 "info --json" -- "$rams" info "$n" --json
+says "$out" '"size_bytes": 4096' "json size"
+expect 0 "ls" -- "$rams" ls
+says "$out" "$n" "ls lists it"
+expect 0 "ls --json" -- "$rams" ls --json
+says "$out" "\"name\": \"$n\"" "ls json"
+
+printf 'hello rams' | "$rams" write "$n" 100
+[ $? -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: write"; }
+expect 0 "read back" -- "$rams" read "$n" 100 10
+[ "$(cat "$out")" = "hello rams" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: read back gave '$(cat "$out")'"; }
+expect 0 "read --hex" -- "$rams" read "$n" 96 16 --hex
+says "$out" "00000060  00 00 00 00 68 65 6c 6c  6f 20 72 61" "hex bytes"
+says "$out" "|....hello rams..|" "hex ascii"
+expect 0 "read all" -- "$rams" read "$n"
+[ "$(stat -c %s "$out")" -eq 4096 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: read all size"; }
+expect 2 "read past the end" -- "$rams" read "$n" 4090 100
+says "$err" "past the end" "past-the-end message"
+head -c 5000 /dev/zero | "$rams" write "$n" 0 2>"$err"
+[ $? -eq 2 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: overlong write"; }
+says "$err" "nothing written" "overlong write message"
+expect 3 "read missing" -- "$rams" read "$n-missing"
+expect 3 "info missing" -- "$rams" info "$n-missing"
+
+# A held lock refuses others' writes; SIGTERM releases it.
+"$rams" lock "$n" 0 200 >"$out.lock" 2>&1 &
+holder=$!
+for _ in $(seq 100); do grep -q locked "$out.lock" 2>/dev/null && break; sleep 0.05; done
+says "$out.lock" "locked $n \[0, 200)" "lock message"
+printf 'x' | "$rams" write "$n" 10 2>"$err"
+[ $? -eq 6 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: write into a locked range"; }
+says "$err" "EBUSY" "busy message"
+expect 6 "lock --timeout 0 while held" -- "$rams" lock "$n" 100 10 --timeout 0
+expect 0 "info shows the lock" -- "$rams" info "$n"
+says "$out" "1 held" "lock count"
+kill -TERM "$holder"; wait "$holder"
+[ $? -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: lock holder exit"; }
+says "$out.lock" "released" "release message"
+rm -f "$out.lock"
+printf 'x' | "$rams" write "$n" 10
+[ $? -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: write after release"; }
+expect 0 "lock --hold" -- "$rams" lock "$n" 0 10 --hold 0.1
+
+expect 0 "rm" -- "$rams" rm "$n"
+expect 3 "rm again" -- "$rams" rm "$n"
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

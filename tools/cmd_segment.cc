@@ -1,0 +1,279 @@
+// The segment commands: create, ls, info, rm, read, write, lock.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "commands.h"
+#include "target.h"
+
+namespace rams::cli {
+namespace {
+
+// Largest read done as one atomic call; longer reads go in pieces of this.
+constexpr uint64_t kMaxAtomicRead = uint64_t{64} << 20;
+
+std::string TimeString(int64_t unix_ns) {
+  time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
+  tm tm_local{};
+  localtime_r(&t, &tm_local);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm_local);
+  return buf;
+}
+
+void PrintInfo(const SegmentInfo& i) {
+  printf("name:     %s\n", i.name.c_str());
+  printf("size:     %" PRIu64 " bytes\n", i.size_bytes);
+  printf("mode:     %04o (%s)\n", i.mode, ModeString(i.mode).c_str());
+  printf("owner:    uid %u gid %u\n", i.owner_uid, i.owner_gid);
+  printf("backend:  %s\n", i.backend.c_str());
+  printf("created:  %s\n", TimeString(i.created_unix_ns).c_str());
+  printf("locks:    %u held\n", i.locks_held);
+}
+
+void HexDump(const std::vector<std::byte>& bytes, uint64_t base) {
+  for (size_t row = 0; row < bytes.size(); row += 16) {
+    printf("%08" PRIx64 "  ", base + row);
+    for (size_t i = 0; i < 16; ++i) {
+      if (row + i < bytes.size()) printf("%02x ", static_cast<unsigned>(bytes[row + i]));
+      else printf("   ");
+      if (i == 7) printf(" ");
+    }
+    printf(" |");
+    for (size_t i = 0; i < 16 && row + i < bytes.size(); ++i) {
+      auto c = static_cast<unsigned char>(bytes[row + i]);
+      putchar(c >= 0x20 && c < 0x7f ? c : '.');
+    }
+    printf("|\n");
+  }
+}
+
+Result<uint64_t> ParseOpt(const std::string& text, uint64_t fallback) {
+  if (text.empty()) return fallback;
+  return ParseSize(text);
+}
+
+int Create(const GlobalOptions& g, const std::string& name, const std::string& size_text,
+           const std::string& mode_text, bool exclusive) {
+  auto size = ParseSize(size_text);
+  if (!size.ok()) return Report(Error(EINVAL, "create " + name + ": size: " + size.status().message()));
+  char* end = nullptr;
+  unsigned long mode = strtoul(mode_text.c_str(), &end, 8);
+  if (mode_text.empty() || *end != '\0' || mode > 07777) {
+    return Report(Error(EINVAL, "create " + name + ": mode '" + mode_text + "' is not octal permission bits"));
+  }
+  auto backend = ChooseBackend(g.backend);
+  if (!backend.ok()) return Report(backend.status());
+  auto seg = Segment::Create(name, *size, static_cast<uint32_t>(mode), exclusive, *backend);
+  return seg.ok() ? kExitOk : Report(seg.status());
+}
+
+int List(const GlobalOptions& g, bool json) {
+  auto backend = ChooseBackend(g.backend);
+  if (!backend.ok()) return Report(backend.status());
+  auto list = Segment::List(*backend);
+  if (!list.ok()) return Report(list.status());
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& i : *list) out.push_back(ToJson(i));
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  printf("%-24s %14s %-11s %6s %-7s %-19s %5s\n", "NAME", "SIZE", "MODE", "UID", "BACKEND",
+         "CREATED", "LOCKS");
+  for (const auto& i : *list) {
+    printf("%-24s %14" PRIu64 " %-11s %6u %-7s %-19s %5u\n", i.name.c_str(), i.size_bytes,
+           ModeString(i.mode).c_str(), i.owner_uid, i.backend.c_str(),
+           TimeString(i.created_unix_ns).c_str(), i.locks_held);
+  }
+  return kExitOk;
+}
+
+int Info(const GlobalOptions& g, const std::string& name, bool json) {
+  auto backend = ChooseBackend(g.backend);
+  if (!backend.ok()) return Report(backend.status());
+  auto info = Segment::Stat(name, *backend);
+  if (!info.ok()) return Report(info.status());
+  if (json) std::cout << ToJson(*info).dump(2) << "\n";
+  else PrintInfo(*info);
+  return kExitOk;
+}
+
+int Remove(const GlobalOptions& g, const std::vector<std::string>& names) {
+  auto backend = ChooseBackend(g.backend);
+  if (!backend.ok()) return Report(backend.status());
+  int rc = kExitOk;
+  for (const auto& name : names) {
+    Status s = Segment::Remove(name, *backend);
+    if (!s.ok()) rc = Report(s);
+  }
+  return rc;
+}
+
+int Read(const GlobalOptions& g, const std::string& target, const std::string& off_text,
+         const std::string& len_text, bool hex) {
+  auto seg = OpenTarget(target, g.backend);
+  if (!seg.ok()) return Report(seg.status());
+  auto off = ParseOpt(off_text, 0);
+  if (!off.ok()) return Report(Error(EINVAL, "read " + target + ": offset: " + off.status().message()));
+  uint64_t rest = *off <= seg->size() ? seg->size() - *off : 0;
+  auto len = ParseOpt(len_text, rest);
+  if (!len.ok()) return Report(Error(EINVAL, "read " + target + ": length: " + len.status().message()));
+  for (uint64_t done = 0; done < *len || done == 0; ) {
+    uint64_t n = std::min(*len - done, kMaxAtomicRead);
+    std::vector<std::byte> buf(n);
+    Status s = seg->Read(*off + done, buf);
+    if (!s.ok()) return Report(s);
+    if (hex) {
+      HexDump(buf, *off + done);
+    } else if (n > 0 && fwrite(buf.data(), 1, n, stdout) != n) {
+      return Report(ErrnoError("read " + target + ": writing to stdout"));
+    }
+    done += n;
+    if (n == 0) break;
+  }
+  return fflush(stdout) == 0 ? kExitOk : Report(ErrnoError("read: flushing stdout"));
+}
+
+int Write(const GlobalOptions& g, const std::string& target, const std::string& off_text) {
+  auto seg = OpenTarget(target, g.backend);
+  if (!seg.ok()) return Report(seg.status());
+  auto off = ParseOpt(off_text, 0);
+  if (!off.ok()) return Report(Error(EINVAL, "write " + target + ": offset: " + off.status().message()));
+  uint64_t room = *off <= seg->size() ? seg->size() - *off : 0;
+  std::vector<std::byte> data;
+  std::byte chunk[65536];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Report(ErrnoError("write " + target + ": reading stdin"));
+    if (n == 0) break;
+    if (data.size() + n > room) {
+      return Report(Error(EINVAL, "write " + target + ": input is longer than the " +
+                                      std::to_string(room) + " bytes from offset " +
+                                      std::to_string(*off) + " to the end; nothing written"));
+    }
+    data.insert(data.end(), chunk, chunk + n);
+  }
+  Status s = seg->Write(*off, data);  // one call: atomic with respect to readers
+  return s.ok() ? kExitOk : Report(s);
+}
+
+int Lock(const GlobalOptions& g, const std::string& target, const std::string& off_text,
+         const std::string& len_text, uint32_t writes, double timeout_s, double hold_s) {
+  auto seg = OpenTarget(target, g.backend);
+  if (!seg.ok()) return Report(seg.status());
+  auto off = ParseSize(off_text);
+  auto len = ParseSize(len_text);
+  if (!off.ok() || !len.ok()) return Report(Error(EINVAL, "lock " + target + ": bad offset or length"));
+  // Block the signals that end the hold before anything can deliver them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  LockOptions options;
+  options.writes = writes;
+  if (timeout_s >= 0) options.timeout = std::chrono::nanoseconds(int64_t(timeout_s * 1e9));
+  auto lock = seg->Lock(*off, *len, options);
+  if (!lock.ok()) return Report(lock.status());
+  printf("locked %s [%" PRIu64 ", %" PRIu64 ") id %" PRIu64 "; release with Ctrl-C or SIGTERM\n",
+         target.c_str(), *off, *off + *len, lock->id());
+  fflush(stdout);
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (hold_s >= 0) {
+    ts.tv_sec = static_cast<time_t>(hold_s);
+    ts.tv_nsec = static_cast<long>((hold_s - double(ts.tv_sec)) * 1e9);
+    tsp = &ts;
+  }
+  while (sigtimedwait(&stop, nullptr, tsp) < 0 && errno == EINTR) {
+  }
+  Status s = lock->Unlock();
+  if (!s.ok() && s.code() != ENOENT) return Report(s);
+  printf("released %s\n", target.c_str());
+  return kExitOk;
+}
+
+// The parsed arguments of every segment command (the tool runs one).
+struct Args {
+  std::string c_name;
+  std::string c_size;
+  std::string c_mode{"0600"};
+  bool c_excl{false};
+  bool ls_json{false};
+  std::string i_name;
+  bool i_json{false};
+  std::vector<std::string> rm_names;
+  std::string r_target;
+  std::string r_off;
+  std::string r_len;
+  bool r_hex{false};
+  std::string w_target;
+  std::string w_off;
+  std::string l_target;
+  std::string l_off;
+  std::string l_len;
+  uint32_t l_writes{0};
+  double l_timeout{-1};
+  double l_hold{-1};
+};
+Args a;
+
+}  // namespace
+
+void AddSegmentCommands(CLI::App& app, GlobalOptions& g, int& rc) {
+  auto* create = app.add_subcommand("create", "Create a segment");
+  create->add_option("NAME", a.c_name, "segment name: letters, digits, '.', '_', '-'")->required();
+  create->add_option("SIZE", a.c_size, "size in bytes; K, M, G suffixes (powers of 1024)")->required();
+  create->add_option("--mode", a.c_mode, "permission bits, octal (umask is not applied)")
+      ->capture_default_str();
+  create->add_flag("--exclusive", a.c_excl, "fail when it exists (else open it if the size matches)");
+  create->callback([&] { rc = Create(g, a.c_name, a.c_size, a.c_mode, a.c_excl); });
+
+  auto* ls = app.add_subcommand("ls", "List segments");
+  ls->add_flag("--json", a.ls_json, "machine-readable output");
+  ls->callback([&] { rc = List(g, a.ls_json); });
+
+  auto* info = app.add_subcommand("info", "Show a segment's size, mode, owner, backend, locks");
+  info->add_option("NAME", a.i_name, "segment name")->required();
+  info->add_flag("--json", a.i_json, "machine-readable output");
+  info->callback([&] { rc = Info(g, a.i_name, a.i_json); });
+
+  auto* rm = app.add_subcommand("rm", "Remove segments (attached users keep them until they close)");
+  rm->add_option("NAME", a.rm_names, "segment names")->required();
+  rm->callback([&] { rc = Remove(g, a.rm_names); });
+
+  auto* read = app.add_subcommand("read", "Write a segment's bytes to stdout");
+  read->add_option("NAME", a.r_target, "segment name")->required();
+  read->add_option("OFF", a.r_off, "offset (default 0)");
+  read->add_option("LEN", a.r_len, "length (default: to the end)");
+  read->add_flag("--hex", a.r_hex, "hex dump instead of raw bytes");
+  read->callback([&] { rc = Read(g, a.r_target, a.r_off, a.r_len, a.r_hex); });
+
+  auto* write = app.add_subcommand("write", "Write stdin into a segment, as one atomic write");
+  write->add_option("NAME", a.w_target, "segment name")->required();
+  write->add_option("OFF", a.w_off, "offset (default 0)");
+  write->callback([&] { rc = Write(g, a.w_target, a.w_off); });
+
+  auto* lock = app.add_subcommand(
+      "lock", "Lock a byte range and hold it until SIGINT/SIGTERM/SIGHUP or --hold runs out");
+  lock->add_option("NAME", a.l_target, "segment name")->required();
+  lock->add_option("OFF", a.l_off, "offset")->required();
+  lock->add_option("LEN", a.l_len, "length")->required();
+  lock->add_option("--writes", a.l_writes, "write lease: released after this many writes (0: none)");
+  lock->add_option("--timeout", a.l_timeout, "seconds to wait for other holders (default: for ever; 0: not at all)");
+  lock->add_option("--hold", a.l_hold, "seconds to hold it (default: until a signal)");
+  lock->callback([&] {
+    rc = Lock(g, a.l_target, a.l_off, a.l_len, a.l_writes, a.l_timeout, a.l_hold);
+  });
+}
+
+}  // namespace rams::cli

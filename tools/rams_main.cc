@@ -1,0 +1,27 @@
+// `rams`: create, inspect, read, write and lock rams segments from the shell.
+#include <cstdio>
+
+#include "cli.h"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  using namespace rams::cli;
+  CLI::App app{
+      "rams: shared memory segments with range locks and wait/wake.\n"
+      "Backend: RAMS_BACKEND=posix|kernel or --backend; default /dev/rams when present, else POSIX shm.",
+      "rams"};
+  app.footer(kExitCodesHelp);
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_option("--backend", global.backend, "posix or kernel (default: automatic)");
+  int rc = kExitOk;
+  AddSegmentCommands(app, global, rc);
+  for (CLI::App* sub : app.get_subcommands({})) sub->footer(kExitCodesHelp);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return rc;
+}
