@@ -28,17 +28,9 @@ int RunMatmulDemo(Backend* backend, int n, int procs) {
   uint64_t bytes = MatrixSegmentBytes(n);
   printf("matrix multiplication: C = A x B, %dx%d doubles, %d processes, segment %s (%.1f MiB, %s backend)\n",
          n, n, procs, name.c_str(), double(bytes) / (1 << 20), std::string(backend->name()).c_str());
-  auto seg = Segment::Create(name, bytes, 0600, /*exclusive=*/true, backend);
-  if (!seg.ok()) {
-    fprintf(stderr, "rams-demo: %s\n", seg.status().ToString().c_str());
-    return 1;
-  }
-  struct Cleanup {
-    Backend* b;
-    std::string n;
-    ~Cleanup() { b->Remove(n).IgnoreError(); }
-  } cleanup{backend, name};
-  auto view = ViewMatrices(*seg, n);
+  auto seg = DemoSegment::Create(backend, name, bytes);
+  if (!seg) return 1;
+  auto view = ViewMatrices(**seg, n);
   if (!view.ok()) {
     fprintf(stderr, "rams-demo: %s\n", view.status().ToString().c_str());
     return 1;

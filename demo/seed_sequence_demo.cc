@@ -65,21 +65,13 @@ int RunSeedSequenceDemo(Backend* backend, int lease) {
   std::string name = "rams-demo-seed-" + std::to_string(getpid());
   printf("seed sequence: two processes, segment %s (%d ints, %s backend)\n", name.c_str(), kInts,
          std::string(backend->name()).c_str());
-  auto seg = Segment::Create(name, kInts * sizeof(int32_t), 0600, true, backend);
-  if (!seg.ok()) {
-    fprintf(stderr, "rams-demo: %s\n", seg.status().ToString().c_str());
-    return 1;
-  }
-  struct Cleanup {
-    Backend* b;
-    std::string n;
-    ~Cleanup() { b->Remove(n).IgnoreError(); }
-  } cleanup{backend, name};
+  auto seg = DemoSegment::Create(backend, name, kInts * sizeof(int32_t));
+  if (!seg) return 1;
   std::vector<int32_t> first(100);
   for (int i = 0; i < 100; ++i) first[i] = i;
-  Status w = seg->Write(0, std::as_bytes(std::span(first)));
+  Status w = (*seg)->Write(0, std::as_bytes(std::span(first)));
   Step("p1", "write ints 0..99", Outcome(w));
-  auto lock = seg->Lock(0, 400);
+  auto lock = (*seg)->Lock(0, 400);
   Step("p1", "lock [0, 400)", lock.ok() ? "ok" : lock.status().ToString());
   if (!w.ok() || !lock.ok()) return 1;
   int to_p1[2], from_p1[2];

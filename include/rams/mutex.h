@@ -1,0 +1,87 @@
+// rams::Mutex: a robust, process-shared mutual-exclusion lock that lives in
+// segment memory (or any MAP_SHARED memory).
+//
+// Robustness: when a holder dies (SIGKILL at any instruction, or a thread
+// that exits holding it), the next locker acquires it with
+// Acquired::kOwnerDied and must repair the protected state, then call
+// MarkConsistent() before Unlock(). Unlocking without doing so makes the
+// mutex not recoverable: every later Lock fails with ENOTRECOVERABLE until it
+// is initialized again (as with robust pthread mutexes). A death is noticed by
+// parked waiters within about SyncTuning::max_slice, by TryLock at once.
+//
+// Layout (32 bytes): SyncHeader, then the lock word: 0 = free; else the
+// owner id (sync_common.h) in bits 0..29, bit 30 = there may be parked
+// waiters, bit 31 = the owner acquired it from a dead owner and has not made
+// it consistent. Bit 31 with no owner = not recoverable.
+//
+// Thread safety: every member may be called concurrently from any thread of
+// any process mapping the object. The owner is a thread: only the thread that
+// acquired it may unlock it or mark it consistent.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "rams/backend.h"
+#include "rams/status.h"
+#include "rams/sync_common.h"
+
+namespace rams {
+
+class Mutex {
+ public:
+  static constexpr uint32_t kMagic = 0x58544d52;  // "RMTX" little-endian
+
+  // An unlocked mutex for the calling process's domain. Construct it in place
+  // once (new (address) rams::Mutex), before other processes use it.
+  Mutex();
+
+  // `at` as an initialized Mutex: EINVAL when it is not one (or of another
+  // layout version), EXDEV when it belongs to another PID namespace.
+  // REQUIRES: `at` is 8-byte aligned.
+  static Result<Mutex*> Attach(void* at);
+
+  // Blocks until acquired or `timeout` passes. Errors (the mutex is NOT held):
+  // ETIMEDOUT, ENOTRECOVERABLE, EDEADLK (the caller holds it), EXDEV.
+  Result<Acquired> Lock(Timeout timeout = std::nullopt);
+  // Never blocks; EBUSY when a live thread holds it.
+  Result<Acquired> TryLock();
+  // REQUIRES: the calling thread holds it (checked; aborts otherwise).
+  void Unlock();
+  // Declares the protected state repaired after kOwnerDied.
+  // REQUIRES: the calling thread holds it, acquired with kOwnerDied.
+  void MarkConsistent();
+
+  // Whether the calling thread holds it.
+  bool HeldByCaller() const;
+  // Whether it is not recoverable (a holder unlocked it without making it
+  // consistent after a death).
+  bool NotRecoverable() const;
+
+ private:
+  Result<Acquired> LockSlow(uint32_t self, Timeout timeout);
+  // Takes the mutex over from its owner when that owner is dead.
+  bool TakeFromDead(uint32_t self);
+
+  SyncHeader header_;
+  uint32_t word_ = 0;
+  uint32_t reserved_[3] = {};  // must be zero
+};
+
+static_assert(sizeof(Mutex) == 32);
+static_assert(std::is_trivially_copyable_v<Mutex> && std::is_standard_layout_v<Mutex>);
+
+// Holds a Mutex for a scope. Acquisition errors and owner deaths are the
+// caller's: construct it only around a successful Lock.
+class MutexHold {
+ public:
+  explicit MutexHold(Mutex& mu) : mu_(&mu) {}
+  MutexHold(const MutexHold&) = delete;
+  MutexHold& operator=(const MutexHold&) = delete;
+  ~MutexHold() { mu_->Unlock(); }
+
+ private:
+  Mutex* mu_;
+};
+
+}  // namespace rams

@@ -1,0 +1,164 @@
+// The robust Barrier. state_ changes by CAS only: +1 per arrival, a new
+// generation (arrivals 0) on the last one, the broken bit when a member died
+// or timed out.
+#include "rams/barrier.h"
+
+#include <cerrno>
+#include <climits>
+#include <new>
+
+#include "rams/wait.h"
+#include "sync/check.h"
+#include "sync/owner.h"
+#include "sync/park.h"
+
+namespace rams {
+namespace {
+
+constexpr uint32_t kBrokenBit = 1u << 31;
+constexpr uint32_t kArrivalMask = 0xff;
+constexpr uint32_t kGenerationShift = 8;
+constexpr uint32_t kGenerationMask = (1u << 23) - 1;
+constexpr uint32_t kMemberDied = 1;
+constexpr uint32_t kTimedOut = 2;
+
+uint32_t GenerationOf(uint32_t state) { return (state >> kGenerationShift) & kGenerationMask; }
+uint32_t NextGeneration(uint32_t state) {
+  return ((GenerationOf(state) + 1) & kGenerationMask) << kGenerationShift;
+}
+
+}  // namespace
+
+using internal::AsAtomic;
+
+Barrier::Barrier(uint32_t parties) : header_(internal::MakeHeader(kMagic)), parties_(parties) {
+  RAMS_SYNC_CHECK(parties >= 1 && parties <= kMaxParties, "Barrier parties out of range");
+}
+
+Result<Barrier*> Barrier::Attach(void* at) {
+  RAMS_SYNC_CHECK(reinterpret_cast<uintptr_t>(at) % 8 == 0, "Barrier::Attach: misaligned");
+  auto* b = std::launder(reinterpret_cast<Barrier*>(at));
+  RAMS_RETURN_IF_ERROR(internal::CheckHeader(b->header_, kMagic, "attach barrier"));
+  for (uint32_t r : b->reserved_) {
+    if (r != 0) return Error(EINVAL, "attach barrier: reserved field not zero");
+  }
+  if (b->parties_ < 1 || b->parties_ > kMaxParties) return Error(EINVAL, "attach barrier: parties");
+  return b;
+}
+
+Status Barrier::Join() {
+  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "join barrier"));
+  uint32_t self = internal::SelfOwnerId();
+  uint32_t used = 0;
+  for (uint32_t i = 0; i < parties_; ++i) {
+    uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
+    if (id == self) return Status();
+    used += id != 0;
+  }
+  if (used < parties_) {
+    for (uint32_t i = 0; i < parties_; ++i) {
+      uint32_t expected = 0;
+      // Relaxed: a slot only names its holder; liveness checks need no order.
+      if (AsAtomic(members_[i]).compare_exchange_strong(expected, self, std::memory_order_relaxed)) {
+        return Status();
+      }
+    }
+  }
+  return Error(EBUSY, "join barrier: all " + std::to_string(parties_) + " members have joined");
+}
+
+void Barrier::Leave() {
+  uint32_t self = internal::SelfOwnerId();
+  for (uint32_t i = 0; i < parties_; ++i) {
+    uint32_t expected = self;
+    if (AsAtomic(members_[i]).compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
+  }
+}
+
+Result<bool> Barrier::Wait(Timeout timeout) {
+  RAMS_RETURN_IF_ERROR(Join());
+  std::atomic<uint32_t>& state = AsAtomic(state_);
+  uint32_t s = state.load();
+  uint32_t generation;
+  for (;;) {
+    if ((s & kBrokenBit) != 0) return BrokenError();
+    if ((s & kArrivalMask) + 1 == parties_) {
+      // Last: start the next generation. seq_cst (release at least): the
+      // others' work before arriving happens-before ours after, and ours
+      // before theirs (pairs with the loads in `passed`).
+      if (state.compare_exchange_weak(s, NextGeneration(s))) {
+        if (AsAtomic(waiters_).load() != 0) WakeWord(&state, INT_MAX);
+        return true;
+      }
+      continue;
+    }
+    if (state.compare_exchange_weak(s, s + 1)) {
+      generation = GenerationOf(s);
+      break;
+    }
+  }
+  uint32_t self = internal::SelfOwnerId();
+  auto passed = [&]() -> std::optional<Status> {
+    uint32_t now = state.load();
+    if (GenerationOf(now) != generation) return Status();
+    if ((now & kBrokenBit) != 0) return BrokenError();
+    return std::nullopt;
+  };
+  internal::Deadline deadline(timeout);
+  Status st = internal::BlockOn(state_, waiters_, deadline, passed,
+                                [&] { return ReapDeadMembers(self); });
+  if (st.ok()) return false;
+  if (st.code() != ETIMEDOUT) return st;
+  // Timed out: break it unless the generation completed meanwhile.
+  s = state.load();
+  while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
+    AsAtomic(broken_reason_).store(kTimedOut, std::memory_order_relaxed);
+    if (state.compare_exchange_weak(s, s | kBrokenBit)) {
+      WakeWord(&state, INT_MAX);
+      return Error(ETIMEDOUT, "wait on barrier (now broken)");
+    }
+  }
+  if (GenerationOf(s) != generation) return false;
+  return BrokenError();
+}
+
+bool Barrier::ReapDeadMembers(uint32_t self) {
+  for (uint32_t i = 0; i < parties_; ++i) {
+    uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
+    if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
+    Break(kMemberDied);
+    return true;
+  }
+  return false;
+}
+
+void Barrier::Break(uint32_t reason) {
+  // Relaxed: published by the seq_cst fetch_or below; read after seeing the bit.
+  AsAtomic(broken_reason_).store(reason, std::memory_order_relaxed);
+  AsAtomic(state_).fetch_or(kBrokenBit);
+  WakeWord(&AsAtomic(state_), INT_MAX);
+}
+
+Status Barrier::BrokenError() const {
+  uint32_t reason = AsAtomic(broken_reason_).load(std::memory_order_relaxed);
+  return Error(EPIPE, reason == kTimedOut ? "barrier broken: a member timed out"
+                                          : "barrier broken: a member died");
+}
+
+void Barrier::Reset() {
+  for (uint32_t i = 0; i < parties_; ++i) {
+    uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
+    if (id != 0 && !internal::OwnerAlive(id)) {
+      AsAtomic(members_[i]).compare_exchange_strong(id, 0, std::memory_order_relaxed);
+    }
+  }
+  AsAtomic(broken_reason_).store(0, std::memory_order_relaxed);
+  AsAtomic(state_).store(NextGeneration(AsAtomic(state_).load()));
+  WakeWord(&AsAtomic(state_), INT_MAX);
+}
+
+bool Barrier::Broken() const { return (AsAtomic(state_).load() & kBrokenBit) != 0; }
+
+uint32_t Barrier::Generation() const { return GenerationOf(AsAtomic(state_).load()); }
+
+}  // namespace rams

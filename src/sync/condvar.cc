@@ -1,0 +1,79 @@
+// The sequence-number CondVar (see condvar.h for the robustness argument).
+#include "rams/condvar.h"
+
+#include <cerrno>
+#include <climits>
+#include <new>
+
+#include "rams/wait.h"
+#include "sync/check.h"
+#include "sync/park.h"
+
+namespace rams {
+
+using internal::AsAtomic;
+
+CondVar::CondVar() : header_(internal::MakeHeader(kMagic)) {}
+
+Result<CondVar*> CondVar::Attach(void* at) {
+  RAMS_SYNC_CHECK(reinterpret_cast<uintptr_t>(at) % 8 == 0, "CondVar::Attach: misaligned");
+  auto* cv = std::launder(reinterpret_cast<CondVar*>(at));
+  RAMS_RETURN_IF_ERROR(internal::CheckHeader(cv->header_, kMagic, "attach condvar"));
+  for (uint32_t r : cv->reserved_) {
+    if (r != 0) return Error(EINVAL, "attach condvar: reserved field not zero");
+  }
+  return cv;
+}
+
+Result<CondWaitResult> CondVar::Wait(Mutex& mu, Timeout timeout) {
+  auto now = std::chrono::steady_clock::now();
+  return WaitUntil(mu, now + timeout.value_or(std::chrono::nanoseconds(0)), !timeout.has_value());
+}
+
+Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          bool forever) {
+  RAMS_SYNC_CHECK(mu.HeldByCaller(), "CondVar::Wait without holding the mutex");
+  const SyncTuning tuning = internal::CurrentTuning();
+  std::atomic<uint32_t>& seq = AsAtomic(seq_);
+  std::atomic<uint32_t>& waiters = AsAtomic(waiters_);
+  // Both under the mutex: a signaler that changes the predicate after our
+  // caller checked it does so after our Unlock, so its bump of seq and its
+  // load of waiters come after these (the mutex orders them; seq_cst).
+  waiters.fetch_add(1);
+  uint32_t seen = seq.load();
+  mu.Unlock();
+  bool timed_out = false;
+  for (;;) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (!forever && left <= std::chrono::nanoseconds(0)) {
+      timed_out = seq.load(std::memory_order_relaxed) == seen;
+      break;
+    }
+    std::chrono::nanoseconds slice = tuning.max_slice;
+    if (!forever && left < slice) slice = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
+    Status s = WaitWord(&seq, seen, slice);
+    // Woken, or seq changed: done. A timed-out slice loops: the next
+    // WaitWord returns at once if a signal came whose wake-up went to a
+    // waiter that died before returning.
+    if (s.ok() || s.code() == EAGAIN) break;
+  }
+  waiters.fetch_sub(1);
+  auto relocked = mu.Lock();
+  if (!relocked.ok()) return relocked.status();
+  return CondWaitResult{timed_out, *relocked};
+}
+
+void CondVar::Signal() {
+  // seq_cst: the bump and the waiters load pair with the waiter's increment
+  // and seq load in WaitUntil.
+  AsAtomic(seq_).fetch_add(1);
+  if (AsAtomic(waiters_).load() != 0) WakeWord(&AsAtomic(seq_), 1);
+}
+
+void CondVar::Broadcast() {
+  AsAtomic(seq_).fetch_add(1);
+  if (AsAtomic(waiters_).load() != 0) WakeWord(&AsAtomic(seq_), INT_MAX);
+}
+
+}  // namespace rams

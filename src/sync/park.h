@@ -1,0 +1,117 @@
+// Helpers every sync object uses to block: the word accessor, deadlines,
+// bounded spinning and sliced parking, and the header checks.
+//
+// Thread safety: Deadline is a plain value for one caller; the rest is
+// stateless or reads the process-wide tuning atomically.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "rams/backend.h"
+#include "rams/status.h"
+#include "rams/sync_common.h"
+
+namespace rams::internal {
+
+// A plain uint32_t field of a shared object, accessed atomically. The object
+// stores uint32_t (so that it is trivially copyable); std::atomic<uint32_t>
+// has the same size, alignment and representation (sync_common.h).
+inline std::atomic<uint32_t>& AsAtomic(uint32_t& word) {
+  return *reinterpret_cast<std::atomic<uint32_t>*>(&word);
+}
+inline const std::atomic<uint32_t>& AsAtomic(const uint32_t& word) {
+  return *reinterpret_cast<const std::atomic<uint32_t>*>(&word);
+}
+
+// One pause of a spin loop.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// The tuning in effect (sync_common.h), cheap to call.
+SyncTuning CurrentTuning();
+
+// A point on the steady clock derived from a Timeout (nullopt: never).
+class Deadline {
+ public:
+  explicit Deadline(Timeout timeout);
+  bool never() const { return never_; }
+  // Whether the timeout was zero (a try: no spinning, no parking).
+  bool zero() const { return zero_; }
+  bool Expired() const;
+  // How long to park: `slice`, or less when the deadline comes first.
+  std::chrono::nanoseconds Clip(std::chrono::nanoseconds slice) const;
+
+ private:
+  bool never_;
+  bool zero_;
+  std::chrono::steady_clock::time_point at_;
+};
+
+// The next, doubled slice, bounded by the tuning's max_slice.
+std::chrono::nanoseconds NextSlice(std::chrono::nanoseconds slice, const SyncTuning& tuning);
+
+// Parks on `word` while it equals `expected`, for at most `slice` (clipped to
+// the deadline). Returns true when the slice ran out (rather than a wake-up,
+// a changed word or a signal).
+bool ParkSlice(const uint32_t& word, uint32_t expected, std::chrono::nanoseconds slice,
+               const Deadline& deadline);
+
+// Blocks until `attempt` finishes. attempt() returns nullopt while blocked,
+// else the Status to return. Spins first (not for a zero deadline), then
+// parks on `word` in slices, counting itself in `waiters` so that releasers
+// know to wake; `word` must change (and be woken) whenever attempt's answer
+// may change. After a slice runs out calls reap(), which looks for dead
+// holders and returns true when it released something. ETIMEDOUT when the
+// deadline passes.
+template <class Attempt, class Reap>
+Status BlockOn(uint32_t& word, uint32_t& waiters, const Deadline& deadline, Attempt attempt,
+               Reap reap) {
+  const SyncTuning tuning = CurrentTuning();
+  if (!deadline.zero()) {
+    for (uint32_t i = 0; i < tuning.spin_iterations; ++i) {
+      if (std::optional<Status> done = attempt()) return *std::move(done);
+      CpuRelax();
+    }
+  }
+  std::chrono::nanoseconds slice = tuning.first_slice;
+  for (;;) {
+    // seq_cst: the increment comes before our read of `word` and attempt's
+    // reads; a releaser changes its state, then `word`, then reads waiters.
+    // Either it sees us counted, or we see its change.
+    AsAtomic(waiters).fetch_add(1);
+    uint32_t seen = AsAtomic(word).load();
+    std::optional<Status> done = attempt();
+    bool ran_out = !done && ParkSlice(word, seen, slice, deadline);
+    AsAtomic(waiters).fetch_sub(1);
+    if (done) return *std::move(done);
+    if (!ran_out) continue;
+    if (reap()) continue;
+    if (deadline.Expired()) return Error(ETIMEDOUT, "wait");
+    slice = NextSlice(slice, tuning);
+  }
+}
+
+// Bumps `word` and wakes every parked waiter if `waiters` says there may be
+// some (the releasing side of BlockOn).
+void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters);
+
+// Fills a header for this process's domain.
+SyncHeader MakeHeader(uint32_t magic);
+// EINVAL when `header` is not an initialized object of `magic` and this
+// layout version; `what` names the object for the message.
+Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view what);
+// EXDEV when the caller's domain differs from the object's (owner ids would
+// be meaningless); ok otherwise.
+Status CheckDomain(const SyncHeader& header, std::string_view what);
+
+}  // namespace rams::internal

@@ -1,0 +1,101 @@
+// Test fixture shared by the sync tests: each test runs once per backend
+// ("posix", "kernel", "remote"; absent ones are skipped with the reason) on a
+// fresh segment mapped into the test process, and forks children that
+// inherit the mapping.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rams/backend.h"
+#include "rams/segment.h"
+
+namespace rams::testing {
+
+inline constexpr uint64_t kSegmentBytes = 1 << 20;
+
+class SyncTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    auto backend = BackendByName(GetParam());
+    if (!backend.ok()) {
+      GTEST_SKIP() << "backend " << GetParam() << " unavailable: " << backend.status().ToString();
+    }
+    backend_ = *backend;
+    static int counter = 0;
+    name_ = "synctest." + std::to_string(getpid()) + "." + std::to_string(counter++);
+    auto segment = Segment::Create(name_, kSegmentBytes, 0600, /*exclusive=*/true, backend_);
+    ASSERT_TRUE(segment.ok()) << segment.status().ToString();
+    segment_.emplace(std::move(*segment));
+    auto bytes = segment_->Map();
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    base_ = bytes->data();
+  }
+
+  void TearDown() override {
+    segment_.reset();
+    if (backend_ != nullptr) Segment::Remove(name_, backend_).IgnoreError();
+  }
+
+  // Constructs a T at `offset` of the segment.
+  template <class T, class... Args>
+  T* Place(size_t offset, Args&&... args) {
+    return new (base_ + offset) T(std::forward<Args>(args)...);
+  }
+  template <class T>
+  T* At(size_t offset) {
+    return std::launder(reinterpret_cast<T*>(base_ + offset));
+  }
+
+  Backend* backend_ = nullptr;
+  std::string name_;
+  std::optional<Segment> segment_;
+  std::byte* base_ = nullptr;
+};
+
+#define RAMS_SYNC_BACKENDS ::testing::Values("posix", "kernel", "remote")
+
+// Runs `body` in a child process; its return value is the exit code.
+inline pid_t Spawn(const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  return pid;
+}
+
+// Exit code of `pid` (128 + signal when killed), waiting at most `limit`;
+// kills it and returns -1 when it is still running then (a hang).
+inline int Reap(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+    if (r < 0) return -2;
+    if (std::chrono::steady_clock::now() > end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    usleep(200);
+  }
+}
+
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace rams::testing
