@@ -12,6 +12,7 @@ namespace rams::fss {
 namespace {
 
 constexpr char kLockName[] = ".fss.lock";
+constexpr char kSocketName[] = ".fss.sock";  // fssd's default socket lives here too
 constexpr char kEscapeDir[] = ".fss.esc";
 
 int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
@@ -80,7 +81,7 @@ Status Checkpoint::Begin() {
   // Copies of the previous checkpoint are garbage from here on.
   RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(area_.get()));
   for (const std::string& n : names) {
-    if (n == kJournalName || n == kLockName) continue;
+    if (n == kJournalName || n == kLockName || n == kSocketName) continue;
     RAMS_RETURN_IF_ERROR(RemoveTree(area_.get(), n));
   }
   RAMS_RETURN_IF_ERROR(SyncFd(area_.get(), "checkpoint area"));

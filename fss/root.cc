@@ -125,7 +125,9 @@ Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) c
     Resolved out;
     if (comps.empty() || comps.back() == "." || comps.back() == "..") {
       // The path names a directory by itself: resolve it whole.
-      RAMS_ASSIGN_OR_RETURN(UniqueFd dir, OpenDir(path));
+      std::string whole;
+      for (const std::string& c : comps) whole = JoinPath(whole, c);
+      RAMS_ASSIGN_OR_RETURN(UniqueFd dir, OpenDir(whole));
       RAMS_ASSIGN_OR_RETURN(out.rel, CanonicalOf(dir.get()));
       if (IsHidden(out.rel)) return Error(ENOENT, "no such path");
       if (out.rel.empty()) {
