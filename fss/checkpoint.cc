@@ -282,7 +282,8 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
   RAMS_RETURN_IF_ERROR(Fault("copy"));
   RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter));
   RAMS_RETURN_IF_ERROR(Fault("sync"));
-  RAMS_RETURN_IF_ERROR(SyncFd(dir.get(), "checkpoint directory"));
+  // One flush for the whole copy, files and directories.
+  if (::syncfs(area_.get()) != 0) return ErrnoError("syncfs checkpoint area");
   return Append(std::move(r));
 }
 

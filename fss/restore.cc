@@ -61,7 +61,7 @@ Status RestoreOne(const Root& root, int area_fd, const Record& r) {
       return Status::Ok();
     case RecordKind::kFile: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
-      return CopyNode(from.get(), std::string(BaseName(r.location)), parent.get(), name);
+      return CopyNode(from.get(), std::string(BaseName(r.location)), parent.get(), name, /*sync=*/false);
     }
     case RecordKind::kDirTree: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));

@@ -94,7 +94,8 @@ Status ApplyMetadata(const struct stat& st, int src_fd, int dst_fd) {
   return Status::Ok();
 }
 
-Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name) {
+Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
+                bool sync) {
   UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
   if (!src.valid() && errno == EPERM) {
     src.Reset(::openat(src_dir, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -106,7 +107,7 @@ Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std
   if (!dst.valid()) return ErrnoError("create copy " + dst_name);
   RAMS_RETURN_IF_ERROR(CopyContents(src.get(), dst.get()));
   RAMS_RETURN_IF_ERROR(ApplyMetadata(st, src.get(), dst.get()));
-  return SyncFd(dst.get(), dst_name);
+  return sync ? SyncFd(dst.get(), dst_name) : Status::Ok();
 }
 
 Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name) {
@@ -158,14 +159,15 @@ Status CopyEntry(int src, int dst, const std::string& name, const std::string& r
   if (S_ISREG(st.st_mode) && st.st_nlink > 1 && filter.on_multilink) return filter.on_multilink(rel);
   struct stat existing;
   if (::fstatat(dst, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
-  return CopyNode(src, name, dst, name);
+  return CopyNode(src, name, dst, name, /*sync=*/false);
 }
 
 }  // namespace
 
-Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name) {
+Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
+                bool sync) {
   RAMS_ASSIGN_OR_RETURN(struct stat st, LstatAt(src_dir, src_name));
-  if (S_ISREG(st.st_mode)) return CopyFile(src_dir, src_name, dst_dir, dst_name);
+  if (S_ISREG(st.st_mode)) return CopyFile(src_dir, src_name, dst_dir, dst_name, sync);
   if (S_ISLNK(st.st_mode)) return CopySymlink(src_dir, src_name, dst_dir, dst_name);
   if (S_ISDIR(st.st_mode)) return Error(EISDIR, "copy node " + src_name);
   if (::mknodat(dst_dir, dst_name.c_str(), st.st_mode, st.st_rdev) != 0) return ErrnoError("mknod " + dst_name);
@@ -207,8 +209,7 @@ Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std
     if (::fstatat(src.get(), name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("lstat " + name);
     RAMS_RETURN_IF_ERROR(CopyEntry(src.get(), dst.get(), name, child, cst, filter));
   }
-  RAMS_RETURN_IF_ERROR(ApplyMetadata(st, src.get(), dst.get()));
-  return SyncFd(dst.get(), dst_name);
+  return ApplyMetadata(st, src.get(), dst.get());
 }
 
 }  // namespace rams::fss

@@ -24,14 +24,16 @@ namespace rams::fss {
 Result<std::vector<std::string>> ListDir(int dirfd);
 
 // Copies the regular file src_dir/src_name to dst_dir/dst_name, which must not
-// exist, with its metadata; the copy is fsynced.
-Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name);
+// exist, with its metadata; with `sync` the copy is fsynced.
+Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
+                bool sync = true);
 // Recreates the symlink (target, owner, times).
 Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir,
                    const std::string& dst_name);
 // Copies a non-directory (regular file, symlink, fifo, device) of any kind;
-// dst_dir/dst_name must not exist.
-Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name);
+// dst_dir/dst_name must not exist. A regular file is fsynced with `sync`.
+Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
+                bool sync = true);
 // Applies mode, owner (when permitted), xattrs of `src_fd` (if >= 0) and times to
 // the open object `dst_fd`.
 Status ApplyMetadata(const struct stat& st, int src_fd, int dst_fd);
@@ -58,7 +60,8 @@ struct TreeFilter {
 // Makes dst_dir/dst_name a copy of directory src_dir/src_name (whose
 // root-relative path is `rel`), merging into what is there: destination
 // entries the filter does not protect and the source lacks are removed.
-// Everything written is fsynced, directories included.
+// Nothing is fsynced: the caller makes the whole copy durable at once
+// (syncfs), which costs one flush instead of one per file.
 Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
                 const std::string& rel, const TreeFilter& filter);
 

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -123,8 +124,10 @@ std::string MakeTempDir(const std::string& tag) {
 }
 
 void RemoveAll(const std::string& path) {
-  std::string cmd = "rm -rf '" + path + "'";
-  if (system(cmd.c_str()) != 0) throw std::runtime_error(cmd);
+  auto remove = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p) == 0 ? 0 : -1; };
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (nftw(path.c_str(), remove, 64, FTW_DEPTH | FTW_PHYS) != 0) throw std::runtime_error("remove " + path);
 }
 
 void WriteFile(const std::string& path, const std::string& data, unsigned mode) {
@@ -144,9 +147,53 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+namespace {
+
+// Copies the contents of directory `from` into existing directory `to`,
+// keeping modes, symlinks and hard links (within the copy).
+void CopyInto(const std::string& from, const std::string& to, std::map<ino_t, std::string>* links) {
+  DIR* d = opendir(from.c_str());
+  if (d == nullptr) throw std::runtime_error("opendir " + from);
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& n : names) {
+    std::string src = from + "/" + n, dst = to + "/" + n;
+    struct stat st;
+    if (lstat(src.c_str(), &st) != 0) throw std::runtime_error("lstat " + src);
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdir(dst.c_str(), 0700) != 0) throw std::runtime_error("mkdir " + dst);
+      CopyInto(src, dst, links);
+      chmod(dst.c_str(), st.st_mode & 07777);
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t len = readlink(src.c_str(), buf, sizeof(buf) - 1);
+      if (len < 0 || symlink(std::string(buf, static_cast<size_t>(len)).c_str(), dst.c_str()) != 0) {
+        throw std::runtime_error("symlink " + dst);
+      }
+    } else if (st.st_nlink > 1 && links->count(st.st_ino) != 0) {
+      if (link((*links)[st.st_ino].c_str(), dst.c_str()) != 0) throw std::runtime_error("link " + dst);
+    } else {
+      int in = open(src.c_str(), O_RDONLY);
+      int out = open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL, st.st_mode & 07777);
+      if (in < 0 || out < 0) throw std::runtime_error("copy " + src);
+      while (copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0) > 0) {
+      }
+      fchmod(out, st.st_mode & 07777);
+      close(in);
+      close(out);
+      if (st.st_nlink > 1) (*links)[st.st_ino] = dst;
+    }
+  }
+}
+
+}  // namespace
+
 void CopyTreeForTest(const std::string& from, const std::string& to) {
-  std::string cmd = "cp -a '" + from + "/.' '" + to + "/'";
-  if (system(cmd.c_str()) != 0) throw std::runtime_error(cmd);
+  std::map<ino_t, std::string> links;
+  CopyInto(from, to, &links);
 }
 
 }  // namespace rams::fss::testing
