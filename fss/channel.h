@@ -6,14 +6,16 @@
 //
 // Protocol (every field below `mu` is guarded by it):
 //  1. The client, with state == kIdle, writes the path areas and (for writes)
-//     the data area, then under mu fills `request`, sets state = kRequest and
-//     signals request_cv.
-//  2. The server waits on request_cv for kRequest, copies `request` and the
-//     paths out of shared memory, releases mu, decodes and runs the request
-//     (reading or filling the data area), then under mu fills `reply`, sets
-//     state = kReply and signals reply_cv.
-//  3. The client waits on reply_cv for kReply, copies the reply out, and sets
-//     state = kIdle.
+//     the data area, then under mu fills `request` and sets state =
+//     kRequestPending, releases mu and signals request_cv (signaling after
+//     the unlock lets the woken server take mu at once).
+//  2. The server waits on request_cv for kRequestPending, copies `request`
+//     and the paths out of shared memory, releases mu, decodes and runs the
+//     request (reading or filling the data area), then under mu fills
+//     `reply`, sets state = kReplyReady, releases mu and signals reply_cv.
+//  3. The client waits on reply_cv for kReplyReady, copies the reply out, and
+//     sets state = kIdle.
+// Before parking, each side briefly polls the state word (SpinUntilState).
 // Both sides wait in bounded slices and check between them, on the Unix
 // socket of the connection, whether the other side still lives; a dead
 // mutex holder (Acquired::kOwnerDied) resets the channel to kIdle. So a
@@ -24,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -82,5 +85,17 @@ static_assert(sizeof(HelloReply) == 104);
 
 // How long one wait slice lasts before the peer's liveness is checked.
 inline constexpr int kSliceMs = 100;
+// How long a side that expects an answer soon polls the state word before it
+// parks on the condition variable (a round trip is a few microseconds).
+inline constexpr int kSpinUs = 25;
+
+// The state word, read without mu only as a hint for spinning (the reader
+// takes mu before trusting it). Stores happen under mu with release order,
+// pairing with the acquire load in SpinUntilState.
+inline std::atomic_ref<uint32_t> StateWord(ChannelHeader* h) { return std::atomic_ref<uint32_t>(h->state); }
+static_assert(std::atomic_ref<uint32_t>::is_always_lock_free);
+
+// Polls the state word for up to kSpinUs; true when it reached `want`.
+bool SpinUntilState(ChannelHeader* h, uint32_t want);
 
 }  // namespace rams::fss

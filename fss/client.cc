@@ -79,22 +79,26 @@ int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, v
   if (in_len > 0) memcpy(c->data, in, in_len);
   if (!LockChannel(c)) return -EIO;
   c->h->request = rams::fss::EncodeRequest(req);
-  c->h->state = rams::fss::kRequestPending;
+  // release: pairs with the server's acquire spin on the state word.
+  rams::fss::StateWord(c->h).store(rams::fss::kRequestPending, std::memory_order_release);
+  c->h->mu.Unlock();
   c->h->request_cv.Signal();
-  while (c->h->state != rams::fss::kReplyReady) {
+  rams::fss::SpinUntilState(c->h, rams::fss::kReplyReady);
+  if (!LockChannel(c)) return -EIO;
+  while (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady) {
     rams::Result<rams::CondWaitResult> w = c->h->reply_cv.Wait(c->h->mu, kSlice);
     if (!w.ok()) {
       if (!LockChannel(c)) return -EIO;
     } else if (w->lock == rams::Acquired::kOwnerDied) {
       c->h->mu.MarkConsistent();
     }
-    if (c->h->state != rams::fss::kReplyReady && PeerGone(c->sock)) {
+    if (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady && PeerGone(c->sock)) {
       c->h->mu.Unlock();
       return -EIO;
     }
   }
   rams::fss::ReplyHeader reply = c->h->reply;
-  c->h->state = rams::fss::kIdle;
+  rams::fss::StateWord(c->h).store(rams::fss::kIdle, std::memory_order_release);
   c->h->mu.Unlock();
   if (out != nullptr && reply.result >= 0) {
     memcpy(out, c->data, std::min<uint64_t>({reply.data_bytes, out_cap, c->data_bytes}));

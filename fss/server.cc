@@ -183,7 +183,7 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
       if (a.code() == ETIMEDOUT) continue;
       if (!a.ok()) return false;
       if (*a == Acquired::kOwnerDied) {
-        h->state = kIdle;
+        StateWord(h).store(kIdle, std::memory_order_release);
         h->mu.MarkConsistent();
       }
       return true;
@@ -192,11 +192,11 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
   };
   if (!lock()) return;
   for (;;) {
-    while (h->state != kRequestPending) {
+    while (StateWord(h).load(std::memory_order_relaxed) != kRequestPending) {
       Result<CondWaitResult> w = h->request_cv.Wait(h->mu, kSlice);
       if (!w.ok() && !lock()) return;
       if (w.ok() && w->lock == Acquired::kOwnerDied) {
-        h->state = kIdle;
+        StateWord(h).store(kIdle, std::memory_order_release);
         h->mu.MarkConsistent();
       }
       if (!alive()) {
@@ -215,9 +215,14 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
     }
     if (!lock()) return;
     h->reply = reply;
-    h->state = kReplyReady;
     ++h->seq;
+    // release: pairs with the client's acquire spin on the state word.
+    StateWord(h).store(kReplyReady, std::memory_order_release);
+    h->mu.Unlock();
     h->reply_cv.Signal();
+    // A busy client sends its next request within microseconds.
+    SpinUntilState(h, kRequestPending);
+    if (!lock()) return;
   }
 }
 

@@ -43,6 +43,9 @@ class ClientTest : public ::testing::Test {
   }
   void TearDown() override {
     if (c_ != nullptr) fss_disconnect(c_);
+    if (fssd_->running()) {
+      EXPECT_EQ(fssd_->Stop(), 0) << "fssd exit status; log: " << base_ << "/fssd.log";
+    }
     fssd_.reset();
     testing::RemoveAll(base_);
   }

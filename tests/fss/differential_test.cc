@@ -469,7 +469,7 @@ TEST(DifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) {
     if (only >= 0) break;
   }
   fss_disconnect(c);
-  fssd.Stop();
+  EXPECT_EQ(fssd.Stop(), 0) << "fssd exit status";
   testing::RemoveAll(base);
 }
 
