@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "c_error.h"
 #include "rams/segment.h"
 #include "rams/wait.h"
 
@@ -45,6 +46,8 @@ bool BadArg(const void* p, const char* what) {
 }
 
 }  // namespace
+
+int rams::internal::FailC(const rams::Status& s) { return Fail(s); }
 
 extern "C" {
 
