@@ -280,10 +280,11 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
   filter.holds_saved = [this](const std::string& p) { return HoldsSaved(p); };
   filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace); };
   RAMS_RETURN_IF_ERROR(Fault("copy"));
-  RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter));
+  SyncBatch batch;
+  RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter, &batch));
   RAMS_RETURN_IF_ERROR(Fault("sync"));
-  // One flush for the whole copy, files and directories.
-  if (::syncfs(area_.get()) != 0) return ErrnoError("syncfs checkpoint area");
+  RAMS_RETURN_IF_ERROR(batch.Flush());
+  RAMS_RETURN_IF_ERROR(SyncFd(dir.get(), "checkpoint directory"));
   return Append(std::move(r));
 }
 

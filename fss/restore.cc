@@ -46,31 +46,44 @@ Result<UniqueFd> OpenAreaDir(int area_fd, std::string_view rel) {
   return fd;
 }
 
-Status RestoreOne(const Root& root, int area_fd, const Record& r) {
+Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
+                    SyncBatch* batch);
+
+// Restores one record; everything it writes, and the directory it changed,
+// go to `batch`.
+Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* batch) {
   RAMS_ASSIGN_OR_RETURN(UniqueFd parent, OpenTreeDir(root, DirName(r.path)));
   std::string name(BaseName(r.path));
   RAMS_RETURN_IF_ERROR(RemoveTree(parent.get(), name));
+  RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent.get(), name, batch));
+  UniqueFd dir(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return ErrnoError("open directory of " + r.path);
+  return batch->Add(std::move(dir));
+}
+
+Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
+                    SyncBatch* batch) {
   switch (r.kind) {
     case RecordKind::kAbsent:
       return Status::Ok();
     case RecordKind::kSymlink:
-      if (::symlinkat(r.target.c_str(), parent.get(), name.c_str()) != 0) return ErrnoError("symlink " + r.path);
-      if (::fchownat(parent.get(), name.c_str(), r.uid, r.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != EPERM) {
+      if (::symlinkat(r.target.c_str(), parent, name.c_str()) != 0) return ErrnoError("symlink " + r.path);
+      if (::fchownat(parent, name.c_str(), r.uid, r.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != EPERM) {
         return ErrnoError("lchown " + r.path);
       }
       return Status::Ok();
     case RecordKind::kFile: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
-      return CopyNode(from.get(), std::string(BaseName(r.location)), parent.get(), name, /*sync=*/false);
+      return CopyNode(from.get(), std::string(BaseName(r.location)), parent, name, batch);
     }
     case RecordKind::kDirTree: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
-      return CopyTree(from.get(), std::string(BaseName(r.location)), parent.get(), name, r.path, {});
+      return CopyTree(from.get(), std::string(BaseName(r.location)), parent, name, r.path, {}, batch);
     }
     case RecordKind::kHardLink: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd to, root.OpenDir(DirName(r.target)));
       std::string target(BaseName(r.target));
-      if (::linkat(to.get(), target.c_str(), parent.get(), name.c_str(), 0) != 0) {
+      if (::linkat(to.get(), target.c_str(), parent, name.c_str(), 0) != 0) {
         return ErrnoError("link " + r.path + " to " + r.target);
       }
       return Status::Ok();
@@ -81,7 +94,7 @@ Status RestoreOne(const Root& root, int area_fd, const Record& r) {
   return Error(EINVAL, "unexpected record kind for " + r.path);
 }
 
-Status RestoreDirMetadata(const Root& root, const Record& r) {
+Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
   RAMS_ASSIGN_OR_RETURN(UniqueFd dir, root.OpenDir(r.path));
   UniqueFd fd(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("open " + r.path);
@@ -90,7 +103,7 @@ Status RestoreDirMetadata(const Root& root, const Record& r) {
   struct timespec times[2] = {{r.atime_ns / 1000000000, r.atime_ns % 1000000000},
                               {r.mtime_ns / 1000000000, r.mtime_ns % 1000000000}};
   if (::futimens(fd.get(), times) != 0) return ErrnoError("utimes " + r.path);
-  return Status::Ok();
+  return batch->Add(std::move(fd));
 }
 
 class Progress {
@@ -144,20 +157,21 @@ Status RestoreRecords(const Root& root, int area_fd, const std::vector<Record>& 
   std::sort(metas.begin(), metas.end(), [&](const Record* a, const Record* b) { return by_depth(b, a); });
   Progress progress(show_progress, trees.size() + links.size() + metas.size());
   size_t done = 0;
+  SyncBatch batch;
   for (const Record* r : trees) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r));
+    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r, &batch));
     progress.Step(++done);
   }
   for (const Record& r : links) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r));
+    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r, &batch));
     progress.Step(++done);
   }
   for (const Record* r : metas) {
-    RAMS_RETURN_IF_ERROR(RestoreDirMetadata(root, *r));
+    RAMS_RETURN_IF_ERROR(RestoreDirMetadata(root, *r, &batch));
     progress.Step(++done);
   }
-  if (::syncfs(area_fd) != 0) return ErrnoError("syncfs");
-  return Status::Ok();
+  // The restored tree is durable before the checkpoint that described it goes.
+  return batch.Flush();
 }
 
 Result<std::vector<PathChange>> ListChanges(const Root& root, const std::vector<Record>& records) {

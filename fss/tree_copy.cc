@@ -65,6 +65,22 @@ Status CopyXattrs(int src, int dst) {
 
 }  // namespace
 
+Status SyncBatch::Add(UniqueFd fd) {
+  // Start writeback now; Flush waits for it.
+  ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  pending_.push_back(std::move(fd));
+  return pending_.size() >= kMaxPending ? Flush() : Status::Ok();
+}
+
+Status SyncBatch::Flush() {
+  Status first;
+  for (UniqueFd& fd : pending_) {
+    if (RetryEintr([&] { return ::fsync(fd.get()); }) != 0 && first.ok()) first = ErrnoError("fsync copy");
+  }
+  pending_.clear();
+  return first;
+}
+
 Result<std::vector<std::string>> ListDir(int dirfd) {
   int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open directory for listing");
@@ -95,7 +111,7 @@ Status ApplyMetadata(const struct stat& st, int src_fd, int dst_fd) {
 }
 
 Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
-                bool sync) {
+                SyncBatch* batch) {
   UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
   if (!src.valid() && errno == EPERM) {
     src.Reset(::openat(src_dir, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -107,7 +123,7 @@ Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std
   if (!dst.valid()) return ErrnoError("create copy " + dst_name);
   RAMS_RETURN_IF_ERROR(CopyContents(src.get(), dst.get()));
   RAMS_RETURN_IF_ERROR(ApplyMetadata(st, src.get(), dst.get()));
-  return sync ? SyncFd(dst.get(), dst_name) : Status::Ok();
+  return batch != nullptr ? batch->Add(std::move(dst)) : SyncFd(dst.get(), dst_name);
 }
 
 Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name) {
@@ -154,20 +170,20 @@ Status EnsureDir(int dirfd, const std::string& name) {
 namespace {
 
 Status CopyEntry(int src, int dst, const std::string& name, const std::string& rel,
-                 const struct stat& st, const TreeFilter& filter) {
-  if (S_ISDIR(st.st_mode)) return CopyTree(src, name, dst, name, rel, filter);
+                 const struct stat& st, const TreeFilter& filter, SyncBatch* batch) {
+  if (S_ISDIR(st.st_mode)) return CopyTree(src, name, dst, name, rel, filter, batch);
   if (S_ISREG(st.st_mode) && st.st_nlink > 1 && filter.on_multilink) return filter.on_multilink(rel);
   struct stat existing;
   if (::fstatat(dst, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
-  return CopyNode(src, name, dst, name, /*sync=*/false);
+  return CopyNode(src, name, dst, name, batch);
 }
 
 }  // namespace
 
 Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
-                bool sync) {
+                SyncBatch* batch) {
   RAMS_ASSIGN_OR_RETURN(struct stat st, LstatAt(src_dir, src_name));
-  if (S_ISREG(st.st_mode)) return CopyFile(src_dir, src_name, dst_dir, dst_name, sync);
+  if (S_ISREG(st.st_mode)) return CopyFile(src_dir, src_name, dst_dir, dst_name, batch);
   if (S_ISLNK(st.st_mode)) return CopySymlink(src_dir, src_name, dst_dir, dst_name);
   if (S_ISDIR(st.st_mode)) return Error(EISDIR, "copy node " + src_name);
   if (::mknodat(dst_dir, dst_name.c_str(), st.st_mode, st.st_rdev) != 0) return ErrnoError("mknod " + dst_name);
@@ -179,7 +195,8 @@ Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std
 }
 
 Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
-                const std::string& rel, const TreeFilter& filter) {
+                const std::string& rel, const TreeFilter& filter, SyncBatch* batch) {
+  assert(batch != nullptr);
   UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!src.valid()) return ErrnoError("open directory " + src_name);
   struct stat st;
@@ -207,9 +224,10 @@ Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std
     if (filter.saved && filter.saved(child)) continue;
     struct stat cst;
     if (::fstatat(src.get(), name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("lstat " + name);
-    RAMS_RETURN_IF_ERROR(CopyEntry(src.get(), dst.get(), name, child, cst, filter));
+    RAMS_RETURN_IF_ERROR(CopyEntry(src.get(), dst.get(), name, child, cst, filter, batch));
   }
-  return ApplyMetadata(st, src.get(), dst.get());
+  RAMS_RETURN_IF_ERROR(ApplyMetadata(st, src.get(), dst.get()));
+  return batch->Add(std::move(dst));
 }
 
 }  // namespace rams::fss

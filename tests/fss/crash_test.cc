@@ -34,7 +34,7 @@ void BuildBase(const std::string& dir) {
   link((dir + "/d/e").c_str(), (dir + "/hl").c_str());
   symlink("d/e", (dir + "/l").c_str());
   mkdir((dir + "/many").c_str(), 0750);
-  for (int i = 0; i < 60; ++i) WriteFile(dir + "/many/f" + std::to_string(i), std::string(2000 + i, 'm'));
+  for (int i = 0; i < 30; ++i) WriteFile(dir + "/many/f" + std::to_string(i), std::string(2000 + i, 'm'));
 }
 
 // A client changing the tree at random until its server goes away.
@@ -131,8 +131,10 @@ TEST(CrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
     ASSERT_EQ(testing::RunProgram({FSS_RESTORE_PATH, root}, &out), 0) << "run " << run << ": " << out;
     ASSERT_EQ(testing::Diff(start_tree, testing::Snapshot(root)), "") << "run " << run;
     // Restore is idempotent: a second one changes nothing.
-    ASSERT_EQ(testing::RunProgram({FSS_RESTORE_PATH, root}, &out), 0) << out;
-    ASSERT_EQ(testing::Diff(start_tree, testing::Snapshot(root)), "") << "second restore, run " << run;
+    if (run % 5 == 0) {
+      ASSERT_EQ(testing::RunProgram({FSS_RESTORE_PATH, root}, &out), 0) << out;
+      ASSERT_EQ(testing::Diff(start_tree, testing::Snapshot(root)), "") << "second restore, run " << run;
+    }
     if (timing) fprintf(stderr, "restores+compare %.1f ms\n", ms(t3));
   }
   if (runs >= 100) {
