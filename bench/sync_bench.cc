@@ -454,7 +454,7 @@ bool PingPong() {
     futex_us.push_back(FutexRoundTripUs(rounds));
     pipe_us.push_back(FdRoundTripUs(false, rounds));
     socket_us.push_back(FdRoundTripUs(true, rounds));
-    rams_spin_us.push_back(RamsRoundTripUs(20000, rounds));
+    rams_spin_us.push_back(RamsRoundTripUs(2000, rounds));
   }
   const std::string pthread_anchor = "pthread pshared mutex+cond";
   bool ok = true;
@@ -467,6 +467,11 @@ bool PingPong() {
               Median(pthread_us), ""});
   ok &= Emit({"sync_pingpong_spin", Median(rams_spin_us), "us", "pipe round trip", Median(pipe_us),
               "<= 0.1"});
+  // The goal assumes both processes have a core; on a shared machine the
+  // fastest repetition is the closest to that (informational).
+  ok &= Emit({"sync_pingpong_spin_best", *std::min_element(rams_spin_us.begin(), rams_spin_us.end()),
+              "us", "pipe round trip (best)", *std::min_element(pipe_us.begin(), pipe_us.end()),
+              ""});
   return ok;
 }
 
