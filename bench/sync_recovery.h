@@ -1,0 +1,103 @@
+// Crash recovery for the sync benchmark: the time from SIGKILL of a mutex
+// holder to a parked waiter's successful lock, rams against a robust pthread
+// mutex.
+//
+// Thread safety: single-threaded benchmark driver code (forks holders).
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <new>
+#include <random>
+#include <vector>
+
+#include "rams/mutex.h"
+#include "sync_bench_common.h"
+
+namespace rams::bench::sync_bench {
+
+// ---- crash recovery ----
+
+struct RecoveryBoard {
+  std::atomic<uint32_t> holder_ready{0};  // iteration whose holder holds
+  std::atomic<uint32_t> waiting{0};       // iteration the waiter is locking for
+  std::atomic<uint32_t> done{0};          // iteration the waiter finished
+  std::atomic<int64_t> locked_ns{0};      // when the waiter got the lock
+  std::atomic<uint32_t> bad{0};           // a lock without the death report
+  alignas(64) std::byte lock[64];
+};
+
+inline int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+// Kills a holder `kills` times while a waiter is parked; returns the
+// microseconds from kill() to the waiter holding the lock, sorted.
+inline std::vector<double> Recoveries(int kills, bool use_rams) {
+  Region region = use_rams ? Region::Rams() : Region::Anonymous();
+  auto* board = new (region.base) RecoveryBoard();
+  auto* rmu = use_rams ? new (board->lock) rams::Mutex() : nullptr;
+  auto* pmu = reinterpret_cast<pthread_mutex_t*>(board->lock);
+  if (!use_rams) InitPthreadMutex(pmu, /*robust=*/true);
+  // Lock: true when the previous holder was reported dead (then repaired).
+  auto lock = [&]() -> bool {
+    if (use_rams) {
+      auto r = rmu->Lock();
+      if (r.ok() && *r == rams::Acquired::kOwnerDied) {
+        rmu->MarkConsistent();
+        return true;
+      }
+      return false;
+    }
+    if (pthread_mutex_lock(pmu) == EOWNERDEAD) {
+      pthread_mutex_consistent(pmu);
+      return true;
+    }
+    return false;
+  };
+  auto unlock = [&] { use_rams ? rmu->Unlock() : (void)pthread_mutex_unlock(pmu); };
+  pid_t waiter = fork();
+  if (waiter == 0) {
+    for (uint32_t k = 1; k <= static_cast<uint32_t>(kills); ++k) {
+      while (board->holder_ready.load() != k) sched_yield();
+      board->waiting.store(k);
+      bool reported = lock();
+      board->locked_ns.store(NowNs());
+      if (!reported) board->bad.fetch_add(1);
+      unlock();
+      board->done.store(k);
+    }
+    _exit(0);
+  }
+  std::minstd_rand rng(42);
+  std::vector<double> us;
+  for (uint32_t k = 1; k <= static_cast<uint32_t>(kills); ++k) {
+    pid_t holder = fork();
+    if (holder == 0) {
+      lock();
+      board->holder_ready.store(k);
+      pause();
+      _exit(0);
+    }
+    while (board->waiting.load() != k) sched_yield();
+    usleep(200 + rng() % 1800);  // the waiter parks
+    int64_t killed = NowNs();
+    kill(holder, SIGKILL);
+    waitpid(holder, nullptr, 0);
+    while (board->done.load() != k) sched_yield();
+    us.push_back(double(board->locked_ns.load() - killed) / 1e3);
+  }
+  waitpid(waiter, nullptr, 0);
+  if (board->bad.load() != 0) fprintf(stderr, "%u kills went unreported\n", board->bad.load());
+  region.Release();
+  std::sort(us.begin(), us.end());
+  return us;
+}
+
+
+}  // namespace rams::bench::sync_bench
