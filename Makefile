@@ -28,7 +28,6 @@ demo: build
 test: build
 	@scripts/install-deps kernel
 	$(MAKE) --no-print-directory unit-test install-test asan-test tsan-test fuzz-test kernel-test
-	@echo "make test: all suites passed"
 
 unit-test:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
