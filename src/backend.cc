@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernel/kernel_backend.h"
 #include "posix/posix_backend.h"
 
 namespace rams {
@@ -45,7 +46,8 @@ uint64_t MaxSegmentBytes() {
 
 Result<Backend*> BackendByName(std::string_view name) {
   if (name == "posix") return static_cast<Backend*>(&posix::Instance());
-  return Error(ENOENT, "backend '" + std::string(name) + "' is not available (known: posix)");
+  if (name == "kernel") return kernel::Instance();
+  return Error(ENOENT, "backend '" + std::string(name) + "' is not available (known: posix, kernel)");
 }
 
 Result<Backend*> DefaultBackend() {

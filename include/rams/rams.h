@@ -107,6 +107,84 @@ int rams_remote_fetch_add(rams_segment* seg, uint64_t offset, uint64_t addend,
 /* Describes the calling thread's last failure ("" when none). */
 const char* rams_last_error(void);
 
+/* ------------------------------------------------------------------------
+ * Synchronization: robust process-shared primitives that live in shared
+ * memory (a mapped segment, or any MAP_SHARED memory). Declare them inside
+ * your shared struct, initialize each once with its *_init before other
+ * processes use it, never copy one that is in use. See docs/sync.md.
+ *
+ * Acquiring calls return a negative errno when they did NOT acquire, else 0
+ * or a combination of these flags (the object IS held):
+ *   RAMS_OWNER_DIED   a holder died holding it; the protected state may be
+ *                     inconsistent (mutex: repair, then rams_mutex_consistent
+ *                     before unlocking, or it becomes not recoverable:
+ *                     -ENOTRECOVERABLE for everyone; rwlock: the writer
+ *                     that is told repairs before unlocking)
+ *   RAMS_READER_DIED  rwlock: a reader died holding it (state intact)
+ *   RAMS_TIMED_OUT    rams_cond_wait: the timeout passed (mutex re-acquired)
+ * Timeouts are in nanoseconds: 0 = do not wait, RAMS_FOREVER = no limit.
+ * Owners are threads; use an object only from one PID namespace (-EXDEV).
+ * ------------------------------------------------------------------------ */
+
+#define RAMS_OWNER_DIED 0x1
+#define RAMS_READER_DIED 0x2
+#define RAMS_TIMED_OUT 0x4
+
+/* Opaque storage of the C++ objects (mutex.h, condvar.h, rwlock.h,
+ * semaphore.h, barrier.h): same size and alignment. */
+typedef struct rams_mutex { uint64_t opaque_[4]; } rams_mutex;
+typedef struct rams_cond { uint64_t opaque_[4]; } rams_cond;
+typedef struct rams_rwlock { uint64_t opaque_[38]; } rams_rwlock;
+typedef struct rams_sem { uint64_t opaque_[4]; } rams_sem;
+typedef struct rams_barrier { uint64_t opaque_[38]; } rams_barrier;
+
+int rams_mutex_init(rams_mutex* m);
+/* 0 or RAMS_OWNER_DIED; -ETIMEDOUT, -ENOTRECOVERABLE, -EDEADLK, -EXDEV. */
+int rams_mutex_lock(rams_mutex* m, int64_t timeout_ns);
+/* As rams_mutex_lock; -EBUSY when a live thread holds it. */
+int rams_mutex_trylock(rams_mutex* m);
+/* Aborts when the calling thread does not hold it. */
+void rams_mutex_unlock(rams_mutex* m);
+/* After RAMS_OWNER_DIED: the state is repaired. Aborts unless the calling
+ * thread holds it after an owner death. */
+void rams_mutex_consistent(rams_mutex* m);
+
+int rams_cond_init(rams_cond* c);
+/* Releases m, waits for a signal (or spuriously), re-acquires m without a
+ * time limit. 0, RAMS_TIMED_OUT and/or RAMS_OWNER_DIED (m held); negative:
+ * m is NOT held. */
+int rams_cond_wait(rams_cond* c, rams_mutex* m, int64_t timeout_ns);
+void rams_cond_signal(rams_cond* c);
+void rams_cond_broadcast(rams_cond* c);
+
+int rams_rwlock_init(rams_rwlock* rw);
+/* 0, RAMS_OWNER_DIED or RAMS_READER_DIED; -ETIMEDOUT, -EBUSY (timeout 0),
+ * -EDEADLK, -EXDEV. */
+int rams_rwlock_rdlock(rams_rwlock* rw, int64_t timeout_ns);
+int rams_rwlock_wrlock(rams_rwlock* rw, int64_t timeout_ns);
+void rams_rwlock_rdunlock(rams_rwlock* rw);
+void rams_rwlock_wrunlock(rams_rwlock* rw);
+
+int rams_sem_init(rams_sem* s, uint32_t initial);
+/* 0; -ETIMEDOUT, or -EAGAIN with timeout 0. */
+int rams_sem_wait(rams_sem* s, int64_t timeout_ns);
+/* 0; -EOVERFLOW at 2^31 - 1. */
+int rams_sem_post(rams_sem* s);
+uint32_t rams_sem_value(const rams_sem* s);
+
+/* parties: 1..64. */
+int rams_barrier_init(rams_barrier* b, uint32_t parties);
+/* Registers the calling thread as a member (do it before the first round).
+ * -EBUSY when full. */
+int rams_barrier_join(rams_barrier* b);
+void rams_barrier_leave(rams_barrier* b);
+/* 1 for the last arrival of a generation, 0 for the others; -EPIPE when
+ * broken (a member died or timed out), -ETIMEDOUT (the caller timed out; it
+ * is broken now). */
+int rams_barrier_wait(rams_barrier* b, int64_t timeout_ns);
+/* Repairs a broken barrier. Nobody may be inside rams_barrier_wait. */
+void rams_barrier_reset(rams_barrier* b);
+
 #ifdef __cplusplus
 }
 #endif

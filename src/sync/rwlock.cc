@@ -172,24 +172,31 @@ void RwLock::Unlock() {
   Notify();
 }
 
+// A reaper first takes the dead holder's place (CAS to its own id), then
+// records the death, then releases: so exactly one reaper records each death,
+// and nobody can acquire between the release and the record. A reaper that
+// dies in between is itself a dead holder, reaped the same way.
 bool RwLock::ReapDeadWriter(uint32_t self) {
   uint32_t w = AsAtomic(writer_).load();
   uint32_t owner = w & internal::kOwnerIdMask;
   if (owner == 0 || owner == self || internal::OwnerAlive(owner)) return false;
-  // Record the death before releasing, so that whoever acquires next sees it.
+  if (!AsAtomic(writer_).compare_exchange_strong(w, self | (w & kActive))) return false;
   if ((w & kActive) != 0) AsAtomic(died_).fetch_or(kWriterDied);
-  if (!AsAtomic(writer_).compare_exchange_strong(w, 0)) return false;  // someone else reaped it
+  AsAtomic(writer_).store(0);
   Notify();
   return true;
 }
 
 bool RwLock::ReapDeadReaders() {
+  uint32_t self = internal::SelfOwnerId();
   bool reaped = false;
   for (uint32_t& slot : readers_) {
     uint32_t id = AsAtomic(slot).load();
-    if (id == 0 || internal::OwnerAlive(id)) continue;
+    if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
+    if (!AsAtomic(slot).compare_exchange_strong(id, self)) continue;
     AsAtomic(died_).fetch_or(kReaderDied);
-    if (AsAtomic(slot).compare_exchange_strong(id, 0)) reaped = true;
+    AsAtomic(slot).store(0);
+    reaped = true;
   }
   if (reaped) Notify();
   return reaped;

@@ -1,0 +1,31 @@
+// The commands behind the `fss` CLI and `fss-restore`: restore, status,
+// diff, commit. Each works on a root whose fssd is stopped (taking the
+// checkpoint lock itself) and, where it makes sense, through a running fssd
+// (restore, commit). They print to stdout/stderr and return an exit code.
+//
+// Thread safety: call from one thread (they are whole commands).
+#pragma once
+
+#include <string>
+
+namespace rams::fss {
+
+struct CliTarget {
+  std::string root;
+  std::string checkpoint_name = "checkpoint";
+  std::string socket_path;  // "" = the default for root
+};
+
+// Puts the tree back to its checkpoint. `via_server`: when fssd holds the
+// root, ask it to restore instead of failing.
+int RunRestore(const CliTarget& target, bool via_server);
+// Lists changed paths: "M path", "A path" (created), "D path" (removed).
+int RunStatus(const CliTarget& target);
+// Shows how `path` changed (diff -u of the saved original and the file now).
+int RunDiff(const CliTarget& target, const std::string& path);
+// Accepts the changes and begins a new checkpoint.
+int RunCommit(const CliTarget& target);
+// Runs fssd with its command-line options (without the program name).
+int RunServe(int argc, char** argv);
+
+}  // namespace rams::fss

@@ -1,0 +1,14 @@
+// CRC-32C (Castagnoli) for the checkpoint journal and the channel header.
+//
+// Thread safety: pure function.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rams::fss {
+
+// CRC-32C of `len` bytes, continuing from `crc` (0 to start).
+uint32_t Crc32c(const void* data, size_t len, uint32_t crc = 0);
+
+}  // namespace rams::fss

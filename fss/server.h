@@ -1,0 +1,65 @@
+// rams::fss::Server: fssd's process-level part. It opens the root and its
+// checkpoint, asks for real-time scheduling, listens on a Unix socket and
+// gives every accepted client (checked with SO_PEERCRED) its own shared-memory
+// channel and server thread; the thread serves the client's requests through
+// the FileServer until the client disconnects or dies.
+//
+// Thread safety: Run blocks the calling thread; Stop may be called from any
+// thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "file_server.h"
+#include "root.h"
+
+namespace rams::fss {
+
+struct ServerOptions {
+  std::string root;                    // the served directory
+  std::string socket_path;             // "" = <root>/<checkpoint>/.fss.sock
+  std::string checkpoint_name = "checkpoint";
+  uint32_t max_clients = 64;
+  SessionLimits limits;
+  bool realtime = true;                // ask for SCHED_FIFO at start
+  bool allow_other_users = false;      // else only the server's uid and root
+};
+
+// Where a server for `root` listens by default.
+std::string DefaultSocketPath(const std::string& root, const std::string& checkpoint_name);
+
+// Asks for SCHED_FIFO, else the best nice value permitted; returns what it got,
+// for the log ("SCHED_FIFO priority 10", "SCHED_OTHER nice -5").
+std::string RequestPriority();
+
+class Server {
+ public:
+  explicit Server(ServerOptions options) : options_(std::move(options)) {}
+  ~Server();
+
+  // Opens everything and serves until Stop. Errors at start are returned.
+  Status Run();
+  // Asks Run to return; safe from a signal handler.
+  void Stop();
+
+ private:
+  Status Listen();
+  void ServeClient(int sock);
+  void ServeChannel(int sock, struct ChannelHeader* h, std::byte* base, Session& session);
+
+  const ServerOptions options_;
+  std::optional<Root> root_;
+  std::unique_ptr<FileServer> files_;
+  std::string socket_path_;
+  int listen_fd_ = -1;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint32_t> clients_{0};
+  std::atomic<uint64_t> next_channel_{0};
+};
+
+}  // namespace rams::fss

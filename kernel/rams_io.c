@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * read, write, lseek and poll on an attached handle. Each read or write is
+ * atomic with respect to the others on the segment: reads hold seg->rw
+ * shared, writes exclusive (see rams_internal.h). Writes respect other
+ * handles' leases: EBUSY, or a wait when the handle asked for it at ATTACH.
+ */
+#include <linux/highmem.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+
+#include "rams_internal.h"
+
+/* Copies [pos, pos+len) to user space; absent pages read as zeros. */
+static ssize_t rams_copy_out(struct rams_segment *seg, char __user *buf, u64 pos, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t off = (pos + done) & ~PAGE_MASK;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
+		struct page *page = rams_segment_page(seg, (pos + done) >> PAGE_SHIFT, false);
+		size_t left;
+
+		if (page) {
+			void *kaddr = kmap_local_page(page);
+
+			left = copy_to_user(buf + done, kaddr + off, n);
+			kunmap_local(kaddr);
+		} else {
+			left = clear_user(buf + done, n);
+		}
+		done += n - left;
+		if (left)
+			return done ? done : -EFAULT;
+		cond_resched();
+	}
+	return done;
+}
+
+static ssize_t rams_copy_in(struct rams_segment *seg, const char __user *buf, u64 pos, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t off = (pos + done) & ~PAGE_MASK;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
+		struct page *page = rams_segment_page(seg, (pos + done) >> PAGE_SHIFT, true);
+		void *kaddr;
+		size_t left;
+
+		if (IS_ERR(page))
+			return done ? done : PTR_ERR(page);
+		kaddr = kmap_local_page(page);
+		left = copy_from_user(kaddr + off, buf + done, n);
+		kunmap_local(kaddr);
+		done += n - left;
+		if (left)
+			return done ? done : -EFAULT;
+		cond_resched();
+	}
+	return done;
+}
+
+ssize_t rams_read(struct file *file, char __user *buf, size_t len, loff_t *pos)
+{
+	struct rams_handle *h = file->private_data;
+	struct rams_segment *seg = rams_handle_segment(h);
+	ssize_t ret;
+
+	if (!seg)
+		return -ENOTCONN;
+	if (*pos < 0)
+		return -EINVAL;
+	if ((u64)*pos >= seg->size)
+		return 0;
+	len = min_t(u64, len, seg->size - *pos);
+	if (down_read_killable(&seg->rw))
+		return -EINTR;
+	/* Stable: writers hold seg->rw exclusively. */
+	WRITE_ONCE(h->read_seq, atomic64_read(&seg->write_seq));
+	ret = rams_copy_out(seg, buf, *pos, len);
+	up_read(&seg->rw);
+	if (ret > 0)
+		*pos += ret;
+	return ret;
+}
+
+/* Takes seg->rw exclusively once no other handle's lease overlaps the range. */
+static int rams_write_begin(struct rams_handle *h, struct rams_segment *seg, u64 pos, u64 len)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	int ret;
+
+	if (!h->write_wait) {
+		if (down_write_killable(&seg->rw))
+			return -EINTR;
+		ret = rams_lease_check_write(h, pos, len);
+		if (ret)
+			up_write(&seg->rw);
+		return ret;
+	}
+	add_wait_queue(&seg->lock_wq, &wait);
+	for (;;) {
+		if (down_write_killable(&seg->rw)) {
+			ret = -EINTR;
+			break;
+		}
+		ret = rams_lease_check_write(h, pos, len);
+		if (ret != -EBUSY)
+			break; /* 0: keep seg->rw */
+		up_write(&seg->rw);
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+		wait_woken(&wait, TASK_INTERRUPTIBLE, MAX_SCHEDULE_TIMEOUT);
+	}
+	remove_wait_queue(&seg->lock_wq, &wait);
+	return ret;
+}
+
+ssize_t rams_write(struct file *file, const char __user *buf, size_t len, loff_t *pos)
+{
+	struct rams_handle *h = file->private_data;
+	struct rams_segment *seg = rams_handle_segment(h);
+	ssize_t ret;
+
+	if (!seg)
+		return -ENOTCONN;
+	if (!h->writable)
+		return -EBADF;
+	if (*pos < 0)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if ((u64)*pos >= seg->size)
+		return -ENOSPC;
+	len = min_t(u64, len, seg->size - *pos);
+	ret = rams_write_begin(h, seg, *pos, len);
+	if (ret)
+		return ret;
+	ret = rams_copy_in(seg, buf, *pos, len);
+	if (ret > 0) {
+		rams_lease_account_write(h, *pos, ret);
+		atomic64_inc(&seg->write_seq);
+	}
+	up_write(&seg->rw);
+	if (ret > 0) {
+		wake_up_interruptible(&seg->poll_wq);
+		*pos += ret;
+	}
+	return ret;
+}
+
+loff_t rams_llseek(struct file *file, loff_t off, int whence)
+{
+	struct rams_handle *h = file->private_data;
+	struct rams_segment *seg = rams_handle_segment(h);
+
+	if (!seg)
+		return -ENOTCONN;
+	return fixed_size_llseek(file, off, whence, seg->size);
+}
+
+/* Readable when the segment was written since this handle's last read(). */
+__poll_t rams_poll(struct file *file, struct poll_table_struct *wait)
+{
+	struct rams_handle *h = file->private_data;
+	struct rams_segment *seg = rams_handle_segment(h);
+	__poll_t mask = 0;
+
+	if (!seg)
+		return EPOLLERR;
+	poll_wait(file, &seg->poll_wq, wait);
+	if (atomic64_read(&seg->write_seq) != READ_ONCE(h->read_seq))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (h->writable)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	return mask;
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * WAIT/WAKE: futex semantics on aligned 32-bit words of a segment, with the
+ * module's own hashed wait queues. The kernel's futex cannot be used on our
+ * pages: it keys shared words by their page cache mapping or inode, and the
+ * pages this module inserts have neither. A waiter is keyed by (segment,
+ * offset); the word is read through the segment's page, so WAIT works for
+ * words written by write() as well as through mmap.
+ *
+ * Ordering (the futex argument): a waiter reads the word and queues itself
+ * under the bucket lock; a waker changes the word before WAKE and scans under
+ * the same lock. Either the waker's scan finds the waiter, or the waiter's
+ * locked read comes after the waker's unlock and sees the new value.
+ */
+#include <linux/hash.h>
+#include <linux/highmem.h>
+#include <linux/hrtimer.h>
+#include <linux/sched/signal.h>
+#include <linux/spinlock.h>
+
+#include "rams_internal.h"
+
+#define RAMS_WAIT_HASH_BITS 8
+
+struct rams_wait_bucket {
+	spinlock_t lock;
+	struct list_head waiters; /* struct rams_waiter, under lock */
+};
+
+struct rams_waiter {
+	struct list_head node;    /* empty once woken */
+	struct rams_segment *seg;
+	u64 offset;
+	struct task_struct *task;
+};
+
+static struct rams_wait_bucket rams_wait_table[1 << RAMS_WAIT_HASH_BITS];
+
+void rams_wait_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rams_wait_table); i++) {
+		spin_lock_init(&rams_wait_table[i].lock);
+		INIT_LIST_HEAD(&rams_wait_table[i].waiters);
+	}
+}
+
+static struct rams_wait_bucket *rams_wait_bucket(struct rams_segment *seg, u64 offset)
+{
+	u64 key = (u64)(uintptr_t)seg ^ hash_64(offset, 64);
+
+	return &rams_wait_table[hash_64(key, RAMS_WAIT_HASH_BITS)];
+}
+
+/* The word's value; an untouched page reads as zero. REQUIRES: offset aligned, inside. */
+static u32 rams_word_read(struct rams_segment *seg, u64 offset)
+{
+	struct page *page = rams_segment_page(seg, offset >> PAGE_SHIFT, false);
+	u32 *kaddr;
+	u32 val;
+
+	if (!page)
+		return 0;
+	kaddr = kmap_local_page(page);
+	val = READ_ONCE(kaddr[(offset & ~PAGE_MASK) / sizeof(u32)]);
+	kunmap_local(kaddr);
+	return val;
+}
+
+static int rams_wait_sleep(struct rams_waiter *w, const struct rams_wait *req)
+{
+	ktime_t expires;
+	ktime_t *expiresp = NULL;
+
+	if (req->flags & RAMS_WAIT_TIMEOUT) {
+		expires = ktime_add_safe(ktime_get(), ns_to_ktime(req->timeout_ns));
+		expiresp = &expires;
+	}
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		/* Pairs with smp_store_release() in rams_wake(). */
+		if (smp_load_acquire(&w->task) == NULL)
+			break;
+		if (signal_pending(current)) {
+			__set_current_state(TASK_RUNNING);
+			return -EINTR;
+		}
+		if (!schedule_hrtimeout(expiresp, HRTIMER_MODE_ABS)) {
+			__set_current_state(TASK_RUNNING);
+			return -ETIMEDOUT;
+		}
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+/* REQUIRES: the request was validated (aligned word inside the segment). */
+int rams_wait(struct rams_handle *h, const struct rams_wait *req)
+{
+	struct rams_segment *seg = rams_handle_segment(h);
+	struct rams_wait_bucket *b = rams_wait_bucket(seg, req->offset);
+	struct rams_waiter w = { .seg = seg, .offset = req->offset, .task = current };
+	int ret;
+
+	spin_lock(&b->lock);
+	if (rams_word_read(seg, req->offset) != req->expected) {
+		spin_unlock(&b->lock);
+		return -EAGAIN;
+	}
+	list_add_tail(&w.node, &b->waiters);
+	spin_unlock(&b->lock);
+	atomic64_inc(&rams_counters.waiters);
+
+	ret = rams_wait_sleep(&w, req);
+
+	spin_lock(&b->lock);
+	if (!list_empty(&w.node))
+		list_del(&w.node);
+	else
+		ret = 0; /* woken as we gave up: report the wake, it is not lost */
+	spin_unlock(&b->lock);
+	atomic64_dec(&rams_counters.waiters);
+	return ret;
+}
+
+/* Wakes up to req->count waiters of the word; returns how many. */
+int rams_wake(struct rams_handle *h, const struct rams_wake *req)
+{
+	struct rams_segment *seg = rams_handle_segment(h);
+	struct rams_wait_bucket *b = rams_wait_bucket(seg, req->offset);
+	struct rams_waiter *w, *next;
+	int woken = 0;
+
+	spin_lock(&b->lock);
+	list_for_each_entry_safe(w, next, &b->waiters, node) {
+		struct task_struct *task;
+
+		if (woken >= req->count || woken == INT_MAX)
+			break;
+		if (w->seg != seg || w->offset != req->offset)
+			continue;
+		task = w->task;
+		list_del_init(&w->node);
+		/* The waiter frees w only after taking b->lock, so task is safe here. */
+		smp_store_release(&w->task, NULL);
+		wake_up_process(task);
+		woken++;
+	}
+	spin_unlock(&b->lock);
+	return woken;
+}

@@ -1,0 +1,156 @@
+#include "kernel_backend.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "kernel_port.h"
+
+namespace rams::kernel {
+namespace {
+
+// Opens /dev/rams; closes it when it goes out of scope unless released.
+class Device {
+ public:
+  explicit Device(int flags) : fd_(open(RAMS_DEVICE_PATH, flags | O_CLOEXEC)) {}
+  ~Device() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+  int fd() const { return fd_; }
+  int Release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// ioctl, retried on EINTR; -1 with errno on failure.
+int Ioctl(int fd, unsigned long cmd, void* arg) {
+  int r;
+  do {
+    r = ioctl(fd, cmd, arg);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+void CopyName(std::string_view name, char (&out)[RAMS_NAME_BYTES]) {
+  std::memset(out, 0, sizeof out);
+  std::memcpy(out, name.data(), std::min(name.size(), sizeof out - 1));
+}
+
+uint32_t AttachFlags(const OpenOptions& options) {
+  uint32_t flags = 0;
+  switch (options.open_mode) {
+    case OpenMode::kOpen:
+      break;
+    case OpenMode::kCreate:
+      flags |= RAMS_ATTACH_CREATE;
+      break;
+    case OpenMode::kCreateExclusive:
+      flags |= RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL;
+      break;
+  }
+  return flags;
+}
+
+}  // namespace
+
+SegmentInfo InfoFromKernel(const rams_info& k) {
+  SegmentInfo info;
+  info.name = std::string(k.name, strnlen(k.name, sizeof k.name));
+  info.size_bytes = k.size;
+  info.owner_uid = k.uid;
+  info.owner_gid = k.gid;
+  info.mode = k.mode;
+  info.backend = "kernel";
+  info.created_unix_ns = k.created_ns;
+  info.locks_held = k.locks_held;
+  return info;
+}
+
+Result<Backend*> Instance() {
+  static KernelBackend backend;
+  Device dev(O_RDWR);
+  if (dev.fd() < 0) {
+    return Error(ENOENT, std::string("backend 'kernel' is not available: open " RAMS_DEVICE_PATH ": ") +
+                             strerror(errno));
+  }
+  rams_version v{};
+  if (Ioctl(dev.fd(), RAMS_IOC_VERSION, &v) != 0) {
+    return Error(ENOENT, std::string("backend 'kernel': RAMS_IOC_VERSION: ") + strerror(errno));
+  }
+  if (v.abi_version != RAMS_ABI_VERSION) {
+    return Error(ENOENT, "backend 'kernel': the module speaks ABI " + std::to_string(v.abi_version) +
+                             ", librams needs " + std::to_string(RAMS_ABI_VERSION));
+  }
+  return static_cast<Backend*>(&backend);
+}
+
+Result<std::unique_ptr<SegmentPort>> KernelBackend::Open(std::string_view name,
+                                                         const OpenOptions& options) {
+  RAMS_RETURN_IF_ERROR(ValidateName(name));
+  const bool create = options.open_mode != OpenMode::kOpen;
+  std::string what = (create ? "create segment " : "open segment ") + std::string(name);
+  if (create && options.size_bytes == 0) return Error(EINVAL, what + ": size 0");
+  if (create && options.size_bytes > MaxSegmentBytes()) {
+    return Error(EFBIG, what + ": size " + std::to_string(options.size_bytes) +
+                            " is over the limit of " + std::to_string(MaxSegmentBytes()) +
+                            " bytes (RAMS_MAX_SEGMENT_BYTES)");
+  }
+  Device dev(O_RDWR);
+  if (dev.fd() < 0) return ErrnoError(what + ": open " RAMS_DEVICE_PATH);
+  rams_attach a{};
+  CopyName(name, a.name);
+  a.size = options.size_bytes;
+  a.mode = options.mode;
+  a.flags = AttachFlags(options);
+  if (Ioctl(dev.fd(), RAMS_IOC_ATTACH, &a) != 0) return ErrnoError(what);
+  rams_info k{};
+  if (Ioctl(dev.fd(), RAMS_IOC_INFO, &k) != 0) return ErrnoError(what + ": RAMS_IOC_INFO");
+  return std::unique_ptr<SegmentPort>(
+      new KernelPort(dev.Release(), InfoFromKernel(k)));
+}
+
+Status KernelBackend::Remove(std::string_view name) {
+  RAMS_RETURN_IF_ERROR(ValidateName(name));
+  Device dev(O_RDONLY);
+  if (dev.fd() < 0) return ErrnoError("remove segment " + std::string(name) + ": open " RAMS_DEVICE_PATH);
+  rams_remove r{};
+  CopyName(name, r.name);
+  if (Ioctl(dev.fd(), RAMS_IOC_REMOVE, &r) != 0) return ErrnoError("remove segment " + std::string(name));
+  return Status();
+}
+
+Result<std::vector<SegmentInfo>> KernelBackend::List() {
+  Device dev(O_RDONLY);
+  if (dev.fd() < 0) return ErrnoError("list segments: open " RAMS_DEVICE_PATH);
+  std::vector<rams_info> entries(64);
+  for (;;) {
+    rams_list l{};
+    l.entries = reinterpret_cast<uintptr_t>(entries.data());
+    l.capacity = static_cast<uint32_t>(entries.size());
+    if (Ioctl(dev.fd(), RAMS_IOC_LIST, &l) != 0) return ErrnoError("list segments");
+    if (l.count <= entries.size()) {
+      std::vector<SegmentInfo> out;
+      out.reserve(l.count);
+      for (uint32_t i = 0; i < l.count; ++i) out.push_back(InfoFromKernel(entries[i]));
+      return out;
+    }
+    entries.resize(l.count + 16);  // segments were added meanwhile: ask again
+  }
+}
+
+Result<SegmentInfo> KernelBackend::Stat(std::string_view name) {
+  RAMS_RETURN_IF_ERROR(ValidateName(name));
+  RAMS_ASSIGN_OR_RETURN(std::vector<SegmentInfo> all, List());
+  for (SegmentInfo& info : all) {
+    if (info.name == name) return std::move(info);
+  }
+  return Error(ENOENT, "stat segment " + std::string(name) + ": no such segment");
+}
+
+}  // namespace rams::kernel

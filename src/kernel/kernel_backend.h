@@ -1,0 +1,34 @@
+// The kernel backend: segments live in the rams kernel module and are reached
+// through /dev/rams (include/uapi/rams.h). Present when the device exists and
+// speaks our ABI version.
+//
+// Thread safety: KernelBackend is stateless and safe from any thread; ports
+// follow the SegmentPort contract (backend.h).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "rams/backend.h"
+#include "uapi/rams.h"
+
+namespace rams::kernel {
+
+class KernelBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "kernel"; }
+  Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+                                            const OpenOptions& options) override;
+  Status Remove(std::string_view name) override;
+  Result<std::vector<SegmentInfo>> List() override;
+  Result<SegmentInfo> Stat(std::string_view name) override;
+};
+
+// The process-wide instance, or ENOENT with the reason when /dev/rams is
+// missing, inaccessible or of another ABI version.
+Result<Backend*> Instance();
+
+// SegmentInfo from the module's description of a segment.
+SegmentInfo InfoFromKernel(const rams_info& k);
+
+}  // namespace rams::kernel

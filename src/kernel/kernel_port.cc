@@ -1,0 +1,165 @@
+#include "kernel_port.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <string>
+
+#include "kernel_backend.h"
+#include "uapi/rams.h"
+
+namespace rams::kernel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int Ioctl(int fd, unsigned long cmd, void* arg) {
+  int r;
+  do {
+    r = ioctl(fd, cmd, arg);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+}  // namespace
+
+KernelPort::KernelPort(int fd, SegmentInfo info) : fd_(fd), info_(std::move(info)) {}
+
+KernelPort::~KernelPort() {
+  if (map_ != nullptr) munmap(map_, info_.size_bytes);
+  close(fd_);
+}
+
+std::string KernelPort::What(const char* op, uint64_t offset, uint64_t len) const {
+  return std::string(op) + " " + info_.name + " [" + std::to_string(offset) + ", " +
+         (len > UINT64_MAX - offset ? "overflow" : std::to_string(offset + len)) + ")";
+}
+
+Status KernelPort::CheckRange(const char* op, uint64_t offset, uint64_t len) const {
+  uint64_t size = info_.size_bytes;
+  if (offset > size || len > size - offset) {
+    return Error(EINVAL, What(op, offset, len) + " is past the end of the " +
+                             std::to_string(size) + "-byte segment");
+  }
+  return Status();
+}
+
+Result<std::span<std::byte>> KernelPort::Map() {
+  std::lock_guard lock(map_mu_);
+  if (map_ == nullptr) {
+    void* p = mmap(nullptr, info_.size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) return ErrnoError("mmap segment " + info_.name);
+    map_ = static_cast<std::byte*>(p);
+  }
+  return std::span<std::byte>(map_, info_.size_bytes);
+}
+
+Status KernelPort::Read(uint64_t offset, std::span<std::byte> out) {
+  RAMS_RETURN_IF_ERROR(CheckRange("read", offset, out.size()));
+  size_t done = 0;
+  while (done < out.size()) {  // one call unless it is over the kernel's 2 GiB per call
+    ssize_t n = pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(What("read", offset, out.size()));
+    if (n == 0) return Error(EIO, What("read", offset, out.size()) + ": unexpected end");
+    done += static_cast<size_t>(n);
+  }
+  return Status();
+}
+
+Status KernelPort::Write(uint64_t offset, std::span<const std::byte> in) {
+  RAMS_RETURN_IF_ERROR(CheckRange("write", offset, in.size()));
+  size_t done = 0;
+  while (done < in.size()) {
+    ssize_t n = pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(What("write", offset, in.size()));
+    done += static_cast<size_t>(n);
+  }
+  return Status();
+}
+
+Result<LockId> KernelPort::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
+  if (len == 0) return Error(EINVAL, "lock " + info_.name + ": length 0");
+  RAMS_RETURN_IF_ERROR(CheckRange("lock", offset, len));
+  const auto deadline = options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
+  for (;;) {
+    rams_lock l{};
+    l.offset = offset;
+    l.len = len;
+    l.writes = options.writes;
+    if (options.timeout && options.timeout->count() == 0) {
+      l.flags = RAMS_LOCK_NONBLOCK;
+    } else if (options.timeout) {
+      auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+      l.flags = RAMS_LOCK_TIMEOUT;
+      l.timeout_ns = std::max<int64_t>(left.count(), 0);
+    }
+    if (ioctl(fd_, RAMS_IOC_LOCK, &l) == 0) return LockId{l.id};
+    if (errno == EINTR) continue;  // the deadline stays where it was
+    return ErrnoError(What("lock", offset, len));
+  }
+}
+
+Status KernelPort::Unlock(LockId id) {
+  rams_lock_ref r{};
+  r.id = id;
+  if (Ioctl(fd_, RAMS_IOC_UNLOCK, &r) != 0) {
+    return ErrnoError("unlock " + info_.name + ": lock " + std::to_string(id));
+  }
+  return Status();
+}
+
+Result<bool> KernelPort::IsLocked(LockId id) {
+  rams_lock_ref r{};
+  r.id = id;
+  int held = Ioctl(fd_, RAMS_IOC_LOCKED, &r);
+  if (held < 0) return ErrnoError("lock state " + info_.name + ": lock " + std::to_string(id));
+  return held == 1;
+}
+
+Status KernelPort::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
+  if (offset % 4 != 0) {
+    return Error(EINVAL, "wait " + info_.name + ": offset " + std::to_string(offset) +
+                             " is not 4-byte aligned");
+  }
+  RAMS_RETURN_IF_ERROR(CheckRange("wait", offset, 4));
+  rams_wait w{};
+  w.offset = offset;
+  w.expected = expected;
+  if (timeout) {
+    w.flags = RAMS_WAIT_TIMEOUT;
+    w.timeout_ns = std::max<int64_t>(timeout->count(), 0);
+  }
+  // EINTR is the caller's to see, as with futex.
+  if (ioctl(fd_, RAMS_IOC_WAIT, &w) != 0) {
+    int err = errno;
+    return Error(err, "wait " + info_.name + " @" + std::to_string(offset));
+  }
+  return Status();
+}
+
+Result<uint32_t> KernelPort::Wake(uint64_t offset, uint32_t count) {
+  if (offset % 4 != 0) {
+    return Error(EINVAL, "wake " + info_.name + ": offset " + std::to_string(offset) +
+                             " is not 4-byte aligned");
+  }
+  RAMS_RETURN_IF_ERROR(CheckRange("wake", offset, 4));
+  rams_wake k{};
+  k.offset = offset;
+  k.count = count;
+  int n = Ioctl(fd_, RAMS_IOC_WAKE, &k);
+  if (n < 0) return ErrnoError("wake " + info_.name + " @" + std::to_string(offset));
+  return static_cast<uint32_t>(n);
+}
+
+Result<SegmentInfo> KernelPort::Stat() {
+  rams_info k{};
+  if (Ioctl(fd_, RAMS_IOC_INFO, &k) != 0) return ErrnoError("stat segment " + info_.name);
+  return InfoFromKernel(k);
+}
+
+}  // namespace rams::kernel

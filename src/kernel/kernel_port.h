@@ -1,0 +1,54 @@
+// KernelPort: one attachment to a segment of the rams kernel module, i.e. one
+// open of /dev/rams attached with RAMS_IOC_ATTACH. Read/Write are pread and
+// pwrite (atomic per segment in the module), Lock/Unlock/Wait/Wake are
+// ioctls, Map is an mmap served by the module's fault handler.
+//
+// Locks belong to the open file description: they end when the last copy of
+// the descriptor is closed (this port's destructor, or the exit of a forked
+// child that inherited it, whichever is last) — the module's release
+// semantics, see docs/kernel-abi.md.
+//
+// Thread safety: as SegmentPort (backend.h). fd_ and info_ are constant after
+// construction; the mapping is created once under map_mu_.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <span>
+
+#include "rams/backend.h"
+
+namespace rams::kernel {
+
+class KernelPort final : public SegmentPort {
+ public:
+  // Takes ownership of `fd`, an attached /dev/rams descriptor.
+  KernelPort(int fd, SegmentInfo info);
+  ~KernelPort() override;
+  KernelPort(const KernelPort&) = delete;
+  KernelPort& operator=(const KernelPort&) = delete;
+
+  const SegmentInfo& info() const override { return info_; }
+  Result<std::span<std::byte>> Map() override;
+  Status Read(uint64_t offset, std::span<std::byte> out) override;
+  Status Write(uint64_t offset, std::span<const std::byte> in) override;
+  Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) override;
+  Status Unlock(LockId id) override;
+  Result<bool> IsLocked(LockId id) override;
+  Status Wait(uint64_t offset, uint32_t expected, Timeout timeout) override;
+  Result<uint32_t> Wake(uint64_t offset, uint32_t count) override;
+  Result<SegmentInfo> Stat() override;
+
+ private:
+  Status CheckRange(const char* op, uint64_t offset, uint64_t len) const;
+  std::string What(const char* op, uint64_t offset, uint64_t len) const;
+
+  // Constant after construction.
+  const int fd_;
+  const SegmentInfo info_;
+
+  std::mutex map_mu_;
+  std::byte* map_ = nullptr;  // guarded by map_mu_; set once, unmapped in the destructor
+};
+
+}  // namespace rams::kernel

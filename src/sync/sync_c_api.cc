@@ -1,0 +1,118 @@
+// The synchronization part of the C interface (rams.h) over the C++ objects.
+#include <cerrno>
+#include <new>
+
+#include "c_api_internal.h"
+#include "rams/barrier.h"
+#include "rams/condvar.h"
+#include "rams/mutex.h"
+#include "rams/rams.h"
+#include "rams/rwlock.h"
+#include "rams/semaphore.h"
+#include "sync/check.h"
+
+namespace {
+
+template <class C, class Cpp>
+constexpr bool kSameStorage = sizeof(C) == sizeof(Cpp) && alignof(C) >= alignof(Cpp);
+static_assert(kSameStorage<rams_mutex, rams::Mutex>);
+static_assert(kSameStorage<rams_cond, rams::CondVar>);
+static_assert(kSameStorage<rams_rwlock, rams::RwLock>);
+static_assert(kSameStorage<rams_sem, rams::Semaphore>);
+static_assert(kSameStorage<rams_barrier, rams::Barrier>);
+static_assert(RAMS_OWNER_DIED == static_cast<int>(rams::Acquired::kOwnerDied));
+static_assert(RAMS_READER_DIED == static_cast<int>(rams::Acquired::kReaderDied));
+
+template <class Cpp, class C>
+Cpp* As(C* c) {
+  RAMS_SYNC_CHECK(c != nullptr, "null sync object");
+  return std::launder(reinterpret_cast<Cpp*>(c));
+}
+
+rams::Timeout ToTimeout(int64_t timeout_ns) {
+  if (timeout_ns < 0) return std::nullopt;
+  return std::chrono::nanoseconds(timeout_ns);
+}
+
+int FromAcquired(const rams::Result<rams::Acquired>& r) {
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
+  return static_cast<int>(*r);
+}
+
+}  // namespace
+
+extern "C" {
+
+int rams_mutex_init(rams_mutex* m) {
+  new (As<rams::Mutex>(m)) rams::Mutex();
+  return 0;
+}
+int rams_mutex_lock(rams_mutex* m, int64_t timeout_ns) {
+  return FromAcquired(As<rams::Mutex>(m)->Lock(ToTimeout(timeout_ns)));
+}
+int rams_mutex_trylock(rams_mutex* m) { return FromAcquired(As<rams::Mutex>(m)->TryLock()); }
+void rams_mutex_unlock(rams_mutex* m) { As<rams::Mutex>(m)->Unlock(); }
+void rams_mutex_consistent(rams_mutex* m) { As<rams::Mutex>(m)->MarkConsistent(); }
+
+int rams_cond_init(rams_cond* c) {
+  new (As<rams::CondVar>(c)) rams::CondVar();
+  return 0;
+}
+int rams_cond_wait(rams_cond* c, rams_mutex* m, int64_t timeout_ns) {
+  auto r = As<rams::CondVar>(c)->Wait(*As<rams::Mutex>(m), ToTimeout(timeout_ns));
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
+  return static_cast<int>(r->lock) | (r->timed_out ? RAMS_TIMED_OUT : 0);
+}
+void rams_cond_signal(rams_cond* c) { As<rams::CondVar>(c)->Signal(); }
+void rams_cond_broadcast(rams_cond* c) { As<rams::CondVar>(c)->Broadcast(); }
+
+int rams_rwlock_init(rams_rwlock* rw) {
+  new (As<rams::RwLock>(rw)) rams::RwLock();
+  return 0;
+}
+int rams_rwlock_rdlock(rams_rwlock* rw, int64_t timeout_ns) {
+  return FromAcquired(As<rams::RwLock>(rw)->LockShared(ToTimeout(timeout_ns)));
+}
+int rams_rwlock_wrlock(rams_rwlock* rw, int64_t timeout_ns) {
+  return FromAcquired(As<rams::RwLock>(rw)->Lock(ToTimeout(timeout_ns)));
+}
+void rams_rwlock_rdunlock(rams_rwlock* rw) { As<rams::RwLock>(rw)->UnlockShared(); }
+void rams_rwlock_wrunlock(rams_rwlock* rw) { As<rams::RwLock>(rw)->Unlock(); }
+
+int rams_sem_init(rams_sem* s, uint32_t initial) {
+  if (initial > rams::Semaphore::kMaxValue) {
+    return rams::internal::CApiFail(rams::Error(EINVAL, "rams_sem_init: initial value too large"));
+  }
+  new (As<rams::Semaphore>(s)) rams::Semaphore(initial);
+  return 0;
+}
+int rams_sem_wait(rams_sem* s, int64_t timeout_ns) {
+  rams::Status st = As<rams::Semaphore>(s)->Wait(ToTimeout(timeout_ns));
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
+}
+int rams_sem_post(rams_sem* s) {
+  rams::Status st = As<rams::Semaphore>(s)->Post();
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
+}
+uint32_t rams_sem_value(const rams_sem* s) { return As<const rams::Semaphore>(s)->Value(); }
+
+int rams_barrier_init(rams_barrier* b, uint32_t parties) {
+  if (parties < 1 || parties > rams::Barrier::kMaxParties) {
+    return rams::internal::CApiFail(rams::Error(EINVAL, "rams_barrier_init: parties not in 1..64"));
+  }
+  new (As<rams::Barrier>(b)) rams::Barrier(parties);
+  return 0;
+}
+int rams_barrier_join(rams_barrier* b) {
+  rams::Status st = As<rams::Barrier>(b)->Join();
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
+}
+void rams_barrier_leave(rams_barrier* b) { As<rams::Barrier>(b)->Leave(); }
+int rams_barrier_wait(rams_barrier* b, int64_t timeout_ns) {
+  auto r = As<rams::Barrier>(b)->Wait(ToTimeout(timeout_ns));
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
+  return *r ? 1 : 0;
+}
+void rams_barrier_reset(rams_barrier* b) { As<rams::Barrier>(b)->Reset(); }
+
+}  // extern "C"

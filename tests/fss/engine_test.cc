@@ -1,0 +1,255 @@
+// The checkpoint engine and file operations, called directly (no transport):
+// what is saved, when, and that restore gives the starting tree back.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+
+#include "checkpoint.h"
+#include "file_server.h"
+#include "restore.h"
+#include "tree_snapshot.h"
+
+namespace rams::fss {
+namespace {
+
+using testing::ReadFile;
+using testing::Snapshot;
+using testing::WriteFile;
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("engine");
+    WriteFile(dir_ + "/hw.txt", "hello, world\n");
+    ASSERT_EQ(mkdir((dir_ + "/foo").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir((dir_ + "/foo/sub").c_str(), 0700), 0);
+    WriteFile(dir_ + "/foo/a", "aaa");
+    WriteFile(dir_ + "/foo/sub/b", "bbb", 0600);
+    ASSERT_EQ(symlink("../hw.txt", (dir_ + "/foo/link").c_str()), 0);
+    start_ = Snapshot(dir_);
+    Start();
+  }
+  void TearDown() override {
+    server_.reset();
+    root_.reset();
+    testing::RemoveAll(dir_);
+  }
+  void Start() {
+    Result<Root> root = Root::Open(dir_, "checkpoint");
+    ASSERT_TRUE(root.ok()) << root.status().ToString();
+    root_.emplace(std::move(*root));
+    auto cp = Checkpoint::Open(*root_);
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    server_ = std::make_unique<FileServer>(*root_, std::move(*cp));
+  }
+  // Stops the server and restores as fss-restore would.
+  void StopAndRestore() {
+    server_.reset();
+    auto cp = Checkpoint::Open(*root_);
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    Status s = (*cp)->Restore(false);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  int64_t WriteVia(const std::string& path, const std::string& data, int flags = O_WRONLY | O_TRUNC | O_CREAT) {
+    int64_t fd = server_->Open(session_, path, flags, 0644, 022);
+    if (fd < 0) return fd;
+    int64_t n = server_->Write(session_, static_cast<int>(fd), data.data(), data.size());
+    EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+    return n;
+  }
+  std::string Area(const std::string& rel) { return dir_ + "/checkpoint/" + rel; }
+
+  std::string dir_;
+  testing::Tree start_;
+  std::optional<Root> root_;
+  std::unique_ptr<FileServer> server_;
+  Session session_;
+};
+
+TEST_F(EngineTest, SeedScenarioSavesAndRestores) {
+  ASSERT_EQ(WriteVia("/hw.txt", "changed"), 7);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
+  ASSERT_EQ(server_->Unlink("/foo/"), 0);
+  EXPECT_EQ(ReadFile(Area("foo/a")), "aaa");
+  EXPECT_EQ(ReadFile(Area("foo/sub/b")), "bbb");
+  struct stat st;
+  ASSERT_EQ(lstat(Area("foo/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_NE(access((dir_ + "/foo").c_str(), F_OK), 0);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, OnlyTheFirstChangeIsSaved) {
+  ASSERT_EQ(WriteVia("/hw.txt", "one"), 3);
+  ASSERT_EQ(WriteVia("/hw.txt", "two"), 3);
+  ASSERT_EQ(server_->Truncate("/hw.txt", 1), 0);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
+  EXPECT_EQ(server_->checkpoint().records().size(), 1u);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, TruncatingReadOnlyOpenSavesAtOpen) {
+  int64_t fd = server_->Open(session_, "/foo/a", O_RDONLY | O_TRUNC, 0, 022);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ReadFile(Area("foo/a")), "aaa");
+  EXPECT_EQ(ReadFile(dir_ + "/foo/a"), "");
+  EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, OpenForWritingSavesBeforeAnyWrite) {
+  int64_t fd = server_->Open(session_, "/hw.txt", O_RDWR, 0, 022);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
+  EXPECT_EQ(server_->Pwrite(session_, static_cast<int>(fd), "J", 1, 0), 1);
+  EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, UnlinkedOpenFileIsSavedAtUnlink) {
+  int64_t fd = server_->Open(session_, "/foo/a", O_RDONLY, 0, 022);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(server_->Unlink("/foo/a"), 0);
+  EXPECT_EQ(ReadFile(Area("foo/a")), "aaa");
+  char buf[8];
+  EXPECT_EQ(server_->Read(session_, static_cast<int>(fd), buf, sizeof(buf)), 3);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, HardLinksAreSavedOncePerInodeAndRestoredAsLinks) {
+  server_.reset();
+  ASSERT_EQ(link((dir_ + "/hw.txt").c_str(), (dir_ + "/foo/hw-link").c_str()), 0);
+  ASSERT_EQ(link((dir_ + "/hw.txt").c_str(), (dir_ + "/hw-link2").c_str()), 0);
+  start_ = Snapshot(dir_);
+  Start();
+  ASSERT_EQ(WriteVia("/foo/hw-link", "through a link"), 14);
+  ASSERT_EQ(server_->Unlink("/hw-link2"), 0);
+  ASSERT_EQ(server_->Unlink("/foo"), 0);
+  int files = 0;
+  size_t links = 0;
+  for (const Record& r : server_->checkpoint().records()) {
+    files += r.kind == RecordKind::kFile;
+    links += OtherLinks(r).size();
+  }
+  EXPECT_EQ(files, 1);  // hw.txt's inode, once
+  EXPECT_EQ(links, 2u);  // with its two other names
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+  struct stat a, b;
+  ASSERT_EQ(stat((dir_ + "/hw.txt").c_str(), &a), 0);
+  ASSERT_EQ(stat((dir_ + "/foo/hw-link").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(a.st_nlink, 3u);
+}
+
+TEST_F(EngineTest, ExtendedAttributesAndModesAreKept) {
+  if (setxattr((dir_ + "/hw.txt").c_str(), "user.fss", "kept", 4, 0) != 0) {
+    GTEST_SKIP() << "user xattrs not supported here: " << strerror(errno);
+  }
+  server_.reset();
+  start_ = Snapshot(dir_);
+  Start();
+  ASSERT_EQ(server_->Chmod("/hw.txt", 0600), 0);
+  ASSERT_EQ(server_->Chmod("/foo", 0711), 0);
+  ASSERT_EQ(server_->Unlink("/hw.txt"), 0);
+  char value[16];
+  EXPECT_EQ(getxattr(Area("hw.txt").c_str(), "user.fss", value, sizeof(value)), 4);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, RenameSavesBothEnds) {
+  ASSERT_EQ(server_->Rename("/foo", "/bar"), 0);
+  ASSERT_EQ(WriteVia("/bar/a", "new a"), 5);
+  ASSERT_EQ(server_->Rename("/bar/sub/b", "/hw.txt"), 0);
+  ASSERT_EQ(server_->Mkdir("/foo", 0755, 022), 0);
+  ASSERT_EQ(WriteVia("/foo/new", "n"), 1);
+  ASSERT_EQ(server_->Symlink("nowhere", "/foo/dangling"), 0);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, DeepChangesThenRemovalOfTheirDirectory) {
+  ASSERT_EQ(WriteVia("/foo/sub/b", "B"), 1);
+  ASSERT_EQ(WriteVia("/foo/sub/c", "C"), 1);
+  ASSERT_EQ(server_->Unlink("/foo/a"), 0);
+  ASSERT_EQ(server_->Chmod("/foo/sub", 0755), 0);
+  ASSERT_EQ(server_->Unlink("/foo"), 0);
+  ASSERT_EQ(server_->Mkdir("/foo", 0700, 0), 0);
+  ASSERT_EQ(WriteVia("/foo/a", "replaced"), 8);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, ContinuesAnInterruptedCheckpointAcrossRestarts) {
+  ASSERT_EQ(WriteVia("/hw.txt", "first run"), 9);
+  server_.reset();
+  Start();  // as fssd restarted after a crash: the same checkpoint goes on
+  ASSERT_EQ(WriteVia("/hw.txt", "second run"), 10);
+  ASSERT_EQ(server_->Unlink("/foo/a"), 0);
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, CommitAcceptsChanges) {
+  ASSERT_EQ(WriteVia("/hw.txt", "accepted"), 8);
+  ASSERT_EQ(server_->Commit(), 0);
+  testing::Tree committed = Snapshot(dir_);
+  ASSERT_EQ(WriteVia("/hw.txt", "later"), 5);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "accepted");
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(committed, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, WriterOpenedBeforeCheckpointSavesAtFirstWrite) {
+  int64_t fd = server_->Open(session_, "/hw.txt", O_WRONLY, 0, 022);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(server_->Commit(), 0);
+  testing::Tree committed = Snapshot(dir_);
+  EXPECT_EQ(server_->Pwrite(session_, static_cast<int>(fd), "X", 1, 0), 1);
+  EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
+  StopAndRestore();
+  EXPECT_EQ(testing::Diff(committed, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, StatusListsChanges) {
+  ASSERT_EQ(WriteVia("/hw.txt", "m"), 1);
+  ASSERT_EQ(WriteVia("/new", "a"), 1);
+  ASSERT_EQ(server_->Unlink("/foo"), 0);
+  auto changes = ListChanges(*root_, server_->checkpoint().records());
+  ASSERT_TRUE(changes.ok());
+  std::string listed;
+  for (const PathChange& c : *changes) listed += std::string(1, c.kind) + " " + c.path + "\n";
+  EXPECT_EQ(listed, "D foo\nM hw.txt\nA new\n");
+}
+
+TEST_F(EngineTest, RestoreIsIdempotent) {
+  ASSERT_EQ(WriteVia("/hw.txt", "x"), 1);
+  ASSERT_EQ(server_->Unlink("/foo"), 0);
+  server_.reset();
+  auto cp = Checkpoint::Open(*root_);
+  ASSERT_TRUE(cp.ok());
+  std::vector<Record> records = (*cp)->records();
+  ASSERT_TRUE(RestoreRecords(*root_, (*cp)->area_fd(), records, false).ok());
+  ASSERT_TRUE(RestoreRecords(*root_, (*cp)->area_fd(), records, false).ok());
+  EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+TEST_F(EngineTest, SecondServerOnTheSameRootIsRefused) {
+  auto cp = Checkpoint::Open(*root_);
+  EXPECT_EQ(cp.code(), EBUSY);
+}
+
+}  // namespace
+}  // namespace rams::fss

@@ -1,0 +1,137 @@
+// 20 processes multiply matrices through one mmapped segment of the kernel
+// backend, synchronized by rams::Barrier and rams::Mutex (whose wait/wake go
+// to the module's WAIT/WAKE through the segment's registered wait range).
+// Process 0 creates and fills A and B; every process attaches on its own,
+// computes its rows of C = A x B after the first barrier and adds their sum
+// to a shared total under the mutex; after the second barrier process 0
+// checks C and the total against a private computation.
+//
+// Runs inside the QEMU guest (tests/kernel); on a machine without /dev/rams
+// it exits 77 (skipped) with the reason.
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <new>
+#include <string>
+
+#include "rams/backend.h"
+#include "rams/barrier.h"
+#include "rams/mutex.h"
+#include "rams/segment.h"
+
+namespace {
+
+constexpr int kProcs = 20;
+constexpr int kN = 48;
+constexpr char kName[] = "matrix-sync";
+
+struct Shared {
+  rams::Barrier barrier{kProcs};
+  rams::Mutex mutex;
+  uint64_t total = 0;  // guarded by mutex
+  uint64_t a[kN][kN];
+  uint64_t b[kN][kN];
+  uint64_t c[kN][kN];
+};
+
+uint64_t Entry(int which, int i, int j) { return uint64_t(which * 7919 + i * 31 + j * 17) % 1000; }
+
+#define REQUIRE(cond, what)                                          \
+  do {                                                               \
+    if (!(cond)) {                                                   \
+      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, what); \
+      return 1;                                                      \
+    }                                                                \
+  } while (0)
+
+// One party: attach, compute rows id, id+kProcs, ...; returns an exit code.
+int Party(int id, rams::Backend* backend) {
+  auto seg = rams::Segment::Open(kName, {}, backend);
+  REQUIRE(seg.ok(), seg.status().ToString().c_str());
+  auto bytes = seg->Map();
+  REQUIRE(bytes.ok(), bytes.status().ToString().c_str());
+  auto* s = reinterpret_cast<Shared*>(bytes->data());
+  auto barrier = rams::Barrier::Attach(&s->barrier);
+  auto mutex = rams::Mutex::Attach(&s->mutex);
+  REQUIRE(barrier.ok() && mutex.ok(), "attach the barrier and the mutex");
+  REQUIRE((*barrier)->Join().ok(), "join the barrier");
+  auto first = (*barrier)->Wait();
+  REQUIRE(first.ok(), first.status().ToString().c_str());
+  uint64_t rows_sum = 0;
+  for (int i = id; i < kN; i += kProcs) {
+    for (int j = 0; j < kN; ++j) {
+      uint64_t sum = 0;
+      for (int k = 0; k < kN; ++k) sum += s->a[i][k] * s->b[k][j];
+      s->c[i][j] = sum;
+      rows_sum += sum;
+    }
+  }
+  auto held = (*mutex)->Lock();
+  REQUIRE(held.ok() && *held == rams::Acquired::kClean, "lock the mutex");
+  uint64_t v = s->total;
+  sched_yield();  // widen the window a broken mutex would lose updates in
+  s->total = v + rows_sum;
+  (*mutex)->Unlock();
+  auto second = (*barrier)->Wait();
+  REQUIRE(second.ok(), second.status().ToString().c_str());
+  (*barrier)->Leave();
+  return 0;
+}
+
+int Check(Shared* s) {
+  uint64_t total = 0;
+  for (int i = 0; i < kN; ++i) {
+    for (int j = 0; j < kN; ++j) {
+      uint64_t sum = 0;
+      for (int k = 0; k < kN; ++k) sum += Entry(1, i, k) * Entry(2, k, j);
+      REQUIRE(s->c[i][j] == sum, "C differs from the product");
+      total += sum;
+    }
+  }
+  REQUIRE(s->total == total, "the total lost an update");
+  return 0;
+}
+
+int Run(rams::Backend* backend) {
+  auto seg = rams::Segment::Create(kName, sizeof(Shared), 0600, /*exclusive=*/true, backend);
+  REQUIRE(seg.ok(), seg.status().ToString().c_str());
+  auto bytes = seg->Map();
+  REQUIRE(bytes.ok(), bytes.status().ToString().c_str());
+  auto* s = new (bytes->data()) Shared;
+  for (int i = 0; i < kN; ++i) {
+    for (int j = 0; j < kN; ++j) {
+      s->a[i][j] = Entry(1, i, j);
+      s->b[i][j] = Entry(2, i, j);
+    }
+  }
+  pid_t pids[kProcs];
+  for (int p = 1; p < kProcs; ++p) {
+    pids[p] = fork();
+    REQUIRE(pids[p] >= 0, "fork");
+    if (pids[p] == 0) _exit(Party(p, backend));
+  }
+  int rc = Party(0, backend);
+  for (int p = 1; p < kProcs; ++p) {
+    int status = 0;
+    REQUIRE(waitpid(pids[p], &status, 0) == pids[p], "waitpid");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+  }
+  REQUIRE(rc == 0, "a party failed");
+  rc = Check(s);
+  REQUIRE(rams::Segment::Remove(kName, backend).ok(), "remove the segment");
+  return rc;
+}
+
+}  // namespace
+
+int main() {
+  auto backend = rams::BackendByName("kernel");
+  if (!backend.ok()) {
+    std::printf("SKIP: %s\n", backend.status().ToString().c_str());
+    return 77;
+  }
+  return Run(*backend);
+}
