@@ -72,7 +72,7 @@ TEST(ObservabilityTest, HealthMetricsAndLogs) {
   for (const char* want :
        {"ramsd_ops_total{op=\"PING\"} 5", "ramsd_ops_total{op=\"WRITE\"} 1",
         "ramsd_op_errors_total{op=\"READ\"} 1", "ramsd_bytes_written_total 1000",
-        "ramsd_bytes_read_total 1000", "ramsd_connections 1", "ramsd_auth_failures_total 1",
+        "ramsd_bytes_read_total 1000", "ramsd_connections_total 2", "ramsd_auth_failures_total 1",
         "ramsd_op_latency_seconds_bucket{le=\"+Inf\"}", "# TYPE ramsd_op_latency_seconds histogram"}) {
     EXPECT_NE(metrics.find(want), std::string::npos) << want << " missing in\n" << metrics;
   }
