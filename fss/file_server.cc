@@ -18,6 +18,10 @@ constexpr int kAllowedOpenFlags = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APP
 
 int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
+int64_t Syscall(int64_t r) { return r < 0 ? NegErrno() : r; }
+
+}  // namespace
+
 void ToFssStat(const struct stat& st, struct fss_statbuf* out) {
   *out = {};
   out->dev = st.st_dev;
@@ -34,10 +38,6 @@ void ToFssStat(const struct stat& st, struct fss_statbuf* out) {
   out->mtime_ns = Ns(st.st_mtim);
   out->ctime_ns = Ns(st.st_ctim);
 }
-
-int64_t Syscall(int64_t r) { return r < 0 ? NegErrno() : r; }
-
-}  // namespace
 
 Session::OpenFile* Session::Find(int handle) {
   if (handle < 0 || static_cast<size_t>(handle) >= files_.size()) return nullptr;

@@ -8,8 +8,6 @@
 namespace rams::fss {
 namespace {
 
-int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
-
 bool IsRoot(const Resolved& r) { return r.rel.empty(); }
 
 }  // namespace
@@ -20,20 +18,7 @@ int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool fo
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
   if (::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
-  *out = {};
-  out->dev = st.st_dev;
-  out->ino = st.st_ino;
-  out->mode = st.st_mode;
-  out->nlink = static_cast<uint32_t>(st.st_nlink);
-  out->uid = st.st_uid;
-  out->gid = st.st_gid;
-  out->rdev = st.st_rdev;
-  out->size = st.st_size;
-  out->blksize = st.st_blksize;
-  out->blocks = st.st_blocks;
-  out->atime_ns = Ns(st.st_atim);
-  out->mtime_ns = Ns(st.st_mtim);
-  out->ctime_ns = Ns(st.st_ctim);
+  ToFssStat(st, out);
   return 0;
 }
 

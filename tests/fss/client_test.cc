@@ -73,6 +73,8 @@ TEST_F(ClientTest, SeedScenario) {
   fssd_->Stop();
   ASSERT_EQ(Restore(), 0);
   EXPECT_EQ(testing::Diff(start_, testing::Snapshot(root_)), "");
+  // fssd said which scheduling it got.
+  EXPECT_NE(ReadFile(base_ + "/fssd.log").find("scheduling: SCHED_"), std::string::npos);
 }
 
 TEST_F(ClientTest, CallsBehaveLikeSyscalls) {

@@ -253,3 +253,50 @@ TEST_F(EngineTest, SecondServerOnTheSameRootIsRefused) {
 
 }  // namespace
 }  // namespace rams::fss
+
+namespace rams::fss {
+namespace {
+
+// The component walk used where openat2 is missing confines exactly like it.
+TEST(RootTest, WalkFallbackResolvesLikeOpenat2) {
+  std::string dir = testing::MakeTempDir("walk");
+  std::string root_dir = dir + "/root";
+  ASSERT_EQ(mkdir(root_dir.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/checkpoint").c_str(), 0700), 0);
+  testing::WriteFile(root_dir + "/a/b/f", "f");
+  testing::WriteFile(dir + "/outside", "o");
+  ASSERT_EQ(symlink("..", (root_dir + "/up").c_str()), 0);
+  ASSERT_EQ(symlink("a/b", (root_dir + "/ab").c_str()), 0);
+  ASSERT_EQ(symlink("../b", (root_dir + "/a/b/sib").c_str()), 0);
+  ASSERT_EQ(symlink("/etc", (root_dir + "/etc").c_str()), 0);
+  ASSERT_EQ(symlink("loop", (root_dir + "/loop").c_str()), 0);
+  ASSERT_EQ(symlink("checkpoint", (root_dir + "/cp").c_str()), 0);
+  Result<Root> kernel = Root::Open(root_dir, "checkpoint");
+  Result<Root> walk = Root::Open(root_dir, "checkpoint", /*walk_only=*/true);
+  ASSERT_TRUE(kernel.ok() && walk.ok());
+  const char* paths[] = {"/a/b/f", "a/./b/../b/f", "/ab/f", "ab/sib/f", "/up/outside", "../outside",
+                         "a/../../outside", "/etc/passwd", "/etc", "/loop/x", "/loop", "/cp/x", "/cp",
+                         "checkpoint/.fss.journal", "/a/b/f/x", "/missing/x", "/", "a/..", "/ab/"};
+  for (const char* p : paths) {
+    for (bool follow : {true, false}) {
+      SCOPED_TRACE(std::string(p) + (follow ? " follow" : " nofollow"));
+      Result<Resolved> k = kernel->Resolve(p, follow);
+      Result<Resolved> w = walk->Resolve(p, follow);
+      EXPECT_EQ(k.code(), w.code()) << k.status().ToString() << " vs " << w.status().ToString();
+      if (k.ok() && w.ok()) {
+        EXPECT_EQ(k->rel, w->rel);
+        EXPECT_EQ(k->name, w->name);
+      }
+    }
+  }
+  EXPECT_EQ(kernel->Resolve("/up/outside", true).code(), EXDEV);
+  EXPECT_EQ(kernel->Resolve("/etc/passwd", true).code(), EXDEV);
+  EXPECT_EQ(kernel->Resolve("/cp/x", true).code(), ENOENT);
+  EXPECT_EQ(kernel->Resolve("/ab/sib/f", true)->rel, "a/b/f");
+  testing::RemoveAll(dir);
+}
+
+}  // namespace
+}  // namespace rams::fss
