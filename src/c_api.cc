@@ -5,22 +5,25 @@
 #include <cstring>
 #include <new>
 
-#include "c_error.h"
+#include "c_api_internal.h"
 #include "rams/segment.h"
 #include "rams/wait.h"
 
-struct rams_segment {
-  rams::Segment segment;
-};
-
-namespace {
+namespace rams::internal {
 
 thread_local std::string g_last_error;
 
-int Fail(const rams::Status& s) {
+int CApiFail(const rams::Status& s) {
   g_last_error = s.ToString();
   return -s.code();
 }
+
+}  // namespace rams::internal
+
+namespace {
+
+using rams::internal::g_last_error;
+int Fail(const rams::Status& s) { return rams::internal::CApiFail(s); }
 
 rams::Timeout ToTimeout(int64_t timeout_ns) {
   if (timeout_ns < 0) return std::nullopt;
@@ -46,8 +49,6 @@ bool BadArg(const void* p, const char* what) {
 }
 
 }  // namespace
-
-int rams::internal::FailC(const rams::Status& s) { return Fail(s); }
 
 extern "C" {
 

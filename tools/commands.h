@@ -15,5 +15,7 @@ struct GlobalOptions {
 };
 
 void AddSegmentCommands(CLI::App& app, GlobalOptions& g, int& rc);
+// stat and ping of a ramsd (cmd_remote.cc).
+void AddRemoteCommands(CLI::App& app, GlobalOptions& g, int& rc);
 
 }  // namespace rams::cli

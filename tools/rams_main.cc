@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.add_option("--backend", global.backend, "posix or kernel (default: automatic)");
   int rc = kExitOk;
   AddSegmentCommands(app, global, rc);
+  AddRemoteCommands(app, global, rc);
   for (CLI::App* sub : app.get_subcommands({})) sub->footer(kExitCodesHelp);
   try {
     app.parse(argc, argv);

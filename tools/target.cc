@@ -1,5 +1,9 @@
 #include "target.h"
 
+#include <cstdlib>
+
+#include "rams/remote.h"
+
 namespace rams::cli {
 
 Result<Backend*> ChooseBackend(const std::string& backend_name) {
@@ -7,7 +11,24 @@ Result<Backend*> ChooseBackend(const std::string& backend_name) {
   return BackendByName(backend_name);
 }
 
+Result<RemoteOptions> RemoteOptionsFromEnvironment() {
+  RemoteOptions options;
+  const char* key_file = std::getenv("RAMS_KEY_FILE");
+  if (key_file != nullptr && *key_file != '\0') {
+    RAMS_ASSIGN_OR_RETURN(options.key, LoadRemoteKey(key_file));
+  }
+  return options;
+}
+
 Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name) {
+  if (target.find('/') != std::string::npos) {  // HOST:PORT/NAME; names have no '/'
+    RAMS_ASSIGN_OR_RETURN(RemoteAddress address, ParseRemoteAddress(target));
+    RAMS_ASSIGN_OR_RETURN(RemoteOptions options, RemoteOptionsFromEnvironment());
+    RAMS_ASSIGN_OR_RETURN(RemoteSession session,
+                          RemoteSession::Connect(address.host, address.port, options));
+    RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, session.Open(address.name));
+    return Segment(std::move(seg));  // the segment keeps the connection
+  }
   RAMS_ASSIGN_OR_RETURN(Backend * backend, ChooseBackend(backend_name));
   return Segment::Open(target, {}, backend);
 }

@@ -1,18 +1,22 @@
 // Where a command's segment lives: "NAME" is a local segment of the chosen
-// backend. (Remote targets, "HOST:PORT/NAME", are resolved here too once the
-// remote client exists.)
+// backend, "HOST:PORT/NAME" a segment exported by the ramsd at HOST:PORT
+// (with the pre-shared key from the file named by RAMS_KEY_FILE, if set).
 //
 // Thread safety: the tool is single-threaded.
 #pragma once
 
 #include <string>
 
+#include "rams/remote.h"
 #include "rams/segment.h"
 
 namespace rams::cli {
 
 // The backend named by --backend ("" = the default choice).
 Result<Backend*> ChooseBackend(const std::string& backend_name);
+
+// Connection options for remote targets: the key from RAMS_KEY_FILE.
+Result<RemoteOptions> RemoteOptionsFromEnvironment();
 
 // Opens the segment a target names.
 Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name);

@@ -75,6 +75,35 @@ int rams_segment_wake(rams_segment* seg, uint64_t offset, uint32_t count);
 int rams_wait_word(const uint32_t* word, uint32_t expected, int64_t timeout_ns);
 int rams_wake_word(const uint32_t* word, uint32_t count);
 
+/* ---- Remote segments (ramsd) ---------------------------------------------
+ * A session with a ramsd on another (or this) host; see docs/protocol.md.
+ * rams_remote_open hands out an ordinary rams_segment: rams_segment_read,
+ * _write, _lock, _unlock, _lock_held, _wait, _wake and _describe work on it
+ * (rams_segment_map answers -ENOTSUP). A lost connection makes every call
+ * fail (-ECONNRESET, -ENOTCONN), never hang; reconnect with a new session.
+ * Segments stay usable after their session is closed, until they fail. */
+typedef struct rams_remote rams_remote; /* opaque: one connection */
+
+/* `key`: the pre-shared key (NUL-terminated, 16..256 bytes), or NULL when the
+ * server has none (loopback only). timeout_ms <= 0: 30 s. */
+int rams_remote_connect(const char* host, uint16_t port, const char* key, int64_t timeout_ms,
+                        rams_remote** out);
+void rams_remote_close(rams_remote* remote);
+/* One round trip. */
+int rams_remote_ping(rams_remote* remote);
+/* Opens an exported segment; -ENOENT when not exported, -EROFS when a
+ * read-write open meets a read-only export. */
+int rams_remote_open(rams_remote* remote, const char* name, int read_only, rams_segment** out);
+/* Atomic on the aligned 8-byte word at `offset` of a remote segment (also
+ * with respect to local atomics on its home host); -ENOTSUP for a local one.
+ * Both store the previous value; the CAS stored `desired` iff it equals
+ * `expected`. */
+int rams_remote_cas(rams_segment* seg, uint64_t offset, uint64_t expected, uint64_t desired,
+                    uint64_t* previous);
+int rams_remote_fetch_add(rams_segment* seg, uint64_t offset, uint64_t addend,
+                          uint64_t* previous);
+/* ---- end of remote segments ---------------------------------------------- */
+
 /* Describes the calling thread's last failure ("" when none). */
 const char* rams_last_error(void);
 

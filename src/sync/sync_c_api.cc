@@ -2,7 +2,7 @@
 #include <cerrno>
 #include <new>
 
-#include "c_error.h"
+#include "c_api_internal.h"
 #include "rams/barrier.h"
 #include "rams/condvar.h"
 #include "rams/mutex.h"
@@ -35,7 +35,7 @@ rams::Timeout ToTimeout(int64_t timeout_ns) {
 }
 
 int FromAcquired(const rams::Result<rams::Acquired>& r) {
-  if (!r.ok()) return rams::internal::FailC(r.status());
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
   return static_cast<int>(*r);
 }
 
@@ -60,7 +60,7 @@ int rams_cond_init(rams_cond* c) {
 }
 int rams_cond_wait(rams_cond* c, rams_mutex* m, int64_t timeout_ns) {
   auto r = As<rams::CondVar>(c)->Wait(*As<rams::Mutex>(m), ToTimeout(timeout_ns));
-  if (!r.ok()) return rams::internal::FailC(r.status());
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
   return static_cast<int>(r->lock) | (r->timed_out ? RAMS_TIMED_OUT : 0);
 }
 void rams_cond_signal(rams_cond* c) { As<rams::CondVar>(c)->Signal(); }
@@ -81,36 +81,36 @@ void rams_rwlock_wrunlock(rams_rwlock* rw) { As<rams::RwLock>(rw)->Unlock(); }
 
 int rams_sem_init(rams_sem* s, uint32_t initial) {
   if (initial > rams::Semaphore::kMaxValue) {
-    return rams::internal::FailC(rams::Error(EINVAL, "rams_sem_init: initial value too large"));
+    return rams::internal::CApiFail(rams::Error(EINVAL, "rams_sem_init: initial value too large"));
   }
   new (As<rams::Semaphore>(s)) rams::Semaphore(initial);
   return 0;
 }
 int rams_sem_wait(rams_sem* s, int64_t timeout_ns) {
   rams::Status st = As<rams::Semaphore>(s)->Wait(ToTimeout(timeout_ns));
-  return st.ok() ? 0 : rams::internal::FailC(st);
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
 }
 int rams_sem_post(rams_sem* s) {
   rams::Status st = As<rams::Semaphore>(s)->Post();
-  return st.ok() ? 0 : rams::internal::FailC(st);
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
 }
 uint32_t rams_sem_value(const rams_sem* s) { return As<const rams::Semaphore>(s)->Value(); }
 
 int rams_barrier_init(rams_barrier* b, uint32_t parties) {
   if (parties < 1 || parties > rams::Barrier::kMaxParties) {
-    return rams::internal::FailC(rams::Error(EINVAL, "rams_barrier_init: parties not in 1..64"));
+    return rams::internal::CApiFail(rams::Error(EINVAL, "rams_barrier_init: parties not in 1..64"));
   }
   new (As<rams::Barrier>(b)) rams::Barrier(parties);
   return 0;
 }
 int rams_barrier_join(rams_barrier* b) {
   rams::Status st = As<rams::Barrier>(b)->Join();
-  return st.ok() ? 0 : rams::internal::FailC(st);
+  return st.ok() ? 0 : rams::internal::CApiFail(st);
 }
 void rams_barrier_leave(rams_barrier* b) { As<rams::Barrier>(b)->Leave(); }
 int rams_barrier_wait(rams_barrier* b, int64_t timeout_ns) {
   auto r = As<rams::Barrier>(b)->Wait(ToTimeout(timeout_ns));
-  if (!r.ok()) return rams::internal::FailC(r.status());
+  if (!r.ok()) return rams::internal::CApiFail(r.status());
   return *r ? 1 : 0;
 }
 void rams_barrier_reset(rams_barrier* b) { As<rams::Barrier>(b)->Reset(); }

@@ -1,0 +1,132 @@
+// One client connection of ramsd: reads frames into a bounded buffer,
+// enforces the handshake (HELLO, then AUTH when a key is set) and the limits
+// before and after it, executes requests in arrival order, and writes replies
+// and pushes from two queues — small ones before bulk ones at every frame
+// boundary (docs/protocol.md §6). Each OPEN attaches the segment anew, so the
+// session's range locks behave like a local handle's and are released when
+// the connection ends. WAITs and waiting LOCKs park on the BlockingPool.
+//
+// Thread safety: used only on the server's io thread. Parked jobs run on pool
+// threads and reach the connection only by posting to that thread.
+// Invariants:
+//  1. reading stops while closing_, paused_ (queued_bytes_ over the limit)
+//     or a read is outstanding (read_pending_).
+//  2. Every parked operation is in parked_ until its completion is posted
+//     back; its cancel flag is set when the handle closes or the connection
+//     ends.
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "rams/backend.h"
+#include "remote/messages.h"
+#include "server.h"
+
+namespace ramsd {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, asio::ip::tcp::socket socket, uint64_t id, bool loopback);
+  ~Connection();
+
+  void Start();
+  // Stops reading, cancels parked operations; closes once replies are sent.
+  void BeginShutdown();
+  // Closes now.
+  void Abort();
+  const std::string& peer() const { return peer_; }
+
+ private:
+  enum class State { kNeedHello, kNeedAuth, kReady };
+  struct Handle {
+    std::shared_ptr<rams::SegmentPort> port;
+    std::span<std::byte> map;  // mapped on the first CAS/FETCH_ADD
+    bool read_only = false;
+    std::string name;
+  };
+  struct Parked {
+    std::shared_ptr<std::atomic<bool>> cancel;
+    uint32_t handle = 0;
+  };
+  using Header = wire::FrameHeader;
+  using Body = std::span<const std::byte>;
+
+  // Reading and dispatch (connection.cc).
+  void ReadMore();
+  void OnRead(const std::error_code& ec, size_t n);
+  void ProcessBuffered();
+  void HandleFrame(const Header& h, Body body);
+  void OnHello(const Header& h, Body body);
+  void OnAuth(const Header& h, Body body);
+  void ProtocolViolation(const Header* h, const rams::Status& why);
+  void CloseAfterFlush(std::string_view why);
+
+  // Writing (connection.cc).
+  void Reply(const Header& request, Body body);
+  void ReplyError(const Header& request, const rams::Status& status);
+  void Push(uint64_t request_id, wire::Opcode opcode, Body body);
+  void Enqueue(wire::Bytes frame);
+  void WriteMore();
+  void OnWritten(const std::error_code& ec);
+
+  // Operations (operations.cc). Each returns the Status of its reply when it
+  // did not reply itself.
+  rams::Status OnOpen(const Header& h, Body body);
+  rams::Status OnClose(const Header& h, Body body);
+  rams::Status OnReadOp(const Header& h, Body body);
+  rams::Status OnWrite(const Header& h, Body body);
+  rams::Status OnAtomic(const Header& h, Body body);
+  rams::Status OnLock(const Header& h, Body body);
+  rams::Status OnUnlock(const Header& h, Body body);
+  rams::Status OnWait(const Header& h, Body body);
+  rams::Status OnWake(const Header& h, Body body);
+  rams::Status OnStat(const Header& h, Body body);
+  rams::Result<Handle*> FindHandle(uint32_t handle, std::string_view op);
+  // Parks `job` (which returns an errno-style result and a value, and gives
+  // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
+  // the request at once (WAIT), else at completion (LOCK).
+  using ParkedJob = std::function<std::pair<int, uint64_t>(const std::atomic<bool>&)>;
+  rams::Status Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob job);
+  void CompleteParked(const Header& h, int result, uint64_t value);
+  void CancelParked(uint32_t handle);  // 0: all
+
+  // Constant after construction.
+  Server& server_;
+  asio::ip::tcp::socket socket_;
+  const uint64_t id_;
+  const bool loopback_;
+  std::string peer_;
+
+  State state_ = State::kNeedHello;
+  wire::Nonce server_nonce_{};
+  asio::steady_timer handshake_timer_;
+
+  wire::Bytes rbuf_;
+  size_t rstart_ = 0;
+  size_t rend_ = 0;
+  bool read_pending_ = false;
+  bool paused_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+
+  std::deque<wire::Bytes> small_queue_;
+  std::deque<wire::Bytes> bulk_queue_;
+  std::vector<wire::Bytes> writing_;  // frames of the write in progress
+  size_t queued_bytes_ = 0;
+
+  std::map<uint32_t, Handle> handles_;
+  uint32_t next_handle_ = 1;
+  std::unordered_map<uint64_t, Parked> parked_;  // by request id
+};
+
+}  // namespace ramsd

@@ -1,0 +1,203 @@
+// ramsd: serves local rams segments to other hosts over TCP (docs/protocol.md).
+//
+//   ramsd --listen ADDR:PORT --export NAME[:ro] ... --log-dir DIR
+//         [--key-file F] [--config F] [--http ADDR:PORT] [--max-connections N]
+//
+// Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
+// not start (bad options, port in use, unreadable key), 2 for usage errors.
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "rams/remote.h"
+#include "remote/auth.h"
+#include "server.h"
+
+namespace {
+
+std::string DefaultLogDir() {
+  if (geteuid() == 0) return "/var/log/ramsd";
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state != '\0') {
+    return std::string(state) + "/ramsd";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.local/state/ramsd";
+  }
+  return "/tmp/ramsd-" + std::to_string(geteuid());
+}
+
+rams::Status SetUpLogging(const std::string& dir, const std::string& level) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return rams::Error(ec.value(), "create log directory " + dir);
+  try {
+    auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(dir + "/ramsd.log",
+                                                                       10u << 20, 5);
+    auto err = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    err->set_level(spdlog::level::err);  // the file has the rest
+    auto logger = std::make_shared<spdlog::logger>("ramsd", spdlog::sinks_init_list{file, err});
+    logger->set_level(spdlog::level::from_str(level));
+    logger->flush_on(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  } catch (const spdlog::spdlog_ex& e) {
+    return rams::Error(EIO, std::string("log file in ") + dir + ": " + e.what());
+  }
+  return rams::Status::Ok();
+}
+
+// "NAME" or "NAME:ro" (or ":rw").
+rams::Result<ramsd::Export> ParseExport(const std::string& text) {
+  ramsd::Export e{.name = text};
+  if (auto colon = text.find(':'); colon != std::string::npos) {
+    e.name = text.substr(0, colon);
+    const std::string mode = text.substr(colon + 1);
+    if (mode != "ro" && mode != "rw") return rams::Error(EINVAL, "export '" + text + "': want NAME[:ro]");
+    e.read_only = mode == "ro";
+  }
+  RAMS_RETURN_IF_ERROR(rams::ValidateName(e.name));
+  return e;
+}
+
+// Writes "PORT HTTP_PORT\n" atomically, for scripts and tests that listen on port 0.
+rams::Status WritePortFile(const std::string& path, uint16_t port, uint16_t http_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << " " << http_port << "\n";
+    if (!out) return rams::Error(EIO, "write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return rams::ErrnoError("rename " + tmp);
+  return rams::Status::Ok();
+}
+
+// "ADDR:PORT" or "[V6]:PORT"; port 0 lets the kernel choose.
+bool ParseListenAddress(const std::string& text, std::string* host, uint16_t* port) {
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, ":0") == 0) {
+    auto a = rams::ParseRemoteAddress(text.substr(0, text.size() - 1) + "1");
+    if (!a.ok() || !a->name.empty()) return false;
+    *host = a->host;
+    *port = 0;
+    return true;
+  }
+  auto a = rams::ParseRemoteAddress(text);
+  if (!a.ok() || !a->name.empty()) return false;
+  *host = a->host;
+  *port = a->port;
+  return true;
+}
+
+int Fail(const rams::Status& s) {
+  std::fprintf(stderr, "ramsd: %s\n", s.ToString().c_str());
+  spdlog::error("{}", s.ToString());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ramsd: serves rams segments to other hosts over TCP (see docs/protocol.md)"};
+  std::string listen = "127.0.0.1:7070", http, key_file, log_dir = DefaultLogDir(), backend_name,
+              port_file, log_level = "info";
+  std::vector<std::string> export_texts;
+  uint32_t max_connections = 256;
+  uint32_t busy_poll_us = 0;
+  app.set_config("--config", "", "TOML/INI file with any of these options (long names as keys)");
+  app.add_option("--listen", listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
+      ->capture_default_str();
+  app.add_option("--export", export_texts, "NAME[:ro]: a segment to serve (repeatable)")
+      ->required();
+  app.add_option("--log-dir", log_dir, "directory of the rotating log ramsd.log")
+      ->capture_default_str();
+  app.add_option("--key-file", key_file, "file holding the pre-shared key (16..256 bytes)");
+  app.add_option("--http", http, "ADDR:PORT for /health and /metrics (default: none)");
+  app.add_option("--max-connections", max_connections, "client connection limit")
+      ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--busy-poll-us", busy_poll_us,
+                 "after activity, poll without sleeping this long (lower latency, burns a core)")
+      ->capture_default_str();
+  app.add_option("--backend", backend_name, "segment backend: posix or kernel (default: auto)");
+  app.add_option("--port-file", port_file, "write 'PORT HTTP_PORT' here once listening");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (rams::Status s = SetUpLogging(log_dir, log_level); !s.ok()) return Fail(s);
+
+  ramsd::ServerOptions options{.max_connections = max_connections};
+  if (!ParseListenAddress(listen, &options.listen_host, &options.listen_port)) {
+    return Fail(rams::Error(EINVAL, "--listen '" + listen + "': want ADDR:PORT"));
+  }
+  if (!http.empty() && !ParseListenAddress(http, &options.http_host, &options.http_port)) {
+    return Fail(rams::Error(EINVAL, "--http '" + http + "': want ADDR:PORT"));
+  }
+  for (const std::string& t : export_texts) {
+    auto e = ParseExport(t);
+    if (!e.ok()) return Fail(e.status());
+    options.exports.push_back(*e);
+  }
+  if (!key_file.empty()) {
+    auto key = rams::wire::LoadKeyFile(key_file);
+    if (!key.ok()) return Fail(key.status());
+    options.key = *key;
+    struct stat st{};
+    if (stat(key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      spdlog::warn("key file {} is readable by group or others", key_file);
+    }
+  }
+  auto backend = backend_name.empty() ? rams::DefaultBackend() : rams::BackendByName(backend_name);
+  if (!backend.ok()) return Fail(backend.status());
+  options.backend = *backend;
+  for (const ramsd::Export& e : options.exports) {
+    if (!options.backend->Stat(e.name).ok()) {
+      spdlog::warn("export {} does not exist yet; OPEN answers ENOENT until it does", e.name);
+    }
+  }
+
+  asio::io_context io(1);
+  ramsd::Server server(io, options);
+  if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const std::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: graceful shutdown", sig);
+    server.Shutdown();
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+  spdlog::info("listening on {}:{} ({}), {} exports, http {}", options.listen_host, server.port(),
+               options.key.empty() ? "no key: loopback only" : "key required",
+               options.exports.size(), server.http_port());
+  if (!port_file.empty()) {
+    if (rams::Status s = WritePortFile(port_file, server.port(), server.http_port()); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (busy_poll_us == 0) {
+    io.run();
+  } else {
+    const auto busy = std::chrono::microseconds(busy_poll_us);
+    auto active = std::chrono::steady_clock::now();
+    while (!io.stopped()) {
+      if (io.poll() > 0) {
+        active = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - active > busy) {
+        io.run_one();
+        active = std::chrono::steady_clock::now();
+      }
+    }
+  }
+  spdlog::info("exit");
+  return 0;
+}

@@ -1,0 +1,191 @@
+// ramsd server: listening, connection limit, exports, graceful shutdown.
+#include "server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "connection.h"
+#include "http.h"
+
+namespace ramsd {
+
+bool IsLoopback(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_v4().is_loopback();
+  const asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
+  return v6.is_loopback();
+}
+
+Server::Server(asio::io_context& io, ServerOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      acceptor_(io),
+      http_acceptor_(io),
+      drain_timer_(io) {
+  assert(options_.backend != nullptr);
+}
+
+Server::~Server() = default;
+
+namespace {
+
+rams::Result<asio::ip::tcp::endpoint> Endpoint(const std::string& host, uint16_t port) {
+  std::error_code ec;
+  asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) return rams::Error(EINVAL, "listen address '" + host + "' is not an IP address");
+  return asio::ip::tcp::endpoint(address, port);
+}
+
+rams::Status Bind(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& ep,
+                  uint16_t* port) {
+  std::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return rams::Error(ec.value(), "listen on " + ep.address().to_string() + ":" +
+                                       std::to_string(ep.port()));
+  }
+  *port = acceptor.local_endpoint().port();
+  return rams::Status::Ok();
+}
+
+}  // namespace
+
+rams::Status Server::Listen() {
+  RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint ep,
+                        Endpoint(options_.listen_host, options_.listen_port));
+  if (options_.key.empty() && !IsLoopback(ep.address())) {
+    return rams::Error(EINVAL, "listen on " + options_.listen_host +
+                                   " without a key: only loopback addresses may (use --key-file)");
+  }
+  RAMS_RETURN_IF_ERROR(Bind(acceptor_, ep, &port_));
+  if (!options_.http_host.empty()) {
+    RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint hep,
+                          Endpoint(options_.http_host, options_.http_port));
+    RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
+    AcceptHttp();
+  }
+  Accept();
+  return rams::Status::Ok();
+}
+
+void Server::Accept() {
+  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
+}
+
+void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
+  if (shutting_down_) return;
+  if (ec) {
+    spdlog::error("accept: {}", ec.message());
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+      // Out of descriptors: give closing connections a moment.
+      drain_timer_.expires_after(std::chrono::milliseconds(100));
+      drain_timer_.async_wait([this](const std::error_code&) { Accept(); });
+      return;
+    }
+    return Accept();
+  }
+  std::error_code pe;
+  const asio::ip::tcp::endpoint remote = socket.remote_endpoint(pe);
+  const bool loopback = !pe && IsLoopback(remote.address());
+  const std::string who = pe ? "?" : remote.address().to_string() + ":" +
+                                         std::to_string(remote.port());
+  if (connections_.size() >= options_.max_connections) {
+    metrics_.ConnectionRefused();
+    spdlog::warn("refused {}: connection limit {} reached", who, options_.max_connections);
+  } else if (options_.key.empty() && !loopback) {
+    metrics_.ConnectionRefused();
+    spdlog::warn("refused {}: not loopback and no key configured", who);
+  } else {
+    auto conn = std::make_shared<Connection>(*this, std::move(socket), next_connection_id_++,
+                                             loopback);
+    connections_.insert(conn);
+    conn->Start();
+  }
+  Accept();
+}
+
+void Server::AcceptHttp() {
+  http_acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) ServeHttp(std::move(socket), *this);
+    AcceptHttp();
+  });
+}
+
+const Export* Server::FindExport(std::string_view name) const {
+  for (const Export& e : options_.exports) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+bool Server::TryReserveParked() {
+  if (parked_ >= wire::kMaxWaitsPerServer) return false;
+  ++parked_;
+  return true;
+}
+
+void Server::ReleaseParked() {
+  assert(parked_ > 0);
+  --parked_;
+}
+
+wire::ServerStatReply Server::StatReply() const {
+  wire::ServerStatReply reply{
+      .uptime_ns = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::steady_clock::now() - started_).count()),
+      .connections = metrics_.connections()};
+  for (const Export& e : options_.exports) {
+    if (reply.exports.size() == wire::kMaxExportsInStat) break;
+    rams::Result<rams::SegmentInfo> info = options_.backend->Stat(e.name);
+    reply.exports.push_back({.name = e.name, .read_only = e.read_only,
+                             .size_bytes = info.ok() ? info->size_bytes : 0});
+  }
+  return reply;
+}
+
+void Server::Forget(Connection* conn) {
+  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+    if (it->get() != conn) continue;
+    // Destroyed once its pending handlers (which hold references) have run.
+    connections_.erase(it);
+    break;
+  }
+  if (shutting_down_ && connections_.empty()) FinishShutdown();
+}
+
+void Server::Shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  spdlog::info("shutting down: {} connections to drain", connections_.size());
+  std::error_code ec;
+  acceptor_.close(ec);
+  // Copy: BeginShutdown may close and Forget a connection at once.
+  const std::vector<std::shared_ptr<Connection>> conns(connections_.begin(), connections_.end());
+  for (const auto& c : conns) c->BeginShutdown();
+  if (connections_.empty()) return FinishShutdown();
+  drain_timer_.expires_after(options_.drain_timeout);
+  drain_timer_.async_wait([this](const std::error_code& e) {
+    if (e) return;
+    spdlog::warn("shutdown: {} connections did not drain in time; closing them",
+                 connections_.size());
+    const std::vector<std::shared_ptr<Connection>> left(connections_.begin(), connections_.end());
+    for (const auto& c : left) c->Abort();
+  });
+}
+
+void Server::FinishShutdown() {
+  drain_timer_.cancel();
+  std::error_code ec;
+  http_acceptor_.close(ec);
+  spdlog::info("shut down");
+}
+
+}  // namespace ramsd

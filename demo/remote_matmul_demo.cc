@@ -1,0 +1,176 @@
+// rams-remote-demo: the matrix multiplication of `make demo` with worker
+// processes that reach the matrices only through ramsd on loopback. The
+// parent creates the segment locally and starts ramsd exporting it; each
+// worker connects, READs A and B, computes its band of C, WRITEs it back in a
+// pipelined batch and meets the others at a barrier made of FETCH_ADD, WAIT
+// and WAKE on segment words; worker 0 then reads C and stores its checksum.
+// The parent checks C against a product it computed alone. Exit 0 when right.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <bit>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "matmul.h"
+#include "rams/remote.h"
+#include "rams/segment.h"
+#include "shared_matrices.h"
+
+namespace {
+
+using rams::Status;
+
+// Layout: three words, then A, B and C (n x n doubles each) from kData.
+constexpr uint64_t kArrived = 0;     // u64: barrier arrivals (FETCH_ADD)
+constexpr uint64_t kGeneration = 8;  // u64 whose low 32 bits are the WAIT word
+constexpr uint64_t kChecksum = 16;   // u64: bit pattern of sum(C), by worker 0
+constexpr uint64_t kData = 64;
+
+uint64_t MatrixBytes(int n) { return uint64_t(n) * n * sizeof(double); }
+
+// The barrier over the wire: arrive with FETCH_ADD; the last one bumps the
+// generation and wakes everyone; the others WAIT while it is unchanged.
+Status RemoteBarrier(rams::RemoteSegment& seg, uint32_t parties) {
+  uint32_t generation = 0;
+  RAMS_RETURN_IF_ERROR(seg.Read(kGeneration, std::as_writable_bytes(std::span(&generation, 1))));
+  RAMS_ASSIGN_OR_RETURN(uint64_t before, seg.FetchAdd(kArrived, 1));
+  if (before + 1 == uint64_t(parties) * (generation + 1)) {
+    RAMS_RETURN_IF_ERROR(seg.FetchAdd(kGeneration, 1).status());
+    return seg.Wake(kGeneration, UINT32_MAX).status();
+  }
+  for (;;) {
+    Status s = seg.Wait(kGeneration, generation, std::chrono::seconds(30));
+    if (!s.ok() && s.code() != EAGAIN) return s;
+    uint32_t now = 0;
+    RAMS_RETURN_IF_ERROR(seg.Read(kGeneration, std::as_writable_bytes(std::span(&now, 1))));
+    if (now != generation) return Status::Ok();
+  }
+}
+
+Status Worker(uint16_t port, const std::string& name, int n, int index, int count) {
+  RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session, rams::RemoteSession::Connect("127.0.0.1", port));
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::RemoteSegment> seg, session.Open(name));
+  const uint64_t m = MatrixBytes(n);
+  std::vector<double> a(size_t(n) * n), b(size_t(n) * n), c(size_t(n) * n);
+  RAMS_RETURN_IF_ERROR(seg->Read(kData, std::as_writable_bytes(std::span(a))));
+  RAMS_RETURN_IF_ERROR(seg->Read(kData + m, std::as_writable_bytes(std::span(b))));
+  const int begin = rams::demo::BandBegin(n, index, count);
+  const int end = rams::demo::BandBegin(n, index + 1, count);
+  rams::demo::MultiplyRows(a.data(), b.data(), c.data(), n, begin, end);
+  // The band, row by row in one pipelined batch.
+  rams::RemoteBatch batch;
+  for (int row = begin; row < end; ++row) {
+    auto bytes = std::as_bytes(std::span(c).subspan(size_t(row) * n, n));
+    batch.Write(*seg, kData + 2 * m + uint64_t(row) * n * sizeof(double), bytes);
+  }
+  RAMS_RETURN_IF_ERROR(batch.Run());
+  RAMS_RETURN_IF_ERROR(RemoteBarrier(*seg, count));
+  if (index != 0) return Status::Ok();
+  RAMS_RETURN_IF_ERROR(seg->Read(kData + 2 * m, std::as_writable_bytes(std::span(c))));
+  const uint64_t bits = std::bit_cast<uint64_t>(rams::demo::Checksum(c.data(), n));
+  return seg->CompareExchange(kChecksum, 0, bits).status();
+}
+
+std::string RamsdPath() {
+  if (const char* env = getenv("RAMSD"); env != nullptr) return env;
+  auto self = std::filesystem::read_symlink("/proc/self/exe");
+  return (self.parent_path().parent_path() / "daemon" / "ramsd").string();
+}
+
+pid_t StartRamsd(const std::string& name, const std::string& dir, uint16_t* port) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    const std::string path = RamsdPath(), log = dir + "/log", port_file = dir + "/port";
+    execl(path.c_str(), path.c_str(), "--listen", "127.0.0.1:0", "--export", name.c_str(),
+          "--backend", "posix", "--log-dir", log.c_str(), "--port-file", port_file.c_str(),
+          static_cast<char*>(nullptr));
+    perror(path.c_str());
+    _exit(127);
+  }
+  for (int i = 0; i < 500 && *port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream(dir + "/port") >> *port;
+  }
+  return pid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rams-remote-demo: matrix multiplication by worker processes that reach the "
+               "matrices through ramsd on loopback; exits non-zero when the result is wrong.",
+               "rams-remote-demo"};
+  int procs = 4, n = 256;
+  app.add_option("--procs", procs, "worker processes")->check(CLI::Range(1, 20))->capture_default_str();
+  app.add_option("--size", n, "matrix dimension n")->check(CLI::Range(1, 2048))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto posix = rams::BackendByName("posix");
+  if (!posix.ok()) return 1;
+  const std::string name = "rams-demo-rmatmul-" + std::to_string(getpid());
+  const uint64_t m = MatrixBytes(n);
+  auto seg = rams::Segment::Create(name, kData + 3 * m, 0600, true, *posix);
+  if (!seg.ok()) {
+    fprintf(stderr, "rams-remote-demo: %s\n", seg.status().ToString().c_str());
+    return 1;
+  }
+  auto map = seg->Map();
+  if (!map.ok()) return 1;
+  auto* a = reinterpret_cast<double*>(map->data() + kData);
+  rams::demo::FillInputs(a, a + size_t(n) * n, n, 42);
+  std::vector<double> reference(size_t(n) * n);
+  rams::demo::MultiplyRows(a, a + size_t(n) * n, reference.data(), n, 0, n);
+
+  const std::string dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::create_directories(dir);
+  uint16_t port = 0;
+  const pid_t ramsd = StartRamsd(name, dir, &port);
+  printf("remote matrix multiplication: %dx%d doubles, %d worker processes, each reaching segment "
+         "%s only through ramsd at 127.0.0.1:%u\n", n, n, procs, name.c_str(), port);
+  fflush(stdout);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<pid_t> workers;
+  for (int p = 0; p < procs && port != 0; ++p) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      Status s = Worker(port, name, n, p, procs);
+      if (!s.ok()) fprintf(stderr, "rams-remote-demo: worker %d: %s\n", p, s.ToString().c_str());
+      _exit(s.ok() ? 0 : 1);
+    }
+    workers.push_back(pid);
+  }
+  bool ok = port != 0 && !workers.empty();
+  for (pid_t pid : workers) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  kill(ramsd, SIGTERM);
+  int ramsd_status = 0;
+  waitpid(ramsd, &ramsd_status, 0);
+
+  const auto* c = a + 2 * size_t(n) * n;
+  size_t wrong = 0;
+  for (size_t i = 0; i < reference.size(); ++i) wrong += c[i] != reference[i];
+  uint64_t bits = 0;
+  std::memcpy(&bits, map->data() + kChecksum, sizeof bits);
+  const bool checksum_ok = bits == std::bit_cast<uint64_t>(rams::demo::Checksum(reference.data(), n));
+  printf("  workers: %.3f s; elements differing from the local product: %zu of %zu; worker 0's "
+         "checksum %s; ramsd stopped %s\n", seconds, wrong, reference.size(),
+         checksum_ok ? "matches" : "DIFFERS",
+         WIFEXITED(ramsd_status) && WEXITSTATUS(ramsd_status) == 0 ? "cleanly" : "with an error");
+  (void)rams::Segment::Remove(name, *posix);
+  std::filesystem::remove_all(dir);
+  ok = ok && wrong == 0 && checksum_ok;
+  printf("  result: %s\n", ok ? "correct" : "WRONG");
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,180 @@
+// The remote client: access to segments that a ramsd on another host (or on
+// this one) exports, over the rams wire protocol (docs/protocol.md).
+//
+//   auto session = rams::RemoteSession::Connect("hostB", 7070, {.key = key});
+//   auto seg = session->Open("matrix.a");
+//   (*seg)->Write(0, bytes);  uint64_t old = *(*seg)->FetchAdd(64, 1);
+//
+// A RemoteSegment is a SegmentPort, so code written against SegmentPort (and
+// rams::Segment through RemoteBackend) runs unchanged on a remote segment.
+// Every call is one round trip; RemoteBatch pipelines many. A lost connection
+// fails every pending and later call with an error (ECONNRESET, ENOTCONN),
+// never hangs; reconnect with a new Connect().
+//
+// Thread safety: RemoteSession, RemoteSegment and RemoteBackend are safe to
+// use from many threads at once (their calls are pipelined on one
+// connection). A RemoteBatch belongs to one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rams/backend.h"
+#include "rams/status.h"
+
+namespace rams {
+
+namespace remote_internal {
+class Connection;
+}
+
+struct RemoteOptions {
+  // The pre-shared key (16..256 bytes). Empty: none, which only a ramsd on a
+  // loopback address without a key accepts.
+  std::string key;
+  // Connecting and the handshake; also the limit for each reply of a call
+  // that does not itself wait (LOCK and WAIT with a timeout wait that much
+  // longer; without a timeout, until the connection fails).
+  std::chrono::milliseconds timeout{30000};
+  // Before sleeping for a reply, poll the socket this long (burning the CPU,
+  // as RDMA-style libraries do) to save the wake-up latency. 0: never.
+  std::chrono::microseconds busy_poll{0};
+};
+
+// The key held in a key file (its content without trailing newlines; 16..256
+// bytes), as ramsd --key-file reads it.
+Result<std::string> LoadRemoteKey(const std::string& path);
+
+// Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".
+struct RemoteAddress {
+  std::string host;
+  uint16_t port = 0;
+  std::string name;  // empty for "HOST:PORT"
+};
+Result<RemoteAddress> ParseRemoteAddress(std::string_view text);
+
+struct RemoteExport {
+  std::string name;
+  bool read_only = false;
+  uint64_t size_bytes = 0;
+};
+struct RemoteServerStat {
+  std::chrono::nanoseconds uptime{0};
+  uint32_t connections = 0;
+  std::vector<RemoteExport> exports;
+};
+
+class RemoteSegment;
+class RemoteBatch;
+
+class RemoteSession {
+ public:
+  static Result<RemoteSession> Connect(std::string_view host, uint16_t port,
+                                       const RemoteOptions& options = {});
+
+  // Opens an exported segment. ENOENT when it is not exported (or absent),
+  // EROFS when a read-write open meets a read-only export.
+  Result<std::unique_ptr<RemoteSegment>> Open(std::string_view name, bool read_only = false);
+
+  Status Ping();
+  Result<RemoteServerStat> Stat();
+  // False once the connection failed.
+  bool connected() const;
+  std::string peer() const;  // "host:port"
+
+ private:
+  explicit RemoteSession(std::shared_ptr<remote_internal::Connection> conn);
+  friend class RemoteBackend;
+  std::shared_ptr<remote_internal::Connection> conn_;
+};
+
+// One opened remote segment. Closes (releasing its locks on the server) on
+// destruction.
+class RemoteSegment final : public SegmentPort {
+ public:
+  ~RemoteSegment() override;
+
+  const SegmentInfo& info() const override { return info_; }
+  // ENOTSUP: remote segments are not mapped (remote mapping is a later part).
+  Result<std::span<std::byte>> Map() override;
+  // Reads and writes of up to 1 MiB are atomic; larger ones are split into
+  // 1 MiB requests, each atomic on its own.
+  Status Read(uint64_t offset, std::span<std::byte> out) override;
+  Status Write(uint64_t offset, std::span<const std::byte> in) override;
+  Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) override;
+  Status Unlock(LockId id) override;
+  Result<bool> IsLocked(LockId id) override;
+  Status Wait(uint64_t offset, uint32_t expected, Timeout timeout) override;
+  Result<uint32_t> Wake(uint64_t offset, uint32_t count) override;
+  Result<SegmentInfo> Stat() override;
+
+  // Atomic on the aligned 8-byte word at `offset` (with respect to atomics of
+  // local processes on the home host too). Both return the previous value;
+  // CompareExchange stored `desired` iff the previous value equals `expected`.
+  Result<uint64_t> CompareExchange(uint64_t offset, uint64_t expected, uint64_t desired);
+  Result<uint64_t> FetchAdd(uint64_t offset, uint64_t addend);
+
+  bool read_only() const { return read_only_; }
+
+ private:
+  friend class RemoteSession;
+  friend class RemoteBatch;
+  RemoteSegment(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
+                bool read_only, SegmentInfo info);
+  std::shared_ptr<remote_internal::Connection> conn_;
+  uint32_t handle_;
+  bool read_only_;
+  SegmentInfo info_;
+};
+
+// Pipelining: queue operations, then Run() sends them back to back (a bounded
+// window in flight) and waits for every reply. Results land in the places
+// given when queueing; each operation has its own Status.
+class RemoteBatch {
+ public:
+  RemoteBatch() = default;
+  // REQUIRES for each: out/in stay valid until Run() returns; data <= 1 MiB.
+  void Read(RemoteSegment& seg, uint64_t offset, std::span<std::byte> out);
+  void Write(RemoteSegment& seg, uint64_t offset, std::span<const std::byte> in);
+  void FetchAdd(RemoteSegment& seg, uint64_t offset, uint64_t addend, uint64_t* previous);
+  void CompareExchange(RemoteSegment& seg, uint64_t offset, uint64_t expected, uint64_t desired,
+                       uint64_t* previous);
+  size_t size() const { return ops_.size(); }
+
+  // Runs every queued operation; returns the first error (all are attempted)
+  // and empties the batch. status(i) stays readable until the next queueing.
+  Status Run();
+  const Status& status(size_t i) const { return statuses_[i]; }
+
+ private:
+  struct Op;
+  std::vector<std::shared_ptr<Op>> ops_;
+  std::vector<Status> statuses_;
+};
+
+// The `remote` backend: the exports of one ramsd as a Backend, so that
+// rams::Segment::Open(name, {}, &backend) works on them. Segments are created
+// and removed on their home host, not through it (Open with kCreate opens an
+// existing export; kCreateExclusive and Remove are EPERM).
+class RemoteBackend final : public Backend {
+ public:
+  explicit RemoteBackend(RemoteSession session) : session_(std::move(session)) {}
+  std::string_view name() const override { return "remote"; }
+  Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+                                            const OpenOptions& options) override;
+  Status Remove(std::string_view name) override;
+  Result<std::vector<SegmentInfo>> List() override;
+  Result<SegmentInfo> Stat(std::string_view name) override;
+  RemoteSession& session() { return session_; }
+
+ private:
+  RemoteSession session_;
+};
+
+}  // namespace rams

@@ -1,0 +1,34 @@
+// Pre-shared-key challenge–response of the rams wire protocol
+// (docs/protocol.md §2): nonces, the client's and the server's MACs
+// (HMAC-SHA-256 with libsodium), constant-time comparison, and loading the key
+// file.
+//
+// Thread safety: all functions are safe from any thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "rams/status.h"
+#include "remote/messages.h"
+
+namespace rams::wire {
+
+// 32 bytes from the system's CSPRNG.
+Nonce RandomNonce();
+
+// MAC(key, "rams/1 client" || server_nonce || client_nonce).
+Mac ClientMac(std::string_view key, const Nonce& server_nonce, const Nonce& client_nonce);
+// MAC(key, "rams/1 server" || client_nonce || server_nonce).
+Mac ServerMac(std::string_view key, const Nonce& client_nonce, const Nonce& server_nonce);
+
+bool MacEqual(const Mac& a, const Mac& b);
+
+// The key held in `path`: its content without trailing newlines, between
+// kMinKeyBytes and kMaxKeyBytes long. EINVAL for a key of the wrong size.
+Result<std::string> LoadKeyFile(const std::string& path);
+
+// EINVAL unless kMinKeyBytes <= key.size() <= kMaxKeyBytes.
+Status ValidateKey(std::string_view key);
+
+}  // namespace rams::wire

@@ -1,0 +1,132 @@
+// The client side of one ramsd connection: connecting and the handshake
+// (HELLO, AUTH), sending requests, and matching replies and pushes to the
+// calls waiting for them by request id, so that many threads pipeline their
+// requests on one socket.
+//
+// Reading uses the leader/follower pattern instead of a reader thread: a
+// thread that waits for its reply and finds nobody reading becomes the reader
+// until some frame arrives, dispatches every complete frame, and hands over.
+// A single caller thus reads its own reply without a thread switch (the round
+// trip is one send and one receive), and no thread exists while nobody waits.
+//
+// Thread safety: safe from many threads. Invariants:
+//  1. At most one thread reads the socket (reading_), and only it touches
+//     rbuf_/rstart_/rend_ outside mu_.
+//  2. A Call is in calls_ from Start() until it is done or abandoned; only
+//     Dispatch/Break (under mu_) complete it.
+//  3. Once broken_ != 0 the connection stays broken and calls_ is empty.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sys/uio.h>
+
+#include "rams/remote.h"
+#include "rams/status.h"
+#include "remote/messages.h"
+#include "remote/wire.h"
+
+namespace rams::remote_internal {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = std::optional<Clock::time_point>;
+
+// One request in flight.
+struct Call {
+  wire::Opcode opcode = wire::Opcode::kPing;
+  std::span<std::byte> read_into;  // READ: the reply's data is copied here
+  bool want_push = false;          // WAIT: done at the WAKEUP push, not the reply
+  // Set when Start() registers the call.
+  uint64_t id = 0;
+  // Guarded by Connection::mu_; written only by the reading thread or Break.
+  bool replied = false;
+  bool done = false;
+  int status = 0;  // errno; 0 = ok
+  std::string message;
+  wire::Bytes body;
+};
+
+class Connection {
+ public:
+  static Result<std::shared_ptr<Connection>> Open(std::string_view host, uint16_t port,
+                                                  const RemoteOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Registers `call` and sends its request (header, then `fixed`, then
+  // `data`, in one frame). REQUIRES: call outlives Finish().
+  Status Start(Call* call, std::span<const std::byte> fixed, std::span<const std::byte> data = {});
+  // The same for many requests, sent back to back with as few system calls
+  // as the socket allows (pipelining). On error no call is left registered.
+  struct Request {
+    Call* call;
+    std::span<const std::byte> fixed;
+    std::span<const std::byte> data;
+  };
+  Status StartMany(std::span<const Request> requests);
+  // Waits until `call` is done or `deadline` passes (the call is then
+  // abandoned: ETIMEDOUT). Returns the call's outcome as a Status.
+  Status Finish(Call* call, Deadline deadline);
+  // Start, then Finish within the connection's timeout.
+  Status RoundTrip(Call* call, std::span<const std::byte> fixed,
+                   std::span<const std::byte> data = {});
+
+  Deadline DefaultDeadline() const { return Clock::now() + timeout_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  bool connected() const;
+  const std::string& peer() const { return peer_; }
+  uint64_t features() const { return features_; }
+  uint32_t max_body_bytes() const { return server_max_body_; }
+
+ private:
+  Connection(int fd, std::string peer, const RemoteOptions& options);
+  Status Handshake(const std::string& key);
+  // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
+  Status SendAll(std::vector<iovec>& iov);
+  // Reads what the socket has (waiting until `deadline`) into rbuf_.
+  // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
+  Status ReadSome(Deadline deadline);
+  // One non-blocking receive into rbuf_; sets *got when bytes arrived.
+  Status ReceiveNow(bool* got);
+  // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
+  void DispatchBuffered();
+  void Dispatch(const wire::FrameHeader& h, std::span<const std::byte> body);
+  // Fails every call and closes the socket. REQUIRES: mu_ held.
+  void Break(int code, const std::string& why);
+  Status CallStatus(const Call& call) const;
+
+  // Constant after construction.
+  const int fd_;
+  const std::string peer_;
+  const std::chrono::milliseconds timeout_;
+  const std::chrono::microseconds busy_poll_;
+  uint64_t features_ = 0;              // set by Handshake, then constant
+  uint32_t server_max_body_ = wire::kMaxBodyBytes;
+
+  std::mutex send_mu_;  // one frame on the socket at a time
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;                     // a call completed or the reader left
+  bool reading_ = false;                           // guarded by mu_
+  int broken_ = 0;                                 // guarded by mu_
+  std::string broken_why_;                         // guarded by mu_
+  std::unordered_map<uint64_t, Call*> calls_;      // guarded by mu_
+  uint64_t next_id_ = 1;                           // guarded by mu_
+
+  // Owned by the reading thread (invariant 1).
+  wire::Bytes rbuf_;
+  size_t rstart_ = 0;
+  size_t rend_ = 0;
+};
+
+}  // namespace rams::remote_internal

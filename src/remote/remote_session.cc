@@ -1,0 +1,185 @@
+// RemoteSession and RemoteSegment: one round trip per call over a Connection.
+#include <cerrno>
+
+#include "rams/remote.h"
+#include "remote/connection.h"
+
+namespace rams {
+
+using remote_internal::Call;
+using remote_internal::Clock;
+using remote_internal::Connection;
+using remote_internal::Deadline;
+
+namespace {
+
+template <class Request>
+wire::Bytes Encode(const Request& request) {
+  wire::Bytes out;
+  request.EncodeTo(&out);
+  return out;
+}
+
+// The client-side deadline for an operation that itself waits up to `timeout`.
+Deadline WaitingDeadline(const Connection& conn, const Timeout& timeout) {
+  if (!timeout) return std::nullopt;
+  return Clock::now() + *timeout + conn.timeout();
+}
+
+int64_t TimeoutNs(const Timeout& timeout) {
+  if (!timeout) return -1;
+  return std::max<int64_t>(0, timeout->count());
+}
+
+}  // namespace
+
+Result<RemoteSession> RemoteSession::Connect(std::string_view host, uint16_t port,
+                                             const RemoteOptions& options) {
+  RAMS_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Connection::Open(host, port, options));
+  return RemoteSession(std::move(conn));
+}
+
+RemoteSession::RemoteSession(std::shared_ptr<Connection> conn) : conn_(std::move(conn)) {}
+
+bool RemoteSession::connected() const { return conn_->connected(); }
+std::string RemoteSession::peer() const { return conn_->peer(); }
+
+Status RemoteSession::Ping() {
+  Call call{.opcode = wire::Opcode::kPing};
+  return conn_->RoundTrip(&call, {});
+}
+
+Result<RemoteServerStat> RemoteSession::Stat() {
+  Call call{.opcode = wire::Opcode::kStat};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(wire::HandleRequest{.handle = 0})));
+  RAMS_ASSIGN_OR_RETURN(wire::ServerStatReply reply, wire::ServerStatReply::Decode(call.body));
+  RemoteServerStat stat{.uptime = std::chrono::nanoseconds(reply.uptime_ns),
+                        .connections = reply.connections};
+  for (wire::ExportEntry& e : reply.exports) {
+    stat.exports.push_back({std::move(e.name), e.read_only, e.size_bytes});
+  }
+  return stat;
+}
+
+Result<std::unique_ptr<RemoteSegment>> RemoteSession::Open(std::string_view name, bool read_only) {
+  RAMS_RETURN_IF_ERROR(ValidateName(name));
+  Call call{.opcode = wire::Opcode::kOpen};
+  wire::OpenRequest request{.flags = read_only ? wire::kOpenReadOnly : 0u, .name = name};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_ASSIGN_OR_RETURN(wire::OpenReply reply, wire::OpenReply::Decode(call.body));
+  SegmentInfo info{.name = std::string(name), .size_bytes = reply.size_bytes, .backend = "remote"};
+  return std::unique_ptr<RemoteSegment>(new RemoteSegment(
+      conn_, reply.handle, (reply.flags & wire::kOpenReadOnly) != 0, std::move(info)));
+}
+
+RemoteSegment::RemoteSegment(std::shared_ptr<Connection> conn, uint32_t handle, bool read_only,
+                             SegmentInfo info)
+    : conn_(std::move(conn)), handle_(handle), read_only_(read_only), info_(std::move(info)) {}
+
+RemoteSegment::~RemoteSegment() {
+  if (!conn_->connected()) return;
+  Call call{.opcode = wire::Opcode::kClose};
+  conn_->RoundTrip(&call, Encode(wire::HandleRequest{.handle = handle_})).IgnoreError();
+}
+
+Result<std::span<std::byte>> RemoteSegment::Map() {
+  return Error(ENOTSUP, "map remote segment " + info_.name);
+}
+
+Status RemoteSegment::Read(uint64_t offset, std::span<std::byte> out) {
+  do {
+    const size_t n = std::min<size_t>(out.size(), wire::kMaxIoBytes);
+    Call call{.opcode = wire::Opcode::kRead, .read_into = out.first(n)};
+    wire::ReadRequest request{.handle = handle_, .length = static_cast<uint32_t>(n), .offset = offset};
+    RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+    out = out.subspan(n);
+    offset += n;
+  } while (!out.empty());
+  return Status::Ok();
+}
+
+Status RemoteSegment::Write(uint64_t offset, std::span<const std::byte> in) {
+  do {
+    const size_t n = std::min<size_t>(in.size(), wire::kMaxIoBytes);
+    Call call{.opcode = wire::Opcode::kWrite};
+    wire::Bytes fixed;
+    wire::WriteRequest{.handle = handle_, .offset = offset}.EncodeFixedTo(&fixed);
+    RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, fixed, in.first(n)));
+    in = in.subspan(n);
+    offset += n;
+  } while (!in.empty());
+  return Status::Ok();
+}
+
+Result<uint64_t> RemoteSegment::CompareExchange(uint64_t offset, uint64_t expected,
+                                                uint64_t desired) {
+  Call call{.opcode = wire::Opcode::kCas};
+  wire::CasRequest request{.handle = handle_, .offset = offset, .expected = expected,
+                           .desired = desired};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
+  return reply.value;
+}
+
+Result<uint64_t> RemoteSegment::FetchAdd(uint64_t offset, uint64_t addend) {
+  Call call{.opcode = wire::Opcode::kFetchAdd};
+  wire::FetchAddRequest request{.handle = handle_, .offset = offset, .addend = addend};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
+  return reply.value;
+}
+
+Result<LockId> RemoteSegment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
+  Call call{.opcode = wire::Opcode::kLock};
+  wire::LockRequest request{.handle = handle_, .writes = options.writes, .offset = offset,
+                            .length = len, .timeout_ns = TimeoutNs(options.timeout)};
+  RAMS_RETURN_IF_ERROR(conn_->Start(&call, Encode(request)));
+  RAMS_RETURN_IF_ERROR(conn_->Finish(&call, WaitingDeadline(*conn_, options.timeout)));
+  RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
+  return reply.value;
+}
+
+Status RemoteSegment::Unlock(LockId id) {
+  Call call{.opcode = wire::Opcode::kUnlock};
+  return conn_->RoundTrip(&call, Encode(wire::UnlockRequest{.handle = handle_, .lock_id = id}));
+}
+
+Result<bool> RemoteSegment::IsLocked(LockId id) {
+  Call call{.opcode = wire::Opcode::kLockHeld};
+  RAMS_RETURN_IF_ERROR(
+      conn_->RoundTrip(&call, Encode(wire::UnlockRequest{.handle = handle_, .lock_id = id})));
+  RAMS_ASSIGN_OR_RETURN(wire::U32Reply reply, wire::U32Reply::Decode(call.body));
+  return reply.value != 0;
+}
+
+Status RemoteSegment::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
+  Call call{.opcode = wire::Opcode::kWait, .want_push = true};
+  wire::WaitRequest request{.handle = handle_, .expected = expected, .offset = offset,
+                            .timeout_ns = TimeoutNs(timeout)};
+  RAMS_RETURN_IF_ERROR(conn_->Start(&call, Encode(request)));
+  return conn_->Finish(&call, WaitingDeadline(*conn_, timeout));
+}
+
+Result<uint32_t> RemoteSegment::Wake(uint64_t offset, uint32_t count) {
+  Call call{.opcode = wire::Opcode::kWake};
+  wire::WakeRequest request{.handle = handle_, .count = count, .offset = offset};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_ASSIGN_OR_RETURN(wire::U32Reply reply, wire::U32Reply::Decode(call.body));
+  return reply.value;
+}
+
+Result<SegmentInfo> RemoteSegment::Stat() {
+  Call call{.opcode = wire::Opcode::kStat};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(wire::HandleRequest{.handle = handle_})));
+  RAMS_ASSIGN_OR_RETURN(wire::SegmentStatReply reply, wire::SegmentStatReply::Decode(call.body));
+  SegmentInfo info = info_;
+  info.size_bytes = reply.size_bytes;
+  info.mode = reply.mode;
+  info.locks_held = reply.locks_held;
+  info.owner_uid = reply.owner_uid;
+  info.owner_gid = reply.owner_gid;
+  info.created_unix_ns = reply.created_unix_ns;
+  return info;
+}
+
+}  // namespace rams

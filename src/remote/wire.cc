@@ -1,0 +1,121 @@
+// Frame header encoding and validation (docs/protocol.md §1).
+#include "remote/wire.h"
+
+#include <cerrno>
+#include <string>
+
+namespace rams::wire {
+namespace {
+
+constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrc32cTable = MakeCrc32cTable();
+
+}  // namespace
+
+std::string_view OpcodeName(uint8_t opcode) {
+  switch (static_cast<Opcode>(opcode)) {
+    case Opcode::kHello: return "HELLO";
+    case Opcode::kAuth: return "AUTH";
+    case Opcode::kPing: return "PING";
+    case Opcode::kOpen: return "OPEN";
+    case Opcode::kClose: return "CLOSE";
+    case Opcode::kRead: return "READ";
+    case Opcode::kWrite: return "WRITE";
+    case Opcode::kCas: return "CAS";
+    case Opcode::kFetchAdd: return "FETCH_ADD";
+    case Opcode::kLock: return "LOCK";
+    case Opcode::kUnlock: return "UNLOCK";
+    case Opcode::kWait: return "WAIT";
+    case Opcode::kWake: return "WAKE";
+    case Opcode::kStat: return "STAT";
+    case Opcode::kLockHeld: return "LOCK_HELD";
+    case Opcode::kWakeup: return "WAKEUP";
+  }
+  thread_local std::string unknown;
+  unknown = "OP" + std::to_string(opcode);
+  return unknown;
+}
+
+uint32_t Crc32c(std::span<const std::byte> bytes) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (std::byte b : bytes) {
+    crc = kCrc32cTable[(crc ^ static_cast<uint8_t>(b)) & 0xFF] ^ (crc >> 8);
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+void StoreLe16(std::byte* p, uint16_t v) {
+  for (int i = 0; i < 2; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+void StoreLe32(std::byte* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+void StoreLe64(std::byte* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+uint16_t LoadLe16(const std::byte* p) {
+  return static_cast<uint16_t>(static_cast<uint16_t>(p[0]) | static_cast<uint16_t>(p[1]) << 8);
+}
+uint32_t LoadLe32(const std::byte* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+uint64_t LoadLe64(const std::byte* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+HeaderBytes EncodeHeader(const FrameHeader& header) {
+  assert((header.flags & ~kKnownFlags) == 0);
+  HeaderBytes out{};
+  StoreLe32(&out[kOffMagic], kMagic);
+  out[kOffVersion] = static_cast<std::byte>(kVersion);
+  out[kOffOpcode] = static_cast<std::byte>(header.opcode);
+  StoreLe16(&out[kOffFlags], header.flags);
+  StoreLe64(&out[kOffRequestId], header.request_id);
+  StoreLe32(&out[kOffBodyBytes], header.body_bytes);
+  StoreLe32(&out[kOffStatus], header.status);
+  StoreLe32(&out[kOffReserved], 0);
+  StoreLe32(&out[kOffHeaderCrc], Crc32c(std::span(out).first(kOffHeaderCrc)));
+  return out;
+}
+
+Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
+                                 uint32_t max_body_bytes, FrameHeader* partial) {
+  if (LoadLe32(&bytes[kOffMagic]) != kMagic) return Error(EPROTO, "frame header: bad magic");
+  FrameHeader h;
+  h.opcode = static_cast<uint8_t>(bytes[kOffOpcode]);
+  h.flags = LoadLe16(&bytes[kOffFlags]);
+  h.request_id = LoadLe64(&bytes[kOffRequestId]);
+  h.body_bytes = LoadLe32(&bytes[kOffBodyBytes]);
+  h.status = LoadLe32(&bytes[kOffStatus]);
+  if (partial != nullptr) *partial = h;
+  const auto version = static_cast<uint8_t>(bytes[kOffVersion]);
+  if (version != kVersion) {
+    return Error(EPROTONOSUPPORT, "frame header: version " + std::to_string(version));
+  }
+  if (LoadLe32(&bytes[kOffHeaderCrc]) != Crc32c(bytes.first(kOffHeaderCrc))) {
+    return Error(EPROTO, "frame header: bad checksum");
+  }
+  if (LoadLe32(&bytes[kOffReserved]) != 0) return Error(EPROTO, "frame header: reserved not zero");
+  if ((h.flags & ~kKnownFlags) != 0 || (h.is_reply() && h.is_push())) {
+    return Error(EPROTO, "frame header: bad flags");
+  }
+  if (h.body_bytes > max_body_bytes) {
+    return Error(EMSGSIZE, "frame header: body of " + std::to_string(h.body_bytes) +
+                               " bytes over the limit of " + std::to_string(max_body_bytes));
+  }
+  return h;
+}
+
+}  // namespace rams::wire

@@ -1,0 +1,123 @@
+// The rams wire protocol's framing (docs/protocol.md §1, §3): the fixed
+// 32-byte little-endian frame header, its encoder and validating decoder,
+// opcodes, flags and limits. Both ramsd and the client in librams use this one
+// codec; the message bodies are in messages.h.
+//
+// Thread safety: pure functions over caller-owned bytes; safe from any thread.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "rams/status.h"
+
+namespace rams::wire {
+
+inline constexpr uint32_t kMagic = 0x534D4152;  // the bytes "RAMS"
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kHeaderBytes = 32;
+
+// Limits (docs/protocol.md §3).
+inline constexpr uint32_t kMaxIoBytes = 1u << 20;
+inline constexpr uint32_t kMaxBodyBytes = kMaxIoBytes + 64;
+inline constexpr uint32_t kMaxBodyBytesBeforeAuth = 128;
+inline constexpr uint32_t kMaxErrorMessageBytes = 256;
+inline constexpr uint32_t kSmallReplyBytes = 4096;
+inline constexpr uint32_t kMaxInFlightPerConnection = 256;
+inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
+inline constexpr uint32_t kMaxHandlesPerSession = 64;
+inline constexpr uint32_t kMaxWaitsPerSession = 64;
+inline constexpr uint32_t kMaxWaitsPerServer = 1024;
+inline constexpr size_t kNonceBytes = 32;
+inline constexpr size_t kMacBytes = 32;
+inline constexpr size_t kMinKeyBytes = 16;
+inline constexpr size_t kMaxKeyBytes = 256;
+
+enum class Opcode : uint8_t {
+  kHello = 1,
+  kAuth = 2,
+  kPing = 3,
+  kOpen = 4,
+  kClose = 5,
+  kRead = 6,
+  kWrite = 7,
+  kCas = 8,
+  kFetchAdd = 9,
+  kLock = 10,
+  kUnlock = 11,
+  kWait = 12,
+  kWake = 13,
+  kStat = 14,
+  kLockHeld = 15,
+  kWakeup = 64,  // push only
+};
+
+// "HELLO", "READ", ... or "OP<n>" for unknown opcodes.
+std::string_view OpcodeName(uint8_t opcode);
+
+inline constexpr uint16_t kFlagReply = 1u << 0;
+inline constexpr uint16_t kFlagPush = 1u << 1;
+inline constexpr uint16_t kKnownFlags = kFlagReply | kFlagPush;
+
+// Feature bits negotiated at HELLO.
+inline constexpr uint64_t kFeatureAtomics = 1u << 0;
+inline constexpr uint64_t kFeatureLocks = 1u << 1;
+inline constexpr uint64_t kFeatureWait = 1u << 2;
+inline constexpr uint64_t kAllFeatures = kFeatureAtomics | kFeatureLocks | kFeatureWait;
+
+// HELLO reply auth_flags.
+inline constexpr uint32_t kAuthKeyRequired = 1u << 0;
+
+// The decoded header. Encode() writes the layout of docs/protocol.md §1.
+struct FrameHeader {
+  uint8_t opcode = 0;
+  uint16_t flags = 0;
+  uint64_t request_id = 0;
+  uint32_t body_bytes = 0;
+  uint32_t status = 0;  // errno value in replies
+
+  bool is_reply() const { return (flags & kFlagReply) != 0; }
+  bool is_push() const { return (flags & kFlagPush) != 0; }
+};
+
+// Byte offsets of the header's fields.
+inline constexpr size_t kOffMagic = 0;
+inline constexpr size_t kOffVersion = 4;
+inline constexpr size_t kOffOpcode = 5;
+inline constexpr size_t kOffFlags = 6;
+inline constexpr size_t kOffRequestId = 8;
+inline constexpr size_t kOffBodyBytes = 16;
+inline constexpr size_t kOffStatus = 20;
+inline constexpr size_t kOffReserved = 24;
+inline constexpr size_t kOffHeaderCrc = 28;
+static_assert(kOffHeaderCrc + 4 == kHeaderBytes);
+
+using HeaderBytes = std::array<std::byte, kHeaderBytes>;
+
+// Writes `header` with magic, version, zero reserved and the checksum.
+// REQUIRES: header.flags has only known bits.
+HeaderBytes EncodeHeader(const FrameHeader& header);
+
+// Validates and decodes a received header (docs/protocol.md §1) against
+// `max_body_bytes`. Errors: EPROTONOSUPPORT (wrong version), EPROTO (magic,
+// checksum, reserved, flags), EMSGSIZE (body too long). On EPROTONOSUPPORT
+// and EMSGSIZE `*partial` (if given) holds the fields, so that the receiver
+// can address an error reply.
+Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
+                                 uint32_t max_body_bytes, FrameHeader* partial = nullptr);
+
+// CRC-32C (Castagnoli), as used for header_crc.
+uint32_t Crc32c(std::span<const std::byte> bytes);
+
+// Little-endian loads and stores at byte offsets.
+void StoreLe16(std::byte* p, uint16_t v);
+void StoreLe32(std::byte* p, uint32_t v);
+void StoreLe64(std::byte* p, uint64_t v);
+uint16_t LoadLe16(const std::byte* p);
+uint32_t LoadLe32(const std::byte* p);
+uint64_t LoadLe64(const std::byte* p);
+
+}  // namespace rams::wire

@@ -1,0 +1,53 @@
+/* The remote C interface from C: connect, open, read/write, atomics, locks and
+ * wait/wake through ordinary rams_segment handles. Usage: PORT NAME (a ramsd
+ * on 127.0.0.1:PORT exporting NAME read-write, at least 4 KiB); exit 0 when
+ * all checks pass. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rams/rams.h"
+
+#define CHECK(cond)                                                             \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
+      fprintf(stderr, "%s:%d: %s (%s)\n", __FILE__, __LINE__, #cond, rams_last_error()); \
+      return 1;                                                                 \
+    }                                                                           \
+  } while (0)
+
+int main(int argc, char** argv) {
+  if (argc != 3) return 2;
+  rams_remote* r = NULL;
+  CHECK(rams_remote_connect("127.0.0.1", (uint16_t)atoi(argv[1]), NULL, 0, &r) == 0);
+  CHECK(rams_remote_ping(r) == 0);
+  rams_segment* seg = NULL;
+  CHECK(rams_remote_open(r, "not.exported", 0, &seg) == -ENOENT);
+  CHECK(rams_remote_open(r, argv[2], 0, &seg) == 0);
+  struct rams_segment_info info;
+  CHECK(rams_segment_describe(seg, &info) == 0);
+  CHECK(strcmp(info.backend, "remote") == 0 && info.size_bytes >= 4096);
+  CHECK(rams_segment_write(seg, 100, "hello", 5) == 0);
+  char back[6] = {0};
+  CHECK(rams_segment_read(seg, 100, back, 5) == 0 && strcmp(back, "hello") == 0);
+  uint64_t prev = 0;
+  CHECK(rams_remote_fetch_add(seg, 8, 3, &prev) == 0 && prev == 0);
+  CHECK(rams_remote_cas(seg, 8, 3, 10, &prev) == 0 && prev == 3);
+  CHECK(rams_remote_cas(seg, 8, 3, 11, &prev) == 0 && prev == 10);
+  uint64_t lock = 0;
+  CHECK(rams_segment_lock(seg, 0, 64, 0, 0, &lock) == 0);
+  CHECK(rams_segment_lock_held(seg, lock) == 1);
+  CHECK(rams_segment_unlock(seg, lock) == 0);
+  CHECK(rams_segment_unlock(seg, lock) == -ENOENT);
+  CHECK(rams_segment_wait(seg, 16, 1, 1000000) == -EAGAIN);
+  CHECK(rams_segment_wait(seg, 16, 0, 1000000) == -ETIMEDOUT);
+  CHECK(rams_segment_wake(seg, 16, 1) == 0);
+  void* addr = NULL;
+  uint64_t size = 0;
+  CHECK(rams_segment_map(seg, &addr, &size) == -ENOTSUP);
+  rams_remote_close(r); /* the segment outlives its session */
+  CHECK(rams_segment_read(seg, 100, back, 5) == 0);
+  rams_segment_close(seg);
+  return 0;
+}

@@ -1,0 +1,179 @@
+// Unit tests of the wire codec: header layout and validation, and every
+// message body's round trip and rejection of malformed bodies.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "remote/messages.h"
+#include "remote/wire.h"
+
+namespace rams::wire {
+namespace {
+
+std::span<const std::byte, kHeaderBytes> View(const HeaderBytes& h) { return std::span(h); }
+
+TEST(WireTest, Crc32cKnownVector) {
+  const char* s = "123456789";
+  EXPECT_EQ(Crc32c(std::as_bytes(std::span(s, 9))), 0xE3069283u);
+}
+
+TEST(WireTest, HeaderLayoutIsLittleEndianAndRoundTrips) {
+  FrameHeader h{.opcode = 6, .flags = kFlagReply, .request_id = 0x0102030405060708,
+                .body_bytes = 0x11, .status = 22};
+  HeaderBytes b = EncodeHeader(h);
+  EXPECT_EQ(std::memcmp(b.data(), "RAMS", 4), 0);
+  EXPECT_EQ(static_cast<uint8_t>(b[kOffVersion]), kVersion);
+  EXPECT_EQ(static_cast<uint8_t>(b[kOffRequestId]), 0x08);
+  EXPECT_EQ(static_cast<uint8_t>(b[kOffBodyBytes]), 0x11);
+  auto d = DecodeHeader(View(b), kMaxBodyBytes);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->opcode, 6);
+  EXPECT_TRUE(d->is_reply());
+  EXPECT_EQ(d->request_id, 0x0102030405060708u);
+  EXPECT_EQ(d->body_bytes, 0x11u);
+  EXPECT_EQ(d->status, 22u);
+}
+
+// Re-seals a modified header with a correct checksum.
+void Reseal(HeaderBytes& b) {
+  StoreLe32(&b[kOffHeaderCrc], Crc32c(std::span(b).first(kOffHeaderCrc)));
+}
+
+TEST(WireTest, HeaderRejections) {
+  const HeaderBytes good = EncodeHeader({.opcode = 3, .request_id = 9, .body_bytes = 200});
+  {
+    HeaderBytes b = good;
+    b[0] = std::byte{'X'};
+    EXPECT_EQ(DecodeHeader(View(b), kMaxBodyBytes).code(), EPROTO);
+  }
+  {
+    HeaderBytes b = good;
+    b[kOffVersion] = std::byte{2};
+    Reseal(b);
+    FrameHeader partial;
+    EXPECT_EQ(DecodeHeader(View(b), kMaxBodyBytes, &partial).code(), EPROTONOSUPPORT);
+    EXPECT_EQ(partial.request_id, 9u);
+  }
+  {
+    HeaderBytes b = good;
+    b[kOffRequestId] ^= std::byte{1};  // checksum no longer matches
+    EXPECT_EQ(DecodeHeader(View(b), kMaxBodyBytes).code(), EPROTO);
+  }
+  {
+    HeaderBytes b = good;
+    StoreLe32(&b[kOffReserved], 1);
+    Reseal(b);
+    EXPECT_EQ(DecodeHeader(View(b), kMaxBodyBytes).code(), EPROTO);
+  }
+  for (uint16_t flags : {uint16_t{4}, uint16_t{kFlagReply | kFlagPush}, uint16_t{0x8000}}) {
+    HeaderBytes b = good;
+    StoreLe16(&b[kOffFlags], flags);
+    Reseal(b);
+    EXPECT_EQ(DecodeHeader(View(b), kMaxBodyBytes).code(), EPROTO) << flags;
+  }
+  EXPECT_EQ(DecodeHeader(View(good), kMaxBodyBytesBeforeAuth).code(), EMSGSIZE);
+  EXPECT_TRUE(DecodeHeader(View(good), 200).ok());
+  EXPECT_EQ(DecodeHeader(View(good), 199).code(), EMSGSIZE);
+}
+
+template <class T>
+Bytes Encode(const T& v) {
+  Bytes out;
+  v.EncodeTo(&out);
+  return out;
+}
+
+TEST(WireTest, FixedBodiesRoundTripAndRejectWrongLengths) {
+  LockRequest lock{.handle = 3, .writes = 2, .offset = 64, .length = 128, .timeout_ns = -1};
+  Bytes b = Encode(lock);
+  EXPECT_EQ(b.size(), 32u);
+  auto d = LockRequest::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->handle, 3u);
+  EXPECT_EQ(d->writes, 2u);
+  EXPECT_EQ(d->offset, 64u);
+  EXPECT_EQ(d->length, 128u);
+  EXPECT_EQ(d->timeout_ns, -1);
+  EXPECT_EQ(LockRequest::Decode(std::span(b).first(31)).code(), EINVAL);
+  b.push_back(std::byte{0});
+  EXPECT_EQ(LockRequest::Decode(b).code(), EINVAL);
+
+  Bytes cas = Encode(CasRequest{.handle = 1, .offset = 8, .expected = 5, .desired = 6});
+  EXPECT_EQ(cas.size(), 32u);
+  StoreLe32(&cas[4], 7);  // reserved
+  EXPECT_EQ(CasRequest::Decode(cas).code(), EINVAL);
+
+  EXPECT_EQ(Encode(HelloRequest{}).size(), 16u);
+  EXPECT_EQ(Encode(HelloReply{}).size(), 48u);
+  EXPECT_EQ(Encode(AuthRequest{}).size(), 64u);
+  EXPECT_EQ(Encode(ReadRequest{}).size(), 16u);
+  EXPECT_EQ(Encode(FetchAddRequest{}).size(), 24u);
+  EXPECT_EQ(Encode(WaitRequest{}).size(), 24u);
+  EXPECT_EQ(Encode(WakeRequest{}).size(), 16u);
+  EXPECT_EQ(Encode(SegmentStatReply{}).size(), 32u);
+  EXPECT_LE(Encode(AuthRequest{}).size(), kMaxBodyBytesBeforeAuth);
+}
+
+TEST(WireTest, OpenRequestBoundsTheName) {
+  OpenRequest open{.flags = kOpenReadOnly, .name = "matrix.a"};
+  Bytes b = Encode(open);
+  auto d = OpenRequest::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->name, "matrix.a");
+  EXPECT_EQ(d->flags, kOpenReadOnly);
+  StoreLe16(&b[4], 9);  // name longer than the body
+  EXPECT_EQ(OpenRequest::Decode(b).code(), EINVAL);
+  Bytes big;
+  BodyWriter w(&big);
+  w.U32(0);
+  w.U16(64);
+  w.U16(0);
+  big.resize(big.size() + 64, std::byte{'a'});
+  EXPECT_EQ(OpenRequest::Decode(big).code(), EINVAL);
+  Bytes flags = Encode(OpenRequest{.flags = 2, .name = "x"});
+  EXPECT_EQ(OpenRequest::Decode(flags).code(), EINVAL);
+}
+
+TEST(WireTest, WriteRequestCarriesData) {
+  const char payload[] = "hello";
+  Bytes b;
+  WriteRequest{.handle = 2, .offset = 10}.EncodeFixedTo(&b);
+  b.insert(b.end(), reinterpret_cast<const std::byte*>(payload),
+           reinterpret_cast<const std::byte*>(payload) + 5);
+  auto d = WriteRequest::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->offset, 10u);
+  EXPECT_EQ(d->data.size(), 5u);
+  EXPECT_EQ(WriteRequest::Decode(std::span(b).first(15)).code(), EINVAL);
+}
+
+TEST(WireTest, ServerStatRoundTripsAndBoundsCount) {
+  ServerStatReply s{.uptime_ns = 5, .connections = 2};
+  s.exports.push_back({.name = "a", .read_only = true, .size_bytes = 4096});
+  s.exports.push_back({.name = "bb", .read_only = false, .size_bytes = 1});
+  Bytes b = Encode(s);
+  auto d = ServerStatReply::Decode(b);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->exports.size(), 2u);
+  EXPECT_EQ(d->exports[0].name, "a");
+  EXPECT_TRUE(d->exports[0].read_only);
+  EXPECT_EQ(d->exports[1].size_bytes, 1u);
+  StoreLe32(&b[12], 3);  // claims a third export that is not there
+  EXPECT_EQ(ServerStatReply::Decode(b).code(), EINVAL);
+  StoreLe32(&b[12], kMaxExportsInStat + 1);
+  EXPECT_EQ(ServerStatReply::Decode(b).code(), EINVAL);
+}
+
+TEST(WireTest, EncodeFrameSetsBodyLength) {
+  Bytes body = Encode(U64Reply{.value = 42});
+  Bytes f = EncodeFrame({.opcode = 9, .flags = kFlagReply, .request_id = 1}, body);
+  ASSERT_EQ(f.size(), kHeaderBytes + 8);
+  auto h = DecodeHeader(std::span(f).first<kHeaderBytes>(), kMaxBodyBytes);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->body_bytes, 8u);
+  EXPECT_EQ(U64Reply::Decode(std::span(f).subspan(kHeaderBytes))->value, 42u);
+}
+
+}  // namespace
+}  // namespace rams::wire
