@@ -77,6 +77,8 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
     if (errno != ENOENT) return NegErrno();
     if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
   }
+  // Opening a FIFO would wait for its other end while holding mu_.
+  if (exists && S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;
   int fd = RetryEintr([&] {
     return ::openat(r->parent.get(), r->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & ~umask & 07777);
   });

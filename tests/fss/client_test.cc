@@ -131,6 +131,17 @@ TEST_F(FssClientTest, CallsBehaveLikeSyscalls) {
   EXPECT_EQ(errno, EISDIR);
 }
 
+TEST_F(FssClientTest, OpeningAFifoDoesNotBlockTheServer) {
+  ASSERT_EQ(mkfifo((root_ + "/fifo").c_str(), 0644), 0);
+  EXPECT_EQ(fss_open(c_, "/fifo", O_WRONLY, 0), -1);
+  EXPECT_EQ(errno, ENXIO);  // no reader: the non-blocking open fails at once
+  int fd = fss_open(c_, "/fifo", O_RDONLY, 0);
+  EXPECT_GE(fd, 0);
+  struct fss_statbuf st;
+  EXPECT_EQ(fss_stat(c_, "/hw.txt", &st), 0);
+  EXPECT_EQ(fss_close(c_, fd), 0);
+}
+
 TEST_F(FssClientTest, ReaddirListsEverythingButTheCheckpointArea) {
   int fd = fss_open(c_, "/", O_RDONLY | O_DIRECTORY, 0);
   ASSERT_GE(fd, 0) << strerror(errno);
