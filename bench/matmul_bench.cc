@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <barrier>
+#include <new>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -97,7 +98,7 @@ int main() {
   bool ok = true;
   for (int p : {1, 2, 4, 8, 16, 20}) {
     double threads = Threads(p, a, b, c);
-    view->header->barrier.Init(p + 1);
+    new (&view->header->barrier) rams::Barrier(static_cast<uint32_t>(p + 1));
     std::vector<pid_t> kids;
     for (int i = 0; i < p; ++i) {
       pid_t pid = fork();

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "demos.h"
@@ -38,7 +39,7 @@ int RunMatmulDemo(Backend* backend, int n, int procs) {
   FillInputs(view->a, view->b, n, 42);
   view->header->n = n;
   view->header->workers = procs;
-  view->header->barrier.Init(procs);
+  new (&view->header->barrier) Barrier(static_cast<uint32_t>(procs));
   view->header->magic = MatrixHeader::kMagic;
 
   // The reference: this process alone, in private memory.

@@ -1,20 +1,69 @@
 // The seed's two-process sequence: process 1 writes 100 ints and holds a
 // lock; process 2's write into that range is refused; process 2 locks the
 // segment for N writes, writes N times, and the lock releases itself;
-// process 2 reads 200 ints and checks them.
+// process 2 reads 200 ints and checks them. The two processes take turns
+// through a rams::Mutex and rams::CondVar in a companion segment
+// (<name>.sync), with timeouts, so neither waits for ever on a dead peer.
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <new>
 #include <vector>
 
 #include "demos.h"
+#include "rams/condvar.h"
+#include "rams/mutex.h"
 #include "rams/segment.h"
 
 namespace rams::demo {
 namespace {
 
 constexpr int kInts = 200;
+constexpr std::chrono::seconds kPatience(10);
+
+// Lives in the companion segment: whose turn it is.
+struct Handshake {
+  Mutex mu;
+  CondVar changed;
+  uint32_t step = 0;  // guarded by mu: kRefused, then kUnlocked
+};
+constexpr uint32_t kRefused = 1;   // p2's write was refused
+constexpr uint32_t kUnlocked = 2;  // p1 released its lock
+
+// Locks h->mu, accepting (and repairing nothing for) a dead previous holder:
+// `step` is a single word, always consistent.
+bool LockHandshake(Handshake* h) {
+  auto r = h->mu.Lock(kPatience);
+  if (!r.ok()) return false;
+  if (*r == Acquired::kOwnerDied) h->mu.MarkConsistent();
+  return true;
+}
+
+bool Advance(Handshake* h, uint32_t step) {
+  if (!LockHandshake(h)) return false;
+  h->step = step;
+  h->mu.Unlock();
+  h->changed.Broadcast();
+  return true;
+}
+
+// Waits (kPatience at most) until the other process has reached `step`.
+bool AwaitStep(Handshake* h, uint32_t step) {
+  if (!LockHandshake(h)) return false;
+  auto r = h->changed.Wait(h->mu, kPatience, [&] { return h->step >= step; });
+  if (!r.ok()) return false;
+  if (r->lock == Acquired::kOwnerDied) h->mu.MarkConsistent();
+  bool reached = h->step >= step;
+  h->mu.Unlock();
+  return reached;
+}
+
+Result<Handshake*> MapHandshake(Segment& sync) {
+  RAMS_ASSIGN_OR_RETURN(std::span<std::byte> bytes, sync.Map());
+  return std::launder(reinterpret_cast<Handshake*>(bytes.data()));
+}
 
 void Step(const char* who, const std::string& what, const std::string& result) {
   printf("  [%s] %-46s %s\n", who, what.c_str(), result.c_str());
@@ -24,15 +73,17 @@ void Step(const char* who, const std::string& what, const std::string& result) {
 std::string Outcome(const Status& s) { return s.ok() ? "ok" : "refused: " + s.ToString(); }
 
 // Process 2: returns 0 when every step went as the seed says.
-int ProcessTwo(const std::string& name, Backend* backend, int lease, int to_p1, int from_p1) {
+int ProcessTwo(const std::string& name, Backend* backend, int lease) {
   auto seg = Segment::Open(name, {}, backend);
-  if (!seg.ok()) return 2;
+  auto sync = Segment::Open(name + ".sync", {}, backend);
+  if (!seg.ok() || !sync.ok()) return 2;
+  auto handshake = MapHandshake(*sync);
+  if (!handshake.ok()) return 2;
   int32_t v = -1;
   Status refused = seg->Write(40, std::as_bytes(std::span(&v, 1)));
   Step("p2", "write 1 int into [0, 400) while p1 holds it", Outcome(refused));
   if (refused.code() != EBUSY) return 3;
-  char c = 'r';
-  if (write(to_p1, &c, 1) != 1 || read(from_p1, &c, 1) != 1) return 4;  // p1 unlocked
+  if (!Advance(*handshake, kRefused) || !AwaitStep(*handshake, kUnlocked)) return 4;
   LockOptions opts;
   opts.writes = static_cast<uint32_t>(lease);
   auto lock = seg->Lock(0, seg->size(), opts);
@@ -63,10 +114,15 @@ int ProcessTwo(const std::string& name, Backend* backend, int lease, int to_p1, 
 
 int RunSeedSequenceDemo(Backend* backend, int lease) {
   std::string name = "rams-demo-seed-" + std::to_string(getpid());
-  printf("seed sequence: two processes, segment %s (%d ints, %s backend)\n", name.c_str(), kInts,
-         std::string(backend->name()).c_str());
+  printf("seed sequence: two processes, segment %s (%d ints, %s backend); they take turns\n"
+         "  through a rams::Mutex and rams::CondVar in %s.sync\n",
+         name.c_str(), kInts, std::string(backend->name()).c_str(), name.c_str());
   auto seg = DemoSegment::Create(backend, name, kInts * sizeof(int32_t));
-  if (!seg) return 1;
+  auto sync = DemoSegment::Create(backend, name + ".sync", 4096);
+  if (!seg || !sync) return 1;
+  auto mapped = MapHandshake(**sync);
+  if (!mapped.ok()) return 1;
+  Handshake* handshake = new (*mapped) Handshake();
   std::vector<int32_t> first(100);
   for (int i = 0; i < 100; ++i) first[i] = i;
   Status w = (*seg)->Write(0, std::as_bytes(std::span(first)));
@@ -74,16 +130,13 @@ int RunSeedSequenceDemo(Backend* backend, int lease) {
   auto lock = (*seg)->Lock(0, 400);
   Step("p1", "lock [0, 400)", lock.ok() ? "ok" : lock.status().ToString());
   if (!w.ok() || !lock.ok()) return 1;
-  int to_p1[2], from_p1[2];
-  if (pipe(to_p1) != 0 || pipe(from_p1) != 0) return 1;
   fflush(stdout);
   pid_t p2 = fork();
-  if (p2 == 0) _exit(ProcessTwo(name, backend, lease, to_p1[1], from_p1[0]));
-  char c;
-  bool ok = read(to_p1[0], &c, 1) == 1;  // p2 was refused
+  if (p2 == 0) _exit(ProcessTwo(name, backend, lease));
+  bool ok = AwaitStep(handshake, kRefused);
   Status u = lock->Unlock();
   Step("p1", "unlock", Outcome(u));
-  ok = ok && u.ok() && write(from_p1[1], "u", 1) == 1;
+  ok = ok && u.ok() && Advance(handshake, kUnlocked);
   int status = 0;
   waitpid(p2, &status, 0);
   ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;

@@ -7,31 +7,8 @@
 #include <cerrno>
 
 #include "matmul.h"
-#include "rams/wait.h"
 
 namespace rams::demo {
-
-void WordBarrier::Init(uint32_t count) {
-  arrived.store(0, std::memory_order_relaxed);
-  generation.store(0, std::memory_order_relaxed);
-  parties = count;
-  reserved = 0;
-}
-
-Status WordBarrier::Wait() {
-  uint32_t gen = generation.load(std::memory_order_acquire);
-  if (arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == parties) {
-    arrived.store(0, std::memory_order_relaxed);
-    generation.fetch_add(1, std::memory_order_release);  // pairs with the waiters' acquire load
-    WakeWord(&generation, UINT32_MAX);
-    return Status();
-  }
-  while (generation.load(std::memory_order_acquire) == gen) {
-    Status s = WaitWord(&generation, gen, std::nullopt);
-    if (!s.ok() && s.code() != EAGAIN && s.code() != EINTR) return s;
-  }
-  return Status();
-}
 
 uint64_t MatrixSegmentBytes(int n) {
   return sizeof(MatrixHeader) + 3 * uint64_t(n) * uint64_t(n) * sizeof(double);

@@ -1,44 +1,36 @@
 // A segment laid out for the shared matrix multiplication: a small header
-// (magic, n, a barrier, a checksum slot) followed by A, B and C. Workers in
-// separate processes attach by name, compute their bands of C and meet at
-// the barrier.
+// (magic, n, a checksum slot, a rams::Barrier) followed by A, B and C.
+// Workers in separate processes attach by name, compute their bands of C and
+// meet at the barrier.
 //
-// Thread safety: the header's atomics are shared by all workers; the
-// matrices are written by one band owner each.
+// Thread safety: the header's atomics and barrier are shared by all workers;
+// the matrices are written by one band owner each.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "rams/barrier.h"
 #include "rams/segment.h"
 
 namespace rams::demo {
-
-// A reusable barrier on one segment's wait/wake words (a generation count and
-// an arrival count). It lives in shared memory: no pointers.
-struct WordBarrier {
-  std::atomic<uint32_t> arrived;
-  std::atomic<uint32_t> generation;
-  uint32_t parties;
-  uint32_t reserved;
-
-  void Init(uint32_t count);
-  // Returns once `parties` callers have arrived in this generation.
-  Status Wait();
-};
-static_assert(sizeof(WordBarrier) == 16);
 
 struct MatrixHeader {
   static constexpr uint64_t kMagic = 0x58495254414d5352;  // "RSMATRIX"
   uint64_t magic;
   uint32_t n;
   uint32_t workers;
-  WordBarrier barrier;
   std::atomic<uint64_t> checksum_bits;  // bit pattern of sum(C), set by worker 0
-  uint64_t reserved[3];
+  uint64_t reserved[1];
+  // The workers meet here; a worker that dies breaks it instead of leaving
+  // the others waiting. Construct it (placement new) for each run.
+  Barrier barrier;
+  uint64_t reserved_tail[6];
 };
-static_assert(sizeof(MatrixHeader) == 64);
+static_assert(sizeof(MatrixHeader) == 384);
+static_assert(offsetof(MatrixHeader, barrier) == 32);
 
 // Byte size of a segment holding three n x n matrices.
 uint64_t MatrixSegmentBytes(int n);

@@ -89,7 +89,8 @@ static int rams_proc_show(struct seq_file *m, void *v)
 		   atomic64_read(&rams_counters.handles),
 		   atomic64_read(&rams_counters.leases),
 		   atomic64_read(&rams_counters.waiters));
-	seq_puts(m, "# name size uid gid mode attached locks pages\n");
+	seq_puts(m, "# segment name size uid gid mode attached locks pages\n");
+	seq_puts(m, "# lock segment id offset len writes_left\n");
 	return rams_registry_show(m);
 }
 

@@ -242,17 +242,25 @@ int rams_segment_list(struct rams_info __user *entries, u32 capacity, u32 *count
 	return ret;
 }
 
+/* One line per named segment, then one line per lease it holds. */
 int rams_registry_show(struct seq_file *m)
 {
 	struct rams_segment *seg;
+	struct rams_lease *lease;
 	struct rams_info info;
 
 	mutex_lock(&rams_registry_mu);
 	list_for_each_entry(seg, &rams_registry, registry_node) {
 		rams_segment_fill_info(seg, &info);
-		seq_printf(m, "%s %llu %u %u %o %u %u %llu\n", info.name, info.size,
+		seq_printf(m, "segment %s %llu %u %u %o %u %u %llu\n", info.name, info.size,
 			   info.uid, info.gid, info.mode, info.attached,
 			   info.locks_held, info.pages);
+		/* lock_mu nests inside rams_registry_mu; no path takes them the other way. */
+		mutex_lock(&seg->lock_mu);
+		list_for_each_entry(lease, &seg->leases, node)
+			seq_printf(m, "lock %s %llu %llu %llu %u\n", seg->name, lease->id,
+				   lease->offset, lease->len, lease->writes_left);
+		mutex_unlock(&seg->lock_mu);
 	}
 	mutex_unlock(&rams_registry_mu);
 	return 0;

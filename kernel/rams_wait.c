@@ -16,6 +16,7 @@
 #include <linux/highmem.h>
 #include <linux/hrtimer.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/spinlock.h>
 
 #include "rams_internal.h"
@@ -124,29 +125,58 @@ int rams_wait(struct rams_handle *h, const struct rams_wait *req)
 	return ret;
 }
 
+#define RAMS_WAKE_BATCH 16
+
+/*
+ * Dequeues up to `max` waiters of the word under the bucket lock and takes a
+ * reference to their tasks; they are woken after the lock is dropped, so a
+ * woken waiter does not find the lock held by its waker.
+ */
+static int rams_wake_collect(struct rams_wait_bucket *b, struct rams_segment *seg, u64 offset,
+			     struct task_struct **tasks, int max)
+{
+	struct rams_waiter *w, *next;
+	int n = 0;
+
+	spin_lock(&b->lock);
+	list_for_each_entry_safe(w, next, &b->waiters, node) {
+		if (n >= max)
+			break;
+		if (w->seg != seg || w->offset != offset)
+			continue;
+		tasks[n] = w->task;
+		get_task_struct(tasks[n]);
+		list_del_init(&w->node);
+		/* Pairs with smp_load_acquire() in rams_wait_sleep(); w may go away after this. */
+		smp_store_release(&w->task, NULL);
+		n++;
+	}
+	spin_unlock(&b->lock);
+	return n;
+}
+
 /* Wakes up to req->count waiters of the word; returns how many. */
 int rams_wake(struct rams_handle *h, const struct rams_wake *req)
 {
 	struct rams_segment *seg = rams_handle_segment(h);
 	struct rams_wait_bucket *b = rams_wait_bucket(seg, req->offset);
-	struct rams_waiter *w, *next;
+	struct task_struct *tasks[RAMS_WAKE_BATCH];
+	u32 left = min_t(u32, req->count, INT_MAX);
 	int woken = 0;
 
-	spin_lock(&b->lock);
-	list_for_each_entry_safe(w, next, &b->waiters, node) {
-		struct task_struct *task;
+	while (left > 0) {
+		int n = rams_wake_collect(b, seg, req->offset, tasks,
+					  min_t(u32, left, RAMS_WAKE_BATCH));
+		int i;
 
-		if (woken >= req->count || woken == INT_MAX)
+		for (i = 0; i < n; i++) {
+			wake_up_process(tasks[i]);
+			put_task_struct(tasks[i]);
+		}
+		woken += n;
+		left -= n;
+		if (n < RAMS_WAKE_BATCH)
 			break;
-		if (w->seg != seg || w->offset != req->offset)
-			continue;
-		task = w->task;
-		list_del_init(&w->node);
-		/* The waiter frees w only after taking b->lock, so task is safe here. */
-		smp_store_release(&w->task, NULL);
-		wake_up_process(task);
-		woken++;
 	}
-	spin_unlock(&b->lock);
 	return woken;
 }

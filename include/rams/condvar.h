@@ -1,7 +1,8 @@
 // rams::CondVar: a process-shared condition variable in segment memory, used
 // with a rams::Mutex. It is a sequence number: Signal/Broadcast bump it and
-// wake, a waiter parks while it still holds the value read under the mutex,
-// so no wake-up between the caller's predicate check and its sleep is lost.
+// wake, a waiter spins briefly (SyncTuning::spin_iterations), then parks while
+// it still holds the value read under the mutex, so no wake-up between the
+// caller's predicate check and its sleep is lost.
 //
 // Robustness: signalers never wait for waiters, so a dead waiter cannot block
 // them. A waiter killed after a Signal woke it takes that wake-up with it; the
@@ -12,8 +13,8 @@
 // Waits may return spuriously; callers loop on their predicate (or use the
 // predicate overload).
 //
-// Layout (32 bytes): SyncHeader, the sequence word, the number of waiters (a
-// hint that lets Signal skip the wake syscall; a dead waiter leaves it too
+// Layout (32 bytes): SyncHeader, the sequence word, the number of parked
+// waiters (a hint that lets Signal skip the wake syscall; a dead waiter leaves it too
 // high, which only costs needless wakes), reserved words (zero).
 //
 // Thread safety: every member may be called concurrently from any thread of
@@ -66,6 +67,9 @@ class CondVar {
  private:
   Result<CondWaitResult> WaitUntil(Mutex& mu, std::chrono::steady_clock::time_point deadline,
                                    bool forever);
+  // Parks until seq moves past `seen` or the deadline; true when timed out.
+  bool Park(uint32_t seen, std::chrono::steady_clock::time_point deadline, bool forever,
+            const SyncTuning& tuning);
 
   SyncHeader header_;
   uint32_t seq_ = 0;

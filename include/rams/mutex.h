@@ -25,6 +25,7 @@
 #include "rams/backend.h"
 #include "rams/status.h"
 #include "rams/sync_common.h"
+#include "rams/sync_identity.h"
 
 namespace rams {
 
@@ -43,11 +44,30 @@ class Mutex {
 
   // Blocks until acquired or `timeout` passes. Errors (the mutex is NOT held):
   // ETIMEDOUT, ENOTRECOVERABLE, EDEADLK (the caller holds it), EXDEV.
-  Result<Acquired> Lock(Timeout timeout = std::nullopt);
+  Result<Acquired> Lock(Timeout timeout = std::nullopt) {
+    uint32_t expected = 0;
+    // Acquire pairs with the release in Unlock / UnlockSlow.
+    if (header_.domain == internal::SelfDomain() &&
+        internal::AsAtomic(word_).compare_exchange_strong(expected, internal::SelfOwnerId(),
+                                                          std::memory_order_acquire,
+                                                          std::memory_order_relaxed)) [[likely]] {
+      return Acquired::kClean;
+    }
+    return LockSlow(timeout);
+  }
   // Never blocks; EBUSY when a live thread holds it.
   Result<Acquired> TryLock();
   // REQUIRES: the calling thread holds it (checked; aborts otherwise).
-  void Unlock();
+  void Unlock() {
+    uint32_t expected = internal::SelfOwnerId();
+    // Release pairs with the acquire CAS of the next locker. Fails when
+    // waiters may be parked, on a death report, or when not the owner.
+    if (internal::AsAtomic(word_).compare_exchange_strong(expected, 0, std::memory_order_release,
+                                                          std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    UnlockSlow();
+  }
   // Declares the protected state repaired after kOwnerDied.
   // REQUIRES: the calling thread holds it, acquired with kOwnerDied.
   void MarkConsistent();
@@ -59,7 +79,8 @@ class Mutex {
   bool NotRecoverable() const;
 
  private:
-  Result<Acquired> LockSlow(uint32_t self, Timeout timeout);
+  Result<Acquired> LockSlow(Timeout timeout);
+  void UnlockSlow();
   // Takes the mutex over from its owner when that owner is dead.
   bool TakeFromDead(uint32_t self);
 

@@ -64,7 +64,7 @@ enum class Acquired : uint32_t {
 // long a death stays unnoticed.
 struct SyncTuning {
   uint32_t spin_iterations = 100;
-  std::chrono::nanoseconds first_slice = std::chrono::milliseconds(2);
+  std::chrono::nanoseconds first_slice = std::chrono::microseconds(500);
   std::chrono::nanoseconds max_slice = std::chrono::milliseconds(100);
 };
 

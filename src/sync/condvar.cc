@@ -37,18 +37,37 @@ Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
   const SyncTuning tuning = internal::CurrentTuning();
   std::atomic<uint32_t>& seq = AsAtomic(seq_);
   std::atomic<uint32_t>& waiters = AsAtomic(waiters_);
-  // Both under the mutex: a signaler that changes the predicate after our
-  // caller checked it does so after our Unlock, so its bump of seq and its
-  // load of waiters come after these (the mutex orders them; seq_cst).
-  waiters.fetch_add(1);
+  // Read under the mutex: a signaler that changes the predicate after our
+  // caller checked it does so after our Unlock, so its bump comes after this
+  // load (the mutex orders them).
   uint32_t seen = seq.load();
   mu.Unlock();
+  bool woken = false;
+  for (uint32_t i = 0; i < tuning.spin_iterations && !woken; ++i) {
+    internal::CpuRelax();
+    woken = seq.load(std::memory_order_relaxed) != seen;
+  }
   bool timed_out = false;
+  if (!woken) {
+    // Counted only while parking, so that Signal skips the wake system call
+    // for spinners. seq_cst: either a signaler's waiters load sees us, or
+    // its bump came first and WaitWord finds seq != seen and returns.
+    waiters.fetch_add(1);
+    timed_out = Park(seen, deadline, forever, tuning);
+    waiters.fetch_sub(1);
+  }
+  auto relocked = mu.Lock();
+  if (!relocked.ok()) return relocked.status();
+  return CondWaitResult{timed_out, *relocked};
+}
+
+bool CondVar::Park(uint32_t seen, std::chrono::steady_clock::time_point deadline, bool forever,
+                   const SyncTuning& tuning) {
+  std::atomic<uint32_t>& seq = AsAtomic(seq_);
   for (;;) {
     auto left = deadline - std::chrono::steady_clock::now();
     if (!forever && left <= std::chrono::nanoseconds(0)) {
-      timed_out = seq.load(std::memory_order_relaxed) == seen;
-      break;
+      return seq.load(std::memory_order_relaxed) == seen;
     }
     std::chrono::nanoseconds slice = tuning.max_slice;
     if (!forever && left < slice) slice = std::chrono::duration_cast<std::chrono::nanoseconds>(left);
@@ -56,17 +75,13 @@ Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
     // Woken, or seq changed: done. A timed-out slice loops: the next
     // WaitWord returns at once if a signal came whose wake-up went to a
     // waiter that died before returning.
-    if (s.ok() || s.code() == EAGAIN) break;
+    if (s.ok() || s.code() == EAGAIN) return false;
   }
-  waiters.fetch_sub(1);
-  auto relocked = mu.Lock();
-  if (!relocked.ok()) return relocked.status();
-  return CondWaitResult{timed_out, *relocked};
 }
 
 void CondVar::Signal() {
   // seq_cst: the bump and the waiters load pair with the waiter's increment
-  // and seq load in WaitUntil.
+  // before it parks in WaitUntil.
   AsAtomic(seq_).fetch_add(1);
   if (AsAtomic(waiters_).load() != 0) WakeWord(&AsAtomic(seq_), 1);
 }

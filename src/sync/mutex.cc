@@ -22,6 +22,7 @@ namespace {
 constexpr uint32_t kWaiters = 1u << 30;
 constexpr uint32_t kOwnerDiedBit = 1u << 31;
 constexpr uint32_t kNotRecoverableWord = kOwnerDiedBit;
+constexpr uint32_t kMaxBackoff = 64;  // pauses between two looks while spinning
 
 bool IsNotRecoverable(uint32_t w) {
   return (w & internal::kOwnerIdMask) == 0 && (w & kOwnerDiedBit) != 0;
@@ -47,18 +48,6 @@ Result<Mutex*> Mutex::Attach(void* at) {
   return mu;
 }
 
-Result<Acquired> Mutex::Lock(Timeout timeout) {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock mutex"));
-  uint32_t self = internal::SelfOwnerId();
-  uint32_t expected = 0;
-  // Acquire pairs with the release exchange in Unlock.
-  if (AsAtomic(word_).compare_exchange_strong(expected, self, std::memory_order_acquire,
-                                              std::memory_order_relaxed)) [[likely]] {
-    return Acquired::kClean;
-  }
-  return LockSlow(self, timeout);
-}
-
 Result<Acquired> Mutex::TryLock() {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "trylock mutex"));
   uint32_t self = internal::SelfOwnerId();
@@ -79,21 +68,27 @@ Result<Acquired> Mutex::TryLock() {
   }
 }
 
-Result<Acquired> Mutex::LockSlow(uint32_t self, Timeout timeout) {
+Result<Acquired> Mutex::LockSlow(Timeout timeout) {
+  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock mutex"));
+  const uint32_t self = internal::SelfOwnerId();
   const SyncTuning tuning = internal::CurrentTuning();
   std::atomic<uint32_t>& word = AsAtomic(word_);
-  for (uint32_t i = 0; i < tuning.spin_iterations; ++i) {
+  // Spin with exponential backoff: re-reading the word at once would keep
+  // its cache line bouncing between the holder's core and ours.
+  uint32_t backoff = 1;
+  for (uint32_t spent = 0; spent < tuning.spin_iterations; spent += backoff) {
+    for (uint32_t i = 0; i < backoff; ++i) internal::CpuRelax();
+    if (backoff < kMaxBackoff) backoff *= 2;
     uint32_t w = word.load(std::memory_order_relaxed);
     if (w == 0) {
       // Acquire pairs with the release exchange in Unlock.
-      if (word.compare_exchange_weak(w, self, std::memory_order_acquire,
-                                     std::memory_order_relaxed)) {
+      if (word.compare_exchange_strong(w, self, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
         return Acquired::kClean;
       }
     } else if (IsNotRecoverable(w)) {
       return NotRecoverableError();
     }
-    internal::CpuRelax();
   }
   internal::Deadline deadline(timeout);
   std::chrono::nanoseconds slice = tuning.first_slice;
@@ -146,7 +141,7 @@ bool Mutex::TakeFromDead(uint32_t self) {
   return false;
 }
 
-void Mutex::Unlock() {
+void Mutex::UnlockSlow() {
   std::atomic<uint32_t>& word = AsAtomic(word_);
   uint32_t self = internal::SelfOwnerId();
   uint32_t w = word.load(std::memory_order_relaxed);

@@ -15,20 +15,19 @@
 #include "sync/check.h"
 
 namespace rams::internal {
+
+constinit thread_local uint32_t t_self_owner_id __attribute__((tls_model("initial-exec"))) = 0;
+constinit std::atomic<uint64_t> g_self_domain{kUnknownDomain};
+
 namespace {
 
-// Per-thread cache of SelfOwnerId; 0 = not computed. A forked child starts
-// with the forking thread's value, so the atfork handler clears it.
-thread_local uint32_t t_self_id = 0;
-// Process cache of SelfDomain; kUnknown = not computed.
-constexpr uint64_t kUnknownDomain = ~uint64_t{0};
-std::atomic<uint64_t> g_domain{kUnknownDomain};
 std::once_flag g_atfork_once;
 
+// A forked child starts with the forking thread's caches: forget them. The
+// child may also be in a new PID namespace (unshare(CLONE_NEWPID) + fork).
 void ForgetAfterFork() {
-  t_self_id = 0;
-  // The child may be in a new PID namespace (unshare(CLONE_NEWPID) + fork).
-  g_domain.store(kUnknownDomain, std::memory_order_relaxed);
+  t_self_owner_id = 0;
+  g_self_domain.store(kUnknownDomain, std::memory_order_relaxed);
 }
 
 enum class StatRead { kOk, kGone, kUnknown };
@@ -90,16 +89,14 @@ uint32_t MakeOwnerId(uint32_t tid, uint64_t start_time) {
   return tid | (StartTag(start_time) << 22);
 }
 
-uint32_t SelfOwnerId() {
-  uint32_t id = t_self_id;
-  if (id != 0) return id;
+uint32_t ComputeSelfOwnerId() {
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, ForgetAfterFork); });
   auto tid = static_cast<uint32_t>(gettid());
   char state = 0;
   uint64_t start = 0;
   if (ReadThreadStat(tid, &state, &start) != StatRead::kOk) start = 0;
-  id = MakeOwnerId(tid, start);
-  t_self_id = id;
+  uint32_t id = MakeOwnerId(tid, start);
+  t_self_owner_id = id;
   return id;
 }
 
@@ -120,12 +117,11 @@ bool OwnerAlive(uint32_t id) {
   return !(kill(static_cast<pid_t>(tid), 0) != 0 && errno == ESRCH);
 }
 
-uint64_t SelfDomain() {
-  uint64_t domain = g_domain.load(std::memory_order_relaxed);
-  if (domain != kUnknownDomain) return domain;
+uint64_t ComputeSelfDomain() {
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, ForgetAfterFork); });
-  domain = ComputeDomain();
-  g_domain.store(domain, std::memory_order_relaxed);  // a pure function of the process: races store the same value
+  uint64_t domain = ComputeDomain();
+  // Relaxed: racing threads compute and store the same value.
+  g_self_domain.store(domain, std::memory_order_relaxed);
   return domain;
 }
 

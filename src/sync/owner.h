@@ -9,15 +9,14 @@
 // SelfDomain cache per thread / per process and are refreshed after fork().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+
+#include "rams/sync_identity.h"
 
 namespace rams::internal {
 
-inline constexpr uint32_t kOwnerIdMask = (1u << 30) - 1;
 inline constexpr uint32_t kOwnerTidMask = (1u << 22) - 1;
-
-// The calling thread's owner id (never 0).
-uint32_t SelfOwnerId();
 
 // The thread id inside an owner id.
 inline uint32_t OwnerTid(uint32_t id) { return id & kOwnerTidMask; }
@@ -31,8 +30,6 @@ uint32_t MakeOwnerId(uint32_t tid, uint64_t start_time);
 // /proc cannot tell, falls back to kill(tid, 0) == ESRCH. REQUIRES: id != 0.
 bool OwnerAlive(uint32_t id);
 
-// This process's domain: a hash of the boot id (high 32 bits) and the PID
-// namespace inode (low 32 bits); 0 when /proc cannot tell.
-uint64_t SelfDomain();
+// SelfOwnerId() and SelfDomain(): rams/sync_identity.h.
 
 }  // namespace rams::internal

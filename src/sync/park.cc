@@ -96,8 +96,7 @@ Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view wh
   return CheckDomain(header, what);
 }
 
-Status CheckDomain(const SyncHeader& header, std::string_view what) {
-  if (header.domain == SelfDomain()) [[likely]] return Status();
+Status DomainError(std::string_view what) {
   return Error(EXDEV, std::string(what) +
                           ": object belongs to another PID namespace or boot; owner ids would be "
                           "meaningless here");

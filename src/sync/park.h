@@ -15,18 +15,9 @@
 #include "rams/backend.h"
 #include "rams/status.h"
 #include "rams/sync_common.h"
+#include "sync/owner.h"
 
 namespace rams::internal {
-
-// A plain uint32_t field of a shared object, accessed atomically. The object
-// stores uint32_t (so that it is trivially copyable); std::atomic<uint32_t>
-// has the same size, alignment and representation (sync_common.h).
-inline std::atomic<uint32_t>& AsAtomic(uint32_t& word) {
-  return *reinterpret_cast<std::atomic<uint32_t>*>(&word);
-}
-inline const std::atomic<uint32_t>& AsAtomic(const uint32_t& word) {
-  return *reinterpret_cast<const std::atomic<uint32_t>*>(&word);
-}
 
 // One pause of a spin loop.
 inline void CpuRelax() {
@@ -112,6 +103,10 @@ SyncHeader MakeHeader(uint32_t magic);
 Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view what);
 // EXDEV when the caller's domain differs from the object's (owner ids would
 // be meaningless); ok otherwise.
-Status CheckDomain(const SyncHeader& header, std::string_view what);
+Status DomainError(std::string_view what);
+inline Status CheckDomain(const SyncHeader& header, std::string_view what) {
+  if (header.domain == SelfDomain()) [[likely]] return Status();
+  return DomainError(what);
+}
 
 }  // namespace rams::internal

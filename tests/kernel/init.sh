@@ -11,6 +11,7 @@ mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 echo 1 > /proc/sys/kernel/panic_on_oops
 TEST_TIMEOUT=120  # seconds per test program; the host has its own overall limit
+export RAMS_TORTURE_KILLS=40  # librams' sync torture test: kills per primitive (emulated CPU)
 
 result() { # name rc
   case "$2" in
@@ -32,6 +33,8 @@ for t in $(cat /tests/order); do
     timeout "$TEST_TIMEOUT" "/tests/$t" > /tmp/out 2>&1
     rc=$?
     end=$(cut -d' ' -f1 /proc/uptime)
+    kill -9 -1 2>/dev/null  # leftovers of a test that failed or timed out
+    sleep 0.2
     sed "s/^/[$t] /" /tmp/out
     echo "[$t] took ${start}..${end}s"
     result "$t" "$rc"

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <cstdint>
 #include <cstdio>
 #include <new>
@@ -133,5 +135,13 @@ int main() {
     std::printf("SKIP: %s\n", backend.status().ToString().c_str());
     return 77;
   }
+  // With /dev/rams present the kernel backend is the default; RAMS_BACKEND overrides it.
+  unsetenv("RAMS_BACKEND");
+  auto chosen = rams::DefaultBackend();
+  REQUIRE(chosen.ok() && (*chosen)->name() == "kernel", "the default backend is not kernel");
+  setenv("RAMS_BACKEND", "posix", 1);
+  chosen = rams::DefaultBackend();
+  REQUIRE(chosen.ok() && (*chosen)->name() == "posix", "RAMS_BACKEND=posix is not obeyed");
+  unsetenv("RAMS_BACKEND");
   return Run(*backend);
 }

@@ -72,6 +72,16 @@ int main(void)
 			ints[i] = i;
 		CHECK(write(fd, ints, sizeof(ints)) == (ssize_t)sizeof(ints));
 		CHECK(rams_lock_range(fd, 0, sizeof(ints), 0, 0, 0, &l) == 0);
+		{ /* /proc/rams lists the segment and the lock */
+			char text[4096] = { 0 }, want[96];
+			int pfd = open("/proc/rams", O_RDONLY);
+
+			CHECK(pfd >= 0 && read(pfd, text, sizeof(text) - 1) > 0);
+			close(pfd);
+			CHECK(strstr(text, "segment seed 800 0 0 600 1 1 1\n") != NULL);
+			snprintf(want, sizeof(want), "lock seed %llu 0 400 0\n", (unsigned long long)l.id);
+			CHECK(strstr(text, want) != NULL);
+		}
 		rams_signal(to_p2[1]);
 		rams_await(to_p1[0]);
 		CHECK(rams_unlock_id(fd, l.id) == 0);
