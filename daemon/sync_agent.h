@@ -4,7 +4,7 @@
 // the remote session's owner identity on the home host: it holds the mutexes
 // the session locked, and it is the barrier member the session joined. When
 // the session ends the agent exits holding whatever it holds, which the sync
-// objects see as a holder's death (docs/protocol.md §4.4, docs/sync.md).
+// objects see as a holder's death (docs/protocol.md §4 "Sync objects", docs/sync.md).
 //
 // SyncGate: what every agent shares with the server — the io_context to post
 // completions to (cleared when the server goes away) and the bound on the

@@ -1,4 +1,4 @@
-// ramsd's operations on sync objects (docs/protocol.md §4.4): the io thread
+// ramsd's operations on sync objects (docs/protocol.md §4, "Sync objects"): the io thread
 // validates a request and hands it to the session's SyncAgent, which runs it
 // on the real rams::Mutex / CondVar / Barrier in the home segment's mapping
 // and posts the reply back.

@@ -186,7 +186,7 @@ class RemoteSyncObject {
   RemoteSegment& segment() const { return *segment_; }
 
  protected:
-  // One sync request (docs/protocol.md §4.4) for the object at offset();
+  // One sync request (docs/protocol.md §4, "Sync objects") for the object at offset();
   // `timeout` also extends the reply's deadline. The reply body lands in
   // `*reply` when given.
   Status Run(uint8_t opcode, uint32_t flags, uint64_t mutex_offset, Timeout timeout,

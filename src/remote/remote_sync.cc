@@ -1,5 +1,5 @@
 // Remote proxies for Mutex, CondVar and Barrier: one SyncRequest each, run by
-// the home ramsd's sync agent for this session (docs/protocol.md §4.4).
+// the home ramsd's sync agent for this session (docs/protocol.md §4, "Sync objects").
 #include <cerrno>
 
 #include "rams/remote.h"

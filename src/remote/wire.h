@@ -54,7 +54,7 @@ enum class Opcode : uint8_t {
   kWake = 13,
   kStat = 14,
   kLockHeld = 15,
-  // Sync objects in segment memory, run by the session's sync agent (§4.4).
+  // Sync objects in segment memory, run by the session's sync agent (protocol.md §4).
   kMutexLock = 16,
   kMutexUnlock = 17,
   kMutexConsistent = 18,
