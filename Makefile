@@ -24,6 +24,8 @@ build: deps
 
 demo: build
 	$(BUILD)/demo/rams-demo
+	@echo
+	$(BUILD)/demo/rams-remote-demo
 
 test: build
 	@scripts/install-deps kernel

@@ -5,8 +5,8 @@
 // Both sides keep their workers for the whole measure (a process pool that
 // attached once, a thread pool) and time rounds between two barriers, so the
 // figure compares computing through shared segment memory with computing in
-// one address space, not fork(2) with pthread_create(3). The first round of
-// each is a warm-up and not counted.
+// one address space, not fork(2) with pthread_create(3). The two pools take
+// turns round by round (medians of 15 rounds each, after a warm-up round).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,39 +27,17 @@ namespace {
 using namespace rams::demo;
 using Clock = std::chrono::steady_clock;
 constexpr int kN = 512;
-constexpr int kRounds = 9;  // + 1 warm-up
+constexpr int kRounds = 15;  // + 1 warm-up
 
 double Gflops(double seconds) { return 2.0 * kN * kN * kN / seconds / 1e9; }
 
-// Times rounds: `sync` releases the workers and waits for them to finish.
+// Times one round: `sync` releases the workers, then waits for them.
 template <class Sync>
-double MedianRound(Sync&& sync) {
-  std::vector<double> samples;
-  for (int r = 0; r <= kRounds; ++r) {
-    auto t0 = Clock::now();
-    sync();  // start
-    sync();  // done
-    if (r > 0) samples.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return rams::bench::Median(samples);
-}
-
-double Threads(int p, const std::vector<double>& a, const std::vector<double>& b,
-               std::vector<double>& c) {
-  std::barrier sync(p + 1);
-  std::vector<std::thread> pool;
-  for (int i = 0; i < p; ++i) {
-    pool.emplace_back([&, i] {
-      for (int r = 0; r <= kRounds; ++r) {
-        sync.arrive_and_wait();
-        MultiplyRows(a.data(), b.data(), c.data(), kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
-        sync.arrive_and_wait();
-      }
-    });
-  }
-  double t = MedianRound([&] { sync.arrive_and_wait(); });
-  for (auto& t2 : pool) t2.join();
-  return t;
+double TimeRound(Sync&& sync) {
+  auto t0 = Clock::now();
+  sync();  // start
+  sync();  // done
+  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 // A worker process: attaches once, then computes its band every round.
@@ -74,6 +52,52 @@ int ProcessWorker(const std::string& name, rams::Backend* backend, int i, int p)
     if (!view->header->barrier.Wait().ok()) return 5;
   }
   return 0;
+}
+
+struct Medians {
+  double threads_s;
+  double procs_s;
+  bool procs_ok;
+};
+
+// Both pools live side by side and take turns, round by round, so that
+// whatever else the machine does falls on both alike.
+Medians Measure(int p, const std::string& name, rams::Backend* backend, MatrixView& view,
+                const std::vector<double>& a, const std::vector<double>& b, std::vector<double>& c) {
+  std::barrier sync(p + 1);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < p; ++i) {
+    pool.emplace_back([&, i] {
+      for (int r = 0; r <= kRounds; ++r) {
+        sync.arrive_and_wait();
+        MultiplyRows(a.data(), b.data(), c.data(), kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
+        sync.arrive_and_wait();
+      }
+    });
+  }
+  new (&view.header->barrier) rams::Barrier(static_cast<uint32_t>(p + 1));
+  std::vector<pid_t> kids;
+  for (int i = 0; i < p; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(ProcessWorker(name, backend, i, p));
+    kids.push_back(pid);
+  }
+  std::vector<double> threads, procs;
+  for (int r = 0; r <= kRounds; ++r) {
+    double t = TimeRound([&] { sync.arrive_and_wait(); });
+    double q = TimeRound([&] { (void)view.header->barrier.Wait(); });
+    if (r == 0) continue;  // warm-up
+    threads.push_back(t);
+    procs.push_back(q);
+  }
+  for (auto& t : pool) t.join();
+  bool ok = true;
+  for (pid_t k : kids) {
+    int status = 0;
+    waitpid(k, &status, 0);
+    ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  return {rams::bench::Median(threads), rams::bench::Median(procs), ok};
 }
 
 }  // namespace
@@ -97,26 +121,14 @@ int main() {
 
   bool ok = true;
   for (int p : {1, 2, 4, 8, 16, 20}) {
-    double threads = Threads(p, a, b, c);
-    new (&view->header->barrier) rams::Barrier(static_cast<uint32_t>(p + 1));
-    std::vector<pid_t> kids;
-    for (int i = 0; i < p; ++i) {
-      pid_t pid = fork();
-      if (pid == 0) _exit(ProcessWorker(name, *backend, i, p));
-      kids.push_back(pid);
-    }
-    double procs = MedianRound([&] { (void)view->header->barrier.Wait(); });
-    bool run_ok = true;
-    for (pid_t k : kids) {
-      int status = 0;
-      waitpid(k, &status, 0);
-      run_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
+    Medians m = Measure(p, name, *backend, *view, a, b, c);
+    bool run_ok = m.procs_ok;
     for (size_t i = 0; i < c.size() && run_ok; ++i) run_ok = view->c[i] == c[i];
     if (!run_ok) fprintf(stderr, "matmul_bench: %d processes gave a wrong product\n", p);
     ok &= run_ok;
-    ok &= rams::bench::Emit({"matmul_512_procs_" + std::to_string(p), Gflops(procs), "GFLOP/s",
-                             "matmul_512_threads_" + std::to_string(p), Gflops(threads), ">= 0.95"});
+    ok &= rams::bench::Emit({"matmul_512_procs_" + std::to_string(p), Gflops(m.procs_s), "GFLOP/s",
+                             "matmul_512_threads_" + std::to_string(p), Gflops(m.threads_s),
+                             ">= 0.95"});
   }
   (void)rams::Segment::Remove(name, *backend);
   return ok ? 0 : 1;

@@ -12,11 +12,14 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "rams/remote.h"
 #include "rams/segment.h"
@@ -71,7 +74,31 @@ void EmitVs(const std::string& name, double value, const char* unit, const std::
 
 struct Ours {
   double read_us[2], write_us[2], fadd_us, cas_us, pipelined_ops, write_mibps;
+  double small_during_bulk_p50_us, small_during_bulk_p99_us;
 };
+
+// p50 and p99 of 8 B READs on a session while another thread keeps 1 MiB
+// WRITEs going on the same session (small operations behind bulk ones).
+std::pair<double, double> SmallDuringBulk(rams::RemoteSegment& seg) {
+  std::atomic<bool> stop{false};
+  std::thread bulk([&] {
+    std::vector<std::byte> mib(1 << 20, std::byte{3});
+    while (!stop) {
+      if (!seg.Write(1 << 20, mib).ok()) std::exit(1);
+    }
+  });
+  std::vector<double> us;
+  std::vector<std::byte> small(8);
+  for (int i = 0; i < 5000; ++i) {
+    auto t0 = Clock::now();
+    if (!seg.Read(0, small).ok()) std::exit(1);
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  stop = true;
+  bulk.join();
+  std::sort(us.begin(), us.end());
+  return {us[us.size() / 2], us[us.size() * 99 / 100]};
+}
 
 Ours MeasureOurs(rams::RemoteSegment& seg) {
   Ours o{};
@@ -110,6 +137,7 @@ Ours MeasureOurs(rams::RemoteSegment& seg) {
     writes += 8;
   }
   o.write_mibps = writes / std::chrono::duration<double>(Clock::now() - t0).count();
+  std::tie(o.small_during_bulk_p50_us, o.small_during_bulk_p99_us) = SmallDuringBulk(seg);
   return o;
 }
 
@@ -194,6 +222,12 @@ int main() {
            "redis-benchmark -P 16 SET 64B", redis_pipe, ">= 1.0");
     EmitVs("remote_write_1MiB_bandwidth" + m, o.write_mibps, "MiB/s", "iperf3 loopback (-l 1M)",
            iperf, ">= 0.7");
+    // Informational: small READs while 1 MiB WRITEs share the session, against
+    // the same READs on an idle session.
+    EmitVs("remote_read_8B_during_bulk_p50" + m, o.small_during_bulk_p50_us, "us",
+           "8B READ p50, idle session", o.read_us[0], "");
+    EmitVs("remote_read_8B_during_bulk_p99" + m, o.small_during_bulk_p99_us, "us",
+           "8B READ p50, idle session", o.read_us[0], "");
   }
   return 0;
 }

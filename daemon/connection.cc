@@ -13,6 +13,7 @@ namespace {
 constexpr size_t kInitialReadBuffer = 64 * 1024;
 // Bytes gathered into one socket write.
 constexpr size_t kMaxWriteBatchBytes = 1u << 20;
+constexpr int kSocketBufferBytes = 256 * 1024;
 
 }  // namespace
 
@@ -27,6 +28,9 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket, uint64_t id
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // A bounded receive buffer bounds how much bulk data a small request can
+  // queue behind in the kernel (docs/protocol.md §6).
+  socket_.set_option(asio::socket_base::receive_buffer_size(kSocketBufferBytes), ec);
   server_.metrics().ConnectionOpened();
 }
 

@@ -24,6 +24,8 @@
 
 namespace {
 
+bool g_logging_ready = false;  // SetUpLogging succeeded
+
 std::string DefaultLogDir() {
   if (geteuid() == 0) return "/var/log/ramsd";
   if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state != '\0') {
@@ -48,6 +50,7 @@ rams::Status SetUpLogging(const std::string& dir, const std::string& level) {
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
+    g_logging_ready = true;
   } catch (const spdlog::spdlog_ex& e) {
     return rams::Error(EIO, std::string("log file in ") + dir + ": " + e.what());
   }
@@ -95,79 +98,108 @@ bool ParseListenAddress(const std::string& text, std::string* host, uint16_t* po
   return true;
 }
 
+// Reports a start-up failure (to stderr, and to the log once it exists).
 int Fail(const rams::Status& s) {
-  std::fprintf(stderr, "ramsd: %s\n", s.ToString().c_str());
-  spdlog::error("{}", s.ToString());
+  if (g_logging_ready) spdlog::error("{}", s.ToString());  // its stderr sink shows errors
+  else std::fprintf(stderr, "ramsd: %s\n", s.ToString().c_str());
   return 1;
+}
+
+// The command line as given, before checking.
+struct CommandLine {
+  std::string listen = "127.0.0.1:7070", http, key_file, log_dir = DefaultLogDir(), backend_name,
+              port_file, log_level = "info";
+  std::vector<std::string> exports;
+  uint32_t max_connections = 256;
+  uint32_t busy_poll_us = 0;
+};
+
+void DefineOptions(CLI::App& app, CommandLine& c) {
+  app.set_config("--config", "", "TOML/INI file with any of these options (long names as keys)");
+  app.add_option("--listen", c.listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
+      ->capture_default_str();
+  app.add_option("--export", c.exports, "NAME[:ro]: a segment to serve (repeatable)")->required();
+  app.add_option("--log-dir", c.log_dir, "directory of the rotating log ramsd.log")
+      ->capture_default_str();
+  app.add_option("--key-file", c.key_file, "file holding the pre-shared key (16..256 bytes)");
+  app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none)");
+  app.add_option("--max-connections", c.max_connections, "client connection limit")
+      ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--busy-poll-us", c.busy_poll_us,
+                 "after activity, poll without sleeping this long (lower latency, burns a core)")
+      ->capture_default_str();
+  app.add_option("--backend", c.backend_name, "segment backend: posix or kernel (default: auto)");
+  app.add_option("--port-file", c.port_file, "write 'PORT HTTP_PORT' here once listening");
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+}
+
+// Checks the command line and loads the key; logging is set up.
+rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
+  ramsd::ServerOptions options{.max_connections = c.max_connections};
+  if (!ParseListenAddress(c.listen, &options.listen_host, &options.listen_port)) {
+    return rams::Error(EINVAL, "--listen '" + c.listen + "': want ADDR:PORT");
+  }
+  if (!c.http.empty() && !ParseListenAddress(c.http, &options.http_host, &options.http_port)) {
+    return rams::Error(EINVAL, "--http '" + c.http + "': want ADDR:PORT");
+  }
+  for (const std::string& t : c.exports) {
+    RAMS_ASSIGN_OR_RETURN(ramsd::Export e, ParseExport(t));
+    options.exports.push_back(std::move(e));
+  }
+  if (!c.key_file.empty()) {
+    RAMS_ASSIGN_OR_RETURN(options.key, rams::wire::LoadKeyFile(c.key_file));
+    struct stat st{};
+    if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      spdlog::warn("key file {} is readable by group or others", c.key_file);
+    }
+  }
+  RAMS_ASSIGN_OR_RETURN(options.backend, c.backend_name.empty()
+                                             ? rams::DefaultBackend()
+                                             : rams::BackendByName(c.backend_name));
+  for (const ramsd::Export& e : options.exports) {
+    if (!options.backend->Stat(e.name).ok()) {
+      spdlog::warn("export {} does not exist yet; OPEN answers ENOENT until it does", e.name);
+    }
+  }
+  return options;
+}
+
+// Runs the event loop until it runs out of work (after a graceful shutdown).
+// With busy polling it polls without sleeping for `busy_poll_us` after each
+// piece of work.
+void RunLoop(asio::io_context& io, uint32_t busy_poll_us) {
+  if (busy_poll_us == 0) return (void)io.run();
+  const auto busy = std::chrono::microseconds(busy_poll_us);
+  auto active = std::chrono::steady_clock::now();
+  while (!io.stopped()) {
+    if (io.poll() > 0) {
+      active = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - active > busy) {
+      io.run_one();
+      active = std::chrono::steady_clock::now();
+    }
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"ramsd: serves rams segments to other hosts over TCP (see docs/protocol.md)"};
-  std::string listen = "127.0.0.1:7070", http, key_file, log_dir = DefaultLogDir(), backend_name,
-              port_file, log_level = "info";
-  std::vector<std::string> export_texts;
-  uint32_t max_connections = 256;
-  uint32_t busy_poll_us = 0;
-  app.set_config("--config", "", "TOML/INI file with any of these options (long names as keys)");
-  app.add_option("--listen", listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
-      ->capture_default_str();
-  app.add_option("--export", export_texts, "NAME[:ro]: a segment to serve (repeatable)")
-      ->required();
-  app.add_option("--log-dir", log_dir, "directory of the rotating log ramsd.log")
-      ->capture_default_str();
-  app.add_option("--key-file", key_file, "file holding the pre-shared key (16..256 bytes)");
-  app.add_option("--http", http, "ADDR:PORT for /health and /metrics (default: none)");
-  app.add_option("--max-connections", max_connections, "client connection limit")
-      ->capture_default_str()->check(CLI::Range(1u, 65536u));
-  app.add_option("--busy-poll-us", busy_poll_us,
-                 "after activity, poll without sleeping this long (lower latency, burns a core)")
-      ->capture_default_str();
-  app.add_option("--backend", backend_name, "segment backend: posix or kernel (default: auto)");
-  app.add_option("--port-file", port_file, "write 'PORT HTTP_PORT' here once listening");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  CommandLine c;
+  DefineOptions(app, c);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (rams::Status s = SetUpLogging(log_dir, log_level); !s.ok()) return Fail(s);
-
-  ramsd::ServerOptions options{.max_connections = max_connections};
-  if (!ParseListenAddress(listen, &options.listen_host, &options.listen_port)) {
-    return Fail(rams::Error(EINVAL, "--listen '" + listen + "': want ADDR:PORT"));
-  }
-  if (!http.empty() && !ParseListenAddress(http, &options.http_host, &options.http_port)) {
-    return Fail(rams::Error(EINVAL, "--http '" + http + "': want ADDR:PORT"));
-  }
-  for (const std::string& t : export_texts) {
-    auto e = ParseExport(t);
-    if (!e.ok()) return Fail(e.status());
-    options.exports.push_back(*e);
-  }
-  if (!key_file.empty()) {
-    auto key = rams::wire::LoadKeyFile(key_file);
-    if (!key.ok()) return Fail(key.status());
-    options.key = *key;
-    struct stat st{};
-    if (stat(key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      spdlog::warn("key file {} is readable by group or others", key_file);
-    }
-  }
-  auto backend = backend_name.empty() ? rams::DefaultBackend() : rams::BackendByName(backend_name);
-  if (!backend.ok()) return Fail(backend.status());
-  options.backend = *backend;
-  for (const ramsd::Export& e : options.exports) {
-    if (!options.backend->Stat(e.name).ok()) {
-      spdlog::warn("export {} does not exist yet; OPEN answers ENOENT until it does", e.name);
-    }
-  }
+  if (rams::Status s = SetUpLogging(c.log_dir, c.log_level); !s.ok()) return Fail(s);
+  rams::Result<ramsd::ServerOptions> options = BuildOptions(c);
+  if (!options.ok()) return Fail(options.status());
 
   asio::io_context io(1);
-  ramsd::Server server(io, options);
+  ramsd::Server server(io, *options);
   if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const std::error_code& ec, int sig) {
@@ -176,28 +208,15 @@ int main(int argc, char** argv) {
     server.Shutdown();
   });
   std::signal(SIGPIPE, SIG_IGN);
-  spdlog::info("listening on {}:{} ({}), {} exports, http {}", options.listen_host, server.port(),
-               options.key.empty() ? "no key: loopback only" : "key required",
-               options.exports.size(), server.http_port());
-  if (!port_file.empty()) {
-    if (rams::Status s = WritePortFile(port_file, server.port(), server.http_port()); !s.ok()) {
+  spdlog::info("listening on {}:{} ({}), {} exports, http {}", options->listen_host, server.port(),
+               options->key.empty() ? "no key: loopback only" : "key required",
+               options->exports.size(), server.http_port());
+  if (!c.port_file.empty()) {
+    if (rams::Status s = WritePortFile(c.port_file, server.port(), server.http_port()); !s.ok()) {
       return Fail(s);
     }
   }
-  if (busy_poll_us == 0) {
-    io.run();
-  } else {
-    const auto busy = std::chrono::microseconds(busy_poll_us);
-    auto active = std::chrono::steady_clock::now();
-    while (!io.stopped()) {
-      if (io.poll() > 0) {
-        active = std::chrono::steady_clock::now();
-      } else if (std::chrono::steady_clock::now() - active > busy) {
-        io.run_one();
-        active = std::chrono::steady_clock::now();
-      }
-    }
-  }
+  RunLoop(io, c.busy_poll_us);
   spdlog::info("exit");
   return 0;
 }

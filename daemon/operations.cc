@@ -28,6 +28,13 @@ Status RangeError(std::string_view op, uint64_t offset, uint64_t len, uint64_t s
                            std::to_string(size) + " bytes");
 }
 
+// Negative or longer than a year: no deadline (and no clock overflow).
+std::chrono::steady_clock::time_point ParkDeadline(int64_t timeout_ns) {
+  constexpr int64_t kYearNs = int64_t{365} * 24 * 3600 * 1000000000;
+  if (timeout_ns < 0 || timeout_ns > kYearNs) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+}
+
 bool InRange(uint64_t offset, uint64_t len, uint64_t size) {
   return offset <= size && len <= size - offset;
 }
@@ -155,9 +162,7 @@ Status Connection::OnLock(const Header& h, Body body) {
   if (now.code() != EWOULDBLOCK || req.timeout_ns == 0) return now.status();
   // Wait for the holder on a pool thread, in slices so that cancellation is seen.
   std::shared_ptr<rams::SegmentPort> port = handle->port;
-  const auto deadline = req.timeout_ns < 0 ? std::chrono::steady_clock::time_point::max()
-                                           : std::chrono::steady_clock::now() +
-                                                 std::chrono::nanoseconds(req.timeout_ns);
+  const auto deadline = ParkDeadline(req.timeout_ns);
   return Park(h, req.handle, /*reply_now=*/false, [port, req, deadline](const std::atomic<bool>& cancel) {
     for (;;) {
       // Relaxed: the flag carries no data; a late look costs one more slice.
@@ -198,9 +203,7 @@ Status Connection::OnWait(const Header& h, Body body) {
   // The futex check with a zero timeout: EAGAIN when the word differs now.
   Status now = port->Wait(req.offset, req.expected, std::chrono::nanoseconds(0));
   if (now.code() == EAGAIN) return now;
-  const auto deadline = req.timeout_ns < 0 ? std::chrono::steady_clock::time_point::max()
-                                           : std::chrono::steady_clock::now() +
-                                                 std::chrono::nanoseconds(req.timeout_ns);
+  const auto deadline = ParkDeadline(req.timeout_ns);
   return Park(h, req.handle, /*reply_now=*/true, [port, req, deadline](const std::atomic<bool>& cancel) {
     for (;;) {
       auto left = deadline - std::chrono::steady_clock::now();

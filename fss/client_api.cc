@@ -45,7 +45,6 @@ int64_t FdCall(fss_client* c, Op op, int fd, int64_t offset = 0, uint32_t flags 
 int64_t Transfer(fss_client* c, Op op, int fd, void* rbuf, const void* wbuf, size_t count, int64_t offset) {
   uint64_t chunk_max = rams::fss::DataAreaBytes(c);
   if (chunk_max == 0) return Ret(-EBADF);
-  bool positional = op == Op::kPread || op == Op::kPwrite;
   bool writing = op == Op::kWrite || op == Op::kPwrite;
   size_t done = 0;
   do {
@@ -60,7 +59,6 @@ int64_t Transfer(fss_client* c, Op op, int fd, void* rbuf, const void* wbuf, siz
     if (n < 0) return done > 0 ? static_cast<int64_t>(done) : Ret(n);
     done += static_cast<size_t>(n);
     if (static_cast<size_t>(n) < chunk) break;
-    (void)positional;
   } while (done < count);
   return static_cast<int64_t>(done);
 }

@@ -18,6 +18,10 @@ constexpr int kAllowedOpenFlags = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APP
 
 int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
+int64_t Syscall(int64_t r) { return r < 0 ? NegErrno() : r; }
+
+}  // namespace
+
 void ToFssStat(const struct stat& st, struct fss_statbuf* out) {
   *out = {};
   out->dev = st.st_dev;
@@ -34,10 +38,6 @@ void ToFssStat(const struct stat& st, struct fss_statbuf* out) {
   out->mtime_ns = Ns(st.st_mtim);
   out->ctime_ns = Ns(st.st_ctim);
 }
-
-int64_t Syscall(int64_t r) { return r < 0 ? NegErrno() : r; }
-
-}  // namespace
 
 Session::OpenFile* Session::Find(int handle) {
   if (handle < 0 || static_cast<size_t>(handle) >= files_.size()) return nullptr;
@@ -77,6 +77,8 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
     if (errno != ENOENT) return NegErrno();
     if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
   }
+  // Opening a FIFO would wait for its other end while holding mu_.
+  if (exists && S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;
   int fd = RetryEintr([&] {
     return ::openat(r->parent.get(), r->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & ~umask & 07777);
   });

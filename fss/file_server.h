@@ -15,6 +15,7 @@
 // descriptor run concurrently. A Session belongs to one thread at a time.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -103,6 +104,9 @@ class FileServer {
   // descriptors opened for writing before the current checkpoint began.
   std::atomic<uint64_t> generation_{0};
 };
+
+// struct stat as the fixed-width fss_statbuf of the C API.
+void ToFssStat(const struct stat& st, struct fss_statbuf* out);
 
 // Converts a Status or a failed syscall to -errno.
 inline int64_t NegErrno(const Status& s) { return s.ok() ? 0 : -static_cast<int64_t>(s.code()); }

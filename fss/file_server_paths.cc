@@ -8,9 +8,13 @@
 namespace rams::fss {
 namespace {
 
-int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
-
 bool IsRoot(const Resolved& r) { return r.rel.empty(); }
+
+// 0 when the resolved path exists (without following a final symlink), else -errno.
+int64_t Exists(const Resolved& r) {
+  struct stat st;
+  return ::fstatat(r.parent.get(), r.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : NegErrno();
+}
 
 }  // namespace
 
@@ -20,20 +24,7 @@ int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool fo
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
   if (::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
-  *out = {};
-  out->dev = st.st_dev;
-  out->ino = st.st_ino;
-  out->mode = st.st_mode;
-  out->nlink = static_cast<uint32_t>(st.st_nlink);
-  out->uid = st.st_uid;
-  out->gid = st.st_gid;
-  out->rdev = st.st_rdev;
-  out->size = st.st_size;
-  out->blksize = st.st_blksize;
-  out->blocks = st.st_blocks;
-  out->atime_ns = Ns(st.st_atim);
-  out->mtime_ns = Ns(st.st_mtim);
-  out->ctime_ns = Ns(st.st_ctim);
+  ToFssStat(st, out);
   return 0;
 }
 
@@ -84,8 +75,7 @@ int64_t FileServer::Rename(std::string_view from, std::string_view to) {
   Result<Resolved> b = root_.Resolve(to, false);
   if (!b.ok()) return NegErrno(b.status());
   if (IsRoot(*a) || IsRoot(*b)) return -EBUSY;
-  RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(a->parent.get(), a->name));
-  (void)st;
+  if (int64_t e = Exists(*a); e < 0) return e;
   if (a->rel == b->rel) return 0;
   // The kernel decides every other refusal; a save before a refused rename
   // only saves an unchanged state, which restore puts back as it is.
@@ -137,8 +127,7 @@ int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<Resolved> r = root_.Resolve(path, true);
   if (!r.ok()) return NegErrno(r.status());
-  RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
-  (void)st;
+  if (int64_t e = Exists(*r); e < 0) return e;
   if (int64_t e = Save(r->rel, Change::kMetadata); e < 0) return e;
   if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, 0) != 0) return NegErrno();
   return 0;

@@ -46,23 +46,56 @@ Result<UniqueFd> OpenAreaDir(int area_fd, std::string_view rel) {
   return fd;
 }
 
+// "restore: 12/40 saved paths, 3012 entries copied" on a terminal, at most
+// ten times a second.
+class Progress {
+ public:
+  Progress(bool show, size_t total) : show_(show && isatty(2)), total_(total) {}
+  ~Progress() {
+    if (show_) fprintf(stderr, "\rrestore: %zu/%zu saved paths, %zu entries copied\n", total_, total_, entries_);
+  }
+  void Step() {
+    ++done_;
+    Show();
+  }
+  void Entry() {
+    ++entries_;
+    Show();
+  }
+
+ private:
+  void Show() {
+    if (!show_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    fprintf(stderr, "\rrestore: %zu/%zu saved paths, %zu entries copied", done_, total_, entries_);
+  }
+
+  bool show_;
+  size_t total_;
+  size_t done_ = 0;
+  size_t entries_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
-                    SyncBatch* batch);
+                    SyncBatch* batch, Progress* progress);
 
 // Restores one record; everything it writes, and the directory it changed,
 // go to `batch`.
-Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* batch) {
+Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* batch, Progress* progress) {
   RAMS_ASSIGN_OR_RETURN(UniqueFd parent, OpenTreeDir(root, DirName(r.path)));
   std::string name(BaseName(r.path));
   RAMS_RETURN_IF_ERROR(RemoveTree(parent.get(), name));
-  RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent.get(), name, batch));
+  RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent.get(), name, batch, progress));
   UniqueFd dir(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) return ErrnoError("open directory of " + r.path);
   return batch->Add(std::move(dir));
 }
 
 Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
-                    SyncBatch* batch) {
+                    SyncBatch* batch, Progress* progress) {
   switch (r.kind) {
     case RecordKind::kAbsent:
       return Status::Ok();
@@ -78,7 +111,9 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
     }
     case RecordKind::kDirTree: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
-      return CopyTree(from.get(), std::string(BaseName(r.location)), parent, name, r.path, {}, batch);
+      TreeFilter filter;
+      filter.on_entry = [progress] { progress->Entry(); };
+      return CopyTree(from.get(), std::string(BaseName(r.location)), parent, name, r.path, filter, batch);
     }
     case RecordKind::kHardLink: {
       RAMS_ASSIGN_OR_RETURN(UniqueFd to, root.OpenDir(DirName(r.target)));
@@ -106,25 +141,6 @@ Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
   return batch->Add(std::move(fd));
 }
 
-class Progress {
- public:
-  Progress(bool show, size_t total) : show_(show && isatty(2)), total_(total) {}
-  ~Progress() {
-    if (show_) fprintf(stderr, "\rrestore: %zu/%zu paths\n", total_, total_);
-  }
-  void Step(size_t done) {
-    if (!show_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    fprintf(stderr, "\rrestore: %zu/%zu paths", done, total_);
-  }
-
- private:
-  bool show_;
-  size_t total_;
-  std::chrono::steady_clock::time_point last_{};
-};
 
 }  // namespace
 
@@ -156,19 +172,18 @@ Status RestoreRecords(const Root& root, int area_fd, const std::vector<Record>& 
   std::sort(trees.begin(), trees.end(), by_depth);
   std::sort(metas.begin(), metas.end(), [&](const Record* a, const Record* b) { return by_depth(b, a); });
   Progress progress(show_progress, trees.size() + links.size() + metas.size());
-  size_t done = 0;
   SyncBatch batch;
   for (const Record* r : trees) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r, &batch));
-    progress.Step(++done);
+    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r, &batch, &progress));
+    progress.Step();
   }
   for (const Record& r : links) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r, &batch));
-    progress.Step(++done);
+    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r, &batch, &progress));
+    progress.Step();
   }
   for (const Record* r : metas) {
     RAMS_RETURN_IF_ERROR(RestoreDirMetadata(root, *r, &batch));
-    progress.Step(++done);
+    progress.Step();
   }
   // The restored tree is durable before the checkpoint that described it goes.
   return batch.Flush();

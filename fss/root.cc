@@ -67,6 +67,18 @@ Result<UniqueFd> Root::OpenDir(std::string_view rel) const {
   return UniqueFd(static_cast<int>(fd));
 }
 
+Result<UniqueFd> Root::OpenPlainDir(const std::string& rel) const {
+  if (walk_only_) return Error(ELOOP, "walk only");
+  struct open_how how = {};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string path = rel.empty() ? std::string(".") : rel;
+  long fd = RetryEintr([&] { return ::syscall(SYS_openat2, fd_.get(), path.c_str(), &how, sizeof(how)); });
+  if (fd < 0 && errno == ENOSYS) return Error(ELOOP, "no openat2");
+  if (fd < 0) return ErrnoError("open directory " + path);
+  return UniqueFd(static_cast<int>(fd));
+}
+
 // The fallback: one component at a time, never following a symlink with the
 // kernel's help, ".." never above the root.
 Result<UniqueFd> Root::WalkDir(std::string_view rel) const {
@@ -143,9 +155,24 @@ Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) c
     if (out.name.size() > NAME_MAX) return Error(ENAMETOOLONG, "path component");
     comps.pop_back();
     std::string parent_path;
-    for (const std::string& c : comps) parent_path = JoinPath(parent_path, c);
-    RAMS_ASSIGN_OR_RETURN(out.parent, OpenDir(parent_path));
-    RAMS_ASSIGN_OR_RETURN(std::string parent_rel, CanonicalOf(out.parent.get()));
+    bool plain = true;  // no "." or ".." components
+    for (const std::string& c : comps) {
+      parent_path = JoinPath(parent_path, c);
+      plain = plain && c != "." && c != "..";
+    }
+    std::string parent_rel;
+    // Fast path: a plain path that meets no symlink is its own canonical
+    // form, so reading it back from /proc is not needed.
+    Result<UniqueFd> direct = plain ? OpenPlainDir(parent_path) : Result<UniqueFd>(Error(ELOOP, "not plain"));
+    if (direct.ok()) {
+      out.parent = std::move(*direct);
+      parent_rel = parent_path;
+    } else if (direct.code() != ELOOP) {
+      return direct.status();
+    } else {
+      RAMS_ASSIGN_OR_RETURN(out.parent, OpenDir(parent_path));
+      RAMS_ASSIGN_OR_RETURN(parent_rel, CanonicalOf(out.parent.get()));
+    }
     out.rel = JoinPath(parent_rel, out.name);
     if (IsHidden(parent_rel) || IsHidden(out.rel)) return Error(ENOENT, "no such path");
     if (!follow_last) return out;

@@ -66,6 +66,9 @@ class Root {
       : fd_(std::move(fd)), abs_path_(std::move(abs_path)),
         checkpoint_name_(std::move(checkpoint_name)), walk_only_(walk_only) {}
   Result<UniqueFd> WalkDir(std::string_view rel) const;
+  // Opens directory `rel` only if no component is a symlink: ELOOP if one is
+  // (or where openat2 is missing). Then `rel` is already canonical.
+  Result<UniqueFd> OpenPlainDir(const std::string& rel) const;
 
   UniqueFd fd_;
   std::string abs_path_;

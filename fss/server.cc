@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <csignal>
+
 #include <chrono>
 #include <cstdarg>
 #include <cstring>
@@ -39,6 +41,23 @@ bool PeerGone(int sock) {
 constexpr auto kSlice = std::chrono::milliseconds(kSliceMs);
 
 }  // namespace
+
+std::string ChannelName(pid_t server_pid, uint64_t n) {
+  return "fss." + std::to_string(server_pid) + "." + std::to_string(n);
+}
+
+size_t RemoveStaleChannels() {
+  Result<std::vector<SegmentInfo>> all = Segment::List();
+  if (!all.ok()) return 0;
+  size_t removed = 0;
+  for (const SegmentInfo& info : *all) {
+    unsigned long pid = 0;
+    if (sscanf(info.name.c_str(), "fss.%lu.", &pid) != 1 || pid == 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    removed += Segment::Remove(info.name).ok();
+  }
+  return removed;
+}
 
 std::string DefaultSocketPath(const std::string& root, const std::string& checkpoint_name) {
   return root + "/" + checkpoint_name + "/.fss.sock";
@@ -103,6 +122,7 @@ Status Server::Run() {
   }
   files_ = std::make_unique<FileServer>(*root_, std::move(cp));
   Log("scheduling: %s", options_.realtime ? RequestPriority().c_str() : "not requested");
+  if (size_t stale = RemoveStaleChannels(); stale > 0) Log("removed %zu channels of dead servers", stale);
   RAMS_RETURN_IF_ERROR(Listen());
   while (!stopping_.load()) {
     struct pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
@@ -134,9 +154,16 @@ void Server::ServeClient(int sock) {
   } else if (clients_.load() > options_.max_clients) {
     hello.error = EAGAIN;
   }
-  std::string name = "fss." + std::to_string(getpid()) + "." + std::to_string(next_channel_.fetch_add(1));
+  std::string name = ChannelName(getpid(), next_channel_.fetch_add(1));
   Result<Segment> seg = Error(EAGAIN, "not created");
-  if (hello.error == 0) seg = Segment::Create(name, kChannelBytes, 0600, /*exclusive=*/true);
+  if (hello.error == 0) {
+    seg = Segment::Create(name, kChannelBytes, 0600, /*exclusive=*/true);
+    if (seg.code() == EEXIST) {
+      // Left by a dead process that had our pid: ours to replace.
+      Segment::Remove(name).IgnoreError();
+      seg = Segment::Create(name, kChannelBytes, 0600, /*exclusive=*/true);
+    }
+  }
   Result<std::span<std::byte>> map = Error(EAGAIN, "not mapped");
   if (seg.ok()) map = seg->Map();
   if (hello.error == 0 && !map.ok()) hello.error = map.code();

@@ -36,6 +36,14 @@ std::string DefaultSocketPath(const std::string& root, const std::string& checkp
 // for the log ("SCHED_FIFO priority 10", "SCHED_OTHER nice -5").
 std::string RequestPriority();
 
+// Removes the channel segments ("fss.<pid>.<n>") of fssd processes that no
+// longer run (a server killed while a client was connecting leaves its
+// channel's name behind). Returns how many it removed.
+size_t RemoveStaleChannels();
+
+// The name of a server's n-th channel segment.
+std::string ChannelName(pid_t server_pid, uint64_t n);
+
 class Server {
  public:
   explicit Server(ServerOptions options) : options_(std::move(options)) {}

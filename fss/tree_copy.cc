@@ -225,6 +225,7 @@ Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std
     struct stat cst;
     if (::fstatat(src.get(), name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("lstat " + name);
     RAMS_RETURN_IF_ERROR(CopyEntry(src.get(), dst.get(), name, child, cst, filter, batch));
+    if (filter.on_entry) filter.on_entry();
   }
   RAMS_RETURN_IF_ERROR(ApplyMetadata(st, src.get(), dst.get()));
   return batch->Add(std::move(dst));

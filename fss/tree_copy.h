@@ -71,6 +71,8 @@ struct TreeFilter {
   std::function<bool(const std::string& rel)> holds_saved;
   // Called instead of copying a regular file with more than one link.
   std::function<Status(const std::string& rel)> on_multilink;
+  // Called after each entry is copied (progress reports).
+  std::function<void()> on_entry;
 };
 
 // Makes dst_dir/dst_name a copy of directory src_dir/src_name (whose

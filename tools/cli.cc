@@ -11,7 +11,7 @@ int ExitCodeFor(int errno_code) {
     case 0: return kExitOk;
     case EINVAL: case ENAMETOOLONG: case EFBIG: case ERANGE: return kExitUsage;
     case ENOENT: return kExitNotFound;
-    case EACCES: case EPERM: return kExitDenied;
+    case EACCES: case EPERM: case EROFS: return kExitDenied;
     case EEXIST: return kExitExists;
     case EBUSY: case ETIMEDOUT: case EDEADLK: return kExitBusy;
     default: return errno_code == EWOULDBLOCK ? kExitBusy : kExitError;

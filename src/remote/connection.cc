@@ -37,6 +37,10 @@ void SetSocketOptions(int fd, std::chrono::milliseconds timeout) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  // A bounded send buffer bounds how much bulk data a small request can queue
+  // behind in the kernel (docs/protocol.md §6).
+  int sndbuf = 256 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   // A server that stops reading for longer than the timeout fails the send.
   timeval tv{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
              .tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};

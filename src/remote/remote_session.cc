@@ -22,7 +22,7 @@ wire::Bytes Encode(const Request& request) {
 
 // The client-side deadline for an operation that itself waits up to `timeout`.
 Deadline WaitingDeadline(const Connection& conn, const Timeout& timeout) {
-  if (!timeout) return std::nullopt;
+  if (!timeout || *timeout > std::chrono::hours(24 * 365)) return std::nullopt;
   return Clock::now() + *timeout + conn.timeout();
 }
 

@@ -26,7 +26,6 @@ inline constexpr uint32_t kMaxBodyBytes = kMaxIoBytes + 64;
 inline constexpr uint32_t kMaxBodyBytesBeforeAuth = 128;
 inline constexpr uint32_t kMaxErrorMessageBytes = 256;
 inline constexpr uint32_t kSmallReplyBytes = 4096;
-inline constexpr uint32_t kMaxInFlightPerConnection = 256;
 inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
 inline constexpr uint32_t kMaxHandlesPerSession = 64;
 inline constexpr uint32_t kMaxWaitsPerSession = 64;

@@ -25,7 +25,7 @@ namespace {
 using testing::ReadFile;
 using testing::WriteFile;
 
-class ClientTest : public ::testing::Test {
+class FssClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     base_ = testing::MakeTempDir("client");
@@ -57,7 +57,7 @@ class ClientTest : public ::testing::Test {
   fss_client* c_ = nullptr;
 };
 
-TEST_F(ClientTest, SeedScenario) {
+TEST_F(FssClientTest, SeedScenario) {
   int fd = fss_open(c_, "/hw.txt", O_WRONLY | O_TRUNC, 0);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(fss_write(c_, fd, "goodbye\n", 8), 8);
@@ -73,9 +73,11 @@ TEST_F(ClientTest, SeedScenario) {
   fssd_->Stop();
   ASSERT_EQ(Restore(), 0);
   EXPECT_EQ(testing::Diff(start_, testing::Snapshot(root_)), "");
+  // fssd said which scheduling it got.
+  EXPECT_NE(ReadFile(base_ + "/fssd.log").find("scheduling: SCHED_"), std::string::npos);
 }
 
-TEST_F(ClientTest, CallsBehaveLikeSyscalls) {
+TEST_F(FssClientTest, CallsBehaveLikeSyscalls) {
   int fd = fss_open(c_, "/new", O_RDWR | O_CREAT | O_EXCL, 0640);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(fss_open(c_, "/new", O_RDWR | O_CREAT | O_EXCL, 0640), -1);
@@ -129,7 +131,18 @@ TEST_F(ClientTest, CallsBehaveLikeSyscalls) {
   EXPECT_EQ(errno, EISDIR);
 }
 
-TEST_F(ClientTest, ReaddirListsEverythingButTheCheckpointArea) {
+TEST_F(FssClientTest, OpeningAFifoDoesNotBlockTheServer) {
+  ASSERT_EQ(mkfifo((root_ + "/fifo").c_str(), 0644), 0);
+  EXPECT_EQ(fss_open(c_, "/fifo", O_WRONLY, 0), -1);
+  EXPECT_EQ(errno, ENXIO);  // no reader: the non-blocking open fails at once
+  int fd = fss_open(c_, "/fifo", O_RDONLY, 0);
+  EXPECT_GE(fd, 0);
+  struct fss_statbuf st;
+  EXPECT_EQ(fss_stat(c_, "/hw.txt", &st), 0);
+  EXPECT_EQ(fss_close(c_, fd), 0);
+}
+
+TEST_F(FssClientTest, ReaddirListsEverythingButTheCheckpointArea) {
   int fd = fss_open(c_, "/", O_RDONLY | O_DIRECTORY, 0);
   ASSERT_GE(fd, 0) << strerror(errno);
   std::set<std::string> names;
@@ -143,7 +156,7 @@ TEST_F(ClientTest, ReaddirListsEverythingButTheCheckpointArea) {
   EXPECT_EQ(fss_close(c_, fd), 0);
 }
 
-TEST_F(ClientTest, OneMebibyteInOneCall) {
+TEST_F(FssClientTest, OneMebibyteInOneCall) {
   std::string big(1 << 20, 'x');
   for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
   int fd = fss_open(c_, "/big", O_RDWR | O_CREAT, 0644);
@@ -156,7 +169,7 @@ TEST_F(ClientTest, OneMebibyteInOneCall) {
   EXPECT_EQ(ReadFile(root_ + "/big"), big);
 }
 
-TEST_F(ClientTest, PathEscapesAreRefused) {
+TEST_F(FssClientTest, PathEscapesAreRefused) {
   // Something outside the root that must stay untouched.
   WriteFile(base_ + "/outside", "secret");
   ASSERT_EQ(symlink("..", (root_ + "/up").c_str()), 0);
@@ -203,7 +216,7 @@ TEST_F(ClientTest, PathEscapesAreRefused) {
   EXPECT_EQ(ReadFile(root_ + "/checkpoint/.fss.journal").size(), 64u);
 }
 
-TEST_F(ClientTest, MalformedRequestsGetErrors) {
+TEST_F(FssClientTest, MalformedRequestsGetErrors) {
   Request bad;
   bad.op = static_cast<Op>(99);
   EXPECT_EQ(Call(c_, bad, nullptr, 0, nullptr, 0), -ENOSYS);
@@ -225,7 +238,7 @@ TEST_F(ClientTest, MalformedRequestsGetErrors) {
   EXPECT_EQ(fss_stat(c_, "/hw.txt", &st), 0) << "the server goes on";
 }
 
-TEST_F(ClientTest, PerClientLimitOnOpenFiles) {
+TEST_F(FssClientTest, PerClientLimitOnOpenFiles) {
   fss_disconnect(c_);
   c_ = nullptr;
   fssd_.reset();
@@ -242,7 +255,7 @@ TEST_F(ClientTest, PerClientLimitOnOpenFiles) {
   fss_disconnect(other);
 }
 
-TEST_F(ClientTest, ClientDyingMidRequestDoesNotWedgeTheServer) {
+TEST_F(FssClientTest, ClientDyingMidRequestDoesNotWedgeTheServer) {
   for (int round = 0; round < 5; ++round) {
     pid_t child = fork();
     ASSERT_GE(child, 0);
@@ -265,7 +278,7 @@ TEST_F(ClientTest, ClientDyingMidRequestDoesNotWedgeTheServer) {
   fss_disconnect(fresh);
 }
 
-TEST_F(ClientTest, TwentyConcurrentClients) {
+TEST_F(FssClientTest, TwentyConcurrentClients) {
   constexpr int kClients = 20;
   std::vector<pid_t> children;
   for (int i = 0; i < kClients; ++i) {
@@ -310,7 +323,7 @@ TEST_F(ClientTest, TwentyConcurrentClients) {
   EXPECT_EQ(testing::Diff(start_, testing::Snapshot(root_)), "");
 }
 
-TEST_F(ClientTest, CliStatusDiffCommit) {
+TEST_F(FssClientTest, CliStatusDiffCommit) {
   int fd = fss_open(c_, "/hw.txt", O_WRONLY | O_TRUNC, 0);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(fss_write(c_, fd, "bye\n", 4), 4);

@@ -85,7 +85,7 @@ pid_t Spawn(const std::vector<std::string>& args) {
   return pid;
 }
 
-TEST(CrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
+TEST(FssCrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
   int runs = getenv("FSS_CRASH_RUNS") ? atoi(getenv("FSS_CRASH_RUNS")) : 200;
   std::string base = testing::MakeTempDir("crash");
   std::string start = base + "/start", root = base + "/root";

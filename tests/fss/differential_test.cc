@@ -437,7 +437,7 @@ std::string RunSequence(uint32_t seed, Side& fss, Side& direct) {
   return "";
 }
 
-TEST(DifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) {
+TEST(FssDifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) {
   umask(022);
   int sequences = getenv("FSS_DIFF_SEQUENCES") ? atoi(getenv("FSS_DIFF_SEQUENCES")) : 500;
   int only = getenv("FSS_DIFF_SEED") ? atoi(getenv("FSS_DIFF_SEED")) : -1;

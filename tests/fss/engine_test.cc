@@ -21,7 +21,7 @@ using testing::ReadFile;
 using testing::Snapshot;
 using testing::WriteFile;
 
-class EngineTest : public ::testing::Test {
+class FssEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("engine");
@@ -71,7 +71,7 @@ class EngineTest : public ::testing::Test {
   Session session_;
 };
 
-TEST_F(EngineTest, SeedScenarioSavesAndRestores) {
+TEST_F(FssEngineTest, SeedScenarioSavesAndRestores) {
   ASSERT_EQ(WriteVia("/hw.txt", "changed"), 7);
   EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
   ASSERT_EQ(server_->Unlink("/foo/"), 0);
@@ -85,7 +85,7 @@ TEST_F(EngineTest, SeedScenarioSavesAndRestores) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, OnlyTheFirstChangeIsSaved) {
+TEST_F(FssEngineTest, OnlyTheFirstChangeIsSaved) {
   ASSERT_EQ(WriteVia("/hw.txt", "one"), 3);
   ASSERT_EQ(WriteVia("/hw.txt", "two"), 3);
   ASSERT_EQ(server_->Truncate("/hw.txt", 1), 0);
@@ -95,7 +95,7 @@ TEST_F(EngineTest, OnlyTheFirstChangeIsSaved) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, TruncatingReadOnlyOpenSavesAtOpen) {
+TEST_F(FssEngineTest, TruncatingReadOnlyOpenSavesAtOpen) {
   int64_t fd = server_->Open(session_, "/foo/a", O_RDONLY | O_TRUNC, 0, 022);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(ReadFile(Area("foo/a")), "aaa");
@@ -105,7 +105,7 @@ TEST_F(EngineTest, TruncatingReadOnlyOpenSavesAtOpen) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, OpenForWritingSavesBeforeAnyWrite) {
+TEST_F(FssEngineTest, OpenForWritingSavesBeforeAnyWrite) {
   int64_t fd = server_->Open(session_, "/hw.txt", O_RDWR, 0, 022);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(ReadFile(Area("hw.txt")), "hello, world\n");
@@ -116,7 +116,7 @@ TEST_F(EngineTest, OpenForWritingSavesBeforeAnyWrite) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, UnlinkedOpenFileIsSavedAtUnlink) {
+TEST_F(FssEngineTest, UnlinkedOpenFileIsSavedAtUnlink) {
   int64_t fd = server_->Open(session_, "/foo/a", O_RDONLY, 0, 022);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(server_->Unlink("/foo/a"), 0);
@@ -127,7 +127,7 @@ TEST_F(EngineTest, UnlinkedOpenFileIsSavedAtUnlink) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, HardLinksAreSavedOncePerInodeAndRestoredAsLinks) {
+TEST_F(FssEngineTest, HardLinksAreSavedOncePerInodeAndRestoredAsLinks) {
   server_.reset();
   ASSERT_EQ(link((dir_ + "/hw.txt").c_str(), (dir_ + "/foo/hw-link").c_str()), 0);
   ASSERT_EQ(link((dir_ + "/hw.txt").c_str(), (dir_ + "/hw-link2").c_str()), 0);
@@ -153,7 +153,7 @@ TEST_F(EngineTest, HardLinksAreSavedOncePerInodeAndRestoredAsLinks) {
   EXPECT_EQ(a.st_nlink, 3u);
 }
 
-TEST_F(EngineTest, ExtendedAttributesAndModesAreKept) {
+TEST_F(FssEngineTest, ExtendedAttributesAndModesAreKept) {
   if (setxattr((dir_ + "/hw.txt").c_str(), "user.fss", "kept", 4, 0) != 0) {
     GTEST_SKIP() << "user xattrs not supported here: " << strerror(errno);
   }
@@ -169,7 +169,7 @@ TEST_F(EngineTest, ExtendedAttributesAndModesAreKept) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, RenameSavesBothEnds) {
+TEST_F(FssEngineTest, RenameSavesBothEnds) {
   ASSERT_EQ(server_->Rename("/foo", "/bar"), 0);
   ASSERT_EQ(WriteVia("/bar/a", "new a"), 5);
   ASSERT_EQ(server_->Rename("/bar/sub/b", "/hw.txt"), 0);
@@ -180,7 +180,7 @@ TEST_F(EngineTest, RenameSavesBothEnds) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, DeepChangesThenRemovalOfTheirDirectory) {
+TEST_F(FssEngineTest, DeepChangesThenRemovalOfTheirDirectory) {
   ASSERT_EQ(WriteVia("/foo/sub/b", "B"), 1);
   ASSERT_EQ(WriteVia("/foo/sub/c", "C"), 1);
   ASSERT_EQ(server_->Unlink("/foo/a"), 0);
@@ -192,7 +192,7 @@ TEST_F(EngineTest, DeepChangesThenRemovalOfTheirDirectory) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, ContinuesAnInterruptedCheckpointAcrossRestarts) {
+TEST_F(FssEngineTest, ContinuesAnInterruptedCheckpointAcrossRestarts) {
   ASSERT_EQ(WriteVia("/hw.txt", "first run"), 9);
   server_.reset();
   Start();  // as fssd restarted after a crash: the same checkpoint goes on
@@ -202,7 +202,7 @@ TEST_F(EngineTest, ContinuesAnInterruptedCheckpointAcrossRestarts) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, CommitAcceptsChanges) {
+TEST_F(FssEngineTest, CommitAcceptsChanges) {
   ASSERT_EQ(WriteVia("/hw.txt", "accepted"), 8);
   ASSERT_EQ(server_->Commit(), 0);
   testing::Tree committed = Snapshot(dir_);
@@ -212,7 +212,7 @@ TEST_F(EngineTest, CommitAcceptsChanges) {
   EXPECT_EQ(testing::Diff(committed, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, WriterOpenedBeforeCheckpointSavesAtFirstWrite) {
+TEST_F(FssEngineTest, WriterOpenedBeforeCheckpointSavesAtFirstWrite) {
   int64_t fd = server_->Open(session_, "/hw.txt", O_WRONLY, 0, 022);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(server_->Commit(), 0);
@@ -223,7 +223,7 @@ TEST_F(EngineTest, WriterOpenedBeforeCheckpointSavesAtFirstWrite) {
   EXPECT_EQ(testing::Diff(committed, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, StatusListsChanges) {
+TEST_F(FssEngineTest, StatusListsChanges) {
   ASSERT_EQ(WriteVia("/hw.txt", "m"), 1);
   ASSERT_EQ(WriteVia("/new", "a"), 1);
   ASSERT_EQ(server_->Unlink("/foo"), 0);
@@ -234,7 +234,7 @@ TEST_F(EngineTest, StatusListsChanges) {
   EXPECT_EQ(listed, "D foo\nM hw.txt\nA new\n");
 }
 
-TEST_F(EngineTest, RestoreIsIdempotent) {
+TEST_F(FssEngineTest, RestoreIsIdempotent) {
   ASSERT_EQ(WriteVia("/hw.txt", "x"), 1);
   ASSERT_EQ(server_->Unlink("/foo"), 0);
   server_.reset();
@@ -246,9 +246,56 @@ TEST_F(EngineTest, RestoreIsIdempotent) {
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
 }
 
-TEST_F(EngineTest, SecondServerOnTheSameRootIsRefused) {
+TEST_F(FssEngineTest, SecondServerOnTheSameRootIsRefused) {
   auto cp = Checkpoint::Open(*root_);
   EXPECT_EQ(cp.code(), EBUSY);
+}
+
+}  // namespace
+}  // namespace rams::fss
+
+namespace rams::fss {
+namespace {
+
+// The component walk used where openat2 is missing confines exactly like it.
+TEST(FssRootTest, WalkFallbackResolvesLikeOpenat2) {
+  std::string dir = testing::MakeTempDir("walk");
+  std::string root_dir = dir + "/root";
+  ASSERT_EQ(mkdir(root_dir.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/a/b").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((root_dir + "/checkpoint").c_str(), 0700), 0);
+  testing::WriteFile(root_dir + "/a/b/f", "f");
+  testing::WriteFile(dir + "/outside", "o");
+  ASSERT_EQ(symlink("..", (root_dir + "/up").c_str()), 0);
+  ASSERT_EQ(symlink("a/b", (root_dir + "/ab").c_str()), 0);
+  ASSERT_EQ(symlink("../b", (root_dir + "/a/b/sib").c_str()), 0);
+  ASSERT_EQ(symlink("/etc", (root_dir + "/etc").c_str()), 0);
+  ASSERT_EQ(symlink("loop", (root_dir + "/loop").c_str()), 0);
+  ASSERT_EQ(symlink("checkpoint", (root_dir + "/cp").c_str()), 0);
+  Result<Root> kernel = Root::Open(root_dir, "checkpoint");
+  Result<Root> walk = Root::Open(root_dir, "checkpoint", /*walk_only=*/true);
+  ASSERT_TRUE(kernel.ok() && walk.ok());
+  const char* paths[] = {"/a/b/f", "a/./b/../b/f", "/ab/f", "ab/sib/f", "/up/outside", "../outside",
+                         "a/../../outside", "/etc/passwd", "/etc", "/loop/x", "/loop", "/cp/x", "/cp",
+                         "checkpoint/.fss.journal", "/a/b/f/x", "/missing/x", "/", "a/..", "/ab/"};
+  for (const char* p : paths) {
+    for (bool follow : {true, false}) {
+      SCOPED_TRACE(std::string(p) + (follow ? " follow" : " nofollow"));
+      Result<Resolved> k = kernel->Resolve(p, follow);
+      Result<Resolved> w = walk->Resolve(p, follow);
+      EXPECT_EQ(k.code(), w.code()) << k.status().ToString() << " vs " << w.status().ToString();
+      if (k.ok() && w.ok()) {
+        EXPECT_EQ(k->rel, w->rel);
+        EXPECT_EQ(k->name, w->name);
+      }
+    }
+  }
+  EXPECT_EQ(kernel->Resolve("/up/outside", true).code(), EXDEV);
+  EXPECT_EQ(kernel->Resolve("/etc/passwd", true).code(), EXDEV);
+  EXPECT_EQ(kernel->Resolve("/cp/x", true).code(), ENOENT);
+  EXPECT_EQ(kernel->Resolve("/ab/sib/f", true)->rel, "a/b/f");
+  testing::RemoveAll(dir);
 }
 
 }  // namespace

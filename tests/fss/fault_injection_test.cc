@@ -70,7 +70,7 @@ int RunCut(const std::string& dir, int cut) {
   return calls;
 }
 
-TEST(FaultInjectionTest, RestoreAfterACrashAtAnyStep) {
+TEST(FssFaultInjectionTest, RestoreAfterACrashAtAnyStep) {
   std::string dir = testing::MakeTempDir("fault");
   int steps = RunCut(dir, -1);
   ASSERT_GE(steps, 20);

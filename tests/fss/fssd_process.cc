@@ -1,5 +1,6 @@
 // Running fssd and the FSS tools from tests.
 #include "fssd_process.h"
+#include "server.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -77,6 +78,8 @@ void FssdProcess::Kill() {
   int status;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  // A channel being handed to a client when the kill came keeps its name.
+  RemoveStaleChannels();
 }
 
 int RunProgram(const std::vector<std::string>& args, std::string* output) {

@@ -20,7 +20,7 @@
 namespace rams::fss {
 namespace {
 
-TEST(ServerThreadsTest, ConcurrentClientsAndCommits) {
+TEST(FssServerThreadsTest, ConcurrentClientsAndCommits) {
   std::string base = testing::MakeTempDir("threads");
   std::string root = base + "/root";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);

@@ -130,7 +130,7 @@ TEST_F(SyncOpsTest, RemoteWaiterWokenByLocalAndRemoteWakers) {
     std::thread waiter([&] { result = remote->Wait(4, 0, std::nullopt).code(); });
     // Wake until the waiter is parked and woken.
     uint32_t woken = 0;
-    for (int i = 0; i < 200 && woken == 0; ++i) {
+    for (int i = 0; i < 2000 && woken == 0; ++i) {
       std::this_thread::sleep_for(milliseconds(5));
       auto w = local_waker ? local->Wake(4, 1) : waker_remote->Wake(4, 1);
       ASSERT_TRUE(w.ok());
@@ -148,7 +148,7 @@ TEST_F(SyncOpsTest, LocalWaiterWokenByRemoteWake) {
   std::atomic<int> result{-1};
   std::thread waiter([&] { result = local->Wait(8, 0, std::chrono::seconds(10)).code(); });
   uint32_t woken = 0;
-  for (int i = 0; i < 200 && woken == 0; ++i) {
+  for (int i = 0; i < 2000 && woken == 0; ++i) {
     std::this_thread::sleep_for(milliseconds(5));
     woken = *remote->Wake(8, 1);
   }
