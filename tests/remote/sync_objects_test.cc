@@ -278,6 +278,35 @@ TEST_F(SyncObjectsTest, KilledRemoteHolderIsAnOwnerDeath) {
   LocalMutex().Unlock();
 }
 
+TEST_F(SyncObjectsTest, KilledRemoteMemberBreaksTheBarrier) {
+  new (base_ + kBarrierOff) Barrier(2);
+  Barrier& local = *reinterpret_cast<Barrier*>(base_ + kBarrierOff);
+  ASSERT_TRUE(local.Join().ok());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t member = SpawnRemote([&](RemoteSegment& seg) {
+    RemoteBarrier barrier(seg, kBarrierOff);
+    if (!barrier.Join().ok()) return false;
+    auto first = barrier.Wait(std::chrono::seconds(10));  // one round together
+    char c = 1;
+    if (!first.ok() || write(ready[1], &c, 1) != 1) return false;
+    pause();
+    return false;
+  });
+  auto first = local.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  close(ready[1]);
+  kill(member, SIGKILL);
+  EXPECT_FALSE(Reap(member));
+  // The remote member (ramsd's agent for its session) is gone: broken, not a hang.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(local.Wait(std::chrono::seconds(10)).code(), EPIPE);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
 TEST_F(SyncObjectsTest, BadInputIsRefusedAndChangesNothing) {
   const std::vector<std::byte> before = seg_.Bytes();
   auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port());
