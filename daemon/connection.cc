@@ -137,6 +137,15 @@ void Connection::HandleFrame(const Header& h, Body body) {
     case Op::kWait: s = OnWait(h, body); break;
     case Op::kWake: s = OnWake(h, body); break;
     case Op::kStat: s = OnStat(h, body); break;
+    case Op::kMutexLock:
+    case Op::kMutexUnlock:
+    case Op::kMutexConsistent:
+    case Op::kCondWait:
+    case Op::kCondSignal:
+    case Op::kCondBroadcast:
+    case Op::kBarrierJoin:
+    case Op::kBarrierWait:
+    case Op::kBarrierLeave: s = OnSync(h, body); break;
     default: s = rams::Error(EOPNOTSUPP, "unknown opcode " + std::to_string(h.opcode)); break;
   }
   if (!s.ok()) ReplyError(h, s);
@@ -198,6 +207,7 @@ void Connection::CloseAfterFlush(std::string_view why) {
   spdlog::info("connection {} from {}: closing ({})", id_, peer_, why);
   closing_ = true;
   CancelParked(0);
+  if (sync_agent_) sync_agent_->Stop();
   if (writing_.empty() && small_queue_.empty() && bulk_queue_.empty()) Abort();
 }
 
@@ -208,6 +218,7 @@ void Connection::Abort() {
   closed_ = true;
   closing_ = true;
   CancelParked(0);
+  if (sync_agent_) sync_agent_->Stop();
   handshake_timer_.cancel();
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);

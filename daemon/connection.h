@@ -4,7 +4,8 @@
 // and pushes from two queues — small ones before bulk ones at every frame
 // boundary (docs/protocol.md §6). Each OPEN attaches the segment anew, so the
 // session's range locks behave like a local handle's and are released when
-// the connection ends. WAITs and waiting LOCKs park on the BlockingPool.
+// the connection ends. WAITs and waiting LOCKs park on the BlockingPool; operations on sync objects
+// run on the session's SyncAgent.
 //
 // Thread safety: used only on the server's io thread. Parked jobs run on pool
 // threads and reach the connection only by posting to that thread.
@@ -31,6 +32,7 @@
 #include "rams/backend.h"
 #include "remote/messages.h"
 #include "server.h"
+#include "sync_agent.h"
 
 namespace ramsd {
 
@@ -91,6 +93,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   rams::Status OnWait(const Header& h, Body body);
   rams::Status OnWake(const Header& h, Body body);
   rams::Status OnStat(const Header& h, Body body);
+  // Sync objects (sync_operations.cc): validated here, run on sync_agent_.
+  rams::Status OnSync(const Header& h, Body body);
+  void CompleteSync(const Header& h, const rams::Status& status, const wire::Bytes& body);
   rams::Result<Handle*> FindHandle(uint32_t handle, std::string_view op);
   // Parks `job` (which returns an errno-style result and a value, and gives
   // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
@@ -127,6 +132,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::map<uint32_t, Handle> handles_;
   uint32_t next_handle_ = 1;
   std::unordered_map<uint64_t, Parked> parked_;  // by request id
+  std::shared_ptr<SyncAgent> sync_agent_;        // started by the first sync op
 };
 
 }  // namespace ramsd

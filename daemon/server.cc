@@ -26,7 +26,12 @@ Server::Server(asio::io_context& io, ServerOptions options)
   assert(options_.backend != nullptr);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  // Agents exit once their connections are gone; one stuck in a Barrier::Wait
+  // without a timeout is left behind (it is detached) and posts nothing more.
+  const uint32_t stuck = sync_gate_->Close(std::chrono::seconds(2));
+  if (stuck > 0) spdlog::warn("{} sync agents still blocked at exit", stuck);
+}
 
 namespace {
 

@@ -5,7 +5,8 @@
 // parked ones, close.
 //
 // Thread safety: everything runs on the one thread running the io_context,
-// except the BlockingPool's jobs, which only post back to it, and Metrics.
+// except the BlockingPool's jobs and the sync agents, which only post back to
+// it (agents through the SyncGate), and Metrics.
 #pragma once
 
 #include <asio.hpp>
@@ -22,6 +23,7 @@
 #include "metrics.h"
 #include "rams/backend.h"
 #include "remote/messages.h"
+#include "sync_agent.h"
 
 namespace ramsd {
 
@@ -65,6 +67,7 @@ class Server {
   const Export* FindExport(std::string_view name) const;
   Metrics& metrics() { return metrics_; }
   BlockingPool& pool() { return pool_; }
+  const std::shared_ptr<SyncGate>& sync_gate() { return sync_gate_; }
   asio::io_context& io() { return io_; }
   bool TryReserveParked();
   void ReleaseParked();
@@ -82,6 +85,8 @@ class Server {
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   Metrics metrics_;
   BlockingPool pool_{wire::kMaxWaitsPerServer};
+  const std::shared_ptr<SyncGate> sync_gate_ =
+      std::make_shared<SyncGate>(io_, wire::kMaxSyncAgentsPerServer);
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::acceptor http_acceptor_;
   asio::steady_timer drain_timer_;

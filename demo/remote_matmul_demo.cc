@@ -2,8 +2,9 @@
 // processes that reach the matrices only through ramsd on loopback. The
 // parent creates the segment locally and starts ramsd exporting it; each
 // worker connects, READs A and B, computes its band of C, WRITEs it back in a
-// pipelined batch and meets the others at a barrier made of FETCH_ADD, WAIT
-// and WAKE on segment words; worker 0 then reads C and stores its checksum.
+// pipelined batch and meets the others at a rams::Barrier in the segment
+// (constructed by the parent, used remotely through ramsd's sync agents);
+// worker 0 then reads C and stores its checksum.
 // The parent checks C against a product it computed alone. Exit 0 when right.
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,10 +17,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "matmul.h"
+#include "rams/barrier.h"
 #include "rams/remote.h"
 #include "rams/segment.h"
 #include "shared_matrices.h"
@@ -28,36 +31,22 @@ namespace {
 
 using rams::Status;
 
-// Layout: three words, then A, B and C (n x n doubles each) from kData.
-constexpr uint64_t kArrived = 0;     // u64: barrier arrivals (FETCH_ADD)
-constexpr uint64_t kGeneration = 8;  // u64 whose low 32 bits are the WAIT word
-constexpr uint64_t kChecksum = 16;   // u64: bit pattern of sum(C), by worker 0
-constexpr uint64_t kData = 64;
+// Layout: the checksum word, the barrier, then A, B and C (n x n doubles
+// each) from kData.
+constexpr uint64_t kChecksum = 0;  // u64: bit pattern of sum(C), by worker 0
+constexpr uint64_t kBarrier = 64;  // rams::Barrier for the workers
+constexpr uint64_t kData = 512;
+static_assert(kBarrier + sizeof(rams::Barrier) <= kData);
 
 uint64_t MatrixBytes(int n) { return uint64_t(n) * n * sizeof(double); }
-
-// The barrier over the wire: arrive with FETCH_ADD; the last one bumps the
-// generation and wakes everyone; the others WAIT while it is unchanged.
-Status RemoteBarrier(rams::RemoteSegment& seg, uint32_t parties) {
-  uint32_t generation = 0;
-  RAMS_RETURN_IF_ERROR(seg.Read(kGeneration, std::as_writable_bytes(std::span(&generation, 1))));
-  RAMS_ASSIGN_OR_RETURN(uint64_t before, seg.FetchAdd(kArrived, 1));
-  if (before + 1 == uint64_t(parties) * (generation + 1)) {
-    RAMS_RETURN_IF_ERROR(seg.FetchAdd(kGeneration, 1).status());
-    return seg.Wake(kGeneration, UINT32_MAX).status();
-  }
-  for (;;) {
-    Status s = seg.Wait(kGeneration, generation, std::chrono::seconds(30));
-    if (!s.ok() && s.code() != EAGAIN) return s;
-    uint32_t now = 0;
-    RAMS_RETURN_IF_ERROR(seg.Read(kGeneration, std::as_writable_bytes(std::span(&now, 1))));
-    if (now != generation) return Status::Ok();
-  }
-}
 
 Status Worker(uint16_t port, const std::string& name, int n, int index, int count) {
   RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session, rams::RemoteSession::Connect("127.0.0.1", port));
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::RemoteSegment> seg, session.Open(name));
+  // Join before the work, so that a worker dying before it arrives breaks
+  // the barrier for the others instead of leaving them waiting.
+  rams::RemoteBarrier barrier(*seg, kBarrier);
+  RAMS_RETURN_IF_ERROR(barrier.Join());
   const uint64_t m = MatrixBytes(n);
   std::vector<double> a(size_t(n) * n), b(size_t(n) * n), c(size_t(n) * n);
   RAMS_RETURN_IF_ERROR(seg->Read(kData, std::as_writable_bytes(std::span(a))));
@@ -72,7 +61,8 @@ Status Worker(uint16_t port, const std::string& name, int n, int index, int coun
     batch.Write(*seg, kData + 2 * m + uint64_t(row) * n * sizeof(double), bytes);
   }
   RAMS_RETURN_IF_ERROR(batch.Run());
-  RAMS_RETURN_IF_ERROR(RemoteBarrier(*seg, count));
+  RAMS_RETURN_IF_ERROR(barrier.Wait(std::chrono::seconds(60)).status());
+  RAMS_RETURN_IF_ERROR(barrier.Leave());
   if (index != 0) return Status::Ok();
   RAMS_RETURN_IF_ERROR(seg->Read(kData + 2 * m, std::as_writable_bytes(std::span(c))));
   const uint64_t bits = std::bit_cast<uint64_t>(rams::demo::Checksum(c.data(), n));
@@ -124,6 +114,7 @@ int main(int argc, char** argv) {
   }
   auto map = seg->Map();
   if (!map.ok()) return 1;
+  new (map->data() + kBarrier) rams::Barrier(static_cast<uint32_t>(procs));
   auto* a = reinterpret_cast<double*>(map->data() + kData);
   rams::demo::FillInputs(a, a + size_t(n) * n, n, 42);
   std::vector<double> reference(size_t(n) * n);

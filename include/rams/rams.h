@@ -102,6 +102,27 @@ int rams_remote_cas(rams_segment* seg, uint64_t offset, uint64_t expected, uint6
                     uint64_t* previous);
 int rams_remote_fetch_add(rams_segment* seg, uint64_t offset, uint64_t addend,
                           uint64_t* previous);
+/* Sync objects at `offset` of a remote segment, initialized (rams_mutex_init
+ * etc.) by a process on its home host; ramsd runs each call on the real
+ * object, so home-host processes and remote sessions share it. The owner
+ * (of a mutex, or the barrier member) is the SESSION, not the calling thread;
+ * when the session ends its locks count as a dead owner's (RAMS_OWNER_DIED
+ * for the next locker). Results as for the local calls below; plus -EPERM
+ * (unlock or cond wait without holding the mutex), -EINVAL (no such object
+ * there), -EROFS (read-only handle), -ENOTSUP for a local segment. See
+ * docs/sync.md, "Across hosts". */
+int rams_remote_mutex_lock(rams_segment* seg, uint64_t offset, int64_t timeout_ns);
+int rams_remote_mutex_trylock(rams_segment* seg, uint64_t offset);
+int rams_remote_mutex_unlock(rams_segment* seg, uint64_t offset);
+int rams_remote_mutex_consistent(rams_segment* seg, uint64_t offset);
+/* May return 0 spuriously after about a second; loop on the predicate. */
+int rams_remote_cond_wait(rams_segment* seg, uint64_t cond_offset, uint64_t mutex_offset,
+                          int64_t timeout_ns);
+int rams_remote_cond_signal(rams_segment* seg, uint64_t offset);
+int rams_remote_cond_broadcast(rams_segment* seg, uint64_t offset);
+int rams_remote_barrier_join(rams_segment* seg, uint64_t offset);
+int rams_remote_barrier_wait(rams_segment* seg, uint64_t offset, int64_t timeout_ns);
+int rams_remote_barrier_leave(rams_segment* seg, uint64_t offset);
 /* ---- end of remote segments ---------------------------------------------- */
 
 /* Describes the calling thread's last failure ("" when none). */

@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "rams/backend.h"
+#include "rams/condvar.h"
 #include "rams/status.h"
+#include "rams/sync_common.h"
 
 namespace rams {
 
@@ -72,6 +74,7 @@ struct RemoteServerStat {
 
 class RemoteSegment;
 class RemoteBatch;
+class RemoteSyncObject;
 
 class RemoteSession {
  public:
@@ -125,6 +128,7 @@ class RemoteSegment final : public SegmentPort {
  private:
   friend class RemoteSession;
   friend class RemoteBatch;
+  friend class RemoteSyncObject;
   RemoteSegment(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
                 bool read_only, SegmentInfo info);
   std::shared_ptr<remote_internal::Connection> conn_;
@@ -156,6 +160,75 @@ class RemoteBatch {
   struct Op;
   std::vector<std::shared_ptr<Op>> ops_;
   std::vector<Status> statuses_;
+};
+
+// Sync objects in a remote segment: proxies for a rams::Mutex, CondVar or
+// Barrier initialized (by a process on the home host) at `offset`. The home
+// ramsd runs every operation on the real object, on one thread per session
+// (its sync agent), so local processes on the home host and remote sessions
+// share the very same objects. The owner identity of a remote session is
+// that agent: a mutex locked through a session is held by the session, not by
+// the calling thread, and the session's sync operations run one after the
+// other (a blocked Lock delays the session's later sync operations). Give
+// each thread that needs its own identity its own RemoteSession. When the
+// session ends (the client dies or disconnects), the agent exits holding what
+// the session held: the next locker gets kOwnerDied, barrier members EPIPE.
+// Results and errors are those of the local classes, plus the transport's
+// (ECONNRESET, ENOTCONN) and EINVAL when `offset` does not hold an object of
+// that type, EROFS on a read-only handle, EPERM for Unlock (and Wait) without
+// holding the mutex, EAGAIN/EBUSY when ramsd runs out of agents/queue slots.
+// A proxy refers to its segment, which must outlive it. Thread safety: as
+// RemoteSegment.
+class RemoteSyncObject {
+ public:
+  RemoteSyncObject(RemoteSegment& segment, uint64_t offset) : segment_(&segment), offset_(offset) {}
+  uint64_t offset() const { return offset_; }
+  RemoteSegment& segment() const { return *segment_; }
+
+ protected:
+  // One sync request (docs/protocol.md §4, "Sync objects") for the object at offset();
+  // `timeout` also extends the reply's deadline. The reply body lands in
+  // `*reply` when given.
+  Status Run(uint8_t opcode, uint32_t flags, uint64_t mutex_offset, Timeout timeout,
+             std::vector<std::byte>* reply = nullptr);
+
+ private:
+  RemoteSegment* segment_;
+  uint64_t offset_;
+};
+
+class RemoteMutex : public RemoteSyncObject {
+ public:
+  using RemoteSyncObject::RemoteSyncObject;
+  // As Mutex::Lock: ETIMEDOUT, ENOTRECOVERABLE, EDEADLK (the session holds
+  // it), EXDEV. kOwnerDied: call MarkConsistent() after repairing the state.
+  Result<Acquired> Lock(Timeout timeout = std::nullopt);
+  // EBUSY when held by a live owner.
+  Result<Acquired> TryLock();
+  // EPERM when the session does not hold it.
+  Status Unlock();
+  // EINVAL unless the session holds it after acquiring it with kOwnerDied.
+  Status MarkConsistent();
+};
+
+class RemoteCondVar : public RemoteSyncObject {
+ public:
+  using RemoteSyncObject::RemoteSyncObject;
+  // As CondVar::Wait; `mu` must be in the same segment and held by the
+  // session. Waits without a timeout (or longer than a second) return at
+  // least once a second, spuriously; callers loop on their predicate.
+  Result<CondWaitResult> Wait(RemoteMutex& mu, Timeout timeout = std::nullopt);
+  Status Signal();
+  Status Broadcast();
+};
+
+class RemoteBarrier : public RemoteSyncObject {
+ public:
+  using RemoteSyncObject::RemoteSyncObject;
+  // As Barrier::Join / Wait / Leave; the member is the session.
+  Status Join();
+  Result<bool> Wait(Timeout timeout = std::nullopt);
+  Status Leave();
 };
 
 // The `remote` backend: the exports of one ramsd as a Backend, so that

@@ -302,6 +302,40 @@ Result<U32Reply> U32Reply::Decode(std::span<const std::byte> body) {
                                [](BodyReader& r, U32Reply& v) { return r.U32(&v.value) && r.Zero32(); });
 }
 
+void SyncRequest::EncodeTo(Bytes* out) const {
+  BodyWriter w(out);
+  w.U32(handle);
+  w.U32(flags);
+  w.U64(offset);
+  w.U64(mutex_offset);
+  w.U64(static_cast<uint64_t>(timeout_ns));
+}
+Result<SyncRequest> SyncRequest::Decode(std::span<const std::byte> body) {
+  auto decoded = DecodeFixed<SyncRequest>(body, "sync request", [](BodyReader& r, SyncRequest& v) {
+    return r.U32(&v.handle) && r.U32(&v.flags) && r.U64(&v.offset) && r.U64(&v.mutex_offset) &&
+           r.I64(&v.timeout_ns);
+  });
+  if (decoded.ok() && (decoded->flags & ~kSyncTry) != 0) {
+    return Error(EINVAL, "sync request: unknown flags");
+  }
+  return decoded;
+}
+
+void CondWaitReply::EncodeTo(Bytes* out) const {
+  BodyWriter w(out);
+  w.U32(acquired);
+  w.U32(timed_out);
+}
+Result<CondWaitReply> CondWaitReply::Decode(std::span<const std::byte> body) {
+  auto decoded = DecodeFixed<CondWaitReply>(body, "COND_WAIT reply", [](BodyReader& r, CondWaitReply& v) {
+    return r.U32(&v.acquired) && r.U32(&v.timed_out);
+  });
+  if (decoded.ok() && (decoded->acquired > 1 || decoded->timed_out > 1)) {
+    return Error(EINVAL, "COND_WAIT reply: values out of range");
+  }
+  return decoded;
+}
+
 void SegmentStatReply::EncodeTo(Bytes* out) const {
   BodyWriter w(out);
   w.U64(size_bytes);

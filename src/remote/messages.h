@@ -180,6 +180,27 @@ struct U32Reply {
   void EncodeTo(Bytes* out) const;
   static Result<U32Reply> Decode(std::span<const std::byte> body);
 };
+// Every sync opcode (MUTEX_*, COND_*, BARRIER_*): the object at `offset`;
+// `mutex_offset` is COND_WAIT's mutex (zero otherwise); `flags` is
+// kSyncTry for MUTEX_LOCK (zero otherwise); timeout_ns < 0: none.
+inline constexpr uint32_t kSyncTry = 1u << 0;
+struct SyncRequest {
+  uint32_t handle = 0;
+  uint32_t flags = 0;
+  uint64_t offset = 0;
+  uint64_t mutex_offset = 0;
+  int64_t timeout_ns = -1;
+  void EncodeTo(Bytes* out) const;
+  static Result<SyncRequest> Decode(std::span<const std::byte> body);
+};
+// COND_WAIT reply: how the mutex was re-acquired (rams::Acquired) and
+// whether the timeout passed (0 or 1).
+struct CondWaitReply {
+  uint32_t acquired = 0;
+  uint32_t timed_out = 0;
+  void EncodeTo(Bytes* out) const;
+  static Result<CondWaitReply> Decode(std::span<const std::byte> body);
+};
 struct SegmentStatReply {
   uint64_t size_bytes = 0;
   uint32_t mode = 0;

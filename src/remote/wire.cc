@@ -37,6 +37,15 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kWake: return "WAKE";
     case Opcode::kStat: return "STAT";
     case Opcode::kLockHeld: return "LOCK_HELD";
+    case Opcode::kMutexLock: return "MUTEX_LOCK";
+    case Opcode::kMutexUnlock: return "MUTEX_UNLOCK";
+    case Opcode::kMutexConsistent: return "MUTEX_CONSISTENT";
+    case Opcode::kCondWait: return "COND_WAIT";
+    case Opcode::kCondSignal: return "COND_SIGNAL";
+    case Opcode::kCondBroadcast: return "COND_BROADCAST";
+    case Opcode::kBarrierJoin: return "BARRIER_JOIN";
+    case Opcode::kBarrierWait: return "BARRIER_WAIT";
+    case Opcode::kBarrierLeave: return "BARRIER_LEAVE";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

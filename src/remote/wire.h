@@ -30,6 +30,8 @@ inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
 inline constexpr uint32_t kMaxHandlesPerSession = 64;
 inline constexpr uint32_t kMaxWaitsPerSession = 64;
 inline constexpr uint32_t kMaxWaitsPerServer = 1024;
+inline constexpr uint32_t kMaxSyncQueuePerSession = 64;
+inline constexpr uint32_t kMaxSyncAgentsPerServer = 256;
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kMacBytes = 32;
 inline constexpr size_t kMinKeyBytes = 16;
@@ -51,6 +53,16 @@ enum class Opcode : uint8_t {
   kWake = 13,
   kStat = 14,
   kLockHeld = 15,
+  // Sync objects in segment memory, run by the session's sync agent (protocol.md §4).
+  kMutexLock = 16,
+  kMutexUnlock = 17,
+  kMutexConsistent = 18,
+  kCondWait = 19,
+  kCondSignal = 20,
+  kCondBroadcast = 21,
+  kBarrierJoin = 22,
+  kBarrierWait = 23,
+  kBarrierLeave = 24,
   kWakeup = 64,  // push only
 };
 
@@ -65,7 +77,9 @@ inline constexpr uint16_t kKnownFlags = kFlagReply | kFlagPush;
 inline constexpr uint64_t kFeatureAtomics = 1u << 0;
 inline constexpr uint64_t kFeatureLocks = 1u << 1;
 inline constexpr uint64_t kFeatureWait = 1u << 2;
-inline constexpr uint64_t kAllFeatures = kFeatureAtomics | kFeatureLocks | kFeatureWait;
+inline constexpr uint64_t kFeatureSync = 1u << 3;
+inline constexpr uint64_t kAllFeatures =
+    kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;
 
 // HELLO reply auth_flags.
 inline constexpr uint32_t kAuthKeyRequired = 1u << 0;

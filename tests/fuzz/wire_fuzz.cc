@@ -55,6 +55,19 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
     case Opcode::kWait: RoundTrip<WaitRequest>(body); break;
     case Opcode::kWake: reply ? RoundTrip<U32Reply>(body) : RoundTrip<WakeRequest>(body); break;
     case Opcode::kWakeup: RoundTrip<U32Reply>(body); break;
+    case Opcode::kMutexLock:
+    case Opcode::kBarrierWait:
+      reply ? RoundTrip<U32Reply>(body) : RoundTrip<SyncRequest>(body);
+      break;
+    case Opcode::kCondWait:
+      reply ? RoundTrip<CondWaitReply>(body) : RoundTrip<SyncRequest>(body);
+      break;
+    case Opcode::kMutexUnlock:
+    case Opcode::kMutexConsistent:
+    case Opcode::kCondSignal:
+    case Opcode::kCondBroadcast:
+    case Opcode::kBarrierJoin:
+    case Opcode::kBarrierLeave: RoundTrip<SyncRequest>(body); break;
     case Opcode::kStat:
       if (reply) {
         RoundTrip<SegmentStatReply>(body);

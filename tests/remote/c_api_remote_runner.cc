@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "rams/rams.h"
 #include "ramsd_process.h"
 
 namespace rams::test {
@@ -11,6 +12,12 @@ namespace {
 
 TEST(CApiRemoteTest, CProgramPasses) {
   TempSegment seg(8192, "capi");
+  auto map = seg.segment().Map();
+  ASSERT_TRUE(map.ok());
+  auto* mutex = reinterpret_cast<rams_mutex*>(map->data() + 4096);
+  ASSERT_EQ(rams_mutex_init(mutex), 0);
+  ASSERT_EQ(rams_cond_init(reinterpret_cast<rams_cond*>(map->data() + 4160)), 0);
+  ASSERT_EQ(rams_barrier_init(reinterpret_cast<rams_barrier*>(map->data() + 4224), 1), 0);
   RamsdProcess ramsd;
   ramsd.Start({"--export", seg.name()});
   const std::string cmd = std::string(C_API_REMOTE_TEST_PATH) + " " +
@@ -21,6 +28,10 @@ TEST(CApiRemoteTest, CProgramPasses) {
   uint64_t word = 0;
   ASSERT_TRUE(seg.segment().Read(8, std::as_writable_bytes(std::span(&word, 1))).ok());
   EXPECT_EQ(word, 10u);
+  // The C program's session ended holding the mutex: an owner death here.
+  EXPECT_EQ(rams_mutex_lock(mutex, 5'000'000'000), RAMS_OWNER_DIED);
+  rams_mutex_consistent(mutex);
+  rams_mutex_unlock(mutex);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-/* The remote C interface from C: connect, open, read/write, atomics, locks and
- * wait/wake through ordinary rams_segment handles. Usage: PORT NAME (a ramsd
- * on 127.0.0.1:PORT exporting NAME read-write, at least 4 KiB); exit 0 when
- * all checks pass. */
+/* The remote C interface from C: connect, open, read/write, atomics, locks,
+ * wait/wake and sync objects through ordinary rams_segment handles. Usage:
+ * PORT NAME (a ramsd on 127.0.0.1:PORT exporting NAME read-write, at least
+ * 8 KiB, with a rams_mutex at 4096, a rams_cond at 4160 and a one-party
+ * rams_barrier at 4224); exit 0 when all checks pass. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,19 @@ int main(int argc, char** argv) {
   CHECK(rams_segment_wait(seg, 16, 1, 1000000) == -EAGAIN);
   CHECK(rams_segment_wait(seg, 16, 0, 1000000) == -ETIMEDOUT);
   CHECK(rams_segment_wake(seg, 16, 1) == 0);
+  /* Sync objects, initialized by the runner on the home host. */
+  CHECK(rams_remote_mutex_lock(seg, 4096, RAMS_FOREVER) == 0);
+  CHECK(rams_remote_mutex_lock(seg, 4096, 0) == -EDEADLK);
+  CHECK(rams_remote_cond_wait(seg, 4160, 4096, 1000000) == RAMS_TIMED_OUT);
+  CHECK(rams_remote_cond_signal(seg, 4160) == 0 && rams_remote_cond_broadcast(seg, 4160) == 0);
+  CHECK(rams_remote_mutex_unlock(seg, 4096) == 0);
+  CHECK(rams_remote_mutex_unlock(seg, 4096) == -EPERM);
+  CHECK(rams_remote_mutex_consistent(seg, 4096) == -EINVAL);
+  CHECK(rams_remote_mutex_trylock(seg, 4104) == -EINVAL); /* inside the mutex, not one */
+  CHECK(rams_remote_barrier_join(seg, 4224) == 0);
+  CHECK(rams_remote_barrier_wait(seg, 4224, RAMS_FOREVER) == 1); /* one party: always last */
+  CHECK(rams_remote_barrier_leave(seg, 4224) == 0);
+  CHECK(rams_remote_mutex_trylock(seg, 4096) == 0); /* held at exit: the runner sees a death */
   void* addr = NULL;
   uint64_t size = 0;
   CHECK(rams_segment_map(seg, &addr, &size) == -ENOTSUP);

@@ -115,6 +115,32 @@ TEST(WireTest, FixedBodiesRoundTripAndRejectWrongLengths) {
   EXPECT_LE(Encode(AuthRequest{}).size(), kMaxBodyBytesBeforeAuth);
 }
 
+TEST(WireTest, SyncBodiesRoundTripAndRejectUnknownBits) {
+  SyncRequest req{.handle = 2, .flags = kSyncTry, .offset = 64, .mutex_offset = 128,
+                  .timeout_ns = 5000};
+  Bytes b = Encode(req);
+  ASSERT_EQ(b.size(), 32u);
+  EXPECT_EQ(LoadLe64(&b[16]), 128u);  // docs/protocol.md: mutex_offset at byte 16
+  auto d = SyncRequest::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->handle, 2u);
+  EXPECT_EQ(d->flags, kSyncTry);
+  EXPECT_EQ(d->offset, 64u);
+  EXPECT_EQ(d->mutex_offset, 128u);
+  EXPECT_EQ(d->timeout_ns, 5000);
+  StoreLe32(&b[4], 2);  // an unknown flag
+  EXPECT_EQ(SyncRequest::Decode(b).code(), EINVAL);
+  EXPECT_EQ(SyncRequest::Decode(std::span(b).first(24)).code(), EINVAL);
+
+  Bytes r = Encode(CondWaitReply{.acquired = 1, .timed_out = 1});
+  ASSERT_EQ(r.size(), 8u);
+  EXPECT_TRUE(CondWaitReply::Decode(r).ok());
+  StoreLe32(&r[0], 2);  // not an Acquired of a mutex
+  EXPECT_EQ(CondWaitReply::Decode(r).code(), EINVAL);
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kCondWait)), "COND_WAIT");
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kBarrierLeave)), "BARRIER_LEAVE");
+}
+
 TEST(WireTest, OpenRequestBoundsTheName) {
   OpenRequest open{.flags = kOpenReadOnly, .name = "matrix.a"};
   Bytes b = Encode(open);
