@@ -9,6 +9,8 @@
 #include "crc32c.h"
 
 namespace rams::fss {
+using internal::Crc32c;
+
 namespace {
 
 int64_t NowNs() {

@@ -4,21 +4,9 @@
 #include <cerrno>
 #include <string>
 
+#include "crc32c.h"
+
 namespace rams::wire {
-namespace {
-
-constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrc32cTable = MakeCrc32cTable();
-
-}  // namespace
 
 std::string_view OpcodeName(uint8_t opcode) {
   switch (static_cast<Opcode>(opcode)) {
@@ -54,11 +42,7 @@ std::string_view OpcodeName(uint8_t opcode) {
 }
 
 uint32_t Crc32c(std::span<const std::byte> bytes) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (std::byte b : bytes) {
-    crc = kCrc32cTable[(crc ^ static_cast<uint8_t>(b)) & 0xFF] ^ (crc >> 8);
-  }
-  return crc ^ 0xFFFFFFFFu;
+  return internal::Crc32c(bytes.data(), bytes.size());
 }
 
 void StoreLe16(std::byte* p, uint16_t v) {

@@ -1,4 +1,5 @@
-// CRC-32C (Castagnoli) for the checkpoint journal and the channel header.
+// CRC-32C (Castagnoli): the checksum of wire frame headers and of the FSS
+// checkpoint journal.
 //
 // Thread safety: pure function.
 #pragma once
@@ -6,9 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace rams::fss {
+namespace rams::internal {
 
 // CRC-32C of `len` bytes, continuing from `crc` (0 to start).
 uint32_t Crc32c(const void* data, size_t len, uint32_t crc = 0);
 
-}  // namespace rams::fss
+}  // namespace rams::internal

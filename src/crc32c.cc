@@ -3,7 +3,7 @@
 
 #include <array>
 
-namespace rams::fss {
+namespace rams::internal {
 namespace {
 
 constexpr std::array<uint32_t, 256> MakeTable() {
@@ -27,4 +27,4 @@ uint32_t Crc32c(const void* data, size_t len, uint32_t crc) {
   return ~crc;
 }
 
-}  // namespace rams::fss
+}  // namespace rams::internal
