@@ -34,18 +34,9 @@ struct Queue {
   uint8_t seen[kItems] = {};  // guarded by mu
 };
 
-class CondVarTest : public SyncTest {
+class CondVarTest : public SharedStateTest<Queue> {
  protected:
-  Queue* q() { return At<Queue>(0); }
-  void SetUp() override {
-    SyncTest::SetUp();
-    if (!IsSkipped() && !HasFatalFailure()) Place<Queue>(0);
-  }
-  void WaitReady(uint32_t n) {
-    auto start = std::chrono::steady_clock::now();
-    while (q()->ready.load() < n && SecondsSince(start) < 10) usleep(100);
-    ASSERT_GE(q()->ready.load(), n);
-  }
+  Queue* q() { return shared(); }
   void RunProducersAndConsumers(Timeout wait_timeout);
 };
 

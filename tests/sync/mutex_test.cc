@@ -25,18 +25,7 @@ struct Shared {
   std::atomic<uint32_t> done{0};
 };
 
-class MutexTest : public SyncTest {
- protected:
-  Shared* shared() { return At<Shared>(0); }
-  void SetUp() override {
-    SyncTest::SetUp();
-    if (!IsSkipped() && !HasFatalFailure()) Place<Shared>(0);
-  }
-  void WaitReady(uint32_t n) {
-    auto start = std::chrono::steady_clock::now();
-    while (shared()->ready.load() < n && SecondsSince(start) < 10) usleep(100);
-    ASSERT_GE(shared()->ready.load(), n);
-  }
+class MutexTest : public SharedStateTest<Shared> {
 };
 
 TEST_P(MutexTest, LockTryLockUnlock) {

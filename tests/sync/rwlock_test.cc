@@ -25,18 +25,7 @@ struct Shared {
   uint64_t b = 0;
 };
 
-class RwLockTest : public SyncTest {
- protected:
-  Shared* shared() { return At<Shared>(0); }
-  void SetUp() override {
-    SyncTest::SetUp();
-    if (!IsSkipped() && !HasFatalFailure()) Place<Shared>(0);
-  }
-  void WaitReady(uint32_t n) {
-    auto start = std::chrono::steady_clock::now();
-    while (shared()->ready.load() < n && SecondsSince(start) < 10) usleep(100);
-    ASSERT_GE(shared()->ready.load(), n);
-  }
+class RwLockTest : public SharedStateTest<Shared> {
 };
 
 int Reader(Shared* s, int iterations) {

@@ -104,4 +104,22 @@ inline double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// A SyncTest whose segment starts with one `State` object, which has an
+// atomic `ready` count that child processes bump once they are set up.
+template <class State>
+class SharedStateTest : public SyncTest {
+ protected:
+  State* shared() { return At<State>(0); }
+  void SetUp() override {
+    SyncTest::SetUp();
+    if (!IsSkipped() && !HasFatalFailure()) Place<State>(0);
+  }
+  // Waits (up to 10 s) until `n` children have checked in.
+  void WaitReady(uint32_t n) {
+    auto start = std::chrono::steady_clock::now();
+    while (shared()->ready.load() < n && SecondsSince(start) < 10) usleep(100);
+    ASSERT_GE(shared()->ready.load(), n);
+  }
+};
+
 }  // namespace rams::testing
