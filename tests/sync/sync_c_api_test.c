@@ -8,17 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/c_check.h"
 #include "rams/rams.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                         \
-  do {                                                                                      \
-    if (!(cond)) {                                                                          \
-      fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #cond, rams_last_error()); \
-      ++failures;                                                                           \
-    }                                                                                       \
-  } while (0)
 
 struct shared {
   rams_mutex mu;

@@ -5,17 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/c_check.h"
 #include "rams/rams.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #cond, rams_last_error()); \
-      ++failures;                                                                    \
-    }                                                                                \
-  } while (0)
 
 int main(void) {
   char name[64];
