@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ioctl.h"
 #include "kernel_port.h"
 
 namespace rams::kernel {
@@ -28,14 +29,6 @@ class Device {
   int fd_;
 };
 
-// ioctl, retried on EINTR; -1 with errno on failure.
-int Ioctl(int fd, unsigned long cmd, void* arg) {
-  int r;
-  do {
-    r = ioctl(fd, cmd, arg);
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
 
 void CopyName(std::string_view name, char (&out)[RAMS_NAME_BYTES]) {
   std::memset(out, 0, sizeof out);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 
+#include "ioctl.h"
 #include "kernel_backend.h"
 #include "uapi/rams.h"
 
@@ -15,14 +16,6 @@ namespace rams::kernel {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int Ioctl(int fd, unsigned long cmd, void* arg) {
-  int r;
-  do {
-    r = ioctl(fd, cmd, arg);
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
 
 }  // namespace
 
