@@ -49,17 +49,7 @@ void Connection::Start() {
 
 void Connection::ReadMore() {
   if (read_pending_ || closing_ || paused_) return;
-  if (rstart_ == rend_) rstart_ = rend_ = 0;
-  if (rend_ == rbuf_.size()) {
-    if (rstart_ > 0) {
-      std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
-      rend_ -= rstart_;
-      rstart_ = 0;
-    } else {
-      // Only a frame that passed the header check (and so its limit) grows the buffer.
-      rbuf_.resize(std::min(rbuf_.size() * 2, wire::kHeaderBytes + wire::kMaxBodyBytes));
-    }
-  }
+  wire::MakeRoom(rbuf_, rstart_, rend_);
   read_pending_ = true;
   socket_.async_read_some(
       asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),

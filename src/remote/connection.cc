@@ -252,16 +252,7 @@ Status Connection::CallStatus(const Call& call) const {
 }
 
 Status Connection::ReadSome(Deadline deadline) {
-  if (rstart_ == rend_) rstart_ = rend_ = 0;
-  if (rend_ == rbuf_.size()) {
-    if (rstart_ > 0) {
-      std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
-      rend_ -= rstart_;
-      rstart_ = 0;
-    } else {
-      rbuf_.resize(std::min(rbuf_.size() * 2, wire::kHeaderBytes + wire::kMaxBodyBytes));
-    }
-  }
+  wire::MakeRoom(rbuf_, rstart_, rend_);
   bool got = false;
   if (busy_poll_.count() > 0) {
     const auto until = Clock::now() + busy_poll_;

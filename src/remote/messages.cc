@@ -1,7 +1,9 @@
 // Message bodies (docs/protocol.md §4, §5).
 #include "remote/messages.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "rams/backend.h"
 
@@ -398,6 +400,19 @@ Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body) {
   Bytes out(hb.begin(), hb.end());
   out.insert(out.end(), body.begin(), body.end());
   return out;
+}
+
+void MakeRoom(Bytes& buf, size_t& start, size_t& end) {
+  if (start == end) start = end = 0;
+  if (end != buf.size()) return;
+  if (start > 0) {
+    std::memmove(buf.data(), buf.data() + start, end - start);
+    end -= start;
+    start = 0;
+  } else {
+    // Only a frame that passed the header check (and so its limit) fills it.
+    buf.resize(std::min<size_t>(buf.size() * 2, kHeaderBytes + kMaxBodyBytes));
+  }
 }
 
 }  // namespace rams::wire

@@ -20,6 +20,12 @@
 namespace rams::wire {
 
 using Bytes = std::vector<std::byte>;
+
+// Makes room at the end of a receive buffer whose unread bytes are
+// [start, end): moves them to the front when there is space before them,
+// else doubles the buffer, up to one largest frame. Both ends of a
+// connection call it before each receive.
+void MakeRoom(Bytes& buf, size_t& start, size_t& end);
 using Nonce = std::array<std::byte, kNonceBytes>;
 using Mac = std::array<std::byte, kMacBytes>;
 
