@@ -10,6 +10,7 @@
 
 #include "ioctl.h"
 #include "kernel_backend.h"
+#include "segment_checks.h"
 #include "uapi/rams.h"
 
 namespace rams::kernel {
@@ -31,15 +32,6 @@ std::string KernelPort::What(const char* op, uint64_t offset, uint64_t len) cons
          (len > UINT64_MAX - offset ? "overflow" : std::to_string(offset + len)) + ")";
 }
 
-Status KernelPort::CheckRange(const char* op, uint64_t offset, uint64_t len) const {
-  uint64_t size = info_.size_bytes;
-  if (offset > size || len > size - offset) {
-    return Error(EINVAL, What(op, offset, len) + " is past the end of the " +
-                             std::to_string(size) + "-byte segment");
-  }
-  return Status();
-}
-
 Result<std::span<std::byte>> KernelPort::Map() {
   std::lock_guard lock(map_mu_);
   if (map_ == nullptr) {
@@ -51,7 +43,7 @@ Result<std::span<std::byte>> KernelPort::Map() {
 }
 
 Status KernelPort::Read(uint64_t offset, std::span<std::byte> out) {
-  RAMS_RETURN_IF_ERROR(CheckRange("read", offset, out.size()));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("read", info_, offset, out.size()));
   size_t done = 0;
   while (done < out.size()) {  // one call unless it is over the kernel's 2 GiB per call
     ssize_t n = pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
@@ -64,7 +56,7 @@ Status KernelPort::Read(uint64_t offset, std::span<std::byte> out) {
 }
 
 Status KernelPort::Write(uint64_t offset, std::span<const std::byte> in) {
-  RAMS_RETURN_IF_ERROR(CheckRange("write", offset, in.size()));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("write", info_, offset, in.size()));
   size_t done = 0;
   while (done < in.size()) {
     ssize_t n = pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
@@ -77,7 +69,7 @@ Status KernelPort::Write(uint64_t offset, std::span<const std::byte> in) {
 
 Result<LockId> KernelPort::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
   if (len == 0) return Error(EINVAL, "lock " + info_.name + ": length 0");
-  RAMS_RETURN_IF_ERROR(CheckRange("lock", offset, len));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("lock", info_, offset, len));
   const auto deadline = options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
   for (;;) {
     rams_lock l{};
@@ -115,11 +107,7 @@ Result<bool> KernelPort::IsLocked(LockId id) {
 }
 
 Status KernelPort::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
-  if (offset % 4 != 0) {
-    return Error(EINVAL, "wait " + info_.name + ": offset " + std::to_string(offset) +
-                             " is not 4-byte aligned");
-  }
-  RAMS_RETURN_IF_ERROR(CheckRange("wait", offset, 4));
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wait", info_, offset));
   rams_wait w{};
   w.offset = offset;
   w.expected = expected;
@@ -136,11 +124,7 @@ Status KernelPort::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
 }
 
 Result<uint32_t> KernelPort::Wake(uint64_t offset, uint32_t count) {
-  if (offset % 4 != 0) {
-    return Error(EINVAL, "wake " + info_.name + ": offset " + std::to_string(offset) +
-                             " is not 4-byte aligned");
-  }
-  RAMS_RETURN_IF_ERROR(CheckRange("wake", offset, 4));
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wake", info_, offset));
   rams_wake k{};
   k.offset = offset;
   k.count = count;

@@ -40,7 +40,6 @@ class KernelPort final : public SegmentPort {
   Result<SegmentInfo> Stat() override;
 
  private:
-  Status CheckRange(const char* op, uint64_t offset, uint64_t len) const;
   std::string What(const char* op, uint64_t offset, uint64_t len) const;
 
   // Constant after construction.

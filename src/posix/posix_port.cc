@@ -12,6 +12,7 @@
 
 #include "futex.h"
 #include "process.h"
+#include "segment_checks.h"
 
 namespace rams::posix {
 namespace {
@@ -79,25 +80,6 @@ Result<std::span<std::byte>> PosixPort::Map() {
   return std::span<std::byte>(data_, info_.size_bytes);
 }
 
-Status PosixPort::CheckRange(const char* op, uint64_t offset, uint64_t len) const {
-  uint64_t size = info_.size_bytes;
-  if (offset > size || len > size - offset) {
-    std::string what = std::string(op) + " " + info_.name + ": range [" + std::to_string(offset) +
-                       ", " + (len > UINT64_MAX - offset ? "overflow" : std::to_string(offset + len)) +
-                       ") is past the end of the " + std::to_string(size) + "-byte segment";
-    return Error(EINVAL, what);
-  }
-  return Status();
-}
-
-Status PosixPort::CheckWord(const char* op, uint64_t offset) const {
-  if (offset % 4 != 0) {
-    return Error(EINVAL, std::string(op) + " " + info_.name + ": offset " +
-                             std::to_string(offset) + " is not 4-byte aligned");
-  }
-  return CheckRange(op, offset, 4);
-}
-
 bool PosixPort::OwnedByMe(const LockEntry& e) const { return e.owner_port_id == port_id_; }
 
 void PosixPort::Release(LockEntry& e) {
@@ -145,14 +127,14 @@ void PosixPort::ChargeLeases(uint64_t offset, uint64_t len) {
 }
 
 Status PosixPort::Read(uint64_t offset, std::span<std::byte> out) {
-  RAMS_RETURN_IF_ERROR(CheckRange("read", offset, out.size()));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("read", info_, offset, out.size()));
   IoGuard guard(header_);
   if (!out.empty()) std::memcpy(out.data(), data_ + offset, out.size());
   return Status();
 }
 
 Status PosixPort::Write(uint64_t offset, std::span<const std::byte> in) {
-  RAMS_RETURN_IF_ERROR(CheckRange("write", offset, in.size()));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("write", info_, offset, in.size()));
   if (in.empty()) return Status();
   IoGuard guard(header_);
   if (LockEntry* e = FindConflict(offset, in.size())) {
@@ -166,7 +148,7 @@ Status PosixPort::Write(uint64_t offset, std::span<const std::byte> in) {
 
 Result<LockId> PosixPort::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
   if (len == 0) return Error(EINVAL, "lock " + info_.name + ": length 0");
-  RAMS_RETURN_IF_ERROR(CheckRange("lock", offset, len));
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("lock", info_, offset, len));
   const auto start = Clock::now();
   for (;;) {
     uint32_t generation = 0;
@@ -219,7 +201,7 @@ Result<bool> PosixPort::IsLocked(LockId id) {
 }
 
 Status PosixPort::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
-  RAMS_RETURN_IF_ERROR(CheckWord("wait", offset));
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wait", info_, offset));
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(data_ + offset);
   int err = internal::FutexWait(word, expected, timeout);
   if (err == 0) return Status();
@@ -227,7 +209,7 @@ Status PosixPort::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
 }
 
 Result<uint32_t> PosixPort::Wake(uint64_t offset, uint32_t count) {
-  RAMS_RETURN_IF_ERROR(CheckWord("wake", offset));
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wake", info_, offset));
   auto* word = reinterpret_cast<std::atomic<uint32_t>*>(data_ + offset);
   return internal::FutexWake(word, count);
 }

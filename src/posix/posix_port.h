@@ -39,8 +39,6 @@ class PosixPort final : public SegmentPort {
  private:
   class IoGuard;
 
-  Status CheckRange(const char* op, uint64_t offset, uint64_t len) const;
-  Status CheckWord(const char* op, uint64_t offset) const;
   // REQUIRES: io_mu held. The first live entry of another port overlapping
   // the range (entries of dead holders are released on the way), or null.
   LockEntry* FindConflict(uint64_t offset, uint64_t len);
