@@ -131,6 +131,33 @@ static inline struct rams_stats rams_get_stats(void)
 	return s;
 }
 
+/* The module parameter `name` (/sys/module/rams/parameters/), read and written. */
+static inline uint64_t param(const char *name)
+{
+	char path[128], buf[64] = { 0 };
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	return strtoull(buf, NULL, 10);
+}
+
+static inline void set_param(const char *name, uint64_t value)
+{
+	char path[128], buf[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0);
+	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)value);
+	CHECK(write(fd, buf, n) == n);
+	close(fd);
+}
+
 /* Waits for child `pid`; CHECKs that it exited with status 0. */
 static inline void rams_reap_ok(pid_t pid)
 {
@@ -141,6 +168,20 @@ static inline void rams_reap_ok(pid_t pid)
 		fprintf(stderr, "child %d failed: status 0x%x\n", (int)pid, status);
 		exit(1);
 	}
+}
+
+/* Runs `fn` in a child with uid/gid 1000 and no capabilities. */
+static inline void as_other_user(void (*fn)(void))
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK(setgid(1000) == 0 && setuid(1000) == 0);
+		fn();
+		_exit(0);
+	}
+	rams_reap_ok(pid);
 }
 
 /* One-byte messages between processes over a pipe. */
