@@ -75,18 +75,23 @@ Result<std::span<std::byte>> Segment::Map() {
 }
 
 Result<RangeLock> Segment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
-  RAMS_ASSIGN_OR_RETURN(LockId id, port_->Lock(offset, len, options));
-  return RangeLock(port_.get(), id);
+  bool holder_gone = false;
+  LockOptions with_report = options;
+  with_report.holder_gone = &holder_gone;
+  RAMS_ASSIGN_OR_RETURN(LockId id, port_->Lock(offset, len, with_report));
+  if (options.holder_gone != nullptr) *options.holder_gone = holder_gone;
+  return RangeLock(port_.get(), id, holder_gone);
 }
 
 RangeLock::RangeLock(RangeLock&& other) noexcept
-    : port_(std::exchange(other.port_, nullptr)), id_(other.id_) {}
+    : port_(std::exchange(other.port_, nullptr)), id_(other.id_), holder_gone_(other.holder_gone_) {}
 
 RangeLock& RangeLock::operator=(RangeLock&& other) noexcept {
   if (this != &other) {
     if (port_ != nullptr) port_->Unlock(id_).IgnoreError();
     port_ = std::exchange(other.port_, nullptr);
     id_ = other.id_;
+    holder_gone_ = other.holder_gone_;
   }
   return *this;
 }

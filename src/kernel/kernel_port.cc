@@ -83,7 +83,10 @@ Result<LockId> KernelPort::Lock(uint64_t offset, uint64_t len, const LockOptions
       l.flags = RAMS_LOCK_TIMEOUT;
       l.timeout_ns = std::max<int64_t>(left.count(), 0);
     }
-    if (ioctl(fd_, RAMS_IOC_LOCK, &l) == 0) return LockId{l.id};
+    if (ioctl(fd_, RAMS_IOC_LOCK, &l) == 0) {
+      if (options.holder_gone != nullptr) *options.holder_gone = l.result & RAMS_LOCK_HOLDER_GONE;
+      return LockId{l.id};
+    }
     if (errno == EINTR) continue;  // the deadline stays where it was
     return ErrnoError(What("lock", offset, len));
   }
