@@ -127,15 +127,21 @@ static struct rams_user *rams_user_get(kuid_t uid)
 	return u;
 }
 
+static void rams_user_put_unused(struct rams_user *u)
+{
+	lockdep_assert_held(&rams_registry_mu);
+	if (!u->segments) {
+		list_del(&u->node);
+		kfree(u);
+	}
+}
+
 static void rams_user_release(struct rams_user *u, u64 bytes)
 {
 	lockdep_assert_held(&rams_registry_mu);
 	u->segments--;
 	u->bytes -= bytes;
-	if (!u->segments) {
-		list_del(&u->node);
-		kfree(u);
-	}
+	rams_user_put_unused(u);
 }
 
 /* ENOSPC past a module-wide limit, EDQUOT past the creator's per-uid limit. */
@@ -204,10 +210,7 @@ static struct rams_segment *rams_segment_create(const struct rams_attach *req)
 	ret = rams_limits_check(u, rounded);
 	seg = ret ? ERR_PTR(ret) : rams_segment_alloc(req, rounded);
 	if (IS_ERR(seg)) {
-		if (!u->segments) {
-			list_del(&u->node);
-			kfree(u);
-		}
+		rams_user_put_unused(u);
 		return seg;
 	}
 	seg->user = u;
