@@ -65,12 +65,12 @@ struct rams_counters {
 extern struct rams_counters rams_counters;
 
 struct rams_user;
-struct ipc_namespace;
+struct rams_ns;
 
 struct rams_segment {
 	struct kref ref;
 	struct list_head registry_node; /* under rams_registry_mu; empty when removed */
-	struct ipc_namespace *ipc_ns;  /* the namespace its name lives in (a reference) */
+	struct rams_ns *ns;            /* the IPC namespace its name lives in */
 	struct rams_user *user;        /* the creator's accounting, under rams_registry_mu */
 	struct file *shm;              /* the shmem file holding the pages */
 	char name[RAMS_NAME_BYTES];

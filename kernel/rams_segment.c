@@ -33,9 +33,21 @@ struct rams_user {
 	u64 bytes;
 };
 
+/*
+ * An IPC namespace that segments were created in, with one reference to it.
+ * When that reference is the only one left, no task can enter the namespace
+ * any more, and its names are dropped (rams_sweep_dead_namespaces()).
+ */
+struct rams_ns {
+	struct list_head node;             /* in rams_namespaces */
+	struct ipc_namespace *ipc_ns;
+	u32 segments;                      /* alive segments created in it */
+};
+
 static DEFINE_MUTEX(rams_registry_mu);
 static LIST_HEAD(rams_registry);   /* named segments, under rams_registry_mu */
 static LIST_HEAD(rams_users);      /* struct rams_user, under rams_registry_mu */
+static LIST_HEAD(rams_namespaces); /* struct rams_ns, under rams_registry_mu */
 static u32 rams_nsegments;         /* alive segments, under rams_registry_mu */
 static u64 rams_alive_bytes;       /* reserved by alive segments, under rams_registry_mu */
 
@@ -83,7 +95,7 @@ static struct rams_segment *rams_registry_find(const char *name)
 
 	lockdep_assert_held(&rams_registry_mu);
 	list_for_each_entry(seg, &rams_registry, registry_node)
-		if (seg->ipc_ns == ns && strcmp(seg->name, name) == 0)
+		if (seg->ns->ipc_ns == ns && strcmp(seg->name, name) == 0)
 			return seg;
 	return NULL;
 }
@@ -108,7 +120,68 @@ static int rams_segment_permit(struct rams_segment *seg, bool write, bool audit)
 /* LIST and /proc/rams show a segment to those who may open it. */
 static bool rams_segment_visible(struct rams_segment *seg)
 {
-	return seg->ipc_ns == rams_current_ipc_ns() && rams_segment_permit(seg, false, false) == 0;
+	return seg->ns->ipc_ns == rams_current_ipc_ns() &&
+	       rams_segment_permit(seg, false, false) == 0;
+}
+
+static struct rams_ns *rams_ns_get(struct ipc_namespace *ipc_ns)
+{
+	struct rams_ns *ns;
+
+	lockdep_assert_held(&rams_registry_mu);
+	list_for_each_entry(ns, &rams_namespaces, node)
+		if (ns->ipc_ns == ipc_ns)
+			return ns;
+	ns = kzalloc(sizeof(*ns), GFP_KERNEL_ACCOUNT);
+	if (!ns)
+		return NULL;
+	ns->ipc_ns = get_ipc_ns(ipc_ns);
+	list_add(&ns->node, &rams_namespaces);
+	return ns;
+}
+
+static void rams_ns_put_unused(struct rams_ns *ns)
+{
+	lockdep_assert_held(&rams_registry_mu);
+	if (ns->segments)
+		return;
+	list_del(&ns->node);
+	/* ns.ops is ipcns_operations; put_ipc_ns() itself is not exported. */
+	ns->ipc_ns->ns.ops->put(&ns->ipc_ns->ns);
+	kfree(ns);
+}
+
+#define RAMS_SWEEP_BATCH 16
+
+/*
+ * Drops the names of segments whose IPC namespace only this module still
+ * references (its last task exited, nothing pins it): nobody can reach them
+ * any more. SysV shm frees its segments with the namespace; a module has no
+ * hook for that, so it is done lazily, before each creation. Segments still
+ * attached live on, as after REMOVE.
+ */
+static void rams_sweep_dead_namespaces(void)
+{
+	struct rams_segment *doomed[RAMS_SWEEP_BATCH];
+	struct rams_segment *seg, *next;
+	int n, i;
+
+	do {
+		n = 0;
+		if (mutex_lock_killable(&rams_registry_mu))
+			return;
+		list_for_each_entry_safe(seg, next, &rams_registry, registry_node) {
+			if (n == RAMS_SWEEP_BATCH)
+				break;
+			if (refcount_read(&seg->ns->ipc_ns->ns.count) > 1)
+				continue;
+			list_del_init(&seg->registry_node);
+			doomed[n++] = seg;
+		}
+		mutex_unlock(&rams_registry_mu);
+		for (i = 0; i < n; i++)
+			rams_segment_put(doomed[i]); /* the registry's reference */
+	} while (n == RAMS_SWEEP_BATCH);
 }
 
 static struct rams_user *rams_user_get(kuid_t uid)
@@ -197,6 +270,7 @@ static struct rams_segment *rams_segment_create(const struct rams_attach *req)
 	u64 rounded = PAGE_ALIGN(req->size);
 	struct rams_segment *seg;
 	struct rams_user *u;
+	struct rams_ns *ns;
 	int ret;
 
 	lockdep_assert_held(&rams_registry_mu);
@@ -205,16 +279,19 @@ static struct rams_segment *rams_segment_create(const struct rams_attach *req)
 	if (req->size > rams_max_segment_bytes || rounded < req->size)
 		return ERR_PTR(-EFBIG);
 	u = rams_user_get(current_fsuid());
-	if (!u)
-		return ERR_PTR(-ENOMEM);
-	ret = rams_limits_check(u, rounded);
+	ns = u ? rams_ns_get(rams_current_ipc_ns()) : NULL;
+	ret = ns ? rams_limits_check(u, rounded) : -ENOMEM;
 	seg = ret ? ERR_PTR(ret) : rams_segment_alloc(req, rounded);
 	if (IS_ERR(seg)) {
-		rams_user_put_unused(u);
+		if (ns)
+			rams_ns_put_unused(ns);
+		if (u)
+			rams_user_put_unused(u);
 		return seg;
 	}
 	seg->user = u;
-	seg->ipc_ns = get_ipc_ns(rams_current_ipc_ns());
+	seg->ns = ns;
+	ns->segments++;
 
 	/* A segment pins the module: rmmod must not drop data still in use. */
 	__module_get(THIS_MODULE);
@@ -236,6 +313,8 @@ int rams_segment_attach(const struct rams_attach *req, struct rams_segment **out
 	int ret = 0;
 
 	*created = false;
+	if (req->flags & RAMS_ATTACH_CREATE)
+		rams_sweep_dead_namespaces();
 	if (mutex_lock_killable(&rams_registry_mu))
 		return -EINTR;
 	seg = rams_registry_find(req->name);
@@ -276,6 +355,8 @@ static void rams_segment_free(struct kref *ref)
 	u64 bytes = seg->npages << PAGE_SHIFT;
 
 	rams_user_release(seg->user, bytes);
+	seg->ns->segments--;
+	rams_ns_put_unused(seg->ns);
 	rams_nsegments--;
 	rams_alive_bytes -= bytes;
 	mutex_unlock(&rams_registry_mu);
@@ -285,8 +366,6 @@ static void rams_segment_free(struct kref *ref)
 	atomic64_sub(atomic64_read(&seg->pages_allocated), &rams_counters.pages);
 	/* The pages go with the file's last reference (shmem yields as it frees them). */
 	fput(seg->shm);
-	/* ipc_ns->ns.ops is ipcns_operations; put_ipc_ns itself is not exported. */
-	seg->ipc_ns->ns.ops->put(&seg->ipc_ns->ns);
 	atomic64_sub(bytes, &rams_counters.reserved_bytes);
 	atomic64_dec(&rams_counters.segments);
 	kfree(seg);

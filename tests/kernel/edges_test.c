@@ -213,23 +213,42 @@ static void test_visibility_and_namespaces(void)
 {
 	int seen = rams_open_dev(), hidden = rams_open_dev();
 	struct rams_info info;
-	pid_t pid;
 
 	CHECK(rams_attach_fd(seen, "seen", kPage, 0644, RAMS_ATTACH_CREATE) == 0);
 	CHECK(rams_attach_fd(hidden, "hidden", kPage, 0600, RAMS_ATTACH_CREATE) == 0);
 	CHECK(list_count() == 2 && proc_shows("seen") && proc_shows("hidden")); /* root: all */
 	as_other_user(sees_only_readable);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		in_new_ipc_namespace();
-		_exit(0);
-	}
-	rams_reap_ok(pid);
+	rams_run_child(in_new_ipc_namespace);
 	CHECK(ioctl(seen, RAMS_IOC_INFO, &info) == 0 && info.size == kPage && !info.flags);
 	CHECK(rams_remove_name(seen, "seen") == 0 && rams_remove_name(seen, "hidden") == 0);
 	close(seen);
 	close(hidden);
+}
+
+static void orphan_in_new_namespace(void)
+{
+	int fd;
+
+	CHECK(unshare(CLONE_NEWIPC) == 0);
+	fd = rams_open_segment("orphan", 4 * kPage, RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL);
+	CHECK(pwrite(fd, "left behind", 11, 0) == 11);
+	close(fd);
+	/* Exiting drops the last task's reference to the namespace. */
+}
+
+/* The names of a namespace whose last task exited are dropped at the next creation. */
+static void test_dead_namespace_names_dropped(void)
+{
+	uint64_t before = rams_get_stats().segments;
+	int fd;
+
+	rams_run_child(orphan_in_new_namespace);
+	CHECK(rams_get_stats().segments == before + 1);
+	fd = rams_open_segment("trigger", kPage, RAMS_ATTACH_CREATE);
+	CHECK(rams_get_stats().segments == before + 1); /* "trigger" only */
+	CHECK(rams_remove_name(fd, "trigger") == 0);
+	close(fd);
+	CHECK(rams_get_stats().segments == before);
 }
 
 /* Stops and continues `pid` a few times while it blocks. */
@@ -327,6 +346,7 @@ static const struct {
 	{ "mmap_limit_edges", test_mmap_limit_edges },
 	{ "attach_undo", test_attach_undo },
 	{ "visibility_and_namespaces", test_visibility_and_namespaces },
+	{ "dead_namespace_names_dropped", test_dead_namespace_names_dropped },
 	{ "restart_after_stop", test_restart_after_stop },
 	{ "lock_timeout_not_early", test_lock_timeout_not_early },
 };

@@ -170,6 +170,19 @@ static inline void rams_reap_ok(pid_t pid)
 	}
 }
 
+/* Runs `fn` in a child; CHECKs that it exited with status 0. */
+static inline void rams_run_child(void (*fn)(void))
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	rams_reap_ok(pid);
+}
+
 /* Runs `fn` in a child with uid/gid 1000 and no capabilities. */
 static inline void as_other_user(void (*fn)(void))
 {
