@@ -3,8 +3,9 @@
  * descriptor, fsync/msync, splice/sendfile, writev as one
  * write against a lease, ASCII-only names, the mmap length limit at its
  * extremes, ATTACH's undo after a failed copy-out, LIST and /proc/rams
- * showing only what the caller may open, names per IPC namespace, LOCK and
- * WAIT restarting after SIGSTOP/SIGCONT, and LOCK timeouts never early.
+ * showing only what the caller may open, names per IPC namespace (and
+ * dropped with it), LOCK and WAIT restarting after SIGSTOP/SIGCONT and LOCK
+ * after the cgroup freezer, and LOCK timeouts never early.
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -313,6 +314,68 @@ static void test_restart_after_stop(void)
 	close(fd);
 }
 
+/* Waits until cgroup.events of `cg` says "frozen <state>". */
+static void await_frozen(const char *cg, int state)
+{
+	char path[128], want[16], buf[256];
+
+	snprintf(path, sizeof(path), kCgroups "/%s/cgroup.events", cg);
+	snprintf(want, sizeof(want), "frozen %d", state);
+	for (int i = 0; i < 1000; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n;
+
+		CHECK(fd >= 0);
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		CHECK(n > 0);
+		buf[n] = 0;
+		if (strstr(buf, want))
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "%s never showed '%s'\n", path, want);
+	exit(1);
+}
+
+static void lock_in_freezer_cgroup(void)
+{
+	int c;
+
+	cgroup_join("rams-freeze");
+	c = rams_open_segment("frozen", 0, 0);
+	CHECK(rams_lock_range(c, 0, 8, 0, 0, 0, NULL) == 0);
+}
+
+/* A LOCK blocked in a cgroup that is frozen and thawed (cgroup2's freezer) goes on waiting. */
+static void test_restart_after_freeze(void)
+{
+	int fd = rams_open_segment("frozen", kPage, RAMS_ATTACH_CREATE);
+	struct rams_lock held;
+	pid_t locker;
+
+	setup_cgroups();
+	cgroup_make("rams-freeze");
+	CHECK(rams_lock_range(fd, 0, 8, 0, 0, 0, &held) == 0);
+	locker = fork();
+	CHECK(locker >= 0);
+	if (locker == 0) {
+		lock_in_freezer_cgroup();
+		_exit(0);
+	}
+	usleep(200000);
+	write_file(kCgroups "/rams-freeze/cgroup.freeze", "1");
+	await_frozen("rams-freeze", 1);
+	write_file(kCgroups "/rams-freeze/cgroup.freeze", "0");
+	await_frozen("rams-freeze", 0);
+	usleep(100000);
+	CHECK(waitpid(locker, NULL, WNOHANG) == 0); /* still waiting for the lock */
+	CHECK(rams_unlock_id(fd, held.id) == 0);
+	rams_reap_ok(locker);
+	CHECK(rams_remove_name(fd, "frozen") == 0);
+	close(fd);
+}
+
 static void test_lock_timeout_not_early(void)
 {
 	int a = rams_open_segment("timed", kPage, RAMS_ATTACH_CREATE);
@@ -348,6 +411,7 @@ static const struct {
 	{ "visibility_and_namespaces", test_visibility_and_namespaces },
 	{ "dead_namespace_names_dropped", test_dead_namespace_names_dropped },
 	{ "restart_after_stop", test_restart_after_stop },
+	{ "restart_after_freeze", test_restart_after_freeze },
 	{ "lock_timeout_not_early", test_lock_timeout_not_early },
 };
 

@@ -8,25 +8,10 @@
  */
 #define _GNU_SOURCE
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 
 #include "rams_test.h"
 
 #define kPage 4096
-#define kCgroups "/sys/fs/cgroup"
-
-static void write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n = (ssize_t)strlen(text);
-
-	if (fd < 0 || write(fd, text, n) != n) {
-		fprintf(stderr, "writing '%s' to %s: %s\n", text, path, strerror(errno));
-		exit(1);
-	}
-	close(fd);
-}
 
 /* The value after "key " in a "key value" file (memory.stat, /proc/meminfo). */
 static uint64_t keyed_value(const char *path, const char *key)
@@ -68,31 +53,6 @@ static uint64_t cgroup_shmem(const char *cg)
 
 	snprintf(path, sizeof(path), kCgroups "/%s/memory.stat", cg);
 	return keyed_value(path, "shmem");
-}
-
-static void cgroup_make(const char *cg)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), kCgroups "/%s", cg);
-	CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
-}
-
-static void cgroup_join(const char *cg)
-{
-	char path[128], pid[32];
-
-	snprintf(path, sizeof(path), kCgroups "/%s/cgroup.procs", cg);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	write_file(path, pid);
-}
-
-static void setup_cgroups(void)
-{
-	mkdir(kCgroups, 0755);
-	if (mount("cgroup2", kCgroups, "cgroup2", 0, NULL) != 0)
-		CHECK(errno == EBUSY);
-	write_file(kCgroups "/cgroup.subtree_control", "+memory");
 }
 
 /* Pages [first, first+n) of `fd`: touched through a mapping, or written with pwrite. */

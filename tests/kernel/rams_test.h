@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,6 +170,47 @@ static inline void rams_reap_ok(pid_t pid)
 		fprintf(stderr, "child %d failed: status 0x%x\n", (int)pid, status);
 		exit(1);
 	}
+}
+
+/* Writes `text` to the file at `path` (sysfs, cgroupfs), or exits failing. */
+static inline void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n = (ssize_t)strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != n) {
+		fprintf(stderr, "writing '%s' to %s: %s\n", text, path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+}
+
+/* cgroup2, mounted at kCgroups with the memory controller for children. */
+#define kCgroups "/sys/fs/cgroup"
+
+static inline void cgroup_make(const char *cg)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), kCgroups "/%s", cg);
+	CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+static inline void cgroup_join(const char *cg)
+{
+	char path[128], pid[32];
+
+	snprintf(path, sizeof(path), kCgroups "/%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	write_file(path, pid);
+}
+
+static inline void setup_cgroups(void)
+{
+	mkdir(kCgroups, 0755);
+	if (mount("cgroup2", kCgroups, "cgroup2", 0, NULL) != 0)
+		CHECK(errno == EBUSY);
+	write_file(kCgroups "/cgroup.subtree_control", "+memory");
 }
 
 /* Runs `fn` in a child; CHECKs that it exited with status 0. */
