@@ -47,7 +47,7 @@ uint64_t MaxSegmentBytes() {
 Result<Backend*> BackendByName(std::string_view name) {
   if (name == "posix") return static_cast<Backend*>(&posix::Instance());
   if (name == "kernel") return kernel::Instance();
-  return Error(ENOENT, "backend '" + std::string(name) + "' is not available (known: posix, kernel)");
+  return Error(EINVAL, "unknown backend '" + std::string(name) + "' (known: posix, kernel)");
 }
 
 Result<Backend*> DefaultBackend() {

@@ -22,8 +22,14 @@ std::string Status::ToString() const {
 
 Status Error(int code, std::string_view what) {
   std::string message(what);
-  message += ": ";
-  message += ErrnoName(code);
+  const std::string_view name = ErrnoName(code);
+  // A message that already ends in the name (a wrapped Status) keeps one.
+  const bool named = message.size() > name.size() + 1 && message.ends_with(name) &&
+                     message[message.size() - name.size() - 1] == ' ';
+  if (!named) {
+    message += ": ";
+    message += name;
+  }
   return Status(code, std::move(message));
 }
 

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -18,27 +19,59 @@ int ExitCodeFor(int errno_code) {
   }
 }
 
-int Report(const Status& s) {
-  fprintf(stderr, "rams: %s\n", s.ToString().c_str());
-  return ExitCodeFor(s.code());
+int Report(const Status& s) { return ReportAs(ExitCodeFor(s.code()), s); }
+
+namespace {
+
+// The power of 1024 a size suffix names: "", "B", "K", "KiB", "KB", ... any case.
+int SuffixShift(std::string suffix) {
+  for (char& c : suffix) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (suffix.empty() || suffix == "b") return 0;
+  static constexpr const char kUnits[] = "kmgt";
+  for (int i = 0; i < 4; ++i) {
+    const std::string unit(1, kUnits[i]);
+    if (suffix == unit || suffix == unit + "ib" || suffix == unit + "b") return 10 * (i + 1);
+  }
+  return -1;
 }
 
+}  // namespace
+
 Result<uint64_t> ParseSize(const std::string& text) {
-  if (text.empty() || text[0] == '-') return Error(EINVAL, "bad number '" + text + "'");
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  if (text.empty() || !isxdigit(static_cast<unsigned char>(text[hex ? 2 : 0])) ||
+      (!hex && !isdigit(static_cast<unsigned char>(text[0])))) {
+    return Error(EINVAL, "bad number '" + text + "'");
+  }
   errno = 0;
   char* end = nullptr;
-  unsigned long long v = strtoull(text.c_str(), &end, 0);
+  unsigned long long v = strtoull(text.c_str(), &end, hex ? 16 : 10);  // "010" is ten
+  if (errno == ERANGE) return Error(ERANGE, "number '" + text + "' overflows");
   if (errno != 0 || end == text.c_str()) return Error(EINVAL, "bad number '" + text + "'");
-  std::string suffix(end);
-  int shift = 0;
-  if (suffix.empty() || suffix == "B") shift = 0;
-  else if (suffix == "K" || suffix == "KiB" || suffix == "k") shift = 10;
-  else if (suffix == "M" || suffix == "MiB") shift = 20;
-  else if (suffix == "G" || suffix == "GiB") shift = 30;
-  else if (suffix == "T" || suffix == "TiB") shift = 40;
-  else return Error(EINVAL, "bad size suffix in '" + text + "' (use K, M, G or T)");
+  int shift = SuffixShift(end);
+  if (shift < 0 || (hex && shift > 0)) {
+    return Error(EINVAL, "bad size suffix in '" + text + "' (use K, M, G or T)");
+  }
   if (shift > 0 && v > (UINT64_MAX >> shift)) return Error(ERANGE, "size '" + text + "' overflows");
   return static_cast<uint64_t>(v) << shift;
+}
+
+Status WithContext(const std::string& what, const Status& s) {
+  return Status(s.code(), what + ": " + s.message());
+}
+
+int ReportAs(int exit_code, const Status& s) {
+  fprintf(stderr, "rams: %s\n", s.ToString().c_str());
+  return exit_code;
+}
+
+int FinishOutput() {
+  // Buffered output is only known to be written once it is flushed and closed.
+  if (fflush(stdout) != 0 || ferror(stdout) != 0) {
+    return Report(ErrnoError("writing to stdout"));
+  }
+  if (fclose(stdout) != 0) return Report(ErrnoError("closing stdout"));
+  return kExitOk;
 }
 
 std::string ModeString(uint32_t mode) {

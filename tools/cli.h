@@ -33,9 +33,19 @@ inline constexpr const char* kExitCodesHelp =
 
 // Prints "rams: <message>" to stderr and returns the exit code for `s`.
 int Report(const Status& s);
+// The same with a chosen exit code (when the errno would mislead, e.g. a
+// missing key file is not "no such segment").
+int ReportAs(int exit_code, const Status& s);
 int ExitCodeFor(int errno_code);
+// `s` with "WHAT: " in front of its message, code unchanged (the errno name
+// stays printed once, at the end).
+Status WithContext(const std::string& what, const Status& s);
+// Flushes and closes stdout; reports a failed write (a full disk, a closed
+// pipe) and returns its exit code, else kExitOk. Call once, at exit.
+int FinishOutput();
 
-// Parses "4096", "4K", "64KiB", "1M", "2G" (powers of 1024); 0x prefixes too.
+// Parses decimal "4096", "010" (ten), "4K", "64KiB", "1m", "2g", "1T": suffixes
+// are powers of 1024 in any case (K, KiB, KB); "0x1000" is hex, without suffix.
 Result<uint64_t> ParseSize(const std::string& text);
 
 nlohmann::json ToJson(const SegmentInfo& info);

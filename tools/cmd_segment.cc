@@ -65,7 +65,7 @@ Result<uint64_t> ParseOpt(const std::string& text, uint64_t fallback) {
 int Create(const GlobalOptions& g, const std::string& name, const std::string& size_text,
            const std::string& mode_text, bool exclusive) {
   auto size = ParseSize(size_text);
-  if (!size.ok()) return Report(Error(EINVAL, "create " + name + ": size: " + size.status().message()));
+  if (!size.ok()) return Report(WithContext("create " + name + ": size", size.status()));
   char* end = nullptr;
   unsigned long mode = strtoul(mode_text.c_str(), &end, 8);
   if (mode_text.empty() || *end != '\0' || mode > 07777) {
@@ -121,13 +121,13 @@ int Remove(const GlobalOptions& g, const std::vector<std::string>& names) {
 
 int Read(const GlobalOptions& g, const std::string& target, const std::string& off_text,
          const std::string& len_text, bool hex) {
-  auto seg = OpenTarget(target, g.backend);
+  auto seg = OpenTarget(target, g.backend, /*read_only=*/true);
   if (!seg.ok()) return Report(seg.status());
   auto off = ParseOpt(off_text, 0);
-  if (!off.ok()) return Report(Error(EINVAL, "read " + target + ": offset: " + off.status().message()));
+  if (!off.ok()) return Report(WithContext("read " + target + ": offset", off.status()));
   uint64_t rest = *off <= seg->size() ? seg->size() - *off : 0;
   auto len = ParseOpt(len_text, rest);
-  if (!len.ok()) return Report(Error(EINVAL, "read " + target + ": length: " + len.status().message()));
+  if (!len.ok()) return Report(WithContext("read " + target + ": length", len.status()));
   for (uint64_t done = 0; done < *len || done == 0; ) {
     uint64_t n = std::min(*len - done, kMaxAtomicReadBytes);
     std::vector<std::byte> buf(n);
@@ -148,7 +148,7 @@ int Write(const GlobalOptions& g, const std::string& target, const std::string& 
   auto seg = OpenTarget(target, g.backend);
   if (!seg.ok()) return Report(seg.status());
   auto off = ParseOpt(off_text, 0);
-  if (!off.ok()) return Report(Error(EINVAL, "write " + target + ": offset: " + off.status().message()));
+  if (!off.ok()) return Report(WithContext("write " + target + ": offset", off.status()));
   uint64_t room = *off <= seg->size() ? seg->size() - *off : 0;
   std::vector<std::byte> data;
   std::byte chunk[65536];
@@ -173,7 +173,8 @@ int Lock(const GlobalOptions& g, const std::string& target, const std::string& o
   if (!seg.ok()) return Report(seg.status());
   auto off = ParseSize(off_text);
   auto len = ParseSize(len_text);
-  if (!off.ok() || !len.ok()) return Report(Error(EINVAL, "lock " + target + ": bad offset or length"));
+  if (!off.ok()) return Report(WithContext("lock " + target + ": offset", off.status()));
+  if (!len.ok()) return Report(WithContext("lock " + target + ": length", len.status()));
   // Block the signals that end the hold before anything can deliver them.
   sigset_t stop;
   sigemptyset(&stop);

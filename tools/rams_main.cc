@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    int out = FinishOutput();
+    return code != 0 ? kExitUsage : out;
   }
-  return rc;
+  const int out = FinishOutput();
+  return rc != kExitOk ? rc : out;
 }

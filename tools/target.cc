@@ -1,6 +1,8 @@
 #include "target.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 #include "rams/remote.h"
 
@@ -15,18 +17,22 @@ Result<RemoteOptions> RemoteOptionsFromEnvironment() {
   RemoteOptions options;
   const char* key_file = std::getenv("RAMS_KEY_FILE");
   if (key_file != nullptr && *key_file != '\0') {
-    RAMS_ASSIGN_OR_RETURN(options.key, LoadRemoteKey(key_file));
+    Result<std::string> key = LoadRemoteKey(key_file);
+    // A missing or bad key file is a bad argument, not "no such segment".
+    if (!key.ok()) return Status(EINVAL, "RAMS_KEY_FILE: " + key.status().message());
+    options.key = std::move(*key);
   }
   return options;
 }
 
-Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name) {
+Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name,
+                           bool read_only) {
   if (target.find('/') != std::string::npos) {  // HOST:PORT/NAME; names have no '/'
     RAMS_ASSIGN_OR_RETURN(RemoteAddress address, ParseRemoteAddress(target));
     RAMS_ASSIGN_OR_RETURN(RemoteOptions options, RemoteOptionsFromEnvironment());
     RAMS_ASSIGN_OR_RETURN(RemoteSession session,
                           RemoteSession::Connect(address.host, address.port, options));
-    RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, session.Open(address.name));
+    RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, session.Open(address.name, read_only));
     return Segment(std::move(seg));  // the segment keeps the connection
   }
   RAMS_ASSIGN_OR_RETURN(Backend * backend, ChooseBackend(backend_name));

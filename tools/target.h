@@ -15,10 +15,14 @@ namespace rams::cli {
 // The backend named by --backend ("" = the default choice).
 Result<Backend*> ChooseBackend(const std::string& backend_name);
 
-// Connection options for remote targets: the key from RAMS_KEY_FILE.
+// Connection options for remote targets: the key from RAMS_KEY_FILE (EINVAL
+// when that file cannot be read).
 Result<RemoteOptions> RemoteOptionsFromEnvironment();
 
-// Opens the segment a target names.
-Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name);
+// Opens the segment a target names. `read_only` opens a remote export for
+// reading only, so read-only exports can be read (local segments are always
+// opened read-write).
+Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name,
+                           bool read_only = false);
 
 }  // namespace rams::cli

@@ -1,10 +1,12 @@
-// The commands behind the `fss` CLI and `fss-restore`: restore, status,
+// The commands behind the `fss` CLI, fssd and `fss-restore`: serve, restore, status,
 // diff, commit. Each works on a root whose fssd is stopped (taking the
 // checkpoint lock itself) and, where it makes sense, through a running fssd
 // (restore, commit). They print to stdout/stderr and return an exit code.
 //
 // Thread safety: call from one thread (they are whole commands).
 #pragma once
+
+#include <CLI/CLI.hpp>
 
 #include <string>
 
@@ -25,7 +27,17 @@ int RunStatus(const CliTarget& target);
 int RunDiff(const CliTarget& target, const std::string& path);
 // Accepts the changes and begins a new checkpoint.
 int RunCommit(const CliTarget& target);
-// Runs fssd with its command-line options (without the program name).
-int RunServe(int argc, char** argv);
+struct ServerOptions;
+// fssd's options (`fssd` and `fss serve`): --root, --socket, --checkpoint-dir,
+// --max-clients, --max-open-files, --no-realtime, --allow-other-users.
+void AddServeOptions(CLI::App& app, ServerOptions& options);
+// Runs fssd until SIGINT or SIGTERM; the exit code.
+int Serve(const ServerOptions& options);
+// Adds --version ("PROG VERSION") to `app`.
+void AddVersionFlag(CLI::App& app);
+// Adds --version and parses. Sets *done when the program should exit with the
+// returned code: 0 after --help/--version (printed to stdout), 2 on a usage
+// error (printed to stderr).
+int ParseOrExit(CLI::App& app, int argc, char** argv, bool* done);
 
 }  // namespace rams::fss

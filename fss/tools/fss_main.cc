@@ -5,54 +5,60 @@
 //   fss diff PATH --root DIR                show how PATH changed
 //   fss commit --root DIR                   accept the changes, new checkpoint
 //   fss checkpoint --root DIR               the same: begin a new checkpoint
-// Common options: --checkpoint-dir NAME, --socket PATH.
+// Common options: --checkpoint-dir NAME, --socket PATH; the root defaults to
+// $FSS_ROOT.
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "cli.h"
+#include "server.h"
 
 namespace {
 
-int Usage(int code) {
-  fprintf(code == 0 ? stdout : stderr,
-          "usage: fss serve --root DIR [fssd options]\n"
-          "       fss restore|status|commit|checkpoint --root DIR\n"
-          "       fss diff PATH --root DIR\n"
-          "options: --checkpoint-dir NAME (default checkpoint), --socket PATH\n"
-          "the root defaults to $FSS_ROOT\n");
-  return code;
+struct Args {
+  rams::fss::CliTarget target;
+  rams::fss::ServerOptions serve;
+  std::string path;  // diff PATH; restore's ROOT
+};
+
+// A command on a root: --root (or $FSS_ROOT), --checkpoint-dir, --socket.
+CLI::App* AddRootCommand(CLI::App& app, const char* name, const char* help, Args& a) {
+  CLI::App* sub = app.add_subcommand(name, help);
+  sub->add_option("--root", a.target.root, "the served directory tree")->envname("FSS_ROOT");
+  sub->add_option("--checkpoint-dir", a.target.checkpoint_name, "the checkpoint area in the root")
+      ->capture_default_str();
+  sub->add_option("--socket", a.target.socket_path, "fssd's socket (default: in the checkpoint area)");
+  return sub;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return Usage(2);
-  std::string cmd = argv[1];
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") return Usage(0);
-  if (cmd == "serve") return rams::fss::RunServe(argc - 2, argv + 2);
-  rams::fss::CliTarget target;
-  if (const char* env = getenv("FSS_ROOT")) target.root = env;
-  std::string path;
-  for (int i = 2; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--root" && i + 1 < argc) {
-      target.root = argv[++i];
-    } else if (arg == "--checkpoint-dir" && i + 1 < argc) {
-      target.checkpoint_name = argv[++i];
-    } else if (arg == "--socket" && i + 1 < argc) {
-      target.socket_path = argv[++i];
-    } else if (!arg.empty() && arg[0] != '-' && path.empty()) {
-      path = arg;
-    } else {
-      return Usage(2);
-    }
+  CLI::App app{"fss: the File-System Server's command line", "fss"};
+  app.require_subcommand(1);
+  Args a;
+  CLI::App* serve = app.add_subcommand("serve", "run the server (as fssd)");
+  rams::fss::AddServeOptions(*serve, a.serve);
+  CLI::App* restore = AddRootCommand(app, "restore", "put the tree back to its checkpoint", a);
+  restore->add_option("ROOT", a.path, "the root, instead of --root");
+  CLI::App* status = AddRootCommand(app, "status", "list changed paths (M, A, D)", a);
+  CLI::App* diff = AddRootCommand(app, "diff", "show how PATH changed since the checkpoint", a);
+  diff->add_option("PATH", a.path, "a path in the root")->required();
+  CLI::App* commit = AddRootCommand(app, "commit", "accept the changes, begin a new checkpoint", a);
+  CLI::App* checkpoint = AddRootCommand(app, "checkpoint", "the same as commit", a);
+  app.add_subcommand("help", "print this help")->callback([&] { throw CLI::CallForHelp(); });
+  bool done = false;
+  int rc = rams::fss::ParseOrExit(app, argc, argv, &done);
+  if (done) return rc;
+  if (serve->parsed()) return rams::fss::Serve(a.serve);
+  if (restore->parsed() && a.target.root.empty()) a.target.root = a.path;
+  if (a.target.root.empty()) {
+    fprintf(stderr, "fss: no root: give --root DIR or set FSS_ROOT (see --help)\n");
+    return 2;
   }
-  if (target.root.empty() && cmd == "restore" && !path.empty()) std::swap(target.root, path);
-  if (target.root.empty()) return Usage(2);
-  if (cmd == "restore") return rams::fss::RunRestore(target, /*via_server=*/true);
-  if (cmd == "status") return rams::fss::RunStatus(target);
-  if (cmd == "commit" || cmd == "checkpoint") return rams::fss::RunCommit(target);
-  if (cmd == "diff" && !path.empty()) return rams::fss::RunDiff(target, path);
-  return Usage(2);
+  if (restore->parsed()) return rams::fss::RunRestore(a.target, /*via_server=*/true);
+  if (status->parsed()) return rams::fss::RunStatus(a.target);
+  if (diff->parsed()) return rams::fss::RunDiff(a.target, a.path);
+  if (commit->parsed() || checkpoint->parsed()) return rams::fss::RunCommit(a.target);
+  return 2;
 }

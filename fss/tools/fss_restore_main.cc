@@ -7,22 +7,19 @@
 #include "cli.h"
 
 int main(int argc, char** argv) {
+  CLI::App app{"fss-restore: puts ROOT back to its checkpoint while fssd is stopped", "fss-restore"};
   rams::fss::CliTarget target;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--checkpoint-dir" && i + 1 < argc) {
-      target.checkpoint_name = argv[++i];
-    } else if (arg == "--root" && i + 1 < argc) {
-      target.root = argv[++i];
-    } else if (!arg.empty() && arg[0] != '-' && target.root.empty()) {
-      target.root = arg;
-    } else {
-      fprintf(stderr, "usage: fss-restore ROOT [--checkpoint-dir NAME]\n");
-      return 2;
-    }
-  }
-  if (target.root.empty()) {
-    fprintf(stderr, "usage: fss-restore ROOT [--checkpoint-dir NAME]\n");
+  std::string positional_root;
+  app.add_option("ROOT", positional_root, "the served directory tree");
+  app.add_option("--root", target.root, "the same, as an option");
+  app.add_option("--checkpoint-dir", target.checkpoint_name, "the checkpoint area in ROOT")
+      ->capture_default_str();
+  bool done = false;
+  int rc = rams::fss::ParseOrExit(app, argc, argv, &done);
+  if (done) return rc;
+  if (target.root.empty()) target.root = positional_root;
+  if (target.root.empty() || (!positional_root.empty() && positional_root != target.root)) {
+    fprintf(stderr, "fss-restore: give ROOT once (see --help)\n");
     return 2;
   }
   return rams::fss::RunRestore(target, /*via_server=*/false);

@@ -2,8 +2,6 @@
 // SIGINT or SIGTERM.
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "cli.h"
@@ -17,59 +15,58 @@ void OnSignal(int) {
   if (g_server != nullptr) g_server->Stop();
 }
 
-int Usage() {
-  fprintf(stderr,
-          "usage: fssd --root DIR [--socket PATH] [--checkpoint-dir NAME] [--max-clients N]\n"
-          "            [--max-open-files N] [--no-realtime] [--allow-other-users]\n");
-  return 2;
-}
-
 }  // namespace
 
 namespace rams::fss {
 
-int RunServe(int argc, char** argv) {
-  rams::fss::ServerOptions options;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    const char* v = nullptr;
-    if (arg == "--root" && (v = value())) {
-      options.root = v;
-    } else if (arg == "--socket" && (v = value())) {
-      options.socket_path = v;
-    } else if (arg == "--checkpoint-dir" && (v = value())) {
-      options.checkpoint_name = v;
-    } else if (arg == "--max-clients" && (v = value())) {
-      options.max_clients = static_cast<uint32_t>(strtoul(v, nullptr, 10));
-    } else if (arg == "--max-open-files" && (v = value())) {
-      options.limits.max_open_files = static_cast<uint32_t>(strtoul(v, nullptr, 10));
-    } else if (arg == "--no-realtime") {
-      options.realtime = false;
-    } else if (arg == "--allow-other-users") {
-      options.allow_other_users = true;
-    } else if (arg == "--help" || arg == "-h") {
-      Usage();
-      return 0;
-    } else {
-      return Usage();
-    }
-  }
-  if (options.root.empty()) return Usage();
-  rams::fss::Server server(options);
+void AddServeOptions(CLI::App& app, ServerOptions& options) {
+  app.add_option("--root", options.root, "the directory tree to serve")->required();
+  app.add_option("--socket", options.socket_path,
+                 "the listening socket (default: ROOT/CHECKPOINT-DIR/.fss.sock)");
+  app.add_option("--checkpoint-dir", options.checkpoint_name,
+                 "the checkpoint area, a directory in ROOT")
+      ->capture_default_str();
+  app.add_option("--max-clients", options.max_clients, "connected clients at most")
+      ->capture_default_str();
+  app.add_option("--max-open-files", options.limits.max_open_files, "open files per client at most")
+      ->capture_default_str();
+  app.add_flag("--no-realtime{false}", options.realtime, "do not ask for SCHED_FIFO at start");
+  app.add_flag("--allow-other-users", options.allow_other_users,
+               "serve clients of other uids (default: only this uid and root)");
+}
+
+int Serve(const ServerOptions& options) {
+  Server server(options);
   g_server = &server;
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  rams::Status s = server.Run();
+  Status s = server.Run();
   g_server = nullptr;
   if (!s.ok()) {
     fprintf(stderr, "fssd: %s\n", s.ToString().c_str());
     return 1;
   }
   return 0;
+}
+
+int ParseOrExit(CLI::App& app, int argc, char** argv, bool* done) {
+  AddVersionFlag(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *done = true;
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; usage errors: 2
+  }
+  *done = false;
+  return 0;
+}
+
+void AddVersionFlag(CLI::App& app) {
+  const std::string line = app.get_name() + " " + RAMS_VERSION_STRING;
+  app.set_version_flag("--version", line, "print the version and exit");
 }
 
 }  // namespace rams::fss

@@ -122,7 +122,8 @@ class Backend {
 // The backend chosen by RAMS_BACKEND (posix|kernel), else kernel when
 // /dev/rams exists, else posix.
 Result<Backend*> DefaultBackend();
-// A backend by its name ("posix", "kernel"); ENOENT when unknown or absent.
+// A backend by its name ("posix", "kernel"); EINVAL for an unknown name,
+// ENODEV when the kernel backend is absent (no /dev/rams, wrong module ABI).
 Result<Backend*> BackendByName(std::string_view name);
 
 // EINVAL with a message when `name` is not a valid segment name.

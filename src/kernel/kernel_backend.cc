@@ -59,15 +59,15 @@ Result<Backend*> Instance() {
   static KernelBackend backend;
   sys::UniqueFd dev = OpenDevice(O_RDWR);
   if (dev.get() < 0) {
-    return Error(ENOENT, std::string("backend 'kernel' is not available: open " RAMS_DEVICE_PATH ": ") +
+    return Error(ENODEV, std::string("backend 'kernel' is not available: open " RAMS_DEVICE_PATH ": ") +
                              strerror(errno));
   }
   rams_version v{};
   if (Ioctl(dev.get(), RAMS_IOC_VERSION, &v) != 0) {
-    return Error(ENOENT, std::string("backend 'kernel': RAMS_IOC_VERSION: ") + strerror(errno));
+    return Error(ENODEV, std::string("backend 'kernel': RAMS_IOC_VERSION: ") + strerror(errno));
   }
   if (v.abi_version != RAMS_ABI_VERSION) {
-    return Error(ENOENT, "backend 'kernel': the module speaks ABI " + std::to_string(v.abi_version) +
+    return Error(ENODEV, "backend 'kernel': the module speaks ABI " + std::to_string(v.abi_version) +
                              ", librams needs " + std::to_string(RAMS_ABI_VERSION));
   }
   return static_cast<Backend*>(&backend);

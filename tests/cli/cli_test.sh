@@ -1,8 +1,10 @@
 #!/bin/bash
 # The `rams` tool's behaviour, messages and exit codes.
-#   cli_test.sh PATH_TO_RAMS
+#   cli_test.sh PATH_TO_RAMS [PATH_TO_RAMSD [PATH_TO_FSS PATH_TO_FSSD PATH_TO_FSS_RESTORE]]
 set -u
 rams="$1"
+ramsd="${2:-}"
+fss="${3:-}"; fssd="${4:-}"; fss_restore="${5:-}"
 n="t-cli-$$"
 passed=0; failed=0
 out=$(mktemp); err=$(mktemp)
@@ -85,6 +87,81 @@ rm -f "$out.lock"
 printf 'x' | "$rams" write "$n" 10
 [ $? -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: write after release"; }
 expect 0 "lock --hold" -- "$rams" lock "$n" 0 10 --hold 0.1
+
+# Sizes and offsets: decimal ("010" is ten, not octal), suffixes in any case.
+expect 0 "create with a leading zero" -- "$rams" create "$n-b" 010
+expect 0 "info" -- "$rams" info "$n-b"
+says "$out" "10 bytes" "010 is decimal"
+expect 0 "rm" -- "$rams" rm "$n-b"
+expect 0 "lower-case suffix" -- "$rams" create "$n-b" 1m
+expect 0 "info" -- "$rams" info "$n-b"
+says "$out" "1048576 bytes" "1m is 1 MiB"
+expect 0 "rm" -- "$rams" rm "$n-b"
+expect 0 "KiB suffix any case" -- "$rams" create "$n-b" 4kib
+expect 0 "rm" -- "$rams" rm "$n-b"
+expect 0 "read at offset 010" -- "$rams" read "$n" 0100 10
+[ "$(cat "$out")" = "hello rams" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: offset 0100 is not decimal: '$(cat "$out")'"; }
+
+# The errno name is printed once, also through a wrapping context.
+expect 2 "bad offset" -- "$rams" read "$n" 12Q
+says "$err" "offset: bad size suffix in '12Q' (use K, M, G or T): EINVAL$" "offset message"
+[ "$(grep -o EINVAL "$err" | wc -l)" -eq 1 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: errno name repeated: $(cat "$err")"; }
+expect 2 "bad lock length" -- "$rams" lock "$n" 0 x
+says "$err" "length: bad number 'x': EINVAL$" "lock length message"
+
+# An unknown backend and a missing key file are usage errors, not "no such segment".
+expect 2 "unknown backend" -- "$rams" --backend bogus ls
+says "$err" "unknown backend 'bogus'" "backend message"
+RAMS_BACKEND=bogus "$rams" ls >"$out" 2>"$err"
+[ $? -eq 2 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: RAMS_BACKEND=bogus"; }
+RAMS_KEY_FILE=/nonexistent/key "$rams" read 127.0.0.1:1/x >"$out" 2>"$err"
+[ $? -eq 2 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: missing key file"; cat "$err"; }
+says "$err" "RAMS_KEY_FILE: open key file /nonexistent/key: ENOENT" "key file message"
+expect 2 "unknown option" -- "$rams" ls --bogus
+
+# Output that cannot be written is an error.
+"$rams" ls >/dev/full 2>"$err"
+[ $? -eq 1 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: ls >/dev/full succeeded"; }
+says "$err" "ENOSPC" "full-disk message"
+"$rams" info "$n" --json >/dev/full 2>"$err"
+[ $? -eq 1 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: info --json >/dev/full succeeded"; }
+
+# A read-only export can be read remotely (and not written).
+if [ -n "$ramsd" ]; then
+  logs=$(mktemp -d)
+  "$ramsd" --listen 127.0.0.1:0 --port-file "$logs/port" --log-dir "$logs" --export "$n:ro" \
+    >"$logs/stdout" 2>&1 &
+  daemon=$!
+  for _ in $(seq 100); do [ -s "$logs/port" ] && break; sleep 0.05; done
+  read -r port _ <"$logs/port"
+  expect 0 "remote read of a read-only export" -- "$rams" read "127.0.0.1:$port/$n" 100 10
+  [ "$(cat "$out")" = "hello rams" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: remote read gave '$(cat "$out")'"; }
+  printf 'x' | "$rams" write "127.0.0.1:$port/$n" 10 2>"$err"
+  [ $? -eq 4 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: remote write to a read-only export"; }
+  [ "$(grep -o EROFS "$err" | wc -l)" -eq 1 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: remote errno name repeated: $(cat "$err")"; }
+  kill -TERM "$daemon"; wait "$daemon"
+  rm -rf "$logs"
+fi
+
+# The fss tools: --help on stdout with exit 0, --version, usage errors exit 2.
+if [ -n "$fss" ]; then
+  for prog in "$fss" "$fssd" "$fss_restore"; do
+    name=$(basename "$prog")
+    expect 0 "$name --help" -- "$prog" --help
+    says "$out" "Usage" "$name --help on stdout"
+    expect 0 "$name --version" -- "$prog" --version
+    says "$out" "^$name [0-9][0-9.]*$" "$name --version line"
+    expect 2 "$name --bogus" -- "$prog" --bogus
+  done
+  expect 2 "fss without a command" -- "$fss"
+  expect 0 "fss status --help" -- "$fss" status --help
+  expect 2 "fss diff without PATH" -- "$fss" diff --root /tmp
+  expect 2 "fssd without --root" -- "$fssd"
+  expect 2 "fssd --max-clients not a number" -- "$fssd" --root /tmp --max-clients lots
+  expect 2 "fss-restore without ROOT" -- "$fss_restore"
+  expect 2 "fss status without a root" -- env -u FSS_ROOT "$fss" status
+  says "$err" "no root" "no-root message"
+fi
 
 expect 0 "rm" -- "$rams" rm "$n"
 expect 3 "rm again" -- "$rams" rm "$n"
