@@ -10,6 +10,9 @@
 // error.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -133,3 +136,5 @@ Status ValidateName(std::string_view name);
 uint64_t MaxSegmentBytes();
 
 }  // namespace rams
+
+RAMS_API_END

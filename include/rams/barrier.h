@@ -19,6 +19,9 @@
 // any process mapping the object, except Reset (see there).
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cstdint>
 #include <type_traits>
 
@@ -78,3 +81,5 @@ static_assert(sizeof(Barrier) == 48 + 4 * Barrier::kMaxParties);
 static_assert(std::is_trivially_copyable_v<Barrier> && std::is_standard_layout_v<Barrier>);
 
 }  // namespace rams
+
+RAMS_API_END

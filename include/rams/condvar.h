@@ -21,6 +21,9 @@
 // any process mapping the object.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <chrono>
 #include <cstdint>
 #include <type_traits>
@@ -93,3 +96,5 @@ Result<CondWaitResult> CondVar::Wait(Mutex& mu, Timeout timeout, Predicate pred)
 }
 
 }  // namespace rams
+
+RAMS_API_END

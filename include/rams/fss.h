@@ -16,6 +16,9 @@
 #ifndef RAMS_FSS_H_
 #define RAMS_FSS_H_
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -92,5 +95,7 @@ int fss_restore(fss_client* c);
 #ifdef __cplusplus
 }
 #endif
+
+RAMS_API_END
 
 #endif /* RAMS_FSS_H_ */

@@ -19,6 +19,9 @@
 // acquired it may unlock it or mark it consistent.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cstdint>
 #include <type_traits>
 
@@ -106,3 +109,5 @@ class MutexHold {
 };
 
 }  // namespace rams
+
+RAMS_API_END

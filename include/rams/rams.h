@@ -11,6 +11,9 @@
 #ifndef RAMS_RAMS_H_
 #define RAMS_RAMS_H_
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -209,5 +212,7 @@ void rams_barrier_reset(rams_barrier* b);
 #ifdef __cplusplus
 }
 #endif
+
+RAMS_API_END
 
 #endif /* RAMS_RAMS_H_ */

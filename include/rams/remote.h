@@ -16,6 +16,9 @@
 // connection). A RemoteBatch belongs to one thread.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -33,7 +36,7 @@
 namespace rams {
 
 namespace remote_internal {
-class Connection;
+class RAMS_HIDDEN Connection;  // private: src/remote/connection.h
 }
 
 struct RemoteOptions {
@@ -254,3 +257,5 @@ class RemoteBackend final : public Backend {
 };
 
 }  // namespace rams
+
+RAMS_API_END

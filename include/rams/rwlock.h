@@ -20,6 +20,9 @@
 // acquired releases.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cstdint>
 #include <optional>
 #include <type_traits>
@@ -78,3 +81,5 @@ static_assert(sizeof(RwLock) == 48 + 4 * RwLock::kReaderSlots);
 static_assert(std::is_trivially_copyable_v<RwLock> && std::is_standard_layout_v<RwLock>);
 
 }  // namespace rams
+
+RAMS_API_END

@@ -9,6 +9,9 @@
 // thread at a time.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -94,3 +97,5 @@ class RangeLock {
 };
 
 }  // namespace rams
+
+RAMS_API_END

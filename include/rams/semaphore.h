@@ -16,6 +16,9 @@
 // any process mapping the object.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cstdint>
 #include <type_traits>
 
@@ -56,3 +59,5 @@ static_assert(sizeof(Semaphore) == 32);
 static_assert(std::is_trivially_copyable_v<Semaphore> && std::is_standard_layout_v<Semaphore>);
 
 }  // namespace rams
+
+RAMS_API_END

@@ -8,6 +8,9 @@
 // threads, one object needs external synchronization like any std type.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <cassert>
 #include <string>
 #include <string_view>
@@ -97,3 +100,5 @@ class [[nodiscard]] Result {
   auto tmp = (expr);                                \
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(tmp).value()
+
+RAMS_API_END

@@ -19,6 +19,9 @@
 // types here are plain values.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -75,3 +78,5 @@ void SetSyncTuning(const SyncTuning& tuning);
 SyncTuning GetSyncTuning();
 
 }  // namespace rams
+
+RAMS_API_END

@@ -7,6 +7,9 @@
 // (domain), refreshed after fork() by the library.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <atomic>
 #include <cstdint>
 
@@ -48,3 +51,5 @@ inline const std::atomic<uint32_t>& AsAtomic(const uint32_t& word) {
 }
 
 }  // namespace rams::internal
+
+RAMS_API_END

@@ -8,6 +8,9 @@
 // Thread safety: safe from any thread and process.
 #pragma once
 
+#include "rams/export.h"
+RAMS_API_BEGIN
+
 #include <atomic>
 #include <cstdint>
 
@@ -35,3 +38,5 @@ Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment)
 void UnregisterWaitRange(const void* base);
 
 }  // namespace rams
+
+RAMS_API_END
