@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "sync/check.h"
+#include "sys/sys.h"
 
 namespace rams::internal {
 
@@ -39,10 +40,7 @@ StatRead ReadThreadStat(uint32_t tid, char* state, uint64_t* start_time) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT || errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
   char buf[1024];
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof buf - 1);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = sys::RetryEintr([&] { return read(fd, buf, sizeof buf - 1); });
   int read_errno = errno;
   close(fd);
   if (n < 0) return read_errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
