@@ -2,6 +2,7 @@
 #include <chrono>
 
 #include "channel.h"
+#include "cpu_relax.h"
 
 namespace rams::fss {
 
@@ -11,7 +12,7 @@ bool SpinUntilState(ChannelHeader* h, uint32_t want) {
     for (int i = 0; i < 64; ++i) {
       // acquire: pairs with the release store of the side that set `want`.
       if (StateWord(h).load(std::memory_order_acquire) == want) return true;
-      __builtin_ia32_pause();
+      internal::CpuRelax();
     }
     if (std::chrono::steady_clock::now() >= deadline) return false;
   }
