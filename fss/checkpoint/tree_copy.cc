@@ -147,6 +147,22 @@ Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir, const 
   return Status::Ok();
 }
 
+WritableDir::WritableDir(int dirfd) {
+  struct stat st;
+  if (::geteuid() == 0 || ::fstat(dirfd, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR)) return;
+  // fchmod refuses O_PATH descriptors (and fchmodat's AT_EMPTY_PATH needs
+  // 6.6): the descriptor's /proc link names exactly this directory.
+  std::string path = "/proc/self/fd/" + std::to_string(dirfd);
+  if (::chmod(path.c_str(), (st.st_mode & 07777) | S_IRUSR | S_IWUSR | S_IXUSR) != 0) return;
+  proc_path_ = std::move(path);
+  mode_ = st.st_mode & 07777;
+}
+
+WritableDir::~WritableDir() {
+  if (!proc_path_.empty()) (void)::chmod(proc_path_.c_str(), mode_);
+}
+
 Status RemoveTree(int dirfd, const std::string& name) {
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -155,6 +171,7 @@ Status RemoveTree(int dirfd, const std::string& name) {
   if (S_ISDIR(st.st_mode)) {
     sys::UniqueFd dir(::openat(dirfd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError("open " + name);
+    WritableDir writable(dir.get());  // also readable: it is listed next
     RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir.get()));
     for (const std::string& n : names) RAMS_RETURN_IF_ERROR(RemoveTree(dir.get(), n));
   }
