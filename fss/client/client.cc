@@ -34,8 +34,6 @@ struct fss_client {
 
 namespace {
 
-constexpr auto kSlice = std::chrono::milliseconds(rams::fss::kSliceMs);
-
 uint32_t ReadUmask() {
   FILE* f = fopen("/proc/self/status", "r");
   unsigned value = 022;
@@ -53,53 +51,23 @@ bool PeerGone(int sock) {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-bool LockChannel(fss_client* c) {
-  for (;;) {
-    rams::Result<rams::Acquired> a = c->h->mu.Lock(kSlice);
-    if (a.ok()) {
-      if (*a == rams::Acquired::kOwnerDied) c->h->mu.MarkConsistent();
-      return true;
-    }
-    if (a.code() != ETIMEDOUT || PeerGone(c->sock)) return false;
-  }
-}
-
 }  // namespace
 
 namespace rams::fss {
 
 int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, void* out, size_t out_cap) {
   if (c == nullptr) return -EBADF;
-  if (req.path.size() > rams::fss::kPathAreaBytes || req.path2.size() > rams::fss::kPathAreaBytes) {
-    return -ENAMETOOLONG;
-  }
+  if (req.path.size() > kPathAreaBytes || req.path2.size() > kPathAreaBytes) return -ENAMETOOLONG;
   std::lock_guard<std::mutex> guard(c->mu);
   memcpy(c->paths, req.path.data(), req.path.size());
-  memcpy(c->paths + rams::fss::kPathAreaBytes, req.path2.data(), req.path2.size());
+  memcpy(c->paths + kPathAreaBytes, req.path2.data(), req.path2.size());
   if (in_len > 0) memcpy(c->data, in, in_len);
-  if (!LockChannel(c)) return -EIO;
-  c->h->request = rams::fss::EncodeRequest(req);
-  // release: pairs with the server's acquire spin on the state word.
-  rams::fss::StateWord(c->h).store(rams::fss::kRequestPending, std::memory_order_release);
-  c->h->mu.Unlock();
-  c->h->request_cv.Signal();
-  rams::fss::SpinUntilState(c->h, rams::fss::kReplyReady);
-  if (!LockChannel(c)) return -EIO;
-  while (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady) {
-    rams::Result<rams::CondWaitResult> w = c->h->reply_cv.Wait(c->h->mu, kSlice);
-    if (!w.ok()) {
-      if (!LockChannel(c)) return -EIO;
-    } else if (w->lock == rams::Acquired::kOwnerDied) {
-      c->h->mu.MarkConsistent();
-    }
-    if (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady && PeerGone(c->sock)) {
-      c->h->mu.Unlock();
-      return -EIO;
-    }
-  }
-  rams::fss::ReplyHeader reply = c->h->reply;
-  rams::fss::StateWord(c->h).store(rams::fss::kIdle, std::memory_order_release);
-  c->h->mu.Unlock();
+  c->h->request = EncodeRequest(req);
+  PublishState(c->h, kRequestPending);
+  bool bad = false;
+  if (!AwaitState(c->h, kReplyReady, [c] { return !PeerGone(c->sock); }, &bad)) return -EIO;
+  ReplyHeader reply = c->h->reply;
+  StateWord(c->h).store(kIdle, std::memory_order_relaxed);  // only this side reads kIdle
   if (out != nullptr && reply.result >= 0) {
     memcpy(out, c->data, std::min<uint64_t>({reply.data_bytes, out_cap, c->data_bytes}));
   }
@@ -154,18 +122,15 @@ fss_client* fss_connect(const char* socket_path) {
   rams::Result<std::span<std::byte>> map = c->segment->Map();
   if (!map.ok() || map->size() < rams::fss::kChannelBytes) return fail(map.ok() ? EPROTO : map.code());
   auto* h = reinterpret_cast<rams::fss::ChannelHeader*>(map->data());
-  if (h->magic != rams::fss::kChannelMagic || h->header_bytes != sizeof(*h) ||
-      h->data_offset + h->data_bytes > map->size() || h->path_offset + 2 * rams::fss::kPathAreaBytes > h->data_offset) {
-    return fail(EPROTO);
-  }
-  if (!rams::Mutex::Attach(&h->mu).ok() || !rams::CondVar::Attach(&h->request_cv).ok() ||
-      !rams::CondVar::Attach(&h->reply_cv).ok()) {
+  if (h->magic != rams::fss::kChannelMagic || h->version != rams::fss::kChannelVersion ||
+      h->header_bytes != sizeof(*h) || h->path_offset != rams::fss::kPathAreaOffset ||
+      h->data_offset != rams::fss::kDataAreaOffset || h->data_bytes != rams::fss::kDataAreaBytes) {
     return fail(EPROTO);
   }
   c->h = h;
-  c->paths = reinterpret_cast<char*>(map->data() + h->path_offset);
-  c->data = map->data() + h->data_offset;
-  c->data_bytes = h->data_bytes;
+  c->paths = reinterpret_cast<char*>(map->data() + rams::fss::kPathAreaOffset);
+  c->data = map->data() + rams::fss::kDataAreaOffset;
+  c->data_bytes = rams::fss::kDataAreaBytes;
   c->umask = ReadUmask();
   char ack = 1;
   if (::send(c->sock, &ack, 1, MSG_NOSIGNAL) != 1) return fail(ECONNRESET);

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 #include <thread>
+#include <vector>
 
 #include "channel.h"
 #include "dispatch.h"
@@ -178,8 +179,8 @@ void Server::ServeClient(int sock) {
   h->magic = kChannelMagic;
   h->version = kChannelVersion;
   h->header_bytes = sizeof(ChannelHeader);
-  h->path_offset = kChannelHeaderBytes;
-  h->data_offset = kChannelHeaderBytes + 2 * kPathAreaBytes;
+  h->path_offset = kPathAreaOffset;  // for the client: the server never reads them back
+  h->data_offset = kDataAreaOffset;
   h->data_bytes = kDataAreaBytes;
   h->server_pid = static_cast<uint32_t>(getpid());
   snprintf(hello.backend, sizeof(hello.backend), "%s", seg->info().backend.c_str());
@@ -194,62 +195,41 @@ void Server::ServeClient(int sock) {
   if (!attached) return;
   Log("client pid %d uid %d connected (channel %s)", cred.pid, cred.uid, name.c_str());
   Session session(options_.limits);
-  ServeChannel(sock, h, base, session);
-  Log("client pid %d disconnected after %llu requests", cred.pid, static_cast<unsigned long long>(h->seq));
+  uint64_t served = ServeChannel(sock, h, base, session);
+  Log("client pid %d disconnected after %llu requests", cred.pid, static_cast<unsigned long long>(served));
 }
 
-void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& session) {
-  std::string_view path1(reinterpret_cast<const char*>(base + h->path_offset), kPathAreaBytes);
-  std::string_view path2(reinterpret_cast<const char*>(base + h->path_offset + kPathAreaBytes), kPathAreaBytes);
-  std::byte* data = base + h->data_offset;
+uint64_t Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& session) {
+  // Only constants locate the areas: the header's copies are the client's to scribble.
+  std::string_view path1(reinterpret_cast<const char*>(base + kPathAreaOffset), kPathAreaBytes);
+  std::string_view path2(reinterpret_cast<const char*>(base + kPathAreaOffset + kPathAreaBytes), kPathAreaBytes);
+  std::byte* data = base + kDataAreaOffset;
+  std::vector<std::byte> input(kDataAreaBytes);  // a write's bytes, copied out first
   auto alive = [&] { return !stopping_.load() && !PeerGone(sock); };
-  // Takes mu, repairing the channel after a holder's death.
-  auto lock = [&]() -> bool {
-    while (alive()) {
-      Result<Acquired> a = h->mu.Lock(kSlice);
-      if (a.code() == ETIMEDOUT) continue;
-      if (!a.ok()) return false;
-      if (*a == Acquired::kOwnerDied) {
-        StateWord(h).store(kIdle, std::memory_order_release);
-        h->mu.MarkConsistent();
-      }
-      return true;
-    }
-    return false;
-  };
-  if (!lock()) return;
+  uint64_t served = 0;
   for (;;) {
-    while (StateWord(h).load(std::memory_order_relaxed) != kRequestPending) {
-      Result<CondWaitResult> w = h->request_cv.Wait(h->mu, kSlice);
-      if (!w.ok() && !lock()) return;
-      if (w.ok() && w->lock == Acquired::kOwnerDied) {
-        StateWord(h).store(kIdle, std::memory_order_release);
-        h->mu.MarkConsistent();
-      }
-      if (!alive()) {
-        h->mu.Unlock();
-        return;
-      }
+    bool bad = false;
+    if (!AwaitState(h, kRequestPending, alive, &bad)) {
+      if (bad) Log("client broke the channel protocol (state word scribbled): disconnecting it");
+      return served;
     }
-    RequestHeader raw = h->request;  // copied out: the client may change it
-    Result<Request> req = DecodeRequest(raw, path1, path2, h->data_bytes);
-    h->mu.Unlock();
+    RequestHeader raw;
+    std::memcpy(&raw, &h->request, sizeof(raw));  // copied out: the client may change it
+    Result<Request> req = DecodeRequest(raw, path1, path2, kDataAreaBytes);
     ReplyHeader reply = {};
     if (req.ok()) {
-      reply = Dispatch(*files_, session, *req, data, h->data_bytes);
+      std::byte* io = data;
+      if (IsInputOp(req->op)) {
+        std::memcpy(input.data(), data, req->count);  // count <= kDataAreaBytes: decoded
+        io = input.data();
+      }
+      reply = Dispatch(*files_, session, *req, io, kDataAreaBytes);
     } else {
       reply.result = -static_cast<int64_t>(req.code());
     }
-    if (!lock()) return;
-    h->reply = reply;
-    ++h->seq;
-    // release: pairs with the client's acquire spin on the state word.
-    StateWord(h).store(kReplyReady, std::memory_order_release);
-    h->mu.Unlock();
-    h->reply_cv.Signal();
-    // A busy client sends its next request within microseconds.
-    SpinUntilState(h, kRequestPending);
-    if (!lock()) return;
+    std::memcpy(&h->reply, &reply, sizeof(reply));
+    h->seq = ++served;
+    PublishState(h, kReplyReady);
   }
 }
 

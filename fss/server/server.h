@@ -57,7 +57,9 @@ class Server {
  private:
   Status Listen();
   void ServeClient(int sock);
-  void ServeChannel(int sock, struct ChannelHeader* h, std::byte* base, Session& session);
+  // Serves requests until the client goes, breaks the protocol or Stop;
+  // returns how many it served.
+  uint64_t ServeChannel(int sock, struct ChannelHeader* h, std::byte* base, Session& session);
 
   const ServerOptions options_;
   std::optional<Root> root_;
