@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 
 #include <algorithm>
@@ -230,9 +231,41 @@ Result<sys::UniqueFd> Checkpoint::AreaDirFor(const std::string& location) {
   return dir;
 }
 
+namespace {
+
+// While alive, runs a real-time calling thread at normal priority: a bulk
+// copy at SCHED_FIFO would starve every other process on its CPU. Restores
+// the thread's policy when destroyed. Per thread (sched_setscheduler(0) is
+// the calling thread on Linux).
+class NormalPriority {
+ public:
+  NormalPriority() {
+    policy_ = ::sched_getscheduler(0);
+    if (policy_ != SCHED_FIFO && policy_ != SCHED_RR) return;
+    if (::sched_getparam(0, &param_) != 0) return;
+    struct sched_param normal = {};
+    lowered_ = ::sched_setscheduler(0, SCHED_OTHER, &normal) == 0;
+  }
+  ~NormalPriority() {
+    if (lowered_) (void)::sched_setscheduler(0, policy_, &param_);
+  }
+  NormalPriority(const NormalPriority&) = delete;
+  NormalPriority& operator=(const NormalPriority&) = delete;
+
+ private:
+  int policy_ = SCHED_OTHER;
+  struct sched_param param_ = {};
+  bool lowered_ = false;
+};
+
+}  // namespace
+
 Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
   size_t before = records_.size();
-  RAMS_RETURN_IF_ERROR(Save(rel, change));
+  {
+    NormalPriority normal;  // saves copy files: bulk work
+    RAMS_RETURN_IF_ERROR(Save(rel, change));
+  }
   // The last step: the save is durable and the change has not been made.
   return records_.size() != before ? Fault("change") : Status::Ok();
 }

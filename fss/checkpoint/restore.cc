@@ -82,6 +82,20 @@ class Progress {
 Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
                     SyncBatch* batch, Progress* progress);
 
+// A record's access and modification times, for utimensat/futimens.
+void TimesOf(const Record& r, struct timespec times[2]) {
+  times[0] = {r.atime_ns / 1000000000, r.atime_ns % 1000000000};
+  times[1] = {r.mtime_ns / 1000000000, r.mtime_ns % 1000000000};
+}
+
+// The symlink's own times, as saved.
+Status SetLinkTimes(int parent, const std::string& name, const Record& r) {
+  struct timespec times[2];
+  TimesOf(r, times);
+  if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("utimes " + r.path);
+  return Status::Ok();
+}
+
 // The paths a restore could not put back, with why; the first error's code.
 class Failures {
  public:
@@ -126,7 +140,7 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
       if (::fchownat(parent, name.c_str(), r.uid, r.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != EPERM) {
         return ErrnoError("lchown " + r.path);
       }
-      return Status::Ok();
+      return SetLinkTimes(parent, name, r);
     case RecordKind::kFile: {
       RAMS_ASSIGN_OR_RETURN(sys::UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
       return CopyNode(from.get(), std::string(BaseName(r.location)), parent, name, batch);
@@ -157,8 +171,8 @@ Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
   if (!fd.valid()) return ErrnoError("open " + r.path);
   if (::fchown(fd.get(), r.uid, r.gid) != 0 && errno != EPERM) return ErrnoError("chown " + r.path);
   if (::fchmod(fd.get(), r.mode & 07777) != 0) return ErrnoError("chmod " + r.path);
-  struct timespec times[2] = {{r.atime_ns / 1000000000, r.atime_ns % 1000000000},
-                              {r.mtime_ns / 1000000000, r.mtime_ns % 1000000000}};
+  struct timespec times[2];
+  TimesOf(r, times);
   if (::futimens(fd.get(), times) != 0) return ErrnoError("utimes " + r.path);
   return batch->Add(std::move(fd));
 }

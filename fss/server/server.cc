@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdarg>
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -75,6 +76,31 @@ std::string RequestPriority() {
   return why + ", SCHED_OTHER nice " + std::to_string(::getpriority(PRIO_PROCESS, 0));
 }
 
+uint64_t DescriptorsNeeded(const ServerOptions& options) {
+  return uint64_t{options.max_clients} * (options.limits.max_open_files + kDescriptorsPerClient) +
+         kDescriptorsForServer;
+}
+
+std::string RaiseDescriptorLimit(uint64_t needed) {
+  struct rlimit lim;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return std::string("getrlimit: ") + strerror(errno);
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur >= needed) {
+    return "descriptor limit " + std::to_string(lim.rlim_cur) + " (" + std::to_string(needed) + " needed)";
+  }
+  struct rlimit want = {needed, std::max<rlim_t>(needed, lim.rlim_max)};
+  if (lim.rlim_max == RLIM_INFINITY) want.rlim_max = RLIM_INFINITY;
+  if (::setrlimit(RLIMIT_NOFILE, &want) == 0) {
+    return "descriptor limit raised to " + std::to_string(needed);
+  }
+  // Without CAP_SYS_RESOURCE the hard limit is the ceiling.
+  want = {lim.rlim_max, lim.rlim_max};
+  if (lim.rlim_max > lim.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    return std::string("setrlimit: ") + strerror(errno);
+  }
+  return "WARNING: descriptor limit " + std::to_string(lim.rlim_max) + " is below the " + std::to_string(needed) +
+         " that --max-clients and --max-open-files need; clients may get EMFILE";
+}
+
 Server::~Server() {
   Stop();
   // Client threads hold references to files_: wait for them to notice.
@@ -110,8 +136,29 @@ Status Server::Listen() {
   return Status::Ok();
 }
 
+// Out of descriptors, a queued connection would make poll report the
+// listening socket ready forever: the reserve descriptor makes room to
+// accept it and tell the client why (EMFILE, not a hang or EAGAIN).
+void Server::RefuseForLackOfDescriptors(int err) {
+  reserve_fd_.Reset();
+  sys::UniqueFd sock(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+  if (sock.valid()) {
+    HelloReply hello = {};
+    hello.magic = kChannelMagic;
+    hello.version = kChannelVersion;
+    hello.error = err;
+    (void)!::send(sock.get(), &hello, sizeof(hello), MSG_NOSIGNAL);
+  } else {
+    std::this_thread::sleep_for(kSlice);  // not even that: do not spin
+  }
+  sock.Reset();
+  reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  Log("refused a client: %s", strerror(err));
+}
+
 Status Server::Run() {
   if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return ErrnoError("pipe");
+  reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   RAMS_ASSIGN_OR_RETURN(Root root, Root::Open(options_.root, options_.checkpoint_name));
   root_.emplace(std::move(root));
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> cp, Checkpoint::Open(*root_));
@@ -123,6 +170,7 @@ Status Server::Run() {
   }
   files_ = std::make_unique<FileServer>(*root_, std::move(cp));
   Log("scheduling: %s", options_.realtime ? RequestPriority().c_str() : "not requested");
+  Log("%s", RaiseDescriptorLimit(DescriptorsNeeded(options_)).c_str());
   if (size_t stale = RemoveStaleChannels(); stale > 0) Log("removed %zu channels of dead servers", stale);
   RAMS_RETURN_IF_ERROR(Listen());
   while (!stopping_.load()) {
@@ -130,6 +178,10 @@ Status Server::Run() {
     if (::poll(p, 2, -1) < 0 && errno != EINTR) return ErrnoError("poll");
     if (!(p[0].revents & POLLIN)) continue;
     int sock = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (sock < 0 && (errno == EMFILE || errno == ENFILE)) {
+      RefuseForLackOfDescriptors(errno);
+      continue;
+    }
     if (sock < 0) continue;
     clients_.fetch_add(1);
     std::thread([this, sock] {
@@ -167,6 +219,7 @@ void Server::ServeClient(int sock) {
   }
   Result<std::span<std::byte>> map = Error(EAGAIN, "not mapped");
   if (seg.ok()) map = seg->Map();
+  if (hello.error == 0 && !seg.ok()) hello.error = seg.code();  // EMFILE stays EMFILE
   if (hello.error == 0 && !map.ok()) hello.error = map.code();
   if (hello.error != 0) {
     Log("refusing client pid %d uid %d: %s", cred.pid, cred.uid, strerror(hello.error));

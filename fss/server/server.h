@@ -15,6 +15,7 @@
 #include <string>
 
 #include "file_server.h"
+#include "sys/sys.h"
 #include "root.h"
 
 namespace rams::fss {
@@ -36,6 +37,22 @@ std::string DefaultSocketPath(const std::string& root, const std::string& checkp
 // for the log ("SCHED_FIFO priority 10", "SCHED_OTHER nice -5").
 std::string RequestPriority();
 
+// Descriptors fssd may need beyond each client's open files: its socket,
+// channel and the transient ones of path operations and saves; and for
+// itself (listening socket, root, checkpoint area, journal, logs).
+inline constexpr uint32_t kDescriptorsPerClient = 16;
+inline constexpr uint32_t kDescriptorsForServer = 256;
+
+// What RLIMIT_NOFILE must be for `options`' clients all to reach their quota:
+// max_clients x (max_open_files + kDescriptorsPerClient) + kDescriptorsForServer
+// (64 x (256 + 16) + 256 = 17664 by default).
+uint64_t DescriptorsNeeded(const ServerOptions& options);
+
+// Raises the soft RLIMIT_NOFILE to `needed` (and the hard one, when
+// permitted); without the privilege, to the hard limit. Returns what it did
+// for the log, starting with "WARNING" when the limit stays below `needed`.
+std::string RaiseDescriptorLimit(uint64_t needed);
+
 // Removes the channel segments ("fss.<pid>.<n>") of fssd processes that no
 // longer run (a server killed while a client was connecting leaves its
 // channel's name behind). Returns how many it removed.
@@ -56,6 +73,7 @@ class Server {
 
  private:
   Status Listen();
+  void RefuseForLackOfDescriptors(int err);
   void ServeClient(int sock);
   // Serves requests until the client goes, breaks the protocol or Stop;
   // returns how many it served.
@@ -66,6 +84,7 @@ class Server {
   std::unique_ptr<FileServer> files_;
   std::string socket_path_;
   int listen_fd_ = -1;
+  sys::UniqueFd reserve_fd_;  // closed to make room when out of descriptors
   int stop_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> clients_{0};

@@ -5,6 +5,7 @@
 // The unprivileged cases run in children that become nobody (65534); they
 // need root to set up and are skipped otherwise.
 #include <fcntl.h>
+#include <sched.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 
 #include <functional>
 #include <optional>
+#include <thread>
 
 #include "checkpoint.h"
 #include "common/test_util.h"
@@ -245,6 +247,100 @@ TEST_F(CheckpointSafetyTest, UnprivilegedRestoreGetsThroughReadOnlyDirsAndGoesOn
   ASSERT_EQ(::unlink((dir_ + "/hw.txt/root-owned").c_str()), 0);
   EXPECT_EQ(RunAsNobody({FSS_RESTORE_PATH, dir_}), 0);
   EXPECT_EQ(testing::Diff(start_, Snapshot(dir_)), "");
+}
+
+// Fails on the old code: restore made the link with the time of the restore.
+TEST_F(CheckpointSafetyTest, SymlinkTimesAreRestored) {
+  ASSERT_EQ(::symlink("hw.txt", (dir_ + "/link").c_str()), 0);
+  struct timespec times[2] = {{978307200, 5}, {978307201, 7}};  // 2001-01-01
+  ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ + "/link").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+  {
+    Result<Root> root = Root::Open(dir_, "checkpoint");
+    ASSERT_TRUE(root.ok());
+    auto cp = Checkpoint::Open(*root);
+    ASSERT_TRUE(cp.ok());
+    FileServer fs(*root, std::move(*cp));
+    ASSERT_EQ(fs.Unlink("/link"), 0);
+  }
+  ASSERT_EQ(RunProgram({FSS_RESTORE_PATH, dir_}), 0);
+  struct stat st;
+  ASSERT_EQ(::lstat((dir_ + "/link").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 978307201);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 7);
+}
+
+// Fails on the old code: a server at SCHED_FIFO copied at SCHED_FIFO.
+TEST_F(CheckpointSafetyTest, SavesCopyAtNormalPriority) {
+  struct sched_param fifo = {};
+  fifo.sched_priority = 1;
+  std::thread t([&] {
+    if (::sched_setscheduler(0, SCHED_FIFO, &fifo) != 0) return;  // checked below
+    Result<Root> root = Root::Open(dir_, "checkpoint");
+    ASSERT_TRUE(root.ok());
+    auto cp = Checkpoint::Open(*root);
+    ASSERT_TRUE(cp.ok());
+    int during = -1;
+    (*cp)->SetFaultHook([&](std::string_view step) {
+      if (step == "copy") during = ::sched_getscheduler(0);
+      return Status::Ok();
+    });
+    FileServer fs(*root, std::move(*cp));
+    EXPECT_EQ(fs.Truncate("/hw.txt", 0), 0);
+    EXPECT_EQ(during, SCHED_OTHER);
+    EXPECT_EQ(::sched_getscheduler(0), SCHED_FIFO);  // and back for requests
+  });
+  t.join();
+  if (::sched_setscheduler(0, SCHED_FIFO, &fifo) != 0) GTEST_SKIP() << "SCHED_FIFO not permitted here";
+  struct sched_param normal = {};
+  ::sched_setscheduler(0, SCHED_OTHER, &normal);
+}
+
+// Bytes a file really occupies.
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? uint64_t(st.st_blocks) * 512 : ~uint64_t{0};
+}
+
+// Fails on the old code: copy_file_range wrote the holes' zeros (ext4), so
+// the copy and the restored file each allocated 1 GiB.
+TEST_F(CheckpointSafetyTest, SparseFilesStaySparseInTheCopyAndAfterRestore) {
+  const std::string path = dir_ + "/sparse";
+  constexpr off_t kSize = off_t{1} << 30;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, kSize), 0);
+  std::string page(4096, 'd');
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096);
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), kSize / 2), 4096);
+  ::close(fd);
+  if (AllocatedBytes(path) > (1 << 20)) GTEST_SKIP() << "this file system does not keep holes";
+  {
+    Result<Root> root = Root::Open(dir_, "checkpoint");
+    ASSERT_TRUE(root.ok());
+    auto cp = Checkpoint::Open(*root);
+    ASSERT_TRUE(cp.ok());
+    FileServer fs(*root, std::move(*cp));
+    Session s;
+    int64_t h = fs.Open(s, "/sparse", O_WRONLY, 0, 022);  // saved here
+    ASSERT_GE(h, 0);
+    ASSERT_EQ(fs.Pwrite(s, static_cast<int>(h), "changed", 7, kSize / 4), 7);
+    ASSERT_EQ(fs.Close(s, static_cast<int>(h)), 0);
+  }
+  EXPECT_LE(AllocatedBytes(dir_ + "/checkpoint/sparse"), 1u << 20);
+  ASSERT_EQ(RunProgram({FSS_RESTORE_PATH, dir_}), 0);
+  EXPECT_LE(AllocatedBytes(path), 1u << 20);
+  // Content, read where it matters (a snapshot would read the whole GiB).
+  fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, kSize);
+  for (off_t at : {off_t{0}, kSize / 4, kSize / 2}) {
+    std::string got(4096, '?');
+    ASSERT_EQ(::pread(fd, got.data(), got.size(), at), 4096);
+    EXPECT_EQ(got, at == kSize / 4 ? std::string(4096, '\0') : page) << "at " << at;
+  }
+  ::close(fd);
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
 // A hostile client against a real fssd: it scribbles its own channel segment
 // (the layout fields, the words a lock lived in, the state word) while using
-// it. fssd must never crash or trust what it reads back, must disconnect a
-// client that breaks the protocol, and must go on serving the others.
+// it, or takes every descriptor it can. fssd must never crash or trust what
+// it reads back, must disconnect a client that breaks the protocol, must
+// report running out of descriptors as EMFILE, and must go on serving the
+// others.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +144,88 @@ TEST_F(FssHostileChannelTest, ScribbledChannelNeverHurtsTheServerOrOthers) {
   EXPECT_EQ(st.size, 1u << 20);
   fss_disconnect(later);
   fss_disconnect(other);
+}
+
+// fssd's soft RLIMIT_NOFILE, from /proc (0 when unreadable).
+unsigned long SoftFileLimit(pid_t pid) {
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/limits").c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long soft = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "Max open files %lu", &soft) == 1) break;
+  }
+  fclose(f);
+  return soft;
+}
+
+// Sets this process's RLIMIT_NOFILE for the fssd it starts, and puts it back.
+class FileLimitForChildren {
+ public:
+  FileLimitForChildren(rlim_t soft, rlim_t hard) {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    struct rlimit lim = {soft, hard};
+    ok_ = setrlimit(RLIMIT_NOFILE, &lim) == 0;
+  }
+  ~FileLimitForChildren() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit saved_;
+  bool ok_ = false;
+};
+
+// Fails on the old code: fssd kept the soft limit it was started with.
+TEST_F(FssHostileChannelTest, DescriptorLimitIsRaisedToWhatTheLimitsNeed) {
+  fssd_.reset();
+  struct rlimit lim;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &lim), 0);
+  const unsigned long needed = 64 * (256 + 16) + 256;
+  {
+    FileLimitForChildren low(256, lim.rlim_max);
+    ASSERT_TRUE(low.ok());
+    fssd_ = std::make_unique<testing::FssdProcess>(root_, base_ + "/fss.sock", base_ + "/fssd.log");
+  }
+  ASSERT_TRUE(fssd_->running());
+  unsigned long expected = geteuid() == 0 || lim.rlim_max >= needed ? needed : lim.rlim_max;
+  EXPECT_GE(SoftFileLimit(fssd_->pid()), expected);
+}
+
+// Fails on the old code: a client that fssd had no descriptor for got EAGAIN
+// (or, when even accept failed, a server spinning on its listening socket).
+TEST_F(FssHostileChannelTest, OutOfDescriptorsIsEmfileAndOthersKeepTheirs) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to start fssd with a low hard limit and raise ours back";
+  fssd_.reset();
+  {
+    FileLimitForChildren low(48, 48);
+    ASSERT_TRUE(low.ok());
+    fssd_ = std::make_unique<testing::FssdProcess>(root_, base_ + "/fss.sock", base_ + "/fssd.log",
+                                                   std::vector<std::string>{"--max-clients", "4"});
+  }
+  ASSERT_TRUE(fssd_->running());
+  fss_client* polite = fssd_->Connect();
+  ASSERT_NE(polite, nullptr);
+  fss_client* greedy = fssd_->Connect();
+  ASSERT_NE(greedy, nullptr);
+  int opened = 0;
+  while (opened < 100 && fss_open(greedy, "/hw.txt", O_RDONLY, 0) >= 0) ++opened;
+  EXPECT_LT(opened, 100);
+  EXPECT_EQ(errno, EMFILE);
+  errno = 0;
+  fss_client* late = fssd_->Connect();
+  EXPECT_EQ(late, nullptr);
+  EXPECT_EQ(errno, EMFILE);
+  if (late != nullptr) fss_disconnect(late);
+  fss_disconnect(greedy);  // its descriptors come back
+  struct fss_statbuf st;
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    int fd = fss_open(polite, "/hw.txt", O_RDONLY, 0);
+    served = fd >= 0 && fss_close(polite, fd) == 0 && fss_stat(polite, "/hw.txt", &st) == 0;
+    if (!served) usleep(10000);
+  }
+  EXPECT_TRUE(served);
+  fss_disconnect(polite);
 }
 
 }  // namespace
