@@ -1,6 +1,7 @@
 // libfss: the C API of fss.h over the shared-memory channel (channel.h).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,16 +15,14 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <optional>
 
 #include "channel.h"
 #include "client_call.h"
 #include "rams/fss.h"
-#include "rams/segment.h"
 
 struct fss_client {
   int sock = -1;
-  std::optional<rams::Segment> segment;
+  void* map = nullptr;  // the channel, kChannelBytes
   rams::fss::ChannelHeader* h = nullptr;
   char* paths = nullptr;  // two areas of kPathAreaBytes
   std::byte* data = nullptr;
@@ -44,6 +43,38 @@ uint32_t ReadUmask() {
   }
   fclose(f);
   return value;
+}
+
+// Receives the server's hello and, with it, the channel's descriptor.
+// Closes a descriptor when it goes out of scope.
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool ReceiveHello(int sock, rams::fss::HelloReply* hello, FdCloser* channel) {
+  struct iovec iov = {hello, sizeof(*hello)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  for (struct cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+      if (channel->fd >= 0) ::close(channel->fd);
+      channel->fd = fd;
+    }
+  }
+  return n == static_cast<ssize_t>(sizeof(*hello)) && (msg.msg_flags & MSG_CTRUNC) == 0;
 }
 
 bool PeerGone(int sock) {
@@ -105,35 +136,33 @@ fss_client* fss_connect(const char* socket_path) {
   if (::connect(c->sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return fail(errno);
   rams::fss::HelloReply hello = {};
   struct pollfd p = {c->sock, POLLIN, 0};
-  if (::poll(&p, 1, 10000) != 1 || ::recv(c->sock, &hello, sizeof(hello), MSG_WAITALL) != sizeof(hello)) {
-    return fail(ECONNREFUSED);
-  }
+  if (::poll(&p, 1, 10000) != 1) return fail(ECONNREFUSED);
+  FdCloser channel;
+  if (!ReceiveHello(c->sock, &hello, &channel)) return fail(ECONNREFUSED);
   if (hello.magic != rams::fss::kChannelMagic || hello.version != rams::fss::kChannelVersion) return fail(EPROTO);
   if (hello.error != 0) return fail(hello.error);
-  hello.backend[sizeof(hello.backend) - 1] = '\0';
-  hello.segment[sizeof(hello.segment) - 1] = '\0';
-  rams::Result<rams::Backend*> backend = rams::BackendByName(hello.backend);
-  if (!backend.ok()) return fail(backend.code());
-  rams::OpenOptions options;
-  options.size_bytes = hello.segment_bytes;
-  rams::Result<rams::Segment> seg = rams::Segment::Open(hello.segment, options, *backend);
-  if (!seg.ok()) return fail(seg.code());
-  c->segment.emplace(std::move(*seg));
-  rams::Result<std::span<std::byte>> map = c->segment->Map();
-  if (!map.ok() || map->size() < rams::fss::kChannelBytes) return fail(map.ok() ? EPROTO : map.code());
-  auto* h = reinterpret_cast<rams::fss::ChannelHeader*>(map->data());
+  // The server's memfd: sealed so that nobody can shrink it under us.
+  struct stat st;
+  int seals = channel.fd >= 0 ? ::fcntl(channel.fd, F_GET_SEALS) : -1;
+  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || ::fstat(channel.fd, &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) < rams::fss::kChannelBytes) {
+    return fail(EPROTO);
+  }
+  void* map = ::mmap(nullptr, rams::fss::kChannelBytes, PROT_READ | PROT_WRITE, MAP_SHARED, channel.fd, 0);
+  if (map == MAP_FAILED) return fail(errno);
+  c->map = map;
+  auto* h = static_cast<rams::fss::ChannelHeader*>(map);
   if (h->magic != rams::fss::kChannelMagic || h->version != rams::fss::kChannelVersion ||
       h->header_bytes != sizeof(*h) || h->path_offset != rams::fss::kPathAreaOffset ||
       h->data_offset != rams::fss::kDataAreaOffset || h->data_bytes != rams::fss::kDataAreaBytes) {
+    ::munmap(map, rams::fss::kChannelBytes);
     return fail(EPROTO);
   }
   c->h = h;
-  c->paths = reinterpret_cast<char*>(map->data() + rams::fss::kPathAreaOffset);
-  c->data = map->data() + rams::fss::kDataAreaOffset;
+  c->paths = static_cast<char*>(map) + rams::fss::kPathAreaOffset;
+  c->data = static_cast<std::byte*>(map) + rams::fss::kDataAreaOffset;
   c->data_bytes = rams::fss::kDataAreaBytes;
   c->umask = ReadUmask();
-  char ack = 1;
-  if (::send(c->sock, &ack, 1, MSG_NOSIGNAL) != 1) return fail(ECONNRESET);
   return c.release();
 }
 
@@ -143,6 +172,7 @@ int fss_disconnect(fss_client* c) {
     return -1;
   }
   ::close(c->sock);
+  if (c->map != nullptr) ::munmap(c->map, rams::fss::kChannelBytes);
   delete c;
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "channel.h"
+#include "credentials.h"
 #include "dispatch.h"
 #include "rams/segment.h"
 
@@ -132,6 +134,8 @@ Status Server::Listen() {
   ::unlink(path.c_str());  // a stale socket of a dead server (the area lock says none runs)
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return ErrnoError("bind " + path);
   if (::listen(listen_fd_, 128) != 0) return ErrnoError("listen " + path);
+  // Other users must be able to connect; SO_PEERCRED decides who is served.
+  if (options_.allow_other_users && ::chmod(path.c_str(), 0666) != 0) return ErrnoError("chmod " + path);
   Log("listening on %s", path.c_str());
   return Status::Ok();
 }
@@ -157,6 +161,11 @@ void Server::RefuseForLackOfDescriptors(int err) {
 }
 
 Status Server::Run() {
+  RAMS_ASSIGN_OR_RETURN(server_creds_, ProcessCredentials());
+  if (options_.allow_other_users && server_creds_.uid != 0) {
+    return Error(EPERM, "--allow-other-users needs fssd to run as root: it performs each client's "
+                        "operations with that client's credentials");
+  }
   if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return ErrnoError("pipe");
   reserve_fd_.Reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   RAMS_ASSIGN_OR_RETURN(Root root, Root::Open(options_.root, options_.checkpoint_name));
@@ -195,39 +204,92 @@ Status Server::Run() {
   return Status::Ok();
 }
 
+namespace {
+
+// A channel's memory: a memfd sealed against shrinking (a client that could
+// truncate it would make fssd's next access SIGBUS), mapped here and handed
+// to its one client over the socket (SCM_RIGHTS). It has no name, so no other
+// process can open it.
+class ChannelMemory {
+ public:
+  static Result<std::unique_ptr<ChannelMemory>> Create(const std::string& name) {
+    auto m = std::make_unique<ChannelMemory>();
+    m->fd_.Reset(::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!m->fd_.valid()) return ErrnoError("memfd_create");
+    if (::ftruncate(m->fd_.get(), kChannelBytes) != 0) return ErrnoError("size channel");
+    if (::fcntl(m->fd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+      return ErrnoError("seal channel");
+    }
+    void* p = ::mmap(nullptr, kChannelBytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd_.get(), 0);
+    if (p == MAP_FAILED) return ErrnoError("map channel");
+    m->base_ = static_cast<std::byte*>(p);
+    return m;
+  }
+  ChannelMemory() = default;
+  ~ChannelMemory() {
+    if (base_ != nullptr) ::munmap(base_, kChannelBytes);
+  }
+  ChannelMemory(const ChannelMemory&) = delete;
+  ChannelMemory& operator=(const ChannelMemory&) = delete;
+  int fd() const { return fd_.get(); }
+  std::byte* base() const { return base_; }
+
+ private:
+  sys::UniqueFd fd_;
+  std::byte* base_ = nullptr;
+};
+
+// Sends the hello, with the channel's descriptor when fd >= 0.
+bool SendHello(int sock, const HelloReply& hello, int fd) {
+  struct iovec iov = {const_cast<HelloReply*>(&hello), sizeof(hello)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  return sys::RetryEintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); }) == static_cast<ssize_t>(sizeof(hello));
+}
+
+}  // namespace
+
+// Whether a client of `uid` may connect, and with whose credentials it acts.
+int Server::Admit(const Credentials& peer, bool* foreign) const {
+  *foreign = peer.uid != server_creds_.uid && peer.uid != 0;
+  if (*foreign && !options_.allow_other_users) return EACCES;
+  if (*foreign && server_creds_.uid != 0) return EACCES;  // cannot act as them: Run refuses this
+  if (clients_.load() > options_.max_clients) return EAGAIN;
+  return 0;
+}
+
 void Server::ServeClient(int sock) {
   HelloReply hello = {};
   hello.magic = kChannelMagic;
   hello.version = kChannelVersion;
+  Result<Credentials> peer = PeerCredentials(sock);
+  if (!peer.ok()) return;
   struct ucred cred = {};
   socklen_t len = sizeof(cred);
   if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
-  if (!options_.allow_other_users && cred.uid != ::geteuid() && cred.uid != 0) {
-    hello.error = EACCES;
-  } else if (clients_.load() > options_.max_clients) {
-    hello.error = EAGAIN;
-  }
+  bool foreign = false;
+  hello.error = Admit(*peer, &foreign);
   std::string name = ChannelName(getpid(), next_channel_.fetch_add(1));
-  Result<Segment> seg = Error(EAGAIN, "not created");
-  if (hello.error == 0) {
-    seg = Segment::Create(name, kChannelBytes, 0600, /*exclusive=*/true);
-    if (seg.code() == EEXIST) {
-      // Left by a dead process that had our pid: ours to replace.
-      Segment::Remove(name).IgnoreError();
-      seg = Segment::Create(name, kChannelBytes, 0600, /*exclusive=*/true);
-    }
-  }
-  Result<std::span<std::byte>> map = Error(EAGAIN, "not mapped");
-  if (seg.ok()) map = seg->Map();
-  if (hello.error == 0 && !seg.ok()) hello.error = seg.code();  // EMFILE stays EMFILE
-  if (hello.error == 0 && !map.ok()) hello.error = map.code();
+  Result<std::unique_ptr<ChannelMemory>> mem = Error(EAGAIN, "not created");
+  if (hello.error == 0) mem = ChannelMemory::Create(name);
+  if (hello.error == 0 && !mem.ok()) hello.error = mem.code();  // EMFILE stays EMFILE
   if (hello.error != 0) {
     Log("refusing client pid %d uid %d: %s", cred.pid, cred.uid, strerror(hello.error));
-    (void)!::send(sock, &hello, sizeof(hello), MSG_NOSIGNAL);
-    if (seg.ok()) Segment::Remove(name).IgnoreError();
+    SendHello(sock, hello, -1);
     return;
   }
-  std::byte* base = map->data();
+  std::byte* base = (*mem)->base();
   auto* h = new (base) ChannelHeader{};
   h->magic = kChannelMagic;
   h->version = kChannelVersion;
@@ -236,18 +298,22 @@ void Server::ServeClient(int sock) {
   h->data_offset = kDataAreaOffset;
   h->data_bytes = kDataAreaBytes;
   h->server_pid = static_cast<uint32_t>(getpid());
-  snprintf(hello.backend, sizeof(hello.backend), "%s", seg->info().backend.c_str());
+  snprintf(hello.backend, sizeof(hello.backend), "memfd");
   snprintf(hello.segment, sizeof(hello.segment), "%s", name.c_str());
   hello.segment_bytes = kChannelBytes;
-  bool sent = ::send(sock, &hello, sizeof(hello), MSG_NOSIGNAL) == sizeof(hello);
-  // The client attaches, then says so; the name is not needed after that.
-  char ack = 0;
-  struct pollfd p = {sock, POLLIN, 0};
-  bool attached = sent && ::poll(&p, 1, 5000) == 1 && ::recv(sock, &ack, 1, 0) == 1;
-  Segment::Remove(name).IgnoreError();
-  if (!attached) return;
-  Log("client pid %d uid %d connected (channel %s)", cred.pid, cred.uid, name.c_str());
-  Session session(options_.limits);
+  // No handshake to wait for: the client maps the descriptor and sends requests.
+  if (!SendHello(sock, hello, (*mem)->fd())) return;
+  if (foreign) {
+    if (Status s = ActAsClient(*peer, server_creds_); !s.ok()) {
+      Log("client pid %d uid %d: cannot take its credentials: %s", cred.pid, cred.uid, s.ToString().c_str());
+      return;
+    }
+  }
+  Log("client pid %d uid %d connected (channel %s%s)", cred.pid, cred.uid, name.c_str(),
+      foreign ? ", acting with its credentials" : "");
+  SessionLimits limits = options_.limits;
+  limits.may_commit_or_restore = !foreign;
+  Session session(limits);
   uint64_t served = ServeChannel(sock, h, base, session);
   Log("client pid %d disconnected after %llu requests", cred.pid, static_cast<unsigned long long>(served));
 }

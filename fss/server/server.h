@@ -1,8 +1,10 @@
 // rams::fss::Server: fssd's process-level part. It opens the root and its
 // checkpoint, asks for real-time scheduling, listens on a Unix socket and
 // gives every accepted client (checked with SO_PEERCRED) its own shared-memory
-// channel and server thread; the thread serves the client's requests through
-// the FileServer until the client disconnects or dies.
+// channel (a sealed memfd passed over the socket) and server thread; the
+// thread serves the client's requests through the FileServer until the client
+// disconnects, dies or breaks the protocol. With allow_other_users, the thread
+// of another user's client acts with that client's credentials (credentials.h).
 //
 // Thread safety: Run blocks the calling thread; Stop may be called from any
 // thread or a signal handler.
@@ -14,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "credentials.h"
 #include "file_server.h"
 #include "sys/sys.h"
 #include "root.h"
@@ -27,7 +30,7 @@ struct ServerOptions {
   uint32_t max_clients = 64;
   SessionLimits limits;
   bool realtime = true;                // ask for SCHED_FIFO at start
-  bool allow_other_users = false;      // else only the server's uid and root
+  bool allow_other_users = false;      // else only the server's uid and root; needs root
 };
 
 // Where a server for `root` listens by default.
@@ -74,12 +77,16 @@ class Server {
  private:
   Status Listen();
   void RefuseForLackOfDescriptors(int err);
+  // 0, or why a client with these credentials is refused; `*foreign` when
+  // it is neither the server's user nor root (it then acts as itself).
+  int Admit(const Credentials& peer, bool* foreign) const;
   void ServeClient(int sock);
   // Serves requests until the client goes, breaks the protocol or Stop;
   // returns how many it served.
   uint64_t ServeChannel(int sock, struct ChannelHeader* h, std::byte* base, Session& session);
 
   const ServerOptions options_;
+  Credentials server_creds_;  // set by Run
   std::optional<Root> root_;
   std::unique_ptr<FileServer> files_;
   std::string socket_path_;
