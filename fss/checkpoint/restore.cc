@@ -167,6 +167,8 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
 
 Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, root.OpenDir(r.path));
+  // Its mode is set below: a non-root server may first need to search it.
+  RAMS_RETURN_IF_ERROR(AddOwnerRwx(dir.get()));
   sys::UniqueFd fd(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("open " + r.path);
   if (::fchown(fd.get(), r.uid, r.gid) != 0 && errno != EPERM) return ErrnoError("chown " + r.path);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "root.h"
 
@@ -172,16 +173,37 @@ Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir, const 
   return Status::Ok();
 }
 
-WritableDir::WritableDir(int dirfd) {
+namespace {
+
+// The mode `dirfd` has when it is an unprivileged caller's own directory
+// lacking owner rwx; nullopt when nothing needs to (or can) be done.
+std::optional<mode_t> ModeToWiden(int dirfd) {
   struct stat st;
-  if (::geteuid() == 0 || ::fstat(dirfd, &st) != 0 || !S_ISDIR(st.st_mode)) return;
-  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR)) return;
-  // fchmod refuses O_PATH descriptors (and fchmodat's AT_EMPTY_PATH needs
-  // 6.6): the descriptor's /proc link names exactly this directory.
-  std::string path = "/proc/self/fd/" + std::to_string(dirfd);
-  if (::chmod(path.c_str(), (st.st_mode & 07777) | S_IRUSR | S_IWUSR | S_IXUSR) != 0) return;
+  if (::geteuid() == 0 || ::fstat(dirfd, &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  if (st.st_uid != ::geteuid() || (st.st_mode & S_IRWXU) == S_IRWXU) return std::nullopt;
+  return st.st_mode & 07777;
+}
+
+// fchmod refuses O_PATH descriptors (and fchmodat's AT_EMPTY_PATH needs 6.6):
+// the descriptor's /proc link names exactly this directory.
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+}  // namespace
+
+Status AddOwnerRwx(int dirfd) {
+  std::optional<mode_t> mode = ModeToWiden(dirfd);
+  if (!mode) return Status::Ok();
+  if (::chmod(ProcPath(dirfd).c_str(), *mode | S_IRWXU) != 0) return ErrnoError("chmod u+rwx");
+  return Status::Ok();
+}
+
+WritableDir::WritableDir(int dirfd) {
+  std::optional<mode_t> mode = ModeToWiden(dirfd);
+  if (!mode) return;
+  std::string path = ProcPath(dirfd);
+  if (::chmod(path.c_str(), *mode | S_IRWXU) != 0) return;
   proc_path_ = std::move(path);
-  mode_ = st.st_mode & 07777;
+  mode_ = *mode;
 }
 
 WritableDir::~WritableDir() {

@@ -59,6 +59,11 @@ Status ApplyMetadata(const struct stat& st, int src_fd, int dst_fd);
 // them first, as an unprivileged server could not empty it otherwise.
 Status RemoveTree(int dirfd, const std::string& name);
 
+// Gives directory `dirfd` (any descriptor, O_PATH too) owner read, write and
+// search permission, for good: for a caller that sets the final mode itself.
+// Ok when nothing was needed or possible (root, someone else's directory).
+Status AddOwnerRwx(int dirfd);
+
 // While alive, gives directory `dirfd` (any descriptor, O_PATH too) owner
 // write and search permission when it is ours and lacks them, and puts its
 // mode back when destroyed, so that an unprivileged server can change the

@@ -31,20 +31,17 @@ using testing::RunProgram;
 using testing::Snapshot;
 using testing::WriteFile;
 
-constexpr uid_t kNobody = 65534;
+using testing::kNobody;
 
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// In a forked child of a root test: drops to nobody, for good.
-bool BecomeNobody() { return ::setgroups(0, nullptr) == 0 && ::setgid(kNobody) == 0 && ::setuid(kNobody) == 0; }
-
 // Runs `argv` as nobody (the caller is root); its exit status.
 int RunAsNobody(const std::vector<std::string>& argv) {
   pid_t pid = rams::testing::ForkChild([&] {
-    if (!BecomeNobody()) return 97;
+    if (!testing::DropToNobody()) return 97;
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -92,7 +89,7 @@ class CheckpointSafetyTest : public ::testing::Test {
   // the child's exit status.
   int AsNobodyServer(const std::function<int(FileServer&)>& body) {
     pid_t pid = rams::testing::ForkChild([&] {
-      if (!BecomeNobody()) return 97;
+      if (!testing::DropToNobody()) return 97;
       Result<Root> root = Root::Open(dir_, "checkpoint");
       if (!root.ok()) return 2;
       auto cp = Checkpoint::Open(*root);
