@@ -13,11 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "channel.h"
 #include "client_call.h"
+#include "sys/local_mutex.h"
 #include "rams/fss.h"
 #include "rams/segment.h"
 
@@ -25,11 +25,11 @@ struct fss_client {
   int sock = -1;
   std::optional<rams::Segment> segment;
   rams::fss::ChannelHeader* h = nullptr;
-  char* paths = nullptr;  // two areas of kPathAreaBytes
-  std::byte* data = nullptr;
+  char* paths PT_GUARDED_BY(mu) = nullptr;  // two areas of kPathAreaBytes
+  std::byte* data PT_GUARDED_BY(mu) = nullptr;
   uint64_t data_bytes = 0;
   uint32_t umask = 022;
-  std::mutex mu;  // one request in flight per connection
+  rams::sys::LocalMutex mu;  // one request in flight per connection
 };
 
 namespace {
@@ -73,18 +73,21 @@ int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, v
   if (req.path.size() > rams::fss::kPathAreaBytes || req.path2.size() > rams::fss::kPathAreaBytes) {
     return -ENAMETOOLONG;
   }
-  std::lock_guard<std::mutex> guard(c->mu);
+  rams::sys::LocalMutexLock guard(c->mu);
   memcpy(c->paths, req.path.data(), req.path.size());
   memcpy(c->paths + rams::fss::kPathAreaBytes, req.path2.data(), req.path2.size());
   if (in_len > 0) memcpy(c->data, in, in_len);
   if (!LockChannel(c)) return -EIO;
   c->h->request = rams::fss::EncodeRequest(req);
-  // release: pairs with the server's acquire spin on the state word.
+  // release: pairs with the server's acquire spin on the state word
+  // (SpinUntilState in channel.cc).
   rams::fss::StateWord(c->h).store(rams::fss::kRequestPending, std::memory_order_release);
   c->h->mu.Unlock();
   c->h->request_cv.Signal();
   rams::fss::SpinUntilState(c->h, rams::fss::kReplyReady);
   if (!LockChannel(c)) return -EIO;
+  // relaxed (both loads): read under h->mu, whose lock orders them after the
+  // server's store.
   while (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady) {
     rams::Result<rams::CondWaitResult> w = c->h->reply_cv.Wait(c->h->mu, kSlice);
     if (!w.ok()) {
@@ -98,6 +101,7 @@ int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, v
     }
   }
   rams::fss::ReplyHeader reply = c->h->reply;
+  // release: pairs with the server's acquire spin (SpinUntilState, channel.cc).
   rams::fss::StateWord(c->h).store(rams::fss::kIdle, std::memory_order_release);
   c->h->mu.Unlock();
   if (out != nullptr && reply.result >= 0) {

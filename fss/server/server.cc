@@ -210,6 +210,7 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
       if (a.code() == ETIMEDOUT) continue;
       if (!a.ok()) return false;
       if (*a == Acquired::kOwnerDied) {
+        // release: pairs with the acquire spin of SpinUntilState (channel.cc).
         StateWord(h).store(kIdle, std::memory_order_release);
         h->mu.MarkConsistent();
       }
@@ -219,10 +220,12 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
   };
   if (!lock()) return;
   for (;;) {
+    // relaxed: read under h->mu, whose lock orders it after the client's store.
     while (StateWord(h).load(std::memory_order_relaxed) != kRequestPending) {
       Result<CondWaitResult> w = h->request_cv.Wait(h->mu, kSlice);
       if (!w.ok() && !lock()) return;
       if (w.ok() && w->lock == Acquired::kOwnerDied) {
+        // release: pairs with the acquire spin of SpinUntilState (channel.cc).
         StateWord(h).store(kIdle, std::memory_order_release);
         h->mu.MarkConsistent();
       }
@@ -243,7 +246,8 @@ void Server::ServeChannel(int sock, ChannelHeader* h, std::byte* base, Session& 
     if (!lock()) return;
     h->reply = reply;
     ++h->seq;
-    // release: pairs with the client's acquire spin on the state word.
+    // release: pairs with the client's acquire spin on the state word
+    // (SpinUntilState in channel.cc).
     StateWord(h).store(kReplyReady, std::memory_order_release);
     h->mu.Unlock();
     h->reply_cv.Signal();
