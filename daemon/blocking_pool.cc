@@ -6,21 +6,21 @@ namespace ramsd {
 BlockingPool::~BlockingPool() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard l(mu_);
+    rams::sys::LocalMutexLock l(mu_);
     stopping_ = true;
     threads.swap(threads_);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (std::thread& t : threads) t.join();
 }
 
 bool BlockingPool::Submit(std::function<void()> job) {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
   if (stopping_ || busy_ >= max_threads_) return false;
   ++busy_;
   queue_.push_back(std::move(job));
   if (idle_ >= queue_.size()) {  // an idle thread for every queued job
-    cv_.notify_one();
+    cv_.NotifyOne();
   } else {
     threads_.emplace_back([this] { Worker(); });
   }
@@ -28,20 +28,21 @@ bool BlockingPool::Submit(std::function<void()> job) {
 }
 
 void BlockingPool::Worker() {
-  std::unique_lock l(mu_);
+  mu_.Lock();
   for (;;) {
     ++idle_;
-    cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
     --idle_;
-    if (queue_.empty()) return;  // stopping, nothing left to run
+    if (queue_.empty()) break;  // stopping, nothing left to run
     std::function<void()> job = std::move(queue_.front());
     queue_.pop_front();
-    l.unlock();
+    mu_.Unlock();
     job();
     job = nullptr;  // destroy captures outside the lock
-    l.lock();
+    mu_.Lock();
     --busy_;
   }
+  mu_.Unlock();
 }
 
 }  // namespace ramsd

@@ -7,13 +7,13 @@
 // destructor waits for running jobs, which must observe their cancel flags.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "sys/local_mutex.h"
 
 namespace ramsd {
 
@@ -25,19 +25,21 @@ class BlockingPool {
   BlockingPool& operator=(const BlockingPool&) = delete;
 
   // Runs `job` on a pool thread. False when max_threads jobs are running.
-  bool Submit(std::function<void()> job);
+  bool Submit(std::function<void()> job) EXCLUDES(mu_);
 
  private:
-  void Worker();
+  void Worker() EXCLUDES(mu_);
 
+  // Constant after construction.
   const size_t max_threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  std::vector<std::thread> threads_;         // guarded by mu_
-  size_t busy_ = 0;                          // jobs queued or running; guarded by mu_
-  size_t idle_ = 0;                          // threads waiting for a job; guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+
+  rams::sys::LocalMutex mu_;
+  rams::sys::LocalCondVar cv_;  // a job was queued, or stopping_ was set
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ GUARDED_BY(mu_);
+  size_t busy_ GUARDED_BY(mu_) = 0;  // jobs queued or running
+  size_t idle_ GUARDED_BY(mu_) = 0;  // threads waiting for a job
+  bool stopping_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ramsd

@@ -7,6 +7,7 @@
 
 #include "session.h"
 #include "http.h"
+#include "check.h"
 
 namespace ramsd {
 
@@ -23,7 +24,7 @@ Server::Server(asio::io_context& io, ServerOptions options)
       acceptor_(io),
       http_acceptor_(io),
       drain_timer_(io) {
-  assert(options_.backend != nullptr);
+  RAMS_CHECK(options_.backend != nullptr);
 }
 
 Server::~Server() {
@@ -137,7 +138,7 @@ bool Server::TryReserveParked() {
 }
 
 void Server::ReleaseParked() {
-  assert(parked_ > 0);
+  RAMS_CHECK(parked_ > 0);
   --parked_;
 }
 

@@ -36,9 +36,11 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, uint64_t id, bool
 Session::~Session() { server_.metrics().ConnectionClosed(); }
 
 void Session::Start() {
+  io_thread_.AssertHeld();
   spdlog::info("connection {} from {}", id_, peer_);
   handshake_timer_.expires_after(server_.options().handshake_timeout);
   handshake_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    self->io_thread_.AssertHeld();
     if (ec || self->state_ == State::kReady || self->closed_) return;
     spdlog::warn("connection {} from {}: handshake timed out", self->id_, self->peer_);
     self->Abort();
@@ -56,6 +58,7 @@ void Session::ReadSocket() {
 }
 
 void Session::OnSocketRead(const std::error_code& ec, size_t n) {
+  io_thread_.AssertHeld();
   read_pending_ = false;
   if (closed_) return;
   if (ec) {
@@ -200,9 +203,13 @@ void Session::CloseAfterFlush(std::string_view why) {
   if (writing_.empty() && small_queue_.empty() && bulk_queue_.empty()) Abort();
 }
 
-void Session::BeginShutdown() { CloseAfterFlush("server shutting down"); }
+void Session::BeginShutdown() {
+  io_thread_.AssertHeld();
+  CloseAfterFlush("server shutting down");
+}
 
 void Session::Abort() {
+  io_thread_.AssertHeld();
   if (closed_) return;
   closed_ = true;
   closing_ = true;
@@ -212,7 +219,7 @@ void Session::Abort() {
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  handles_.clear();  // detaches the ports: their range locks are released
+  handles_.clear();  // detaches the attachments: their range locks are released
   spdlog::info("connection {} from {}: closed", id_, peer_);
   server_.Forget(this);
 }
@@ -271,6 +278,7 @@ void Session::WriteSocket() {
 }
 
 void Session::OnSocketWritten(const std::error_code& ec) {
+  io_thread_.AssertHeld();
   for (const wire::Bytes& f : writing_) queued_bytes_ -= f.size();
   writing_.clear();
   if (closed_) return;

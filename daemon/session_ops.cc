@@ -255,6 +255,7 @@ Status Session::Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob
 }
 
 void Session::CompleteParked(const Header& h, int result, uint64_t value) {
+  io_thread_.AssertHeld();
   auto it = parked_.find(h.request_id);
   if (it == parked_.end()) return;
   parked_.erase(it);

@@ -201,6 +201,7 @@ Status Session::HandleSync(const Header& h, Body body) {
 }
 
 void Session::CompleteSync(const Header& h, const Status& status, const wire::Bytes& body) {
+  io_thread_.AssertHeld();
   if (status.ok()) {
     Reply(h, body);
   } else {

@@ -10,6 +10,7 @@
 #include <deque>
 
 #include "tree_copy.h"
+#include "check.h"
 
 namespace rams::fss {
 namespace {
@@ -271,7 +272,7 @@ Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
 }
 
 Status Checkpoint::Save(const std::string& rel, Change change) {
-  assert(!root_.IsHidden(rel));
+  RAMS_CHECK(!root_.IsHidden(rel));  // REQUIRES of BeforeChange
   if (Covered(rel)) return Status::Ok();
   if (rel.empty()) {
     if (change != Change::kMetadata) return Error(EBUSY, "the root cannot be replaced");

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "root.h"
+#include "check.h"
 
 namespace rams::fss {
 namespace {
@@ -267,7 +268,7 @@ Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std
 
 Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
                 const std::string& rel, const TreeFilter& filter, SyncBatch* batch) {
-  assert(batch != nullptr);
+  RAMS_CHECK(batch != nullptr);
   sys::UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!src.valid()) return ErrnoError("open directory " + src_name);
   struct stat st;

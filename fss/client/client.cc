@@ -14,21 +14,23 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
+#include <optional>
 
 #include "channel.h"
 #include "client_call.h"
+#include "sys/local_mutex.h"
+#include "sys/sys.h"
 #include "rams/fss.h"
 
 struct fss_client {
   int sock = -1;
   void* map = nullptr;  // the channel, kChannelBytes
   rams::fss::ChannelHeader* h = nullptr;
-  char* paths = nullptr;  // two areas of kPathAreaBytes
-  std::byte* data = nullptr;
+  char* paths PT_GUARDED_BY(mu) = nullptr;  // two areas of kPathAreaBytes
+  std::byte* data PT_GUARDED_BY(mu) = nullptr;
   uint64_t data_bytes = 0;
   uint32_t umask = 022;
-  std::mutex mu;  // one request in flight per connection
+  rams::sys::LocalMutex mu;  // one request in flight per connection
 };
 
 namespace {
@@ -46,15 +48,7 @@ uint32_t ReadUmask() {
 }
 
 // Receives the server's hello and, with it, the channel's descriptor.
-// Closes a descriptor when it goes out of scope.
-struct FdCloser {
-  int fd = -1;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-bool ReceiveHello(int sock, rams::fss::HelloReply* hello, FdCloser* channel) {
+bool ReceiveHello(int sock, rams::fss::HelloReply* hello, rams::sys::UniqueFd* channel) {
   struct iovec iov = {hello, sizeof(*hello)};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   struct msghdr msg = {};
@@ -62,16 +56,13 @@ bool ReceiveHello(int sock, rams::fss::HelloReply* hello, FdCloser* channel) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      rams::sys::RetryEintr([&] { return ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC); });
   for (struct cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
     if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
       int fd = -1;
       std::memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-      if (channel->fd >= 0) ::close(channel->fd);
-      channel->fd = fd;
+      channel->Reset(fd);
     }
   }
   return n == static_cast<ssize_t>(sizeof(*hello)) && (msg.msg_flags & MSG_CTRUNC) == 0;
@@ -89,7 +80,7 @@ namespace rams::fss {
 int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, void* out, size_t out_cap) {
   if (c == nullptr) return -EBADF;
   if (req.path.size() > kPathAreaBytes || req.path2.size() > kPathAreaBytes) return -ENAMETOOLONG;
-  std::lock_guard<std::mutex> guard(c->mu);
+  rams::sys::LocalMutexLock guard(c->mu);
   memcpy(c->paths, req.path.data(), req.path.size());
   memcpy(c->paths + kPathAreaBytes, req.path2.data(), req.path2.size());
   if (in_len > 0) memcpy(c->data, in, in_len);
@@ -137,18 +128,18 @@ fss_client* fss_connect(const char* socket_path) {
   rams::fss::HelloReply hello = {};
   struct pollfd p = {c->sock, POLLIN, 0};
   if (::poll(&p, 1, 10000) != 1) return fail(ECONNREFUSED);
-  FdCloser channel;
+  rams::sys::UniqueFd channel;
   if (!ReceiveHello(c->sock, &hello, &channel)) return fail(ECONNREFUSED);
   if (hello.magic != rams::fss::kChannelMagic || hello.version != rams::fss::kChannelVersion) return fail(EPROTO);
   if (hello.error != 0) return fail(hello.error);
   // The server's memfd: sealed so that nobody can shrink it under us.
   struct stat st;
-  int seals = channel.fd >= 0 ? ::fcntl(channel.fd, F_GET_SEALS) : -1;
-  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || ::fstat(channel.fd, &st) != 0 ||
+  int seals = channel.valid() ? ::fcntl(channel.get(), F_GET_SEALS) : -1;
+  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || ::fstat(channel.get(), &st) != 0 ||
       static_cast<uint64_t>(st.st_size) < rams::fss::kChannelBytes) {
     return fail(EPROTO);
   }
-  void* map = ::mmap(nullptr, rams::fss::kChannelBytes, PROT_READ | PROT_WRITE, MAP_SHARED, channel.fd, 0);
+  void* map = ::mmap(nullptr, rams::fss::kChannelBytes, PROT_READ | PROT_WRITE, MAP_SHARED, channel.get(), 0);
   if (map == MAP_FAILED) return fail(errno);
   c->map = map;
   auto* h = static_cast<rams::fss::ChannelHeader*>(map);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "rams/backend.h"
+#include "check.h"
 
 namespace rams::wire {
 namespace {
@@ -137,7 +138,7 @@ Result<AuthReply> AuthReply::Decode(std::span<const std::byte> body) {
 }
 
 void OpenRequest::EncodeTo(Bytes* out) const {
-  assert(name.size() <= kMaxNameBytes);
+  RAMS_CHECK(name.size() <= kMaxNameBytes);
   BodyWriter w(out);
   w.U32(flags);
   w.U16(static_cast<uint16_t>(name.size()));
@@ -355,13 +356,13 @@ Result<SegmentStatReply> SegmentStatReply::Decode(std::span<const std::byte> bod
 }
 
 void ServerStatReply::EncodeTo(Bytes* out) const {
-  assert(exports.size() <= kMaxExportsInStat);
+  RAMS_CHECK(exports.size() <= kMaxExportsInStat);
   BodyWriter w(out);
   w.U64(uptime_ns);
   w.U32(connections);
   w.U32(static_cast<uint32_t>(exports.size()));
   for (const ExportEntry& e : exports) {
-    assert(e.name.size() <= kMaxNameBytes);
+    RAMS_CHECK(e.name.size() <= kMaxNameBytes);
     w.U8(e.read_only ? 1 : 0);
     w.U8(static_cast<uint8_t>(e.name.size()));
     w.Raw(std::as_bytes(std::span(e.name.data(), e.name.size())));
@@ -393,7 +394,7 @@ Result<ServerStatReply> ServerStatReply::Decode(std::span<const std::byte> body)
 }
 
 Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body) {
-  assert(body.size() <= kMaxBodyBytes);
+  RAMS_CHECK(body.size() <= kMaxBodyBytes);
   FrameHeader h = header;
   h.body_bytes = static_cast<uint32_t>(body.size());
   HeaderBytes hb = EncodeHeader(h);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "crc32c.h"
+#include "check.h"
 
 namespace rams::wire {
 
@@ -69,7 +70,7 @@ uint64_t LoadLe64(const std::byte* p) {
 }
 
 HeaderBytes EncodeHeader(const FrameHeader& header) {
-  assert((header.flags & ~kKnownFlags) == 0);
+  RAMS_CHECK((header.flags & ~kKnownFlags) == 0);
   HeaderBytes out{};
   StoreLe32(&out[kOffMagic], kMagic);
   out[kOffVersion] = static_cast<std::byte>(kVersion);
@@ -108,6 +109,8 @@ Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
     return Error(EMSGSIZE, "frame header: body of " + std::to_string(h.body_bytes) +
                                " bytes over the limit of " + std::to_string(max_body_bytes));
   }
+  // Postcondition: what callers size their buffers by.
+  RAMS_CHECK(h.body_bytes <= max_body_bytes && (h.flags & ~kKnownFlags) == 0);
   return h;
 }
 
