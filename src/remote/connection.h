@@ -32,8 +32,8 @@
 
 #include "rams/remote.h"
 #include "rams/status.h"
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "wire/messages.h"
+#include "wire/frame.h"
 
 namespace rams::remote_internal {
 

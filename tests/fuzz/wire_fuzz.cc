@@ -9,8 +9,8 @@
 #include <cstring>
 #include <span>
 
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "wire/messages.h"
+#include "wire/frame.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "wire/messages.h"
+#include "wire/frame.h"
 
 namespace rams::wire {
 namespace {

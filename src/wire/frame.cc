@@ -1,7 +1,11 @@
-// Frame header encoding and validation (docs/protocol.md §1).
-#include "remote/wire.h"
+// Frame header encoding and validation, frame assembly and the receive
+// buffer rule (docs/protocol.md §1).
+#include "wire/frame.h"
 
+#include <algorithm>
+#include <cassert>
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "crc32c.h"
@@ -109,6 +113,30 @@ Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
                                " bytes over the limit of " + std::to_string(max_body_bytes));
   }
   return h;
+}
+
+Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body) {
+  assert(body.size() <= kMaxBodyBytes);
+  FrameHeader h = header;
+  h.body_bytes = static_cast<uint32_t>(body.size());
+  const HeaderBytes hb = EncodeHeader(h);
+  Bytes out(kHeaderBytes + body.size());
+  std::memcpy(out.data(), hb.data(), kHeaderBytes);
+  if (!body.empty()) std::memcpy(out.data() + kHeaderBytes, body.data(), body.size());
+  return out;
+}
+
+void MakeRoom(Bytes& buf, size_t& start, size_t& end) {
+  if (start == end) start = end = 0;
+  if (end != buf.size()) return;
+  if (start > 0) {
+    std::memmove(buf.data(), buf.data() + start, end - start);
+    end -= start;
+    start = 0;
+  } else {
+    // Only a frame that passed the header check (and so its limit) fills it.
+    buf.resize(std::min<size_t>(buf.size() * 2, kHeaderBytes + kMaxBodyBytes));
+  }
 }
 
 }  // namespace rams::wire
