@@ -28,6 +28,13 @@ static_assert(FixedBytes<U32Reply>() == 8);
 static_assert(FixedBytes<SyncRequest>() == 32);
 static_assert(FixedBytes<CondWaitReply>() == 8);
 static_assert(FixedBytes<SegmentStatReply>() == 32);
+static_assert(FixedBytes<PageGetRequest>() == 24);
+static_assert(FixedBytes<PagePutRequest>() == 24 + kPageBytes);
+static_assert(FixedBytes<PageDropRequest>() == 24);  // clean; dirty adds a page
+static_assert(FixedBytes<RecallRequest>() == 24);
+static_assert(FixedBytes<RecallReply>() == 8);      // clean; dirty adds a page
+static_assert(FixedBytes<PageGrant>() == 24);       // without data
+static_assert(16 + kMaxPagesPerGet * (FixedBytes<PageGrant>() + kPageBytes) <= kMaxBodyBytes);
 
 Status Malformed(std::string_view what) {
   return Error(EINVAL, "malformed " + std::string(what) + " body");
@@ -109,6 +116,10 @@ bool BodyReader::Bool8(bool& v) {
   if (!U8(u) || !Check(u <= 1)) return false;
   v = u == 1;
   return true;
+}
+bool BodyReader::Zero8() {
+  uint8_t v = 1;
+  return U8(v) && Check(v == 0);
 }
 bool BodyReader::Zero16() {
   uint16_t v = 1;

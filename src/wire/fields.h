@@ -41,9 +41,16 @@ class BodyWriter {
   bool U64(uint64_t v);
   bool I64(int64_t v) { return U64(static_cast<uint64_t>(v)); }
   bool Bool8(bool v) { return U8(v ? 1 : 0); }
+  bool Zero8() { return U8(0); }
   bool Zero16() { return U16(0); }
   bool Zero32() { return U32(0); }
   bool Raw(std::span<const std::byte> bytes);
+  // Exactly n bytes (a page's data, or nothing when n is 0).
+  // REQUIRES: bytes.size() == n.
+  bool Data(std::span<const std::byte> bytes, [[maybe_unused]] size_t n) {
+    assert(bytes.size() == n);
+    return Raw(bytes);
+  }
   template <size_t N>
   bool Array(const std::array<std::byte, N>& a) { return Raw(a); }
   // u16 length, u16 reserved (zero), the bytes. REQUIRES: s.size() <= max.
@@ -80,9 +87,11 @@ class BodyReader {
   bool U64(uint64_t& v);
   bool I64(int64_t& v);
   bool Bool8(bool& v);
+  bool Zero8();
   bool Zero16();
   bool Zero32();
   bool Raw(size_t n, std::span<const std::byte>* v);
+  bool Data(std::span<const std::byte>& v, size_t n) { return Raw(n, &v); }
   template <size_t N>
   bool Array(std::array<std::byte, N>& a) {
     std::span<const std::byte> s;
@@ -127,11 +136,13 @@ struct SizeCounter {
   constexpr bool U64(uint64_t) { return Add(8); }
   constexpr bool I64(int64_t) { return Add(8); }
   constexpr bool Bool8(bool) { return Add(1); }
+  constexpr bool Zero8() { return Add(1); }
   constexpr bool Zero16() { return Add(2); }
   constexpr bool Zero32() { return Add(4); }
   template <size_t N>
   constexpr bool Array(const std::array<std::byte, N>&) { return Add(N); }
   constexpr bool Rest(std::span<const std::byte>) { return true; }
+  constexpr bool Data(std::span<const std::byte>, size_t n) { return Add(n); }
   constexpr bool Check(bool) { return true; }
 };
 

@@ -38,6 +38,11 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kBarrierJoin: return "BARRIER_JOIN";
     case Opcode::kBarrierWait: return "BARRIER_WAIT";
     case Opcode::kBarrierLeave: return "BARRIER_LEAVE";
+    case Opcode::kPageGet: return "PAGE_GET";
+    case Opcode::kPagePut: return "PAGE_PUT";
+    case Opcode::kPageDrop: return "PAGE_DROP";
+    case Opcode::kInvalidate: return "INVALIDATE";
+    case Opcode::kDowngrade: return "DOWNGRADE";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

@@ -66,6 +66,12 @@ enum class Opcode : uint8_t {
   kBarrierJoin = 22,
   kBarrierWait = 23,
   kBarrierLeave = 24,
+  // Remote mapping (protocol.md §8), on sessions with kFeatureMapping.
+  kPageGet = 25,
+  kPagePut = 26,
+  kPageDrop = 27,
+  kInvalidate = 28,  // server -> client request
+  kDowngrade = 29,   // server -> client request
   kWakeup = 64,  // push only
 };
 
@@ -81,8 +87,15 @@ inline constexpr uint64_t kFeatureAtomics = 1u << 0;
 inline constexpr uint64_t kFeatureLocks = 1u << 1;
 inline constexpr uint64_t kFeatureWait = 1u << 2;
 inline constexpr uint64_t kFeatureSync = 1u << 3;
+// Remote mapping: opcodes 25-29, and the server sends requests too
+// (protocol.md §8). ramsd grants it only once it serves them.
+inline constexpr uint64_t kFeatureMapping = 1u << 4;
 inline constexpr uint64_t kAllFeatures =
     kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;
+
+// Request ids of server -> client requests have this bit set; the client's
+// own never do. A reply's id thus names the side whose request it answers.
+inline constexpr uint64_t kServerRequestIdBit = uint64_t{1} << 63;
 
 // HELLO reply auth_flags.
 inline constexpr uint32_t kAuthKeyRequired = 1u << 0;

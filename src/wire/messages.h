@@ -287,4 +287,116 @@ struct ServerStatReply : Message<ServerStatReply> {
   }
 };
 
+
+// Remote mapping (docs/protocol.md §8, docs/remote-mapping.md). Pages are
+// kPageBytes whatever the kernel's page size; a segment's page n is
+// [n * kPageBytes, (n + 1) * kPageBytes) (the last one zero-padded).
+inline constexpr uint64_t kPageBytes = 4096;
+inline constexpr uint16_t kMaxPagesPerGet = 16;
+inline constexpr uint8_t kAccessRead = 1;
+inline constexpr uint8_t kAccessWrite = 2;
+// PageGrant.flags: the grant carries the page's data (else: an upgrade whose
+// version the host already has).
+inline constexpr uint32_t kGrantData = 1u << 0;
+// PageGetReply.flags: an exclusive copy of some page of this segment was
+// lost (its host died or was cut off) since this session last asked.
+inline constexpr uint32_t kSegmentLostPages = 1u << 0;
+// PageDropRequest.flags and RecallReply.flags: page data follows.
+inline constexpr uint32_t kPageDirty = 1u << 0;
+
+// PAGE_GET: `count` pages from `first_page` with `access`; `have_version`
+// is the version of the host's copy of first_page (0: none).
+struct PageGetRequest : Message<PageGetRequest> {
+  static constexpr std::string_view kWhat = "PAGE_GET";
+  uint32_t handle = 0;
+  uint8_t access = kAccessRead;
+  uint16_t count = 1;
+  uint64_t first_page = 0;
+  uint64_t have_version = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U8(s.access) &&
+           f.Check(s.access == kAccessRead || s.access == kAccessWrite) && f.Zero8() &&
+           f.U16(s.count) && f.Check(s.count >= 1 && s.count <= kMaxPagesPerGet) &&
+           f.Check(s.access == kAccessRead || s.count == 1) && f.U64(s.first_page) &&
+           f.U64(s.have_version);
+  }
+};
+// One page of a PAGE_GET reply: its number, its version after the grant,
+// kGrantData, then kPageBytes of data when kGrantData is set.
+struct PageGrant {
+  uint64_t page = 0;
+  uint64_t version = 0;
+  uint32_t flags = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.page) && f.U64(s.version) && f.U32(s.flags) &&
+           f.Check((s.flags & ~kGrantData) == 0) && f.Zero32() &&
+           f.Data(s.data, (s.flags & kGrantData) != 0 ? kPageBytes : 0);
+  }
+};
+struct PageGetReply : Message<PageGetReply> {
+  static constexpr std::string_view kWhat = "PAGE_GET reply";
+  uint64_t epoch = 0;  // the home's directory epoch (new at every ramsd start)
+  uint32_t flags = 0;  // kSegmentLostPages
+  std::vector<PageGrant> grants;  // 1..kMaxPagesPerGet, first_page first
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.epoch) && f.U32(s.flags) && f.Check((s.flags & ~kSegmentLostPages) == 0) &&
+           f.List32(s.grants, kMaxPagesPerGet) && f.Check(!s.grants.empty());
+  }
+};
+// PAGE_PUT: write back the exclusive copy of `page`, keeping it shared.
+struct PagePutRequest : Message<PagePutRequest> {
+  static constexpr std::string_view kWhat = "PAGE_PUT";
+  uint32_t handle = 0;
+  uint64_t page = 0;
+  uint64_t version = 0;  // the version the host was granted
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.page) && f.U64(s.version) &&
+           f.Data(s.data, kPageBytes);
+  }
+};
+// PAGE_DROP: leave the sharer set of `page`, with the data when dirty.
+struct PageDropRequest : Message<PageDropRequest> {
+  static constexpr std::string_view kWhat = "PAGE_DROP";
+  uint32_t handle = 0;
+  uint32_t flags = 0;  // kPageDirty
+  uint64_t page = 0;
+  uint64_t version = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.flags) && f.Check((s.flags & ~kPageDirty) == 0) &&
+           f.U64(s.page) && f.U64(s.version) &&
+           f.Data(s.data, (s.flags & kPageDirty) != 0 ? kPageBytes : 0);
+  }
+};
+// INVALIDATE and DOWNGRADE, sent by the home to a host (docs/protocol.md §8):
+// `handle` is the host's own handle of the segment.
+struct RecallRequest : Message<RecallRequest> {
+  static constexpr std::string_view kWhat = "recall";
+  uint32_t handle = 0;
+  uint64_t page = 0;
+  uint64_t version = 0;  // the version the home granted the host
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.page) && f.U64(s.version);
+  }
+};
+// The host's acknowledgement: kPageDirty and the data when its copy was written.
+struct RecallReply : Message<RecallReply> {
+  static constexpr std::string_view kWhat = "recall reply";
+  uint32_t flags = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.flags) && f.Check((s.flags & ~kPageDirty) == 0) && f.Zero32() &&
+           f.Data(s.data, (s.flags & kPageDirty) != 0 ? kPageBytes : 0);
+  }
+};
+
 }  // namespace rams::wire
