@@ -52,6 +52,8 @@ Result<std::string> TakePath(std::string_view area, uint32_t bytes) {
 
 }  // namespace
 
+bool IsInputOp(Op op) { return (UsesOf(op) & kIn) != 0; }
+
 Result<Request> DecodeRequest(const RequestHeader& h, std::string_view path_area,
                               std::string_view path2_area, uint64_t data_bytes) {
   for (uint32_t r : h.reserved) {

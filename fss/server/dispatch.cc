@@ -79,9 +79,9 @@ ReplyHeader Dispatch(FileServer& fs, Session& s, const Request& q, std::byte* da
     case Op::kChmod:
       return Reply(fs.Chmod(q.path, q.mode));
     case Op::kCommit:
-      return Reply(fs.Commit());
+      return Reply(s.may_commit_or_restore() ? fs.Commit() : -EPERM);
     case Op::kRestore:
-      return Reply(fs.RestoreCheckpoint());
+      return Reply(s.may_commit_or_restore() ? fs.RestoreCheckpoint() : -EPERM);
     case Op::kPing:
       return Reply(0);
   }

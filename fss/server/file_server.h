@@ -34,11 +34,13 @@ namespace rams::fss {
 
 struct SessionLimits {
   uint32_t max_open_files = 256;
+  bool may_commit_or_restore = true;  // false for other users' clients
 };
 
 class Session {
  public:
   explicit Session(SessionLimits limits = {}) : limits_(limits) {}
+  bool may_commit_or_restore() const { return limits_.may_commit_or_restore; }
 
  private:
   friend class FileServer;

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include "file_server.h"
+
+#include <cstdio>
 #include "tree_copy.h"
 
 namespace rams::fss {
@@ -143,6 +145,7 @@ int64_t FileServer::Commit() {
 int64_t FileServer::RestoreCheckpoint() {
   std::lock_guard<std::mutex> lock(mu_);
   Status s = checkpoint_->Restore(false);
+  if (!s.ok()) fprintf(stderr, "fssd: restore failed: %s\n", s.ToString().c_str());
   generation_.store(checkpoint_->generation());
   return NegErrno(s);
 }

@@ -15,18 +15,10 @@
 #include "rams/backend.h"
 #include "rams/status.h"
 #include "rams/sync_common.h"
+#include "cpu_relax.h"
 #include "sync/owner.h"
 
 namespace rams::internal {
-
-// One pause of a spin loop.
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // The tuning in effect (sync_common.h), cheap to call.
 SyncTuning CurrentTuning();
