@@ -19,7 +19,7 @@
 #include <fstream>
 
 #include "rams/remote.h"
-#include "remote/auth.h"
+#include "wire/auth.h"
 #include "server.h"
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "remote/wire.h"
+#include "wire/frame.h"
 
 namespace ramsd {
 

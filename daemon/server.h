@@ -22,7 +22,7 @@
 #include "blocking_pool.h"
 #include "metrics.h"
 #include "rams/backend.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 #include "sync_agent.h"
 
 namespace ramsd {

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "remote/auth.h"
+#include "wire/auth.h"
 
 namespace ramsd {
 namespace {

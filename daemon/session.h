@@ -37,7 +37,7 @@
 #include <unordered_map>
 
 #include "rams/backend.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 #include "server.h"
 #include "sync_agent.h"
 #include "sys/local_mutex.h"

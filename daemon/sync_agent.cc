@@ -5,7 +5,7 @@
 #include <system_error>
 #include <thread>
 
-#include "remote/wire.h"
+#include "wire/frame.h"
 
 namespace ramsd {
 

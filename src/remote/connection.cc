@@ -15,7 +15,7 @@
 #include <fcntl.h>
 #include <climits>
 
-#include "remote/auth.h"
+#include "wire/auth.h"
 #include "sys/sys.h"
 #include "check.h"
 

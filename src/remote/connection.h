@@ -30,9 +30,9 @@
 
 #include "rams/remote.h"
 #include "rams/status.h"
-#include "remote/messages.h"
-#include "remote/wire.h"
 #include "sys/local_mutex.h"
+#include "wire/frame.h"
+#include "wire/messages.h"
 
 namespace rams::remote_internal {
 

@@ -14,8 +14,8 @@
 
 #include "rams/remote.h"
 #include "ramsd_process.h"
-#include "remote/auth.h"
-#include "remote/messages.h"
+#include "wire/auth.h"
+#include "wire/messages.h"
 
 namespace rams::test {
 namespace {

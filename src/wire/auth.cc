@@ -1,5 +1,5 @@
 // Challenge–response MACs over libsodium's HMAC-SHA-256.
-#include "remote/auth.h"
+#include "wire/auth.h"
 
 #include <sodium.h>
 

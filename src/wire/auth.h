@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "rams/status.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 
 namespace rams::wire {
 
