@@ -17,7 +17,9 @@
 //     or a read is outstanding (read_pending_).
 //  2. Every parked operation is in parked_ until its completion is posted
 //     back; its cancel flag is set when the handle closes or the connection
-//     ends.
+//     ends. Request ids in parked_ and sync_in_flight_ are unique: a request
+//     reusing one is a protocol violation (so no quota or cancel flag can be
+//     shadowed, and everything parked ends with the connection).
 #pragma once
 
 #include <asio.hpp>
@@ -31,6 +33,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "rams/backend.h"
 #include "remote/messages.h"
@@ -50,6 +53,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes now.
   void Abort();
   const std::string& peer() const { return peer_; }
+  // The peer's IP address: the unit of the unauthenticated-connection caps.
+  const std::string& peer_address() const { return peer_address_; }
+  uint64_t id() const { return id_; }
+  // Past the handshake (counts against --max-connections).
+  bool ready() const { return state_ == State::kReady; }
 
  private:
   enum class State { kNeedHello, kNeedAuth, kReady };
@@ -76,7 +84,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleFrame(const Header& h, Body body);
   void HandleHello(const Header& h, Body body);
   void HandleAuth(const Header& h, Body body);
+  // Enters kReady once the server admits the session; false (and the
+  // request answered with the error) when the connection limit is reached.
+  bool BecomeReady(const Header& h);
+  // Whether a request with this id is still being answered (parked or on
+  // the sync agent): a second one is a protocol error.
+  bool InFlight(uint64_t request_id) const;
+  // Keyless servers serve a loopback peer as the local user who connected.
+  rams::Status CheckPeerAccess(const rams::SegmentInfo& info, bool read_only) const;
   void ProtocolViolation(const Header* h, const rams::Status& why);
+  // A warning about a failure a peer can repeat: rate-limited per peer.
+  void LogFailure(std::string_view kind, const std::string& line);
   void CloseAfterFlush(std::string_view why);
 
   // Writing (session.cc).
@@ -117,8 +135,13 @@ class Session : public std::enable_shared_from_this<Session> {
   const uint64_t id_;
   const bool loopback_;
   std::string peer_;
+  std::string peer_address_;
+  // Keyless server: the local uid owning the peer's socket (sock_diag), or
+  // the reason it is unknown.
+  rams::Result<uid_t> peer_uid_ = rams::Error(EACCES, "peer user not looked up");
 
   State state_ = State::kNeedHello;
+  uint32_t client_max_body_bytes_ = wire::kMaxBodyBytes;  // from HELLO
   wire::Nonce server_nonce_{};
   asio::steady_timer handshake_timer_;
 
@@ -138,6 +161,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<uint32_t, Handle> handles_;
   uint32_t next_handle_ = 1;
   std::unordered_map<uint64_t, Parked> parked_;  // by request id
+  std::unordered_set<uint64_t> sync_in_flight_;  // request ids on sync_agent_
   std::shared_ptr<SyncAgent> sync_agent_;        // started by the first sync op
 };
 
