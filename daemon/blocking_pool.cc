@@ -16,6 +16,7 @@ BlockingPool::~BlockingPool() {
 
 bool BlockingPool::Submit(std::function<void()> job) {
   rams::sys::LocalMutexLock l(mu_);
+  JoinExited();
   if (stopping_ || busy_ >= max_threads_) return false;
   ++busy_;
   queue_.push_back(std::move(job));
@@ -27,12 +28,34 @@ bool BlockingPool::Submit(std::function<void()> job) {
   return true;
 }
 
+void BlockingPool::JoinExited() {
+  for (std::thread::id id : exited_) {
+    for (auto it = threads_.begin(); it != threads_.end(); ++it) {
+      if (it->get_id() != id) continue;
+      it->join();
+      threads_.erase(it);
+      break;
+    }
+  }
+  exited_.clear();
+}
+
 void BlockingPool::Worker() {
   mu_.Lock();
   for (;;) {
     ++idle_;
-    while (!stopping_ && queue_.empty()) cv_.Wait(mu_);
+    const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
+    bool woken = true;
+    while (!stopping_ && queue_.empty() && woken) woken = cv_.WaitUntil(mu_, deadline);
+    woken = stopping_ || !queue_.empty();
+    if (!woken && idle_ > kKeepIdle) {
+      --idle_;
+      exited_.push_back(std::this_thread::get_id());
+      mu_.Unlock();  // only the return is left, so a successor may join this thread under mu_
+      return;
+    }
     --idle_;
+    if (!woken) continue;
     if (queue_.empty()) break;  // stopping, nothing left to run
     std::function<void()> job = std::move(queue_.front());
     queue_.pop_front();

@@ -2,11 +2,14 @@
 // loop because they block — a WAIT parked on the home host, a LOCK waiting for
 // a holder. Each job runs on its own pool thread (idle threads are reused);
 // there are at most `max_threads` jobs at once, beyond which Submit refuses.
+// After a burst the pool shrinks back: a thread idle for kIdleLinger exits
+// while more than kKeepIdle threads are idle (its successor joins it).
 //
 // Thread safety: Submit and the destructor may be called from any thread; the
 // destructor waits for running jobs, which must observe their cancel flags.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -19,6 +22,9 @@ namespace ramsd {
 
 class BlockingPool {
  public:
+  static constexpr size_t kKeepIdle = 4;
+  static constexpr std::chrono::seconds kIdleLinger{10};
+
   explicit BlockingPool(size_t max_threads) : max_threads_(max_threads) {}
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
@@ -29,6 +35,8 @@ class BlockingPool {
 
  private:
   void Worker() EXCLUDES(mu_);
+  // Joins the threads that exited for idleness.
+  void JoinExited() REQUIRES(mu_);
 
   // Constant after construction.
   const size_t max_threads_;
@@ -39,6 +47,7 @@ class BlockingPool {
   std::vector<std::thread> threads_ GUARDED_BY(mu_);
   size_t busy_ GUARDED_BY(mu_) = 0;  // jobs queued or running
   size_t idle_ GUARDED_BY(mu_) = 0;  // threads waiting for a job
+  std::vector<std::thread::id> exited_ GUARDED_BY(mu_);  // idle threads that returned
   bool stopping_ GUARDED_BY(mu_) = false;
 };
 

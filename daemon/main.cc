@@ -1,7 +1,8 @@
 // ramsd: serves local rams segments to other hosts over TCP (docs/protocol.md).
 //
 //   ramsd --listen ADDR:PORT --export NAME[:ro] ... --log-dir DIR
-//         [--key-file F] [--config F] [--http ADDR:PORT] [--max-connections N]
+//         [--key-file F] [--config F] [--http ADDR:PORT [--http-public]]
+//         [--max-connections N] [--handshake-timeout-ms MS]
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
 // not start (bad options, port in use, unreadable key), 2 for usage errors.
@@ -111,7 +112,9 @@ struct CommandLine {
               port_file, log_level = "info";
   std::vector<std::string> exports;
   uint32_t max_connections = 256;
+  uint32_t handshake_timeout_ms = 2000;
   uint32_t busy_poll_us = 0;
+  bool http_public = false;
 };
 
 void DefineOptions(CLI::App& app, CommandLine& c) {
@@ -123,8 +126,13 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
       ->capture_default_str();
   app.add_option("--key-file", c.key_file, "file holding the pre-shared key (16..256 bytes)");
   app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none)");
-  app.add_option("--max-connections", c.max_connections, "client connection limit")
+  app.add_flag("--http-public", c.http_public, "allow --http on a non-loopback address");
+  app.add_option("--max-connections", c.max_connections,
+                 "limit of sessions past the handshake (connections still in it have their own)")
       ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--handshake-timeout-ms", c.handshake_timeout_ms,
+                 "time a new connection has to finish HELLO (and AUTH)")
+      ->capture_default_str()->check(CLI::Range(100u, 60000u));
   app.add_option("--busy-poll-us", c.busy_poll_us,
                  "after activity, poll without sleeping this long (lower latency, burns a core)")
       ->capture_default_str();
@@ -136,7 +144,9 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
 
 // Checks the command line and loads the key; logging is set up.
 rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
-  ramsd::ServerOptions options{.max_connections = c.max_connections};
+  ramsd::ServerOptions options{.http_public = c.http_public,
+                               .max_connections = c.max_connections,
+                               .handshake_timeout = std::chrono::milliseconds(c.handshake_timeout_ms)};
   if (!ParseListenAddress(c.listen, &options.listen_host, &options.listen_port)) {
     return rams::Error(EINVAL, "--listen '" + c.listen + "': want ADDR:PORT");
   }
@@ -150,8 +160,10 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
   if (!c.key_file.empty()) {
     RAMS_ASSIGN_OR_RETURN(options.key, rams::wire::LoadKeyFile(c.key_file));
     struct stat st{};
-    if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      spdlog::warn("key file {} is readable by group or others", c.key_file);
+    // LoadKeyFile refuses a file others may read; group access is the
+    // administrator's choice, but worth a word.
+    if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 070) != 0) {
+      spdlog::warn("key file {} is accessible by its group", c.key_file);
     }
   }
   RAMS_ASSIGN_OR_RETURN(options.backend, c.backend_name.empty()

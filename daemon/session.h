@@ -17,7 +17,9 @@
 //     or a read is outstanding (read_pending_).
 //  2. Every parked operation is in parked_ until its completion is posted
 //     back; its cancel flag is set when the handle closes or the connection
-//     ends.
+//     ends. Request ids in parked_ and sync_in_flight_ are unique: a request
+//     reusing one is a protocol violation (so no quota or cancel flag can be
+//     shadowed, and everything parked ends with the connection).
 //  3. Only the io thread touches the mutable members (GUARDED_BY(io_thread_)):
 //     its entry points (Start, BeginShutdown, Abort and the completions of
 //     socket operations, parked and sync jobs) assert io_thread_, the other
@@ -35,6 +37,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "rams/backend.h"
 #include "wire/messages.h"
@@ -55,6 +58,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes now.
   void Abort();
   const std::string& peer() const { return peer_; }
+  // The peer's IP address: the unit of the unauthenticated-connection caps.
+  const std::string& peer_address() const { return peer_address_; }
+  uint64_t id() const { return id_; }
+  // Past the handshake (counts against --max-connections).
+  bool ready() const { return state_ == State::kReady; }
 
  private:
   enum class State { kNeedHello, kNeedAuth, kReady };
@@ -81,7 +89,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleAuth(const Header& h, Body body) REQUIRES(io_thread_);
+  // Enters kReady once the server admits the session; false (and the
+  // request answered with the error) when the connection limit is reached.
+  bool BecomeReady(const Header& h) REQUIRES(io_thread_);
+  // Whether a request with this id is still being answered (parked or on
+  // the sync agent): a second one is a protocol error.
+  bool InFlight(uint64_t request_id) const REQUIRES(io_thread_);
+  // Keyless servers serve a loopback peer as the local user who connected.
+  rams::Status CheckPeerAccess(const rams::SegmentInfo& info, bool read_only) const;
   void ProtocolViolation(const Header* h, const rams::Status& why) REQUIRES(io_thread_);
+  // A warning about a failure a peer can repeat: rate-limited per peer.
+  void LogFailure(std::string_view kind, const std::string& line);
   void CloseAfterFlush(std::string_view why) REQUIRES(io_thread_);
 
   // Writing (session.cc).
@@ -123,9 +141,14 @@ class Session : public std::enable_shared_from_this<Session> {
   const uint64_t id_;
   const bool loopback_;
   std::string peer_;
+  std::string peer_address_;
+  // Keyless server: the local uid owning the peer's socket (sock_diag), or
+  // the reason it is unknown.
+  rams::Result<uid_t> peer_uid_ = rams::Error(EACCES, "peer user not looked up");
 
   // The io thread: every member below is its alone (invariant 3).
   rams::sys::ThreadRole io_thread_;
+  uint32_t client_max_body_bytes_ GUARDED_BY(io_thread_) = wire::kMaxBodyBytes;  // from HELLO
 
   State state_ GUARDED_BY(io_thread_) = State::kNeedHello;
   wire::Nonce server_nonce_ GUARDED_BY(io_thread_){};
@@ -147,6 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<uint32_t, Handle> handles_ GUARDED_BY(io_thread_);
   uint32_t next_handle_ GUARDED_BY(io_thread_) = 1;
   std::unordered_map<uint64_t, Parked> parked_ GUARDED_BY(io_thread_);  // by request id
+  std::unordered_set<uint64_t> sync_in_flight_ GUARDED_BY(io_thread_);  // request ids on sync_agent_
   std::shared_ptr<SyncAgent> sync_agent_ GUARDED_BY(io_thread_);        // started by the first sync op
 };
 

@@ -39,6 +39,11 @@ wire::Bytes Encode(const T& v) {
   return out;
 }
 
+// Negative or longer than a year: no deadline (so that adding it to the clock
+// cannot overflow).
+constexpr int64_t kYearNs = int64_t{365} * 24 * 3600 * 1000000000;
+bool Unbounded(int64_t timeout_ns) { return timeout_ns < 0 || timeout_ns > kYearNs; }
+
 Outcome U32(uint32_t value) { return {Status::Ok(), Encode(wire::U32Reply{.value = value})}; }
 
 uint64_t ObjectBytes(Op op) {
@@ -59,7 +64,7 @@ Outcome MutexLock(const wire::SyncRequest& req, rams::Mutex& mu, AgentState& sta
   if ((req.flags & wire::kSyncTry) != 0) {
     r = mu.TryLock();
   } else {
-    const auto deadline = req.timeout_ns < 0 ? Clock::time_point::max()
+    const auto deadline = Unbounded(req.timeout_ns) ? Clock::time_point::max()
                                              : Clock::now() + std::chrono::nanoseconds(req.timeout_ns);
     for (;;) {
       const auto left = deadline - Clock::now();
@@ -114,16 +119,18 @@ Outcome CondWait(const wire::SyncRequest& req, rams::CondVar& cv, rams::Mutex& m
                                                    .timed_out = timed_out})};
 }
 
-Outcome BarrierOp(Op op, const wire::SyncRequest& req, rams::Barrier& barrier) {
+Outcome BarrierOp(Op op, const wire::SyncRequest& req, rams::Barrier& barrier,
+                  const std::atomic<bool>& cancel) {
   if (op == Op::kBarrierJoin) return {barrier.Join(), {}};
   if (op == Op::kBarrierLeave) {
     barrier.Leave();
     return {Status::Ok(), {}};
   }
-  // Not sliced: a Barrier::Wait that times out breaks the barrier.
+  // Not sliced (a Barrier::Wait that times out breaks the barrier), but
+  // cancellable: a session ending inside its wait breaks it as a lost member.
   rams::Timeout timeout;
-  if (req.timeout_ns >= 0) timeout = std::chrono::nanoseconds(req.timeout_ns);
-  rams::Result<bool> last = barrier.Wait(timeout);
+  if (!Unbounded(req.timeout_ns)) timeout = std::chrono::nanoseconds(req.timeout_ns);
+  rams::Result<bool> last = barrier.Wait(timeout, &cancel);
   if (!last.ok()) return {last.status(), {}};
   return U32(*last ? 1 : 0);
 }
@@ -157,7 +164,7 @@ Outcome RunSync(Op op, const wire::SyncRequest& req, std::byte* base, AgentState
     default: {
       rams::Result<rams::Barrier*> barrier = rams::Barrier::Attach(at);
       if (!barrier.ok()) return {barrier.status(), {}};
-      return BarrierOp(op, req, **barrier);
+      return BarrierOp(op, req, **barrier, cancel);
     }
   }
 }
@@ -191,17 +198,20 @@ Status Session::HandleSync(const Header& h, Body body) {
   std::shared_ptr<SyncGate> gate = server_.sync_gate();
   std::shared_ptr<rams::Attachment> attachment = handle->attachment;  // keeps the mapping alive
   std::byte* base = handle->map.data();
-  return sync_agent_->Submit([=](AgentState& state, const std::atomic<bool>& cancel) {
+  RAMS_RETURN_IF_ERROR(sync_agent_->Submit([=](AgentState& state, const std::atomic<bool>& cancel) {
     (void)attachment;
     Outcome out = RunSync(op, req, base, state, cancel);
     gate->Post([weak, h, out = std::move(out)] {
       if (auto self = weak.lock()) self->CompleteSync(h, out.status, out.body);
     });
-  });
+  }));
+  sync_in_flight_.insert(h.request_id);
+  return Status::Ok();
 }
 
 void Session::CompleteSync(const Header& h, const Status& status, const wire::Bytes& body) {
   io_thread_.AssertHeld();
+  sync_in_flight_.erase(h.request_id);
   if (status.ok()) {
     Reply(h, body);
   } else {

@@ -19,6 +19,7 @@
 // any process mapping the object, except Reset (see there).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -50,6 +51,11 @@ class Barrier {
   // or timed out), ETIMEDOUT (this caller timed out; the barrier is now
   // broken), EBUSY/EXDEV from joining.
   Result<bool> Wait(Timeout timeout = std::nullopt);
+  // Wait that also gives up once `*cancel` is set (seen within one parking
+  // slice): the caller is then a lost member, so the barrier breaks as on a
+  // member's death (the others get EPIPE) and the caller gets ECANCELED. For
+  // a proxy (ramsd's sync agent) whose client went away.
+  Result<bool> Wait(Timeout timeout, const std::atomic<bool>* cancel);
 
   // Clears a broken state, the arrivals and the slots of dead members, and
   // starts a new generation. REQUIRES: nobody is inside Wait.

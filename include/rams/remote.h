@@ -50,7 +50,8 @@ struct RemoteOptions {
 };
 
 // The key held in a key file (its content without trailing newlines; 16..256
-// bytes), as ramsd --key-file reads it.
+// bytes), as ramsd --key-file reads it. EACCES when others (not the owner or
+// its group) may access the file.
 Result<std::string> LoadRemoteKey(const std::string& path);
 
 // Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".

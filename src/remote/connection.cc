@@ -123,7 +123,15 @@ Status Connection::Handshake(const std::string& key) {
   RAMS_ASSIGN_OR_RETURN(wire::HelloReply reply, wire::HelloReply::Decode(hello.body));
   features_ = reply.features;
   server_max_body_ = std::min(reply.max_body_bytes, wire::kMaxBodyBytes);
-  if ((reply.auth_flags & wire::kAuthKeyRequired) == 0) return Status::Ok();
+  if ((reply.auth_flags & wire::kAuthKeyRequired) == 0) {
+    // Holding a key, we accept only a server that proves it knows it: one
+    // that skips AUTH could be anybody (and would see our writes).
+    if (!key.empty()) {
+      return Error(EACCES, "connect " + peer_ +
+                               ": the server did not ask for the key, so it cannot prove it has it");
+    }
+    return Status::Ok();
+  }
   if (key.empty()) return Error(EACCES, "connect " + peer_ + ": the server requires a key");
   wire::AuthRequest auth{.client_nonce = wire::RandomNonce()};
   auth.client_mac = wire::ClientMac(key, reply.server_nonce, auth.client_nonce);

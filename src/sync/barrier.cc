@@ -75,7 +75,9 @@ void Barrier::Leave() {
   }
 }
 
-Result<bool> Barrier::Wait(Timeout timeout) {
+Result<bool> Barrier::Wait(Timeout timeout) { return Wait(timeout, nullptr); }
+
+Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
   RAMS_RETURN_IF_ERROR(Join());
   std::atomic<uint32_t>& state = AsAtomic(state_);
   uint32_t s = state.load();
@@ -102,12 +104,29 @@ Result<bool> Barrier::Wait(Timeout timeout) {
     uint32_t now = state.load();
     if (GenerationOf(now) != generation) return Status();
     if ((now & kBrokenBit) != 0) return BrokenError();
+    // Relaxed: the flag carries no data; a late look costs one more slice.
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      return Error(ECANCELED, "wait on barrier: cancelled");
+    }
     return std::nullopt;
   };
   internal::Deadline deadline(timeout);
   Status st = internal::BlockOn(state_, waiters_, deadline, passed,
                                 [&] { return ReapDeadMembers(self); });
   if (st.ok()) return false;
+  if (st.code() == ECANCELED) {
+    // A lost member: break the barrier unless the generation completed.
+    s = state.load();
+    while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
+      AsAtomic(broken_reason_).store(kMemberDied, std::memory_order_relaxed);
+      if (state.compare_exchange_weak(s, s | kBrokenBit)) {
+        WakeWord(&state, INT_MAX);
+        return st;
+      }
+    }
+    if (GenerationOf(s) != generation) return false;
+    return st;
+  }
   if (st.code() != ETIMEDOUT) return st;
   // Timed out: break it unless the generation completed meanwhile.
   s = state.load();

@@ -27,6 +27,9 @@ inline constexpr size_t kHeaderBytes = 32;
 inline constexpr uint32_t kMaxIoBytes = 1u << 20;
 inline constexpr uint32_t kMaxBodyBytes = kMaxIoBytes + 64;
 inline constexpr uint32_t kMaxBodyBytesBeforeAuth = 128;
+// The smallest max_body_bytes a HELLO may state (smaller ones are raised to
+// it): room for every fixed-size body and a full error message.
+inline constexpr uint32_t kMinBodyBytesLimit = 512;
 inline constexpr uint32_t kMaxErrorMessageBytes = 256;
 inline constexpr uint32_t kSmallReplyBytes = 4096;
 inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
