@@ -16,6 +16,7 @@
 #include <new>
 
 #include "rams/wait.h"
+#include "sync/alive.h"
 #include "sync/check.h"
 #include "sync/owner.h"
 #include "sync/park.h"
@@ -125,11 +126,20 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
       watched_owner = owner;
       slice = tuning.first_slice;
     }
-    if (!internal::ParkSlice(word_, w, slice, deadline)) continue;
-    // The slice ran out: the owner may be dead.
+    // Parks until woken, the slice runs out, or the owner's alive word
+    // reports its death (alive.h); the latter two lead to a liveness check,
+    // so a parked waiter checks at most once per slice plus once per notice.
+    const std::chrono::nanoseconds wait = deadline.Clip(slice);
+    const internal::Park park = wait <= std::chrono::nanoseconds(0)
+                                    ? internal::Park::kRanOut
+                                    : internal::ParkWatchingOwner(&word, w, owner, wait);
+    if (park == internal::Park::kWoken) continue;
     if (TakeFromDead(self)) return Acquired::kOwnerDied;
     if (deadline.Expired()) return Error(ETIMEDOUT, "lock mutex");
-    slice = internal::NextSlice(slice, tuning);
+    // After a notice the owner may still look alive for a moment (an exec
+    // in progress): look again soon.
+    slice = park == internal::Park::kOwnerNotice ? tuning.first_slice
+                                                 : internal::NextSlice(slice, tuning);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "sync/alive.h"
 #include "sync/check.h"
 #include "sync/proc_stat.h"
 
@@ -70,6 +71,7 @@ uint32_t ComputeSelfOwnerId() {
   if (tag < 0) return 0;  // never cache a partial identity
   uint32_t id = tid | (static_cast<uint32_t>(tag) << kOwnerTagShift);
   t_self_owner = (static_cast<uint64_t>(epoch) << 32) | id;
+  RegisterSelfAlive();  // so that our death wakes our waiters at once
   return id;
 }
 
