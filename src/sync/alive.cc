@@ -139,6 +139,15 @@ Slot* AliveSlotOf(uint32_t tid) {
   return matches(RegistryOf(st.st_uid, /*own=*/false));
 }
 
+}  // namespace
+
+const std::atomic<uint32_t>* AliveWordOf(uint32_t tid) {
+  Slot* s = AliveSlotOf(tid);
+  return s != nullptr ? &LockWord(s) : nullptr;
+}
+
+namespace {
+
 Park PlainPark(const std::atomic<uint32_t>* word, uint32_t expected, std::chrono::nanoseconds wait) {
   Status s = WaitWord(word, expected, wait);
   return s.code() == ETIMEDOUT ? Park::kRanOut : Park::kWoken;

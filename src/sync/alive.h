@@ -33,6 +33,11 @@ namespace rams::internal {
 // epoch; best effort: without it waiters just use their slices).
 void RegisterSelfAlive();
 
+// The alive word of thread `tid` while a live-looking registration names it
+// (tid set, no OWNER_DIED), else nullptr. Any death or exec of that thread
+// changes the word.
+const std::atomic<uint32_t>* AliveWordOf(uint32_t tid);
+
 enum class Park { kWoken, kRanOut, kOwnerNotice };
 
 // Parks on `word` while it equals `expected` for at most `wait`, also

@@ -5,12 +5,14 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 
+#include "sync/alive.h"
 #include "sync/check.h"
 #include "sync/owner.h"
 #include "sync/proc_stat.h"
@@ -43,6 +45,27 @@ struct StatFileCache {
   ~StatFileCache() { Drop(); }
 };
 thread_local StatFileCache t_stat_file;
+
+// The last "alive" verdict of this thread, kept while the owner's alive word
+// (alive.h) still holds the value it had before the verdict: any death or
+// exec of the owner changes that word, so a contended TryLock repeats a
+// load instead of reading /proc. Only "alive" is cached (the safe
+// direction); it is re-verified at least every kVerdictNs in any case (a
+// tid reused and re-registered between two looks would restore the value).
+struct AliveVerdict {
+  uint32_t id = 0;
+  const std::atomic<uint32_t>* alive = nullptr;
+  uint32_t seen = 0;
+  int64_t until_ns = 0;
+};
+thread_local AliveVerdict t_verdict;
+constexpr int64_t kVerdictNs = 10'000'000;
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 StatRead ReadOwnerStat(uint32_t tid, StatFields* f) {
   StatFileCache& c = t_stat_file;
@@ -108,12 +131,10 @@ Liveness LivenessFromStat(uint32_t id, const StatFields& f) {
 
 bool ProcTrusted() { return ProcTrust() == kYes; }
 
-Liveness CheckOwner(uint32_t id) {
-  RAMS_SYNC_CHECK(id != 0, "liveness of owner 0");
-  uint32_t tid = OwnerTid(id);
-  // Tid 0 names no thread (kill(0) would mean our process group): whoever
-  // wrote such an owner into shared memory, nobody holds the object.
-  if (tid == 0) return Liveness::kDead;
+namespace {
+
+Liveness UncachedCheck(uint32_t id) {
+  const uint32_t tid = OwnerTid(id);
   if (ProcTrust() != kYes) return FallbackCheck(tid);
   StatFields f;
   switch (ReadOwnerStat(tid, &f)) {
@@ -122,6 +143,32 @@ Liveness CheckOwner(uint32_t id) {
     case StatRead::kUnknown: break;
   }
   return FallbackCheck(tid);
+}
+
+}  // namespace
+
+Liveness CheckOwner(uint32_t id) {
+  RAMS_SYNC_CHECK(id != 0, "liveness of owner 0");
+  id &= kOwnerIdMask;
+  const uint32_t tid = OwnerTid(id);
+  // Tid 0 names no thread (kill(0) would mean our process group): whoever
+  // wrote such an owner into shared memory, nobody holds the object.
+  if (tid == 0) return Liveness::kDead;
+  AliveVerdict& v = t_verdict;
+  // Relaxed: the alive word is compared, not used to order other data.
+  if (v.id == id && v.alive->load(std::memory_order_relaxed) == v.seen &&
+      MonotonicNs() < v.until_ns) {
+    return Liveness::kAlive;
+  }
+  v.id = 0;
+  // Read before the check, so that a death during it changes the word.
+  const std::atomic<uint32_t>* alive = AliveWordOf(tid);
+  const uint32_t seen = alive != nullptr ? alive->load(std::memory_order_relaxed) : 0;
+  Liveness l = UncachedCheck(id);
+  if (l == Liveness::kAlive && alive != nullptr) {
+    v = AliveVerdict{id, alive, seen, MonotonicNs() + kVerdictNs};
+  }
+  return l;
 }
 
 }  // namespace rams::internal
