@@ -143,8 +143,13 @@ const char* rams_last_error(void);
  *                     that is told repairs before unlocking)
  *   RAMS_READER_DIED  rwlock: a reader died holding it (state intact)
  *   RAMS_TIMED_OUT    rams_cond_wait: the timeout passed (mutex re-acquired)
- * Timeouts are in nanoseconds: 0 = do not wait, RAMS_FOREVER = no limit.
+ * Timeouts are in nanoseconds: 0 = do not wait, RAMS_FOREVER = no limit
+ * (INT64_MAX saturates: about forever).
  * Owners are threads; use an object only from one PID namespace (-EXDEV).
+ * Nothing here aborts on what it finds in the object: memory a peer writes
+ * gives negative errno values. *_init returns a negative errno (e.g. -EMFILE)
+ * when the caller's PID namespace cannot be determined now; any call may
+ * fail the same way when the caller's identity cannot be read now.
  * ------------------------------------------------------------------------ */
 
 #define RAMS_OWNER_DIED 0x1

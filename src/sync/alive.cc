@@ -88,7 +88,7 @@ std::byte* RegistryOf(uint32_t uid, bool own) {
   if (base == nullptr) return nullptr;
   for (Registry& r : g_registries) {
     std::byte* expected = nullptr;
-    if (r.base.load(std::memory_order_relaxed) != nullptr) continue;
+    if (r.base.load(std::memory_order_relaxed) != nullptr) continue;  // a guess; the CAS decides
     r.uid.store(uid, std::memory_order_relaxed);  // published by the CAS below
     r.writable = own;
     // Release: publishes uid and writable with base. A racing inserter of
@@ -191,10 +191,11 @@ Park ParkWatchingOwner(const std::atomic<uint32_t>* word, uint32_t expected, uin
   at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   long r = syscall(SYS_futex_waitv, waiters, 2, 0, &at, CLOCK_MONOTONIC);
   if (r < 0 && errno == ENOSYS) {
-    g_waitv_missing.store(true, std::memory_order_relaxed);
+    g_waitv_missing.store(true, std::memory_order_relaxed);  // a hint, as where it is read
     return PlainPark(word, expected, wait);
   }
   if (r < 0 && errno == ETIMEDOUT) return Park::kRanOut;
+  // Relaxed: compared only; the liveness check that follows reads /proc.
   if (r == 1 || alive.load(std::memory_order_relaxed) != alive_seen) {
     FutexWake(&alive, INT_MAX);  // the kernel woke only one of us
     return Park::kOwnerNotice;

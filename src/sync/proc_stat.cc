@@ -150,6 +150,7 @@ uint32_t ProcessEpoch() {
   uint32_t epoch = p.identity.epoch.load(std::memory_order_relaxed);
   if (epoch != 0) return epoch;
   uint32_t fresh = g_epoch_source.fetch_add(1, std::memory_order_relaxed) + 1;
+  // Relaxed: only uniqueness matters (one modification order per atomic).
   if (fresh == 0) fresh = g_epoch_source.fetch_add(1, std::memory_order_relaxed) + 1;
   // Racing threads agree on the first stored value.
   p.identity.epoch.compare_exchange_strong(epoch, fresh, std::memory_order_relaxed);
@@ -192,6 +193,8 @@ Finding BootOffsetTicks(int64_t* ticks) {
   }
   known = ProbeBootOffset(ticks);
   if (known == kNotKnown) return kNotKnown;
+  // Relaxed: published by the release store of the finding, which pairs
+  // with the acquire load at the top.
   p.boot_offset_ticks.store(*ticks, std::memory_order_relaxed);
   p.offset_known.store(known, std::memory_order_release);
   return known;
@@ -203,6 +206,7 @@ Finding ProcTrust() {
   auto known = static_cast<Finding>(p.proc_trust.load(std::memory_order_relaxed));
   if (known != kNotKnown) return known;
   known = ProbeProc();
+  // Relaxed: as the load above; racing probes store the same finding.
   if (known != kNotKnown) p.proc_trust.store(known, std::memory_order_relaxed);
   return known;
 }
