@@ -33,6 +33,16 @@ struct StatFileCache {
   dev_t dev = 0;
   ino_t ino = 0;
 
+  StatFileCache() = default;
+  StatFileCache(const StatFileCache&) = delete;
+  StatFileCache& operator=(const StatFileCache&) = delete;
+
+  void Keep(uint32_t for_tid, int new_fd, const struct stat& st) {
+    tid = for_tid;
+    fd = new_fd;
+    dev = st.st_dev;
+    ino = st.st_ino;
+  }
   bool Ours() const {
     struct stat st;
     return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
@@ -80,7 +90,7 @@ StatRead ReadOwnerStat(uint32_t tid, StatFields* f) {
       close(fd);
       return StatRead::kUnknown;
     }
-    c = StatFileCache{tid, fd, st.st_dev, st.st_ino};
+    c.Keep(tid, fd, st);
   }
   StatRead r = ReadStat(c.fd, f);
   if (r != StatRead::kOk) c.Drop();
