@@ -24,7 +24,7 @@
 
 namespace {
 
-using namespace rams::demo;
+using namespace rams::matrix;
 using Clock = std::chrono::steady_clock;
 constexpr int kN = 512;
 constexpr int kRounds = 41;  // + 1 warm-up

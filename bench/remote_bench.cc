@@ -79,7 +79,7 @@ struct Ours {
 
 // p50 and p99 of 8 B READs on a session while another thread keeps 1 MiB
 // WRITEs going on the same session (small operations behind bulk ones).
-std::pair<double, double> SmallDuringBulk(rams::RemoteSegment& seg) {
+std::pair<double, double> SmallDuringBulk(rams::RemoteAttachment& seg) {
   std::atomic<bool> stop{false};
   std::thread bulk([&] {
     std::vector<std::byte> mib(1 << 20, std::byte{3});
@@ -100,7 +100,7 @@ std::pair<double, double> SmallDuringBulk(rams::RemoteSegment& seg) {
   return {us[us.size() / 2], us[us.size() * 99 / 100]};
 }
 
-Ours MeasureOurs(rams::RemoteSegment& seg) {
+Ours MeasureOurs(rams::RemoteAttachment& seg) {
   Ours o{};
   const size_t sizes[2] = {8, 4096};
   std::vector<std::byte> buf(1 << 20, std::byte{5});

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "connection.h"
+#include "session.h"
 #include "http.h"
 
 namespace ramsd {
@@ -100,17 +100,17 @@ void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
   const bool loopback = !pe && IsLoopback(remote.address());
   const std::string who = pe ? "?" : remote.address().to_string() + ":" +
                                          std::to_string(remote.port());
-  if (connections_.size() >= options_.max_connections) {
+  if (sessions_.size() >= options_.max_connections) {
     metrics_.ConnectionRefused();
     spdlog::warn("refused {}: connection limit {} reached", who, options_.max_connections);
   } else if (options_.key.empty() && !loopback) {
     metrics_.ConnectionRefused();
     spdlog::warn("refused {}: not loopback and no key configured", who);
   } else {
-    auto conn = std::make_shared<Connection>(*this, std::move(socket), next_connection_id_++,
+    auto session = std::make_shared<Session>(*this, std::move(socket), next_connection_id_++,
                                              loopback);
-    connections_.insert(conn);
-    conn->Start();
+    sessions_.insert(session);
+    session->Start();
   }
   Accept();
 }
@@ -156,32 +156,32 @@ wire::ServerStatReply Server::StatReply() const {
   return reply;
 }
 
-void Server::Forget(Connection* conn) {
-  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-    if (it->get() != conn) continue;
+void Server::Forget(Session* session) {
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (it->get() != session) continue;
     // Destroyed once its pending handlers (which hold references) have run.
-    connections_.erase(it);
+    sessions_.erase(it);
     break;
   }
-  if (shutting_down_ && connections_.empty()) FinishShutdown();
+  if (shutting_down_ && sessions_.empty()) FinishShutdown();
 }
 
 void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  spdlog::info("shutting down: {} connections to drain", connections_.size());
+  spdlog::info("shutting down: {} connections to drain", sessions_.size());
   std::error_code ec;
   acceptor_.close(ec);
   // Copy: BeginShutdown may close and Forget a connection at once.
-  const std::vector<std::shared_ptr<Connection>> conns(connections_.begin(), connections_.end());
-  for (const auto& c : conns) c->BeginShutdown();
-  if (connections_.empty()) return FinishShutdown();
+  const std::vector<std::shared_ptr<Session>> sessions(sessions_.begin(), sessions_.end());
+  for (const auto& c : sessions) c->BeginShutdown();
+  if (sessions_.empty()) return FinishShutdown();
   drain_timer_.expires_after(options_.drain_timeout);
   drain_timer_.async_wait([this](const std::error_code& e) {
     if (e) return;
     spdlog::warn("shutdown: {} connections did not drain in time; closing them",
-                 connections_.size());
-    const std::vector<std::shared_ptr<Connection>> left(connections_.begin(), connections_.end());
+                 sessions_.size());
+    const std::vector<std::shared_ptr<Session>> left(sessions_.begin(), sessions_.end());
     for (const auto& c : left) c->Abort();
   });
 }

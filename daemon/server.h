@@ -28,7 +28,7 @@
 namespace ramsd {
 
 namespace wire = rams::wire;
-class Connection;
+class Session;
 
 struct Export {
   std::string name;
@@ -72,7 +72,7 @@ class Server {
   bool TryReserveParked();
   void ReleaseParked();
   wire::ServerStatReply StatReply() const;
-  void Forget(Connection* conn);
+  void Forget(Session* session);
 
  private:
   void Accept();
@@ -92,7 +92,7 @@ class Server {
   asio::steady_timer drain_timer_;
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
-  std::set<std::shared_ptr<Connection>> connections_;
+  std::set<std::shared_ptr<Session>> sessions_;
   uint64_t next_connection_id_ = 1;
   uint32_t parked_ = 0;
   bool shutting_down_ = false;

@@ -18,6 +18,8 @@
 namespace rams::demo {
 namespace {
 
+using namespace rams::matrix;
+
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }

@@ -42,7 +42,7 @@ uint64_t MatrixBytes(int n) { return uint64_t(n) * n * sizeof(double); }
 
 Status Worker(uint16_t port, const std::string& name, int n, int index, int count) {
   RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session, rams::RemoteSession::Connect("127.0.0.1", port));
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::RemoteSegment> seg, session.Open(name));
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::RemoteAttachment> seg, session.Open(name));
   // Join before the work, so that a worker dying before it arrives breaks
   // the barrier for the others instead of leaving them waiting.
   rams::RemoteBarrier barrier(*seg, kBarrier);
@@ -51,9 +51,9 @@ Status Worker(uint16_t port, const std::string& name, int n, int index, int coun
   std::vector<double> a(size_t(n) * n), b(size_t(n) * n), c(size_t(n) * n);
   RAMS_RETURN_IF_ERROR(seg->Read(kData, std::as_writable_bytes(std::span(a))));
   RAMS_RETURN_IF_ERROR(seg->Read(kData + m, std::as_writable_bytes(std::span(b))));
-  const int begin = rams::demo::BandBegin(n, index, count);
-  const int end = rams::demo::BandBegin(n, index + 1, count);
-  rams::demo::MultiplyRows(a.data(), b.data(), c.data(), n, begin, end);
+  const int begin = rams::matrix::BandBegin(n, index, count);
+  const int end = rams::matrix::BandBegin(n, index + 1, count);
+  rams::matrix::MultiplyRows(a.data(), b.data(), c.data(), n, begin, end);
   // The band, row by row in one pipelined batch.
   rams::RemoteBatch batch;
   for (int row = begin; row < end; ++row) {
@@ -65,7 +65,7 @@ Status Worker(uint16_t port, const std::string& name, int n, int index, int coun
   RAMS_RETURN_IF_ERROR(barrier.Leave());
   if (index != 0) return Status::Ok();
   RAMS_RETURN_IF_ERROR(seg->Read(kData + 2 * m, std::as_writable_bytes(std::span(c))));
-  const uint64_t bits = std::bit_cast<uint64_t>(rams::demo::Checksum(c.data(), n));
+  const uint64_t bits = std::bit_cast<uint64_t>(rams::matrix::Checksum(c.data(), n));
   return seg->CompareExchange(kChecksum, 0, bits).status();
 }
 
@@ -116,9 +116,9 @@ int main(int argc, char** argv) {
   if (!map.ok()) return 1;
   new (map->data() + kBarrier) rams::Barrier(static_cast<uint32_t>(procs));
   auto* a = reinterpret_cast<double*>(map->data() + kData);
-  rams::demo::FillInputs(a, a + size_t(n) * n, n, 42);
+  rams::matrix::FillInputs(a, a + size_t(n) * n, n, 42);
   std::vector<double> reference(size_t(n) * n);
-  rams::demo::MultiplyRows(a, a + size_t(n) * n, reference.data(), n, 0, n);
+  rams::matrix::MultiplyRows(a, a + size_t(n) * n, reference.data(), n, 0, n);
 
   const std::string dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::create_directories(dir);
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < reference.size(); ++i) wrong += c[i] != reference[i];
   uint64_t bits = 0;
   std::memcpy(&bits, map->data() + kChecksum, sizeof bits);
-  const bool checksum_ok = bits == std::bit_cast<uint64_t>(rams::demo::Checksum(reference.data(), n));
+  const bool checksum_ok = bits == std::bit_cast<uint64_t>(rams::matrix::Checksum(reference.data(), n));
   printf("  workers: %.3f s; elements differing from the local product: %zu of %zu; worker 0's "
          "checksum %s; ramsd stopped %s\n", seconds, wrong, reference.size(),
          checksum_ok ? "matches" : "DIFFERS",

@@ -26,8 +26,8 @@ Result<Segment> Segment::Create(std::string_view name, uint64_t size_bytes, uint
 Result<Segment> Segment::Open(std::string_view name, const OpenOptions& options,
                               Backend* backend) {
   RAMS_ASSIGN_OR_RETURN(Backend * b, Choose(backend));
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<SegmentPort> port, b->Open(name, options));
-  return Segment(std::move(port));
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<Attachment> attachment, b->Open(name, options));
+  return Segment(std::move(attachment));
 }
 
 Status Segment::Remove(std::string_view name, Backend* backend) {
@@ -45,15 +45,15 @@ Result<SegmentInfo> Segment::Stat(std::string_view name, Backend* backend) {
   return b->Stat(name);
 }
 
-Segment::Segment(std::unique_ptr<SegmentPort> port) : port_(std::move(port)) {}
+Segment::Segment(std::unique_ptr<Attachment> attachment) : attachment_(std::move(attachment)) {}
 
 Segment::Segment(Segment&& other) noexcept
-    : port_(std::move(other.port_)), registered_base_(std::exchange(other.registered_base_, nullptr)) {}
+    : attachment_(std::move(other.attachment_)), registered_base_(std::exchange(other.registered_base_, nullptr)) {}
 
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
     if (registered_base_ != nullptr) UnregisterWaitRange(registered_base_);
-    port_ = std::move(other.port_);
+    attachment_ = std::move(other.attachment_);
     registered_base_ = std::exchange(other.registered_base_, nullptr);
   }
   return *this;
@@ -64,28 +64,28 @@ Segment::~Segment() {
 }
 
 Result<std::span<std::byte>> Segment::Map() {
-  RAMS_ASSIGN_OR_RETURN(std::span<std::byte> bytes, port_->Map());
+  RAMS_ASSIGN_OR_RETURN(std::span<std::byte> bytes, attachment_->Map());
   // Words of posix segments use the futex directly; other backends route
-  // WaitWord/WakeWord on their words to the port.
+  // WaitWord/WakeWord on their words to the attachment.
   if (registered_base_ == nullptr && info().backend != "posix" && !bytes.empty()) {
-    RAMS_RETURN_IF_ERROR(RegisterWaitRange(bytes.data(), bytes.size(), port_.get()));
+    RAMS_RETURN_IF_ERROR(RegisterWaitRange(bytes.data(), bytes.size(), attachment_.get()));
     registered_base_ = bytes.data();
   }
   return bytes;
 }
 
 Result<RangeLock> Segment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
-  RAMS_ASSIGN_OR_RETURN(LockId id, port_->Lock(offset, len, options));
-  return RangeLock(port_.get(), id);
+  RAMS_ASSIGN_OR_RETURN(LockId id, attachment_->Lock(offset, len, options));
+  return RangeLock(attachment_.get(), id);
 }
 
 RangeLock::RangeLock(RangeLock&& other) noexcept
-    : port_(std::exchange(other.port_, nullptr)), id_(other.id_) {}
+    : attachment_(std::exchange(other.attachment_, nullptr)), id_(other.id_) {}
 
 RangeLock& RangeLock::operator=(RangeLock&& other) noexcept {
   if (this != &other) {
-    if (port_ != nullptr) port_->Unlock(id_).IgnoreError();
-    port_ = std::exchange(other.port_, nullptr);
+    if (attachment_ != nullptr) attachment_->Unlock(id_).IgnoreError();
+    attachment_ = std::exchange(other.attachment_, nullptr);
     id_ = other.id_;
   }
   return *this;
@@ -93,22 +93,22 @@ RangeLock& RangeLock::operator=(RangeLock&& other) noexcept {
 
 RangeLock::~RangeLock() {
   // ENOENT here just means the lease already released it.
-  if (port_ != nullptr) port_->Unlock(id_).IgnoreError();
+  if (attachment_ != nullptr) attachment_->Unlock(id_).IgnoreError();
 }
 
 Result<bool> RangeLock::Held() const {
-  if (port_ == nullptr) return false;
-  return port_->IsLocked(id_);
+  if (attachment_ == nullptr) return false;
+  return attachment_->Held(id_);
 }
 
 Status RangeLock::Unlock() {
-  if (port_ == nullptr) return Error(ENOENT, "unlock: lock already released");
-  SegmentPort* port = std::exchange(port_, nullptr);
-  return port->Unlock(id_);
+  if (attachment_ == nullptr) return Error(ENOENT, "unlock: lock already released");
+  Attachment* attachment = std::exchange(attachment_, nullptr);
+  return attachment->Unlock(id_);
 }
 
 LockId RangeLock::Detach() {
-  port_ = nullptr;
+  attachment_ = nullptr;
   return id_;
 }
 

@@ -3,7 +3,7 @@
 //
 // The table is written under a mutex and read without one: an entry is
 // published by storing its base last (release), retired by clearing its base
-// first; a reader that sees a base (acquire) sees the len and port stored
+// first; a reader that sees a base (acquire) sees the len and attachment stored
 // before it. Using a word of a mapping while it is being unregistered is a
 // programmer error (the memory is about to be unmapped).
 #include "rams/wait.h"
@@ -22,7 +22,7 @@ constexpr int kMaxRanges = 256;
 struct Range {
   std::atomic<uintptr_t> base{0};
   std::atomic<uint64_t> len{0};
-  std::atomic<SegmentPort*> port{nullptr};
+  std::atomic<Attachment*> attachment{nullptr};
 };
 
 Range g_ranges[kMaxRanges];
@@ -48,7 +48,7 @@ Status WaitWord(const std::atomic<uint32_t>* word, uint32_t expected, Timeout ti
   assert(addr % 4 == 0);
   if (Range* r = Find(addr)) {
     uintptr_t base = r->base.load(std::memory_order_relaxed);
-    return r->port.load(std::memory_order_relaxed)->Wait(addr - base, expected, timeout);
+    return r->attachment.load(std::memory_order_relaxed)->Wait(addr - base, expected, timeout);
   }
   int err = internal::FutexWait(word, expected, timeout);
   if (err == 0) return Status();
@@ -63,19 +63,19 @@ uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count) {
   auto addr = reinterpret_cast<uintptr_t>(word);
   if (Range* r = Find(addr)) {
     uintptr_t base = r->base.load(std::memory_order_relaxed);
-    auto woken = r->port.load(std::memory_order_relaxed)->Wake(addr - base, count);
+    auto woken = r->attachment.load(std::memory_order_relaxed)->Wake(addr - base, count);
     return woken.ok() ? *woken : 0;
   }
   return internal::FutexWake(word, count);
 }
 
-Status RegisterWaitRange(const void* base, uint64_t len, SegmentPort* port) {
-  assert(base != nullptr && port != nullptr);
+Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment) {
+  assert(base != nullptr && attachment != nullptr);
   std::lock_guard lock(g_register_mu);
   for (Range& r : g_ranges) {
     if (r.base.load(std::memory_order_relaxed) != 0) continue;
     r.len.store(len, std::memory_order_relaxed);
-    r.port.store(port, std::memory_order_relaxed);
+    r.attachment.store(attachment, std::memory_order_relaxed);
     r.base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);  // pairs with Find
     g_registered.fetch_add(1, std::memory_order_release);  // pairs with Find's first load
     return Status();

@@ -13,12 +13,13 @@
 #include "cli.h"
 #include "commands.h"
 #include "target.h"
+#include "sys/sys.h"
 
 namespace rams::cli {
 namespace {
 
 // Largest read done as one atomic call; longer reads go in pieces of this.
-constexpr uint64_t kMaxAtomicRead = uint64_t{64} << 20;
+constexpr uint64_t kMaxAtomicReadBytes = uint64_t{64} << 20;
 
 std::string TimeString(int64_t unix_ns) {
   time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
@@ -128,7 +129,7 @@ int Read(const GlobalOptions& g, const std::string& target, const std::string& o
   auto len = ParseOpt(len_text, rest);
   if (!len.ok()) return Report(Error(EINVAL, "read " + target + ": length: " + len.status().message()));
   for (uint64_t done = 0; done < *len || done == 0; ) {
-    uint64_t n = std::min(*len - done, kMaxAtomicRead);
+    uint64_t n = std::min(*len - done, kMaxAtomicReadBytes);
     std::vector<std::byte> buf(n);
     Status s = seg->Read(*off + done, buf);
     if (!s.ok()) return Report(s);
@@ -152,8 +153,7 @@ int Write(const GlobalOptions& g, const std::string& target, const std::string& 
   std::vector<std::byte> data;
   std::byte chunk[65536];
   for (;;) {
-    ssize_t n = read(STDIN_FILENO, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
+    ssize_t n = sys::RetryEintr([&] { return read(STDIN_FILENO, chunk, sizeof chunk); });
     if (n < 0) return Report(ErrnoError("write " + target + ": reading stdin"));
     if (n == 0) break;
     if (data.size() + n > room) {

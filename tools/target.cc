@@ -26,7 +26,7 @@ Result<Segment> OpenTarget(const std::string& target, const std::string& backend
     RAMS_ASSIGN_OR_RETURN(RemoteOptions options, RemoteOptionsFromEnvironment());
     RAMS_ASSIGN_OR_RETURN(RemoteSession session,
                           RemoteSession::Connect(address.host, address.port, options));
-    RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, session.Open(address.name));
+    RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, session.Open(address.name));
     return Segment(std::move(seg));  // the segment keeps the connection
   }
   RAMS_ASSIGN_OR_RETURN(Backend * backend, ChooseBackend(backend_name));

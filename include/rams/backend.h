@@ -1,10 +1,10 @@
 // The backend interface: what a store of segments must provide so that
 // segments, the sync primitives and every test run unchanged on it. librams
 // has three: `posix` (POSIX shm + futex), `kernel` (/dev/rams) and `remote`
-// (a ramsd on another host). A Backend finds segments by name; a SegmentPort
+// (a ramsd on another host). A Backend finds segments by name; a Attachment
 // is one attachment to one segment and owns the range locks it takes.
 //
-// Thread safety: a Backend is safe to use from many threads. A SegmentPort is
+// Thread safety: a Backend is safe to use from many threads. A Attachment is
 // safe for concurrent Read/Write/Wait/Wake/Lock/Unlock from many threads of
 // its process; destroying it while another thread uses it is a programmer
 // error.
@@ -59,24 +59,24 @@ struct LockOptions {
   Timeout timeout;      // waiting for conflicting holders
 };
 
-// Identifies one held range lock within its SegmentPort.
+// Identifies one held range lock within its Attachment.
 using LockId = uint64_t;
 
 // One attachment to one segment. Offsets are relative to the segment's data.
-class SegmentPort {
+class Attachment {
  public:
-  virtual ~SegmentPort() = default;
+  virtual ~Attachment() = default;
 
   virtual const SegmentInfo& info() const = 0;
 
   // The whole segment mapped shared into this process. Stays valid for the
-  // port's lifetime. ENOTSUP on backends that cannot map.
+  // attachment's lifetime. ENOTSUP on backends that cannot map.
   virtual Result<std::span<std::byte>> Map() = 0;
 
   // Copies from/to the segment. Each call is atomic with respect to the other
   // Read and Write calls on the same segment. EINVAL when [offset, offset+len)
   // is not inside the segment; a Write overlapping a range locked by another
-  // port fails with EBUSY and changes nothing.
+  // attachment fails with EBUSY and changes nothing.
   virtual Status Read(uint64_t offset, std::span<std::byte> out) = 0;
   virtual Status Write(uint64_t offset, std::span<const std::byte> in) = 0;
 
@@ -85,8 +85,8 @@ class SegmentPort {
   virtual Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) = 0;
   // ENOENT when the lock was already released (for example by its lease).
   virtual Status Unlock(LockId id) = 0;
-  // Whether `id` is still held by this port.
-  virtual Result<bool> IsLocked(LockId id) = 0;
+  // Whether `id` is still held by this attachment.
+  virtual Result<bool> Held(LockId id) = 0;
 
   // Futex semantics on the aligned 32-bit word at `offset`: sleeps only while
   // the word equals `expected`. EAGAIN when it differed, ETIMEDOUT, EINTR.
@@ -98,13 +98,16 @@ class SegmentPort {
   virtual Result<SegmentInfo> Stat() = 0;
 };
 
+// The name of Attachment in rams 0.1.0, kept for code written against it.
+using SegmentPort [[deprecated("use rams::Attachment")]] = Attachment;
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
-  virtual Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+  virtual Result<std::unique_ptr<Attachment>> Open(std::string_view name,
                                                     const OpenOptions& options) = 0;
-  // The name disappears at once; attached ports keep working until closed.
+  // The name disappears at once; attached attachments keep working until closed.
   virtual Status Remove(std::string_view name) = 0;
   virtual Result<std::vector<SegmentInfo>> List() = 0;
   virtual Result<SegmentInfo> Stat(std::string_view name) = 0;

@@ -5,13 +5,13 @@
 //   auto seg = session->Open("matrix.a");
 //   (*seg)->Write(0, bytes);  uint64_t old = *(*seg)->FetchAdd(64, 1);
 //
-// A RemoteSegment is a SegmentPort, so code written against SegmentPort (and
+// A RemoteAttachment is a Attachment, so code written against Attachment (and
 // rams::Segment through RemoteBackend) runs unchanged on a remote segment.
 // Every call is one round trip; RemoteBatch pipelines many. A lost connection
 // fails every pending and later call with an error (ECONNRESET, ENOTCONN),
 // never hangs; reconnect with a new Connect().
 //
-// Thread safety: RemoteSession, RemoteSegment and RemoteBackend are safe to
+// Thread safety: RemoteSession, RemoteAttachment and RemoteBackend are safe to
 // use from many threads at once (their calls are pipelined on one
 // connection). A RemoteBatch belongs to one thread.
 #pragma once
@@ -72,7 +72,7 @@ struct RemoteServerStat {
   std::vector<RemoteExport> exports;
 };
 
-class RemoteSegment;
+class RemoteAttachment;
 class RemoteBatch;
 class RemoteSyncObject;
 
@@ -83,7 +83,7 @@ class RemoteSession {
 
   // Opens an exported segment. ENOENT when it is not exported (or absent),
   // EROFS when a read-write open meets a read-only export.
-  Result<std::unique_ptr<RemoteSegment>> Open(std::string_view name, bool read_only = false);
+  Result<std::unique_ptr<RemoteAttachment>> Open(std::string_view name, bool read_only = false);
 
   Status Ping();
   Result<RemoteServerStat> Stat();
@@ -99,9 +99,9 @@ class RemoteSession {
 
 // One opened remote segment. Closes (releasing its locks on the server) on
 // destruction.
-class RemoteSegment final : public SegmentPort {
+class RemoteAttachment final : public Attachment {
  public:
-  ~RemoteSegment() override;
+  ~RemoteAttachment() override;
 
   const SegmentInfo& info() const override { return info_; }
   // ENOTSUP: remote segments are not mapped (remote mapping is a later part).
@@ -112,7 +112,7 @@ class RemoteSegment final : public SegmentPort {
   Status Write(uint64_t offset, std::span<const std::byte> in) override;
   Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) override;
   Status Unlock(LockId id) override;
-  Result<bool> IsLocked(LockId id) override;
+  Result<bool> Held(LockId id) override;
   Status Wait(uint64_t offset, uint32_t expected, Timeout timeout) override;
   Result<uint32_t> Wake(uint64_t offset, uint32_t count) override;
   Result<SegmentInfo> Stat() override;
@@ -129,13 +129,16 @@ class RemoteSegment final : public SegmentPort {
   friend class RemoteSession;
   friend class RemoteBatch;
   friend class RemoteSyncObject;
-  RemoteSegment(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
+  RemoteAttachment(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
                 bool read_only, SegmentInfo info);
   std::shared_ptr<remote_internal::Connection> conn_;
   uint32_t handle_;
   bool read_only_;
   SegmentInfo info_;
 };
+
+// The name of RemoteAttachment in rams 0.1.0, kept for code written against it.
+using RemoteSegment [[deprecated("use rams::RemoteAttachment")]] = RemoteAttachment;
 
 // Pipelining: queue operations, then Run() sends them back to back (a bounded
 // window in flight) and waits for every reply. Results land in the places
@@ -144,10 +147,10 @@ class RemoteBatch {
  public:
   RemoteBatch() = default;
   // REQUIRES for each: out/in stay valid until Run() returns; data <= 1 MiB.
-  void Read(RemoteSegment& seg, uint64_t offset, std::span<std::byte> out);
-  void Write(RemoteSegment& seg, uint64_t offset, std::span<const std::byte> in);
-  void FetchAdd(RemoteSegment& seg, uint64_t offset, uint64_t addend, uint64_t* previous);
-  void CompareExchange(RemoteSegment& seg, uint64_t offset, uint64_t expected, uint64_t desired,
+  void Read(RemoteAttachment& seg, uint64_t offset, std::span<std::byte> out);
+  void Write(RemoteAttachment& seg, uint64_t offset, std::span<const std::byte> in);
+  void FetchAdd(RemoteAttachment& seg, uint64_t offset, uint64_t addend, uint64_t* previous);
+  void CompareExchange(RemoteAttachment& seg, uint64_t offset, uint64_t expected, uint64_t desired,
                        uint64_t* previous);
   size_t size() const { return ops_.size(); }
 
@@ -178,12 +181,12 @@ class RemoteBatch {
 // that type, EROFS on a read-only handle, EPERM for Unlock (and Wait) without
 // holding the mutex, EAGAIN/EBUSY when ramsd runs out of agents/queue slots.
 // A proxy refers to its segment, which must outlive it. Thread safety: as
-// RemoteSegment.
+// RemoteAttachment.
 class RemoteSyncObject {
  public:
-  RemoteSyncObject(RemoteSegment& segment, uint64_t offset) : segment_(&segment), offset_(offset) {}
+  RemoteSyncObject(RemoteAttachment& segment, uint64_t offset) : segment_(&segment), offset_(offset) {}
   uint64_t offset() const { return offset_; }
-  RemoteSegment& segment() const { return *segment_; }
+  RemoteAttachment& segment() const { return *segment_; }
 
  protected:
   // One sync request (docs/protocol.md §4, "Sync objects") for the object at offset();
@@ -193,7 +196,7 @@ class RemoteSyncObject {
              std::vector<std::byte>* reply = nullptr);
 
  private:
-  RemoteSegment* segment_;
+  RemoteAttachment* segment_;
   uint64_t offset_;
 };
 
@@ -239,7 +242,7 @@ class RemoteBackend final : public Backend {
  public:
   explicit RemoteBackend(RemoteSession session) : session_(std::move(session)) {}
   std::string_view name() const override { return "remote"; }
-  Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+  Result<std::unique_ptr<Attachment>> Open(std::string_view name,
                                             const OpenOptions& options) override;
   Status Remove(std::string_view name) override;
   Result<std::vector<SegmentInfo>> List() override;

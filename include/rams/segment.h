@@ -1,10 +1,10 @@
 // rams::Segment: a named, fixed-size region of shared memory that any process
 // (with permission) can attach to by name, read and write at an offset, map,
 // lock in byte ranges with write leases, and wait/wake on 32-bit words. It is
-// a thin owner of a SegmentPort from the chosen backend (see backend.h), so
+// a thin owner of a Attachment from the chosen backend (see backend.h), so
 // the same code runs on POSIX shm, on /dev/rams and on a remote host.
 //
-// Thread safety: as SegmentPort: concurrent calls on one Segment are safe;
+// Thread safety: as Attachment: concurrent calls on one Segment are safe;
 // moving or destroying it while in use is not. A RangeLock belongs to one
 // thread at a time.
 #pragma once
@@ -34,33 +34,33 @@ class Segment {
   static Result<std::vector<SegmentInfo>> List(Backend* backend = nullptr);
   static Result<SegmentInfo> Stat(std::string_view name, Backend* backend = nullptr);
 
-  explicit Segment(std::unique_ptr<SegmentPort> port);
+  explicit Segment(std::unique_ptr<Attachment> attachment);
   Segment(Segment&&) noexcept;
   Segment& operator=(Segment&&) noexcept;
   ~Segment();
 
-  const SegmentInfo& info() const { return port_->info(); }
-  const std::string& name() const { return port_->info().name; }
-  uint64_t size() const { return port_->info().size_bytes; }
+  const SegmentInfo& info() const { return attachment_->info(); }
+  const std::string& name() const { return attachment_->info().name; }
+  uint64_t size() const { return attachment_->info().size_bytes; }
 
   // The segment's bytes, mapped shared; valid while this Segment lives.
   Result<std::span<std::byte>> Map();
 
-  Status Read(uint64_t offset, std::span<std::byte> out) { return port_->Read(offset, out); }
-  Status Write(uint64_t offset, std::span<const std::byte> in) { return port_->Write(offset, in); }
+  Status Read(uint64_t offset, std::span<std::byte> out) { return attachment_->Read(offset, out); }
+  Status Write(uint64_t offset, std::span<const std::byte> in) { return attachment_->Write(offset, in); }
 
   Result<RangeLock> Lock(uint64_t offset, uint64_t len, const LockOptions& options = {});
 
   Status Wait(uint64_t offset, uint32_t expected, Timeout timeout = std::nullopt) {
-    return port_->Wait(offset, expected, timeout);
+    return attachment_->Wait(offset, expected, timeout);
   }
-  Result<uint32_t> Wake(uint64_t offset, uint32_t count) { return port_->Wake(offset, count); }
+  Result<uint32_t> Wake(uint64_t offset, uint32_t count) { return attachment_->Wake(offset, count); }
 
-  Result<SegmentInfo> Stat() { return port_->Stat(); }
-  SegmentPort& port() { return *port_; }
+  Result<SegmentInfo> Stat() { return attachment_->Stat(); }
+  Attachment& attachment() { return *attachment_; }
 
  private:
-  std::unique_ptr<SegmentPort> port_;
+  std::unique_ptr<Attachment> attachment_;
   const void* registered_base_ = nullptr;  // wait-range registration, if any
 };
 
@@ -68,7 +68,7 @@ class Segment {
 // Unlock, or by its write lease running out).
 class RangeLock {
  public:
-  RangeLock(SegmentPort* port, LockId id) : port_(port), id_(id) {}
+  RangeLock(Attachment* attachment, LockId id) : attachment_(attachment), id_(id) {}
   RangeLock(RangeLock&& other) noexcept;
   RangeLock& operator=(RangeLock&& other) noexcept;
   ~RangeLock();
@@ -83,7 +83,7 @@ class RangeLock {
   LockId Detach();
 
  private:
-  SegmentPort* port_;  // null once unlocked or detached
+  Attachment* attachment_;  // null once unlocked or detached
   LockId id_;
 };
 

@@ -33,9 +33,9 @@ uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count);
 bool WordHasBackendQueue(const std::atomic<uint32_t>* word);
 
 // For backends: routes WaitWord/WakeWord on words in [base, base+len) to
-// `port`'s Wait/Wake at the word's offset from base. Up to 256 mappings.
-// REQUIRES: the range is not registered; port outlives the registration.
-Status RegisterWaitRange(const void* base, uint64_t len, SegmentPort* port);
+// `attachment`'s Wait/Wake at the word's offset from base. Up to 256 mappings.
+// REQUIRES: the range is not registered; attachment outlives the registration.
+Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment);
 void UnregisterWaitRange(const void* base);
 
 }  // namespace rams

@@ -5,17 +5,13 @@
 
 #include <sys/ioctl.h>
 
-#include <cerrno>
+#include "sys/sys.h"
 
 namespace rams::kernel {
 
 // ioctl, retried on EINTR; -1 with errno on failure.
 inline int Ioctl(int fd, unsigned long cmd, void* arg) {
-  int r;
-  do {
-    r = ioctl(fd, cmd, arg);
-  } while (r < 0 && errno == EINTR);
-  return r;
+  return sys::RetryEintr([&] { return ioctl(fd, cmd, arg); });
 }
 
 }  // namespace rams::kernel

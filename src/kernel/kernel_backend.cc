@@ -8,27 +8,17 @@
 #include <cstring>
 
 #include "ioctl.h"
-#include "kernel_port.h"
+#include "kernel_attachment.h"
+#include "sys/sys.h"
 
 namespace rams::kernel {
 namespace {
 
-// Opens /dev/rams; closes it when it goes out of scope unless released.
-class Device {
- public:
-  explicit Device(int flags) : fd_(open(RAMS_DEVICE_PATH, flags | O_CLOEXEC)) {}
-  ~Device() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Device(const Device&) = delete;
-  Device& operator=(const Device&) = delete;
-  int fd() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
+// Opens /dev/rams; the descriptor is closed when the result goes out of scope
+// unless released.
+sys::UniqueFd OpenDevice(int flags) {
+  return sys::UniqueFd(sys::RetryEintr([&] { return open(RAMS_DEVICE_PATH, flags | O_CLOEXEC); }));
+}
 
 void CopyName(std::string_view name, char (&out)[RAMS_NAME_BYTES]) {
   std::memset(out, 0, sizeof out);
@@ -67,13 +57,13 @@ SegmentInfo InfoFromKernel(const rams_info& k) {
 
 Result<Backend*> Instance() {
   static KernelBackend backend;
-  Device dev(O_RDWR);
-  if (dev.fd() < 0) {
+  sys::UniqueFd dev = OpenDevice(O_RDWR);
+  if (dev.get() < 0) {
     return Error(ENOENT, std::string("backend 'kernel' is not available: open " RAMS_DEVICE_PATH ": ") +
                              strerror(errno));
   }
   rams_version v{};
-  if (Ioctl(dev.fd(), RAMS_IOC_VERSION, &v) != 0) {
+  if (Ioctl(dev.get(), RAMS_IOC_VERSION, &v) != 0) {
     return Error(ENOENT, std::string("backend 'kernel': RAMS_IOC_VERSION: ") + strerror(errno));
   }
   if (v.abi_version != RAMS_ABI_VERSION) {
@@ -83,7 +73,7 @@ Result<Backend*> Instance() {
   return static_cast<Backend*>(&backend);
 }
 
-Result<std::unique_ptr<SegmentPort>> KernelBackend::Open(std::string_view name,
+Result<std::unique_ptr<Attachment>> KernelBackend::Open(std::string_view name,
                                                          const OpenOptions& options) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
   const bool create = options.open_mode != OpenMode::kOpen;
@@ -94,39 +84,39 @@ Result<std::unique_ptr<SegmentPort>> KernelBackend::Open(std::string_view name,
                             " is over the limit of " + std::to_string(MaxSegmentBytes()) +
                             " bytes (RAMS_MAX_SEGMENT_BYTES)");
   }
-  Device dev(O_RDWR);
-  if (dev.fd() < 0) return ErrnoError(what + ": open " RAMS_DEVICE_PATH);
+  sys::UniqueFd dev = OpenDevice(O_RDWR);
+  if (dev.get() < 0) return ErrnoError(what + ": open " RAMS_DEVICE_PATH);
   rams_attach a{};
   CopyName(name, a.name);
   a.size = options.size_bytes;
   a.mode = options.mode;
   a.flags = AttachFlags(options);
-  if (Ioctl(dev.fd(), RAMS_IOC_ATTACH, &a) != 0) return ErrnoError(what);
+  if (Ioctl(dev.get(), RAMS_IOC_ATTACH, &a) != 0) return ErrnoError(what);
   rams_info k{};
-  if (Ioctl(dev.fd(), RAMS_IOC_INFO, &k) != 0) return ErrnoError(what + ": RAMS_IOC_INFO");
-  return std::unique_ptr<SegmentPort>(
-      new KernelPort(dev.Release(), InfoFromKernel(k)));
+  if (Ioctl(dev.get(), RAMS_IOC_INFO, &k) != 0) return ErrnoError(what + ": RAMS_IOC_INFO");
+  return std::unique_ptr<Attachment>(
+      new KernelAttachment(dev.Release(), InfoFromKernel(k)));
 }
 
 Status KernelBackend::Remove(std::string_view name) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
-  Device dev(O_RDONLY);
-  if (dev.fd() < 0) return ErrnoError("remove segment " + std::string(name) + ": open " RAMS_DEVICE_PATH);
+  sys::UniqueFd dev = OpenDevice(O_RDONLY);
+  if (dev.get() < 0) return ErrnoError("remove segment " + std::string(name) + ": open " RAMS_DEVICE_PATH);
   rams_remove r{};
   CopyName(name, r.name);
-  if (Ioctl(dev.fd(), RAMS_IOC_REMOVE, &r) != 0) return ErrnoError("remove segment " + std::string(name));
+  if (Ioctl(dev.get(), RAMS_IOC_REMOVE, &r) != 0) return ErrnoError("remove segment " + std::string(name));
   return Status();
 }
 
 Result<std::vector<SegmentInfo>> KernelBackend::List() {
-  Device dev(O_RDONLY);
-  if (dev.fd() < 0) return ErrnoError("list segments: open " RAMS_DEVICE_PATH);
+  sys::UniqueFd dev = OpenDevice(O_RDONLY);
+  if (dev.get() < 0) return ErrnoError("list segments: open " RAMS_DEVICE_PATH);
   std::vector<rams_info> entries(64);
   for (;;) {
     rams_list l{};
     l.entries = reinterpret_cast<uintptr_t>(entries.data());
     l.capacity = static_cast<uint32_t>(entries.size());
-    if (Ioctl(dev.fd(), RAMS_IOC_LIST, &l) != 0) return ErrnoError("list segments");
+    if (Ioctl(dev.get(), RAMS_IOC_LIST, &l) != 0) return ErrnoError("list segments");
     if (l.count <= entries.size()) {
       std::vector<SegmentInfo> out;
       out.reserve(l.count);

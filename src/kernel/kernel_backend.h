@@ -2,8 +2,8 @@
 // through /dev/rams (include/uapi/rams.h). Present when the device exists and
 // speaks our ABI version.
 //
-// Thread safety: KernelBackend is stateless and safe from any thread; ports
-// follow the SegmentPort contract (backend.h).
+// Thread safety: KernelBackend is stateless and safe from any thread; attachments
+// follow the Attachment contract (backend.h).
 #pragma once
 
 #include <memory>
@@ -17,7 +17,7 @@ namespace rams::kernel {
 class KernelBackend final : public Backend {
  public:
   std::string_view name() const override { return "kernel"; }
-  Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+  Result<std::unique_ptr<Attachment>> Open(std::string_view name,
                                             const OpenOptions& options) override;
   Status Remove(std::string_view name) override;
   Result<std::vector<SegmentInfo>> List() override;

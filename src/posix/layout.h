@@ -31,13 +31,13 @@ inline constexpr uint64_t kHeaderBytes = 4096;  // data starts page-aligned
 inline constexpr uint32_t kMaxRangeLocks = 48;
 
 inline constexpr uint32_t kLockInUse = 1u << 0;
-inline constexpr uint32_t kLockLeased = 1u << 1;  // released after writes_left writes
+inline constexpr uint32_t kLockWriteLease = 1u << 1;  // released after writes_left writes
 
 struct LockEntry {
   uint64_t offset;
   uint64_t len;
   uint64_t lock_id;
-  uint64_t owner_port_id;     // the SegmentPort that holds it
+  uint64_t owner_attachment_id;     // the Attachment that holds it
   uint64_t owner_start_time;  // owner's start time in clock ticks, against pid reuse
   int32_t owner_pid;
   uint32_t writes_left;

@@ -12,7 +12,8 @@
 #include <cstring>
 #include <thread>
 
-#include "posix_port.h"
+#include "posix_attachment.h"
+#include "sys/sys.h"
 #include "process.h"
 
 namespace rams::posix {
@@ -28,17 +29,6 @@ int64_t NowUnixNs() {
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
-
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() { close(fd_); }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 SegmentInfo InfoFromStat(std::string_view name, const struct stat& st) {
   SegmentInfo info;
@@ -63,7 +53,7 @@ Status CheckHeader(std::string_view name, const Header& h, uint64_t file_bytes) 
 }
 
 // Sets up the header of a segment this process just created (fd is empty).
-Result<std::unique_ptr<SegmentPort>> Initialize(int fd, std::string_view name,
+Result<std::unique_ptr<Attachment>> Initialize(int fd, std::string_view name,
                                                 const OpenOptions& options) {
   std::string what = "create segment " + std::string(name);
   // shm_open applied the umask; the caller asked for exactly options.mode.
@@ -91,11 +81,11 @@ Result<std::unique_ptr<SegmentPort>> Initialize(int fd, std::string_view name,
   fstat(fd, &st);
   SegmentInfo info = InfoFromStat(name, st);
   info.created_unix_ns = h->created_unix_ns;
-  return std::unique_ptr<SegmentPort>(new PosixPort(std::move(info), map, file_bytes));
+  return std::unique_ptr<Attachment>(new PosixAttachment(std::move(info), map, file_bytes));
 }
 
 // Maps an existing segment, waiting briefly for a concurrent creator.
-Result<std::unique_ptr<SegmentPort>> Attach(int fd, std::string_view name, uint64_t want_size) {
+Result<std::unique_ptr<Attachment>> Attach(int fd, std::string_view name, uint64_t want_size) {
   std::string what = "open segment " + std::string(name);
   const auto deadline = std::chrono::steady_clock::now() + kInitWait;
   for (;;) {
@@ -118,7 +108,7 @@ Result<std::unique_ptr<SegmentPort>> Attach(int fd, std::string_view name, uint6
         }
         SegmentInfo info = InfoFromStat(name, st);
         info.created_unix_ns = h->created_unix_ns;
-        return std::unique_ptr<SegmentPort>(new PosixPort(std::move(info), map, file_bytes));
+        return std::unique_ptr<Attachment>(new PosixAttachment(std::move(info), map, file_bytes));
       }
       munmap(map, file_bytes);
     }
@@ -140,7 +130,7 @@ PosixBackend& Instance() {
   return backend;
 }
 
-Result<std::unique_ptr<SegmentPort>> PosixBackend::Open(std::string_view name,
+Result<std::unique_ptr<Attachment>> PosixBackend::Open(std::string_view name,
                                                         const OpenOptions& options) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
   std::string shm = ShmName(name);
@@ -157,10 +147,10 @@ Result<std::unique_ptr<SegmentPort>> PosixBackend::Open(std::string_view name,
     }
     int fd = shm_open(shm.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd >= 0) {
-      FdCloser closer(fd);
-      auto port = Initialize(fd, name, options);
-      if (!port.ok()) shm_unlink(shm.c_str());  // a failed create changes nothing
-      return port;
+      sys::UniqueFd closer(fd);
+      auto attachment = Initialize(fd, name, options);
+      if (!attachment.ok()) shm_unlink(shm.c_str());  // a failed create changes nothing
+      return attachment;
     }
     if (errno != EEXIST || options.open_mode == OpenMode::kCreateExclusive) {
       return ErrnoError("create segment " + std::string(name));
@@ -168,7 +158,7 @@ Result<std::unique_ptr<SegmentPort>> PosixBackend::Open(std::string_view name,
   }
   int fd = shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return ErrnoError(what);
-  FdCloser closer(fd);
+  sys::UniqueFd closer(fd);
   return Attach(fd, name, options.size_bytes);
 }
 
@@ -189,7 +179,7 @@ Result<SegmentInfo> PosixBackend::Stat(std::string_view name) {
   SegmentInfo info = InfoFromStat(name, st);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return info;  // not readable by us: what the file system tells
-  FdCloser closer(fd);
+  sys::UniqueFd closer(fd);
   if (static_cast<uint64_t>(st.st_size) < kHeaderBytes) return info;
   void* map = mmap(nullptr, kHeaderBytes, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return info;

@@ -3,7 +3,7 @@
 // shared futex. Needs no privileges and no kernel module.
 //
 // Thread safety: PosixBackend is stateless and safe from any thread;
-// PosixPort follows the SegmentPort contract (backend.h).
+// PosixAttachment follows the Attachment contract (backend.h).
 #pragma once
 
 #include <memory>
@@ -17,7 +17,7 @@ namespace rams::posix {
 class PosixBackend final : public Backend {
  public:
   std::string_view name() const override { return "posix"; }
-  Result<std::unique_ptr<SegmentPort>> Open(std::string_view name,
+  Result<std::unique_ptr<Attachment>> Open(std::string_view name,
                                             const OpenOptions& options) override;
   Status Remove(std::string_view name) override;
   Result<std::vector<SegmentInfo>> List() override;

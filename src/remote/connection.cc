@@ -16,11 +16,11 @@
 #include <climits>
 
 #include "remote/auth.h"
+#include "sys/sys.h"
 
 namespace rams::remote_internal {
 namespace {
 
-constexpr size_t kInitialReadBuffer = 64 * 1024;
 
 int PollTimeoutMs(Deadline deadline) {
   if (!deadline) return -1;
@@ -39,8 +39,8 @@ void SetSocketOptions(int fd, std::chrono::milliseconds timeout) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
   // A bounded send buffer bounds how much bulk data a small request can queue
   // behind in the kernel (docs/protocol.md §6).
-  int sndbuf = 256 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  int sndbuf_bytes = 256 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf_bytes, sizeof(sndbuf_bytes));
   // A server that stops reading for longer than the timeout fails the send.
   timeval tv{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
              .tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
@@ -49,29 +49,21 @@ void SetSocketOptions(int fd, std::chrono::milliseconds timeout) {
 
 // Connects to one address within `deadline`; returns the blocking socket.
 Result<int> ConnectOne(const addrinfo* ai, Deadline deadline) {
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-  if (fd < 0) return ErrnoError("socket");
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-    Status s = ErrnoError("connect");
-    close(fd);
-    return s;
+  sys::UniqueFd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+  if (!fd.valid()) return ErrnoError("socket");
+  if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    return ErrnoError("connect");
   }
-  pollfd p{.fd = fd, .events = POLLOUT, .revents = 0};
-  int n;
-  do {
-    n = poll(&p, 1, PollTimeoutMs(deadline));
-  } while (n < 0 && errno == EINTR);
+  pollfd p{.fd = fd.get(), .events = POLLOUT, .revents = 0};
+  int n = sys::RetryEintr([&] { return poll(&p, 1, PollTimeoutMs(deadline)); });
   int err = 0;
   socklen_t len = sizeof(err);
   if (n == 0) err = ETIMEDOUT;
   else if (n < 0) err = errno;
-  else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) {
-    close(fd);
-    return Error(err, "connect");
-  }
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  return fd;
+  else if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) return Error(err, "connect");
+  fcntl(fd.get(), F_SETFL, fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+  return fd.Release();
 }
 
 }  // namespace
@@ -109,7 +101,7 @@ Connection::Connection(int fd, std::string peer, const RemoteOptions& options)
       peer_(std::move(peer)),
       timeout_(options.timeout),
       busy_poll_(options.busy_poll),
-      rbuf_(kInitialReadBuffer) {}
+      rbuf_(wire::kInitialReadBufferBytes) {}
 
 Connection::~Connection() {
   assert(calls_.empty() || broken_ != 0);
@@ -195,9 +187,8 @@ Status Connection::SendAll(std::vector<iovec>& iov) {
     msghdr msg{};
     msg.msg_iov = &iov[first];
     msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
-    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n = sys::RetryEintr([&] { return sendmsg(fd_, &msg, MSG_NOSIGNAL); });
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN) return Error(ETIMEDOUT, "send to " + peer_);
       return ErrnoError("send to " + peer_);
     }

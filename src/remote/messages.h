@@ -21,6 +21,8 @@ namespace rams::wire {
 
 using Bytes = std::vector<std::byte>;
 
+// Size a receive buffer starts at on both ends of a connection.
+inline constexpr size_t kInitialReadBufferBytes = 64 * 1024;
 // Makes room at the end of a receive buffer whose unread bytes are
 // [start, end): moves them to the front when there is space before them,
 // else doubles the buffer, up to one largest frame. Both ends of a

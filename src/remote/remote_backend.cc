@@ -8,20 +8,20 @@
 
 namespace rams {
 
-Result<std::unique_ptr<SegmentPort>> RemoteBackend::Open(std::string_view name,
+Result<std::unique_ptr<Attachment>> RemoteBackend::Open(std::string_view name,
                                                          const OpenOptions& options) {
   if (options.open_mode == OpenMode::kCreateExclusive) {
     return Error(EPERM, "create remote segment " + std::string(name) +
                             ": segments are created on their home host");
   }
   // A read-only export opens read-only: its writes then fail with EROFS.
-  Result<std::unique_ptr<RemoteSegment>> opened = session_.Open(name, false);
+  Result<std::unique_ptr<RemoteAttachment>> opened = session_.Open(name, false);
   if (opened.code() == EROFS) opened = session_.Open(name, true);
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, std::move(opened));
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, std::move(opened));
   if (options.size_bytes != 0 && options.size_bytes != seg->info().size_bytes) {
     return Error(EINVAL, "open remote segment " + std::string(name) + ": size differs");
   }
-  return std::unique_ptr<SegmentPort>(std::move(seg));
+  return std::unique_ptr<Attachment>(std::move(seg));
 }
 
 Status RemoteBackend::Remove(std::string_view name) {
@@ -39,7 +39,7 @@ Result<std::vector<SegmentInfo>> RemoteBackend::List() {
 }
 
 Result<SegmentInfo> RemoteBackend::Stat(std::string_view name) {
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteSegment> seg, session_.Open(name, true));
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, session_.Open(name, true));
   return seg->Stat();
 }
 

@@ -18,14 +18,14 @@ constexpr size_t kWindowBytes = 4u << 20;
 }  // namespace
 
 struct RemoteBatch::Op {
-  RemoteSegment* seg = nullptr;
+  RemoteAttachment* seg = nullptr;
   Call call;
   wire::Bytes fixed;
   std::span<const std::byte> data;
   uint64_t* previous = nullptr;  // CAS, FETCH_ADD
 };
 
-void RemoteBatch::Read(RemoteSegment& seg, uint64_t offset, std::span<std::byte> out) {
+void RemoteBatch::Read(RemoteAttachment& seg, uint64_t offset, std::span<std::byte> out) {
   assert(out.size() <= wire::kMaxIoBytes);
   auto op = std::make_shared<Op>();
   op->seg = &seg;
@@ -37,7 +37,7 @@ void RemoteBatch::Read(RemoteSegment& seg, uint64_t offset, std::span<std::byte>
   ops_.push_back(std::move(op));
 }
 
-void RemoteBatch::Write(RemoteSegment& seg, uint64_t offset, std::span<const std::byte> in) {
+void RemoteBatch::Write(RemoteAttachment& seg, uint64_t offset, std::span<const std::byte> in) {
   assert(in.size() <= wire::kMaxIoBytes);
   auto op = std::make_shared<Op>();
   op->seg = &seg;
@@ -47,7 +47,7 @@ void RemoteBatch::Write(RemoteSegment& seg, uint64_t offset, std::span<const std
   ops_.push_back(std::move(op));
 }
 
-void RemoteBatch::FetchAdd(RemoteSegment& seg, uint64_t offset, uint64_t addend,
+void RemoteBatch::FetchAdd(RemoteAttachment& seg, uint64_t offset, uint64_t addend,
                            uint64_t* previous) {
   auto op = std::make_shared<Op>();
   op->seg = &seg;
@@ -58,7 +58,7 @@ void RemoteBatch::FetchAdd(RemoteSegment& seg, uint64_t offset, uint64_t addend,
   ops_.push_back(std::move(op));
 }
 
-void RemoteBatch::CompareExchange(RemoteSegment& seg, uint64_t offset, uint64_t expected,
+void RemoteBatch::CompareExchange(RemoteAttachment& seg, uint64_t offset, uint64_t expected,
                                   uint64_t desired, uint64_t* previous) {
   auto op = std::make_shared<Op>();
   op->seg = &seg;

@@ -1,8 +1,9 @@
-// RemoteSession and RemoteSegment: one round trip per call over a Connection.
+// RemoteSession and RemoteAttachment: one round trip per call over a Connection.
 #include <cerrno>
 
 #include "rams/remote.h"
 #include "remote/connection.h"
+#include "segment_checks.h"
 
 namespace rams {
 
@@ -61,32 +62,33 @@ Result<RemoteServerStat> RemoteSession::Stat() {
   return stat;
 }
 
-Result<std::unique_ptr<RemoteSegment>> RemoteSession::Open(std::string_view name, bool read_only) {
+Result<std::unique_ptr<RemoteAttachment>> RemoteSession::Open(std::string_view name, bool read_only) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
   Call call{.opcode = wire::Opcode::kOpen};
   wire::OpenRequest request{.flags = read_only ? wire::kOpenReadOnly : 0u, .name = name};
   RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
   RAMS_ASSIGN_OR_RETURN(wire::OpenReply reply, wire::OpenReply::Decode(call.body));
   SegmentInfo info{.name = std::string(name), .size_bytes = reply.size_bytes, .backend = "remote"};
-  return std::unique_ptr<RemoteSegment>(new RemoteSegment(
+  return std::unique_ptr<RemoteAttachment>(new RemoteAttachment(
       conn_, reply.handle, (reply.flags & wire::kOpenReadOnly) != 0, std::move(info)));
 }
 
-RemoteSegment::RemoteSegment(std::shared_ptr<Connection> conn, uint32_t handle, bool read_only,
+RemoteAttachment::RemoteAttachment(std::shared_ptr<Connection> conn, uint32_t handle, bool read_only,
                              SegmentInfo info)
     : conn_(std::move(conn)), handle_(handle), read_only_(read_only), info_(std::move(info)) {}
 
-RemoteSegment::~RemoteSegment() {
+RemoteAttachment::~RemoteAttachment() {
   if (!conn_->connected()) return;
   Call call{.opcode = wire::Opcode::kClose};
   conn_->RoundTrip(&call, Encode(wire::HandleRequest{.handle = handle_})).IgnoreError();
 }
 
-Result<std::span<std::byte>> RemoteSegment::Map() {
+Result<std::span<std::byte>> RemoteAttachment::Map() {
   return Error(ENOTSUP, "map remote segment " + info_.name);
 }
 
-Status RemoteSegment::Read(uint64_t offset, std::span<std::byte> out) {
+Status RemoteAttachment::Read(uint64_t offset, std::span<std::byte> out) {
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("read", info_, offset, out.size()));
   do {
     const size_t n = std::min<size_t>(out.size(), wire::kMaxIoBytes);
     Call call{.opcode = wire::Opcode::kRead, .read_into = out.first(n)};
@@ -98,7 +100,8 @@ Status RemoteSegment::Read(uint64_t offset, std::span<std::byte> out) {
   return Status::Ok();
 }
 
-Status RemoteSegment::Write(uint64_t offset, std::span<const std::byte> in) {
+Status RemoteAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
+  RAMS_RETURN_IF_ERROR(internal::CheckRange("write", info_, offset, in.size()));
   do {
     const size_t n = std::min<size_t>(in.size(), wire::kMaxIoBytes);
     Call call{.opcode = wire::Opcode::kWrite};
@@ -111,8 +114,9 @@ Status RemoteSegment::Write(uint64_t offset, std::span<const std::byte> in) {
   return Status::Ok();
 }
 
-Result<uint64_t> RemoteSegment::CompareExchange(uint64_t offset, uint64_t expected,
+Result<uint64_t> RemoteAttachment::CompareExchange(uint64_t offset, uint64_t expected,
                                                 uint64_t desired) {
+  RAMS_RETURN_IF_ERROR(internal::CheckAligned("cas", info_, offset, 8, 8));
   Call call{.opcode = wire::Opcode::kCas};
   wire::CasRequest request{.handle = handle_, .offset = offset, .expected = expected,
                            .desired = desired};
@@ -121,7 +125,8 @@ Result<uint64_t> RemoteSegment::CompareExchange(uint64_t offset, uint64_t expect
   return reply.value;
 }
 
-Result<uint64_t> RemoteSegment::FetchAdd(uint64_t offset, uint64_t addend) {
+Result<uint64_t> RemoteAttachment::FetchAdd(uint64_t offset, uint64_t addend) {
+  RAMS_RETURN_IF_ERROR(internal::CheckAligned("fetch_add", info_, offset, 8, 8));
   Call call{.opcode = wire::Opcode::kFetchAdd};
   wire::FetchAddRequest request{.handle = handle_, .offset = offset, .addend = addend};
   RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
@@ -129,7 +134,8 @@ Result<uint64_t> RemoteSegment::FetchAdd(uint64_t offset, uint64_t addend) {
   return reply.value;
 }
 
-Result<LockId> RemoteSegment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
+Result<LockId> RemoteAttachment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
+  RAMS_RETURN_IF_ERROR(internal::CheckLockRange(info_, offset, len));
   Call call{.opcode = wire::Opcode::kLock};
   wire::LockRequest request{.handle = handle_, .writes = options.writes, .offset = offset,
                             .length = len, .timeout_ns = TimeoutNs(options.timeout)};
@@ -139,12 +145,12 @@ Result<LockId> RemoteSegment::Lock(uint64_t offset, uint64_t len, const LockOpti
   return reply.value;
 }
 
-Status RemoteSegment::Unlock(LockId id) {
+Status RemoteAttachment::Unlock(LockId id) {
   Call call{.opcode = wire::Opcode::kUnlock};
   return conn_->RoundTrip(&call, Encode(wire::UnlockRequest{.handle = handle_, .lock_id = id}));
 }
 
-Result<bool> RemoteSegment::IsLocked(LockId id) {
+Result<bool> RemoteAttachment::Held(LockId id) {
   Call call{.opcode = wire::Opcode::kLockHeld};
   RAMS_RETURN_IF_ERROR(
       conn_->RoundTrip(&call, Encode(wire::UnlockRequest{.handle = handle_, .lock_id = id})));
@@ -152,7 +158,8 @@ Result<bool> RemoteSegment::IsLocked(LockId id) {
   return reply.value != 0;
 }
 
-Status RemoteSegment::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
+Status RemoteAttachment::Wait(uint64_t offset, uint32_t expected, Timeout timeout) {
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wait", info_, offset));
   Call call{.opcode = wire::Opcode::kWait, .want_push = true};
   wire::WaitRequest request{.handle = handle_, .expected = expected, .offset = offset,
                             .timeout_ns = TimeoutNs(timeout)};
@@ -160,7 +167,8 @@ Status RemoteSegment::Wait(uint64_t offset, uint32_t expected, Timeout timeout) 
   return conn_->Finish(&call, WaitingDeadline(*conn_, timeout));
 }
 
-Result<uint32_t> RemoteSegment::Wake(uint64_t offset, uint32_t count) {
+Result<uint32_t> RemoteAttachment::Wake(uint64_t offset, uint32_t count) {
+  RAMS_RETURN_IF_ERROR(internal::CheckWord("wake", info_, offset));
   Call call{.opcode = wire::Opcode::kWake};
   wire::WakeRequest request{.handle = handle_, .count = count, .offset = offset};
   RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
@@ -168,7 +176,7 @@ Result<uint32_t> RemoteSegment::Wake(uint64_t offset, uint32_t count) {
   return reply.value;
 }
 
-Result<SegmentInfo> RemoteSegment::Stat() {
+Result<SegmentInfo> RemoteAttachment::Stat() {
   Call call{.opcode = wire::Opcode::kStat};
   RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(wire::HandleRequest{.handle = handle_})));
   RAMS_ASSIGN_OR_RETURN(wire::SegmentStatReply reply, wire::SegmentStatReply::Decode(call.body));

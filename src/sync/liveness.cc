@@ -16,6 +16,7 @@
 #include "sync/check.h"
 #include "sync/owner.h"
 #include "sync/proc_stat.h"
+#include "sys/sys.h"
 
 namespace rams::internal {
 namespace {
@@ -83,7 +84,7 @@ StatRead ReadOwnerStat(uint32_t tid, StatFields* f) {
     c.Drop();
     char path[64];
     snprintf(path, sizeof path, "/proc/%u/task/%u/stat", tid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = sys::RetryEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
     if (fd < 0) return errno == ENOENT || errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
     struct stat st;
     if (fstat(fd, &st) != 0) {

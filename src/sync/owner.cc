@@ -13,6 +13,7 @@
 #include "sync/alive.h"
 #include "sync/check.h"
 #include "sync/proc_stat.h"
+#include "sys/sys.h"
 
 namespace rams::internal {
 
@@ -25,16 +26,10 @@ namespace {
 int64_t SelfTag(uint32_t tid) {
   // thread-self resolves to the caller in any procfs, ours or a parent PID
   // namespace's, and qemu-user does not fake it.
-  int fd = open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Transient(errno) ? -1 : 0;
+  sys::UniqueFd fd(sys::RetryEintr([] { return open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC); }));
+  if (!fd.valid()) return Transient(errno) ? -1 : 0;
   StatFields f;
-  StatRead r = ReadStat(fd, &f);
-  int err = errno;
-  close(fd);
-  if (r != StatRead::kOk) {
-    errno = err;
-    return Transient(err) ? -1 : 0;
-  }
+  if (ReadStat(fd.get(), &f) != StatRead::kOk) return Transient(errno) ? -1 : 0;
   int64_t offset = 0;
   Finding known = BootOffsetTicks(&offset);
   if (known == kNotKnown) return -1;
@@ -43,11 +38,11 @@ int64_t SelfTag(uint32_t tid) {
 }
 
 uint32_t HashBootId() {
-  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  sys::UniqueFd fd(sys::RetryEintr(
+      [] { return open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC); }));
+  if (!fd.valid()) return 0;
   char buf[64];
-  ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
+  ssize_t n = sys::RetryEintr([&] { return read(fd.get(), buf, sizeof buf); });
   uint32_t hash = 2166136261u;  // FNV-1a
   for (ssize_t i = 0; i < n; ++i) hash = (hash ^ static_cast<uint8_t>(buf[i])) * 16777619u;
   return n > 0 ? hash : 0;

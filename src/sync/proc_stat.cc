@@ -15,6 +15,8 @@
 #include <mutex>
 #include <string_view>
 
+#include "sys/sys.h"
+
 namespace rams::internal {
 
 constinit ProcessState g_before_init{};  // all zero: every cache misses
@@ -28,15 +30,6 @@ constexpr int64_t kNsPerTick = 10'000'000;  // USER_HZ is 100 on Linux
 // parent had at the fork.
 std::atomic<uint32_t> g_epoch_source{0};
 std::once_flag g_page_once;
-
-template <class F>
-auto RetryEintr(F f) {
-  decltype(f()) r;
-  do {
-    r = f();
-  } while (r < 0 && errno == EINTR);
-  return r;
-}
 
 void CreatePage() {
   void* page = mmap(nullptr, sizeof(ProcessState), PROT_READ | PROT_WRITE,
@@ -55,9 +48,9 @@ void CreatePage() {
 
 // Reads a small /proc file into buf (NUL-terminated); -1 with errno.
 ssize_t ReadSmallFile(const char* path, char* buf, size_t size) {
-  int fd = RetryEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
+  int fd = sys::RetryEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
   if (fd < 0) return -1;
-  ssize_t n = RetryEintr([&] { return pread(fd, buf, size - 1, 0); });
+  ssize_t n = sys::RetryEintr([&] { return pread(fd, buf, size - 1, 0); });
   int err = errno;
   close(fd);
   errno = err;
@@ -159,7 +152,7 @@ uint32_t ProcessEpoch() {
 
 StatRead ReadStat(int fd, StatFields* out) {
   char buf[1024];
-  ssize_t n = RetryEintr([&] { return pread(fd, buf, sizeof buf - 1, 0); });
+  ssize_t n = sys::RetryEintr([&] { return pread(fd, buf, sizeof buf - 1, 0); });
   if (n < 0) return errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
   if (n == 0) return StatRead::kGone;  // the task exited between open and read
   buf[n] = '\0';

@@ -1,13 +1,16 @@
 // Helpers shared by the tests: unique segment names, the list of backends to
-// run every scenario on, and fork helpers that turn a child's failure into an
-// exit code the parent can assert on.
+// run every scenario on, and the one fork helper (ForkChild/WaitChild) that
+// turns a child's failure or hang into an exit code the parent can assert on.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,11 +26,12 @@ inline std::string UniqueName(const std::string& stem) {
   return "t-" + stem + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
 
-// Every backend present on this machine ("posix" always; "kernel" when
-// /dev/rams exists; "remote" when RAMS_TEST_REMOTE names a ramsd).
+// Every local backend present on this machine ("posix" always; "kernel" when
+// /dev/rams exists). The remote attachment has its own suites in
+// tests/remote, which start their own ramsd.
 inline std::vector<std::string> AvailableBackends() {
   std::vector<std::string> out;
-  for (const char* name : {"posix", "kernel", "remote"}) {
+  for (const char* name : {"posix", "kernel"}) {
     if (BackendByName(name).ok()) out.emplace_back(name);
   }
   return out;
@@ -49,14 +53,27 @@ inline pid_t ForkChild(const std::function<int()>& body) {
   return pid;
 }
 
-// Waits for `pid`; returns its exit code, or 128+signal when killed.
-inline int WaitChild(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+// Exit code of `pid` (128 + signal when killed), waiting at most `limit`;
+// kills it and returns -1 when it is still running then (a hang), -2 when it
+// cannot be waited for.
+inline int WaitChild(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -2;
+    if (std::chrono::steady_clock::now() > end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    usleep(200);
   }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
 }
 
 // Removes the segment when the test ends, whatever happens.

@@ -70,7 +70,7 @@ void BuildBase(const std::string& dir) {
   }
 }
 
-pid_t Spawn(const std::vector<std::string>& args) {
+pid_t StartProgram(const std::vector<std::string>& args) {
   pid_t pid = fork();
   if (pid == 0) {
     int null = open("/dev/null", O_WRONLY);
@@ -120,7 +120,7 @@ TEST(FssCrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
     auto t3 = now();
     // Every tenth run also kills the restore itself at a random moment.
     if (run % 10 == 0) {
-      pid_t restore = Spawn({FSS_RESTORE_PATH, root});
+      pid_t restore = StartProgram({FSS_RESTORE_PATH, root});
       std::this_thread::sleep_for(std::chrono::microseconds(rng() % 15000));
       kill(restore, SIGKILL);
       int status;

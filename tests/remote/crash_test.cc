@@ -36,7 +36,7 @@ TEST(CrashTest, ClientsErrorAndReconnectAfterSigkill) {
     ASSERT_TRUE(session.ok()) << session.status().ToString();
     auto remote = session->Open(seg.name());
     ASSERT_TRUE(remote.ok());
-    RemoteSegment& r = **remote;
+    RemoteAttachment& r = **remote;
 
     std::atomic<bool> stop{false};
     std::atomic<int> returned{0};

@@ -28,7 +28,7 @@ class LoopbackTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     session_.emplace(std::move(*s));
   }
-  std::unique_ptr<RemoteSegment> OpenRw() {
+  std::unique_ptr<RemoteAttachment> OpenRw() {
     auto seg = session_->Open(rw_.name());
     EXPECT_TRUE(seg.ok()) << seg.status().ToString();
     return seg.ok() ? std::move(*seg) : nullptr;
@@ -74,6 +74,22 @@ TEST_F(LoopbackTest, OutOfBoundsIsEinvalAndChangesNothing) {
   EXPECT_EQ(seg->Wait(2, 0, std::chrono::milliseconds(1)).code(), EINVAL);
   EXPECT_EQ(rw_.Bytes(), before);
   EXPECT_TRUE(session_->Ping().ok());  // the session survives errors
+}
+
+// One range check for every attachment: the remote client refuses what a
+// local attachment refuses, with the very same message, before sending.
+TEST_F(LoopbackTest, OutOfBoundsReadsAlikeLocallyAndRemotely) {
+  auto seg = OpenRw();
+  ASSERT_NE(seg, nullptr);
+  std::vector<std::byte> buf(16);
+  const uint64_t past = (1 << 21) - 8;
+  const Status local_read = rw_.segment().Read(past, buf);
+  const Status local_write = rw_.segment().Write(past, buf);
+  const Status local_wait = rw_.segment().Wait(2, 0, std::chrono::milliseconds(1));
+  ASSERT_EQ(local_read.code(), EINVAL);
+  EXPECT_EQ(seg->Read(past, buf).ToString(), local_read.ToString());
+  EXPECT_EQ(seg->Write(past, buf).ToString(), local_write.ToString());
+  EXPECT_EQ(seg->Wait(2, 0, std::chrono::milliseconds(1)).ToString(), local_wait.ToString());
 }
 
 TEST_F(LoopbackTest, ReadOnlyAndUnexported) {

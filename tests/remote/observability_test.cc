@@ -65,13 +65,20 @@ TEST(ObservabilityTest, HealthMetricsAndLogs) {
   std::vector<std::byte> data(1000, std::byte{1});
   ASSERT_TRUE((*r)->Write(0, data).ok());
   ASSERT_TRUE((*r)->Read(0, data).ok());
+  // Refused by the client's range check before sending: no READ reaches ramsd.
   EXPECT_EQ((*r)->Read(8190, data).code(), EINVAL);
+  // Refused by ramsd: a range held by another handle of the session.
+  auto other = s->Open(seg.name());
+  ASSERT_TRUE(other.ok());
+  auto held = (*r)->Lock(0, 8, {.timeout = std::chrono::nanoseconds(0)});
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ((*other)->Lock(0, 8, {.timeout = std::chrono::nanoseconds(0)}).code(), EWOULDBLOCK);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(s->Ping().ok());
 
   const std::string metrics = HttpGet(ramsd.http_port(), "/metrics");
   for (const char* want :
        {"ramsd_ops_total{op=\"PING\"} 5", "ramsd_ops_total{op=\"WRITE\"} 1",
-        "ramsd_op_errors_total{op=\"READ\"} 1", "ramsd_bytes_written_total 1000",
+        "ramsd_ops_total{op=\"READ\"} 1", "ramsd_op_errors_total{op=\"LOCK\"} 1", "ramsd_bytes_written_total 1000",
         "ramsd_bytes_read_total 1000", "ramsd_connections_total 2", "ramsd_auth_failures_total 1",
         "ramsd_op_latency_seconds_bucket{le=\"+Inf\"}", "# TYPE ramsd_op_latency_seconds histogram"}) {
     EXPECT_NE(metrics.find(want), std::string::npos) << want << " missing in\n" << metrics;

@@ -32,7 +32,7 @@ Backend* PosixBackend() {
 }
 
 TempSegment::TempSegment(uint64_t size_bytes, std::string_view tag)
-    : segment_(std::unique_ptr<SegmentPort>()) {
+    : segment_(std::unique_ptr<Attachment>()) {
   static std::atomic<int> counter{0};
   name_ = "rt." + std::string(tag) + "." + std::to_string(getpid()) + "." +
           std::to_string(counter.fetch_add(1));

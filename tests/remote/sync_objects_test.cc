@@ -18,6 +18,7 @@
 #include "rams/barrier.h"
 #include "rams/condvar.h"
 #include "rams/mutex.h"
+#include "common/test_util.h"
 #include "rams/remote.h"
 #include "ramsd_process.h"
 
@@ -52,7 +53,7 @@ class SyncObjectsTest : public ::testing::Test {
     return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(base_ + off));
   }
   // A child that connects its own session; exits 0 when `body` returns true.
-  pid_t SpawnRemote(const std::function<bool(RemoteSegment&)>& body) {
+  pid_t SpawnRemote(const std::function<bool(RemoteAttachment&)>& body) {
     return Spawn([&] {
       auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port());
       if (!s.ok()) return false;
@@ -60,15 +61,11 @@ class SyncObjectsTest : public ::testing::Test {
       return seg.ok() && body(**seg);
     });
   }
+  // Runs `body` in a child; the child exits 0 when it returns true.
   static pid_t Spawn(const std::function<bool()>& body) {
-    pid_t pid = fork();
-    if (pid == 0) _exit(body() ? 0 : 1);
-    return pid;
+    return testing::ForkChild([&] { return body() ? 0 : 1; });
   }
-  static bool Reap(pid_t pid) {
-    int status = 0;
-    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
+  static bool Reap(pid_t pid) { return testing::WaitChild(pid) == 0; }
 
   TempSegment seg_{kSegmentBytes, "syncobj"};
   std::byte* base_ = nullptr;
@@ -76,7 +73,7 @@ class SyncObjectsTest : public ::testing::Test {
 };
 
 // Remote read-modify-write of a u64 under the remote mutex.
-bool RemoteIncrement(RemoteSegment& seg, RemoteMutex& mu, uint64_t off) {
+bool RemoteIncrement(RemoteAttachment& seg, RemoteMutex& mu, uint64_t off) {
   auto l = mu.Lock();
   if (!l.ok() || *l != Acquired::kClean) return false;
   uint64_t v = 0;
@@ -103,7 +100,7 @@ TEST_F(SyncObjectsTest, LocalAndRemoteShareOneMutex) {
       }
       return true;
     }));
-    kids.push_back(SpawnRemote([&](RemoteSegment& seg) {
+    kids.push_back(SpawnRemote([&](RemoteAttachment& seg) {
       RemoteMutex mu(seg, kMutexOff);
       for (int k = 0; k < kIncrements; ++k) {
         if (!RemoteIncrement(seg, mu, kCounterOff)) return false;
@@ -146,7 +143,7 @@ TEST_F(SyncObjectsTest, ProducersAndConsumersAcrossHostsLoseNothing) {
     return true;
   };
   // Remote side: the same with reads and writes of the segment.
-  auto remote_step = [](RemoteSegment& seg, bool produce, uint64_t item) {
+  auto remote_step = [](RemoteAttachment& seg, bool produce, uint64_t item) {
     RemoteMutex mu(seg, kMutexOff);
     RemoteCondVar cv(seg, kCondOff);
     if (!mu.Lock().ok()) return false;
@@ -171,7 +168,7 @@ TEST_F(SyncObjectsTest, ProducersAndConsumersAcrossHostsLoseNothing) {
   };
   std::vector<pid_t> kids;
   kids.push_back(Spawn([&] { return local_producer(0); }));
-  kids.push_back(SpawnRemote([&](RemoteSegment& seg) {
+  kids.push_back(SpawnRemote([&](RemoteAttachment& seg) {
     for (int i = 0; i < kItems; ++i) {
       if (!remote_step(seg, true, uint64_t{kItems} + i)) return false;
     }
@@ -179,7 +176,7 @@ TEST_F(SyncObjectsTest, ProducersAndConsumersAcrossHostsLoseNothing) {
   }));
   // Consumers split the 2 * kItems items: a local one and a remote one.
   kids.push_back(Spawn([&] { return local_consumer(kItems); }));
-  kids.push_back(SpawnRemote([&](RemoteSegment& seg) {
+  kids.push_back(SpawnRemote([&](RemoteAttachment& seg) {
     for (int i = 0; i < kItems; ++i) {
       if (!remote_step(seg, false, 0)) return false;
     }
@@ -211,7 +208,7 @@ TEST_F(SyncObjectsTest, BarrierWithLocalAndRemoteMembers) {
       }
       return true;
     }));
-    kids.push_back(SpawnRemote([&](RemoteSegment& seg) {
+    kids.push_back(SpawnRemote([&](RemoteAttachment& seg) {
       RemoteBarrier barrier(seg, kBarrierOff);
       if (!barrier.Join().ok()) return false;
       for (int g = 0; g < kGenerations; ++g) {
@@ -232,7 +229,7 @@ TEST_F(SyncObjectsTest, BarrierWithLocalAndRemoteMembers) {
 TEST_F(SyncObjectsTest, KilledRemoteHolderIsAnOwnerDeath) {
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
-  pid_t holder = SpawnRemote([&](RemoteSegment& seg) {
+  pid_t holder = SpawnRemote([&](RemoteAttachment& seg) {
     RemoteMutex mu(seg, kMutexOff);
     if (!mu.Lock().ok()) return false;
     char c = 1;
@@ -284,7 +281,7 @@ TEST_F(SyncObjectsTest, KilledRemoteMemberBreaksTheBarrier) {
   ASSERT_TRUE(local.Join().ok());
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
-  pid_t member = SpawnRemote([&](RemoteSegment& seg) {
+  pid_t member = SpawnRemote([&](RemoteAttachment& seg) {
     RemoteBarrier barrier(seg, kBarrierOff);
     if (!barrier.Join().ok()) return false;
     auto first = barrier.Wait(std::chrono::seconds(10));  // one round together
@@ -313,7 +310,7 @@ TEST_F(SyncObjectsTest, BadInputIsRefusedAndChangesNothing) {
   ASSERT_TRUE(s.ok());
   auto seg = s->Open(seg_.name());
   ASSERT_TRUE(seg.ok());
-  RemoteSegment& rs = **seg;
+  RemoteAttachment& rs = **seg;
   EXPECT_EQ(RemoteMutex(rs, kMutexOff + 4).Lock().code(), EINVAL);          // misaligned
   EXPECT_EQ(RemoteMutex(rs, kSegmentBytes - 16).Lock().code(), EINVAL);     // out of bounds
   EXPECT_EQ(RemoteMutex(rs, uint64_t{1} << 62).TryLock().code(), EINVAL);   // far out

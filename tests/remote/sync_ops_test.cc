@@ -14,7 +14,7 @@
 namespace rams::test {
 namespace {
 
-using PortFactory = std::function<std::unique_ptr<SegmentPort>()>;
+using PortFactory = std::function<std::unique_ptr<Attachment>()>;
 using std::chrono::milliseconds;
 
 // Runs the lock scenario with two handles from `open`; returns every outcome.
@@ -37,11 +37,11 @@ std::vector<int> LockScenario(const PortFactory& open) {
   // A write lease of two writes.
   auto lb = b->Lock(0, 64, {.writes = 2});
   r.push_back(code(lb));
-  r.push_back(lb.ok() && *b->IsLocked(*lb) ? 1 : 0);
+  r.push_back(lb.ok() && *b->Held(*lb) ? 1 : 0);
   r.push_back(code(b->Write(0, eight)));
   r.push_back(code(a->Write(0, eight)));
   r.push_back(code(b->Write(8, eight)));
-  r.push_back(lb.ok() && *b->IsLocked(*lb) ? 1 : 0);
+  r.push_back(lb.ok() && *b->Held(*lb) ? 1 : 0);
   r.push_back(code(a->Write(0, eight)));
   // A blocked locker gets the range when the holder unlocks.
   auto held = a->Lock(300, 10, {});
@@ -67,12 +67,12 @@ class SyncOpsTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     session_.emplace(std::move(*s));
   }
-  std::unique_ptr<SegmentPort> Local() {
+  std::unique_ptr<Attachment> Local() {
     auto p = PosixBackend()->Open(seg_.name(), {});
     EXPECT_TRUE(p.ok());
     return std::move(*p);
   }
-  std::unique_ptr<SegmentPort> Remote() {
+  std::unique_ptr<Attachment> Remote() {
     // Each remote handle gets its own session, as two hosts would have.
     auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port());
     EXPECT_TRUE(s.ok());

@@ -39,7 +39,7 @@ TEST_P(BarrierTest, GenerationsKeepEveryoneInStep) {
   Shared* s = shared();
   std::vector<pid_t> children;
   for (int me = 0; me < kParties; ++me) {
-    children.push_back(Spawn([s, me] {
+    children.push_back(ForkChild([s, me] {
       if (!s->barrier.Join().ok()) return 1;
       for (uint32_t round = 1; round <= kRounds; ++round) {
         s->round_of[me].store(round);
@@ -56,7 +56,7 @@ TEST_P(BarrierTest, GenerationsKeepEveryoneInStep) {
       return 0;
     }));
   }
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 60s), 0);
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 60s), 0);
   EXPECT_EQ(s->violations.load(), 0u);
   EXPECT_EQ(s->lasts.load(), uint32_t{kRounds});
   EXPECT_EQ(s->barrier.Generation(), uint32_t{kRounds});
@@ -65,7 +65,7 @@ TEST_P(BarrierTest, GenerationsKeepEveryoneInStep) {
 
 TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
   Shared* s = shared();
-  pid_t doomed = Spawn([s] {
+  pid_t doomed = ForkChild([s] {
     if (!s->barrier.Join().ok()) return 1;
     s->ready.fetch_add(1);
     pause();  // never arrives
@@ -73,7 +73,7 @@ TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
   });
   std::vector<pid_t> waiters;
   for (int i = 0; i < 2; ++i) {
-    waiters.push_back(Spawn([s] {
+    waiters.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
       auto r = s->barrier.Wait();
       return r.code() == EPIPE ? 0 : 1;
@@ -83,8 +83,8 @@ TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
   usleep(100'000);
   auto start = std::chrono::steady_clock::now();
   kill(doomed, SIGKILL);
-  EXPECT_EQ(Reap(doomed), 128 + SIGKILL);
-  for (pid_t w : waiters) EXPECT_EQ(Reap(w, 5s), 0);
+  EXPECT_EQ(WaitChild(doomed), 128 + SIGKILL);
+  for (pid_t w : waiters) EXPECT_EQ(WaitChild(w, 5s), 0);
   EXPECT_LT(SecondsSince(start), 1.0);
   EXPECT_TRUE(s->barrier.Broken());
   EXPECT_EQ(s->barrier.Wait(1s).code(), EPIPE);
@@ -94,17 +94,17 @@ TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
   EXPECT_FALSE(s->barrier.Broken());
   std::vector<pid_t> parties;
   for (int i = 0; i < kParties; ++i) {
-    parties.push_back(Spawn([s] {
+    parties.push_back(ForkChild([s] {
       auto r = s->barrier.Wait(5s);
       return r.ok() ? 0 : 1;
     }));
   }
-  for (pid_t p : parties) EXPECT_EQ(Reap(p, 10s), 0);
+  for (pid_t p : parties) EXPECT_EQ(WaitChild(p, 10s), 0);
 }
 
 TEST_P(BarrierTest, TimeoutBreaksIt) {
   Shared* s = shared();
-  pid_t late = Spawn([s] {
+  pid_t late = ForkChild([s] {
     if (!s->pair.Join().ok()) return 1;
     s->ready.fetch_add(1);
     pause();
@@ -117,18 +117,18 @@ TEST_P(BarrierTest, TimeoutBreaksIt) {
   EXPECT_TRUE(s->pair.Broken());
   EXPECT_EQ(s->pair.Wait(100ms).code(), EPIPE);
   kill(late, SIGKILL);
-  EXPECT_EQ(Reap(late), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(late), 128 + SIGKILL);
 }
 
 TEST_P(BarrierTest, JoinIsLimitedToParties) {
   Shared* s = shared();
   ASSERT_TRUE(s->pair.Join().ok());
   ASSERT_TRUE(s->pair.Join().ok());  // idempotent
-  EXPECT_EQ(Reap(Spawn([s] { return s->pair.Join().ok() ? 0 : 1; })), 0);
+  EXPECT_EQ(WaitChild(ForkChild([s] { return s->pair.Join().ok() ? 0 : 1; })), 0);
   // The two slots hold us and a dead child.
-  EXPECT_EQ(Reap(Spawn([s] { return s->pair.Join().code() == EBUSY ? 0 : 1; })), 0);
+  EXPECT_EQ(WaitChild(ForkChild([s] { return s->pair.Join().code() == EBUSY ? 0 : 1; })), 0);
   s->pair.Reset();  // frees the dead child's slot
-  EXPECT_EQ(Reap(Spawn([s] {
+  EXPECT_EQ(WaitChild(ForkChild([s] {
               if (!s->pair.Join().ok()) return 1;
               s->pair.Leave();
               return 0;

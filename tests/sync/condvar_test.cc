@@ -84,12 +84,12 @@ void CondVarTest::RunProducersAndConsumers(Timeout wait_timeout) {
   Queue* queue = q();
   std::vector<pid_t> children;
   for (int c = 0; c < kConsumers; ++c) {
-    children.push_back(Spawn([=] { return Consume(queue, wait_timeout); }));
+    children.push_back(ForkChild([=] { return Consume(queue, wait_timeout); }));
   }
   for (int p = 0; p < kProducers; ++p) {
-    children.push_back(Spawn([=] { return Produce(queue, p, wait_timeout); }));
+    children.push_back(ForkChild([=] { return Produce(queue, p, wait_timeout); }));
   }
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 60s), 0);
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 60s), 0);
   EXPECT_EQ(queue->consumed, static_cast<uint32_t>(kItems));
   int wrong = 0;
   for (uint8_t n : queue->seen) wrong += n != 1;
@@ -125,10 +125,10 @@ TEST_P(CondVarTest, NoLostWakeUpInPingPong) {
     }
     return worst < 0.5 ? 0 : 3;
   };
-  pid_t a = Spawn([&] { return player(0); });
-  pid_t b = Spawn([&] { return player(1); });
-  EXPECT_EQ(Reap(a, 60s), 0);
-  EXPECT_EQ(Reap(b, 60s), 0);
+  pid_t a = ForkChild([&] { return player(0); });
+  pid_t b = ForkChild([&] { return player(1); });
+  EXPECT_EQ(WaitChild(a, 60s), 0);
+  EXPECT_EQ(WaitChild(b, 60s), 0);
   EXPECT_EQ(queue->turn, 2000u);
   SetSyncTuning(saved);
 }
@@ -143,13 +143,13 @@ TEST_P(CondVarTest, DeadWaiterBlocksNeitherSignalersNorOtherWaiters) {
     queue->mu.Unlock();
     return 0;
   };
-  pid_t doomed = Spawn(waiter);
+  pid_t doomed = ForkChild(waiter);
   WaitReady(1);
-  pid_t survivor = Spawn(waiter);
+  pid_t survivor = ForkChild(waiter);
   WaitReady(2);
   usleep(50'000);  // both parked
   kill(doomed, SIGKILL);
-  EXPECT_EQ(Reap(doomed), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(doomed), 128 + SIGKILL);
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(queue->mu.Lock().ok());
   queue->turn = 1;
@@ -157,13 +157,13 @@ TEST_P(CondVarTest, DeadWaiterBlocksNeitherSignalersNorOtherWaiters) {
   queue->not_empty.Signal();
   queue->not_empty.Signal();
   EXPECT_LT(SecondsSince(start), 0.1);
-  EXPECT_EQ(Reap(survivor, 5s), 0);
+  EXPECT_EQ(WaitChild(survivor, 5s), 0);
   EXPECT_LT(SecondsSince(start), 1.0);
 }
 
 TEST_P(CondVarTest, DeadSignalerDoesNotStrandTimedWaiters) {
   Queue* queue = q();
-  pid_t signaler = Spawn([queue] {
+  pid_t signaler = ForkChild([queue] {
     queue->ready.fetch_add(1);
     pause();  // dies without ever signaling
     return 0;
@@ -181,12 +181,12 @@ TEST_P(CondVarTest, DeadSignalerDoesNotStrandTimedWaiters) {
   EXPECT_GE(s, 0.199);
   EXPECT_LT(s, 1.0);
   queue->mu.Unlock();
-  EXPECT_EQ(Reap(signaler), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(signaler), 128 + SIGKILL);
 }
 
 TEST_P(CondVarTest, WaitReportsAMutexHolderThatDied) {
   Queue* queue = q();
-  pid_t waiter = Spawn([queue] {
+  pid_t waiter = ForkChild([queue] {
     if (!queue->mu.Lock().ok()) return 1;
     queue->ready.fetch_add(1);
     auto r = queue->not_empty.Wait(queue->mu, std::nullopt, [queue] { return queue->turn != 0; });
@@ -196,15 +196,15 @@ TEST_P(CondVarTest, WaitReportsAMutexHolderThatDied) {
     return 0;
   });
   WaitReady(1);
-  pid_t killer = Spawn([queue] {
+  pid_t killer = ForkChild([queue] {
     if (!queue->mu.Lock().ok()) return 1;
     queue->turn = 1;
     queue->not_empty.Signal();
     raise(SIGKILL);  // dies holding the mutex
     return 2;
   });
-  EXPECT_EQ(Reap(killer), 128 + SIGKILL);
-  EXPECT_EQ(Reap(waiter, 5s), 0);
+  EXPECT_EQ(WaitChild(killer), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(waiter, 5s), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CondVarTest, RAMS_SYNC_BACKENDS);

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/test_util.h"
 #include "rams/mutex.h"
 #include "sync/owner.h"
 
@@ -56,13 +57,7 @@ class HostileEnvTest : public ::testing::Test {
 };
 
 // Runs fn in a child: its exit code, or 128 + the signal that killed it.
-int InChild(const std::function<int()>& fn) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(fn());
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+int InChild(const std::function<int()>& fn) { return testing::WaitChild(testing::ForkChild(fn)); }
 
 // Waits (at most 10 s) until `flag` becomes nonzero.
 bool AwaitNonzero(const std::atomic<int32_t>& flag) {

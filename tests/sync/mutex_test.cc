@@ -36,16 +36,16 @@ TEST_P(MutexTest, LockTryLockUnlock) {
   EXPECT_TRUE(mu.HeldByCaller());
   EXPECT_EQ(mu.TryLock().code(), EBUSY);
   EXPECT_EQ(mu.Lock().code(), EDEADLK);
-  pid_t child = Spawn([&] { return mu.TryLock().code() == EBUSY ? 0 : 1; });
-  EXPECT_EQ(Reap(child), 0);
+  pid_t child = ForkChild([&] { return mu.TryLock().code() == EBUSY ? 0 : 1; });
+  EXPECT_EQ(WaitChild(child), 0);
   mu.Unlock();
-  child = Spawn([&] {
+  child = ForkChild([&] {
     auto t = mu.TryLock();
     if (!t.ok() || *t != Acquired::kClean) return 1;
     mu.Unlock();
     return 0;
   });
-  EXPECT_EQ(Reap(child), 0);
+  EXPECT_EQ(WaitChild(child), 0);
   EXPECT_FALSE(mu.HeldByCaller());
 }
 
@@ -57,14 +57,14 @@ TEST_P(MutexTest, AttachChecksTheLayout) {
 TEST_P(MutexTest, TimedLockTimesOutWhileALiveHolderKeepsIt) {
   Mutex& mu = shared()->mu;
   ASSERT_TRUE(mu.Lock().ok());
-  pid_t child = Spawn([&] {
+  pid_t child = ForkChild([&] {
     auto start = std::chrono::steady_clock::now();
     auto r = mu.Lock(150ms);
     double s = SecondsSince(start);
     if (r.code() != ETIMEDOUT) return 1;
     return s >= 0.149 && s < 1.0 ? 0 : 2;
   });
-  EXPECT_EQ(Reap(child), 0);
+  EXPECT_EQ(WaitChild(child), 0);
   mu.Unlock();
 }
 
@@ -74,7 +74,7 @@ TEST_P(MutexTest, TwentyProcessesExcludeEachOther) {
   Shared* s = shared();
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
-    children.push_back(Spawn([s] {
+    children.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
       while (s->done.load() == 0) sched_yield();  // start together
       for (int i = 0; i < kIterations; ++i) {
@@ -92,15 +92,15 @@ TEST_P(MutexTest, TwentyProcessesExcludeEachOther) {
   }
   WaitReady(kProcesses);
   s->done.store(1);
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 120s), 0);
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 120s), 0);
   EXPECT_EQ(s->counter, uint64_t{kProcesses} * kIterations);
   EXPECT_EQ(s->violations, 0u);
 }
 
 TEST_P(MutexTest, DeadOwnerIsReportedAndRecovered) {
   Mutex& mu = shared()->mu;
-  pid_t child = Spawn([&] { return mu.Lock().ok() ? 0 : 1; });  // exits holding it
-  ASSERT_EQ(Reap(child), 0);
+  pid_t child = ForkChild([&] { return mu.Lock().ok() ? 0 : 1; });  // exits holding it
+  ASSERT_EQ(WaitChild(child), 0);
   auto start = std::chrono::steady_clock::now();
   auto r = mu.Lock();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -116,12 +116,12 @@ TEST_P(MutexTest, DeadOwnerIsReportedAndRecovered) {
 
 TEST_P(MutexTest, TryLockReportsADeadOwner) {
   Mutex& mu = shared()->mu;
-  pid_t child = Spawn([&] {
+  pid_t child = ForkChild([&] {
     if (!mu.Lock().ok()) return 1;
     raise(SIGKILL);
     return 2;
   });
-  ASSERT_EQ(Reap(child), 128 + SIGKILL);
+  ASSERT_EQ(WaitChild(child), 128 + SIGKILL);
   auto r = mu.TryLock();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, Acquired::kOwnerDied);
@@ -131,7 +131,7 @@ TEST_P(MutexTest, TryLockReportsADeadOwner) {
 
 TEST_P(MutexTest, DeadOwnerIsSeenWhileZombie) {
   Shared* s = shared();
-  pid_t child = Spawn([s] {
+  pid_t child = ForkChild([s] {
     if (!s->mu.Lock().ok()) return 1;
     s->ready.fetch_add(1);
     raise(SIGKILL);
@@ -144,13 +144,13 @@ TEST_P(MutexTest, DeadOwnerIsSeenWhileZombie) {
   EXPECT_EQ(*r, Acquired::kOwnerDied);
   s->mu.MarkConsistent();
   s->mu.Unlock();
-  EXPECT_EQ(Reap(child), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(child), 128 + SIGKILL);
 }
 
 TEST_P(MutexTest, UnlockWithoutConsistentMakesItNotRecoverable) {
   Mutex& mu = shared()->mu;
-  pid_t child = Spawn([&] { return mu.Lock().ok() ? 0 : 1; });
-  ASSERT_EQ(Reap(child), 0);
+  pid_t child = ForkChild([&] { return mu.Lock().ok() ? 0 : 1; });
+  ASSERT_EQ(WaitChild(child), 0);
   auto r = mu.Lock();
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(*r, Acquired::kOwnerDied);
@@ -158,15 +158,15 @@ TEST_P(MutexTest, UnlockWithoutConsistentMakesItNotRecoverable) {
   EXPECT_TRUE(mu.NotRecoverable());
   EXPECT_EQ(mu.Lock().code(), ENOTRECOVERABLE);
   EXPECT_EQ(mu.TryLock().code(), ENOTRECOVERABLE);
-  child = Spawn([&] { return mu.Lock(1s).code() == ENOTRECOVERABLE ? 0 : 1; });
-  EXPECT_EQ(Reap(child), 0);
+  child = ForkChild([&] { return mu.Lock(1s).code() == ENOTRECOVERABLE ? 0 : 1; });
+  EXPECT_EQ(WaitChild(child), 0);
 }
 
 TEST_P(MutexTest, OwnerDiedIsReportedAgainWhenTheRepairerDies) {
   Mutex& mu = shared()->mu;
-  ASSERT_EQ(Reap(Spawn([&] { return mu.Lock().ok() ? 0 : 1; })), 0);
+  ASSERT_EQ(WaitChild(ForkChild([&] { return mu.Lock().ok() ? 0 : 1; })), 0);
   // The second holder gets owner-died and dies before MarkConsistent.
-  ASSERT_EQ(Reap(Spawn([&] {
+  ASSERT_EQ(WaitChild(ForkChild([&] {
               auto r = mu.Lock();
               return r.ok() && *r == Acquired::kOwnerDied ? 0 : 1;
             })),
@@ -181,7 +181,7 @@ TEST_P(MutexTest, OwnerDiedIsReportedAgainWhenTheRepairerDies) {
 TEST_P(MutexTest, ParkedWaitersProceedWithinASecondOfTheHolderDeath) {
   constexpr int kWaiters = 4;
   Shared* s = shared();
-  pid_t holder = Spawn([s] {
+  pid_t holder = ForkChild([s] {
     if (!s->mu.Lock().ok()) return 1;
     s->ready.fetch_add(1);
     pause();
@@ -190,7 +190,7 @@ TEST_P(MutexTest, ParkedWaitersProceedWithinASecondOfTheHolderDeath) {
   WaitReady(1);
   std::vector<pid_t> waiters;
   for (int i = 0; i < kWaiters; ++i) {
-    waiters.push_back(Spawn([s] {
+    waiters.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
       auto r = s->mu.Lock();
       if (!r.ok()) return 3;
@@ -207,10 +207,10 @@ TEST_P(MutexTest, ParkedWaitersProceedWithinASecondOfTheHolderDeath) {
   usleep(300'000);  // let them park and their slices grow
   auto start = std::chrono::steady_clock::now();
   kill(holder, SIGKILL);
-  EXPECT_EQ(Reap(holder), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(holder), 128 + SIGKILL);
   int died_reports = 0;
   for (pid_t w : waiters) {
-    int code = Reap(w, 5s);
+    int code = WaitChild(w, 5s);
     EXPECT_TRUE(code == 0 || code == 1) << code;
     died_reports += code == 1;
   }

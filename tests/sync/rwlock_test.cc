@@ -63,9 +63,9 @@ int Writer(Shared* s, int iterations) {
 TEST_P(RwLockTest, ReadersShareWritersExclude) {
   Shared* s = shared();
   std::vector<pid_t> children;
-  for (int i = 0; i < 6; ++i) children.push_back(Spawn([s] { return Reader(s, 3000); }));
-  for (int i = 0; i < 3; ++i) children.push_back(Spawn([s] { return Writer(s, 1000); }));
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 60s), 0);
+  for (int i = 0; i < 6; ++i) children.push_back(ForkChild([s] { return Reader(s, 3000); }));
+  for (int i = 0; i < 3; ++i) children.push_back(ForkChild([s] { return Writer(s, 1000); }));
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 60s), 0);
   EXPECT_EQ(s->violations.load(), 0u);
   EXPECT_EQ(s->a, 3000u);
   EXPECT_EQ(s->b, 3000u);
@@ -75,7 +75,7 @@ TEST_P(RwLockTest, SharedHoldsCoexistAndExcludeWriters) {
   RwLock& rw = shared()->rw;
   ASSERT_TRUE(rw.LockShared().ok());
   EXPECT_EQ(rw.Lock().code(), EDEADLK);
-  pid_t child = Spawn([&] {
+  pid_t child = ForkChild([&] {
     auto r = rw.TryLockShared();
     if (!r.ok()) return 1;
     if (rw.TryLock().code() != EDEADLK) return 2;
@@ -84,34 +84,34 @@ TEST_P(RwLockTest, SharedHoldsCoexistAndExcludeWriters) {
     if (rw.Lock(50ms).code() != ETIMEDOUT) return 4;
     return 0;
   });
-  EXPECT_EQ(Reap(child), 0);
+  EXPECT_EQ(WaitChild(child), 0);
   rw.UnlockShared();
   auto w = rw.TryLock();
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   EXPECT_EQ(rw.LockShared().code(), EDEADLK);
-  child = Spawn([&] { return rw.TryLockShared().code() == EBUSY ? 0 : 1; });
-  EXPECT_EQ(Reap(child), 0);
+  child = ForkChild([&] { return rw.TryLockShared().code() == EBUSY ? 0 : 1; });
+  EXPECT_EQ(WaitChild(child), 0);
   rw.Unlock();
 }
 
 TEST_P(RwLockTest, AWriterThatTimesOutLetsReadersIn) {
   Shared* s = shared();
   ASSERT_TRUE(s->rw.LockShared().ok());
-  pid_t writer = Spawn([s] { return s->rw.Lock(100ms).code() == ETIMEDOUT ? 0 : 1; });
-  EXPECT_EQ(Reap(writer), 0);
-  pid_t reader = Spawn([s] {
+  pid_t writer = ForkChild([s] { return s->rw.Lock(100ms).code() == ETIMEDOUT ? 0 : 1; });
+  EXPECT_EQ(WaitChild(writer), 0);
+  pid_t reader = ForkChild([s] {
     auto r = s->rw.LockShared(1s);
     if (!r.ok()) return 1;
     s->rw.UnlockShared();
     return 0;
   });
-  EXPECT_EQ(Reap(reader), 0);
+  EXPECT_EQ(WaitChild(reader), 0);
   s->rw.UnlockShared();
 }
 
 TEST_P(RwLockTest, DeadReaderIsReleasedAndReported) {
   Shared* s = shared();
-  ASSERT_EQ(Reap(Spawn([s] { return s->rw.LockShared().ok() ? 0 : 1; })), 0);
+  ASSERT_EQ(WaitChild(ForkChild([s] { return s->rw.LockShared().ok() ? 0 : 1; })), 0);
   auto start = std::chrono::steady_clock::now();
   auto r = s->rw.Lock(2s);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -126,7 +126,7 @@ TEST_P(RwLockTest, DeadReaderIsReleasedAndReported) {
 
 TEST_P(RwLockTest, DeadWriterIsReportedToReadersUntilAWriterRepairs) {
   Shared* s = shared();
-  pid_t holder = Spawn([s] {
+  pid_t holder = ForkChild([s] {
     if (!s->rw.Lock().ok()) return 1;
     s->ready.fetch_add(1);
     pause();
@@ -135,7 +135,7 @@ TEST_P(RwLockTest, DeadWriterIsReportedToReadersUntilAWriterRepairs) {
   WaitReady(1);
   std::vector<pid_t> readers;
   for (int i = 0; i < 3; ++i) {
-    readers.push_back(Spawn([s] {
+    readers.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
       auto r = s->rw.LockShared();
       if (!r.ok()) return 3;
@@ -147,10 +147,10 @@ TEST_P(RwLockTest, DeadWriterIsReportedToReadersUntilAWriterRepairs) {
   usleep(200'000);
   auto start = std::chrono::steady_clock::now();
   kill(holder, SIGKILL);
-  EXPECT_EQ(Reap(holder), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(holder), 128 + SIGKILL);
   int reports = 0;
   for (pid_t r : readers) {
-    int code = Reap(r, 5s);
+    int code = WaitChild(r, 5s);
     EXPECT_TRUE(code == 0 || code == 1) << code;
     reports += code == 1;
   }

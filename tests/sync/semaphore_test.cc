@@ -54,14 +54,14 @@ TEST_P(SemaphoreTest, ProducersAndConsumersBalance) {
   constexpr int kUnits = 1000;
   std::vector<pid_t> children;
   for (int i = 0; i < kPairs; ++i) {
-    children.push_back(Spawn([s] {
+    children.push_back(ForkChild([s] {
       for (int u = 0; u < kUnits; ++u) {
         if (!s->items.Wait().ok()) return 1;
         s->taken.fetch_add(1);
       }
       return 0;
     }));
-    children.push_back(Spawn([s] {
+    children.push_back(ForkChild([s] {
       for (int u = 0; u < kUnits; ++u) {
         if (!s->items.Post().ok()) return 1;
         if (u % 32 == 0) sched_yield();
@@ -69,7 +69,7 @@ TEST_P(SemaphoreTest, ProducersAndConsumersBalance) {
       return 0;
     }));
   }
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 60s), 0);
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 60s), 0);
   EXPECT_EQ(s->taken.load(), uint32_t{kPairs * kUnits});
   EXPECT_EQ(s->items.Value(), 0u);
 }
@@ -78,7 +78,7 @@ TEST_P(SemaphoreTest, BoundsConcurrency) {
   Shared* s = shared();
   std::vector<pid_t> children;
   for (int i = 0; i < 8; ++i) {
-    children.push_back(Spawn([s] {
+    children.push_back(ForkChild([s] {
       for (int u = 0; u < 300; ++u) {
         if (!s->slots.Wait().ok()) return 1;
         uint32_t n = s->inside.fetch_add(1) + 1;
@@ -92,7 +92,7 @@ TEST_P(SemaphoreTest, BoundsConcurrency) {
       return 0;
     }));
   }
-  for (pid_t c : children) EXPECT_EQ(Reap(c, 60s), 0);
+  for (pid_t c : children) EXPECT_EQ(WaitChild(c, 60s), 0);
   EXPECT_LE(s->max_inside.load(), 2u);
   EXPECT_GE(s->max_inside.load(), 1u);
   EXPECT_EQ(s->slots.Value(), 2u);
@@ -104,15 +104,15 @@ TEST_P(SemaphoreTest, DeadWaiterDoesNotStrandTheOthers) {
     s->ready.fetch_add(1);
     return s->items.Wait(5s).ok() ? 0 : 1;
   };
-  pid_t doomed = Spawn(waiter);
-  pid_t survivor = Spawn(waiter);
+  pid_t doomed = ForkChild(waiter);
+  pid_t survivor = ForkChild(waiter);
   while (s->ready.load() < 2) usleep(100);
   usleep(50'000);
   kill(doomed, SIGKILL);
-  EXPECT_EQ(Reap(doomed), 128 + SIGKILL);
+  EXPECT_EQ(WaitChild(doomed), 128 + SIGKILL);
   auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(s->items.Post().ok());
-  EXPECT_EQ(Reap(survivor, 5s), 0);
+  EXPECT_EQ(WaitChild(survivor, 5s), 0);
   EXPECT_LT(SecondsSince(start), 1.0);
 }
 

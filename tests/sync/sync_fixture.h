@@ -1,5 +1,5 @@
 // Test fixture shared by the sync tests: each test runs once per backend
-// ("posix", "kernel", "remote"; absent ones are skipped with the reason) on a
+// ("posix", "kernel"; absent ones are skipped with the reason) on a
 // fresh segment mapped into the test process, and forks children that
 // inherit the mapping.
 #pragma once
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "rams/backend.h"
+#include "common/test_util.h"
 #include "rams/segment.h"
 
 namespace rams::testing {
@@ -70,35 +71,9 @@ class SyncTest : public ::testing::TestWithParam<const char*> {
   std::byte* base_ = nullptr;
 };
 
-#define RAMS_SYNC_BACKENDS ::testing::Values("posix", "kernel", "remote")
-
-// Runs `body` in a child process; its return value is the exit code.
-inline pid_t Spawn(const std::function<int()>& body) {
-  pid_t pid = fork();
-  if (pid == 0) _exit(body());
-  return pid;
-}
-
-// Exit code of `pid` (128 + signal when killed), waiting at most `limit`;
-// kills it and returns -1 when it is still running then (a hang).
-inline int Reap(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      return 128 + WTERMSIG(status);
-    }
-    if (r < 0) return -2;
-    if (std::chrono::steady_clock::now() > end) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return -1;
-    }
-    usleep(200);
-  }
-}
+// Sync objects live in mapped memory: the remote attachment cannot map, so
+// remote sync objects have their own suite (tests/remote/sync_objects_test.cc).
+#define RAMS_SYNC_BACKENDS ::testing::Values("posix", "kernel")
 
 inline double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -24,7 +24,7 @@ void TortureTest::Run(const Body& survivor, const Body& victim,
   SCOPED_TRACE("seed " + std::to_string(seed_));
   std::minstd_rand rng(seed_);
   std::vector<pid_t> survivors;
-  for (int i = 0; i < kSurvivors; ++i) survivors.push_back(Spawn([&, i] { return survivor(i); }));
+  for (int i = 0; i < kSurvivors; ++i) survivors.push_back(ForkChild([&, i] { return survivor(i); }));
   int hangs = 0, missed_reports = 0, extra_reports = 0;
   double worst_recovery_s = 0;
   int held = 0;
@@ -33,12 +33,12 @@ void TortureTest::Run(const Body& survivor, const Body& victim,
     ctl_->victim_holds.store(kNothing);
     uint32_t owner_before = ctl_->owner_died.load(), reader_before = ctl_->reader_died.load();
     uint32_t victim_seed = static_cast<uint32_t>(rng());
-    pid_t v = Spawn([&] { return victim(static_cast<int>(victim_seed)); });
+    pid_t v = ForkChild([&] { return victim(static_cast<int>(victim_seed)); });
     auto spawned = std::chrono::steady_clock::now();
     while (ctl_->victim_started.load() == 0 && SecondsSince(spawned) < 5) sched_yield();
     usleep(rng() % 700);
     kill(v, SIGKILL);
-    Reap(v);
+    WaitChild(v);
     uint32_t holds = ctl_->victim_holds.load();
     held += holds != kNothing;
     auto killed = std::chrono::steady_clock::now();
@@ -74,7 +74,7 @@ void TortureTest::Run(const Body& survivor, const Body& victim,
   }
   ctl_->stop.store(1);
   stop();
-  for (pid_t s : survivors) EXPECT_EQ(Reap(s, 10s), 0);
+  for (pid_t s : survivors) EXPECT_EQ(WaitChild(s, 10s), 0);
   EXPECT_EQ(hangs, 0) << "survivors made no progress within 1 s of a kill";
   EXPECT_EQ(missed_reports, 0) << "a death while holding was not reported exactly once";
   EXPECT_EQ(extra_reports, 0);

@@ -1,0 +1,290 @@
+// ramsd connection: framing, handshake, reply queues.
+#include "session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "remote/auth.h"
+
+namespace ramsd {
+namespace {
+
+// Bytes gathered into one socket write.
+constexpr size_t kMaxWriteBatchBytes = 1u << 20;
+constexpr int kSocketBufferBytes = 256 * 1024;
+
+}  // namespace
+
+Session::Session(Server& server, asio::ip::tcp::socket socket, uint64_t id, bool loopback)
+    : server_(server),
+      socket_(std::move(socket)),
+      id_(id),
+      loopback_(loopback),
+      handshake_timer_(server.io()),
+      rbuf_(wire::kInitialReadBufferBytes) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // A bounded receive buffer bounds how much bulk data a small request can
+  // queue behind in the kernel (docs/protocol.md §6).
+  socket_.set_option(asio::socket_base::receive_buffer_size(kSocketBufferBytes), ec);
+  server_.metrics().ConnectionOpened();
+}
+
+Session::~Session() { server_.metrics().ConnectionClosed(); }
+
+void Session::Start() {
+  spdlog::info("connection {} from {}", id_, peer_);
+  handshake_timer_.expires_after(server_.options().handshake_timeout);
+  handshake_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    if (ec || self->state_ == State::kReady || self->closed_) return;
+    spdlog::warn("connection {} from {}: handshake timed out", self->id_, self->peer_);
+    self->Abort();
+  });
+  ReadSocket();
+}
+
+void Session::ReadSocket() {
+  if (read_pending_ || closing_ || paused_) return;
+  wire::MakeRoom(rbuf_, rstart_, rend_);
+  read_pending_ = true;
+  socket_.async_read_some(
+      asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+      [self = shared_from_this()](const std::error_code& ec, size_t n) { self->OnSocketRead(ec, n); });
+}
+
+void Session::OnSocketRead(const std::error_code& ec, size_t n) {
+  read_pending_ = false;
+  if (closed_) return;
+  if (ec) {
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
+      spdlog::info("connection {} from {}: {}", id_, peer_, ec.message());
+    }
+    return Abort();
+  }
+  rend_ += n;
+  ProcessBuffered();
+  ReadSocket();
+}
+
+void Session::ProcessBuffered() {
+  while (!closing_ && !paused_ && rend_ - rstart_ >= wire::kHeaderBytes) {
+    auto raw = std::span<const std::byte>(rbuf_).subspan(rstart_).first<wire::kHeaderBytes>();
+    const uint32_t limit =
+        state_ == State::kReady ? wire::kMaxBodyBytes : wire::kMaxBodyBytesBeforeAuth;
+    Header partial;
+    rams::Result<Header> h = wire::DecodeHeader(raw, limit, &partial);
+    if (!h.ok()) {
+      const bool addressable = h.code() == EPROTONOSUPPORT || h.code() == EMSGSIZE;
+      return ProtocolViolation(addressable ? &partial : nullptr, h.status());
+    }
+    if (h->is_reply() || h->is_push()) {
+      return ProtocolViolation(&*h, rams::Error(EPROTO, "reply or push sent to the server"));
+    }
+    const size_t frame_bytes = wire::kHeaderBytes + h->body_bytes;
+    if (rend_ - rstart_ < frame_bytes) return;  // ReadSocket grows the buffer
+    const Header header = *h;
+    Body body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
+                                                           header.body_bytes);
+    rstart_ += frame_bytes;
+    HandleFrame(header, body);
+    if (queued_bytes_ > wire::kMaxQueuedReplyBytes) paused_ = true;
+  }
+}
+
+void Session::HandleFrame(const Header& h, Body body) {
+  using Op = wire::Opcode;
+  const auto op = static_cast<Op>(h.opcode);
+  if (state_ != State::kReady) {
+    if (op == Op::kHello && state_ == State::kNeedHello) return HandleHello(h, body);
+    if (op == Op::kAuth && state_ == State::kNeedAuth) return HandleAuth(h, body);
+    if (op == Op::kPing && state_ == State::kNeedAuth) return Reply(h, {});
+    server_.metrics().AuthFailure();
+    spdlog::warn("connection {} from {}: {} before authentication", id_, peer_,
+                 wire::OpcodeName(h.opcode));
+    ReplyError(h, rams::Error(EACCES, "not authenticated"));
+    return CloseAfterFlush("unauthenticated request");
+  }
+  if (op == Op::kHello || op == Op::kAuth) {
+    return ProtocolViolation(&h, rams::Error(EPROTO, "second handshake"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  rams::Status s;
+  switch (op) {
+    case Op::kPing: Reply(h, {}); break;
+    case Op::kOpen: s = HandleOpen(h, body); break;
+    case Op::kClose: s = HandleClose(h, body); break;
+    case Op::kRead: s = HandleRead(h, body); break;
+    case Op::kWrite: s = HandleWrite(h, body); break;
+    case Op::kCas:
+    case Op::kFetchAdd: s = HandleAtomic(h, body); break;
+    case Op::kLock: s = HandleLock(h, body); break;
+    case Op::kUnlock:
+    case Op::kLockHeld: s = HandleUnlock(h, body); break;
+    case Op::kWait: s = HandleWait(h, body); break;
+    case Op::kWake: s = HandleWake(h, body); break;
+    case Op::kStat: s = HandleStat(h, body); break;
+    case Op::kMutexLock:
+    case Op::kMutexUnlock:
+    case Op::kMutexConsistent:
+    case Op::kCondWait:
+    case Op::kCondSignal:
+    case Op::kCondBroadcast:
+    case Op::kBarrierJoin:
+    case Op::kBarrierWait:
+    case Op::kBarrierLeave: s = HandleSync(h, body); break;
+    default: s = rams::Error(EOPNOTSUPP, "unknown opcode " + std::to_string(h.opcode)); break;
+  }
+  if (!s.ok()) ReplyError(h, s);
+  server_.metrics().CountOp(h.opcode, !s.ok(), std::chrono::steady_clock::now() - start);
+}
+
+void Session::HandleHello(const Header& h, Body body) {
+  rams::Result<wire::HelloRequest> hello = wire::HelloRequest::Decode(body);
+  if (!hello.ok()) return ProtocolViolation(&h, hello.status());
+  const bool key_required = !server_.options().key.empty();
+  wire::HelloReply reply{.features = hello->features & wire::kAllFeatures,
+                         .max_body_bytes = wire::kMaxBodyBytes,
+                         .auth_flags = key_required ? wire::kAuthKeyRequired : 0u};
+  if (key_required) {
+    server_nonce_ = wire::RandomNonce();
+    reply.server_nonce = server_nonce_;
+    state_ = State::kNeedAuth;
+  } else {
+    state_ = State::kReady;  // the server accepted this peer as loopback
+    handshake_timer_.cancel();
+  }
+  wire::Bytes out;
+  reply.EncodeTo(&out);
+  Reply(h, out);
+}
+
+void Session::HandleAuth(const Header& h, Body body) {
+  rams::Result<wire::AuthRequest> auth = wire::AuthRequest::Decode(body);
+  if (!auth.ok()) return ProtocolViolation(&h, auth.status());
+  const std::string& key = server_.options().key;
+  if (!wire::MacEqual(auth->client_mac, wire::ClientMac(key, server_nonce_, auth->client_nonce))) {
+    server_.metrics().AuthFailure();
+    spdlog::warn("connection {} from {}: authentication failed (wrong key)", id_, peer_);
+    ReplyError(h, rams::Error(EACCES, "authentication failed"));
+    return CloseAfterFlush("authentication failed");
+  }
+  state_ = State::kReady;
+  handshake_timer_.cancel();
+  spdlog::info("connection {} from {}: authenticated", id_, peer_);
+  wire::Bytes out;
+  wire::AuthReply{.server_mac = wire::ServerMac(key, auth->client_nonce, server_nonce_)}.EncodeTo(
+      &out);
+  Reply(h, out);
+}
+
+void Session::ProtocolViolation(const Header* h, const rams::Status& why) {
+  server_.metrics().ProtocolError();
+  spdlog::warn("connection {} from {}: protocol violation: {}", id_, peer_, why.ToString());
+  if (h != nullptr) {
+    Header reply_to = *h;
+    reply_to.flags = 0;
+    ReplyError(reply_to, why.code() == EMSGSIZE ? rams::Error(EPROTO, why.message()) : why);
+  }
+  CloseAfterFlush("protocol violation");
+}
+
+void Session::CloseAfterFlush(std::string_view why) {
+  if (closing_) return;
+  spdlog::info("connection {} from {}: closing ({})", id_, peer_, why);
+  closing_ = true;
+  CancelParked(0);
+  if (sync_agent_) sync_agent_->Stop();
+  if (writing_.empty() && small_queue_.empty() && bulk_queue_.empty()) Abort();
+}
+
+void Session::BeginShutdown() { CloseAfterFlush("server shutting down"); }
+
+void Session::Abort() {
+  if (closed_) return;
+  closed_ = true;
+  closing_ = true;
+  CancelParked(0);
+  if (sync_agent_) sync_agent_->Stop();
+  handshake_timer_.cancel();
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  handles_.clear();  // detaches the ports: their range locks are released
+  spdlog::info("connection {} from {}: closed", id_, peer_);
+  server_.Forget(this);
+}
+
+void Session::Reply(const Header& request, Body body) {
+  Header h{.opcode = request.opcode, .flags = wire::kFlagReply, .request_id = request.request_id};
+  Enqueue(wire::EncodeFrame(h, body));
+}
+
+void Session::ReplyError(const Header& request, const rams::Status& status) {
+  std::string_view message = status.message();
+  message = message.substr(0, wire::kMaxErrorMessageBytes);
+  Header h{.opcode = request.opcode, .flags = wire::kFlagReply, .request_id = request.request_id,
+           .status = static_cast<uint32_t>(status.code())};
+  Enqueue(wire::EncodeFrame(h, std::as_bytes(std::span(message.data(), message.size()))));
+}
+
+void Session::Push(uint64_t request_id, wire::Opcode opcode, Body body) {
+  Header h{.opcode = static_cast<uint8_t>(opcode), .flags = wire::kFlagPush,
+           .request_id = request_id};
+  Enqueue(wire::EncodeFrame(h, body));
+}
+
+void Session::Enqueue(wire::Bytes frame) {
+  if (closed_) return;
+  queued_bytes_ += frame.size();
+  if (frame.size() <= wire::kHeaderBytes + wire::kSmallReplyBytes) {
+    small_queue_.push_back(std::move(frame));
+  } else {
+    bulk_queue_.push_back(std::move(frame));
+  }
+  WriteSocket();
+}
+
+void Session::WriteSocket() {
+  if (!writing_.empty() || closed_) return;
+  size_t batch_bytes = 0;
+  // Small frames first: they never wait behind more than the bulk frame
+  // already on the wire.
+  for (auto* queue : {&small_queue_, &bulk_queue_}) {
+    while (!queue->empty() && (writing_.empty() || batch_bytes + queue->front().size() <=
+                                                       kMaxWriteBatchBytes)) {
+      batch_bytes += queue->front().size();
+      writing_.push_back(std::move(queue->front()));
+      queue->pop_front();
+    }
+  }
+  if (writing_.empty()) return;
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(writing_.size());
+  for (const wire::Bytes& f : writing_) buffers.emplace_back(f.data(), f.size());
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this()](const std::error_code& ec, size_t) {
+                      self->OnSocketWritten(ec);
+                    });
+}
+
+void Session::OnSocketWritten(const std::error_code& ec) {
+  for (const wire::Bytes& f : writing_) queued_bytes_ -= f.size();
+  writing_.clear();
+  if (closed_) return;
+  if (ec) {
+    spdlog::info("connection {} from {}: write: {}", id_, peer_, ec.message());
+    return Abort();
+  }
+  if (closing_ && small_queue_.empty() && bulk_queue_.empty()) return Abort();
+  WriteSocket();
+  if (paused_ && queued_bytes_ <= wire::kMaxQueuedReplyBytes / 2) {
+    paused_ = false;
+    ProcessBuffered();
+    ReadSocket();
+  }
+}
+
+}  // namespace ramsd

@@ -1,0 +1,278 @@
+// ramsd's data operations on exported segments (docs/protocol.md §4).
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "segment_checks.h"
+#include "session.h"
+
+namespace ramsd {
+namespace {
+
+using rams::Error;
+using rams::Status;
+using rams::internal::CheckAligned;
+using rams::internal::CheckRange;
+using rams::internal::CheckWord;
+
+// A parked operation wakes this often to notice cancellation.
+constexpr std::chrono::milliseconds kParkSlice{100};
+
+template <class T>
+wire::Bytes Encode(const T& v) {
+  wire::Bytes out;
+  v.EncodeTo(&out);
+  return out;
+}
+
+// Negative or longer than a year: no deadline (and no clock overflow).
+std::chrono::steady_clock::time_point ParkDeadline(int64_t timeout_ns) {
+  constexpr int64_t kYearNs = int64_t{365} * 24 * 3600 * 1000000000;
+  if (timeout_ns < 0 || timeout_ns > kYearNs) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+}
+
+}  // namespace
+
+rams::Result<Session::Handle*> Session::FindHandle(uint32_t handle, std::string_view op) {
+  auto it = handles_.find(handle);
+  if (it == handles_.end()) {
+    return Error(EBADF, std::string(op) + ": no handle " + std::to_string(handle));
+  }
+  return &it->second;
+}
+
+Status Session::HandleOpen(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::OpenRequest req, wire::OpenRequest::Decode(body));
+  const std::string name(req.name);
+  const Export* exp = server_.FindExport(name);
+  // Unexported names answer exactly like absent segments.
+  if (exp == nullptr) return Error(ENOENT, "open " + name);
+  const bool want_ro = (req.flags & wire::kOpenReadOnly) != 0;
+  if (exp->read_only && !want_ro) return Error(EROFS, "open " + name + ": read-only export");
+  if (handles_.size() >= wire::kMaxHandlesPerSession) {
+    return Error(EMFILE, "open " + name + ": too many handles");
+  }
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> attachment,
+                        server_.options().backend->Open(name, {}));
+  const uint32_t handle = next_handle_++;
+  wire::OpenReply reply{.handle = handle, .flags = want_ro ? wire::kOpenReadOnly : 0u,
+                        .size_bytes = attachment->info().size_bytes};
+  handles_[handle] = Handle{.attachment = std::move(attachment), .read_only = want_ro, .name = name};
+  spdlog::debug("connection {}: open {} as handle {}", id_, name, handle);
+  Reply(h, Encode(reply));
+  return Status::Ok();
+}
+
+Status Session::HandleClose(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::HandleRequest req, wire::HandleRequest::Decode(body));
+  RAMS_RETURN_IF_ERROR(FindHandle(req.handle, "close").status());
+  CancelParked(req.handle);
+  handles_.erase(req.handle);  // the attachment's locks go with it
+  Reply(h, {});
+  return Status::Ok();
+}
+
+Status Session::HandleRead(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::ReadRequest req, wire::ReadRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "read"));
+  if (req.length > wire::kMaxIoBytes) return Error(EINVAL, "read: more than 1 MiB");
+  RAMS_RETURN_IF_ERROR(CheckRange("read", handle->attachment->info(), req.offset, req.length));
+  wire::FrameHeader reply{.opcode = h.opcode, .flags = wire::kFlagReply,
+                          .request_id = h.request_id, .body_bytes = req.length};
+  wire::HeaderBytes hb = wire::EncodeHeader(reply);
+  wire::Bytes frame(wire::kHeaderBytes + req.length);
+  std::copy(hb.begin(), hb.end(), frame.begin());
+  RAMS_RETURN_IF_ERROR(handle->attachment->Read(
+      req.offset, std::span(frame).subspan(wire::kHeaderBytes)));
+  server_.metrics().AddBytesRead(req.length);
+  Enqueue(std::move(frame));
+  return Status::Ok();
+}
+
+Status Session::HandleWrite(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::WriteRequest req, wire::WriteRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "write"));
+  if (handle->read_only) return Error(EROFS, "write " + handle->name + ": read-only handle");
+  if (req.data.size() > wire::kMaxIoBytes) return Error(EINVAL, "write: more than 1 MiB");
+  RAMS_RETURN_IF_ERROR(CheckRange("write", handle->attachment->info(), req.offset, req.data.size()));
+  RAMS_RETURN_IF_ERROR(handle->attachment->Write(req.offset, req.data));
+  server_.metrics().AddBytesWritten(req.data.size());
+  Reply(h, {});
+  return Status::Ok();
+}
+
+Status Session::HandleAtomic(const Header& h, Body body) {
+  const bool cas = h.opcode == static_cast<uint8_t>(wire::Opcode::kCas);
+  uint32_t handle_id = 0;
+  uint64_t offset = 0, a = 0, b = 0;
+  if (cas) {
+    RAMS_ASSIGN_OR_RETURN(wire::CasRequest req, wire::CasRequest::Decode(body));
+    handle_id = req.handle, offset = req.offset, a = req.expected, b = req.desired;
+  } else {
+    RAMS_ASSIGN_OR_RETURN(wire::FetchAddRequest req, wire::FetchAddRequest::Decode(body));
+    handle_id = req.handle, offset = req.offset, a = req.addend;
+  }
+  const char* op = cas ? "cas" : "fetch_add";
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(handle_id, op));
+  if (handle->read_only) return Error(EROFS, std::string(op) + " " + handle->name + ": read-only");
+  RAMS_RETURN_IF_ERROR(CheckAligned(op, handle->attachment->info(), offset, 8, 8));
+  if (handle->map.empty()) {
+    RAMS_ASSIGN_OR_RETURN(handle->map, handle->attachment->Map());
+  }
+  // seq_cst on the shared mapping: atomic with respect to local processes'
+  // atomics on the same word.
+  std::atomic_ref<uint64_t> word(*reinterpret_cast<uint64_t*>(handle->map.data() + offset));
+  static_assert(std::atomic_ref<uint64_t>::is_always_lock_free);
+  uint64_t previous = a;
+  if (cas) {
+    word.compare_exchange_strong(previous, b);
+  } else {
+    previous = word.fetch_add(a);
+  }
+  Reply(h, Encode(wire::U64Reply{.value = previous}));
+  return Status::Ok();
+}
+
+Status Session::HandleLock(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::LockRequest req, wire::LockRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "lock"));
+  if (handle->read_only) return Error(EROFS, "lock " + handle->name + ": read-only handle");
+  rams::Result<rams::LockId> now = handle->attachment->Lock(
+      req.offset, req.length, {.writes = req.writes, .timeout = std::chrono::nanoseconds(0)});
+  if (now.ok()) {
+    Reply(h, Encode(wire::U64Reply{.value = *now}));
+    return Status::Ok();
+  }
+  if (now.code() != EWOULDBLOCK || req.timeout_ns == 0) return now.status();
+  // Wait for the holder on a pool thread, in slices so that cancellation is seen.
+  std::shared_ptr<rams::Attachment> attachment = handle->attachment;
+  const auto deadline = ParkDeadline(req.timeout_ns);
+  return Park(h, req.handle, /*reply_now=*/false, [attachment, req, deadline](const std::atomic<bool>& cancel) {
+    for (;;) {
+      // Relaxed: the flag carries no data; a late look costs one more slice.
+      if (cancel.load(std::memory_order_relaxed)) return std::pair<int, uint64_t>(ECANCELED, 0);
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return std::pair<int, uint64_t>(ETIMEDOUT, 0);
+      auto slice = std::min<std::chrono::nanoseconds>(left, kParkSlice);
+      rams::Result<rams::LockId> r = attachment->Lock(req.offset, req.length,
+                                                {.writes = req.writes, .timeout = slice});
+      if (r.ok()) return std::pair<int, uint64_t>(0, *r);
+      if (r.code() != ETIMEDOUT) return std::pair<int, uint64_t>(r.code(), 0);
+    }
+  });
+}
+
+Status Session::HandleUnlock(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::UnlockRequest req, wire::UnlockRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "unlock"));
+  if (h.opcode == static_cast<uint8_t>(wire::Opcode::kLockHeld)) {
+    RAMS_ASSIGN_OR_RETURN(bool held, handle->attachment->Held(req.lock_id));
+    Reply(h, Encode(wire::U32Reply{.value = held ? 1u : 0u}));
+    return Status::Ok();
+  }
+  RAMS_RETURN_IF_ERROR(handle->attachment->Unlock(req.lock_id));
+  Reply(h, {});
+  return Status::Ok();
+}
+
+Status Session::HandleWait(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::WaitRequest req, wire::WaitRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "wait"));
+  RAMS_RETURN_IF_ERROR(CheckWord("wait", handle->attachment->info(), req.offset));
+  std::shared_ptr<rams::Attachment> attachment = handle->attachment;
+  // The futex check with a zero timeout: EAGAIN when the word differs now.
+  Status now = attachment->Wait(req.offset, req.expected, std::chrono::nanoseconds(0));
+  if (now.code() == EAGAIN) return now;
+  const auto deadline = ParkDeadline(req.timeout_ns);
+  return Park(h, req.handle, /*reply_now=*/true, [attachment, req, deadline](const std::atomic<bool>& cancel) {
+    for (;;) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left < std::chrono::nanoseconds::zero()) left = std::chrono::nanoseconds::zero();
+      auto slice = std::min<std::chrono::nanoseconds>(left, kParkSlice);
+      Status s = attachment->Wait(req.offset, req.expected, slice);
+      if (s.ok() || s.code() == EAGAIN) return std::pair<int, uint64_t>(0, 0);  // woken or changed
+      if (s.code() != ETIMEDOUT && s.code() != EINTR) return std::pair<int, uint64_t>(s.code(), 0);
+      if (left == std::chrono::nanoseconds::zero()) return std::pair<int, uint64_t>(ETIMEDOUT, 0);
+      // Relaxed: the flag carries no data; a late look costs one more slice.
+      if (cancel.load(std::memory_order_relaxed)) return std::pair<int, uint64_t>(ECANCELED, 0);
+    }
+  });
+}
+
+Status Session::HandleWake(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::WakeRequest req, wire::WakeRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "wake"));
+  RAMS_ASSIGN_OR_RETURN(uint32_t woken, handle->attachment->Wake(req.offset, req.count));
+  Reply(h, Encode(wire::U32Reply{.value = woken}));
+  return Status::Ok();
+}
+
+Status Session::HandleStat(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::HandleRequest req, wire::HandleRequest::Decode(body));
+  if (req.handle == 0) {
+    Reply(h, Encode(server_.StatReply()));
+    return Status::Ok();
+  }
+  RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "stat"));
+  RAMS_ASSIGN_OR_RETURN(rams::SegmentInfo info, handle->attachment->Stat());
+  Reply(h, Encode(wire::SegmentStatReply{.size_bytes = info.size_bytes, .mode = info.mode,
+                                         .locks_held = info.locks_held,
+                                         .owner_uid = info.owner_uid,
+                                         .owner_gid = info.owner_gid,
+                                         .created_unix_ns = info.created_unix_ns}));
+  return Status::Ok();
+}
+
+Status Session::Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob job) {
+  const char* op = h.opcode == static_cast<uint8_t>(wire::Opcode::kWait) ? "wait" : "lock";
+  if (parked_.size() >= wire::kMaxWaitsPerSession) {
+    return Error(ENOSPC, std::string(op) + ": too many parked operations in this session");
+  }
+  if (!server_.TryReserveParked()) {
+    return Error(ENOSPC, std::string(op) + ": too many parked operations on this server");
+  }
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  std::weak_ptr<Session> weak = weak_from_this();
+  Server* server = &server_;
+  const bool submitted = server_.pool().Submit([job = std::move(job), cancel, weak, h, server] {
+    auto [result, value] = job(*cancel);
+    asio::post(server->io(), [weak, h, result = result, value = value, server] {
+      server->ReleaseParked();
+      server->metrics().Parked(-1);
+      if (auto self = weak.lock()) self->CompleteParked(h, result, value);
+    });
+  });
+  if (!submitted) {
+    server_.ReleaseParked();
+    return Error(ENOSPC, std::string(op) + ": no thread for a parked operation");
+  }
+  parked_[h.request_id] = Parked{.cancel = std::move(cancel), .handle = handle};
+  server_.metrics().Parked(+1);
+  if (reply_now) Reply(h, {});
+  return Status::Ok();
+}
+
+void Session::CompleteParked(const Header& h, int result, uint64_t value) {
+  auto it = parked_.find(h.request_id);
+  if (it == parked_.end()) return;
+  parked_.erase(it);
+  if (h.opcode == static_cast<uint8_t>(wire::Opcode::kWait)) {
+    Push(h.request_id, wire::Opcode::kWakeup,
+         Encode(wire::U32Reply{.value = static_cast<uint32_t>(result)}));
+  } else if (result == 0) {
+    Reply(h, Encode(wire::U64Reply{.value = value}));
+  } else {
+    ReplyError(h, Error(result, "lock"));
+  }
+}
+
+void Session::CancelParked(uint32_t handle) {
+  for (auto& [id, parked] : parked_) {
+    // Relaxed: see the loads in HandleLock and HandleWait.
+    if (handle == 0 || parked.handle == handle) parked.cancel->store(true, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace ramsd

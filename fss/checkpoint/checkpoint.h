@@ -1,0 +1,120 @@
+// rams::fss::Checkpoint: the engine that saves a path before its first change
+// since the checkpoint began, so that restore can put the tree back.
+//
+// The area (`ROOT/<checkpoint name>/`) mirrors the tree: the original of
+// /a/b is saved at <area>/a/b (paths whose first component starts with
+// ".fss." go under <area>/.fss.esc/, the area's own files being
+// .fss.journal and .fss.lock). Each save is: copy (fsynced, directories
+// too), then a journal record (fdatasync'ed), and only then may the caller
+// make the change (write-ahead). A crash before the record leaves an
+// unreferenced copy that the next save or checkpoint replaces; a crash after
+// it leaves a record whose path restore puts back to the same state.
+//
+// Invariants:
+//  1. A path is saved at most once per checkpoint: a record for the path or
+//     for one of its ancestors (other than kDirMeta) "covers" it, and a
+//     covered path is never saved again.
+//  2. A path that is not covered is unchanged since the checkpoint began, so
+//     saving its current state saves its original.
+//  3. A regular file with several links is saved once per inode, in one
+//     kFile record that lists the inode's other names in the tree (so a crash
+//     cannot save some names of an inode and not others).
+//
+// The area is locked (flock on .fss.lock) by the one process that owns it:
+// fssd, or fss-restore / fss commit while fssd is not running.
+//
+// Thread safety: not thread-safe; the server serializes calls.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "journal.h"
+#include "root.h"
+
+namespace rams::fss {
+
+enum class Change {
+  kContent,   // a file's data or size changes (open for writing, O_TRUNC, truncate)
+  kMetadata,  // mode, owner or times change (chmod)
+  kReplace,   // the path is created, removed, renamed away or replaced
+};
+
+class Checkpoint {
+ public:
+  // Locks and loads the checkpoint area of `root`, creating it if missing.
+  // An existing journal with records is continued; an empty or missing one
+  // begins a new checkpoint. EBUSY when another process holds the area.
+  static Result<std::unique_ptr<Checkpoint>> Open(const Root& root);
+
+  // Begins a new checkpoint: a fresh journal (next generation), the old
+  // saved copies deleted. The current tree becomes the state to restore.
+  Status Begin();
+
+  // Saves `rel` (canonical) unless already covered. REQUIRES: `rel` is not
+  // in the checkpoint area.
+  Status BeforeChange(const std::string& rel, Change change);
+
+  // Puts every saved path back (see restore.h), then begins a new checkpoint.
+  Status Restore(bool show_progress);
+
+  // Called before each step of a save with the step's name ("copy", "sync",
+  // "record", and "change": after the record, before the change); a non-ok
+  // result aborts the save as a crash there would (fault-injection tests).
+  void SetFaultHook(std::function<Status(std::string_view step)> hook) { fault_ = std::move(hook); }
+
+  uint64_t generation() const { return generation_; }
+  const std::vector<Record>& records() const { return records_; }
+  int area_fd() const { return area_.get(); }
+  const Root& root() const { return root_; }
+
+  // Where the original of `rel` is kept, relative to the area.
+  static std::string LocationFor(std::string_view rel);
+
+ private:
+  Checkpoint(const Root& root, sys::UniqueFd area, sys::UniqueFd lock)
+      : root_(root), area_(std::move(area)), lock_(std::move(lock)) {}
+  Status Load();
+  Status Save(const std::string& rel, Change change);
+  bool Covered(const std::string& rel) const;
+  bool HoldsSaved(const std::string& rel) const;
+  Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }
+  Status Append(Record record);
+  Result<sys::UniqueFd> AreaDirFor(const std::string& location);
+  Status SaveNode(const std::string& rel, int parent, const std::string& name, const struct stat& st,
+                  std::string other_links = "");
+  void Index(const Record& record);
+  Status SaveMultiLink(const std::string& rel, int parent, const std::string& name, const struct stat& st);
+  Status SaveTree(const std::string& rel, int parent, const std::string& name, const struct stat& st);
+  Result<std::vector<std::string>> FindLinks(const struct stat& st);
+
+  // Constant after construction.
+  const Root& root_;
+  sys::UniqueFd area_;
+  sys::UniqueFd lock_;
+
+  uint64_t generation_ = 0;
+  std::unique_ptr<Journal> journal_;
+  uint64_t next_seq_ = 1;
+  std::vector<Record> records_;
+  std::set<std::string> covered_;   // paths with a record other than kDirMeta
+  std::set<std::string> dir_meta_;  // paths with a kDirMeta record
+  std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_;  // (dev, ino) -> path
+  std::function<Status(std::string_view)> fault_;
+};
+
+// The other names of a kFile record's inode (its '\\0'-separated target).
+std::vector<std::string> OtherLinks(const Record& record);
+
+// Fills a record's metadata fields from `st`.
+void FillMetadata(const struct stat& st, Record* record);
+
+}  // namespace rams::fss

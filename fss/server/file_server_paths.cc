@@ -1,0 +1,150 @@
+// The path operations of FileServer (by name rather than by descriptor) and
+// checkpoint control.
+#include <fcntl.h>
+
+#include "file_server.h"
+#include "tree_copy.h"
+
+namespace rams::fss {
+namespace {
+
+bool IsRoot(const Resolved& r) { return r.rel.empty(); }
+
+// 0 when the resolved path exists (without following a final symlink), else -errno.
+int64_t Exists(const Resolved& r) {
+  struct stat st;
+  return ::fstatat(r.parent.get(), r.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : NegErrno();
+}
+
+}  // namespace
+
+int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool follow) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, follow);
+  if (!r.ok()) return NegErrno(r.status());
+  struct stat st;
+  if (::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
+  ToFssStat(st, out);
+  return 0;
+}
+
+int64_t FileServer::Mkdir(std::string_view path, mode_t mode, mode_t umask) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, false);
+  if (!r.ok()) return NegErrno(r.status());
+  struct stat st;
+  if (IsRoot(*r) || ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+  if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
+  if (::mkdirat(r->parent.get(), r->name.c_str(), mode & ~umask & 07777) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Rmdir(std::string_view path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, false);
+  if (!r.ok()) return NegErrno(r.status());
+  if (IsRoot(*r)) return -EBUSY;
+  RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
+  if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+  sys::UniqueFd dir(::openat(r->parent.get(), r->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return NegErrno();
+  Result<std::vector<std::string>> names = ListDir(dir.get());
+  if (!names.ok()) return NegErrno(names.status());
+  if (!names->empty()) return -ENOTEMPTY;
+  if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
+  if (::unlinkat(r->parent.get(), r->name.c_str(), AT_REMOVEDIR) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Unlink(std::string_view path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, false);
+  if (!r.ok()) return NegErrno(r.status());
+  if (IsRoot(*r)) return -EBUSY;
+  RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
+  if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
+  if (S_ISDIR(st.st_mode)) return NegErrno(RemoveTree(r->parent.get(), r->name));
+  if (::unlinkat(r->parent.get(), r->name.c_str(), 0) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Rename(std::string_view from, std::string_view to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> a = root_.Resolve(from, false);
+  if (!a.ok()) return NegErrno(a.status());
+  Result<Resolved> b = root_.Resolve(to, false);
+  if (!b.ok()) return NegErrno(b.status());
+  if (IsRoot(*a) || IsRoot(*b)) return -EBUSY;
+  if (int64_t e = Exists(*a); e < 0) return e;
+  if (a->rel == b->rel) return 0;
+  // The kernel decides every other refusal; a save before a refused rename
+  // only saves an unchanged state, which restore puts back as it is.
+  if (int64_t e = Save(a->rel, Change::kReplace); e < 0) return e;
+  if (int64_t e = Save(b->rel, Change::kReplace); e < 0) return e;
+  if (::renameat(a->parent.get(), a->name.c_str(), b->parent.get(), b->name.c_str()) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Truncate(std::string_view path, int64_t len) {
+  if (len < 0) return -EINVAL;
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, true);
+  if (!r.ok()) return NegErrno(r.status());
+  RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
+  if (S_ISDIR(st.st_mode)) return -EISDIR;
+  if (!S_ISREG(st.st_mode)) return -EINVAL;
+  if (int64_t e = Save(r->rel, Change::kContent); e < 0) return e;
+  sys::UniqueFd fd(::openat(r->parent.get(), r->name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return NegErrno();
+  if (::ftruncate(fd.get(), len) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
+  if (target.empty()) return -ENOENT;
+  if (target.size() > kMaxPathBytes) return -ENAMETOOLONG;
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, false);
+  if (!r.ok()) return NegErrno(r.status());
+  struct stat st;
+  if (IsRoot(*r) || ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+  if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
+  std::string t(target);
+  if (::symlinkat(t.c_str(), r->parent.get(), r->name.c_str()) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
+  if (len == 0) return -EINVAL;
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, false);
+  if (!r.ok()) return NegErrno(r.status());
+  ssize_t n = ::readlinkat(r->parent.get(), r->name.c_str(), buf, len);
+  return n < 0 ? NegErrno() : n;
+}
+
+int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<Resolved> r = root_.Resolve(path, true);
+  if (!r.ok()) return NegErrno(r.status());
+  if (int64_t e = Exists(*r); e < 0) return e;
+  if (int64_t e = Save(r->rel, Change::kMetadata); e < 0) return e;
+  if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, 0) != 0) return NegErrno();
+  return 0;
+}
+
+int64_t FileServer::Commit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = checkpoint_->Begin();
+  generation_.store(checkpoint_->generation());
+  return NegErrno(s);
+}
+
+int64_t FileServer::RestoreCheckpoint() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status s = checkpoint_->Restore(false);
+  generation_.store(checkpoint_->generation());
+  return NegErrno(s);
+}
+
+}  // namespace rams::fss

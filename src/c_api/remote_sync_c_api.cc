@@ -1,0 +1,108 @@
+// The remote sync objects of the C interface (rams.h) over RemoteMutex,
+// RemoteCondVar and RemoteBarrier.
+#include <cerrno>
+
+#include "c_api_internal.h"
+#include "rams/rams.h"
+#include "rams/remote.h"
+
+namespace {
+
+using rams::internal::CApiFail;
+
+// The remote segment behind `seg`, or the C error to return.
+rams::Result<rams::RemoteAttachment*> AsRemote(rams_segment* seg, const char* what) {
+  if (seg == nullptr) return rams::Error(EINVAL, std::string(what) + ": null segment");
+  auto* remote = dynamic_cast<rams::RemoteAttachment*>(&seg->segment.attachment());
+  if (remote == nullptr) {
+    return rams::Error(ENOTSUP, std::string(what) + " " + seg->segment.name() + ": not remote");
+  }
+  return remote;
+}
+
+rams::Timeout ToTimeout(int64_t timeout_ns) {
+  if (timeout_ns < 0) return std::nullopt;
+  return std::chrono::nanoseconds(timeout_ns);
+}
+
+int FromStatus(const rams::Status& s) { return s.ok() ? 0 : CApiFail(s); }
+
+int FromAcquired(const rams::Result<rams::Acquired>& r) {
+  if (!r.ok()) return CApiFail(r.status());
+  static_assert(RAMS_OWNER_DIED == static_cast<int>(rams::Acquired::kOwnerDied));
+  return static_cast<int>(*r);
+}
+
+// Runs `fn` on the proxy of type T at `offset` of the remote segment `seg`.
+template <class T, class Fn>
+int OnRemote(rams_segment* seg, uint64_t offset, const char* what, Fn fn) {
+  auto remote = AsRemote(seg, what);
+  if (!remote.ok()) return CApiFail(remote.status());
+  T object(**remote, offset);
+  return fn(object);
+}
+
+}  // namespace
+
+extern "C" {
+
+int rams_remote_mutex_lock(rams_segment* seg, uint64_t offset, int64_t timeout_ns) {
+  return OnRemote<rams::RemoteMutex>(seg, offset, "rams_remote_mutex_lock", [&](auto& mu) {
+    return FromAcquired(mu.Lock(ToTimeout(timeout_ns)));
+  });
+}
+
+int rams_remote_mutex_trylock(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteMutex>(seg, offset, "rams_remote_mutex_trylock",
+                                     [](auto& mu) { return FromAcquired(mu.TryLock()); });
+}
+
+int rams_remote_mutex_unlock(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteMutex>(seg, offset, "rams_remote_mutex_unlock",
+                                     [](auto& mu) { return FromStatus(mu.Unlock()); });
+}
+
+int rams_remote_mutex_consistent(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteMutex>(seg, offset, "rams_remote_mutex_consistent",
+                                     [](auto& mu) { return FromStatus(mu.MarkConsistent()); });
+}
+
+int rams_remote_cond_wait(rams_segment* seg, uint64_t cond_offset, uint64_t mutex_offset,
+                          int64_t timeout_ns) {
+  return OnRemote<rams::RemoteCondVar>(seg, cond_offset, "rams_remote_cond_wait", [&](auto& cv) {
+    rams::RemoteMutex mu(cv.segment(), mutex_offset);
+    auto r = cv.Wait(mu, ToTimeout(timeout_ns));
+    if (!r.ok()) return CApiFail(r.status());
+    return static_cast<int>(r->lock) | (r->timed_out ? RAMS_TIMED_OUT : 0);
+  });
+}
+
+int rams_remote_cond_signal(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteCondVar>(seg, offset, "rams_remote_cond_signal",
+                                       [](auto& cv) { return FromStatus(cv.Signal()); });
+}
+
+int rams_remote_cond_broadcast(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteCondVar>(seg, offset, "rams_remote_cond_broadcast",
+                                       [](auto& cv) { return FromStatus(cv.Broadcast()); });
+}
+
+int rams_remote_barrier_join(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteBarrier>(seg, offset, "rams_remote_barrier_join",
+                                       [](auto& b) { return FromStatus(b.Join()); });
+}
+
+int rams_remote_barrier_wait(rams_segment* seg, uint64_t offset, int64_t timeout_ns) {
+  return OnRemote<rams::RemoteBarrier>(seg, offset, "rams_remote_barrier_wait", [&](auto& b) {
+    auto last = b.Wait(ToTimeout(timeout_ns));
+    if (!last.ok()) return CApiFail(last.status());
+    return *last ? 1 : 0;
+  });
+}
+
+int rams_remote_barrier_leave(rams_segment* seg, uint64_t offset) {
+  return OnRemote<rams::RemoteBarrier>(seg, offset, "rams_remote_barrier_leave",
+                                       [](auto& b) { return FromStatus(b.Leave()); });
+}
+
+}  // extern "C"
