@@ -78,21 +78,25 @@ int64_t MonotonicNs() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
+// A kept descriptor names the task that had `tid` when it was opened: a
+// read through it that fails may only mean that task died and the tid now
+// belongs to another one, so only a fresh open can say "gone".
 StatRead ReadOwnerStat(uint32_t tid, StatFields* f) {
   StatFileCache& c = t_stat_file;
-  if (c.tid != tid || !c.Ours()) {
-    c.Drop();
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/task/%u/stat", tid, tid);
-    int fd = sys::RetryEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
-    if (fd < 0) return errno == ENOENT || errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      close(fd);
-      return StatRead::kUnknown;
-    }
-    c.Keep(tid, fd, st);
+  if (c.tid == tid && c.Ours() && ReadStat(c.fd, f) == StatRead::kOk) {
+    return StatRead::kOk;  // still that task, so the tid was not reused
   }
+  c.Drop();
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%u/task/%u/stat", tid, tid);
+  int fd = sys::RetryEintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
+  if (fd < 0) return errno == ENOENT || errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return StatRead::kUnknown;
+  }
+  c.Keep(tid, fd, st);
   StatRead r = ReadStat(c.fd, f);
   if (r != StatRead::kOk) c.Drop();
   return r;

@@ -318,5 +318,43 @@ TEST_F(HostileEnvTest, ContendedTryLockReusesTheHoldersStatFile) {
   waitpid(holder, nullptr, 0);
 }
 
+// The stat file a checker keeps open names the task that had the tid then:
+// once that task is gone and the tid belongs to a new, live holder, reading
+// the old file fails, which must not make the new holder dead. A PID
+// namespace with its own /proc and ns_last_pid gives the tid back at once.
+TEST_F(HostileEnvTest, KeptStatFileOfAReusedTidIsNotADeath) {
+  int rc = InChild([&] {
+    if (unshare(CLONE_NEWPID) != 0) return kSkip;
+    return InChild([&] {  // pid 1 of the new namespace
+      if (!PrivateMounts() || mount("proc", "/proc", "proc", 0, nullptr) != 0) return kSkip;
+      new (&s_->mu) Mutex();
+      auto fork_holder_as = [&](pid_t want) {
+        int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+        std::string last = std::to_string(want - 1);
+        bool set = fd >= 0 && write(fd, last.data(), last.size()) == static_cast<ssize_t>(last.size());
+        if (fd >= 0) close(fd);
+        pid_t pid = set ? StartHolder(&s_->mu, &s_->holder) : -1;
+        return pid == want ? pid : -1;
+      };
+      pid_t first = fork_holder_as(100);
+      if (first < 0) return kSkip;
+      if (Verdict(&s_->mu) != 0) return 2;  // keeps /proc/100/task/100/stat open
+      kill(first, SIGKILL);
+      waitpid(first, nullptr, 0);
+      // Another clock tick, or the new tid-100 holder would get the dead
+      // one's id (same start time, same stack as a fork sibling).
+      usleep(30'000);
+      pid_t second = fork_holder_as(100);  // takes the lock over from the dead one
+      if (second < 0) return 3;
+      int verdict = Verdict(&s_->mu);
+      kill(second, SIGKILL);
+      waitpid(second, nullptr, 0);
+      return verdict == 0 ? 0 : 10 + verdict;
+    });
+  });
+  if (rc == kSkip) GTEST_SKIP() << "needs PID and mount namespaces and ns_last_pid";
+  EXPECT_EQ(rc, 0);
+}
+
 }  // namespace
 }  // namespace rams
