@@ -64,8 +64,10 @@ Outcome MutexLock(const wire::SyncRequest& req, rams::Mutex& mu, AgentState& sta
   if ((req.flags & wire::kSyncTry) != 0) {
     r = mu.TryLock();
   } else {
-    const auto deadline = Unbounded(req.timeout_ns) ? Clock::time_point::max()
-                                             : Clock::now() + std::chrono::nanoseconds(req.timeout_ns);
+    // Saturating: INT64_MAX ns must not overflow into the past.
+    const auto deadline = Unbounded(req.timeout_ns)
+                              ? Clock::time_point::max()
+                              : rams::DeadlineAfter(std::chrono::nanoseconds(req.timeout_ns));
     for (;;) {
       const auto left = deadline - Clock::now();
       const auto slice = std::max<std::chrono::nanoseconds>(
@@ -81,19 +83,20 @@ Outcome MutexLock(const wire::SyncRequest& req, rams::Mutex& mu, AgentState& sta
   return U32(static_cast<uint32_t>(*r));
 }
 
+// Clients can WRITE the words these objects live in at any moment: only the
+// Checked forms, which answer a scribbled word with an error, are used here.
 Outcome MutexUnlock(rams::Mutex& mu, AgentState& state) {
-  if (!mu.HeldByCaller()) return {Error(EPERM, "mutex unlock: not held by this session"), {}};
+  Status s = mu.CheckedUnlock();
+  if (!s.ok()) return {Error(EPERM, "mutex unlock: not held by this session"), {}};
   state.died_held.erase(&mu);
-  mu.Unlock();
   return {Status::Ok(), {}};
 }
 
 Outcome MutexConsistent(rams::Mutex& mu, AgentState& state) {
-  if (!mu.HeldByCaller() || state.died_held.count(&mu) == 0) {
+  if (state.died_held.count(&mu) == 0 || !mu.CheckedMarkConsistent().ok()) {
     return {Error(EINVAL, "mutex consistent: not held after an owner death"), {}};
   }
   state.died_held.erase(&mu);
-  mu.MarkConsistent();
   return {Status::Ok(), {}};
 }
 
@@ -110,7 +113,8 @@ Outcome CondWait(const wire::SyncRequest& req, rams::CondVar& cv, rams::Mutex& m
   } else if (cancel.load(std::memory_order_relaxed)) {  // Relaxed: as in MutexLock
     // The session ended inside its wait: it never got the mutex back, and
     // the state it protects is as consistent as the last holder left it.
-    mu.Unlock();
+    // (An error means a client took the word meanwhile: nothing to release.)
+    (void)mu.CheckedUnlock();
     return {Error(ECANCELED, "cond wait"), {}};
   }
   // A slice that ran out before the caller's timeout is a spurious wake-up.

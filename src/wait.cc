@@ -60,6 +60,10 @@ Status WaitWord(const std::atomic<uint32_t>* word, uint32_t expected, Timeout ti
   return Error(err, "wait on word");
 }
 
+bool WordHasBackendQueue(const std::atomic<uint32_t>* word) {
+  return Find(reinterpret_cast<uintptr_t>(word)) != nullptr;
+}
+
 uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count) {
   auto addr = reinterpret_cast<uintptr_t>(word);
   if (Range* r = Find(addr)) {
