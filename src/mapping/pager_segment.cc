@@ -14,14 +14,6 @@
 namespace rams::mapping {
 namespace {
 
-// A fault the pager cannot satisfy: SIGBUS to the faulting thread (to the
-// process when the kernel did not name the thread), then a wake so that a
-// thread blocked in a kernel-mode access returns EFAULT.
-void SendSigbus(const PagerClient& c, uint32_t tid) {
-  if (tid != 0 && syscall(SYS_tgkill, c.pid, static_cast<pid_t>(tid), SIGBUS) == 0) return;
-  ::kill(c.pid, SIGBUS);
-}
-
 }  // namespace
 
 PagerSegment::PagerSegment(std::string name, std::unique_ptr<PageSource> source,
@@ -72,9 +64,7 @@ bool PagerSegment::OnFault(const std::shared_ptr<PagerClient>& client, uint64_t 
   ++stats_.faults;
   Waiter w{client, tid, write};
   if (lost_) {
-    ++stats_.failed_faults;
-    SendSigbus(*client, tid);
-    WakeRange(client->uffd.get(), Addr(*client, page), kPageBytes).IgnoreError();
+    FailFault(*client, tid, page);
     return false;
   }
   Page& p = pages_[page];
@@ -182,20 +172,37 @@ void PagerSegment::WakeWaiters(Page& p) {
                    ? WriteProtect(c.uffd.get(), addr, kPageBytes, false)
                    : WakeRange(c.uffd.get(), addr, kPageBytes);
     if (!s.ok()) c.dead = true;
+    c.failed_page = ~uint64_t{0};  // it made progress
   }
   p.waiters.clear();
 }
 
 void PagerSegment::FailWaiters(Page& p, const Status& why) {
   (void)why;
-  for (Waiter& w : p.waiters) {
-    ++stats_.failed_faults;
-    if (w.client->dead) continue;
-    SendSigbus(*w.client, w.tid);
-    WakeRange(w.client->uffd.get(), Addr(*w.client, &p - pages_.data()), kPageBytes)
-        .IgnoreError();
-  }
+  for (Waiter& w : p.waiters) FailFault(*w.client, w.tid, &p - pages_.data());
   p.waiters.clear();
+}
+
+// A fault the pager cannot satisfy: SIGBUS to the faulting thread (to the
+// process when the kernel did not name the thread), then a wake. The same
+// thread failing again on the same page made no progress since: it is in a
+// kernel-mode access (which retries the fault instead of taking the signal)
+// or its handler returned to the access; the process is killed rather than
+// left looping, so no fault waits forever.
+void PagerSegment::FailFault(PagerClient& c, uint32_t tid, uint64_t page) {
+  ++stats_.failed_faults;
+  if (c.dead) return;
+  if (c.failed_tid == tid && c.failed_page == page) {
+    ::kill(c.pid, SIGKILL);
+    c.dead = true;
+    return;
+  }
+  c.failed_tid = tid;
+  c.failed_page = page;
+  if (tid == 0 || syscall(SYS_tgkill, c.pid, static_cast<pid_t>(tid), SIGBUS) != 0) {
+    ::kill(c.pid, SIGBUS);
+  }
+  WakeRange(c.uffd.get(), Addr(c, page), kPageBytes).IgnoreError();
 }
 
 void PagerSegment::ProtectEverywhere(uint64_t page, bool protect) {

@@ -71,6 +71,10 @@ struct PagerClient {
   uint64_t base = 0;   // where it mapped the memfd
   pid_t pid = 0;       // SO_PEERCRED pid, for SIGBUS
   bool dead = false;   // a uffd call failed: it unmapped or exited
+  // The last fault that failed (guarded by the segment's mu_): the same
+  // thread failing again on the same page made no progress (see FailFault).
+  uint32_t failed_tid = 0;
+  uint64_t failed_page = ~uint64_t{0};
 };
 
 class PagerSegment : public CoherenceSink {
@@ -133,6 +137,7 @@ class PagerSegment : public CoherenceSink {
   Status DropLocal(uint64_t page);
   void WakeWaiters(Page& p);
   void FailWaiters(Page& p, const Status& why);
+  void FailFault(PagerClient& c, uint32_t tid, uint64_t page);
   bool Install(Lock& lock, uint64_t page, Held want, const Grant& grant,
                std::span<const std::byte> data);
   void MakeRoom(Lock& lock, uint64_t page);
