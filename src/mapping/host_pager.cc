@@ -18,6 +18,7 @@ namespace rams::mapping {
 namespace {
 
 constexpr int kMaxEventsPerWake = 64;
+constexpr size_t kMaxConnections = 4096;  // local processes connected at once
 
 Status Watch(int epoll, int fd) {
   epoll_event ev{};
@@ -167,6 +168,7 @@ void HostPager::Accept() {
     if (fd < 0) return;  // EAGAIN, or a transient error: the next wake retries
     auto conn = std::make_shared<Conn>();
     conn->sock.Reset(fd);
+    if (conns_.size() >= 2 * kMaxConnections) continue;  // refused (closed)
     socklen_t len = sizeof(conn->cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &conn->cred, &len) != 0 ||
         !Watch(epoll_.get(), fd).ok()) {

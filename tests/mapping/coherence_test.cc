@@ -74,9 +74,9 @@ TEST(CoherenceTest, PingPongCounterUnderAMutexIsExact) {
 // Plain loads must see the other host's plain stores: two processes on two
 // hosts take turns through one word, spinning on reads (a stale copy that
 // an invalidation failed to drop hangs here, then fails the time limit).
-TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) {
+void TakeTurns(PagerTuning tuning) {
   constexpr int kRounds = 200;
-  Cluster c({.hosts = 2});
+  Cluster c({.hosts = 2, .tuning = tuning});
   ASSERT_TRUE(c.error.ok());
   RunOnHosts(c, 2, 1, [](MappedSegment& m, int host, int) {
     auto* turn = reinterpret_cast<volatile uint64_t*>(m.data().data() + 3 * kPageBytes);
@@ -94,6 +94,14 @@ TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) {
   EXPECT_EQ(Word(c.home.ReadCoherent(3), 0), uint64_t{2 * kRounds});
   const auto log = c.home.ReadCoherent(4);
   for (int i = 0; i < 2 * kRounds; ++i) ASSERT_EQ(Word(log, i * 8), uint64_t(i + 1)) << i;
+}
+
+TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) { TakeTurns(PagerTuning{}); }
+
+// A kernel without uffd write-protect on shmem (< 5.19) gets every page
+// exclusively, reads included: coherent, with more page bounces.
+TEST(CoherenceTest, WithoutWriteProtectEveryGrantIsExclusiveAndStillCoherent) {
+  TakeTurns(PagerTuning{.write_protect = false});
 }
 
 TEST(CoherenceTest, AtomicsOnAnExclusivelyHeldPageAreAtomicAcrossHosts) {

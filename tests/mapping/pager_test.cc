@@ -34,6 +34,19 @@ TEST(PagerTest, FirstTouchFetchesAndWritesReachTheHome) {
   EXPECT_EQ(c.stats(0).fetches, c.home.gets());
 }
 
+// A one-sided WRITE at the home invalidates the hosts' copies first.
+TEST(PagerTest, HomeWritesInvalidateCachedCopies) {
+  Cluster c({.hosts = 1});
+  ASSERT_TRUE(c.error.ok());
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok());
+  volatile std::byte* p = (*m)->data().data() + 2 * kPageBytes;
+  EXPECT_EQ(static_cast<std::byte>(p[10]), std::byte{0});
+  c.home.WriteCoherent(2, Pattern(2, 3));
+  EXPECT_EQ(static_cast<std::byte>(p[10]), Pattern(2, 3)[10]);
+  EXPECT_EQ(c.stats(0).invalidations, 1u);
+}
+
 TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
   constexpr int kHosts = 2, kProcsPerHost = 3, kPages = 8;
   Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes});
