@@ -42,10 +42,22 @@ namespace rams::mapping {
 
 inline constexpr char kDefaultPagerSocket[] = "/run/rams/pager.sock";
 
+// What a provider answers for a segment the pager does not serve yet.
+struct ProvidedSegment {
+  std::unique_ptr<PageSource> source;
+  SegmentAccess access;
+};
+// Called on the pager thread when a process OPENs an unknown name (ramsd:
+// open the remote segment "HOST:PORT/NAME" and wrap it in a WirePageSource).
+// ENOENT: no such segment. It blocks the pager thread, so it must be bounded
+// by a short timeout.
+using SegmentProvider = std::function<Result<ProvidedSegment>(std::string_view name)>;
+
 struct HostPagerOptions {
   std::string socket_path = kDefaultPagerSocket;  // '@' first: abstract namespace
   PagerTuning tuning;
   int fetch_threads = 4;
+  SegmentProvider provider;  // empty: only segments added with AddSegment
 };
 
 class HostPager {

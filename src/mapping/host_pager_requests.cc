@@ -87,6 +87,12 @@ Status HostPager::HandleOpen(Conn& conn, const PagerRequest& req, PagerReply* re
   std::memcpy(name, req.name, kPagerNameBytes);
   if (std::strlen(name) == kPagerNameBytes) return Error(EINVAL, "OPEN: name not terminated");
   auto seg = Find(name);
+  if (!seg && options_.provider) {
+    RAMS_ASSIGN_OR_RETURN(ProvidedSegment provided, options_.provider(name));
+    Status added = AddSegment(name, std::move(provided.source), provided.access);
+    if (!added.ok() && added.code() != EEXIST) return added;
+    seg = Find(name);
+  }
   if (!seg) return Error(ENOENT, std::string("map ") + name);
   const bool write = (req.flags & kOpenWrite) != 0;
   if (write && seg->read_only()) {

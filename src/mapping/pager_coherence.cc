@@ -8,6 +8,11 @@
 #include "mapping/pager_segment.h"
 
 namespace rams::mapping {
+namespace {
+
+constexpr auto kInstallWait = std::chrono::milliseconds(50);
+
+}  // namespace
 
 void PagerSegment::MakeRoom(Lock& lock, uint64_t page) {
   // Stale FIFO entries (pages dropped by pushes) are skipped, and the queue
@@ -96,6 +101,13 @@ Status PagerSegment::Push(uint64_t page, std::span<std::byte> dirty_out, bool* d
   }
   Lock lock(mu_);
   Page& p = pages_[page];
+  if (p.fetching && p.held == Held::kNone) {
+    // The home thinks we hold a page we are still fetching: its grant to us
+    // came first and is being installed (a discarded grant is dropped at the
+    // home, inv. 4). Let the install finish rather than waste the grant; the
+    // wait is bounded for a grant the home made after our Get gave up.
+    changed_.wait_for(lock, kInstallWait, [&] { return !p.fetching || p.held != Held::kNone; });
+  }
   ++p.pushes;  // a grant in flight for this page is stale now (inv. 4)
   ++(invalidate ? stats_.invalidations : stats_.downgrades);
   if (p.held != Held::kNone) WaitMinHold(lock, p);

@@ -113,6 +113,13 @@ void PagerSegment::FetchPage(uint64_t page) {
       break;
     }
     ++stats_.retries;
+    if (p.held == Held::kNone) {
+      // The home may think we hold the discarded grant: say we do not, so
+      // that a push meeting our next fetch is always one for its grant.
+      lock.unlock();
+      source_->Drop(page, {}).IgnoreError();  // a broken session fails the next Get
+      lock.lock();
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       FailWaiters(p, Error(ETIMEDOUT, "fault on " + name_ + ": grants kept being overtaken"));
       break;

@@ -15,7 +15,9 @@
 //  3. At most one fetch or one write-back per page is in flight (fetching /
 //     writing_back); faults meanwhile wait in `waiters`.
 //  4. pushes counts the home's pushes on the page; a grant obtained while it
-//     changed is discarded and asked again.
+//     changed is discarded (and dropped at the home when no copy is left)
+//     and asked again. A push for a page being fetched with no copy left
+//     waits (bounded) for the install: its grant came first.
 #pragma once
 
 #include <sys/types.h>

@@ -19,7 +19,9 @@ namespace rams::mapping {
 
 inline constexpr uint32_t kPagerMagic = 0x50534d52;  // "RMSP"
 inline constexpr uint32_t kPagerVersion = 1;
-inline constexpr size_t kPagerNameBytes = 64;
+// Segment names as the pager knows them: "HOST:PORT/NAME" for a segment of
+// the ramsd at HOST:PORT (what RemoteAttachment::Map asks for).
+inline constexpr size_t kPagerNameBytes = 256;
 
 enum class PagerOp : uint32_t { kOpen = 1, kRegister = 2, kFlush = 3 };
 
@@ -36,7 +38,7 @@ struct PagerRequest {
   uint64_t len;    // REGISTER: the length it mapped
   char name[kPagerNameBytes];  // OPEN: NUL-padded segment name
 };
-static_assert(sizeof(PagerRequest) == 96);
+static_assert(sizeof(PagerRequest) == 288);
 
 struct PagerReply {
   uint32_t magic;

@@ -5,6 +5,7 @@
 // Thread safety: built and destroyed by the test's main thread.
 #pragma once
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <memory>
@@ -18,6 +19,13 @@
 namespace rams::mapping::testing {
 
 inline constexpr char kSegment[] = "seg";
+
+// For a child that is expected to die of SIGSEGV/SIGBUS: the default action
+// (sanitizers install handlers that would turn the death into an exit).
+inline void DieOnFaultSignals() {
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+}
 
 struct ClusterOptions {
   int hosts = 2;

@@ -44,7 +44,10 @@ TEST(FailureTest, ForkedChildLosesTheMappingCleanly) {
     if (!m.ok()) return 2;
     volatile std::byte* p = (*m)->data().data();
     if (p[0] != std::byte{0x5a}) return 3;
-    pid_t grandchild = ForkChild([p] { return p[0] == std::byte{0x5a} ? 10 : 11; });
+    pid_t grandchild = ForkChild([p] {
+      DieOnFaultSignals();
+      return p[0] == std::byte{0x5a} ? 10 : 11;
+    });
     int rc = WaitChild(grandchild);
     return rc == kSigsegv ? 0 : 20 + rc;  // not inherited: SIGSEGV, never zeros
   });
@@ -97,6 +100,7 @@ TEST(FailureTest, StalledHomeTurnsAFaultIntoSigbus) {
   ASSERT_TRUE(c.error.ok());
   c.home.SetStalled(true);
   pid_t k = ForkChild([&c] {
+    DieOnFaultSignals();
     auto m = c.Map(0);
     if (!m.ok()) return 2;
     volatile std::byte* p = (*m)->data().data();
@@ -129,6 +133,7 @@ TEST(FailureTest, LostSessionFailsFaultsAtOnce) {
   ASSERT_TRUE(c.error.ok());
   c.home.Disconnect(0);
   pid_t k = ForkChild([&c] {
+    DieOnFaultSignals();
     auto m = c.Map(0);
     if (!m.ok()) return 2;
     volatile std::byte* p = (*m)->data().data();
@@ -146,6 +151,7 @@ TEST(FailureTest, PagerGoneRevokesTheMappingNeverZeros) {
   ASSERT_EQ(pipe(ready), 0);
   ASSERT_EQ(pipe(gone), 0);
   pid_t k = ForkChild([&] {
+    DieOnFaultSignals();
     auto m = c.Map(0);
     if (!m.ok()) return 2;
     volatile std::byte* p = (*m)->data().data();

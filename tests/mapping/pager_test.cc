@@ -80,6 +80,7 @@ TEST(PagerTest, ReadOnlyExportMapsReadOnly) {
   EXPECT_TRUE((*m)->read_only());
   EXPECT_EQ((*m)->data()[5], Pattern(0, 1)[5]);
   pid_t k = ForkChild([&c] {
+    DieOnFaultSignals();
     auto mm = c.Map(0, false);
     if (!mm.ok()) return 2;
     (*mm)->data()[0] = std::byte{1};  // must fault: PROT_READ
