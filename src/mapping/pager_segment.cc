@@ -33,6 +33,8 @@ PagerSegment::PagerSegment(std::string name, std::unique_ptr<PageSource> source,
 }
 
 PagerSegment::~PagerSegment() {
+  // The source stops delivering pushes before the state they touch goes.
+  source_.reset();
   // Processes that still map the memfd lose it cleanly: past the end of the
   // file every access is SIGBUS, never a silent zero page.
   if (ftruncate(memfd_.get(), 0) != 0) {

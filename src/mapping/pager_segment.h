@@ -149,7 +149,7 @@ class PagerSegment : public CoherenceSink {
 
   // Constant after construction.
   const std::string name_;
-  const std::unique_ptr<PageSource> source_;
+  std::unique_ptr<PageSource> source_;  // reset first at destruction: no pushes after
   const SegmentAccess access_;
   const PagerTuning tuning_;
   const uint64_t size_bytes_;

@@ -20,7 +20,7 @@ struct FakeHome::PageEntry {
 
 // One host's session: its sink, and the thread that delivers pushes in order.
 struct FakeHome::HostLink {
-  CoherenceSink* sink = nullptr;
+  std::atomic<CoherenceSink*> sink{nullptr};  // null once the host's source is gone
   std::atomic<bool> lost{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -63,6 +63,7 @@ struct FakeHome::HostLink {
 class FakeHome::Client : public PageSource {
  public:
   Client(FakeHome* home, int host) : home_(home), host_(host) {}
+  ~Client() override { home_->links_[host_]->sink = nullptr; }
   uint64_t SizeBytes() const override { return home_->size_bytes_; }
   bool ReadOnly() const override { return home_->read_only_; }
   Result<Grant> Get(uint64_t page, Access access, uint64_t have,
@@ -99,7 +100,9 @@ std::unique_ptr<PageSource> FakeHome::Connect(int host) {
 void FakeHome::Disconnect(int host) {
   HostLink* link = links_[host].get();
   if (link->lost.exchange(true)) return;
-  link->Post([link] { link->sink->Lost(Error(ENOTCONN, "fake home: session lost")); });
+  link->Post([link] {
+    if (CoherenceSink* sink = link->sink) sink->Lost(Error(ENOTCONN, "fake home: session lost"));
+  });
 }
 
 void FakeHome::PushTo(int host, uint64_t page, bool invalidate, PageEntry& e) {
@@ -114,8 +117,10 @@ void FakeHome::PushTo(int host, uint64_t page, bool invalidate, PageEntry& e) {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> f = done->get_future();
   link->Post([link, ack, done, page, invalidate] {
-    ack->status = invalidate ? link->sink->Invalidate(page, ack->dirty, &ack->was_dirty)
-                             : link->sink->Downgrade(page, ack->dirty, &ack->was_dirty);
+    if (CoherenceSink* sink = link->sink) {
+      ack->status = invalidate ? sink->Invalidate(page, ack->dirty, &ack->was_dirty)
+                               : sink->Downgrade(page, ack->dirty, &ack->was_dirty);
+    }
     done->set_value();
   });
   if (f.wait_for(timeout_) != std::future_status::ready || !ack->status.ok()) {
