@@ -101,7 +101,7 @@ Status PagerSegment::Push(uint64_t page, std::span<std::byte> dirty_out, bool* d
   }
   Lock lock(mu_);
   Page& p = pages_[page];
-  if (p.fetching && p.held == Held::kNone) {
+  if (p.fetching && p.held == Held::kNone && !p.discarding) {
     // The home thinks we hold a page we are still fetching: its grant to us
     // came first and is being installed (a discarded grant is dropped at the
     // home, inv. 4). Let the install finish rather than waste the grant; the

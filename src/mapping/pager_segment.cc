@@ -118,9 +118,11 @@ void PagerSegment::FetchPage(uint64_t page) {
     if (p.held == Held::kNone) {
       // The home may think we hold the discarded grant: say we do not, so
       // that a push meeting our next fetch is always one for its grant.
+      p.discarding = true;  // pushes meanwhile are for that grant: no waiting
       lock.unlock();
       source_->Drop(page, {}).IgnoreError();  // a broken session fails the next Get
       lock.lock();
+      p.discarding = false;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       FailWaiters(p, Error(ETIMEDOUT, "fault on " + name_ + ": grants kept being overtaken"));

@@ -124,6 +124,7 @@ class PagerSegment : public CoherenceSink {
     Held held = Held::kNone;
     bool fetching = false;
     bool writing_back = false;
+    bool discarding = false;  // dropping a discarded grant at the home
     Held want = Held::kNone;  // what the fetch in flight asks for
     uint64_t version = 0;
     uint64_t pushes = 0;

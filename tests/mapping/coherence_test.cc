@@ -95,7 +95,7 @@ void TakeTurns(PagerTuning tuning, int rounds) {
   for (int i = 0; i < 2 * rounds; ++i) ASSERT_EQ(Word(log, i * 8), uint64_t(i + 1)) << i;
 }
 
-TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) { TakeTurns(PagerTuning{}, 200); }
+TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) { TakeTurns(PagerTuning{}, 100); }
 
 // A kernel without uffd write-protect on shmem (< 5.19) gets every page
 // exclusively, reads included: coherent, with a bounce per spinning read
@@ -140,7 +140,7 @@ TEST(CoherenceTest, FalseSharingWritersOnBothHostsLoseNothing) {
 // home's final image must equal the union of the models. A cache smaller
 // than the segment adds eviction to the mix.
 TEST(CoherenceTest, RandomizedDifferentialAgainstAModel) {
-  constexpr int kHosts = 3, kPerHost = 2, kProcs = kHosts * kPerHost, kOps = 4000;
+  constexpr int kHosts = 3, kPerHost = 2, kProcs = kHosts * kPerHost, kOps = 2000;
   constexpr uint64_t kPages = 6, kWords = kPages * kPageBytes / 8;
   Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes, .tuning = {.cache_pages = 4}});
   ASSERT_TRUE(c.error.ok());
