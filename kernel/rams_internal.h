@@ -2,23 +2,32 @@
 /*
  * rams.ko internals: the objects of the module and the functions between its
  * files. A segment is a named, fixed-size array of lazily allocated pages,
- * found through the registry; a handle is one open of /dev/rams, attached to
- * at most one segment; a lease is a range lock held by a handle.
+ * backed by a shmem file (so its pages are swappable and charged to the
+ * memory cgroup of the task that faults them in), found through the registry
+ * of its IPC namespace; a handle is one open of /dev/rams, attached to at
+ * most one segment; a lease is a range lock held by a handle.
  *
  * Thread safety and lifetime:
- *  1. rams_registry_mu guards the registry (name -> segment) and the limits
- *     accounting; a segment in the registry holds one reference to itself.
+ *  1. rams_registry_mu guards the registry ((IPC namespace, name) -> segment)
+ *     and the limits accounting (module-wide and per uid). It is never held
+ *     across a copy to or from user memory, nor while waiting for anything a
+ *     user controls; user-reachable paths take it killably.
  *  2. A segment is freed when its kref drops to zero: the registry's reference
  *     is dropped by REMOVE, each attached handle holds one. Anything that can
- *     sleep on a segment holds a handle, and thereby a reference.
+ *     sleep on a segment holds a handle, and thereby a reference. A segment
+ *     counts against the limits until it is freed, not until REMOVE.
  *  3. seg->rw orders data access: read() takes it shared, write() exclusive,
  *     LOCK grants shared (so a grant is ordered after in-flight writes). The
  *     page fault handler never takes it, so copying from or to a mapping of
- *     a segment while holding it cannot deadlock.
+ *     a segment while holding it cannot deadlock. Every wait for it is
+ *     killable; a non-blocking LOCK only tries it.
  *  4. seg->lock_mu guards the lease list and the lock waiters; it nests
- *     inside seg->rw.
- *  5. Pages live in seg->pages (an xarray, its own lock); a page is never
- *     freed before the segment.
+ *     inside seg->rw and is never held across a user copy.
+ *  5. Pages live in the page cache of seg->shm (shmem's own locking); the
+ *     file lives as long as the segment. A mapping's VMA points at seg->shm
+ *     (so reclaim and zapping find it through shmem's rmap) and holds a
+ *     reference to the /dev/rams file it was made from (vm_private_data),
+ *     hence to the handle, the segment and the module.
  *  6. h->seg is written once (under h->attach_mu) with release semantics and
  *     read with acquire; it does not change until the handle is released.
  */
@@ -31,7 +40,6 @@
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/wait.h>
-#include <linux/xarray.h>
 
 #include "uapi/rams.h"
 
@@ -39,6 +47,8 @@
 extern unsigned long rams_max_segment_bytes;
 extern unsigned long rams_max_total_bytes;
 extern unsigned int rams_max_segments;
+extern unsigned long rams_max_user_bytes;
+extern unsigned int rams_max_user_segments;
 
 /* Most leases one handle may hold at once. */
 #define RAMS_MAX_LEASES_PER_HANDLE 128
@@ -54,9 +64,15 @@ struct rams_counters {
 };
 extern struct rams_counters rams_counters;
 
+struct rams_user;
+struct rams_ns;
+
 struct rams_segment {
 	struct kref ref;
 	struct list_head registry_node; /* under rams_registry_mu; empty when removed */
+	struct rams_ns *ns;            /* the IPC namespace its name lives in */
+	struct rams_user *user;        /* the creator's accounting, under rams_registry_mu */
+	struct file *shm;              /* the shmem file holding the pages */
 	char name[RAMS_NAME_BYTES];
 	u64 size;
 	u64 npages;
@@ -65,10 +81,9 @@ struct rams_segment {
 	umode_t mode;
 	s64 created_ns;
 	atomic_t attached;
-	atomic64_t pages_allocated;
+	atomic64_t pages_allocated;    /* as last added to rams_counters.pages */
 
 	struct rw_semaphore rw;        /* invariant 3 */
-	struct xarray pages;           /* pgoff -> struct page * */
 
 	struct mutex lock_mu;          /* invariant 4 */
 	struct list_head leases;       /* struct rams_lease, under lock_mu */
@@ -111,15 +126,19 @@ int rams_segment_attach(const struct rams_attach *req, struct rams_segment **out
 			bool *created);
 void rams_segment_put(struct rams_segment *seg);
 int rams_segment_remove(const char *name);
+void rams_segment_unlink(struct rams_segment *seg);
 int rams_segment_list(struct rams_info __user *entries, u32 capacity, u32 *count);
 void rams_segment_fill_info(struct rams_segment *seg, struct rams_info *info);
 int rams_validate_name(const char *name);
 struct page *rams_segment_page(struct rams_segment *seg, pgoff_t idx, bool alloc);
+void rams_segment_sync_pages(struct rams_segment *seg);
+bool rams_segment_page_current(struct rams_segment *seg, pgoff_t idx, struct page *page);
 int rams_registry_show(struct seq_file *m);
+void rams_limits_init(void);
 
 /* rams_io.c: file operations on data. */
-ssize_t rams_read(struct file *file, char __user *buf, size_t len, loff_t *pos);
-ssize_t rams_write(struct file *file, const char __user *buf, size_t len, loff_t *pos);
+ssize_t rams_read_iter(struct kiocb *iocb, struct iov_iter *to);
+ssize_t rams_write_iter(struct kiocb *iocb, struct iov_iter *from);
 loff_t rams_llseek(struct file *file, loff_t off, int whence);
 __poll_t rams_poll(struct file *file, struct poll_table_struct *wait);
 
@@ -138,6 +157,7 @@ void rams_lease_drop_all(struct rams_handle *h);
 int rams_wait(struct rams_handle *h, const struct rams_wait *req);
 int rams_wake(struct rams_handle *h, const struct rams_wake *req);
 void rams_wait_init(void);
+int rams_restart_error(bool timed);
 
 /* rams_ioctl.c */
 long rams_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * read, write, lseek and poll on an attached handle. Each read or write is
- * atomic with respect to the others on the segment: reads hold seg->rw
+ * read, write (as read_iter/write_iter, so readv/writev, splice, sendfile and
+ * copy_file_range work), lseek and poll on an attached handle. Each read or
+ * write call, however many iovecs it has, is atomic with respect to the others
+ * on the segment: reads hold seg->rw
  * shared, writes exclusive (see rams_internal.h). Writes respect other
  * handles' leases: EBUSY, or a wait when the handle asked for it at ATTACH.
  */
 #include <linux/highmem.h>
+#include <linux/mm.h>
 #include <linux/poll.h>
+#include <linux/uio.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
 #include "rams_internal.h"
 
-/* Copies [pos, pos+len) to user space; absent pages read as zeros. */
-static ssize_t rams_copy_out(struct rams_segment *seg, char __user *buf, u64 pos, size_t len)
+/* Copies [pos, pos+len) out; holes read as zeros. Bytes copied, or an error when none. */
+static ssize_t rams_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len)
 {
 	size_t done = 0;
 
@@ -21,25 +25,25 @@ static ssize_t rams_copy_out(struct rams_segment *seg, char __user *buf, u64 pos
 		size_t off = (pos + done) & ~PAGE_MASK;
 		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
 		struct page *page = rams_segment_page(seg, (pos + done) >> PAGE_SHIFT, false);
-		size_t left;
+		size_t copied;
 
+		if (IS_ERR(page))
+			return done ? done : PTR_ERR(page);
 		if (page) {
-			void *kaddr = kmap_local_page(page);
-
-			left = copy_to_user(buf + done, kaddr + off, n);
-			kunmap_local(kaddr);
+			copied = copy_page_to_iter(page, off, n, to);
+			put_page(page);
 		} else {
-			left = clear_user(buf + done, n);
+			copied = iov_iter_zero(n, to);
 		}
-		done += n - left;
-		if (left)
+		done += copied;
+		if (copied < n)
 			return done ? done : -EFAULT;
 		cond_resched();
 	}
 	return done;
 }
 
-static ssize_t rams_copy_in(struct rams_segment *seg, const char __user *buf, u64 pos, size_t len)
+static ssize_t rams_copy_in(struct rams_segment *seg, struct iov_iter *from, u64 pos, size_t len)
 {
 	size_t done = 0;
 
@@ -47,55 +51,60 @@ static ssize_t rams_copy_in(struct rams_segment *seg, const char __user *buf, u6
 		size_t off = (pos + done) & ~PAGE_MASK;
 		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
 		struct page *page = rams_segment_page(seg, (pos + done) >> PAGE_SHIFT, true);
-		void *kaddr;
-		size_t left;
+		size_t copied;
 
 		if (IS_ERR(page))
 			return done ? done : PTR_ERR(page);
-		kaddr = kmap_local_page(page);
-		left = copy_from_user(kaddr + off, buf + done, n);
-		kunmap_local(kaddr);
-		done += n - left;
-		if (left)
+		copied = copy_page_from_iter(page, off, n, from);
+		set_page_dirty(page);
+		put_page(page);
+		done += copied;
+		if (copied < n)
 			return done ? done : -EFAULT;
 		cond_resched();
 	}
 	return done;
 }
 
-ssize_t rams_read(struct file *file, char __user *buf, size_t len, loff_t *pos)
+ssize_t rams_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
-	struct rams_handle *h = file->private_data;
+	struct rams_handle *h = iocb->ki_filp->private_data;
 	struct rams_segment *seg = rams_handle_segment(h);
+	size_t len = iov_iter_count(to);
 	ssize_t ret;
 
 	if (!seg)
 		return -ENOTCONN;
-	if (*pos < 0)
+	if (iocb->ki_pos < 0)
 		return -EINVAL;
-	if ((u64)*pos >= seg->size)
+	if ((u64)iocb->ki_pos >= seg->size || len == 0)
 		return 0;
-	len = min_t(u64, len, seg->size - *pos);
-	if (down_read_killable(&seg->rw))
+	len = min_t(u64, len, seg->size - iocb->ki_pos);
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (!down_read_trylock(&seg->rw))
+			return -EAGAIN;
+	} else if (down_read_killable(&seg->rw)) {
 		return -EINTR;
+	}
 	/* Stable: writers hold seg->rw exclusively. */
 	WRITE_ONCE(h->read_seq, atomic64_read(&seg->write_seq));
-	ret = rams_copy_out(seg, buf, *pos, len);
+	ret = rams_copy_out(seg, to, iocb->ki_pos, len);
 	up_read(&seg->rw);
 	if (ret > 0)
-		*pos += ret;
+		iocb->ki_pos += ret;
 	return ret;
 }
 
 /* Takes seg->rw exclusively once no other handle's lease overlaps the range. */
-static int rams_write_begin(struct rams_handle *h, struct rams_segment *seg, u64 pos, u64 len)
+static int rams_write_begin(struct rams_handle *h, struct rams_segment *seg, u64 pos, u64 len,
+			    bool nowait)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	int ret;
 
-	if (!h->write_wait) {
-		if (down_write_killable(&seg->rw))
-			return -EINTR;
+	if (nowait || !h->write_wait) {
+		if (nowait ? !down_write_trylock(&seg->rw) : down_write_killable(&seg->rw))
+			return nowait ? -EAGAIN : -EINTR;
 		ret = rams_lease_check_write(h, pos, len);
 		if (ret)
 			up_write(&seg->rw);
@@ -121,35 +130,38 @@ static int rams_write_begin(struct rams_handle *h, struct rams_segment *seg, u64
 	return ret;
 }
 
-ssize_t rams_write(struct file *file, const char __user *buf, size_t len, loff_t *pos)
+/* One call is one write, however many iovecs: atomic, and one count against a lease. */
+ssize_t rams_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct rams_handle *h = file->private_data;
+	struct rams_handle *h = iocb->ki_filp->private_data;
 	struct rams_segment *seg = rams_handle_segment(h);
+	size_t len = iov_iter_count(from);
+	u64 pos = iocb->ki_pos;
 	ssize_t ret;
 
 	if (!seg)
 		return -ENOTCONN;
 	if (!h->writable)
 		return -EBADF;
-	if (*pos < 0)
+	if (iocb->ki_pos < 0)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	if ((u64)*pos >= seg->size)
+	if (pos >= seg->size)
 		return -ENOSPC;
-	len = min_t(u64, len, seg->size - *pos);
-	ret = rams_write_begin(h, seg, *pos, len);
+	len = min_t(u64, len, seg->size - pos);
+	ret = rams_write_begin(h, seg, pos, len, iocb->ki_flags & IOCB_NOWAIT);
 	if (ret)
 		return ret;
-	ret = rams_copy_in(seg, buf, *pos, len);
+	ret = rams_copy_in(seg, from, pos, len);
 	if (ret > 0) {
-		rams_lease_account_write(h, *pos, ret);
+		rams_lease_account_write(h, pos, ret);
 		atomic64_inc(&seg->write_seq);
 	}
 	up_write(&seg->rw);
 	if (ret > 0) {
 		wake_up_interruptible(&seg->poll_wq);
-		*pos += ret;
+		iocb->ki_pos += ret;
 	}
 	return ret;
 }

@@ -24,6 +24,8 @@ static int rams_ioctl_version(void __user *arg)
 		.max_segment_bytes = rams_max_segment_bytes,
 		.max_total_bytes = rams_max_total_bytes,
 		.max_segments = rams_max_segments,
+		.max_user_segments = rams_max_user_segments,
+		.max_user_bytes = rams_max_user_bytes,
 	};
 
 	return copy_to_user(arg, &v, sizeof(v)) ? -EFAULT : 0;
@@ -49,7 +51,9 @@ static int rams_ioctl_attach(struct rams_handle *h, struct file *file, void __us
 	if (!(req.flags & RAMS_ATTACH_RDONLY) && !(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 
-	mutex_lock(&h->attach_mu);
+	/* Held across the copy-out below: killable, and it only stalls this handle. */
+	if (mutex_lock_killable(&h->attach_mu))
+		return -EINTR;
 	if (h->seg) {
 		ret = -EISCONN;
 		goto out_unlock;
@@ -74,7 +78,7 @@ static int rams_ioctl_attach(struct rams_handle *h, struct file *file, void __us
 out_detach:
 	atomic_dec(&seg->attached);
 	if (created)
-		rams_segment_remove(seg->name);
+		rams_segment_unlink(seg); /* by pointer: the name may be someone else's by now */
 	rams_segment_put(seg);
 out_unlock:
 	mutex_unlock(&h->attach_mu);

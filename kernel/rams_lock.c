@@ -11,8 +11,7 @@
  * forked copy of the descriptor, so a child closing its inherited copy would
  * drop the parent's lock.
  */
-#include <linux/jiffies.h>
-#include <linux/math64.h>
+#include <linux/hrtimer.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
@@ -41,15 +40,23 @@ static struct rams_lease *rams_lease_conflict(struct rams_segment *seg, struct r
 	return NULL;
 }
 
-/* One attempt: 0 and the new lease's id, -EAGAIN on conflict, or an error. */
+/*
+ * One attempt: 0 and the new lease's id, -EAGAIN on conflict (also when
+ * `nowait` and a write is in flight), -EINTR on a fatal signal, or an error.
+ */
 static int rams_lock_try(struct rams_handle *h, struct rams_segment *seg,
-			 struct rams_lock *req, struct rams_lease **spare)
+			 struct rams_lock *req, struct rams_lease **spare, bool nowait)
 {
 	struct rams_lease *lease;
 	int ret = 0;
 
-	/* Shared seg->rw: the grant is ordered after writes in flight. */
-	down_read(&seg->rw);
+	/*
+	 * Shared seg->rw: the grant is ordered after writes in flight. A writer
+	 * holds it across a copy from user memory that may take long, so this
+	 * never waits uninterruptibly, and NONBLOCK does not wait at all.
+	 */
+	if (nowait ? !down_read_trylock(&seg->rw) : down_read_killable(&seg->rw))
+		return nowait ? -EAGAIN : -EINTR;
 	mutex_lock(&seg->lock_mu);
 	lease = rams_lease_conflict(seg, h, req->offset, req->len, true);
 	if (lease) {
@@ -78,65 +85,82 @@ out_unlock:
 	return ret;
 }
 
-/* Never earlier than timeout_ns: whole ticks rounded up, plus the tick in progress. */
-static long rams_lock_timeout_jiffies(const struct rams_lock *req)
+/*
+ * Waits on seg->lock_wq until woken or the absolute deadline (NULL: none),
+ * as wait_woken() does but on an hrtimer. False when the deadline passed.
+ */
+static bool rams_lock_sleep(struct wait_queue_entry *wait, ktime_t *deadline)
 {
-	u64 ticks;
+	bool expired = false;
 
-	if (!(req->flags & RAMS_LOCK_TIMEOUT))
-		return MAX_SCHEDULE_TIMEOUT;
-	if (req->timeout_ns == 0)
-		return 0;
-	ticks = div64_u64(req->timeout_ns, TICK_NSEC) + 2;
-	return min_t(u64, ticks, MAX_SCHEDULE_TIMEOUT - 1);
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (!(wait->flags & WQ_FLAG_WOKEN))
+		expired = schedule_hrtimeout(deadline, HRTIMER_MODE_ABS) == 0;
+	__set_current_state(TASK_RUNNING);
+	/* Pairs with woken_wake_function(), as in wait_woken(). */
+	smp_store_mb(wait->flags, wait->flags & ~WQ_FLAG_WOKEN);
+	return !expired;
+}
+
+/* Tries until granted, a fatal error, a signal or the deadline. */
+static int rams_lock_wait(struct rams_handle *h, struct rams_segment *seg,
+			  struct rams_lock *req, struct rams_lease **spare,
+			  struct rams_lock_waiter *waiter)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	bool timed = req->flags & RAMS_LOCK_TIMEOUT;
+	ktime_t deadline = ktime_add_safe(ktime_get(), ns_to_ktime(req->timeout_ns));
+	int ret;
+
+	mutex_lock(&seg->lock_mu);
+	list_add_tail(&waiter->node, &seg->lock_waiters);
+	mutex_unlock(&seg->lock_mu);
+	atomic64_inc(&rams_counters.waiters);
+	add_wait_queue(&seg->lock_wq, &wait);
+	for (;;) {
+		ret = rams_lock_try(h, seg, req, spare, false);
+		if (ret != -EAGAIN)
+			break;
+		if (signal_pending(current)) {
+			ret = rams_restart_error(timed);
+			break;
+		}
+		if (!rams_lock_sleep(&wait, timed ? &deadline : NULL)) {
+			ret = rams_lock_try(h, seg, req, spare, false);
+			if (ret == -EAGAIN)
+				ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	remove_wait_queue(&seg->lock_wq, &wait);
+	atomic64_dec(&rams_counters.waiters);
+	mutex_lock(&seg->lock_mu);
+	list_del(&waiter->node);
+	mutex_unlock(&seg->lock_mu);
+	return ret;
 }
 
 /* REQUIRES: the request was validated (rams_ioctl.c). */
 int rams_lock(struct rams_handle *h, struct rams_lock *req)
 {
-	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct rams_segment *seg = rams_handle_segment(h);
 	struct rams_lease *spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
 	struct rams_lock_waiter waiter = { .offset = req->offset, .len = req->len };
-	long timeout = rams_lock_timeout_jiffies(req);
+	bool nowait = (req->flags & RAMS_LOCK_NONBLOCK) ||
+		      ((req->flags & RAMS_LOCK_TIMEOUT) && req->timeout_ns == 0);
 	int ret;
 
 	if (!spare)
 		return -ENOMEM;
 	req->result = 0;
-	ret = rams_lock_try(h, seg, req, &spare);
-	if (ret != -EAGAIN || (req->flags & RAMS_LOCK_NONBLOCK) || timeout == 0) {
-		ret = ret == -EAGAIN ? -EWOULDBLOCK : ret;
-		goto out_free;
+	ret = rams_lock_try(h, seg, req, &spare, nowait);
+	if (ret == -EAGAIN && !nowait) {
+		ret = rams_lock_wait(h, seg, req, &spare, &waiter);
+		if (ret == 0 && waiter.holder_gone)
+			req->result |= RAMS_LOCK_HOLDER_GONE;
 	}
-
-	mutex_lock(&seg->lock_mu);
-	list_add_tail(&waiter.node, &seg->lock_waiters);
-	mutex_unlock(&seg->lock_mu);
-	atomic64_inc(&rams_counters.waiters);
-	add_wait_queue(&seg->lock_wq, &wait);
-	for (;;) {
-		ret = rams_lock_try(h, seg, req, &spare);
-		if (ret != -EAGAIN)
-			break;
-		if (signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		if (timeout == 0) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		timeout = wait_woken(&wait, TASK_INTERRUPTIBLE, timeout);
-	}
-	remove_wait_queue(&seg->lock_wq, &wait);
-	atomic64_dec(&rams_counters.waiters);
-	mutex_lock(&seg->lock_mu);
-	list_del(&waiter.node);
-	mutex_unlock(&seg->lock_mu);
-	if (ret == 0 && waiter.holder_gone)
-		req->result |= RAMS_LOCK_HOLDER_GONE;
-out_free:
+	if (ret == -EAGAIN)
+		ret = -EWOULDBLOCK;
 	kfree(spare);
 	return ret;
 }
@@ -188,6 +212,7 @@ int rams_lease_check_write(struct rams_handle *h, u64 offset, u64 len)
 	struct rams_segment *seg = rams_handle_segment(h);
 	int ret;
 
+	lockdep_assert_held_write(&seg->rw);
 	mutex_lock(&seg->lock_mu);
 	ret = rams_lease_conflict(seg, h, offset, len, false) ? -EBUSY : 0;
 	mutex_unlock(&seg->lock_mu);

@@ -6,11 +6,14 @@
  * and /proc/rams. The ABI is include/uapi/rams.h; docs/kernel-abi.md tells
  * the semantics.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/version.h>
 
 #include "rams_internal.h"
 
@@ -18,13 +21,23 @@ unsigned long rams_max_segment_bytes = 1UL << 30;
 module_param_named(max_segment_bytes, rams_max_segment_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_segment_bytes, "Largest segment, in bytes (default 1 GiB)");
 
-unsigned long rams_max_total_bytes = 4UL << 30;
+/* 0 at load: rams_limits_init() sets a fraction of RAM. */
+unsigned long rams_max_total_bytes;
 module_param_named(max_total_bytes, rams_max_total_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_total_bytes, "Sum of the sizes of all named segments (default 4 GiB)");
+MODULE_PARM_DESC(max_total_bytes,
+		 "Sum of the sizes of all segments until destroyed (default half of RAM)");
 
 unsigned int rams_max_segments = 1024;
 module_param_named(max_segments, rams_max_segments, uint, 0644);
-MODULE_PARM_DESC(max_segments, "Most named segments at once (default 1024)");
+MODULE_PARM_DESC(max_segments, "Most segments at once, until destroyed (default 1024)");
+
+unsigned long rams_max_user_bytes;
+module_param_named(max_user_bytes, rams_max_user_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_bytes, "Sum of the sizes of one uid's segments (default a quarter of RAM)");
+
+unsigned int rams_max_user_segments = 512;
+module_param_named(max_user_segments, rams_max_user_segments, uint, 0644);
+MODULE_PARM_DESC(max_user_segments, "Most segments one uid may have (default 512)");
 
 struct rams_counters rams_counters;
 
@@ -63,8 +76,15 @@ static const struct file_operations rams_fops = {
 	.owner = THIS_MODULE,
 	.open = rams_open,
 	.release = rams_release,
-	.read = rams_read,
-	.write = rams_write,
+	.read_iter = rams_read_iter,
+	.write_iter = rams_write_iter,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	.splice_read = copy_splice_read,
+#else
+	.splice_read = generic_file_splice_read,
+#endif
+	.splice_write = iter_file_splice_write,
+	.fsync = noop_fsync,
 	.llseek = rams_llseek,
 	.poll = rams_poll,
 	.mmap = rams_mmap,
@@ -109,16 +129,17 @@ static int __init rams_init(void)
 	int ret;
 
 	rams_wait_init();
+	rams_limits_init();
 	if (!proc_create_single("rams", 0444, NULL, rams_proc_show)) {
-		pr_err("rams: cannot create /proc/rams\n");
+		pr_err("cannot create /proc/rams\n");
 		return -ENOMEM;
 	}
 	ret = misc_register(&rams_misc);
 	if (ret) {
-		pr_err("rams: cannot register misc device /dev/rams: %d\n", ret);
+		pr_err("cannot register misc device /dev/rams: %d\n", ret);
 		goto out_remove_proc;
 	}
-	pr_info("rams: /dev/rams ready (abi %d)\n", RAMS_ABI_VERSION);
+	pr_info("/dev/rams ready (abi %d)\n", RAMS_ABI_VERSION);
 	return 0;
 
 out_remove_proc:
@@ -131,8 +152,9 @@ static void __exit rams_exit(void)
 	misc_deregister(&rams_misc);
 	remove_proc_entry("rams", NULL);
 	/* Segments and open files pin the module, so nothing can be left. */
-	WARN(!rams_counters_zero(), "rams: counters not zero at exit\n");
-	pr_info("rams: unloaded, counters zero\n");
+	if (WARN(!rams_counters_zero(), "rams: counters not zero at exit\n"))
+		return;
+	pr_info("unloaded, counters zero\n");
 }
 
 module_init(rams_init);

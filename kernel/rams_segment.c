@@ -1,24 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Segments: the registry of named segments, creation within the module's
- * limits, permission checks, attachment, removal, listing and the lazily
- * allocated page store. Locking rules are in rams_internal.h.
+ * Segments: the registry of named segments (one name space per IPC
+ * namespace), creation within the module's limits (module-wide and per uid),
+ * permission checks, attachment, removal, listing and the page store, a
+ * shmem file per segment. Locking rules are in rams_internal.h.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/highmem.h>
+#include <linux/ipc_namespace.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/nsproxy.h>
+#include <linux/pagemap.h>
+#include <linux/proc_ns.h>
+#include <linux/sched.h>
 #include <linux/seq_file.h>
+#include <linux/shmem_fs.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
 #include "rams_internal.h"
 
+/* What one uid's segments use, alive ones (named or still attached). */
+struct rams_user {
+	struct list_head node;             /* in rams_users */
+	kuid_t uid;
+	u32 segments;
+	u64 bytes;
+};
+
+/*
+ * An IPC namespace that segments were created in, with one reference to it.
+ * When that reference is the only one left, no task can enter the namespace
+ * any more, and its names are dropped (rams_sweep_dead_namespaces()).
+ */
+struct rams_ns {
+	struct list_head node;             /* in rams_namespaces */
+	struct ipc_namespace *ipc_ns;
+	u32 segments;                      /* alive segments created in it */
+};
+
 static DEFINE_MUTEX(rams_registry_mu);
-static LIST_HEAD(rams_registry);   /* under rams_registry_mu */
-static u32 rams_nsegments;         /* named segments, under rams_registry_mu */
-static u64 rams_named_bytes;       /* reserved by named segments, under rams_registry_mu */
+static LIST_HEAD(rams_registry);   /* named segments, under rams_registry_mu */
+static LIST_HEAD(rams_users);      /* struct rams_user, under rams_registry_mu */
+static LIST_HEAD(rams_namespaces); /* struct rams_ns, under rams_registry_mu */
+static u32 rams_nsegments;         /* alive segments, under rams_registry_mu */
+static u64 rams_alive_bytes;       /* reserved by alive segments, under rams_registry_mu */
+
+/* Defaults the parameters left at 0: half of RAM in all, a quarter per uid. */
+void rams_limits_init(void)
+{
+	u64 ram = (u64)totalram_pages() << PAGE_SHIFT;
+
+	if (!rams_max_total_bytes)
+		rams_max_total_bytes = ram / 2;
+	if (!rams_max_user_bytes)
+		rams_max_user_bytes = ram / 4;
+}
+
+static bool rams_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
 
 int rams_validate_name(const char *name)
 {
@@ -29,28 +77,31 @@ int rams_validate_name(const char *name)
 		return -ENAMETOOLONG;
 	if (len == 0 || name[0] == '.')
 		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+	for (i = 0; i < len; i++)
+		if (!rams_name_char(name[i]))
 			return -EINVAL;
-	}
 	return 0;
+}
+
+static struct ipc_namespace *rams_current_ipc_ns(void)
+{
+	return current->nsproxy->ipc_ns;
 }
 
 static struct rams_segment *rams_registry_find(const char *name)
 {
+	struct ipc_namespace *ns = rams_current_ipc_ns();
 	struct rams_segment *seg;
 
 	lockdep_assert_held(&rams_registry_mu);
 	list_for_each_entry(seg, &rams_registry, registry_node)
-		if (strcmp(seg->name, name) == 0)
+		if (seg->ns->ipc_ns == ns && strcmp(seg->name, name) == 0)
 			return seg;
 	return NULL;
 }
 
 /* SysV-IPC style: owner, then group, then other bits; CAP_IPC_OWNER overrides. */
-static int rams_segment_permit(struct rams_segment *seg, bool write)
+static int rams_segment_permit(struct rams_segment *seg, bool write, bool audit)
 {
 	unsigned int granted = seg->mode & 0777;
 	unsigned int want = write ? 06 : 04;
@@ -61,28 +112,141 @@ static int rams_segment_permit(struct rams_segment *seg, bool write)
 		granted >>= 3;
 	if ((want & ~granted & 07) == 0)
 		return 0;
-	if (capable(CAP_IPC_OWNER))
+	if (audit ? capable(CAP_IPC_OWNER) : ns_capable_noaudit(&init_user_ns, CAP_IPC_OWNER))
 		return 0;
 	return -EACCES;
 }
 
-static struct rams_segment *rams_segment_create(const struct rams_attach *req)
+/* LIST and /proc/rams show a segment to those who may open it. */
+static bool rams_segment_visible(struct rams_segment *seg)
 {
-	u64 rounded = PAGE_ALIGN(req->size);
-	struct rams_segment *seg;
+	return seg->ns->ipc_ns == rams_current_ipc_ns() &&
+	       rams_segment_permit(seg, false, false) == 0;
+}
+
+static struct rams_ns *rams_ns_get(struct ipc_namespace *ipc_ns)
+{
+	struct rams_ns *ns;
 
 	lockdep_assert_held(&rams_registry_mu);
-	if (req->size == 0)
-		return ERR_PTR(-EINVAL);
-	if (req->size > rams_max_segment_bytes || rounded < req->size)
-		return ERR_PTR(-EFBIG);
+	list_for_each_entry(ns, &rams_namespaces, node)
+		if (ns->ipc_ns == ipc_ns)
+			return ns;
+	ns = kzalloc(sizeof(*ns), GFP_KERNEL_ACCOUNT);
+	if (!ns)
+		return NULL;
+	ns->ipc_ns = get_ipc_ns(ipc_ns);
+	list_add(&ns->node, &rams_namespaces);
+	return ns;
+}
+
+static void rams_ns_put_unused(struct rams_ns *ns)
+{
+	lockdep_assert_held(&rams_registry_mu);
+	if (ns->segments)
+		return;
+	list_del(&ns->node);
+	/* ns.ops is ipcns_operations; put_ipc_ns() itself is not exported. */
+	ns->ipc_ns->ns.ops->put(&ns->ipc_ns->ns);
+	kfree(ns);
+}
+
+#define RAMS_SWEEP_BATCH 16
+
+/*
+ * Drops the names of segments whose IPC namespace only this module still
+ * references (its last task exited, nothing pins it): nobody can reach them
+ * any more. SysV shm frees its segments with the namespace; a module has no
+ * hook for that, so it is done lazily, before each creation. Segments still
+ * attached live on, as after REMOVE.
+ */
+static void rams_sweep_dead_namespaces(void)
+{
+	struct rams_segment *doomed[RAMS_SWEEP_BATCH];
+	struct rams_segment *seg, *next;
+	int n, i;
+
+	do {
+		n = 0;
+		if (mutex_lock_killable(&rams_registry_mu))
+			return;
+		list_for_each_entry_safe(seg, next, &rams_registry, registry_node) {
+			if (n == RAMS_SWEEP_BATCH)
+				break;
+			if (refcount_read(&seg->ns->ipc_ns->ns.count) > 1)
+				continue;
+			list_del_init(&seg->registry_node);
+			doomed[n++] = seg;
+		}
+		mutex_unlock(&rams_registry_mu);
+		for (i = 0; i < n; i++)
+			rams_segment_put(doomed[i]); /* the registry's reference */
+	} while (n == RAMS_SWEEP_BATCH);
+}
+
+static struct rams_user *rams_user_get(kuid_t uid)
+{
+	struct rams_user *u;
+
+	lockdep_assert_held(&rams_registry_mu);
+	list_for_each_entry(u, &rams_users, node)
+		if (uid_eq(u->uid, uid))
+			return u;
+	u = kzalloc(sizeof(*u), GFP_KERNEL_ACCOUNT);
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	list_add(&u->node, &rams_users);
+	return u;
+}
+
+static void rams_user_put_unused(struct rams_user *u)
+{
+	lockdep_assert_held(&rams_registry_mu);
+	if (!u->segments) {
+		list_del(&u->node);
+		kfree(u);
+	}
+}
+
+static void rams_user_release(struct rams_user *u, u64 bytes)
+{
+	lockdep_assert_held(&rams_registry_mu);
+	u->segments--;
+	u->bytes -= bytes;
+	rams_user_put_unused(u);
+}
+
+/* ENOSPC past a module-wide limit, EDQUOT past the creator's per-uid limit. */
+static int rams_limits_check(struct rams_user *u, u64 rounded)
+{
+	lockdep_assert_held(&rams_registry_mu);
 	if (rams_nsegments >= rams_max_segments ||
-	    rounded > rams_max_total_bytes - min_t(u64, rams_named_bytes, rams_max_total_bytes))
-		return ERR_PTR(-ENOSPC);
+	    rounded > rams_max_total_bytes - min_t(u64, rams_alive_bytes, rams_max_total_bytes))
+		return -ENOSPC;
+	if (u->segments >= rams_max_user_segments ||
+	    rounded > rams_max_user_bytes - min_t(u64, u->bytes, rams_max_user_bytes))
+		return -EDQUOT;
+	return 0;
+}
+
+static struct rams_segment *rams_segment_alloc(const struct rams_attach *req, u64 rounded)
+{
+	char shm_name[RAMS_NAME_BYTES + 8];
+	struct rams_segment *seg;
 
 	seg = kzalloc(sizeof(*seg), GFP_KERNEL_ACCOUNT);
 	if (!seg)
 		return ERR_PTR(-ENOMEM);
+	snprintf(shm_name, sizeof(shm_name), "rams:%s", req->name);
+	/* VM_NORESERVE: pages are committed as they are touched, like a sparse tmpfs file. */
+	seg->shm = shmem_file_setup(shm_name, rounded, VM_NORESERVE);
+	if (IS_ERR(seg->shm)) {
+		struct rams_segment *err = ERR_CAST(seg->shm);
+
+		kfree(seg);
+		return err;
+	}
 	kref_init(&seg->ref); /* the registry's reference */
 	strscpy(seg->name, req->name, sizeof(seg->name));
 	seg->size = req->size;
@@ -92,19 +256,50 @@ static struct rams_segment *rams_segment_create(const struct rams_attach *req)
 	seg->mode = req->mode & 0777;
 	seg->created_ns = ktime_get_real_ns();
 	init_rwsem(&seg->rw);
-	xa_init(&seg->pages);
 	mutex_init(&seg->lock_mu);
 	INIT_LIST_HEAD(&seg->leases);
 	INIT_LIST_HEAD(&seg->lock_waiters);
 	seg->next_lock_id = 1;
 	init_waitqueue_head(&seg->lock_wq);
 	init_waitqueue_head(&seg->poll_wq);
+	return seg;
+}
+
+static struct rams_segment *rams_segment_create(const struct rams_attach *req)
+{
+	u64 rounded = PAGE_ALIGN(req->size);
+	struct rams_segment *seg;
+	struct rams_user *u;
+	struct rams_ns *ns;
+	int ret;
+
+	lockdep_assert_held(&rams_registry_mu);
+	if (req->size == 0)
+		return ERR_PTR(-EINVAL);
+	if (req->size > rams_max_segment_bytes || rounded < req->size)
+		return ERR_PTR(-EFBIG);
+	u = rams_user_get(current_fsuid());
+	ns = u ? rams_ns_get(rams_current_ipc_ns()) : NULL;
+	ret = ns ? rams_limits_check(u, rounded) : -ENOMEM;
+	seg = ret ? ERR_PTR(ret) : rams_segment_alloc(req, rounded);
+	if (IS_ERR(seg)) {
+		if (ns)
+			rams_ns_put_unused(ns);
+		if (u)
+			rams_user_put_unused(u);
+		return seg;
+	}
+	seg->user = u;
+	seg->ns = ns;
+	ns->segments++;
 
 	/* A segment pins the module: rmmod must not drop data still in use. */
 	__module_get(THIS_MODULE);
 	list_add_tail(&seg->registry_node, &rams_registry);
+	u->segments++;
+	u->bytes += rounded;
 	rams_nsegments++;
-	rams_named_bytes += rounded;
+	rams_alive_bytes += rounded;
 	atomic64_inc(&rams_counters.segments);
 	atomic64_add(rounded, &rams_counters.reserved_bytes);
 	return seg;
@@ -117,16 +312,19 @@ int rams_segment_attach(const struct rams_attach *req, struct rams_segment **out
 	struct rams_segment *seg;
 	int ret = 0;
 
-	mutex_lock(&rams_registry_mu);
-	seg = rams_registry_find(req->name);
 	*created = false;
+	if (req->flags & RAMS_ATTACH_CREATE)
+		rams_sweep_dead_namespaces();
+	if (mutex_lock_killable(&rams_registry_mu))
+		return -EINTR;
+	seg = rams_registry_find(req->name);
 	if (seg) {
 		if ((req->flags & RAMS_ATTACH_CREATE) && (req->flags & RAMS_ATTACH_EXCL))
 			ret = -EEXIST;
 		else if (req->size != 0 && req->size != seg->size)
 			ret = -EINVAL;
 		else
-			ret = rams_segment_permit(seg, write);
+			ret = rams_segment_permit(seg, write, true);
 		if (ret)
 			goto out_unlock;
 	} else {
@@ -149,20 +347,26 @@ out_unlock:
 	return ret;
 }
 
+/* Called with rams_registry_mu held (kref_put_mutex); drops it. */
 static void rams_segment_free(struct kref *ref)
+	__releases(&rams_registry_mu)
 {
 	struct rams_segment *seg = container_of(ref, struct rams_segment, ref);
-	struct page *page;
-	unsigned long idx;
+	u64 bytes = seg->npages << PAGE_SHIFT;
+
+	rams_user_release(seg->user, bytes);
+	seg->ns->segments--;
+	rams_ns_put_unused(seg->ns);
+	rams_nsegments--;
+	rams_alive_bytes -= bytes;
+	mutex_unlock(&rams_registry_mu);
 
 	WARN_ON(!list_empty(&seg->leases));
 	WARN_ON(!list_empty(&seg->lock_waiters));
-	xa_for_each(&seg->pages, idx, page) {
-		put_page(page);
-		atomic64_dec(&rams_counters.pages);
-	}
-	xa_destroy(&seg->pages);
-	atomic64_sub(seg->npages << PAGE_SHIFT, &rams_counters.reserved_bytes);
+	atomic64_sub(atomic64_read(&seg->pages_allocated), &rams_counters.pages);
+	/* The pages go with the file's last reference (shmem yields as it frees them). */
+	fput(seg->shm);
+	atomic64_sub(bytes, &rams_counters.reserved_bytes);
 	atomic64_dec(&rams_counters.segments);
 	kfree(seg);
 	/* Callers hold an open file of the module, so its code stays. */
@@ -171,10 +375,23 @@ static void rams_segment_free(struct kref *ref)
 
 void rams_segment_put(struct rams_segment *seg)
 {
-	kref_put(&seg->ref, rams_segment_free);
+	kref_put_mutex(&seg->ref, rams_segment_free, &rams_registry_mu);
 }
 
-/* Drops the name; the segment lives on while handles are attached. */
+/* Drops the name of `seg` if it still has it (undo of a create); not a permission check. */
+void rams_segment_unlink(struct rams_segment *seg)
+{
+	bool named;
+
+	mutex_lock(&rams_registry_mu);
+	named = !list_empty(&seg->registry_node);
+	list_del_init(&seg->registry_node);
+	mutex_unlock(&rams_registry_mu);
+	if (named)
+		rams_segment_put(seg);
+}
+
+/* Drops the name; the segment lives on (and counts) while handles are attached. */
 int rams_segment_remove(const char *name)
 {
 	struct rams_segment *seg;
@@ -183,7 +400,8 @@ int rams_segment_remove(const char *name)
 	ret = rams_validate_name(name);
 	if (ret)
 		return ret;
-	mutex_lock(&rams_registry_mu);
+	if (mutex_lock_killable(&rams_registry_mu))
+		return -EINTR;
 	seg = rams_registry_find(name);
 	if (!seg) {
 		ret = -ENOENT;
@@ -194,8 +412,6 @@ int rams_segment_remove(const char *name)
 		goto out_unlock;
 	}
 	list_del_init(&seg->registry_node);
-	rams_nsegments--;
-	rams_named_bytes -= seg->npages << PAGE_SHIFT;
 	mutex_unlock(&rams_registry_mu);
 	rams_segment_put(seg);
 	return 0;
@@ -206,6 +422,7 @@ out_unlock:
 
 void rams_segment_fill_info(struct rams_segment *seg, struct rams_info *info)
 {
+	rams_segment_sync_pages(seg);
 	memset(info, 0, sizeof(*info));
 	strscpy(info->name, seg->name, sizeof(info->name));
 	info->size = seg->size;
@@ -219,38 +436,71 @@ void rams_segment_fill_info(struct rams_segment *seg, struct rams_info *info)
 	info->pages = atomic64_read(&seg->pages_allocated);
 }
 
-int rams_segment_list(struct rams_info __user *entries, u32 capacity, u32 *count)
+/* Visible segments: fills up to `room` of `out`, returns how many there are. */
+static u32 rams_registry_snapshot(struct rams_info *out, u32 room)
 {
 	struct rams_segment *seg;
-	struct rams_info info;
 	u32 n = 0;
-	int ret = 0;
 
-	mutex_lock(&rams_registry_mu);
+	lockdep_assert_held(&rams_registry_mu);
 	list_for_each_entry(seg, &rams_registry, registry_node) {
-		if (n < capacity) {
-			rams_segment_fill_info(seg, &info);
-			if (copy_to_user(&entries[n], &info, sizeof(info))) {
-				ret = -EFAULT;
-				break;
-			}
-		}
+		if (!rams_segment_visible(seg))
+			continue;
+		if (n < room)
+			rams_segment_fill_info(seg, &out[n]);
 		n++;
 	}
-	mutex_unlock(&rams_registry_mu);
+	return n;
+}
+
+/*
+ * Snapshot under the registry lock into kernel memory, copy out after it is
+ * dropped: a slowly faulting user buffer stalls nobody but its owner.
+ */
+int rams_segment_list(struct rams_info __user *entries, u32 capacity, u32 *count)
+{
+	struct rams_info *snap = NULL;
+	u32 room = 0, n;
+	int ret = 0;
+
+	for (;;) {
+		if (mutex_lock_killable(&rams_registry_mu)) {
+			ret = -EINTR;
+			break;
+		}
+		n = rams_registry_snapshot(snap, room);
+		mutex_unlock(&rams_registry_mu);
+		if (min(n, capacity) <= room)
+			break;
+		/* More than we made room for: grow (bounded by the segment limit) and retry. */
+		kvfree(snap);
+		room = min(n, capacity);
+		snap = kvmalloc_array(room, sizeof(*snap), GFP_KERNEL_ACCOUNT);
+		if (!snap) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	if (!ret && n && copy_to_user(entries, snap, (size_t)min(n, capacity) * sizeof(*snap)))
+		ret = -EFAULT;
+	kvfree(snap);
 	*count = n;
 	return ret;
 }
 
-/* One line per named segment, then one line per lease it holds. */
+/* One line per visible named segment, then one line per lease it holds. */
 int rams_registry_show(struct seq_file *m)
 {
 	struct rams_segment *seg;
 	struct rams_lease *lease;
 	struct rams_info info;
 
-	mutex_lock(&rams_registry_mu);
+	/* Output goes to the seq_file's kernel buffer, not to user memory. */
+	if (mutex_lock_killable(&rams_registry_mu))
+		return -EINTR;
 	list_for_each_entry(seg, &rams_registry, registry_node) {
+		if (!rams_segment_visible(seg))
+			continue;
 		rams_segment_fill_info(seg, &info);
 		seq_printf(m, "segment %s %llu %u %u %o %u %u %llu\n", info.name, info.size,
 			   info.uid, info.gid, info.mode, info.attached,
@@ -266,27 +516,39 @@ int rams_registry_show(struct seq_file *m)
 	return 0;
 }
 
+/* Brings rams_counters.pages and the segment's count up to shmem's (resident or swapped). */
+void rams_segment_sync_pages(struct rams_segment *seg)
+{
+	s64 now = READ_ONCE(SHMEM_I(file_inode(seg->shm))->alloced);
+	s64 old = atomic64_xchg(&seg->pages_allocated, now);
+
+	if (now != old)
+		atomic64_add(now - old, &rams_counters.pages);
+}
+
 /*
- * The page at `idx`, allocated zeroed on first use when `alloc`. NULL when
- * absent and !alloc; ERR_PTR on allocation failure. Charged to the memcg of
- * the task that touches it first.
+ * The page at `idx` with a reference the caller drops (put_page), read in
+ * from swap if needed; allocated zeroed on first use when `alloc`, charged to
+ * the memory cgroup of the current task (shmem's rule). NULL for a hole when
+ * !alloc; ERR_PTR on failure. REQUIRES: idx < seg->npages.
  */
 struct page *rams_segment_page(struct rams_segment *seg, pgoff_t idx, bool alloc)
 {
-	struct page *page = xa_load(&seg->pages, idx);
-	struct page *old;
+	struct address_space *mapping = seg->shm->f_mapping;
+	struct page *page;
 
-	if (page || !alloc)
-		return page;
-	page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT);
-	if (!page)
-		return ERR_PTR(-ENOMEM);
-	old = xa_cmpxchg(&seg->pages, idx, NULL, page, GFP_KERNEL);
-	if (old) {
-		__free_page(page);
-		return xa_is_err(old) ? ERR_PTR(xa_err(old)) : old;
-	}
-	atomic64_inc(&seg->pages_allocated);
-	atomic64_inc(&rams_counters.pages);
+	if (!alloc && !xa_load(&mapping->i_pages, idx))
+		return NULL; /* a hole (a swapped-out page is a value entry, not NULL) */
+	page = shmem_read_mapping_page_gfp(mapping, idx, mapping_gfp_mask(mapping));
+	if (alloc && !IS_ERR(page))
+		rams_segment_sync_pages(seg);
 	return page;
+}
+
+/* Whether `page` (NULL: a hole) is what the segment holds at `idx` now; never sleeps. */
+bool rams_segment_page_current(struct rams_segment *seg, pgoff_t idx, struct page *page)
+{
+	void *entry = xa_load(&seg->shm->f_mapping->i_pages, idx);
+
+	return page ? entry == page_folio(page) : entry == NULL;
 }

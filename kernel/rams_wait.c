@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * WAIT/WAKE: futex semantics on aligned 32-bit words of a segment, with the
- * module's own hashed wait queues. The kernel's futex cannot be used on our
- * pages: it keys shared words by their page cache mapping or inode, and the
- * pages this module inserts have neither. A waiter is keyed by (segment,
+ * module's own hashed wait queues: WAIT/WAKE must work for callers that only
+ * read() and write(), and the futex internals are not exported. A waiter is keyed by (segment,
  * offset); the word is read through the segment's page, so WAIT works for
  * words written by write() as well as through mmap.
  *
- * Ordering (the futex argument): a waiter reads the word and queues itself
+ * Ordering (the futex argument): a waiter reads the word (in a page it looked
+ * up before, checked under the lock to still be the segment's) and queues itself
  * under the bucket lock; a waker changes the word before WAKE and scans under
  * the same lock. Either the waker's scan finds the waiter, or the waiter's
  * locked read comes after the waker's unlock and sees the new value.
@@ -54,10 +54,9 @@ static struct rams_wait_bucket *rams_wait_bucket(struct rams_segment *seg, u64 o
 	return &rams_wait_table[hash_64(key, RAMS_WAIT_HASH_BITS)];
 }
 
-/* The word's value; an untouched page reads as zero. REQUIRES: offset aligned, inside. */
-static u32 rams_word_read(struct rams_segment *seg, u64 offset)
+/* The word's value in `page` (NULL: a hole, zero). REQUIRES: offset aligned, inside. */
+static u32 rams_word_read(struct page *page, u64 offset)
 {
-	struct page *page = rams_segment_page(seg, offset >> PAGE_SHIFT, false);
 	u32 *kaddr;
 	u32 val;
 
@@ -67,6 +66,46 @@ static u32 rams_word_read(struct rams_segment *seg, u64 offset)
 	val = READ_ONCE(kaddr[(offset & ~PAGE_MASK) / sizeof(u32)]);
 	kunmap_local(kaddr);
 	return val;
+}
+
+/*
+ * Takes b->lock with the word's page in *pagep (a reference; NULL for a
+ * hole). Finding the page may sleep (swap-in), so it is done first and
+ * checked again under the lock: a waker that changed the word changed it in
+ * that page, before its WAKE scans the bucket.
+ */
+static int rams_wait_lock_word(struct rams_wait_bucket *b, struct rams_segment *seg,
+			       u64 offset, struct page **pagep)
+{
+	pgoff_t idx = offset >> PAGE_SHIFT;
+
+	for (;;) {
+		struct page *page = rams_segment_page(seg, idx, false);
+
+		if (IS_ERR(page))
+			return PTR_ERR(page);
+		spin_lock(&b->lock);
+		if (rams_segment_page_current(seg, idx, page)) {
+			*pagep = page;
+			return 0;
+		}
+		spin_unlock(&b->lock);
+		if (page)
+			put_page(page);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+}
+
+/*
+ * The error for a wait cut short by a signal, like futex's: the call restarts
+ * after SIGSTOP/SIGCONT, the freezer or a handler with SA_RESTART (a timed
+ * wait only when no handler ran, and its timeout starts again), else EINTR.
+ */
+int rams_restart_error(bool timed)
+{
+	return timed ? -ERESTARTNOHAND : -ERESTARTSYS;
 }
 
 static int rams_wait_sleep(struct rams_waiter *w, const struct rams_wait *req)
@@ -85,7 +124,7 @@ static int rams_wait_sleep(struct rams_waiter *w, const struct rams_wait *req)
 			break;
 		if (signal_pending(current)) {
 			__set_current_state(TASK_RUNNING);
-			return -EINTR;
+			return rams_restart_error(expiresp != NULL);
 		}
 		if (!schedule_hrtimeout(expiresp, HRTIMER_MODE_ABS)) {
 			__set_current_state(TASK_RUNNING);
@@ -102,15 +141,21 @@ int rams_wait(struct rams_handle *h, const struct rams_wait *req)
 	struct rams_segment *seg = rams_handle_segment(h);
 	struct rams_wait_bucket *b = rams_wait_bucket(seg, req->offset);
 	struct rams_waiter w = { .seg = seg, .offset = req->offset, .task = current };
+	struct page *page;
+	bool same;
 	int ret;
 
-	spin_lock(&b->lock);
-	if (rams_word_read(seg, req->offset) != req->expected) {
-		spin_unlock(&b->lock);
-		return -EAGAIN;
-	}
-	list_add_tail(&w.node, &b->waiters);
+	ret = rams_wait_lock_word(b, seg, req->offset, &page);
+	if (ret)
+		return ret;
+	same = rams_word_read(page, req->offset) == req->expected;
+	if (same)
+		list_add_tail(&w.node, &b->waiters);
 	spin_unlock(&b->lock);
+	if (page)
+		put_page(page);
+	if (!same)
+		return -EAGAIN;
 	atomic64_inc(&rams_counters.waiters);
 
 	ret = rams_wait_sleep(&w, req);

@@ -75,18 +75,25 @@ Result<std::span<std::byte>> Segment::Map() {
 }
 
 Result<RangeLock> Segment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
-  RAMS_ASSIGN_OR_RETURN(LockId id, attachment_->Lock(offset, len, options));
-  return RangeLock(attachment_.get(), id);
+  bool holder_gone = false;
+  LockOptions with_report = options;
+  with_report.holder_gone = &holder_gone;
+  RAMS_ASSIGN_OR_RETURN(LockId id, attachment_->Lock(offset, len, with_report));
+  if (options.holder_gone != nullptr) *options.holder_gone = holder_gone;
+  return RangeLock(attachment_.get(), id, holder_gone);
 }
 
 RangeLock::RangeLock(RangeLock&& other) noexcept
-    : attachment_(std::exchange(other.attachment_, nullptr)), id_(other.id_) {}
+    : attachment_(std::exchange(other.attachment_, nullptr)),
+      id_(other.id_),
+      holder_gone_(other.holder_gone_) {}
 
 RangeLock& RangeLock::operator=(RangeLock&& other) noexcept {
   if (this != &other) {
     if (attachment_ != nullptr) attachment_->Unlock(id_).IgnoreError();
     attachment_ = std::exchange(other.attachment_, nullptr);
     id_ = other.id_;
+    holder_gone_ = other.holder_gone_;
   }
   return *this;
 }

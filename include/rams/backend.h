@@ -57,6 +57,12 @@ using Timeout = std::optional<std::chrono::nanoseconds>;
 struct LockOptions {
   uint32_t writes = 0;  // release after this many writes by the holder; 0 = until Unlock
   Timeout timeout;      // waiting for conflicting holders
+  // Out, when not null: set by the kernel backend's Lock to whether a holder
+  // it waited for went away (closed or died) holding an overlapping lock, so
+  // the range may be half updated (RAMS_LOCK_HOLDER_GONE, docs/kernel-abi.md).
+  // Other backends leave it alone; Segment::Lock reports it as
+  // RangeLock::holder_gone().
+  bool* holder_gone = nullptr;
 };
 
 // Identifies one held range lock within its Attachment.

@@ -68,12 +68,17 @@ class Segment {
 // Unlock, or by its write lease running out).
 class RangeLock {
  public:
-  RangeLock(Attachment* attachment, LockId id) : attachment_(attachment), id_(id) {}
+  RangeLock(Attachment* attachment, LockId id, bool holder_gone = false)
+      : attachment_(attachment), id_(id), holder_gone_(holder_gone) {}
   RangeLock(RangeLock&& other) noexcept;
   RangeLock& operator=(RangeLock&& other) noexcept;
   ~RangeLock();
 
   LockId id() const { return id_; }
+  // Whether Lock had to wait for a holder that went away (closed or died)
+  // holding an overlapping lock: the range may be half updated. Reported by
+  // the kernel backend only (LockOptions::holder_gone).
+  bool holder_gone() const { return holder_gone_; }
   // Whether the lock is still held (false after its lease ran out).
   Result<bool> Held() const;
   // ENOENT when it was already released by its lease.
@@ -85,6 +90,7 @@ class RangeLock {
  private:
   Attachment* attachment_;  // null once unlocked or detached
   LockId id_;
+  bool holder_gone_;
 };
 
 }  // namespace rams

@@ -45,8 +45,9 @@ struct rams_version {
 	__u64 max_segment_bytes;/* out: module limits */
 	__u64 max_total_bytes;
 	__u32 max_segments;
-	__u32 reserved1;
-	__u64 reserved[2];
+	__u32 max_user_segments;/* out: per-uid limits (zero from modules before them) */
+	__u64 max_user_bytes;
+	__u64 reserved[1];
 };
 
 /* RAMS_IOC_ATTACH flags. */

@@ -88,6 +88,7 @@ Result<LockId> KernelAttachment::Lock(uint64_t offset, uint64_t len, const LockO
     return ioctl(fd_.get(), RAMS_IOC_LOCK, &l);
   });
   if (r != 0) return ErrnoError(What("lock", offset, len));
+  if (options.holder_gone != nullptr) *options.holder_gone = l.result & RAMS_LOCK_HOLDER_GONE;
   return LockId{l.id};
 }
 

@@ -9,32 +9,6 @@
 
 #include "rams_test.h"
 
-static uint64_t param(const char *name)
-{
-	char path[128], buf[64] = { 0 };
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
-	fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	CHECK(read(fd, buf, sizeof(buf) - 1) > 0);
-	close(fd);
-	return strtoull(buf, NULL, 10);
-}
-
-static void set_param(const char *name, uint64_t value)
-{
-	char path[128], buf[64];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	CHECK(fd >= 0);
-	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)value);
-	CHECK(write(fd, buf, n) == n);
-	close(fd);
-}
-
 static void test_attach_errors(void)
 {
 	int fd = rams_open_dev(), fd2;
@@ -215,20 +189,6 @@ static void test_limits(void)
 	close(a);
 	close(b);
 	close(c);
-}
-
-/* Runs `fn` in a child with uid/gid 1000 and no capabilities. */
-static void as_other_user(void (*fn)(void))
-{
-	pid_t pid = fork();
-
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		CHECK(setgid(1000) == 0 && setuid(1000) == 0);
-		fn();
-		_exit(0);
-	}
-	rams_reap_ok(pid);
 }
 
 static void other_user_checks(void)

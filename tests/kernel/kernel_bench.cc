@@ -7,6 +7,8 @@
 //    contended by 2 processes (losers park in the backend); goal <= 1.5x.
 //  - a WaitWord/WakeWord ping-pong between 2 processes, kernel vs posix
 //    (informational: the module's hashed wait queues vs the futex).
+//  - Lock with a 1 ms timeout on a held range until ETIMEDOUT, kernel vs posix
+//    (informational: the module's hrtimer vs the posix backend's timed wait).
 // Records are JSON files in $RAMS_BENCH_DIR (bench/report.h). Exits 77 when
 // /dev/rams is absent.
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <cstdio>
@@ -192,6 +195,44 @@ bool SyncBench(rams::Backend* kernel, rams::Backend* posix) {
   return ok;
 }
 
+// How long a Lock with a 1 ms timeout on a range another handle holds takes
+// to give ETIMEDOUT, in microseconds: one sample is the median of 20 calls.
+double TimedOutLockUs(rams::Segment& holder_seg, rams::Segment& waiter_seg) {
+  auto held = holder_seg.Lock(0, 1);
+  if (!held.ok()) return -1;
+  std::vector<double> us;
+  rams::LockOptions opts;
+  opts.timeout = std::chrono::milliseconds(1);
+  for (int i = 0; i < 20; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto lock = waiter_seg.Lock(0, 1, opts);
+    if (lock.ok() || lock.status().code() != ETIMEDOUT) return -1;
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return rams::bench::Median(us);
+}
+
+// LOCK's timeout on the module's hrtimer vs the posix backend's timed wait
+// (informational: how close to the 1 ms asked for each one wakes).
+bool LockTimeoutBench(rams::Backend* kernel, rams::Backend* posix) {
+  rams::Backend* backends[2] = {kernel, posix};
+  std::vector<double> samples[2];
+  for (int b = 0; b < 2; ++b) {
+    std::string name = "bench-lktime-" + std::string(backends[b]->name()) + "-" + std::to_string(getpid());
+    auto holder = rams::Segment::Create(name, 4096, 0600, true, backends[b]);
+    if (!holder.ok()) return fprintf(stderr, "%s\n", holder.status().ToString().c_str()), false;
+    auto waiter = rams::Segment::Open(name, {}, backends[b]);
+    if (!waiter.ok()) return false;
+    for (int r = 0; r < kReps; ++r) samples[b].push_back(TimedOutLockUs(*holder, *waiter));
+    if (!rams::Segment::Remove(name, backends[b]).ok()) return false;
+  }
+  for (const auto& v : samples)
+    for (double x : v)
+      if (x < 0) return fprintf(stderr, "timed lock: no ETIMEDOUT\n"), false;
+  return Emit({"kernel_lock_timeout_1ms", rams::bench::Median(samples[0]), "us",
+               "posix_lock_timeout_1ms", rams::bench::Median(samples[1]), ""});
+}
+
 }  // namespace
 
 int main() {
@@ -204,5 +245,6 @@ int main() {
   if (!posix.ok()) return fprintf(stderr, "%s\n", posix.status().ToString().c_str()), 1;
   bool ok = IoBench(*kernel);
   ok = SyncBench(*kernel, *posix) && ok;
+  ok = LockTimeoutBench(*kernel, *posix) && ok;
   return ok ? 0 : 1;
 }

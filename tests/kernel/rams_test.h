@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +133,33 @@ static inline struct rams_stats rams_get_stats(void)
 	return s;
 }
 
+/* The module parameter `name` (/sys/module/rams/parameters/), read and written. */
+static inline uint64_t param(const char *name)
+{
+	char path[128], buf[64] = { 0 };
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	return strtoull(buf, NULL, 10);
+}
+
+static inline void set_param(const char *name, uint64_t value)
+{
+	char path[128], buf[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/module/rams/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0);
+	n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)value);
+	CHECK(write(fd, buf, n) == n);
+	close(fd);
+}
+
 /* Waits for child `pid`; CHECKs that it exited with status 0. */
 static inline void rams_reap_ok(pid_t pid)
 {
@@ -141,6 +170,74 @@ static inline void rams_reap_ok(pid_t pid)
 		fprintf(stderr, "child %d failed: status 0x%x\n", (int)pid, status);
 		exit(1);
 	}
+}
+
+/* Writes `text` to the file at `path` (sysfs, cgroupfs), or exits failing. */
+static inline void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n = (ssize_t)strlen(text);
+
+	if (fd < 0 || write(fd, text, n) != n) {
+		fprintf(stderr, "writing '%s' to %s: %s\n", text, path, strerror(errno));
+		exit(1);
+	}
+	close(fd);
+}
+
+/* cgroup2, mounted at kCgroups with the memory controller for children. */
+#define kCgroups "/sys/fs/cgroup"
+
+static inline void cgroup_make(const char *cg)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), kCgroups "/%s", cg);
+	CHECK(mkdir(path, 0755) == 0 || errno == EEXIST);
+}
+
+static inline void cgroup_join(const char *cg)
+{
+	char path[128], pid[32];
+
+	snprintf(path, sizeof(path), kCgroups "/%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	write_file(path, pid);
+}
+
+static inline void setup_cgroups(void)
+{
+	mkdir(kCgroups, 0755);
+	if (mount("cgroup2", kCgroups, "cgroup2", 0, NULL) != 0)
+		CHECK(errno == EBUSY);
+	write_file(kCgroups "/cgroup.subtree_control", "+memory");
+}
+
+/* Runs `fn` in a child; CHECKs that it exited with status 0. */
+static inline void rams_run_child(void (*fn)(void))
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	rams_reap_ok(pid);
+}
+
+/* Runs `fn` in a child with uid/gid 1000 and no capabilities. */
+static inline void as_other_user(void (*fn)(void))
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK(setgid(1000) == 0 && setuid(1000) == 0);
+		fn();
+		_exit(0);
+	}
+	rams_reap_ok(pid);
 }
 
 /* One-byte messages between processes over a pipe. */
