@@ -14,7 +14,7 @@ CMAKE_GEN  := -G Ninja
 FUZZ_SECONDS ?= 20
 
 .PHONY: all build deps demo test check unit-test asan-test tsan-test fuzz-test kernel-test \
-        install-test arm64-test kernel-test-arm64 test-native test-arm64 bench clean
+        install-test arm64-test kernel-test-arm64 test-native test-arm64 deb packaging-test bench clean
 
 # The suites of `make test`. The arm64 ones (a cross-build tested under
 # qemu-user, then the module in qemu-system-aarch64) run beside the native
@@ -23,13 +23,13 @@ FUZZ_SECONDS ?= 20
 # QEMU kernel suites, which need an x86_64 host's Debian kernel packages, are
 # left out.
 ifeq ($(shell uname -m),aarch64)
-NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test
+NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test packaging-test
 ARM64_SUITES  :=
-TEST_DEPS     := build
+TEST_DEPS     := build deb
 else
 NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test kernel-test
-ARM64_SUITES  := arm64-test kernel-test-arm64
-TEST_DEPS     := kernel arm64
+ARM64_SUITES  := arm64-test kernel-test-arm64 packaging-test
+TEST_DEPS     := kernel arm64 deb
 endif
 
 all: build
@@ -72,6 +72,18 @@ unit-test:
 
 install-test:
 	tests/install/run $(BUILD)
+
+# The Debian packages (dpkg-buildpackage -us -uc -b on a copy of the tree).
+deb:
+	@scripts/install-deps build deb
+	scripts/build-deb build-deb
+
+# Builds the packages, runs lintian, installs them into a scratch root and
+# uses them (tests/packaging/run). It runs in the second lane of `make test`,
+# beside the native suites, after the arm64 ones.
+packaging-test:
+	@scripts/install-deps build deb
+	tests/packaging/run build-deb
 
 asan-test:
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -116,4 +128,4 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD) build-kernel \
-	  build-kernel-arm64
+	  build-kernel-arm64 build-deb
