@@ -5,13 +5,32 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
+ARM64_BUILD ?= build-arm64
+# Wall time and result of each suite of `make test`, reported at its end.
+TIMES      ?= $(BUILD)/suite-times
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 # Bounded fuzzing inside `make test`: seconds per target.
 FUZZ_SECONDS ?= 20
 
-.PHONY: all build deps demo test unit-test asan-test tsan-test fuzz-test kernel-test \
-        install-test bench clean
+.PHONY: all build deps demo test check unit-test asan-test tsan-test fuzz-test kernel-test \
+        install-test arm64-test kernel-test-arm64 test-native test-arm64 deb packaging-test bench clean
+
+# The suites of `make test`. The arm64 ones (a cross-build tested under
+# qemu-user, then the module in qemu-system-aarch64) run beside the native
+# ones, their lines prefixed with [arm64].
+# On an aarch64 host (a Pi 4) the native suites are the arm64 ones, and the
+# QEMU kernel suites, which need an x86_64 host's Debian kernel packages, are
+# left out.
+ifeq ($(shell uname -m),aarch64)
+NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test packaging-test
+ARM64_SUITES  :=
+TEST_DEPS     := build deb
+else
+NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test kernel-test
+ARM64_SUITES  := arm64-test kernel-test-arm64 packaging-test
+TEST_DEPS     := kernel arm64 deb
+endif
 
 all: build
 
@@ -28,28 +47,59 @@ demo: build
 	$(BUILD)/demo/rams-remote-demo
 
 test: build
-	@scripts/install-deps kernel
-	$(MAKE) --no-print-directory unit-test install-test asan-test tsan-test fuzz-test kernel-test
+	@scripts/install-deps $(TEST_DEPS)
+	@rm -rf $(TIMES) && mkdir -p $(TIMES) && date +%s >$(TIMES)/.start
+	@$(MAKE) --no-print-directory -j2 test-native test-arm64; rc=$$?; \
+	  scripts/time-suite report $(TIMES); exit $$rc
 
+test-native:
+	@rc=0; for s in $(NATIVE_SUITES); do \
+	  scripts/time-suite $(TIMES) $$s $(MAKE) --no-print-directory $$s || rc=1; done; exit $$rc
+
+test-arm64:
+	@rc=0; for s in $(ARM64_SUITES); do RAMS_SUITE_PREFIX='[arm64] ' \
+	  scripts/time-suite $(TIMES) $$s $(MAKE) --no-print-directory $$s || rc=1; done; exit $$rc
+
+# The quick inner loop: the g++ build and the fast unit tests.
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120 -L unit
+
+# Each ctest suite ends with scripts/check-skips: a skip whose reason
+# tests/SKIPS.md does not list fails it.
 unit-test:
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600 --output-junit ctest.xml
+	scripts/check-skips native $(BUILD)/ctest.xml
 
 install-test:
 	tests/install/run $(BUILD)
+
+# The Debian packages (dpkg-buildpackage -us -uc -b on a copy of the tree).
+deb:
+	@scripts/install-deps build deb
+	scripts/build-deb build-deb
+
+# Builds the packages, runs lintian, installs them into a scratch root and
+# uses them (tests/packaging/run). It runs in the second lane of `make test`,
+# beside the native suites, after the arm64 ones.
+packaging-test:
+	@scripts/install-deps build deb
+	tests/packaging/run build-deb
 
 asan-test:
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DRAMS_SANITIZE=address,undefined -DRAMS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900 -LE no-asan
+	  ctest --output-on-failure -j $(JOBS) --timeout 900 -LE no-asan --output-junit ctest.xml
+	scripts/check-skips asan $(ASAN_BUILD)/ctest.xml
 
 tsan-test:
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DRAMS_SANITIZE=thread -DRAMS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900 -L threads
+	  ctest --output-on-failure -j $(JOBS) --timeout 900 -L threads --output-junit ctest.xml
+	scripts/check-skips tsan $(TSAN_BUILD)/ctest.xml
 
 fuzz-test:
 	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -58,12 +108,24 @@ fuzz-test:
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 kernel-test:
-	@if [ -x scripts/kernel-test ]; then scripts/kernel-test; \
-	 else echo "kernel-test: no kernel suite in this tree yet"; fi
+	scripts/kernel-test build-kernel
+	scripts/check-skips kernel-amd64 build-kernel/serial.log
+
+# aarch64 (Raspberry Pi 4): the cross-build's whole ctest suite under
+# qemu-user, and the module's suite in qemu-system-aarch64 -smp 4.
+arm64-test:
+	@scripts/install-deps arm64
+	scripts/arm64-test $(ARM64_BUILD)
+
+kernel-test-arm64:
+	@scripts/install-deps kernel arm64
+	RAMS_KERNEL_ARCH=arm64 scripts/kernel-test build-kernel-arm64
+	scripts/check-skips kernel-arm64 build-kernel-arm64/serial.log
 
 bench: build
 	@scripts/install-deps bench
 	bench/run $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) build-kernel
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD) build-kernel \
+	  build-kernel-arm64 build-deb

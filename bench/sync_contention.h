@@ -78,6 +78,7 @@ inline Counted Count(int processes, double seconds,
       board->ready.fetch_add(1);
       while (board->go.load() == 0) sched_yield();
       uint64_t mine = 0;
+      // relaxed: the stop flag publishes nothing; the counter is read after wait().
       while (board->stop.load(std::memory_order_relaxed) == 0) {
         lock(board->lock);
         ++board->counter;

@@ -116,7 +116,9 @@ inline double FutexRoundTripUs(int rounds) {
         auto me = static_cast<uint32_t>(side);
         for (int i = 0; i < n; ++i) {
           uint32_t t;
+          // acquire: pairs with the other side's release store of turn below.
           while ((t = turn->load(std::memory_order_acquire)) != me) Futex(turn, FUTEX_WAIT, t);
+          // release: pairs with the other side's acquire load of turn above.
           turn->store(1 - me, std::memory_order_release);
           Futex(turn, FUTEX_WAKE, 1);
         }

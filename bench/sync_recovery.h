@@ -36,9 +36,11 @@ inline int64_t NowNs() {
       .count();
 }
 
-// Kills a holder `kills` times while a waiter is parked; returns the
-// microseconds from kill() to the waiter holding the lock, sorted.
-inline std::vector<double> Recoveries(int kills, bool use_rams) {
+// Kills a holder `kills` times while a waiter is parked, at a random time
+// 0..max_park_us after the waiter started to lock; returns the microseconds
+// from kill() to the waiter holding the lock, sorted.
+inline std::vector<double> Recoveries(int kills, bool use_rams, uint32_t max_park_us,
+                                      uint32_t seed) {
   Region region = use_rams ? Region::Rams() : Region::Anonymous();
   auto* board = new (region.base) RecoveryBoard();
   auto* rmu = use_rams ? new (board->lock) rams::Mutex() : nullptr;
@@ -74,7 +76,7 @@ inline std::vector<double> Recoveries(int kills, bool use_rams) {
     }
     _exit(0);
   }
-  std::minstd_rand rng(42);
+  std::minstd_rand rng(seed);
   std::vector<double> us;
   for (uint32_t k = 1; k <= static_cast<uint32_t>(kills); ++k) {
     pid_t holder = fork();
@@ -85,7 +87,7 @@ inline std::vector<double> Recoveries(int kills, bool use_rams) {
       _exit(0);
     }
     while (board->waiting.load() != k) sched_yield();
-    usleep(200 + rng() % 1800);  // the waiter parks
+    usleep(static_cast<useconds_t>(rng() % (max_park_us + 1)));  // the waiter parks
     int64_t killed = NowNs();
     kill(holder, SIGKILL);
     waitpid(holder, nullptr, 0);
@@ -97,6 +99,12 @@ inline std::vector<double> Recoveries(int kills, bool use_rams) {
   region.Release();
   std::sort(us.begin(), us.end());
   return us;
+}
+
+// The q-quantile (0..1) of sorted samples. REQUIRES: not empty.
+inline double Quantile(const std::vector<double>& sorted, double q) {
+  size_t i = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(i, sorted.size() - 1)];
 }
 
 

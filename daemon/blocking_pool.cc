@@ -6,42 +6,66 @@ namespace ramsd {
 BlockingPool::~BlockingPool() {
   std::vector<std::thread> threads;
   {
-    std::lock_guard l(mu_);
+    rams::sys::LocalMutexLock l(mu_);
     stopping_ = true;
     threads.swap(threads_);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   for (std::thread& t : threads) t.join();
 }
 
 bool BlockingPool::Submit(std::function<void()> job) {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
+  JoinExited();
   if (stopping_ || busy_ >= max_threads_) return false;
   ++busy_;
   queue_.push_back(std::move(job));
   if (idle_ >= queue_.size()) {  // an idle thread for every queued job
-    cv_.notify_one();
+    cv_.NotifyOne();
   } else {
     threads_.emplace_back([this] { Worker(); });
   }
   return true;
 }
 
+void BlockingPool::JoinExited() {
+  for (std::thread::id id : exited_) {
+    for (auto it = threads_.begin(); it != threads_.end(); ++it) {
+      if (it->get_id() != id) continue;
+      it->join();
+      threads_.erase(it);
+      break;
+    }
+  }
+  exited_.clear();
+}
+
 void BlockingPool::Worker() {
-  std::unique_lock l(mu_);
+  mu_.Lock();
   for (;;) {
     ++idle_;
-    cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+    const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
+    bool woken = true;
+    while (!stopping_ && queue_.empty() && woken) woken = cv_.WaitUntil(mu_, deadline);
+    woken = stopping_ || !queue_.empty();
+    if (!woken && idle_ > kKeepIdle) {
+      --idle_;
+      exited_.push_back(std::this_thread::get_id());
+      mu_.Unlock();  // only the return is left, so a successor may join this thread under mu_
+      return;
+    }
     --idle_;
-    if (queue_.empty()) return;  // stopping, nothing left to run
+    if (!woken) continue;
+    if (queue_.empty()) break;  // stopping, nothing left to run
     std::function<void()> job = std::move(queue_.front());
     queue_.pop_front();
-    l.unlock();
+    mu_.Unlock();
     job();
     job = nullptr;  // destroy captures outside the lock
-    l.lock();
+    mu_.Lock();
     --busy_;
   }
+  mu_.Unlock();
 }
 
 }  // namespace ramsd

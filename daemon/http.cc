@@ -1,6 +1,7 @@
 // Minimal HTTP responder for health and metrics.
 #include "http.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -12,8 +13,15 @@ namespace {
 constexpr size_t kMaxRequestHeadBytes = 4096;
 
 struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
-  HttpExchange(asio::ip::tcp::socket s, Server& srv)
-      : socket(std::move(s)), server(srv), timer(server.io()), request(kMaxRequestHeadBytes) {}
+  HttpExchange(asio::ip::tcp::socket s, Server& srv, std::shared_ptr<uint32_t> open_count)
+      : socket(std::move(s)),
+        server(srv),
+        timer(server.io()),
+        request(kMaxRequestHeadBytes),
+        open(std::move(open_count)) {
+    ++*open;
+  }
+  ~HttpExchange() { --*open; }
 
   void Start() {
     timer.expires_after(std::chrono::seconds(5));
@@ -66,12 +74,13 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
   asio::steady_timer timer;
   asio::streambuf request;
   std::string response;
+  std::shared_ptr<uint32_t> open;  // the server's count of open exchanges
 };
 
 }  // namespace
 
-void ServeHttp(asio::ip::tcp::socket socket, Server& server) {
-  std::make_shared<HttpExchange>(std::move(socket), server)->Start();
+void ServeHttp(asio::ip::tcp::socket socket, Server& server, std::shared_ptr<uint32_t> open) {
+  std::make_shared<HttpExchange>(std::move(socket), server, std::move(open))->Start();
 }
 
 }  // namespace ramsd

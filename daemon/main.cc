@@ -1,12 +1,11 @@
 // ramsd: serves local rams segments to other hosts over TCP (docs/protocol.md).
 //
 //   ramsd --listen ADDR:PORT --export NAME[:ro] ... --log-dir DIR
-//         [--key-file F] [--config F] [--http ADDR:PORT] [--max-connections N]
+//         [--key-file F] [--config F] [--http ADDR:PORT [--http-public]]
+//         [--max-connections N] [--handshake-timeout-ms MS]
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
 // not start (bad options, port in use, unreadable key), 2 for usage errors.
-#include <spdlog/sinks/rotating_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,15 +15,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
+#include "logging.h"
+#include "notify.h"
 #include "rams/remote.h"
-#include "remote/auth.h"
+#include "rams/version.h"
+#include "wire/auth.h"
 #include "server.h"
 
 namespace {
-
-bool g_logging_ready = false;  // SetUpLogging succeeded
 
 std::string DefaultLogDir() {
   if (geteuid() == 0) return "/var/log/ramsd";
@@ -37,25 +38,24 @@ std::string DefaultLogDir() {
   return "/tmp/ramsd-" + std::to_string(geteuid());
 }
 
-rams::Status SetUpLogging(const std::string& dir, const std::string& level) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return rams::Error(ec.value(), "create log directory " + dir);
-  try {
-    auto file = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(dir + "/ramsd.log",
-                                                                       10u << 20, 5);
-    auto err = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    err->set_level(spdlog::level::err);  // the file has the rest
-    auto logger = std::make_shared<spdlog::logger>("ramsd", spdlog::sinks_init_list{file, err});
-    logger->set_level(spdlog::level::from_str(level));
-    logger->flush_on(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-    g_logging_ready = true;
-  } catch (const spdlog::spdlog_ex& e) {
-    return rams::Error(EIO, std::string("log file in ") + dir + ": " + e.what());
+// The config file format: TOML/INI with the long option names as keys, at the
+// top or in a [ramsd] section (so one file can hold several programs'
+// sections); keys of any other section are left for CLI11 to refuse.
+class RamsdConfig : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> parsed = CLI::ConfigTOML::from_config(input);
+    std::vector<CLI::ConfigItem> kept;
+    for (CLI::ConfigItem& item : parsed) {
+      if (item.parents.size() == 1 && item.parents[0] == "ramsd") {
+        if (item.name == "++" || item.name == "--") continue;  // section start and end marks
+        item.parents.clear();
+      }
+      kept.push_back(std::move(item));
+    }
+    return kept;
   }
-  return rams::Status::Ok();
-}
+};
 
 // "NAME" or "NAME:ro" (or ":rw").
 rams::Result<ramsd::Export> ParseExport(const std::string& text) {
@@ -100,43 +100,60 @@ bool ParseListenAddress(const std::string& text, std::string* host, uint16_t* po
 
 // Reports a start-up failure (to stderr, and to the log once it exists).
 int Fail(const rams::Status& s) {
-  if (g_logging_ready) spdlog::error("{}", s.ToString());  // its stderr sink shows errors
+  if (ramsd::LoggingReady()) spdlog::error("{}", s.ToString());  // its stderr sink shows errors
   else std::fprintf(stderr, "ramsd: %s\n", s.ToString().c_str());
   return 1;
 }
 
 // The command line as given, before checking.
 struct CommandLine {
-  std::string listen = "127.0.0.1:7070", http, key_file, log_dir = DefaultLogDir(), backend_name,
-              port_file, log_level = "info";
+  std::string listen = "127.0.0.1:7070", http, key_file, log_dir, backend_name, port_file,
+      log_level = "info";
   std::vector<std::string> exports;
   uint32_t max_connections = 256;
+  uint32_t handshake_timeout_ms = 2000;
   uint32_t busy_poll_us = 0;
+  bool http_public = false;
 };
 
 void DefineOptions(CLI::App& app, CommandLine& c) {
-  app.set_config("--config", "", "TOML/INI file with any of these options (long names as keys)");
+  app.set_config("--config", "",
+                 "TOML/INI file with any of these options (long names as keys, at the top or in a "
+                 "[ramsd] section); an unknown key is an error");
+  app.config_formatter(std::make_shared<RamsdConfig>());
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.set_version_flag("--version", "ramsd " RAMS_VERSION_STRING);
   app.add_option("--listen", c.listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
       ->capture_default_str();
   app.add_option("--export", c.exports, "NAME[:ro]: a segment to serve (repeatable)")->required();
-  app.add_option("--log-dir", c.log_dir, "directory of the rotating log ramsd.log")
-      ->capture_default_str();
+  app.add_option("--log-dir", c.log_dir,
+                 "directory of the rotating log ramsd.log (default: stderr only when it is the "
+                 "journal of a service manager, else " + DefaultLogDir() + ")");
   app.add_option("--key-file", c.key_file, "file holding the pre-shared key (16..256 bytes)");
   app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none)");
-  app.add_option("--max-connections", c.max_connections, "client connection limit")
+  app.add_flag("--http-public", c.http_public, "allow --http on a non-loopback address");
+  app.add_option("--max-connections", c.max_connections,
+                 "limit of sessions past the handshake (connections still in it have their own)")
       ->capture_default_str()->check(CLI::Range(1u, 65536u));
+  app.add_option("--handshake-timeout-ms", c.handshake_timeout_ms,
+                 "time a new connection has to finish HELLO (and AUTH)")
+      ->capture_default_str()->check(CLI::Range(100u, 60000u));
   app.add_option("--busy-poll-us", c.busy_poll_us,
                  "after activity, poll without sleeping this long (lower latency, burns a core)")
       ->capture_default_str();
   app.add_option("--backend", c.backend_name, "segment backend: posix or kernel (default: auto)");
   app.add_option("--port-file", c.port_file, "write 'PORT HTTP_PORT' here once listening");
-  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str();
+  app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(ramsd::kLogLevels),
+                                                     std::end(ramsd::kLogLevels))));
 }
 
 // Checks the command line and loads the key; logging is set up.
 rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
-  ramsd::ServerOptions options{.max_connections = c.max_connections};
+  ramsd::ServerOptions options{.http_public = c.http_public,
+                               .max_connections = c.max_connections,
+                               .handshake_timeout = std::chrono::milliseconds(c.handshake_timeout_ms)};
   if (!ParseListenAddress(c.listen, &options.listen_host, &options.listen_port)) {
     return rams::Error(EINVAL, "--listen '" + c.listen + "': want ADDR:PORT");
   }
@@ -150,8 +167,10 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
   if (!c.key_file.empty()) {
     RAMS_ASSIGN_OR_RETURN(options.key, rams::wire::LoadKeyFile(c.key_file));
     struct stat st{};
-    if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      spdlog::warn("key file {} is readable by group or others", c.key_file);
+    // LoadKeyFile refuses a file others may read; group access is the
+    // administrator's choice, but worth a word.
+    if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 070) != 0) {
+      spdlog::warn("key file {} is accessible by its group", c.key_file);
     }
   }
   RAMS_ASSIGN_OR_RETURN(options.backend, c.backend_name.empty()
@@ -194,17 +213,30 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (rams::Status s = SetUpLogging(c.log_dir, c.log_level); !s.ok()) return Fail(s);
+  ramsd::LogOptions log{.dir = c.log_dir, .level = c.log_level};
+  if (log.dir.empty() && !ramsd::StderrIsJournal()) log.dir = DefaultLogDir();
+  if (rams::Status s = ramsd::SetUpLogging(log); !s.ok()) return Fail(s);
   rams::Result<ramsd::ServerOptions> options = BuildOptions(c);
   if (!options.ok()) return Fail(options.status());
 
   asio::io_context io(1);
   ramsd::Server server(io, *options);
   if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
+  // SIGHUP reopens the log file (after an external rotation); it never stops ramsd.
+  asio::signal_set hangups(io, SIGHUP);
+  std::function<void(const std::error_code&, int)> on_hangup = [&](const std::error_code& ec, int) {
+    if (ec) return;  // cancelled at shutdown
+    if (rams::Status s = ramsd::ReopenLog(); !s.ok()) spdlog::error("SIGHUP: {}", s.ToString());
+    else spdlog::info("SIGHUP: log reopened");
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const std::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: graceful shutdown", sig);
+    ramsd::NotifyServiceManager("STOPPING=1").IgnoreError();
+    hangups.cancel();
     server.Shutdown();
   });
   std::signal(SIGPIPE, SIG_IGN);
@@ -215,6 +247,11 @@ int main(int argc, char** argv) {
     if (rams::Status s = WritePortFile(c.port_file, server.port(), server.http_port()); !s.ok()) {
       return Fail(s);
     }
+  }
+  if (rams::Status s = ramsd::NotifyServiceManager("READY=1\nSTATUS=listening on port " +
+                                                   std::to_string(server.port()));
+      !s.ok()) {
+    spdlog::warn("{}", s.ToString());
   }
   RunLoop(io, c.busy_poll_us);
   spdlog::info("exit");

@@ -3,10 +3,11 @@
 
 #include <sstream>
 
-#include "remote/wire.h"
+#include "wire/frame.h"
 
 namespace ramsd {
 
+// Relaxed: independent counters, paired with nothing (see metrics.h).
 void Metrics::CountOp(uint8_t opcode, bool error, std::chrono::nanoseconds latency) {
   ops_[opcode].fetch_add(1, std::memory_order_relaxed);
   if (error) errors_[opcode].fetch_add(1, std::memory_order_relaxed);
@@ -19,6 +20,7 @@ void Metrics::CountOp(uint8_t opcode, bool error, std::chrono::nanoseconds laten
 
 std::string Metrics::RenderPrometheus() const {
   std::ostringstream o;
+  // Relaxed: independent counters, paired with nothing (see metrics.h).
   auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
   o << "# HELP ramsd_ops_total Requests handled, by opcode.\n# TYPE ramsd_ops_total counter\n";
   for (size_t i = 0; i < kOpcodes; ++i) {

@@ -23,6 +23,9 @@ class Metrics {
                                                           200,  500,  1000,  5000,  20000, 100000,
                                                           1000000};
 
+  // Relaxed throughout (here, in metrics.cc and in RenderPrometheus): each
+  // counter is a value of its own, published to no one and paired with no
+  // other operation; a scrape may see one counter a little ahead of another.
   void CountOp(uint8_t opcode, bool error, std::chrono::nanoseconds latency);
   void AddBytesRead(uint64_t n) { bytes_read_.fetch_add(n, std::memory_order_relaxed); }
   void AddBytesWritten(uint64_t n) { bytes_written_.fetch_add(n, std::memory_order_relaxed); }

@@ -7,6 +7,7 @@
 
 #include "session.h"
 #include "http.h"
+#include "check.h"
 
 namespace ramsd {
 
@@ -22,8 +23,10 @@ Server::Server(asio::io_context& io, ServerOptions options)
       options_(std::move(options)),
       acceptor_(io),
       http_acceptor_(io),
-      drain_timer_(io) {
-  assert(options_.backend != nullptr);
+      drain_timer_(io),
+      accept_backoff_timer_(io),
+      http_backoff_timer_(io) {
+  RAMS_CHECK(options_.backend != nullptr);
 }
 
 Server::~Server() {
@@ -70,6 +73,10 @@ rams::Status Server::Listen() {
   if (!options_.http_host.empty()) {
     RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint hep,
                           Endpoint(options_.http_host, options_.http_port));
+    if (!options_.http_public && !IsLoopback(hep.address())) {
+      return rams::Error(EINVAL, "--http on " + options_.http_host +
+                                     ": not loopback (add --http-public to serve metrics there)");
+    }
     RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
     AcceptHttp();
   }
@@ -83,30 +90,36 @@ void Server::Accept() {
   });
 }
 
-void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
-  if (shutting_down_) return;
-  if (ec) {
-    spdlog::error("accept: {}", ec.message());
-    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-      // Out of descriptors: give closing connections a moment.
-      drain_timer_.expires_after(std::chrono::milliseconds(100));
-      drain_timer_.async_wait([this](const std::error_code&) { Accept(); });
-      return;
-    }
-    return Accept();
+void Server::OnAcceptError(const std::error_code& ec, asio::steady_timer& timer,
+                           std::function<void()> again) {
+  if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+      ec.value() == ENFILE || ec.value() == ENOMEM) {
+    // Out of descriptors: the pending connection stays in the backlog, so
+    // accepting again at once would spin. Give closing connections a moment.
+    log_limiter_.Log(spdlog::level::err, "accept", "accept: " + ec.message() + " (backing off)");
+    timer.expires_after(std::chrono::milliseconds(100));
+    timer.async_wait([again = std::move(again)](const std::error_code& e) {
+      if (!e) again();
+    });
+    return;
   }
+  log_limiter_.Log(spdlog::level::err, "accept", "accept: " + ec.message());
+  again();
+}
+
+void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
+  if (shutting_down_ || ec == asio::error::operation_aborted) return;
+  if (ec) return OnAcceptError(ec, accept_backoff_timer_, [this] { Accept(); });
   std::error_code pe;
   const asio::ip::tcp::endpoint remote = socket.remote_endpoint(pe);
   const bool loopback = !pe && IsLoopback(remote.address());
-  const std::string who = pe ? "?" : remote.address().to_string() + ":" +
-                                         std::to_string(remote.port());
-  if (sessions_.size() >= options_.max_connections) {
+  const std::string address = pe ? "?" : remote.address().to_string();
+  if (options_.key.empty() && !loopback) {
     metrics_.ConnectionRefused();
-    spdlog::warn("refused {}: connection limit {} reached", who, options_.max_connections);
-  } else if (options_.key.empty() && !loopback) {
-    metrics_.ConnectionRefused();
-    spdlog::warn("refused {}: not loopback and no key configured", who);
+    log_limiter_.Log(spdlog::level::warn, "refused:" + address,
+                     "refused " + address + ": not loopback and no key configured");
   } else {
+    MakeRoomUnauthenticated(address);
     auto session = std::make_shared<Session>(*this, std::move(socket), next_connection_id_++,
                                              loopback);
     sessions_.insert(session);
@@ -115,10 +128,56 @@ void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
   Accept();
 }
 
+void Server::MakeRoomUnauthenticated(const std::string& address) {
+  uint32_t all = 0, of_peer = 0;
+  std::shared_ptr<Session> oldest, oldest_of_peer;
+  for (const auto& s : sessions_) {
+    if (s->ready()) continue;
+    ++all;
+    if (!oldest || s->id() < oldest->id()) oldest = s;
+    if (s->peer_address() != address) continue;
+    ++of_peer;
+    if (!oldest_of_peer || s->id() < oldest_of_peer->id()) oldest_of_peer = s;
+  }
+  std::shared_ptr<Session> victim;
+  if (of_peer >= options_.max_unauthenticated_per_peer) {
+    victim = oldest_of_peer;
+  } else if (all >= options_.max_unauthenticated) {
+    victim = oldest;
+  }
+  if (!victim) return;
+  metrics_.ConnectionRefused();
+  log_limiter_.Log(spdlog::level::warn, "evict:" + address,
+                   "closing unauthenticated connection from " + victim->peer() +
+                       ": too many connections in the handshake");
+  victim->Abort();
+}
+
+bool Server::AdmitReady() {
+  if (ready_sessions_ >= options_.max_connections) {
+    metrics_.ConnectionRefused();
+    log_limiter_.Log(spdlog::level::warn, "limit",
+                     "refused a session: connection limit " +
+                         std::to_string(options_.max_connections) + " reached");
+    return false;
+  }
+  ++ready_sessions_;
+  return true;
+}
+
 void Server::AcceptHttp() {
   http_acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) ServeHttp(std::move(socket), *this);
+    if (ec == asio::error::operation_aborted || shutting_down_) return;
+    if (ec) return OnAcceptError(ec, http_backoff_timer_, [this] { AcceptHttp(); });
+    if (*http_connections_ >= options_.max_http_connections) {
+      // Over the limit: closed at once, without reading.
+      metrics_.ConnectionRefused();
+      log_limiter_.Log(spdlog::level::warn, "http-limit",
+                       "refused an HTTP connection: limit " +
+                           std::to_string(options_.max_http_connections) + " reached");
+    } else {
+      ServeHttp(std::move(socket), *this, http_connections_);
+    }
     AcceptHttp();
   });
 }
@@ -137,7 +196,7 @@ bool Server::TryReserveParked() {
 }
 
 void Server::ReleaseParked() {
-  assert(parked_ > 0);
+  RAMS_CHECK(parked_ > 0);
   --parked_;
 }
 
@@ -159,6 +218,7 @@ wire::ServerStatReply Server::StatReply() const {
 void Server::Forget(Session* session) {
   for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
     if (it->get() != session) continue;
+    if (session->ready()) --ready_sessions_;
     // Destroyed once its pending handlers (which hold references) have run.
     sessions_.erase(it);
     break;

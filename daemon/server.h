@@ -20,9 +20,10 @@
 #include <vector>
 
 #include "blocking_pool.h"
+#include "log_limiter.h"
 #include "metrics.h"
 #include "rams/backend.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 #include "sync_agent.h"
 
 namespace ramsd {
@@ -42,8 +43,14 @@ struct ServerOptions {
   std::string key;  // empty: no key (loopback peers only)
   std::string http_host;  // empty: no HTTP endpoint
   uint16_t http_port = 0;
-  uint32_t max_connections = 256;
-  std::chrono::milliseconds handshake_timeout{10000};
+  bool http_public = false;  // allow a non-loopback http_host
+  uint32_t max_connections = 256;  // sessions past the handshake
+  // Connections still in the handshake have their own caps (per peer address
+  // and in all), and this deadline.
+  uint32_t max_unauthenticated = 64;
+  uint32_t max_unauthenticated_per_peer = 8;
+  uint32_t max_http_connections = 16;
+  std::chrono::milliseconds handshake_timeout{2000};
   std::chrono::milliseconds drain_timeout{5000};
   rams::Backend* backend = nullptr;
 };
@@ -66,9 +73,13 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const Export* FindExport(std::string_view name) const;
   Metrics& metrics() { return metrics_; }
+  LogLimiter& log_limiter() { return log_limiter_; }
   BlockingPool& pool() { return pool_; }
   const std::shared_ptr<SyncGate>& sync_gate() { return sync_gate_; }
   asio::io_context& io() { return io_; }
+  // A session finishing its handshake: false when --max-connections
+  // sessions are past it already.
+  bool AdmitReady();
   bool TryReserveParked();
   void ReleaseParked();
   wire::ServerStatReply StatReply() const;
@@ -77,24 +88,35 @@ class Server {
  private:
   void Accept();
   void OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket);
+  // Makes room for one more unauthenticated connection from `address` by
+  // closing the oldest one of that peer (or of all) when a cap is reached:
+  // idle sockets cannot lock anybody out for longer than a handshake.
+  void MakeRoomUnauthenticated(const std::string& address);
   void AcceptHttp();
+  void OnAcceptError(const std::error_code& ec, asio::steady_timer& timer,
+                     std::function<void()> again);
   void FinishShutdown();
 
   asio::io_context& io_;
   const ServerOptions options_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   Metrics metrics_;
+  LogLimiter log_limiter_;
   BlockingPool pool_{wire::kMaxWaitsPerServer};
   const std::shared_ptr<SyncGate> sync_gate_ =
       std::make_shared<SyncGate>(io_, wire::kMaxSyncAgentsPerServer);
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::acceptor http_acceptor_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer accept_backoff_timer_;
+  asio::steady_timer http_backoff_timer_;
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
   std::set<std::shared_ptr<Session>> sessions_;
   uint64_t next_connection_id_ = 1;
   uint32_t parked_ = 0;
+  uint32_t ready_sessions_ = 0;
+  std::shared_ptr<uint32_t> http_connections_ = std::make_shared<uint32_t>(0);
   bool shutting_down_ = false;
 };
 

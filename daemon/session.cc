@@ -3,9 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
-#include "remote/auth.h"
+#include "peer_user.h"
+#include "wire/auth.h"
 
 namespace ramsd {
 namespace {
@@ -26,6 +28,12 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, uint64_t id, bool
   std::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  peer_address_ = ec ? "?" : ep.address().to_string();
+  if (!ec && server_.options().key.empty()) {
+    std::error_code lec;
+    const auto local = socket_.local_endpoint(lec);
+    peer_uid_ = lec ? rams::Error(lec.value(), "local endpoint") : LoopbackPeerUid(local, ep);
+  }
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   // A bounded receive buffer bounds how much bulk data a small request can
   // queue behind in the kernel (docs/protocol.md §6).
@@ -36,11 +44,26 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, uint64_t id, bool
 Session::~Session() { server_.metrics().ConnectionClosed(); }
 
 void Session::Start() {
-  spdlog::info("connection {} from {}", id_, peer_);
+  io_thread_.AssertHeld();
+  if (server_.options().key.empty()) {
+    if (peer_uid_.ok()) {
+      spdlog::info("connection {} from {} (local uid {})", id_, peer_, *peer_uid_);
+    } else {
+      spdlog::warn("connection {} from {}: local user unknown ({}): no segment will open", id_,
+                   peer_, peer_uid_.status().ToString());
+    }
+  } else {
+    // Rate-limited: a peer retrying a failing handshake must not flood the log.
+    server_.log_limiter().Log(spdlog::level::info, "open:" + peer_address_,
+                              fmt::format("connection {} from {}", id_, peer_));
+  }
   handshake_timer_.expires_after(server_.options().handshake_timeout);
   handshake_timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    self->io_thread_.AssertHeld();
     if (ec || self->state_ == State::kReady || self->closed_) return;
-    spdlog::warn("connection {} from {}: handshake timed out", self->id_, self->peer_);
+    self->LogFailure("handshake-timeout",
+                     fmt::format("connection {} from {}: handshake timed out", self->id_,
+                                 self->peer_));
     self->Abort();
   });
   ReadSocket();
@@ -56,10 +79,17 @@ void Session::ReadSocket() {
 }
 
 void Session::OnSocketRead(const std::error_code& ec, size_t n) {
+  io_thread_.AssertHeld();
   read_pending_ = false;
   if (closed_) return;
+  if (ec == asio::error::eof) {
+    // The peer shut down its sending side (or closed): what it sent before
+    // is answered and the replies drain before we close (a closed peer
+    // makes the writes fail, which closes at once).
+    return CloseAfterFlush("peer finished sending");
+  }
   if (ec) {
-    if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
+    if (ec != asio::error::operation_aborted) {
       spdlog::info("connection {} from {}: {}", id_, peer_, ec.message());
     }
     return Abort();
@@ -97,23 +127,40 @@ void Session::ProcessBuffered() {
 void Session::HandleFrame(const Header& h, Body body) {
   using Op = wire::Opcode;
   const auto op = static_cast<Op>(h.opcode);
+  if (h.status != 0) {
+    return ProtocolViolation(&h, rams::Error(EPROTO, "non-zero status in a request"));
+  }
   if (state_ != State::kReady) {
     if (op == Op::kHello && state_ == State::kNeedHello) return HandleHello(h, body);
+    if (op == Op::kHello) return ProtocolViolation(&h, rams::Error(EPROTO, "second HELLO"));
     if (op == Op::kAuth && state_ == State::kNeedAuth) return HandleAuth(h, body);
-    if (op == Op::kPing && state_ == State::kNeedAuth) return Reply(h, {});
+    if (op == Op::kPing && state_ == State::kNeedAuth) {
+      if (!body.empty()) return ReplyError(h, rams::Error(EINVAL, "PING: body not empty"));
+      return Reply(h, {});
+    }
     server_.metrics().AuthFailure();
-    spdlog::warn("connection {} from {}: {} before authentication", id_, peer_,
-                 wire::OpcodeName(h.opcode));
+    LogFailure("unauthenticated", fmt::format("connection {} from {}: {} before authentication",
+                                              id_, peer_, wire::OpcodeName(h.opcode)));
     ReplyError(h, rams::Error(EACCES, "not authenticated"));
     return CloseAfterFlush("unauthenticated request");
   }
   if (op == Op::kHello || op == Op::kAuth) {
     return ProtocolViolation(&h, rams::Error(EPROTO, "second handshake"));
   }
+  if (InFlight(h.request_id)) {
+    return ProtocolViolation(
+        &h, rams::Error(EPROTO, "request id " + std::to_string(h.request_id) + " is in flight"));
+  }
   const auto start = std::chrono::steady_clock::now();
   rams::Status s;
   switch (op) {
-    case Op::kPing: Reply(h, {}); break;
+    case Op::kPing:
+      if (!body.empty()) {
+        s = rams::Error(EINVAL, "PING: body not empty");
+      } else {
+        Reply(h, {});
+      }
+      break;
     case Op::kOpen: s = HandleOpen(h, body); break;
     case Op::kClose: s = HandleClose(h, body); break;
     case Op::kRead: s = HandleRead(h, body); break;
@@ -144,6 +191,12 @@ void Session::HandleFrame(const Header& h, Body body) {
 void Session::HandleHello(const Header& h, Body body) {
   rams::Result<wire::HelloRequest> hello = wire::HelloRequest::Decode(body);
   if (!hello.ok()) return ProtocolViolation(&h, hello.status());
+  // 0: the protocol's maximum; else honoured, but never below what every
+  // fixed-size reply and error message needs.
+  if (hello->max_body_bytes != 0) {
+    client_max_body_bytes_ = std::clamp(hello->max_body_bytes, wire::kMinBodyBytesLimit,
+                                        wire::kMaxBodyBytes);
+  }
   const bool key_required = !server_.options().key.empty();
   wire::HelloReply reply{.features = hello->features & wire::kAllFeatures,
                          .max_body_bytes = wire::kMaxBodyBytes,
@@ -152,9 +205,8 @@ void Session::HandleHello(const Header& h, Body body) {
     server_nonce_ = wire::RandomNonce();
     reply.server_nonce = server_nonce_;
     state_ = State::kNeedAuth;
-  } else {
-    state_ = State::kReady;  // the server accepted this peer as loopback
-    handshake_timer_.cancel();
+  } else if (!BecomeReady(h)) {  // the server accepted this peer as loopback
+    return;
   }
   wire::Bytes out;
   reply.EncodeTo(&out);
@@ -167,12 +219,12 @@ void Session::HandleAuth(const Header& h, Body body) {
   const std::string& key = server_.options().key;
   if (!wire::MacEqual(auth->client_mac, wire::ClientMac(key, server_nonce_, auth->client_nonce))) {
     server_.metrics().AuthFailure();
-    spdlog::warn("connection {} from {}: authentication failed (wrong key)", id_, peer_);
+    LogFailure("wrong-key",
+               fmt::format("connection {} from {}: authentication failed (wrong key)", id_, peer_));
     ReplyError(h, rams::Error(EACCES, "authentication failed"));
     return CloseAfterFlush("authentication failed");
   }
-  state_ = State::kReady;
-  handshake_timer_.cancel();
+  if (!BecomeReady(h)) return;
   spdlog::info("connection {} from {}: authenticated", id_, peer_);
   wire::Bytes out;
   wire::AuthReply{.server_mac = wire::ServerMac(key, auth->client_nonce, server_nonce_)}.EncodeTo(
@@ -180,9 +232,40 @@ void Session::HandleAuth(const Header& h, Body body) {
   Reply(h, out);
 }
 
+bool Session::BecomeReady(const Header& h) {
+  if (!server_.AdmitReady()) {
+    ReplyError(h, rams::Error(EAGAIN, "connection limit " +
+                                          std::to_string(server_.options().max_connections) +
+                                          " reached"));
+    CloseAfterFlush("connection limit reached");
+    return false;
+  }
+  state_ = State::kReady;
+  handshake_timer_.cancel();
+  return true;
+}
+
+bool Session::InFlight(uint64_t request_id) const {
+  return parked_.count(request_id) != 0 || sync_in_flight_.count(request_id) != 0;
+}
+
+rams::Status Session::CheckPeerAccess(const rams::SegmentInfo& info, bool read_only) const {
+  if (!server_.options().key.empty()) return rams::Status::Ok();  // the key grants ramsd's rights
+  if (!peer_uid_.ok()) {
+    return rams::Error(EACCES, "open " + info.name + ": cannot tell which local user connected (" +
+                                   peer_uid_.status().ToString() + ")");
+  }
+  return CheckLocalAccess(*peer_uid_, info, read_only);
+}
+
+void Session::LogFailure(std::string_view kind, const std::string& line) {
+  server_.log_limiter().Log(spdlog::level::warn, std::string(kind) + ":" + peer_address_, line);
+}
+
 void Session::ProtocolViolation(const Header* h, const rams::Status& why) {
   server_.metrics().ProtocolError();
-  spdlog::warn("connection {} from {}: protocol violation: {}", id_, peer_, why.ToString());
+  LogFailure("protocol", fmt::format("connection {} from {}: protocol violation: {}", id_, peer_,
+                                      why.ToString()));
   if (h != nullptr) {
     Header reply_to = *h;
     reply_to.flags = 0;
@@ -193,16 +276,22 @@ void Session::ProtocolViolation(const Header* h, const rams::Status& why) {
 
 void Session::CloseAfterFlush(std::string_view why) {
   if (closing_) return;
-  spdlog::info("connection {} from {}: closing ({})", id_, peer_, why);
+  if (ready()) {
+    spdlog::info("connection {} from {}: closing ({})", id_, peer_, why);
+  }
   closing_ = true;
   CancelParked(0);
   if (sync_agent_) sync_agent_->Stop();
   if (writing_.empty() && small_queue_.empty() && bulk_queue_.empty()) Abort();
 }
 
-void Session::BeginShutdown() { CloseAfterFlush("server shutting down"); }
+void Session::BeginShutdown() {
+  io_thread_.AssertHeld();
+  CloseAfterFlush("server shutting down");
+}
 
 void Session::Abort() {
+  io_thread_.AssertHeld();
   if (closed_) return;
   closed_ = true;
   closing_ = true;
@@ -212,8 +301,8 @@ void Session::Abort() {
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  handles_.clear();  // detaches the ports: their range locks are released
-  spdlog::info("connection {} from {}: closed", id_, peer_);
+  handles_.clear();  // detaches the attachments: their range locks are released
+  if (state_ == State::kReady) spdlog::info("connection {} from {}: closed", id_, peer_);
   server_.Forget(this);
 }
 
@@ -271,6 +360,7 @@ void Session::WriteSocket() {
 }
 
 void Session::OnSocketWritten(const std::error_code& ec) {
+  io_thread_.AssertHeld();
   for (const wire::Bytes& f : writing_) queued_bytes_ -= f.size();
   writing_.clear();
   if (closed_) return;

@@ -17,7 +17,13 @@
 //     or a read is outstanding (read_pending_).
 //  2. Every parked operation is in parked_ until its completion is posted
 //     back; its cancel flag is set when the handle closes or the connection
-//     ends.
+//     ends. Request ids in parked_ and sync_in_flight_ are unique: a request
+//     reusing one is a protocol violation (so no quota or cancel flag can be
+//     shadowed, and everything parked ends with the connection).
+//  3. Only the io thread touches the mutable members (GUARDED_BY(io_thread_)):
+//     its entry points (Start, BeginShutdown, Abort and the completions of
+//     socket operations, parked and sync jobs) assert io_thread_, the other
+//     members REQUIRE it.
 #pragma once
 
 #include <asio.hpp>
@@ -31,11 +37,13 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "rams/backend.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 #include "server.h"
 #include "sync_agent.h"
+#include "sys/local_mutex.h"
 
 namespace ramsd {
 
@@ -50,6 +58,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes now.
   void Abort();
   const std::string& peer() const { return peer_; }
+  // The peer's IP address: the unit of the unauthenticated-connection caps.
+  const std::string& peer_address() const { return peer_address_; }
+  uint64_t id() const { return id_; }
+  // Past the handshake (counts against --max-connections).
+  bool ready() const { return state_ == State::kReady; }
 
  private:
   enum class State { kNeedHello, kNeedAuth, kReady };
@@ -70,46 +83,57 @@ class Session : public std::enable_shared_from_this<Session> {
   // apart: OnSocketRead is a completed socket read, HandleRead the READ
   // opcode.
   // Reading and dispatch (session.cc).
-  void ReadSocket();
+  void ReadSocket() REQUIRES(io_thread_);
   void OnSocketRead(const std::error_code& ec, size_t n);
-  void ProcessBuffered();
-  void HandleFrame(const Header& h, Body body);
-  void HandleHello(const Header& h, Body body);
-  void HandleAuth(const Header& h, Body body);
-  void ProtocolViolation(const Header* h, const rams::Status& why);
-  void CloseAfterFlush(std::string_view why);
+  void ProcessBuffered() REQUIRES(io_thread_);
+  void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
+  void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);
+  void HandleAuth(const Header& h, Body body) REQUIRES(io_thread_);
+  // Enters kReady once the server admits the session; false (and the
+  // request answered with the error) when the connection limit is reached.
+  bool BecomeReady(const Header& h) REQUIRES(io_thread_);
+  // Whether a request with this id is still being answered (parked or on
+  // the sync agent): a second one is a protocol error.
+  bool InFlight(uint64_t request_id) const REQUIRES(io_thread_);
+  // Keyless servers serve a loopback peer as the local user who connected.
+  rams::Status CheckPeerAccess(const rams::SegmentInfo& info, bool read_only) const;
+  void ProtocolViolation(const Header* h, const rams::Status& why) REQUIRES(io_thread_);
+  // A warning about a failure a peer can repeat: rate-limited per peer.
+  void LogFailure(std::string_view kind, const std::string& line);
+  void CloseAfterFlush(std::string_view why) REQUIRES(io_thread_);
 
   // Writing (session.cc).
-  void Reply(const Header& request, Body body);
-  void ReplyError(const Header& request, const rams::Status& status);
-  void Push(uint64_t request_id, wire::Opcode opcode, Body body);
-  void Enqueue(wire::Bytes frame);
-  void WriteSocket();
+  void Reply(const Header& request, Body body) REQUIRES(io_thread_);
+  void ReplyError(const Header& request, const rams::Status& status) REQUIRES(io_thread_);
+  void Push(uint64_t request_id, wire::Opcode opcode, Body body) REQUIRES(io_thread_);
+  void Enqueue(wire::Bytes frame) REQUIRES(io_thread_);
+  void WriteSocket() REQUIRES(io_thread_);
   void OnSocketWritten(const std::error_code& ec);
 
   // Operations (session_ops.cc). Each returns the Status of its reply when it
   // did not reply itself.
-  rams::Status HandleOpen(const Header& h, Body body);
-  rams::Status HandleClose(const Header& h, Body body);
-  rams::Status HandleRead(const Header& h, Body body);
-  rams::Status HandleWrite(const Header& h, Body body);
-  rams::Status HandleAtomic(const Header& h, Body body);
-  rams::Status HandleLock(const Header& h, Body body);
-  rams::Status HandleUnlock(const Header& h, Body body);
-  rams::Status HandleWait(const Header& h, Body body);
-  rams::Status HandleWake(const Header& h, Body body);
-  rams::Status HandleStat(const Header& h, Body body);
+  rams::Status HandleOpen(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleClose(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleRead(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleWrite(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleAtomic(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleLock(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleUnlock(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleWait(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleWake(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleStat(const Header& h, Body body) REQUIRES(io_thread_);
   // Sync objects (session_sync_ops.cc): validated here, run on sync_agent_.
-  rams::Status HandleSync(const Header& h, Body body);
+  rams::Status HandleSync(const Header& h, Body body) REQUIRES(io_thread_);
   void CompleteSync(const Header& h, const rams::Status& status, const wire::Bytes& body);
-  rams::Result<Handle*> FindHandle(uint32_t handle, std::string_view op);
+  rams::Result<Handle*> FindHandle(uint32_t handle, std::string_view op) REQUIRES(io_thread_);
   // Parks `job` (which returns an errno-style result and a value, and gives
   // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
   // the request at once (WAIT), else at completion (LOCK).
   using ParkedJob = std::function<std::pair<int, uint64_t>(const std::atomic<bool>&)>;
-  rams::Status Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob job);
+  rams::Status Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob job)
+      REQUIRES(io_thread_);
   void CompleteParked(const Header& h, int result, uint64_t value);
-  void CancelParked(uint32_t handle);  // 0: all
+  void CancelParked(uint32_t handle) REQUIRES(io_thread_);  // 0: all
 
   // Constant after construction.
   Server& server_;
@@ -117,28 +141,37 @@ class Session : public std::enable_shared_from_this<Session> {
   const uint64_t id_;
   const bool loopback_;
   std::string peer_;
+  std::string peer_address_;
+  // Keyless server: the local uid owning the peer's socket (sock_diag), or
+  // the reason it is unknown.
+  rams::Result<uid_t> peer_uid_ = rams::Error(EACCES, "peer user not looked up");
 
-  State state_ = State::kNeedHello;
-  wire::Nonce server_nonce_{};
-  asio::steady_timer handshake_timer_;
+  // The io thread: every member below is its alone (invariant 3).
+  rams::sys::ThreadRole io_thread_;
+  uint32_t client_max_body_bytes_ GUARDED_BY(io_thread_) = wire::kMaxBodyBytes;  // from HELLO
 
-  wire::Bytes rbuf_;
-  size_t rstart_ = 0;
-  size_t rend_ = 0;
-  bool read_pending_ = false;
-  bool paused_ = false;
-  bool closing_ = false;
-  bool closed_ = false;
+  State state_ GUARDED_BY(io_thread_) = State::kNeedHello;
+  wire::Nonce server_nonce_ GUARDED_BY(io_thread_){};
+  asio::steady_timer handshake_timer_ GUARDED_BY(io_thread_);
 
-  std::deque<wire::Bytes> small_queue_;
-  std::deque<wire::Bytes> bulk_queue_;
-  std::vector<wire::Bytes> writing_;  // frames of the write in progress
-  size_t queued_bytes_ = 0;
+  wire::Bytes rbuf_ GUARDED_BY(io_thread_);
+  size_t rstart_ GUARDED_BY(io_thread_) = 0;
+  size_t rend_ GUARDED_BY(io_thread_) = 0;
+  bool read_pending_ GUARDED_BY(io_thread_) = false;
+  bool paused_ GUARDED_BY(io_thread_) = false;
+  bool closing_ GUARDED_BY(io_thread_) = false;
+  bool closed_ GUARDED_BY(io_thread_) = false;
 
-  std::map<uint32_t, Handle> handles_;
-  uint32_t next_handle_ = 1;
-  std::unordered_map<uint64_t, Parked> parked_;  // by request id
-  std::shared_ptr<SyncAgent> sync_agent_;        // started by the first sync op
+  std::deque<wire::Bytes> small_queue_ GUARDED_BY(io_thread_);
+  std::deque<wire::Bytes> bulk_queue_ GUARDED_BY(io_thread_);
+  std::vector<wire::Bytes> writing_ GUARDED_BY(io_thread_);  // frames of the write in progress
+  size_t queued_bytes_ GUARDED_BY(io_thread_) = 0;
+
+  std::map<uint32_t, Handle> handles_ GUARDED_BY(io_thread_);
+  uint32_t next_handle_ GUARDED_BY(io_thread_) = 1;
+  std::unordered_map<uint64_t, Parked> parked_ GUARDED_BY(io_thread_);  // by request id
+  std::unordered_set<uint64_t> sync_in_flight_ GUARDED_BY(io_thread_);  // request ids on sync_agent_
+  std::shared_ptr<SyncAgent> sync_agent_ GUARDED_BY(io_thread_);        // started by the first sync op
 };
 
 }  // namespace ramsd

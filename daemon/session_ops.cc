@@ -56,6 +56,9 @@ Status Session::HandleOpen(const Header& h, Body body) {
   }
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> attachment,
                         server_.options().backend->Open(name, {}));
+  // Checked on the opened segment's own owner and mode (no window between a
+  // check and the open); refused, the attachment closes here.
+  RAMS_RETURN_IF_ERROR(CheckPeerAccess(attachment->info(), want_ro));
   const uint32_t handle = next_handle_++;
   wire::OpenReply reply{.handle = handle, .flags = want_ro ? wire::kOpenReadOnly : 0u,
                         .size_bytes = attachment->info().size_bytes};
@@ -78,6 +81,10 @@ Status Session::HandleRead(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(wire::ReadRequest req, wire::ReadRequest::Decode(body));
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "read"));
   if (req.length > wire::kMaxIoBytes) return Error(EINVAL, "read: more than 1 MiB");
+  if (req.length > client_max_body_bytes_) {
+    return Error(EMSGSIZE, "read: " + std::to_string(req.length) +
+                               " bytes exceed the max_body_bytes this client stated in HELLO");
+  }
   RAMS_RETURN_IF_ERROR(CheckRange("read", handle->attachment->info(), req.offset, req.length));
   wire::FrameHeader reply{.opcode = h.opcode, .flags = wire::kFlagReply,
                           .request_id = h.request_id, .body_bytes = req.length};
@@ -212,7 +219,11 @@ Status Session::HandleWake(const Header& h, Body body) {
 Status Session::HandleStat(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(wire::HandleRequest req, wire::HandleRequest::Decode(body));
   if (req.handle == 0) {
-    Reply(h, Encode(server_.StatReply()));
+    wire::Bytes reply = Encode(server_.StatReply());
+    if (reply.size() > client_max_body_bytes_) {
+      return Error(EMSGSIZE, "stat: the reply exceeds the max_body_bytes this client stated");
+    }
+    Reply(h, reply);
     return Status::Ok();
   }
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "stat"));
@@ -255,6 +266,7 @@ Status Session::Park(const Header& h, uint32_t handle, bool reply_now, ParkedJob
 }
 
 void Session::CompleteParked(const Header& h, int result, uint64_t value) {
+  io_thread_.AssertHeld();
   auto it = parked_.find(h.request_id);
   if (it == parked_.end()) return;
   parked_.erase(it);

@@ -39,6 +39,11 @@ wire::Bytes Encode(const T& v) {
   return out;
 }
 
+// Negative or longer than a year: no deadline (so that adding it to the clock
+// cannot overflow).
+constexpr int64_t kYearNs = int64_t{365} * 24 * 3600 * 1000000000;
+bool Unbounded(int64_t timeout_ns) { return timeout_ns < 0 || timeout_ns > kYearNs; }
+
 Outcome U32(uint32_t value) { return {Status::Ok(), Encode(wire::U32Reply{.value = value})}; }
 
 uint64_t ObjectBytes(Op op) {
@@ -59,8 +64,10 @@ Outcome MutexLock(const wire::SyncRequest& req, rams::Mutex& mu, AgentState& sta
   if ((req.flags & wire::kSyncTry) != 0) {
     r = mu.TryLock();
   } else {
-    const auto deadline = req.timeout_ns < 0 ? Clock::time_point::max()
-                                             : Clock::now() + std::chrono::nanoseconds(req.timeout_ns);
+    // Saturating: INT64_MAX ns must not overflow into the past.
+    const auto deadline = Unbounded(req.timeout_ns)
+                              ? Clock::time_point::max()
+                              : rams::DeadlineAfter(std::chrono::nanoseconds(req.timeout_ns));
     for (;;) {
       const auto left = deadline - Clock::now();
       const auto slice = std::max<std::chrono::nanoseconds>(
@@ -76,19 +83,20 @@ Outcome MutexLock(const wire::SyncRequest& req, rams::Mutex& mu, AgentState& sta
   return U32(static_cast<uint32_t>(*r));
 }
 
+// Clients can WRITE the words these objects live in at any moment: only the
+// Checked forms, which answer a scribbled word with an error, are used here.
 Outcome MutexUnlock(rams::Mutex& mu, AgentState& state) {
-  if (!mu.HeldByCaller()) return {Error(EPERM, "mutex unlock: not held by this session"), {}};
+  Status s = mu.CheckedUnlock();
+  if (!s.ok()) return {Error(EPERM, "mutex unlock: not held by this session"), {}};
   state.died_held.erase(&mu);
-  mu.Unlock();
   return {Status::Ok(), {}};
 }
 
 Outcome MutexConsistent(rams::Mutex& mu, AgentState& state) {
-  if (!mu.HeldByCaller() || state.died_held.count(&mu) == 0) {
+  if (state.died_held.count(&mu) == 0 || !mu.CheckedMarkConsistent().ok()) {
     return {Error(EINVAL, "mutex consistent: not held after an owner death"), {}};
   }
   state.died_held.erase(&mu);
-  mu.MarkConsistent();
   return {Status::Ok(), {}};
 }
 
@@ -105,7 +113,8 @@ Outcome CondWait(const wire::SyncRequest& req, rams::CondVar& cv, rams::Mutex& m
   } else if (cancel.load(std::memory_order_relaxed)) {  // Relaxed: as in MutexLock
     // The session ended inside its wait: it never got the mutex back, and
     // the state it protects is as consistent as the last holder left it.
-    mu.Unlock();
+    // (An error means a client took the word meanwhile: nothing to release.)
+    (void)mu.CheckedUnlock();
     return {Error(ECANCELED, "cond wait"), {}};
   }
   // A slice that ran out before the caller's timeout is a spurious wake-up.
@@ -114,16 +123,18 @@ Outcome CondWait(const wire::SyncRequest& req, rams::CondVar& cv, rams::Mutex& m
                                                    .timed_out = timed_out})};
 }
 
-Outcome BarrierOp(Op op, const wire::SyncRequest& req, rams::Barrier& barrier) {
+Outcome BarrierOp(Op op, const wire::SyncRequest& req, rams::Barrier& barrier,
+                  const std::atomic<bool>& cancel) {
   if (op == Op::kBarrierJoin) return {barrier.Join(), {}};
   if (op == Op::kBarrierLeave) {
     barrier.Leave();
     return {Status::Ok(), {}};
   }
-  // Not sliced: a Barrier::Wait that times out breaks the barrier.
+  // Not sliced (a Barrier::Wait that times out breaks the barrier), but
+  // cancellable: a session ending inside its wait breaks it as a lost member.
   rams::Timeout timeout;
-  if (req.timeout_ns >= 0) timeout = std::chrono::nanoseconds(req.timeout_ns);
-  rams::Result<bool> last = barrier.Wait(timeout);
+  if (!Unbounded(req.timeout_ns)) timeout = std::chrono::nanoseconds(req.timeout_ns);
+  rams::Result<bool> last = barrier.Wait(timeout, &cancel);
   if (!last.ok()) return {last.status(), {}};
   return U32(*last ? 1 : 0);
 }
@@ -157,7 +168,7 @@ Outcome RunSync(Op op, const wire::SyncRequest& req, std::byte* base, AgentState
     default: {
       rams::Result<rams::Barrier*> barrier = rams::Barrier::Attach(at);
       if (!barrier.ok()) return {barrier.status(), {}};
-      return BarrierOp(op, req, **barrier);
+      return BarrierOp(op, req, **barrier, cancel);
     }
   }
 }
@@ -191,16 +202,20 @@ Status Session::HandleSync(const Header& h, Body body) {
   std::shared_ptr<SyncGate> gate = server_.sync_gate();
   std::shared_ptr<rams::Attachment> attachment = handle->attachment;  // keeps the mapping alive
   std::byte* base = handle->map.data();
-  return sync_agent_->Submit([=](AgentState& state, const std::atomic<bool>& cancel) {
+  RAMS_RETURN_IF_ERROR(sync_agent_->Submit([=](AgentState& state, const std::atomic<bool>& cancel) {
     (void)attachment;
     Outcome out = RunSync(op, req, base, state, cancel);
     gate->Post([weak, h, out = std::move(out)] {
       if (auto self = weak.lock()) self->CompleteSync(h, out.status, out.body);
     });
-  });
+  }));
+  sync_in_flight_.insert(h.request_id);
+  return Status::Ok();
 }
 
 void Session::CompleteSync(const Header& h, const Status& status, const wire::Bytes& body) {
+  io_thread_.AssertHeld();
+  sync_in_flight_.erase(h.request_id);
   if (status.ok()) {
     Reply(h, body);
   } else {

@@ -5,37 +5,39 @@
 #include <system_error>
 #include <thread>
 
-#include "remote/wire.h"
+#include "wire/frame.h"
 
 namespace ramsd {
 
 void SyncGate::Post(std::function<void()> fn) {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
   if (io_ != nullptr) asio::post(*io_, std::move(fn));
 }
 
 bool SyncGate::TryAddAgent() {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
   if (io_ == nullptr || agents_ >= max_agents_) return false;
   ++agents_;
   return true;
 }
 
 void SyncGate::AgentExited() {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
   --agents_;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 uint32_t SyncGate::Close(std::chrono::milliseconds limit) {
-  std::unique_lock l(mu_);
-  cv_.wait_for(l, limit, [this] { return agents_ == 0; });
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  rams::sys::LocalMutexLock l(mu_);
+  while (agents_ != 0 && cv_.WaitUntil(mu_, deadline)) {
+  }
   io_ = nullptr;
   return agents_;
 }
 
 uint32_t SyncGate::agents() const {
-  std::lock_guard l(mu_);
+  rams::sys::LocalMutexLock l(mu_);
   return agents_;
 }
 
@@ -56,45 +58,45 @@ rams::Result<std::shared_ptr<SyncAgent>> SyncAgent::Start(std::shared_ptr<SyncGa
 }
 
 rams::Status SyncAgent::Submit(Job job) {
-  std::lock_guard l(shared_->mu);
+  rams::sys::LocalMutexLock l(shared_->mu);
   if (shared_->stopping) return rams::Error(ECANCELED, "sync: session ending");
   if (shared_->pending >= rams::wire::kMaxSyncQueuePerSession) {
     return rams::Error(EBUSY, "sync: too many sync operations queued in this session");
   }
   ++shared_->pending;
   shared_->queue.push_back(std::move(job));
-  shared_->cv.notify_one();
+  shared_->cv.NotifyOne();
   return rams::Status::Ok();
 }
 
 void SyncAgent::Stop() {
   std::deque<Job> dropped;
   {
-    std::lock_guard l(shared_->mu);
+    rams::sys::LocalMutexLock l(shared_->mu);
     if (shared_->stopping) return;
     shared_->stopping = true;
     dropped.swap(shared_->queue);
     // Relaxed: the flag carries no data; a running job polls it once per slice.
     shared_->cancel.store(true, std::memory_order_relaxed);
   }
-  shared_->cv.notify_all();
+  shared_->cv.NotifyAll();
 }  // `dropped` (and the segment references of its jobs) go here
 
 void SyncAgent::Run(std::shared_ptr<Shared> shared, std::shared_ptr<SyncGate> gate) {
   AgentState state;
-  std::unique_lock l(shared->mu);
+  shared->mu.Lock();
   for (;;) {
-    shared->cv.wait(l, [&] { return shared->stopping || !shared->queue.empty(); });
+    while (!shared->stopping && shared->queue.empty()) shared->cv.Wait(shared->mu);
     if (shared->stopping) break;
     Job job = std::move(shared->queue.front());
     shared->queue.pop_front();
-    l.unlock();
+    shared->mu.Unlock();
     job(state, shared->cancel);
     job = nullptr;  // drop the job's captures outside the lock
-    l.lock();
+    shared->mu.Lock();
     --shared->pending;
   }
-  l.unlock();
+  shared->mu.Unlock();
   // The thread ends here, holding whatever the session held: the sync objects
   // see their owner (this thread) die.
   gate->AgentExited();

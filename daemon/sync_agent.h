@@ -21,15 +21,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 
 #include "rams/status.h"
+#include "sys/local_mutex.h"
 
 namespace ramsd {
 
@@ -37,20 +36,20 @@ class SyncGate {
  public:
   SyncGate(asio::io_context& io, uint32_t max_agents) : io_(&io), max_agents_(max_agents) {}
   // Runs `fn` on the io thread unless the server is gone.
-  void Post(std::function<void()> fn);
-  bool TryAddAgent();
-  void AgentExited();
+  void Post(std::function<void()> fn) EXCLUDES(mu_);
+  bool TryAddAgent() EXCLUDES(mu_);
+  void AgentExited() EXCLUDES(mu_);
   // Waits up to `limit` for every agent to exit, then stops posting.
   // Returns the agents still alive (stuck in a Barrier::Wait without timeout).
-  uint32_t Close(std::chrono::milliseconds limit);
-  uint32_t agents() const;
+  uint32_t Close(std::chrono::milliseconds limit) EXCLUDES(mu_);
+  uint32_t agents() const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  asio::io_context* io_;  // guarded by mu_; null once closed
+  mutable rams::sys::LocalMutex mu_;
+  rams::sys::LocalCondVar cv_;  // an agent exited
+  asio::io_context* io_ GUARDED_BY(mu_);  // null once closed
   const uint32_t max_agents_;
-  uint32_t agents_ = 0;  // guarded by mu_
+  uint32_t agents_ GUARDED_BY(mu_) = 0;
 };
 
 // State a session's jobs keep on its agent thread.
@@ -76,11 +75,11 @@ class SyncAgent {
 
  private:
   struct Shared {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<Job> queue;   // guarded by mu; includes the running job's slot
-    uint32_t pending = 0;    // queued + running; guarded by mu
-    bool stopping = false;   // guarded by mu
+    rams::sys::LocalMutex mu;
+    rams::sys::LocalCondVar cv;  // a job was queued, or stopping was set
+    std::deque<Job> queue GUARDED_BY(mu);
+    uint32_t pending GUARDED_BY(mu) = 0;  // queued + running
+    bool stopping GUARDED_BY(mu) = false;
     std::atomic<bool> cancel{false};
   };
   static void Run(std::shared_ptr<Shared> shared, std::shared_ptr<SyncGate> gate);

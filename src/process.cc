@@ -9,11 +9,13 @@
 namespace rams::internal {
 namespace {
 
-// Reads /proc/PID/stat; returns false when it cannot. `state` gets field 3,
-// `start` field 22.
+// Reads the stat file of PID's main thread, /proc/PID/task/PID/stat (the
+// same state and start time as /proc/PID/stat, which qemu-user fakes for its
+// own process: a live holder would look restarted); returns false when it
+// cannot. `state` gets field 3, `start` field 22.
 bool ReadStat(pid_t pid, char* state, uint64_t* start) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", static_cast<int>(pid), static_cast<int>(pid));
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[1024];

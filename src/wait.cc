@@ -8,11 +8,11 @@
 // programmer error (the memory is about to be unmapped).
 #include "rams/wait.h"
 
-#include <cassert>
 #include <cerrno>
-#include <mutex>
+#include "sys/local_mutex.h"
 
 #include "futex.h"
+#include "check.h"
 
 namespace rams {
 namespace {
@@ -27,13 +27,16 @@ struct Range {
 
 Range g_ranges[kMaxRanges];
 std::atomic<int> g_registered{0};
-std::mutex g_register_mu;
+// Serializes writers of the table (readers take no lock: see the top).
+sys::LocalMutex g_register_mu;
 
 // Finds the range holding `addr`; nullptr when none.
 Range* Find(uintptr_t addr) {
+  // Acquire: pairs with the release fetch_add/fetch_sub in Register/Unregister.
   if (g_registered.load(std::memory_order_acquire) == 0) return nullptr;
   for (Range& r : g_ranges) {
-    uintptr_t base = r.base.load(std::memory_order_acquire);  // pairs with Register's store
+    uintptr_t base = r.base.load(std::memory_order_acquire);  // pairs with Register's release store of base
+    // Relaxed: ordered after the acquire load of base just above.
     if (base != 0 && addr >= base && addr - base < r.len.load(std::memory_order_relaxed)) {
       return &r;
     }
@@ -45,8 +48,10 @@ Range* Find(uintptr_t addr) {
 
 Status WaitWord(const std::atomic<uint32_t>* word, uint32_t expected, Timeout timeout) {
   auto addr = reinterpret_cast<uintptr_t>(word);
-  assert(addr % 4 == 0);
+  RAMS_CHECK(addr % 4 == 0);  // REQUIRES of WaitWord
   if (Range* r = Find(addr)) {
+    // Relaxed: Find's acquire load of base ordered these (the range cannot
+    // change while its words are in use).
     uintptr_t base = r->base.load(std::memory_order_relaxed);
     return r->attachment.load(std::memory_order_relaxed)->Wait(addr - base, expected, timeout);
   }
@@ -55,9 +60,15 @@ Status WaitWord(const std::atomic<uint32_t>* word, uint32_t expected, Timeout ti
   return Error(err, "wait on word");
 }
 
+bool WordHasBackendQueue(const std::atomic<uint32_t>* word) {
+  return Find(reinterpret_cast<uintptr_t>(word)) != nullptr;
+}
+
 uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count) {
   auto addr = reinterpret_cast<uintptr_t>(word);
   if (Range* r = Find(addr)) {
+    // Relaxed: Find's acquire load of base ordered these (the range cannot
+    // change while its words are in use).
     uintptr_t base = r->base.load(std::memory_order_relaxed);
     auto woken = r->attachment.load(std::memory_order_relaxed)->Wake(addr - base, count);
     return woken.ok() ? *woken : 0;
@@ -66,29 +77,34 @@ uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count) {
 }
 
 Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment) {
-  assert(base != nullptr && attachment != nullptr);
-  std::lock_guard lock(g_register_mu);
+  RAMS_CHECK(base != nullptr && attachment != nullptr);
+  sys::LocalMutexLock lock(g_register_mu);
   for (Range& r : g_ranges) {
+    // Relaxed: writers are serialized by g_register_mu.
     if (r.base.load(std::memory_order_relaxed) != 0) continue;
+    // Relaxed: published by the release store of base below.
     r.len.store(len, std::memory_order_relaxed);
     r.attachment.store(attachment, std::memory_order_relaxed);
-    r.base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);  // pairs with Find
-    g_registered.fetch_add(1, std::memory_order_release);  // pairs with Find's first load
+    // Release: pairs with Find's acquire load of base.
+    r.base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
+    g_registered.fetch_add(1, std::memory_order_release);  // pairs with Find's acquire load of g_registered
     return Status();
   }
   return Error(ENOSPC, "register wait range: all 256 slots in use");
 }
 
 void UnregisterWaitRange(const void* base) {
-  std::lock_guard lock(g_register_mu);
+  sys::LocalMutexLock lock(g_register_mu);
   for (Range& r : g_ranges) {
+    // Relaxed: writers are serialized by g_register_mu.
     if (r.base.load(std::memory_order_relaxed) == reinterpret_cast<uintptr_t>(base)) {
+      // Release: pairs with Find's acquire loads of base and of g_registered.
       r.base.store(0, std::memory_order_release);
       g_registered.fetch_sub(1, std::memory_order_release);
       return;
     }
   }
-  assert(false && "UnregisterWaitRange of a range that is not registered");
+  RAMS_CHECK(false && "UnregisterWaitRange of a range that is not registered");
 }
 
 }  // namespace rams

@@ -24,7 +24,7 @@ enum ExitCode : int {
   kExitNotFound = 3,   // no such segment (ENOENT)
   kExitDenied = 4,     // permission denied (EACCES, EPERM)
   kExitExists = 5,     // segment exists (EEXIST)
-  kExitBusy = 6,       // range locked, or timed out waiting (EBUSY, EWOULDBLOCK, ETIMEDOUT)
+  kExitBusy = 6,       // a range lock held by another, or timed out (EBUSY, EWOULDBLOCK, ETIMEDOUT)
 };
 
 inline constexpr const char* kExitCodesHelp =

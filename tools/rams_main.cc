@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli.h"
+#include "rams/version.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
       "Backend: RAMS_BACKEND=posix|kernel or --backend; default /dev/rams when present, else POSIX shm.",
       "rams"};
   app.footer(kExitCodesHelp);
+  app.set_version_flag("--version", "rams " RAMS_VERSION_STRING);
   app.require_subcommand(1);
   GlobalOptions global;
   app.add_option("--backend", global.backend, "posix or kernel (default: automatic)");

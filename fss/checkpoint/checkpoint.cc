@@ -2,11 +2,15 @@
 #include "checkpoint.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <deque>
 
 #include "tree_copy.h"
+#include "check.h"
 
 namespace rams::fss {
 namespace {
@@ -35,11 +39,59 @@ std::string Checkpoint::LocationFor(std::string_view rel) {
   return std::string(rel);
 }
 
-Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const Root& root) {
-  const char* name = root.checkpoint_name().c_str();
-  if (::mkdirat(root.fd(), name, 0700) != 0 && errno != EEXIST) return ErrnoError("create checkpoint area");
-  sys::UniqueFd area(::openat(root.fd(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!area.valid()) return ErrnoError("open checkpoint area");
+namespace {
+
+constexpr char kMarkerName[] = ".fss.area";
+constexpr char kMarkerText[] = "rams File-System Server checkpoint area: created and managed by fssd\n";
+
+// Whether an existing directory without a marker may become the area: it is
+// empty but for files only the FSS creates, or it holds an FSS journal (an
+// area made before markers existed).
+Result<bool> Adoptable(int area) {
+  RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(area));
+  for (const std::string& n : names) {
+    if (n == kJournalName) return true;
+  }
+  return std::all_of(names.begin(), names.end(), [](const std::string& n) {
+    return n == kLockName || n == kSocketName || n == std::string(kJournalName) + ".tmp";
+  });
+}
+
+Status WriteMarker(int area) {
+  sys::UniqueFd fd(::openat(area, kMarkerName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errno == EEXIST ? Status::Ok() : ErrnoError("write checkpoint area marker");
+  size_t n = sizeof(kMarkerText) - 1;
+  if (sys::RetryEintr([&] { return ::write(fd.get(), kMarkerText, n); }) != static_cast<ssize_t>(n)) {
+    return ErrnoError("write checkpoint area marker");
+  }
+  RAMS_RETURN_IF_ERROR(SyncFd(fd.get(), "checkpoint area marker"));
+  return SyncFd(area, "checkpoint area");
+}
+
+// Opens the area directory, creating it, or refusing a directory the FSS did
+// not create: its contents are the user's and Begin() would delete them.
+Result<sys::UniqueFd> ClaimArea(const Root& root) {
+  const std::string& name = root.checkpoint_name();
+  bool created = ::mkdirat(root.fd(), name.c_str(), 0700) == 0;
+  if (!created && errno != EEXIST) return ErrnoError("create checkpoint area");
+  sys::UniqueFd area(::openat(root.fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!area.valid()) return ErrnoError("open checkpoint area " + name);
+  if (!created && ::faccessat(area.get(), kMarkerName, F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+    RAMS_ASSIGN_OR_RETURN(bool ours, Adoptable(area.get()));
+    if (!ours) {
+      return Error(EEXIST, "checkpoint area " + name + "/ exists and was not created by the FSS (no " +
+                               kMarkerName + " in it): refusing to use it, since starting a checkpoint "
+                               "empties the area; move it away or choose another --checkpoint-dir");
+    }
+  }
+  RAMS_RETURN_IF_ERROR(WriteMarker(area.get()));
+  return area;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const Root& root, OpenMode mode) {
+  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd area, ClaimArea(root));
   sys::UniqueFd lock(::openat(area.get(), kLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!lock.valid()) return ErrnoError("open checkpoint lock");
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -47,22 +99,27 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const Root& root) {
     return ErrnoError("lock checkpoint area");
   }
   std::unique_ptr<Checkpoint> cp(new Checkpoint(root, std::move(area), std::move(lock)));
-  RAMS_RETURN_IF_ERROR(cp->Load());
+  RAMS_RETURN_IF_ERROR(cp->Load(mode));
   return cp;
 }
 
-Status Checkpoint::Load() {
+Status Checkpoint::Load(OpenMode mode) {
   Result<JournalContents> contents = Journal::Read(area_.get());
-  if (!contents.ok() && contents.code() != ENOENT && contents.code() != EBADMSG) return contents.status();
-  if (!contents.ok() || contents->records.empty()) {
-    generation_ = contents.ok() ? contents->generation : 0;
-    return Begin();
-  }
+  if (contents.code() == ENOENT) return Begin();
+  if (!contents.ok()) return contents.status();
   generation_ = contents->generation;
   for (Record& r : contents->records) {
     Index(r);
-    next_seq_ = r.seq + 1;
+    next_seq_ = std::max(next_seq_, r.seq + 1);
     records_.push_back(std::move(r));
+  }
+  damage_ = contents->damage;
+  if (!damage_.empty()) {
+    // Nothing is appended to, cut or deleted: the saved copies stay for restore.
+    if (mode == OpenMode::kAcceptDamage) return Status::Ok();
+    return Error(EBADMSG, "checkpoint journal " + root_.checkpoint_name() + "/" + kJournalName + " is damaged (" +
+                              damage_ + "); the saved copies are kept: run fss-restore to restore what can "
+                              "be trusted");
   }
   RAMS_ASSIGN_OR_RETURN(Journal journal, Journal::OpenForAppend(area_.get(), contents->valid_bytes));
   journal_ = std::make_unique<Journal>(std::move(journal));
@@ -70,23 +127,33 @@ Status Checkpoint::Load() {
 }
 
 Status Checkpoint::Begin() {
+  // The new journal is durable (atomic rename) before any state changes, so
+  // a failure leaves either the old checkpoint or the new, never neither.
+  RAMS_RETURN_IF_ERROR(Journal::Create(area_.get(), generation_ + 1));
   ++generation_;
-  RAMS_RETURN_IF_ERROR(Journal::Create(area_.get(), generation_));
   journal_.reset();
   records_.clear();
   covered_.clear();
   dir_meta_.clear();
   saved_inodes_.clear();
+  damage_.clear();
   next_seq_ = 1;
-  // Copies of the previous checkpoint are garbage from here on.
-  RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(area_.get()));
-  for (const std::string& n : names) {
-    if (n == kJournalName || n == kLockName || n == kSocketName) continue;
-    RAMS_RETURN_IF_ERROR(RemoveTree(area_.get(), n));
-  }
-  RAMS_RETURN_IF_ERROR(SyncFd(area_.get(), "checkpoint area"));
   RAMS_ASSIGN_OR_RETURN(Journal journal, Journal::OpenForAppend(area_.get(), sizeof(JournalHeader)));
   journal_ = std::make_unique<Journal>(std::move(journal));
+  // Copies of the previous checkpoint are garbage from here on. Failing to
+  // remove one does not undo the new checkpoint: every save replaces what is
+  // at its location first, and the next Begin tries again.
+  Result<std::vector<std::string>> names = ListDir(area_.get());
+  Status cleanup = names.status();
+  for (const std::string& n : names.ok() ? *names : std::vector<std::string>()) {
+    if (n == kJournalName || n == kLockName || n == kSocketName || n == kMarkerName) continue;
+    if (Status s = RemoveTree(area_.get(), n); !s.ok() && cleanup.ok()) cleanup = s;
+  }
+  if (cleanup.ok()) cleanup = SyncFd(area_.get(), "checkpoint area");
+  if (!cleanup.ok()) {
+    fprintf(stderr, "fss: checkpoint %llu begins, but old saved copies remain: %s\n",
+            static_cast<unsigned long long>(generation_), cleanup.ToString().c_str());
+  }
   return Status::Ok();
 }
 
@@ -107,6 +174,10 @@ bool Checkpoint::HoldsSaved(const std::string& rel) const {
 
 Status Checkpoint::Append(Record record) {
   RAMS_RETURN_IF_ERROR(Fault("record"));
+  if (journal_ == nullptr) {
+    return Error(EIO, damage_.empty() ? "checkpoint journal could not be reopened: restart the server"
+                                      : "checkpoint journal is damaged: restore it first");
+  }
   record.seq = next_seq_;
   RAMS_RETURN_IF_ERROR(journal_->Append(record));
   ++next_seq_;
@@ -161,15 +232,47 @@ Result<sys::UniqueFd> Checkpoint::AreaDirFor(const std::string& location) {
   return dir;
 }
 
+namespace {
+
+// While alive, runs a real-time calling thread at normal priority: a bulk
+// copy at SCHED_FIFO would starve every other process on its CPU. Restores
+// the thread's policy when destroyed. Per thread (sched_setscheduler(0) is
+// the calling thread on Linux).
+class NormalPriority {
+ public:
+  NormalPriority() {
+    policy_ = ::sched_getscheduler(0);
+    if (policy_ != SCHED_FIFO && policy_ != SCHED_RR) return;
+    if (::sched_getparam(0, &param_) != 0) return;
+    struct sched_param normal = {};
+    lowered_ = ::sched_setscheduler(0, SCHED_OTHER, &normal) == 0;
+  }
+  ~NormalPriority() {
+    if (lowered_) (void)::sched_setscheduler(0, policy_, &param_);
+  }
+  NormalPriority(const NormalPriority&) = delete;
+  NormalPriority& operator=(const NormalPriority&) = delete;
+
+ private:
+  int policy_ = SCHED_OTHER;
+  struct sched_param param_ = {};
+  bool lowered_ = false;
+};
+
+}  // namespace
+
 Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
   size_t before = records_.size();
-  RAMS_RETURN_IF_ERROR(Save(rel, change));
+  {
+    NormalPriority normal;  // saves copy files: bulk work
+    RAMS_RETURN_IF_ERROR(Save(rel, change));
+  }
   // The last step: the save is durable and the change has not been made.
   return records_.size() != before ? Fault("change") : Status::Ok();
 }
 
 Status Checkpoint::Save(const std::string& rel, Change change) {
-  assert(!root_.IsHidden(rel));
+  RAMS_CHECK(!root_.IsHidden(rel));  // REQUIRES of BeforeChange
   if (Covered(rel)) return Status::Ok();
   if (rel.empty()) {
     if (change != Change::kMetadata) return Error(EBUSY, "the root cannot be replaced");

@@ -4,7 +4,7 @@
 // The area (`ROOT/<checkpoint name>/`) mirrors the tree: the original of
 // /a/b is saved at <area>/a/b (paths whose first component starts with
 // ".fss." go under <area>/.fss.esc/, the area's own files being
-// .fss.journal and .fss.lock). Each save is: copy (fsynced, directories
+// .fss.journal, .fss.lock and the marker .fss.area that says the FSS made it). Each save is: copy (fsynced, directories
 // too), then a journal record (fdatasync'ed), and only then may the caller
 // make the change (write-ahead). A crash before the record leaves an
 // unreferenced copy that the next save or checkpoint replaces; a crash after
@@ -50,13 +50,23 @@ enum class Change {
 
 class Checkpoint {
  public:
+  enum class OpenMode {
+    kStrict,        // a damaged journal is an error (EBADMSG)
+    kAcceptDamage,  // load its trusted records read-only, for restore
+  };
   // Locks and loads the checkpoint area of `root`, creating it if missing.
-  // An existing journal with records is continued; an empty or missing one
-  // begins a new checkpoint. EBUSY when another process holds the area.
-  static Result<std::unique_ptr<Checkpoint>> Open(const Root& root);
+  // An existing directory is used only if the FSS made it (the marker
+  // .fss.area, or an FSS journal in it) or it is empty; else EEXIST, and
+  // nothing in it is touched. An existing journal is continued (empty or
+  // not); a missing one begins a new checkpoint. A damaged journal (see
+  // journal.h) is EBADMSG unless kAcceptDamage, and the area stays as it
+  // is. EBUSY when another process holds the area.
+  static Result<std::unique_ptr<Checkpoint>> Open(const Root& root, OpenMode mode = OpenMode::kStrict);
 
   // Begins a new checkpoint: a fresh journal (next generation), the old
   // saved copies deleted. The current tree becomes the state to restore.
+  // When the new journal cannot be made, the old checkpoint stays in force;
+  // old copies that cannot be removed are reported on stderr and left.
   Status Begin();
 
   // Saves `rel` (canonical) unless already covered. REQUIRES: `rel` is not
@@ -64,7 +74,11 @@ class Checkpoint {
   Status BeforeChange(const std::string& rel, Change change);
 
   // Puts every saved path back (see restore.h), then begins a new checkpoint.
+  // Restore goes on past a path it cannot restore; then, or when the journal
+  // is damaged, the error names every failure and the checkpoint is kept.
   Status Restore(bool show_progress);
+  // Why the journal cannot be trusted whole; empty when it can.
+  const std::string& damage() const { return damage_; }
 
   // Called before each step of a save with the step's name ("copy", "sync",
   // "record", and "change": after the record, before the change); a non-ok
@@ -82,7 +96,7 @@ class Checkpoint {
  private:
   Checkpoint(const Root& root, sys::UniqueFd area, sys::UniqueFd lock)
       : root_(root), area_(std::move(area)), lock_(std::move(lock)) {}
-  Status Load();
+  Status Load(OpenMode mode);
   Status Save(const std::string& rel, Change change);
   bool Covered(const std::string& rel) const;
   bool HoldsSaved(const std::string& rel) const;
@@ -102,7 +116,8 @@ class Checkpoint {
   sys::UniqueFd lock_;
 
   uint64_t generation_ = 0;
-  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Journal> journal_;  // null while the journal cannot be appended to
+  std::string damage_;
   uint64_t next_seq_ = 1;
   std::vector<Record> records_;
   std::set<std::string> covered_;   // paths with a record other than kDirMeta

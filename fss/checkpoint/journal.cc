@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -114,30 +115,70 @@ Status Journal::Create(int dirfd, uint64_t generation) {
   return SyncFd(dirfd, "checkpoint area");
 }
 
+namespace {
+
+// Whether the `n` bytes after the last good record are what a crash during
+// an append leaves: less than a record header, zeros, or a record header
+// claiming at least the bytes that are there.
+bool IsTornTail(const char* p, size_t n) {
+  if (n < sizeof(RecordHeader)) return true;
+  if (std::all_of(p, p + n, [](char c) { return c == 0; })) return true;
+  RecordHeader h;
+  std::memcpy(&h, p, sizeof(h));
+  uint64_t payload = uint64_t{h.path_bytes} + h.location_bytes + h.target_bytes;
+  return h.magic == kRecordMagic && sizeof(h) + payload >= n;
+}
+
+// The offset of the next whole valid record at or after `from`, or `size`.
+size_t NextValidRecord(const std::string& data, size_t from) {
+  for (size_t q = from; q + sizeof(RecordHeader) <= data.size(); ++q) {
+    uint32_t magic;
+    std::memcpy(&magic, data.data() + q, sizeof(magic));
+    Record r;
+    if (magic == kRecordMagic && DecodeRecord(data.data() + q, data.size() - q, &r) != 0) return q;
+  }
+  return data.size();
+}
+
+// Decodes the records from `pos` on; damage goes to out->damage.
+void ReadRecords(const std::string& data, size_t pos, JournalContents* out) {
+  size_t good_end = pos;
+  while (pos < data.size()) {
+    Record r;
+    size_t used = DecodeRecord(data.data() + pos, data.size() - pos, &r);
+    if (used != 0) {
+      out->records.push_back(std::move(r));
+      pos += used;
+      if (out->damage.empty()) good_end = pos;
+      continue;
+    }
+    if (out->damage.empty() && IsTornTail(data.data() + pos, data.size() - pos)) break;
+    if (out->damage.empty()) out->damage = "record at byte " + std::to_string(pos) + " is corrupt";
+    pos = NextValidRecord(data, pos + 1);
+  }
+  out->valid_bytes = good_end;
+  out->torn_tail = out->damage.empty() && good_end != data.size();
+}
+
+}  // namespace
+
 Result<JournalContents> Journal::Read(int dirfd) {
   sys::UniqueFd fd(::openat(dirfd, kJournalName, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return ErrnoError("open journal");
   RAMS_ASSIGN_OR_RETURN(std::string data, ReadWhole(fd.get()));
-  JournalHeader h;
-  if (data.size() < sizeof(h)) return Error(EBADMSG, "journal header is short");
-  std::memcpy(&h, data.data(), sizeof(h));
-  if (h.magic != kJournalMagic || h.header_bytes != sizeof(h) ||
-      h.crc32c != Crc32c(&h, offsetof(JournalHeader, crc32c))) {
-    return Error(EBADMSG, "journal header is corrupt");
-  }
-  if (h.version != kJournalVersion) return Error(EPROTO, "journal version unknown");
+  JournalHeader h = {};
   JournalContents out;
-  out.generation = h.generation;
-  size_t pos = sizeof(h);
-  for (;;) {
-    Record r;
-    size_t used = DecodeRecord(data.data() + pos, data.size() - pos, &r);
-    if (used == 0) break;
-    out.records.push_back(std::move(r));
-    pos += used;
+  if (data.size() >= sizeof(h)) std::memcpy(&h, data.data(), sizeof(h));
+  if (data.size() < sizeof(h) || h.magic != kJournalMagic || h.header_bytes != sizeof(h) ||
+      h.crc32c != Crc32c(&h, offsetof(JournalHeader, crc32c))) {
+    out.damage = "header is corrupt";
+  } else if (h.version != kJournalVersion) {
+    return Error(EPROTO, "journal version unknown");
+  } else {
+    out.generation = h.generation;
   }
-  out.valid_bytes = pos;
-  out.torn_tail = pos != data.size();
+  ReadRecords(data, std::min(data.size(), sizeof(h)), &out);
+  if (!out.damage.empty()) out.damage += ", " + std::to_string(out.records.size()) + " valid records kept";
   return out;
 }
 

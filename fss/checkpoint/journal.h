@@ -3,9 +3,13 @@
 // version, checkpoint generation, CRC-32C) followed by records, each a
 // 88-byte fixed header (magic, kind, lengths, metadata, CRC-32C over header
 // and payload) and a payload of three strings (path, location, target).
-// A record is appended and fdatasync'ed before the change it protects is made;
-// reading stops at the first record that is short or fails its checksum (a
-// torn tail from a crash: its change was never made). A new journal is
+// A record is appended and fdatasync'ed before the change it protects is made.
+// Reading tells two kinds of bad bytes apart. A torn tail (a crash during an
+// append: fewer bytes than the record claims, or zeros) is cut, because its
+// change was never made. Anything else (a bad header, a bad record with bytes
+// after it) is damage: the reader reports it, and resynchronizes on the next
+// record whose magic and checksum hold, so every record that can be trusted
+// is still returned; nothing is cut or deleted. A new journal is
 // written atomically (temp file, fsync, rename, fsync of the directory).
 // All integers are little-endian.
 //
@@ -105,13 +109,18 @@ struct JournalContents {
   std::vector<Record> records;
   uint64_t valid_bytes = 0;  // header plus the valid records
   bool torn_tail = false;    // bytes after the last valid record
+  // Empty when the journal is whole; else what is wrong ("header is corrupt",
+  // "record at byte 4242 is corrupt, 3 records after it kept"). A damaged
+  // journal's generation may be 0 (unknown).
+  std::string damage;
 };
 
 class Journal {
  public:
   // Writes a fresh, empty journal for `generation` atomically.
   static Status Create(int dirfd, uint64_t generation);
-  // Reads the journal. ENOENT when there is none; EBADMSG for a bad header.
+  // Reads the journal. ENOENT when there is none; damage is reported in
+  // JournalContents::damage, not as an error.
   static Result<JournalContents> Read(int dirfd);
   // Opens for appending; cuts a torn tail at `valid_bytes` first.
   static Result<Journal> OpenForAppend(int dirfd, uint64_t valid_bytes);

@@ -82,11 +82,47 @@ class Progress {
 Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, const std::string& name,
                     SyncBatch* batch, Progress* progress);
 
+// A record's access and modification times, for utimensat/futimens.
+void TimesOf(const Record& r, struct timespec times[2]) {
+  times[0] = {r.atime_ns / 1000000000, r.atime_ns % 1000000000};
+  times[1] = {r.mtime_ns / 1000000000, r.mtime_ns % 1000000000};
+}
+
+// The symlink's own times, as saved.
+Status SetLinkTimes(int parent, const std::string& name, const Record& r) {
+  struct timespec times[2];
+  TimesOf(r, times);
+  if (::utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("utimes " + r.path);
+  return Status::Ok();
+}
+
+// The paths a restore could not put back, with why; the first error's code.
+class Failures {
+ public:
+  void Note(const std::string& path, const Status& s) {
+    if (s.ok()) return;
+    if (count_ == 0) code_ = s.code();
+    if (++count_ <= kListed) text_ += (count_ > 1 ? "; " : "") + (path.empty() ? "/" : "/" + path) + ": " + s.message();
+  }
+  Status ToStatus() const {
+    if (count_ == 0) return Status::Ok();
+    std::string more = count_ > kListed ? " (and " + std::to_string(count_ - kListed) + " more)" : "";
+    return Error(code_, std::to_string(count_) + " paths not restored: " + text_ + more);
+  }
+
+ private:
+  static constexpr size_t kListed = 20;
+  size_t count_ = 0;
+  int code_ = 0;
+  std::string text_;
+};
+
 // Restores one record; everything it writes, and the directory it changed,
 // go to `batch`.
 Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* batch, Progress* progress) {
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd parent, OpenTreeDir(root, DirName(r.path)));
   std::string name(BaseName(r.path));
+  WritableDir writable(parent.get());  // a read-only parent, for a non-root server
   RAMS_RETURN_IF_ERROR(RemoveTree(parent.get(), name));
   RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent.get(), name, batch, progress));
   sys::UniqueFd dir(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -104,7 +140,7 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
       if (::fchownat(parent, name.c_str(), r.uid, r.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != EPERM) {
         return ErrnoError("lchown " + r.path);
       }
-      return Status::Ok();
+      return SetLinkTimes(parent, name, r);
     case RecordKind::kFile: {
       RAMS_ASSIGN_OR_RETURN(sys::UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
       return CopyNode(from.get(), std::string(BaseName(r.location)), parent, name, batch);
@@ -131,12 +167,14 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
 
 Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, root.OpenDir(r.path));
+  // Its mode is set below: a non-root server may first need to search it.
+  RAMS_RETURN_IF_ERROR(AddOwnerRwx(dir.get()));
   sys::UniqueFd fd(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoError("open " + r.path);
   if (::fchown(fd.get(), r.uid, r.gid) != 0 && errno != EPERM) return ErrnoError("chown " + r.path);
   if (::fchmod(fd.get(), r.mode & 07777) != 0) return ErrnoError("chmod " + r.path);
-  struct timespec times[2] = {{r.atime_ns / 1000000000, r.atime_ns % 1000000000},
-                              {r.mtime_ns / 1000000000, r.mtime_ns % 1000000000}};
+  struct timespec times[2];
+  TimesOf(r, times);
   if (::futimens(fd.get(), times) != 0) return ErrnoError("utimes " + r.path);
   return batch->Add(std::move(fd));
 }
@@ -173,20 +211,22 @@ Status RestoreRecords(const Root& root, int area_fd, const std::vector<Record>& 
   std::sort(metas.begin(), metas.end(), [&](const Record* a, const Record* b) { return by_depth(b, a); });
   Progress progress(show_progress, trees.size() + links.size() + metas.size());
   SyncBatch batch;
+  Failures failures;
   for (const Record* r : trees) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, *r, &batch, &progress));
+    failures.Note(r->path, RestoreOne(root, area_fd, *r, &batch, &progress));
     progress.Step();
   }
   for (const Record& r : links) {
-    RAMS_RETURN_IF_ERROR(RestoreOne(root, area_fd, r, &batch, &progress));
+    failures.Note(r.path, RestoreOne(root, area_fd, r, &batch, &progress));
     progress.Step();
   }
   for (const Record* r : metas) {
-    RAMS_RETURN_IF_ERROR(RestoreDirMetadata(root, *r, &batch));
+    failures.Note(r->path, RestoreDirMetadata(root, *r, &batch));
     progress.Step();
   }
   // The restored tree is durable before the checkpoint that described it goes.
-  return batch.Flush();
+  failures.Note("(sync)", batch.Flush());
+  return failures.ToStatus();
 }
 
 Result<std::vector<PathChange>> ListChanges(const Root& root, const std::vector<Record>& records) {
@@ -208,7 +248,13 @@ Result<std::vector<PathChange>> ListChanges(const Root& root, const std::vector<
 }
 
 Status Checkpoint::Restore(bool show_progress) {
-  RAMS_RETURN_IF_ERROR(RestoreRecords(root_, area_.get(), records_, show_progress));
+  Status restored = RestoreRecords(root_, area_.get(), records_, show_progress);
+  if (!damage_.empty()) {
+    std::string what = "the journal is damaged (" + damage_ + "): restored what it could trust";
+    if (!restored.ok()) what += "; " + restored.message();
+    return Error(EBADMSG, what + "; the checkpoint and its saved copies are kept");
+  }
+  RAMS_RETURN_IF_ERROR(restored);
   return Begin();
 }
 

@@ -9,20 +9,24 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "root.h"
+#include "check.h"
 
 namespace rams::fss {
 namespace {
 
-Status CopyContents(int src, int dst) {
-  if (::ioctl(dst, FICLONE, src) == 0) return Status::Ok();
-  loff_t in_off = 0, out_off = 0;
+// Copies [from, to) of src to the same offsets of dst: in the kernel
+// (copy_file_range), else by read/write.
+Status CopyRange(int src, int dst, off_t from, off_t to) {
+  loff_t in_off = from, out_off = from;
   constexpr size_t kChunkBytes = 16 << 20;
-  for (;;) {
+  while (in_off < to) {
     loff_t start = out_off;
-    ssize_t n = sys::RetryEintr([&] { return ::copy_file_range(src, &in_off, dst, &out_off, kChunkBytes, 0); });
-    if (n == 0) return Status::Ok();
+    size_t want = static_cast<size_t>(std::min<loff_t>(to - in_off, kChunkBytes));
+    ssize_t n = sys::RetryEintr([&] { return ::copy_file_range(src, &in_off, dst, &out_off, want, 0); });
+    if (n == 0) return Status::Ok();  // the file shrank meanwhile
     if (n > 0) {
       // Start writing this piece back while the next is copied; the caller's
       // fsync then has less left to wait for.
@@ -35,8 +39,9 @@ Status CopyContents(int src, int dst) {
     break;  // fall back to read/write from where it stopped
   }
   std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = sys::RetryEintr([&] { return ::pread(src, buf.data(), buf.size(), in_off); });
+  while (in_off < to) {
+    size_t want = static_cast<size_t>(std::min<loff_t>(to - in_off, static_cast<loff_t>(buf.size())));
+    ssize_t n = sys::RetryEintr([&] { return ::pread(src, buf.data(), want, in_off); });
     if (n < 0) return ErrnoError("read for copy");
     if (n == 0) return Status::Ok();
     for (ssize_t done = 0; done < n;) {
@@ -47,6 +52,28 @@ Status CopyContents(int src, int dst) {
     }
     in_off += n;
   }
+  return Status::Ok();
+}
+
+// Copies src's contents into the empty dst: shared extents where the file
+// system can (FICLONE), else only the data ranges (SEEK_DATA/SEEK_HOLE), so
+// holes stay holes; the size is set first, so a trailing hole is kept too.
+Status CopyContents(int src, int dst) {
+  if (::ioctl(dst, FICLONE, src) == 0) return Status::Ok();
+  struct stat st;
+  if (::fstat(src, &st) != 0) return ErrnoError("stat for copy");
+  if (::ftruncate(dst, st.st_size) != 0) return ErrnoError("size copy");
+  off_t data = ::lseek(src, 0, SEEK_DATA);
+  if (data < 0 && errno == ENXIO) return Status::Ok();  // all hole
+  if (data < 0) return CopyRange(src, dst, 0, st.st_size);  // no SEEK_DATA here: all data
+  while (data < st.st_size) {
+    off_t hole = ::lseek(src, data, SEEK_HOLE);
+    if (hole < 0) hole = st.st_size;
+    RAMS_RETURN_IF_ERROR(CopyRange(src, dst, data, std::min(hole, st.st_size)));
+    data = ::lseek(src, hole, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: no data after the hole
+  }
+  return Status::Ok();
 }
 
 Status CopyXattrs(int src, int dst) {
@@ -147,6 +174,43 @@ Status CopySymlink(int src_dir, const std::string& src_name, int dst_dir, const 
   return Status::Ok();
 }
 
+namespace {
+
+// The mode `dirfd` has when it is an unprivileged caller's own directory
+// lacking owner rwx; nullopt when nothing needs to (or can) be done.
+std::optional<mode_t> ModeToWiden(int dirfd) {
+  struct stat st;
+  if (::geteuid() == 0 || ::fstat(dirfd, &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
+  if (st.st_uid != ::geteuid() || (st.st_mode & S_IRWXU) == S_IRWXU) return std::nullopt;
+  return st.st_mode & 07777;
+}
+
+// fchmod refuses O_PATH descriptors (and fchmodat's AT_EMPTY_PATH needs 6.6):
+// the descriptor's /proc link names exactly this directory.
+std::string ProcPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+}  // namespace
+
+Status AddOwnerRwx(int dirfd) {
+  std::optional<mode_t> mode = ModeToWiden(dirfd);
+  if (!mode) return Status::Ok();
+  if (::chmod(ProcPath(dirfd).c_str(), *mode | S_IRWXU) != 0) return ErrnoError("chmod u+rwx");
+  return Status::Ok();
+}
+
+WritableDir::WritableDir(int dirfd) {
+  std::optional<mode_t> mode = ModeToWiden(dirfd);
+  if (!mode) return;
+  std::string path = ProcPath(dirfd);
+  if (::chmod(path.c_str(), *mode | S_IRWXU) != 0) return;
+  proc_path_ = std::move(path);
+  mode_ = *mode;
+}
+
+WritableDir::~WritableDir() {
+  if (!proc_path_.empty()) (void)::chmod(proc_path_.c_str(), mode_);
+}
+
 Status RemoveTree(int dirfd, const std::string& name) {
   struct stat st;
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -155,6 +219,7 @@ Status RemoveTree(int dirfd, const std::string& name) {
   if (S_ISDIR(st.st_mode)) {
     sys::UniqueFd dir(::openat(dirfd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir.valid()) return ErrnoError("open " + name);
+    WritableDir writable(dir.get());  // also readable: it is listed next
     RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir.get()));
     for (const std::string& n : names) RAMS_RETURN_IF_ERROR(RemoveTree(dir.get(), n));
   }
@@ -203,7 +268,7 @@ Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std
 
 Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
                 const std::string& rel, const TreeFilter& filter, SyncBatch* batch) {
-  assert(batch != nullptr);
+  RAMS_CHECK(batch != nullptr);
   sys::UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!src.valid()) return ErrnoError("open directory " + src_name);
   struct stat st;

@@ -55,8 +55,31 @@ Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std
 Status ApplyMetadata(const struct stat& st, int src_fd, int dst_fd);
 
 // Removes dst_dir/name and, for a directory, everything beneath it. Ok when it
-// does not exist.
+// does not exist. A directory of ours without owner rwx (read-only) gets
+// them first, as an unprivileged server could not empty it otherwise.
 Status RemoveTree(int dirfd, const std::string& name);
+
+// Gives directory `dirfd` (any descriptor, O_PATH too) owner read, write and
+// search permission, for good: for a caller that sets the final mode itself.
+// Ok when nothing was needed or possible (root, someone else's directory).
+Status AddOwnerRwx(int dirfd);
+
+// While alive, gives directory `dirfd` (any descriptor, O_PATH too) owner
+// write and search permission when it is ours and lacks them, and puts its
+// mode back when destroyed, so that an unprivileged server can change the
+// entries of a read-only directory. Does nothing for root, for a directory
+// that already allows it, or for one owned by someone else.
+class WritableDir {
+ public:
+  explicit WritableDir(int dirfd);
+  ~WritableDir();
+  WritableDir(const WritableDir&) = delete;
+  WritableDir& operator=(const WritableDir&) = delete;
+
+ private:
+  std::string proc_path_;  // "/proc/self/fd/N", empty when nothing was changed
+  mode_t mode_ = 0;
+};
 
 // Creates directory dirfd/name (mode 0700 until its metadata is copied) when
 // it does not exist as a directory; replaces a non-directory there.

@@ -1,6 +1,7 @@
 // libfss: the C API of fss.h over the shared-memory channel (channel.h).
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,28 +14,26 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "channel.h"
 #include "client_call.h"
+#include "sys/local_mutex.h"
+#include "sys/sys.h"
 #include "rams/fss.h"
-#include "rams/segment.h"
 
 struct fss_client {
   int sock = -1;
-  std::optional<rams::Segment> segment;
+  void* map = nullptr;  // the channel, kChannelBytes
   rams::fss::ChannelHeader* h = nullptr;
-  char* paths = nullptr;  // two areas of kPathAreaBytes
-  std::byte* data = nullptr;
+  char* paths PT_GUARDED_BY(mu) = nullptr;  // two areas of kPathAreaBytes
+  std::byte* data PT_GUARDED_BY(mu) = nullptr;
   uint64_t data_bytes = 0;
   uint32_t umask = 022;
-  std::mutex mu;  // one request in flight per connection
+  rams::sys::LocalMutex mu;  // one request in flight per connection
 };
 
 namespace {
-
-constexpr auto kSlice = std::chrono::milliseconds(rams::fss::kSliceMs);
 
 uint32_t ReadUmask() {
   FILE* f = fopen("/proc/self/status", "r");
@@ -48,20 +47,30 @@ uint32_t ReadUmask() {
   return value;
 }
 
+// Receives the server's hello and, with it, the channel's descriptor.
+bool ReceiveHello(int sock, rams::fss::HelloReply* hello, rams::sys::UniqueFd* channel) {
+  struct iovec iov = {hello, sizeof(*hello)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n =
+      rams::sys::RetryEintr([&] { return ::recvmsg(sock, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC); });
+  for (struct cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+      channel->Reset(fd);
+    }
+  }
+  return n == static_cast<ssize_t>(sizeof(*hello)) && (msg.msg_flags & MSG_CTRUNC) == 0;
+}
+
 bool PeerGone(int sock) {
   struct pollfd p = {sock, POLLRDHUP, 0};
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-bool LockChannel(fss_client* c) {
-  for (;;) {
-    rams::Result<rams::Acquired> a = c->h->mu.Lock(kSlice);
-    if (a.ok()) {
-      if (*a == rams::Acquired::kOwnerDied) c->h->mu.MarkConsistent();
-      return true;
-    }
-    if (a.code() != ETIMEDOUT || PeerGone(c->sock)) return false;
-  }
 }
 
 }  // namespace
@@ -70,36 +79,17 @@ namespace rams::fss {
 
 int64_t Call(fss_client* c, const Request& req, const void* in, size_t in_len, void* out, size_t out_cap) {
   if (c == nullptr) return -EBADF;
-  if (req.path.size() > rams::fss::kPathAreaBytes || req.path2.size() > rams::fss::kPathAreaBytes) {
-    return -ENAMETOOLONG;
-  }
-  std::lock_guard<std::mutex> guard(c->mu);
+  if (req.path.size() > kPathAreaBytes || req.path2.size() > kPathAreaBytes) return -ENAMETOOLONG;
+  rams::sys::LocalMutexLock guard(c->mu);
   memcpy(c->paths, req.path.data(), req.path.size());
-  memcpy(c->paths + rams::fss::kPathAreaBytes, req.path2.data(), req.path2.size());
+  memcpy(c->paths + kPathAreaBytes, req.path2.data(), req.path2.size());
   if (in_len > 0) memcpy(c->data, in, in_len);
-  if (!LockChannel(c)) return -EIO;
-  c->h->request = rams::fss::EncodeRequest(req);
-  // release: pairs with the server's acquire spin on the state word.
-  rams::fss::StateWord(c->h).store(rams::fss::kRequestPending, std::memory_order_release);
-  c->h->mu.Unlock();
-  c->h->request_cv.Signal();
-  rams::fss::SpinUntilState(c->h, rams::fss::kReplyReady);
-  if (!LockChannel(c)) return -EIO;
-  while (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady) {
-    rams::Result<rams::CondWaitResult> w = c->h->reply_cv.Wait(c->h->mu, kSlice);
-    if (!w.ok()) {
-      if (!LockChannel(c)) return -EIO;
-    } else if (w->lock == rams::Acquired::kOwnerDied) {
-      c->h->mu.MarkConsistent();
-    }
-    if (rams::fss::StateWord(c->h).load(std::memory_order_relaxed) != rams::fss::kReplyReady && PeerGone(c->sock)) {
-      c->h->mu.Unlock();
-      return -EIO;
-    }
-  }
-  rams::fss::ReplyHeader reply = c->h->reply;
-  rams::fss::StateWord(c->h).store(rams::fss::kIdle, std::memory_order_release);
-  c->h->mu.Unlock();
+  c->h->request = EncodeRequest(req);
+  PublishState(c->h, kRequestPending);
+  bool bad = false;
+  if (!AwaitState(c->h, kReplyReady, [c] { return !PeerGone(c->sock); }, &bad)) return -EIO;
+  ReplyHeader reply = c->h->reply;
+  StateWord(c->h).store(kIdle, std::memory_order_relaxed);  // only this side reads kIdle
   if (out != nullptr && reply.result >= 0) {
     memcpy(out, c->data, std::min<uint64_t>({reply.data_bytes, out_cap, c->data_bytes}));
   }
@@ -137,38 +127,33 @@ fss_client* fss_connect(const char* socket_path) {
   if (::connect(c->sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return fail(errno);
   rams::fss::HelloReply hello = {};
   struct pollfd p = {c->sock, POLLIN, 0};
-  if (::poll(&p, 1, 10000) != 1 || ::recv(c->sock, &hello, sizeof(hello), MSG_WAITALL) != sizeof(hello)) {
-    return fail(ECONNREFUSED);
-  }
+  if (::poll(&p, 1, 10000) != 1) return fail(ECONNREFUSED);
+  rams::sys::UniqueFd channel;
+  if (!ReceiveHello(c->sock, &hello, &channel)) return fail(ECONNREFUSED);
   if (hello.magic != rams::fss::kChannelMagic || hello.version != rams::fss::kChannelVersion) return fail(EPROTO);
   if (hello.error != 0) return fail(hello.error);
-  hello.backend[sizeof(hello.backend) - 1] = '\0';
-  hello.segment[sizeof(hello.segment) - 1] = '\0';
-  rams::Result<rams::Backend*> backend = rams::BackendByName(hello.backend);
-  if (!backend.ok()) return fail(backend.code());
-  rams::OpenOptions options;
-  options.size_bytes = hello.segment_bytes;
-  rams::Result<rams::Segment> seg = rams::Segment::Open(hello.segment, options, *backend);
-  if (!seg.ok()) return fail(seg.code());
-  c->segment.emplace(std::move(*seg));
-  rams::Result<std::span<std::byte>> map = c->segment->Map();
-  if (!map.ok() || map->size() < rams::fss::kChannelBytes) return fail(map.ok() ? EPROTO : map.code());
-  auto* h = reinterpret_cast<rams::fss::ChannelHeader*>(map->data());
-  if (h->magic != rams::fss::kChannelMagic || h->header_bytes != sizeof(*h) ||
-      h->data_offset + h->data_bytes > map->size() || h->path_offset + 2 * rams::fss::kPathAreaBytes > h->data_offset) {
+  // The server's memfd: sealed so that nobody can shrink it under us.
+  struct stat st;
+  int seals = channel.valid() ? ::fcntl(channel.get(), F_GET_SEALS) : -1;
+  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || ::fstat(channel.get(), &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) < rams::fss::kChannelBytes) {
     return fail(EPROTO);
   }
-  if (!rams::Mutex::Attach(&h->mu).ok() || !rams::CondVar::Attach(&h->request_cv).ok() ||
-      !rams::CondVar::Attach(&h->reply_cv).ok()) {
+  void* map = ::mmap(nullptr, rams::fss::kChannelBytes, PROT_READ | PROT_WRITE, MAP_SHARED, channel.get(), 0);
+  if (map == MAP_FAILED) return fail(errno);
+  c->map = map;
+  auto* h = static_cast<rams::fss::ChannelHeader*>(map);
+  if (h->magic != rams::fss::kChannelMagic || h->version != rams::fss::kChannelVersion ||
+      h->header_bytes != sizeof(*h) || h->path_offset != rams::fss::kPathAreaOffset ||
+      h->data_offset != rams::fss::kDataAreaOffset || h->data_bytes != rams::fss::kDataAreaBytes) {
+    ::munmap(map, rams::fss::kChannelBytes);
     return fail(EPROTO);
   }
   c->h = h;
-  c->paths = reinterpret_cast<char*>(map->data() + h->path_offset);
-  c->data = map->data() + h->data_offset;
-  c->data_bytes = h->data_bytes;
+  c->paths = static_cast<char*>(map) + rams::fss::kPathAreaOffset;
+  c->data = static_cast<std::byte*>(map) + rams::fss::kDataAreaOffset;
+  c->data_bytes = rams::fss::kDataAreaBytes;
   c->umask = ReadUmask();
-  char ack = 1;
-  if (::send(c->sock, &ack, 1, MSG_NOSIGNAL) != 1) return fail(ECONNRESET);
   return c.release();
 }
 
@@ -178,6 +163,7 @@ int fss_disconnect(fss_client* c) {
     return -1;
   }
   ::close(c->sock);
+  if (c->map != nullptr) ::munmap(c->map, rams::fss::kChannelBytes);
   delete c;
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "rams/fss.h"
+#include "check.h"
 
 namespace rams::fss {
 namespace {
@@ -52,6 +53,8 @@ Result<std::string> TakePath(std::string_view area, uint32_t bytes) {
 
 }  // namespace
 
+bool IsInputOp(Op op) { return (UsesOf(op) & kIn) != 0; }
+
 Result<Request> DecodeRequest(const RequestHeader& h, std::string_view path_area,
                               std::string_view path2_area, uint64_t data_bytes) {
   for (uint32_t r : h.reserved) {
@@ -80,6 +83,9 @@ Result<Request> DecodeRequest(const RequestHeader& h, std::string_view path_area
   if (uses & kPath2) {
     RAMS_ASSIGN_OR_RETURN(req.path2, TakePath(path2_area, h.path2_bytes));
   }
+  // Postconditions: what the server sizes its copies by.
+  RAMS_CHECK(!(uses & (kIn | kOut)) || req.count <= data_bytes);
+  RAMS_CHECK(req.path.size() <= path_area.size() && req.path2.size() <= path2_area.size());
   return req;
 }
 

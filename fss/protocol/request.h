@@ -91,6 +91,9 @@ struct Request {
 Result<Request> DecodeRequest(const RequestHeader& header, std::string_view path_area,
                               std::string_view path2_area, uint64_t data_bytes);
 
+// Whether `op` takes `count` input bytes from the data area (writes).
+bool IsInputOp(Op op);
+
 // The inverse, for the client and for tests.
 RequestHeader EncodeRequest(const Request& request);
 

@@ -1,5 +1,6 @@
 // Request dispatch: one switch from operation to FileServer call.
 #include "dispatch.h"
+#include "check.h"
 
 #include <cstring>
 
@@ -23,7 +24,7 @@ ReplyHeader StatReply(int64_t result, const struct fss_statbuf& st, std::byte* d
 
 ReplyHeader Dispatch(FileServer& fs, Session& s, const Request& q, std::byte* data, uint64_t data_bytes) {
   static_assert(sizeof(fss_statbuf) <= 4096);
-  assert(data_bytes >= sizeof(fss_statbuf));
+  RAMS_CHECK(data_bytes >= sizeof(fss_statbuf));
   (void)data_bytes;
   struct fss_statbuf st = {};
   switch (q.op) {
@@ -79,9 +80,9 @@ ReplyHeader Dispatch(FileServer& fs, Session& s, const Request& q, std::byte* da
     case Op::kChmod:
       return Reply(fs.Chmod(q.path, q.mode));
     case Op::kCommit:
-      return Reply(fs.Commit());
+      return Reply(s.may_commit_or_restore() ? fs.Commit() : -EPERM);
     case Op::kRestore:
-      return Reply(fs.RestoreCheckpoint());
+      return Reply(s.may_commit_or_restore() ? fs.RestoreCheckpoint() : -EPERM);
     case Op::kPing:
       return Reply(0);
   }

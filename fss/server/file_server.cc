@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "credentials.h"
 #include "tree_copy.h"
 
 namespace rams::fss {
@@ -50,6 +51,7 @@ FileServer::FileServer(const Root& root, std::unique_ptr<Checkpoint> checkpoint)
 }
 
 int64_t FileServer::Save(const std::string& rel, Change change) {
+  ActAsServer server;  // the area is the server's, and a save reads what the client may not
   Status s = checkpoint_->BeforeChange(rel, change);
   if (!s.ok()) {
     fprintf(stderr, "fssd: checkpoint save of /%s failed: %s\n", rel.c_str(), s.ToString().c_str());
@@ -64,7 +66,7 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
   while (slot < s.files_.size() && s.files_[slot] != nullptr) ++slot;
   if (slot >= s.limits_.max_open_files) return -EMFILE;
   bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, !(flags & O_NOFOLLOW) && !excl_create);
   if (!r.ok()) return NegErrno(r.status());
   bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -103,7 +105,7 @@ int64_t FileServer::Close(Session& s, int fd) {
 // A descriptor opened for writing before the current checkpoint began: its
 // file is saved now, before the first change made through it.
 int64_t FileServer::SaveStaleWriter(Session::OpenFile& f) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   uint64_t now = generation_.load();
   if (f.generation == now) return 0;
   Result<std::string> rel = root_.CanonicalOf(f.fd.get());

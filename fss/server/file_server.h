@@ -21,7 +21,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,16 +28,19 @@
 #include "checkpoint.h"
 #include "rams/fss.h"
 #include "root.h"
+#include "sys/local_mutex.h"
 
 namespace rams::fss {
 
 struct SessionLimits {
   uint32_t max_open_files = 256;
+  bool may_commit_or_restore = true;  // false for other users' clients
 };
 
 class Session {
  public:
   explicit Session(SessionLimits limits = {}) : limits_(limits) {}
+  bool may_commit_or_restore() const { return limits_.may_commit_or_restore; }
 
  private:
   friend class FileServer;
@@ -88,18 +90,19 @@ class FileServer {
   int64_t RestoreCheckpoint();
 
   const Root& root() const { return root_; }
-  Checkpoint& checkpoint() { return *checkpoint_; }
+  // For tests, while no request runs.
+  Checkpoint& checkpoint() NO_THREAD_SAFETY_ANALYSIS { return *checkpoint_; }
 
  private:
-  int64_t Save(const std::string& rel, Change change);
-  int64_t SaveStaleWriter(Session::OpenFile& f);
+  int64_t Save(const std::string& rel, Change change) REQUIRES(mu_);
+  int64_t SaveStaleWriter(Session::OpenFile& f) EXCLUDES(mu_);
   Session::OpenFile* Writable(Session& s, int fd, int64_t* err);
 
   // Constant after construction.
   const Root& root_;
 
-  std::mutex mu_;  // serializes path operations and checkpoint changes
-  std::unique_ptr<Checkpoint> checkpoint_;  // guarded by mu_
+  sys::LocalMutex mu_;  // serializes path operations and checkpoint changes
+  std::unique_ptr<Checkpoint> checkpoint_ GUARDED_BY(mu_);
   // The checkpoint generation; written under mu_, read without it to spot
   // descriptors opened for writing before the current checkpoint began.
   std::atomic<uint64_t> generation_{0};

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 
 #include "file_server.h"
+
+#include <cstdio>
 #include "tree_copy.h"
 
 namespace rams::fss {
@@ -19,7 +21,7 @@ int64_t Exists(const Resolved& r) {
 }  // namespace
 
 int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool follow) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, follow);
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
@@ -29,7 +31,7 @@ int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool fo
 }
 
 int64_t FileServer::Mkdir(std::string_view path, mode_t mode, mode_t umask) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
@@ -40,7 +42,7 @@ int64_t FileServer::Mkdir(std::string_view path, mode_t mode, mode_t umask) {
 }
 
 int64_t FileServer::Rmdir(std::string_view path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
   if (IsRoot(*r)) return -EBUSY;
@@ -57,7 +59,7 @@ int64_t FileServer::Rmdir(std::string_view path) {
 }
 
 int64_t FileServer::Unlink(std::string_view path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
   if (IsRoot(*r)) return -EBUSY;
@@ -69,7 +71,7 @@ int64_t FileServer::Unlink(std::string_view path) {
 }
 
 int64_t FileServer::Rename(std::string_view from, std::string_view to) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> a = root_.Resolve(from, false);
   if (!a.ok()) return NegErrno(a.status());
   Result<Resolved> b = root_.Resolve(to, false);
@@ -87,7 +89,7 @@ int64_t FileServer::Rename(std::string_view from, std::string_view to) {
 
 int64_t FileServer::Truncate(std::string_view path, int64_t len) {
   if (len < 0) return -EINVAL;
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, true);
   if (!r.ok()) return NegErrno(r.status());
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
@@ -103,7 +105,7 @@ int64_t FileServer::Truncate(std::string_view path, int64_t len) {
 int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
   if (target.empty()) return -ENOENT;
   if (target.size() > kMaxPathBytes) return -ENAMETOOLONG;
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
@@ -116,7 +118,7 @@ int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
 
 int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
   if (len == 0) return -EINVAL;
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
   ssize_t n = ::readlinkat(r->parent.get(), r->name.c_str(), buf, len);
@@ -124,7 +126,7 @@ int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
 }
 
 int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, true);
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = Exists(*r); e < 0) return e;
@@ -134,15 +136,16 @@ int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
 }
 
 int64_t FileServer::Commit() {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Status s = checkpoint_->Begin();
   generation_.store(checkpoint_->generation());
   return NegErrno(s);
 }
 
 int64_t FileServer::RestoreCheckpoint() {
-  std::lock_guard<std::mutex> lock(mu_);
+  sys::LocalMutexLock lock(mu_);
   Status s = checkpoint_->Restore(false);
+  if (!s.ok()) fprintf(stderr, "fssd: restore failed: %s\n", s.ToString().c_str());
   generation_.store(checkpoint_->generation());
   return NegErrno(s);
 }

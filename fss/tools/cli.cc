@@ -57,7 +57,7 @@ int RunRestore(const CliTarget& t, bool via_server) {
     fprintf(stderr, "fss-restore: %s\n", root.status().ToString().c_str());
     return 1;
   }
-  auto cp = Checkpoint::Open(*root);
+  auto cp = Checkpoint::Open(*root, Checkpoint::OpenMode::kAcceptDamage);
   if (cp.code() == EBUSY && via_server) return ThroughServer(t, fss_restore, "restore");
   if (!cp.ok()) {
     fprintf(stderr, "fss-restore: %s%s\n", cp.status().ToString().c_str(),
@@ -67,7 +67,8 @@ int RunRestore(const CliTarget& t, bool via_server) {
   size_t n = (*cp)->records().size();
   Status s = (*cp)->Restore(true);
   if (!s.ok()) {
-    fprintf(stderr, "fss-restore: %s (run it again: restore is idempotent)\n", s.ToString().c_str());
+    fprintf(stderr, "fss-restore: %s (the checkpoint is kept; fix the cause and run it again: restore is "
+            "idempotent)\n", s.ToString().c_str());
     return 1;
   }
   printf("restored %s from %zu saved paths; a new checkpoint begins\n", t.root.c_str(), n);

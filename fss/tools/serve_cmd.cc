@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli.h"
+#include "rams/version.h"
 #include "server.h"
 
 namespace {

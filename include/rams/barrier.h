@@ -15,6 +15,11 @@
 // broken, bits 8..30 generation, bits 0..7 arrivals), waiters (a hint), why
 // it broke, reserved words (zero), then kMaxParties member slots.
 //
+// Trust: every field is re-validated where it is used (parties is read once
+// per call and bounded by kMaxParties), so a peer that scribbles the object
+// gets errors (EINVAL, EPIPE) or a wedged barrier, never a crash or an
+// access outside the 304 bytes.
+//
 // Thread safety: every member may be called concurrently from any thread of
 // any process mapping the object, except Reset (see there).
 #pragma once
@@ -22,7 +27,9 @@
 #include "rams/export.h"
 RAMS_API_BEGIN
 
+#include <atomic>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
 #include "rams/backend.h"
@@ -53,6 +60,11 @@ class Barrier {
   // or timed out), ETIMEDOUT (this caller timed out; the barrier is now
   // broken), EBUSY/EXDEV from joining.
   Result<bool> Wait(Timeout timeout = std::nullopt);
+  // Wait that also gives up once `*cancel` is set (seen within one parking
+  // slice): the caller is then a lost member, so the barrier breaks as on a
+  // member's death (the others get EPIPE) and the caller gets ECANCELED. For
+  // a proxy (ramsd's sync agent) whose client went away.
+  Result<bool> Wait(Timeout timeout, const std::atomic<bool>* cancel);
 
   // Clears a broken state, the arrivals and the slots of dead members, and
   // starts a new generation. REQUIRES: nobody is inside Wait.
@@ -61,11 +73,13 @@ class Barrier {
   bool Broken() const;
   // Completed generations (modulo 2^23).
   uint32_t Generation() const;
-  uint32_t parties() const { return parties_; }
+  // As stored in shared memory (a peer may have changed it).
+  uint32_t parties() const;
 
  private:
   void Break(uint32_t reason);
-  bool ReapDeadMembers(uint32_t self);
+  bool ReapDeadMembers(uint32_t self, uint32_t parties);
+  Result<uint32_t> Parties(std::string_view what) const;
   Status BrokenError() const;
 
   SyncHeader header_;

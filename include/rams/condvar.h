@@ -53,7 +53,8 @@ class CondVar {
   // Atomically releases `mu` and waits for a signal, the timeout or a
   // spurious wake-up, then re-acquires `mu` (without a time limit, like
   // pthread_cond_timedwait). On an error Status `mu` is NOT held
-  // (ENOTRECOVERABLE from re-locking). REQUIRES: the calling thread holds mu.
+  // (ENOTRECOVERABLE from re-locking; EPERM when the calling thread does not
+  // hold mu, which a peer writing the mutex word can cause).
   Result<CondWaitResult> Wait(Mutex& mu, Timeout timeout = std::nullopt);
 
   // Waits until pred() holds (evaluated with mu held) or the timeout passes.
@@ -85,7 +86,7 @@ static_assert(std::is_trivially_copyable_v<CondVar> && std::is_standard_layout_v
 
 template <class Predicate>
 Result<CondWaitResult> CondVar::Wait(Mutex& mu, Timeout timeout, Predicate pred) {
-  auto deadline = std::chrono::steady_clock::now() + timeout.value_or(std::chrono::nanoseconds(0));
+  auto deadline = DeadlineAfter(timeout.value_or(std::chrono::nanoseconds(0)));
   while (!pred()) {
     auto r = WaitUntil(mu, deadline, !timeout.has_value());
     if (!r.ok()) return r;

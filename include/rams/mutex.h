@@ -9,6 +9,11 @@
 // is initialized again (as with robust pthread mutexes). A death is noticed by
 // parked waiters within about SyncTuning::max_slice, by TryLock at once.
 //
+// Trust: nothing here aborts on a value read from the object. On memory a
+// peer can write, use the Checked* forms: a scribbled word gives an error
+// (EPERM, EINVAL) or, at worst, a wrong owner, never a crash. Unlock and
+// MarkConsistent abort on misuse, for programs whose memory only they write.
+//
 // Layout (32 bytes): SyncHeader, then the lock word: 0 = free; else the
 // owner id (sync_common.h) in bits 0..29, bit 30 = there may be parked
 // waiters, bit 31 = the owner acquired it from a dead owner and has not made
@@ -46,13 +51,16 @@ class Mutex {
   static Result<Mutex*> Attach(void* at);
 
   // Blocks until acquired or `timeout` passes. Errors (the mutex is NOT held):
-  // ETIMEDOUT, ENOTRECOVERABLE, EDEADLK (the caller holds it), EXDEV.
+  // ETIMEDOUT, ENOTRECOVERABLE, EDEADLK (the caller holds it), EXDEV, and
+  // EMFILE-like errors when the caller's identity cannot be read now.
   Result<Acquired> Lock(Timeout timeout = std::nullopt) {
     uint32_t expected = 0;
-    // Acquire pairs with the release in Unlock / UnlockSlow.
-    if (header_.domain == internal::SelfDomain() &&
-        internal::AsAtomic(word_).compare_exchange_strong(expected, internal::SelfOwnerId(),
-                                                          std::memory_order_acquire,
+    const uint32_t self = internal::CachedSelfOwnerId();
+    const uint64_t domain = internal::SelfDomain();
+    // Acquire pairs with the release CAS of the previous holder's Unlock /
+    // CheckedUnlock / UnlockSlow.
+    if (self != 0 && domain != 0 && header_.domain == domain &&
+        internal::AsAtomic(word_).compare_exchange_strong(expected, self, std::memory_order_acquire,
                                                           std::memory_order_relaxed)) [[likely]] {
       return Acquired::kClean;
     }
@@ -60,19 +68,26 @@ class Mutex {
   }
   // Never blocks; EBUSY when a live thread holds it.
   Result<Acquired> TryLock();
+
+  // Releases it. EPERM when the calling thread does not hold it, which on
+  // memory a peer can write may be the peer's doing: servers use this form
+  // and treat the error as that peer's fault.
+  [[nodiscard]] Status CheckedUnlock() {
+    if (UnlockFast()) [[likely]] return Status();
+    return UnlockSlow();
+  }
+  // CheckedUnlock for a program that trusts every writer of the memory:
   // REQUIRES: the calling thread holds it (checked; aborts otherwise).
   void Unlock() {
-    uint32_t expected = internal::SelfOwnerId();
-    // Release pairs with the acquire CAS of the next locker. Fails when
-    // waiters may be parked, on a death report, or when not the owner.
-    if (internal::AsAtomic(word_).compare_exchange_strong(expected, 0, std::memory_order_release,
-                                                          std::memory_order_relaxed)) [[likely]] {
-      return;
-    }
-    UnlockSlow();
+    if (UnlockFast()) [[likely]] return;
+    UnlockOrDie();
   }
-  // Declares the protected state repaired after kOwnerDied.
-  // REQUIRES: the calling thread holds it, acquired with kOwnerDied.
+
+  // Declares the protected state repaired after kOwnerDied. EINVAL unless the
+  // calling thread holds it, acquired with kOwnerDied (as
+  // pthread_mutex_consistent).
+  [[nodiscard]] Status CheckedMarkConsistent();
+  // The same, aborting on misuse. REQUIRES: as above.
   void MarkConsistent();
 
   // Whether the calling thread holds it.
@@ -82,8 +97,18 @@ class Mutex {
   bool NotRecoverable() const;
 
  private:
+  // The uncontended release: one CAS from our id to 0.
+  bool UnlockFast() {
+    uint32_t expected = internal::CachedSelfOwnerId();
+    // Release pairs with the acquire CAS of the next locker. Fails when
+    // waiters may be parked, on a death report, or when not the owner.
+    return expected != 0 &&
+           internal::AsAtomic(word_).compare_exchange_strong(
+               expected, 0, std::memory_order_release, std::memory_order_relaxed);
+  }
   Result<Acquired> LockSlow(Timeout timeout);
-  void UnlockSlow();
+  Status UnlockSlow();
+  void UnlockOrDie();
   // Takes the mutex over from its owner when that owner is dead.
   bool TakeFromDead(uint32_t self);
 
@@ -95,8 +120,9 @@ class Mutex {
 static_assert(sizeof(Mutex) == 32);
 static_assert(std::is_trivially_copyable_v<Mutex> && std::is_standard_layout_v<Mutex>);
 
-// Holds a Mutex for a scope. Acquisition errors and owner deaths are the
-// caller's: construct it only around a successful Lock.
+// Holds a Mutex for a scope, in a program that trusts every writer of the
+// memory (it aborts if the mutex was taken from it). Acquisition errors and
+// owner deaths are the caller's: construct it only around a successful Lock.
 class MutexHold {
  public:
   explicit MutexHold(Mutex& mu) : mu_(&mu) {}

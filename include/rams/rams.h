@@ -146,8 +146,13 @@ const char* rams_last_error(void);
  *                     that is told repairs before unlocking)
  *   RAMS_READER_DIED  rwlock: a reader died holding it (state intact)
  *   RAMS_TIMED_OUT    rams_cond_wait: the timeout passed (mutex re-acquired)
- * Timeouts are in nanoseconds: 0 = do not wait, RAMS_FOREVER = no limit.
+ * Timeouts are in nanoseconds: 0 = do not wait, RAMS_FOREVER = no limit
+ * (INT64_MAX saturates: about forever).
  * Owners are threads; use an object only from one PID namespace (-EXDEV).
+ * Nothing here aborts on what it finds in the object: memory a peer writes
+ * gives negative errno values. *_init returns a negative errno (e.g. -EMFILE)
+ * when the caller's PID namespace cannot be determined now; any call may
+ * fail the same way when the caller's identity cannot be read now.
  * ------------------------------------------------------------------------ */
 
 #define RAMS_OWNER_DIED 0x1
@@ -167,17 +172,19 @@ int rams_mutex_init(rams_mutex* m);
 int rams_mutex_lock(rams_mutex* m, int64_t timeout_ns);
 /* As rams_mutex_lock; -EBUSY when a live thread holds it. */
 int rams_mutex_trylock(rams_mutex* m);
-/* Aborts when the calling thread does not hold it. */
-void rams_mutex_unlock(rams_mutex* m);
-/* After RAMS_OWNER_DIED: the state is repaired. Aborts unless the calling
- * thread holds it after an owner death. */
-void rams_mutex_consistent(rams_mutex* m);
+/* 0; -EPERM when the calling thread does not hold it (never aborts: on memory
+ * a peer can write, that may be the peer's doing). */
+int rams_mutex_unlock(rams_mutex* m);
+/* After RAMS_OWNER_DIED: the state is repaired. 0; -EINVAL unless the
+ * calling thread holds it after an owner death. */
+int rams_mutex_consistent(rams_mutex* m);
 
 int rams_cond_init(rams_cond* c);
 /* Releases m, waits for a signal (or spuriously), re-acquires m without a
  * time limit. 0, RAMS_TIMED_OUT and/or RAMS_OWNER_DIED (m held); negative:
  * m is NOT held. */
 int rams_cond_wait(rams_cond* c, rams_mutex* m, int64_t timeout_ns);
+/* (-EPERM: the calling thread did not hold m.) */
 void rams_cond_signal(rams_cond* c);
 void rams_cond_broadcast(rams_cond* c);
 
@@ -186,8 +193,9 @@ int rams_rwlock_init(rams_rwlock* rw);
  * -EDEADLK, -EXDEV. */
 int rams_rwlock_rdlock(rams_rwlock* rw, int64_t timeout_ns);
 int rams_rwlock_wrlock(rams_rwlock* rw, int64_t timeout_ns);
-void rams_rwlock_rdunlock(rams_rwlock* rw);
-void rams_rwlock_wrunlock(rams_rwlock* rw);
+/* 0; -EPERM when the calling thread does not hold it (shared / exclusively). */
+int rams_rwlock_rdunlock(rams_rwlock* rw);
+int rams_rwlock_wrunlock(rams_rwlock* rw);
 
 int rams_sem_init(rams_sem* s, uint32_t initial);
 /* 0; -ETIMEDOUT, or -EAGAIN with timeout 0. */

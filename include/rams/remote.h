@@ -23,6 +23,7 @@ RAMS_API_BEGIN
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,7 +54,8 @@ struct RemoteOptions {
 };
 
 // The key held in a key file (its content without trailing newlines; 16..256
-// bytes), as ramsd --key-file reads it.
+// bytes), as ramsd --key-file reads it. EACCES when others (not the owner or
+// its group) may access the file.
 Result<std::string> LoadRemoteKey(const std::string& path);
 
 // Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".
@@ -100,6 +102,10 @@ class RemoteSession {
   std::shared_ptr<remote_internal::Connection> conn_;
 };
 
+namespace mapping {
+class MappedSegment;
+}  // namespace mapping
+
 // One opened remote segment. Closes (releasing its locks on the server) on
 // destruction.
 class RemoteAttachment final : public Attachment {
@@ -107,7 +113,11 @@ class RemoteAttachment final : public Attachment {
   ~RemoteAttachment() override;
 
   const SegmentInfo& info() const override { return info_; }
-  // ENOTSUP: remote segments are not mapped (remote mapping is a later part).
+  // Maps the segment through this host's pager (docs/host-pager.md), found
+  // at $RAMS_PAGER_SOCKET, else /run/rams/pager.sock, under the name
+  // "HOST:PORT/NAME" (peer()/name). Read-only attachments map read-only.
+  // ENOTSUP when no host pager listens there; the pager's refusals (EACCES,
+  // ENOENT, EROFS) otherwise. The mapping lives as long as the attachment.
   Result<std::span<std::byte>> Map() override;
   // Reads and writes of up to 1 MiB are atomic; larger ones are split into
   // 1 MiB requests, each atomic on its own.
@@ -138,6 +148,8 @@ class RemoteAttachment final : public Attachment {
   uint32_t handle_;
   bool read_only_;
   SegmentInfo info_;
+  std::mutex map_mu_;
+  std::unique_ptr<mapping::MappedSegment> mapped_;  // guarded by map_mu_
 };
 
 // The name of RemoteAttachment in rams 0.1.0, kept for code written against it.

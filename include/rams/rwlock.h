@@ -48,14 +48,19 @@ class RwLock {
   // calling thread holds it, shared or exclusively), EXDEV.
   Result<Acquired> Lock(Timeout timeout = std::nullopt);
   Result<Acquired> TryLock();
-  // REQUIRES: the calling thread holds it exclusively (checked).
+  // EPERM unless the calling thread holds it exclusively (on memory a peer
+  // can write, that may be the peer's doing).
+  [[nodiscard]] Status CheckedUnlock();
+  // REQUIRES: the calling thread holds it exclusively (checked; aborts).
   void Unlock();
 
   // Shared. Errors (not held): ETIMEDOUT, EBUSY (Try), EDEADLK (the calling
   // thread holds it exclusively), EXDEV.
   Result<Acquired> LockShared(Timeout timeout = std::nullopt);
   Result<Acquired> TryLockShared();
-  // REQUIRES: the calling thread holds it shared (checked).
+  // EPERM unless the calling thread holds it shared.
+  [[nodiscard]] Status CheckedUnlockShared();
+  // REQUIRES: the calling thread holds it shared (checked; aborts).
   void UnlockShared();
 
  private:

@@ -6,13 +6,14 @@
 // WaitWord/WakeWord (wait.h), so they work unchanged on every backend.
 //
 // Owners are identified by a 30-bit id stored in the object: the thread's id
-// (gettid(), in its PID namespace) in the low 22 bits and an 8-bit tag derived
-// from the thread's start time in the high 8 bits. A waiter that has parked for
-// a bounded slice checks whether the owner still lives (/proc/<tid>/stat:
-// present, not a zombie, same start-time tag); the tag tells a reused tid from
-// the original thread. The id is only meaningful inside one PID namespace on
-// one boot of one host, so every object records that domain when it is
-// initialized and refuses acquisitions from another one (EXDEV).
+// (gettid(), in its PID namespace) in the low 22 bits and an 8-bit tag of the
+// thread's incarnation (start time and program) in the high 8 bits. A waiter
+// that has parked for a bounded slice checks whether the owner still lives
+// (/proc/<pid>/task/<tid>/stat when /proc can be believed: present, not a
+// zombie, not exiting, same tag; else kill(tid, 0) and a pidfd). "Cannot
+// tell" never counts as dead. The id is only meaningful inside one PID
+// namespace on one boot of one host, so every object records that domain when
+// it is initialized and refuses acquisitions from another one (EXDEV).
 // See docs/sync.md.
 //
 // Thread safety: SetSyncTuning/GetSyncTuning are safe from any thread; the
@@ -76,6 +77,17 @@ struct SyncTuning {
 // max_slice <= 1 s, spin_iterations <= 1,000,000.
 void SetSyncTuning(const SyncTuning& tuning);
 SyncTuning GetSyncTuning();
+
+// now + timeout on the steady clock, saturating at time_point::max() instead
+// of overflowing (a timeout of INT64_MAX ns means "about forever"); a
+// negative timeout counts as zero.
+inline std::chrono::steady_clock::time_point DeadlineAfter(std::chrono::nanoseconds timeout) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  if (timeout <= std::chrono::nanoseconds(0)) return now;
+  if (timeout >= Clock::time_point::max() - now) return Clock::time_point::max();
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
 
 }  // namespace rams
 

@@ -31,6 +31,10 @@ Status WaitWord(const std::atomic<uint32_t>* word, uint32_t expected, Timeout ti
 // bound for backends that cannot tell).
 uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count);
 
+// Whether WaitWord/WakeWord on `word` go to a backend's own wait queues
+// (kernel, remote) rather than the shared futex.
+bool WordHasBackendQueue(const std::atomic<uint32_t>* word);
+
 // For backends: routes WaitWord/WakeWord on words in [base, base+len) to
 // `attachment`'s Wait/Wake at the word's offset from base. Up to 256 mappings.
 // REQUIRES: the range is not registered; attachment outlives the registration.

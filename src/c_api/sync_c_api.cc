@@ -1,6 +1,7 @@
 // The synchronization part of the C interface (rams.h) over the C++ objects.
 #include <cerrno>
 #include <new>
+#include <string>
 
 #include "c_api_internal.h"
 #include "rams/barrier.h"
@@ -10,6 +11,7 @@
 #include "rams/rwlock.h"
 #include "rams/semaphore.h"
 #include "sync/check.h"
+#include "sync/owner.h"
 
 namespace {
 
@@ -34,6 +36,16 @@ rams::Timeout ToTimeout(int64_t timeout_ns) {
   return std::chrono::nanoseconds(timeout_ns);
 }
 
+int FromStatus(const rams::Status& s) { return s.ok() ? 0 : rams::internal::CApiFail(s); }
+
+// -errno when the caller's domain cannot be determined now, so that an
+// object is never initialized with a partial identity.
+int DomainKnown(const char* what) {
+  if (rams::internal::SelfDomain() != 0) return 0;
+  return rams::internal::CApiFail(rams::Error(errno != 0 ? errno : EAGAIN,
+                                              std::string(what) + ": cannot determine the PID namespace now"));
+}
+
 int FromAcquired(const rams::Result<rams::Acquired>& r) {
   if (!r.ok()) return rams::internal::CApiFail(r.status());
   return static_cast<int>(*r);
@@ -44,6 +56,7 @@ int FromAcquired(const rams::Result<rams::Acquired>& r) {
 extern "C" {
 
 int rams_mutex_init(rams_mutex* m) {
+  if (int err = DomainKnown("rams_mutex_init")) return err;
   new (As<rams::Mutex>(m)) rams::Mutex();
   return 0;
 }
@@ -51,10 +64,13 @@ int rams_mutex_lock(rams_mutex* m, int64_t timeout_ns) {
   return FromAcquired(As<rams::Mutex>(m)->Lock(ToTimeout(timeout_ns)));
 }
 int rams_mutex_trylock(rams_mutex* m) { return FromAcquired(As<rams::Mutex>(m)->TryLock()); }
-void rams_mutex_unlock(rams_mutex* m) { As<rams::Mutex>(m)->Unlock(); }
-void rams_mutex_consistent(rams_mutex* m) { As<rams::Mutex>(m)->MarkConsistent(); }
+int rams_mutex_unlock(rams_mutex* m) { return FromStatus(As<rams::Mutex>(m)->CheckedUnlock()); }
+int rams_mutex_consistent(rams_mutex* m) {
+  return FromStatus(As<rams::Mutex>(m)->CheckedMarkConsistent());
+}
 
 int rams_cond_init(rams_cond* c) {
+  if (int err = DomainKnown("rams_cond_init")) return err;
   new (As<rams::CondVar>(c)) rams::CondVar();
   return 0;
 }
@@ -67,6 +83,7 @@ void rams_cond_signal(rams_cond* c) { As<rams::CondVar>(c)->Signal(); }
 void rams_cond_broadcast(rams_cond* c) { As<rams::CondVar>(c)->Broadcast(); }
 
 int rams_rwlock_init(rams_rwlock* rw) {
+  if (int err = DomainKnown("rams_rwlock_init")) return err;
   new (As<rams::RwLock>(rw)) rams::RwLock();
   return 0;
 }
@@ -76,8 +93,10 @@ int rams_rwlock_rdlock(rams_rwlock* rw, int64_t timeout_ns) {
 int rams_rwlock_wrlock(rams_rwlock* rw, int64_t timeout_ns) {
   return FromAcquired(As<rams::RwLock>(rw)->Lock(ToTimeout(timeout_ns)));
 }
-void rams_rwlock_rdunlock(rams_rwlock* rw) { As<rams::RwLock>(rw)->UnlockShared(); }
-void rams_rwlock_wrunlock(rams_rwlock* rw) { As<rams::RwLock>(rw)->Unlock(); }
+int rams_rwlock_rdunlock(rams_rwlock* rw) {
+  return FromStatus(As<rams::RwLock>(rw)->CheckedUnlockShared());
+}
+int rams_rwlock_wrunlock(rams_rwlock* rw) { return FromStatus(As<rams::RwLock>(rw)->CheckedUnlock()); }
 
 int rams_sem_init(rams_sem* s, uint32_t initial) {
   if (initial > rams::Semaphore::kMaxValue) {
@@ -87,12 +106,10 @@ int rams_sem_init(rams_sem* s, uint32_t initial) {
   return 0;
 }
 int rams_sem_wait(rams_sem* s, int64_t timeout_ns) {
-  rams::Status st = As<rams::Semaphore>(s)->Wait(ToTimeout(timeout_ns));
-  return st.ok() ? 0 : rams::internal::CApiFail(st);
+  return FromStatus(As<rams::Semaphore>(s)->Wait(ToTimeout(timeout_ns)));
 }
 int rams_sem_post(rams_sem* s) {
-  rams::Status st = As<rams::Semaphore>(s)->Post();
-  return st.ok() ? 0 : rams::internal::CApiFail(st);
+  return FromStatus(As<rams::Semaphore>(s)->Post());
 }
 uint32_t rams_sem_value(const rams_sem* s) { return As<const rams::Semaphore>(s)->Value(); }
 
@@ -100,12 +117,12 @@ int rams_barrier_init(rams_barrier* b, uint32_t parties) {
   if (parties < 1 || parties > rams::Barrier::kMaxParties) {
     return rams::internal::CApiFail(rams::Error(EINVAL, "rams_barrier_init: parties not in 1..64"));
   }
+  if (int err = DomainKnown("rams_barrier_init")) return err;
   new (As<rams::Barrier>(b)) rams::Barrier(parties);
   return 0;
 }
 int rams_barrier_join(rams_barrier* b) {
-  rams::Status st = As<rams::Barrier>(b)->Join();
-  return st.ok() ? 0 : rams::internal::CApiFail(st);
+  return FromStatus(As<rams::Barrier>(b)->Join());
 }
 void rams_barrier_leave(rams_barrier* b) { As<rams::Barrier>(b)->Leave(); }
 int rams_barrier_wait(rams_barrier* b, int64_t timeout_ns) {

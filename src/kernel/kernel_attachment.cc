@@ -32,7 +32,7 @@ std::string KernelAttachment::What(const char* op, uint64_t offset, uint64_t len
 }
 
 Result<std::span<std::byte>> KernelAttachment::Map() {
-  std::lock_guard lock(map_mu_);
+  sys::LocalMutexLock lock(map_mu_);
   if (map_ == nullptr) {
     void* p = mmap(nullptr, info_.size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
     if (p == MAP_FAILED) return ErrnoError("mmap segment " + info_.name);

@@ -13,10 +13,10 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <span>
 
 #include "rams/backend.h"
+#include "sys/local_mutex.h"
 #include "sys/sys.h"
 
 namespace rams::kernel {
@@ -30,7 +30,7 @@ class KernelAttachment final : public Attachment {
   KernelAttachment& operator=(const KernelAttachment&) = delete;
 
   const SegmentInfo& info() const override { return info_; }
-  Result<std::span<std::byte>> Map() override;
+  Result<std::span<std::byte>> Map() override EXCLUDES(map_mu_);
   Status Read(uint64_t offset, std::span<std::byte> out) override;
   Status Write(uint64_t offset, std::span<const std::byte> in) override;
   Result<LockId> Lock(uint64_t offset, uint64_t len, const LockOptions& options) override;
@@ -47,8 +47,8 @@ class KernelAttachment final : public Attachment {
   const sys::UniqueFd fd_;
   const SegmentInfo info_;
 
-  std::mutex map_mu_;
-  std::byte* map_ = nullptr;  // guarded by map_mu_; set once, unmapped in the destructor
+  sys::LocalMutex map_mu_;
+  std::byte* map_ GUARDED_BY(map_mu_) = nullptr;  // set once, unmapped in the destructor
 };
 
 }  // namespace rams::kernel

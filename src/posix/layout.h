@@ -63,7 +63,13 @@ struct Header {
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(offsetof(Header, state) == 12);
 static_assert(offsetof(Header, io_mu) == 88);
-static_assert(sizeof(pthread_mutex_t) == 40, "layout assumes glibc x86_64 pthread_mutex_t");
-static_assert(sizeof(Header) <= kHeaderBytes);
+// pthread_mutex_t is 40 bytes on glibc x86_64 and 48 on aarch64, so `locks`
+// starts at a different offset on each: a segment is shared only by the
+// processes of one machine, which all use that machine's ABI. What the layout
+// needs on every ABI is that the mutex keeps the entries 8-byte aligned and
+// that the whole header fits in its page.
+static_assert(alignof(pthread_mutex_t) <= 8 && sizeof(pthread_mutex_t) % 8 == 0);
+static_assert(offsetof(Header, locks) == offsetof(Header, io_mu) + sizeof(pthread_mutex_t));
+static_assert(sizeof(Header) <= kHeaderBytes, "the posix header must fit in its page");
 
 }  // namespace rams::posix

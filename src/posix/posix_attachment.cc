@@ -84,7 +84,8 @@ bool PosixAttachment::OwnedByMe(const LockEntry& e) const { return e.owner_attac
 
 void PosixAttachment::Release(LockEntry& e) {
   e.flags = 0;
-  header_->lock_generation.fetch_add(1, std::memory_order_release);  // pairs with Lock's load
+  // release: pairs with Lock's acquire load of lock_generation.
+  header_->lock_generation.fetch_add(1, std::memory_order_release);
   internal::FutexWake(&header_->lock_generation, UINT32_MAX);
 }
 
@@ -163,6 +164,7 @@ Result<LockId> PosixAttachment::Lock(uint64_t offset, uint64_t len, const LockOp
         }
         return Insert(offset, len, options.writes);
       }
+      // acquire: pairs with Release's release fetch_add of lock_generation.
       generation = header_->lock_generation.load(std::memory_order_acquire);
     }
     std::chrono::nanoseconds slice = kLivenessSlice;

@@ -75,7 +75,8 @@ Result<std::unique_ptr<Attachment>> Initialize(int fd, std::string_view name,
   pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
   pthread_mutex_init(&h->io_mu, &attr);
   pthread_mutexattr_destroy(&attr);
-  h->state.store(kStateReady, std::memory_order_release);  // pairs with Attach's load
+  // release: pairs with the acquire loads of state in Attach and Stat.
+  h->state.store(kStateReady, std::memory_order_release);
 
   struct stat st{};
   fstat(fd, &st);
@@ -96,6 +97,7 @@ Result<std::unique_ptr<Attachment>> Attach(int fd, std::string_view name, uint64
       void* map = mmap(nullptr, file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       if (map == MAP_FAILED) return ErrnoError("mmap " + what);
       auto* h = static_cast<Header*>(map);
+      // acquire: pairs with Initialize's release store of kStateReady.
       if (h->state.load(std::memory_order_acquire) == kStateReady) {
         Status s = CheckHeader(name, *h, file_bytes);
         if (s.ok() && want_size != 0 && want_size != h->size_bytes) {
@@ -184,6 +186,7 @@ Result<SegmentInfo> PosixBackend::Stat(std::string_view name) {
   void* map = mmap(nullptr, kHeaderBytes, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return info;
   const auto* h = static_cast<const Header*>(map);
+  // acquire: pairs with Initialize's release store of kStateReady.
   if (h->state.load(std::memory_order_acquire) == kStateReady &&
       CheckHeader(name, *h, st.st_size).ok()) {
     info.created_unix_ns = h->created_unix_ns;

@@ -15,8 +15,9 @@
 #include <fcntl.h>
 #include <climits>
 
-#include "remote/auth.h"
+#include "wire/auth.h"
 #include "sys/sys.h"
+#include "check.h"
 
 namespace rams::remote_internal {
 namespace {
@@ -104,12 +105,12 @@ Connection::Connection(int fd, std::string peer, const RemoteOptions& options)
       rbuf_(wire::kInitialReadBufferBytes) {}
 
 Connection::~Connection() {
-  assert(calls_.empty() || broken_ != 0);
+  RAMS_CHECK(calls_.empty() || broken_ != 0);
   close(fd_);
 }
 
 bool Connection::connected() const {
-  std::lock_guard l(mu_);
+  sys::LocalMutexLock l(mu_);
   return broken_ == 0;
 }
 
@@ -122,7 +123,15 @@ Status Connection::Handshake(const std::string& key) {
   RAMS_ASSIGN_OR_RETURN(wire::HelloReply reply, wire::HelloReply::Decode(hello.body));
   features_ = reply.features;
   server_max_body_ = std::min(reply.max_body_bytes, wire::kMaxBodyBytes);
-  if ((reply.auth_flags & wire::kAuthKeyRequired) == 0) return Status::Ok();
+  if ((reply.auth_flags & wire::kAuthKeyRequired) == 0) {
+    // Holding a key, we accept only a server that proves it knows it: one
+    // that skips AUTH could be anybody (and would see our writes).
+    if (!key.empty()) {
+      return Error(EACCES, "connect " + peer_ +
+                               ": the server did not ask for the key, so it cannot prove it has it");
+    }
+    return Status::Ok();
+  }
   if (key.empty()) return Error(EACCES, "connect " + peer_ + ": the server requires a key");
   wire::AuthRequest auth{.client_nonce = wire::RandomNonce()};
   auth.client_mac = wire::ClientMac(key, reply.server_nonce, auth.client_nonce);
@@ -149,7 +158,7 @@ Status Connection::StartMany(std::span<const Request> requests) {
   std::vector<iovec> iov;
   iov.reserve(requests.size() * 3);
   {
-    std::lock_guard l(mu_);
+    sys::LocalMutexLock l(mu_);
     if (broken_ != 0) return Error(ENOTCONN, "send to " + peer_ + " (" + broken_why_ + ")");
     for (size_t i = 0; i < requests.size(); ++i) {
       const Request& r = requests[i];
@@ -171,11 +180,11 @@ Status Connection::StartMany(std::span<const Request> requests) {
   }
   Status sent;
   {
-    std::lock_guard l(send_mu_);
+    sys::LocalMutexLock l(send_mu_);
     sent = SendAll(iov);
   }
   if (!sent.ok()) {
-    std::lock_guard l(mu_);
+    sys::LocalMutexLock l(mu_);
     Break(sent.code(), sent.message());  // completes (and unregisters) every call
   }
   return sent;
@@ -209,21 +218,21 @@ Status Connection::RoundTrip(Call* call, std::span<const std::byte> fixed,
 }
 
 Status Connection::Finish(Call* call, Deadline deadline) {
-  std::unique_lock l(mu_);
+  sys::LocalMutexLock l(mu_);
   while (!call->done) {
     if (!reading_) {
       reading_ = true;
-      l.unlock();
+      l.Unlock();
       Status r = ReadSome(deadline);
-      l.lock();
+      l.Lock();
       if (r.ok()) DispatchBuffered();
       else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
       reading_ = false;
-      cv_.notify_all();
+      cv_.NotifyAll();
     } else if (deadline) {
-      cv_.wait_until(l, *deadline);
+      cv_.WaitUntil(mu_, *deadline);
     } else {
-      cv_.wait(l);
+      cv_.Wait(mu_);
     }
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
@@ -326,7 +335,7 @@ void Connection::Break(int code, const std::string& why) {
   }
   calls_.clear();
   shutdown(fd_, SHUT_RDWR);
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 }  // namespace rams::remote_internal

@@ -18,10 +18,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -32,8 +30,9 @@
 
 #include "rams/remote.h"
 #include "rams/status.h"
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "sys/local_mutex.h"
+#include "wire/frame.h"
+#include "wire/messages.h"
 
 namespace rams::remote_internal {
 
@@ -65,7 +64,8 @@ class Connection {
 
   // Registers `call` and sends its request (header, then `fixed`, then
   // `data`, in one frame). REQUIRES: call outlives Finish().
-  Status Start(Call* call, std::span<const std::byte> fixed, std::span<const std::byte> data = {});
+  Status Start(Call* call, std::span<const std::byte> fixed, std::span<const std::byte> data = {})
+      EXCLUDES(mu_, send_mu_);
   // The same for many requests, sent back to back with as few system calls
   // as the socket allows (pipelining). On error no call is left registered.
   struct Request {
@@ -73,17 +73,17 @@ class Connection {
     std::span<const std::byte> fixed;
     std::span<const std::byte> data;
   };
-  Status StartMany(std::span<const Request> requests);
+  Status StartMany(std::span<const Request> requests) EXCLUDES(mu_, send_mu_);
   // Waits until `call` is done or `deadline` passes (the call is then
   // abandoned: ETIMEDOUT). Returns the call's outcome as a Status.
-  Status Finish(Call* call, Deadline deadline);
+  Status Finish(Call* call, Deadline deadline) EXCLUDES(mu_);
   // Start, then Finish within the connection's timeout.
   Status RoundTrip(Call* call, std::span<const std::byte> fixed,
                    std::span<const std::byte> data = {});
 
   Deadline DefaultDeadline() const { return Clock::now() + timeout_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
-  bool connected() const;
+  bool connected() const EXCLUDES(mu_);
   const std::string& peer() const { return peer_; }
   uint64_t features() const { return features_; }
   uint32_t max_body_bytes() const { return server_max_body_; }
@@ -92,17 +92,17 @@ class Connection {
   Connection(int fd, std::string peer, const RemoteOptions& options);
   Status Handshake(const std::string& key);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
-  Status SendAll(std::vector<iovec>& iov);
+  Status SendAll(std::vector<iovec>& iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
-  Status ReadSome(Deadline deadline);
+  Status ReadSome(Deadline deadline) EXCLUDES(mu_);
   // One non-blocking receive into rbuf_; sets *got when bytes arrived.
   Status ReceiveNow(bool* got);
   // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
-  void DispatchBuffered();
-  void Dispatch(const wire::FrameHeader& h, std::span<const std::byte> body);
+  void DispatchBuffered() REQUIRES(mu_);
+  void Dispatch(const wire::FrameHeader& h, std::span<const std::byte> body) REQUIRES(mu_);
   // Fails every call and closes the socket. REQUIRES: mu_ held.
-  void Break(int code, const std::string& why);
+  void Break(int code, const std::string& why) REQUIRES(mu_);
   Status CallStatus(const Call& call) const;
 
   // Constant after construction.
@@ -113,15 +113,15 @@ class Connection {
   uint64_t features_ = 0;              // set by Handshake, then constant
   uint32_t server_max_body_ = wire::kMaxBodyBytes;
 
-  std::mutex send_mu_;  // one frame on the socket at a time
+  sys::LocalMutex send_mu_;  // one frame on the socket at a time
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;                     // a call completed or the reader left
-  bool reading_ = false;                           // guarded by mu_
-  int broken_ = 0;                                 // guarded by mu_
-  std::string broken_why_;                         // guarded by mu_
-  std::unordered_map<uint64_t, Call*> calls_;      // guarded by mu_
-  uint64_t next_id_ = 1;                           // guarded by mu_
+  mutable sys::LocalMutex mu_;
+  sys::LocalCondVar cv_;  // a call completed or the reader left
+  bool reading_ GUARDED_BY(mu_) = false;
+  int broken_ GUARDED_BY(mu_) = 0;
+  std::string broken_why_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, Call*> calls_ GUARDED_BY(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
 
   // Owned by the reading thread (invariant 1).
   wire::Bytes rbuf_;

@@ -3,7 +3,7 @@
 #include <charconv>
 
 #include "rams/remote.h"
-#include "remote/auth.h"
+#include "wire/auth.h"
 #include "remote/connection.h"
 
 namespace rams {

@@ -4,6 +4,7 @@
 
 #include "rams/remote.h"
 #include "remote/connection.h"
+#include "check.h"
 
 namespace rams {
 
@@ -26,7 +27,7 @@ struct RemoteBatch::Op {
 };
 
 void RemoteBatch::Read(RemoteAttachment& seg, uint64_t offset, std::span<std::byte> out) {
-  assert(out.size() <= wire::kMaxIoBytes);
+  RAMS_CHECK(out.size() <= wire::kMaxIoBytes);
   auto op = std::make_shared<Op>();
   op->seg = &seg;
   op->call.opcode = wire::Opcode::kRead;
@@ -38,7 +39,7 @@ void RemoteBatch::Read(RemoteAttachment& seg, uint64_t offset, std::span<std::by
 }
 
 void RemoteBatch::Write(RemoteAttachment& seg, uint64_t offset, std::span<const std::byte> in) {
-  assert(in.size() <= wire::kMaxIoBytes);
+  RAMS_CHECK(in.size() <= wire::kMaxIoBytes);
   auto op = std::make_shared<Op>();
   op->seg = &seg;
   op->call.opcode = wire::Opcode::kWrite;

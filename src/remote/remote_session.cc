@@ -1,7 +1,10 @@
 // RemoteSession and RemoteAttachment: one round trip per call over a Connection.
 #include <cerrno>
+#include <cstdlib>
 
 #include "rams/remote.h"
+#include "mapping/host_pager.h"
+#include "mapping/mapped_segment.h"
 #include "remote/connection.h"
 #include "segment_checks.h"
 
@@ -84,7 +87,20 @@ RemoteAttachment::~RemoteAttachment() {
 }
 
 Result<std::span<std::byte>> RemoteAttachment::Map() {
-  return Error(ENOTSUP, "map remote segment " + info_.name);
+  std::lock_guard lock(map_mu_);
+  if (mapped_) return mapped_->data();
+  const char* env = std::getenv("RAMS_PAGER_SOCKET");
+  const std::string socket = env != nullptr && *env != '\0' ? env : mapping::kDefaultPagerSocket;
+  const std::string what = "map remote segment " + info_.name;
+  auto m = mapping::MappedSegment::Open(socket, conn_->peer() + "/" + info_.name,
+                                        mapping::MapOptions{.write = !read_only_});
+  if (m.code() == ENOENT && m.status().message().find("connect") != std::string::npos) {
+    return Error(ENOTSUP, what + ": no host pager at " + socket);
+  }
+  if (m.code() == ECONNREFUSED) return Error(ENOTSUP, what + ": no host pager at " + socket);
+  if (!m.ok()) return Status(m.code(), what + ": " + m.status().message());
+  mapped_ = std::move(*m);
+  return mapped_->data();
 }
 
 Status RemoteAttachment::Read(uint64_t offset, std::span<std::byte> out) {

@@ -42,47 +42,67 @@ Result<Barrier*> Barrier::Attach(void* at) {
   for (uint32_t r : b->reserved_) {
     if (r != 0) return Error(EINVAL, "attach barrier: reserved field not zero");
   }
-  if (b->parties_ < 1 || b->parties_ > kMaxParties) return Error(EINVAL, "attach barrier: parties");
+  RAMS_RETURN_IF_ERROR(b->Parties("attach barrier").status());
   return b;
+}
+
+// parties_ lives in shared memory: read it once per call and bound it, so a
+// peer that rewrites it cannot make a loop scan past members_.
+Result<uint32_t> Barrier::Parties(std::string_view what) const {
+  // Relaxed: constant after construction for honest users; a changed value
+  // only has to stay in bounds.
+  uint32_t parties = AsAtomic(parties_).load(std::memory_order_relaxed);
+  if (parties < 1 || parties > kMaxParties) {
+    return Error(EINVAL, std::string(what) + ": parties " + std::to_string(parties) +
+                             " not in 1.." + std::to_string(kMaxParties));
+  }
+  return parties;
 }
 
 Status Barrier::Join() {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "join barrier"));
-  uint32_t self = internal::SelfOwnerId();
+  RAMS_ASSIGN_OR_RETURN(const uint32_t parties, Parties("join barrier"));
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("join barrier"));
   uint32_t used = 0;
-  for (uint32_t i = 0; i < parties_; ++i) {
+  for (uint32_t i = 0; i < parties; ++i) {
+    // Relaxed: a slot only names its holder; liveness checks need no order.
     uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
     if (id == self) return Status();
     used += id != 0;
   }
-  if (used < parties_) {
-    for (uint32_t i = 0; i < parties_; ++i) {
+  if (used < parties) {
+    for (uint32_t i = 0; i < parties; ++i) {
       uint32_t expected = 0;
-      // Relaxed: a slot only names its holder; liveness checks need no order.
+      // Relaxed: as above.
       if (AsAtomic(members_[i]).compare_exchange_strong(expected, self, std::memory_order_relaxed)) {
         return Status();
       }
     }
   }
-  return Error(EBUSY, "join barrier: all " + std::to_string(parties_) + " members have joined");
+  return Error(EBUSY, "join barrier: all " + std::to_string(parties) + " members have joined");
 }
 
 void Barrier::Leave() {
   uint32_t self = internal::SelfOwnerId();
-  for (uint32_t i = 0; i < parties_; ++i) {
+  if (self == 0) return;  // never joined under an id we could not compute
+  for (uint32_t& member : members_) {
     uint32_t expected = self;
-    if (AsAtomic(members_[i]).compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
+    // Relaxed: as in Join.
+    if (AsAtomic(member).compare_exchange_strong(expected, 0, std::memory_order_relaxed)) return;
   }
 }
 
-Result<bool> Barrier::Wait(Timeout timeout) {
+Result<bool> Barrier::Wait(Timeout timeout) { return Wait(timeout, nullptr); }
+
+Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
   RAMS_RETURN_IF_ERROR(Join());
+  RAMS_ASSIGN_OR_RETURN(const uint32_t parties, Parties("wait on barrier"));
   std::atomic<uint32_t>& state = AsAtomic(state_);
   uint32_t s = state.load();
   uint32_t generation;
   for (;;) {
     if ((s & kBrokenBit) != 0) return BrokenError();
-    if ((s & kArrivalMask) + 1 == parties_) {
+    if ((s & kArrivalMask) + 1 >= parties) {
       // Last: start the next generation. seq_cst (release at least): the
       // others' work before arriving happens-before ours after, and ours
       // before theirs (pairs with the loads in `passed`).
@@ -102,16 +122,34 @@ Result<bool> Barrier::Wait(Timeout timeout) {
     uint32_t now = state.load();
     if (GenerationOf(now) != generation) return Status();
     if ((now & kBrokenBit) != 0) return BrokenError();
+    // Relaxed: the flag carries no data; a late look costs one more slice.
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      return Error(ECANCELED, "wait on barrier: cancelled");
+    }
     return std::nullopt;
   };
   internal::Deadline deadline(timeout);
   Status st = internal::BlockOn(state_, waiters_, deadline, passed,
-                                [&] { return ReapDeadMembers(self); });
+                                [&] { return ReapDeadMembers(self, parties); });
   if (st.ok()) return false;
+  if (st.code() == ECANCELED) {
+    // A lost member: break the barrier unless the generation completed.
+    s = state.load();
+    while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
+      AsAtomic(broken_reason_).store(kMemberDied, std::memory_order_relaxed);
+      if (state.compare_exchange_weak(s, s | kBrokenBit)) {
+        WakeWord(&state, INT_MAX);
+        return st;
+      }
+    }
+    if (GenerationOf(s) != generation) return false;
+    return st;
+  }
   if (st.code() != ETIMEDOUT) return st;
   // Timed out: break it unless the generation completed meanwhile.
   s = state.load();
   while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
+    // Relaxed: published by the seq_cst CAS below; read after seeing the bit.
     AsAtomic(broken_reason_).store(kTimedOut, std::memory_order_relaxed);
     if (state.compare_exchange_weak(s, s | kBrokenBit)) {
       WakeWord(&state, INT_MAX);
@@ -122,8 +160,9 @@ Result<bool> Barrier::Wait(Timeout timeout) {
   return BrokenError();
 }
 
-bool Barrier::ReapDeadMembers(uint32_t self) {
-  for (uint32_t i = 0; i < parties_; ++i) {
+bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
+  for (uint32_t i = 0; i < parties; ++i) {
+    // Relaxed: as in Join.
     uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
     if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
     Break(kMemberDied);
@@ -140,18 +179,22 @@ void Barrier::Break(uint32_t reason) {
 }
 
 Status Barrier::BrokenError() const {
+  // Relaxed: read after a seq_cst load saw the broken bit, which was set
+  // (seq_cst) after this store in Break or Wait.
   uint32_t reason = AsAtomic(broken_reason_).load(std::memory_order_relaxed);
   return Error(EPIPE, reason == kTimedOut ? "barrier broken: a member timed out"
                                           : "barrier broken: a member died");
 }
 
 void Barrier::Reset() {
-  for (uint32_t i = 0; i < parties_; ++i) {
-    uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
+  for (uint32_t& member : members_) {
+    // Relaxed: as in Join.
+    uint32_t id = AsAtomic(member).load(std::memory_order_relaxed);
     if (id != 0 && !internal::OwnerAlive(id)) {
-      AsAtomic(members_[i]).compare_exchange_strong(id, 0, std::memory_order_relaxed);
+      AsAtomic(member).compare_exchange_strong(id, 0, std::memory_order_relaxed);
     }
   }
+  // Relaxed: published by the seq_cst store of state_ below.
   AsAtomic(broken_reason_).store(0, std::memory_order_relaxed);
   AsAtomic(state_).store(NextGeneration(AsAtomic(state_).load()));
   WakeWord(&AsAtomic(state_), INT_MAX);
@@ -160,5 +203,10 @@ void Barrier::Reset() {
 bool Barrier::Broken() const { return (AsAtomic(state_).load() & kBrokenBit) != 0; }
 
 uint32_t Barrier::Generation() const { return GenerationOf(AsAtomic(state_).load()); }
+
+uint32_t Barrier::parties() const {
+  // Relaxed: see Parties.
+  return AsAtomic(parties_).load(std::memory_order_relaxed);
+}
 
 }  // namespace rams

@@ -26,14 +26,15 @@ Result<CondVar*> CondVar::Attach(void* at) {
 }
 
 Result<CondWaitResult> CondVar::Wait(Mutex& mu, Timeout timeout) {
-  auto now = std::chrono::steady_clock::now();
-  return WaitUntil(mu, now + timeout.value_or(std::chrono::nanoseconds(0)), !timeout.has_value());
+  return WaitUntil(mu, DeadlineAfter(timeout.value_or(std::chrono::nanoseconds(0))),
+                   !timeout.has_value());
 }
 
 Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
                                           std::chrono::steady_clock::time_point deadline,
                                           bool forever) {
-  RAMS_SYNC_CHECK(mu.HeldByCaller(), "CondVar::Wait without holding the mutex");
+  if (!mu.HeldByCaller()) return Error(EPERM, "wait on condvar: the mutex is not held by the caller");
+  if (deadline == std::chrono::steady_clock::time_point::max()) forever = true;
   const SyncTuning tuning = internal::CurrentTuning();
   std::atomic<uint32_t>& seq = AsAtomic(seq_);
   std::atomic<uint32_t>& waiters = AsAtomic(waiters_);
@@ -41,10 +42,14 @@ Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
   // caller checked it does so after our Unlock, so its bump comes after this
   // load (the mutex orders them).
   uint32_t seen = seq.load();
-  mu.Unlock();
+  // Checked: on peer-writable memory the word may have been taken from us
+  // since HeldByCaller.
+  RAMS_RETURN_IF_ERROR(mu.CheckedUnlock());
   bool woken = false;
   for (uint32_t i = 0; i < tuning.spin_iterations && !woken; ++i) {
     internal::CpuRelax();
+    // Relaxed: a hint to stop spinning; the ordering with the signaler comes
+    // from re-locking the mutex.
     woken = seq.load(std::memory_order_relaxed) != seen;
   }
   bool timed_out = false;
@@ -67,6 +72,7 @@ bool CondVar::Park(uint32_t seen, std::chrono::steady_clock::time_point deadline
   for (;;) {
     auto left = deadline - std::chrono::steady_clock::now();
     if (!forever && left <= std::chrono::nanoseconds(0)) {
+      // Relaxed: as in the spin above.
       return seq.load(std::memory_order_relaxed) == seen;
     }
     std::chrono::nanoseconds slice = tuning.max_slice;

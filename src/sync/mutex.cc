@@ -1,10 +1,14 @@
-// The robust Mutex. The word's transitions:
+// The robust Mutex. The word's transitions (every one a CAS or an atomic
+// read-modify-write, so a peer's concurrent write can only make one fail):
 //   free (0)        -> owner            Lock/TryLock, CAS (acquire)
-//   owner           -> owner|waiters    a waiter before it parks
-//   owner[|waiters] -> 0                Unlock, exchange (release); wakes one
+//   owner           -> owner|waiters    a waiter before it parks (relaxed)
+//   owner[|waiters] -> 0                Unlock, CAS (release); wakes one
 //   dead owner      -> self|waiters|died TakeFromDead, CAS (acquire)
 //   self|died       -> self             MarkConsistent
-//   self|died       -> not recoverable  Unlock without MarkConsistent; wakes all
+//   self|died       -> not recoverable  Unlock without MarkConsistent, CAS
+//                                       (release); wakes all
+// Every acquire names as its partner "the release CAS of Unlock": the fast
+// CAS in mutex.h or the one in UnlockSlow.
 #include "rams/mutex.h"
 
 #include <cerrno>
@@ -12,6 +16,7 @@
 #include <new>
 
 #include "rams/wait.h"
+#include "sync/alive.h"
 #include "sync/check.h"
 #include "sync/owner.h"
 #include "sync/park.h"
@@ -23,6 +28,8 @@ constexpr uint32_t kWaiters = 1u << 30;
 constexpr uint32_t kOwnerDiedBit = 1u << 31;
 constexpr uint32_t kNotRecoverableWord = kOwnerDiedBit;
 constexpr uint32_t kMaxBackoff = 64;  // pauses between two looks while spinning
+// A word a peer keeps rewriting must not keep an unlocker or reaper looping.
+constexpr uint32_t kMaxCasAttempts = 1000;
 
 bool IsNotRecoverable(uint32_t w) {
   return (w & internal::kOwnerIdMask) == 0 && (w & kOwnerDiedBit) != 0;
@@ -50,11 +57,12 @@ Result<Mutex*> Mutex::Attach(void* at) {
 
 Result<Acquired> Mutex::TryLock() {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "trylock mutex"));
-  uint32_t self = internal::SelfOwnerId();
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("trylock mutex"));
+  // Relaxed: only a guess for the CAS below, which is the acquire.
   uint32_t w = AsAtomic(word_).load(std::memory_order_relaxed);
   for (;;) {
     if (w == 0) {
-      // Acquire pairs with the release exchange in Unlock.
+      // Acquire pairs with the release CAS of Unlock.
       if (AsAtomic(word_).compare_exchange_weak(w, self, std::memory_order_acquire,
                                                 std::memory_order_relaxed)) {
         return Acquired::kClean;
@@ -70,7 +78,7 @@ Result<Acquired> Mutex::TryLock() {
 
 Result<Acquired> Mutex::LockSlow(Timeout timeout) {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock mutex"));
-  const uint32_t self = internal::SelfOwnerId();
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock mutex"));
   const SyncTuning tuning = internal::CurrentTuning();
   std::atomic<uint32_t>& word = AsAtomic(word_);
   // Spin with exponential backoff: re-reading the word at once would keep
@@ -79,9 +87,9 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
   for (uint32_t spent = 0; spent < tuning.spin_iterations; spent += backoff) {
     for (uint32_t i = 0; i < backoff; ++i) internal::CpuRelax();
     if (backoff < kMaxBackoff) backoff *= 2;
-    uint32_t w = word.load(std::memory_order_relaxed);
+    uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CAS
     if (w == 0) {
-      // Acquire pairs with the release exchange in Unlock.
+      // Acquire pairs with the release CAS of Unlock.
       if (word.compare_exchange_strong(w, self, std::memory_order_acquire,
                                        std::memory_order_relaxed)) {
         return Acquired::kClean;
@@ -94,10 +102,10 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
   std::chrono::nanoseconds slice = tuning.first_slice;
   uint32_t watched_owner = 0;
   for (;;) {
-    uint32_t w = word.load(std::memory_order_relaxed);
+    uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CASes
     if (w == 0) {
       // We may have been one of several waiters: keep the waiters bit so that
-      // our Unlock wakes the next. Acquire pairs with Unlock's exchange.
+      // our Unlock wakes the next. Acquire pairs with the release CAS of Unlock.
       if (word.compare_exchange_weak(w, self | kWaiters, std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         return Acquired::kClean;
@@ -108,6 +116,9 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
     uint32_t owner = w & internal::kOwnerIdMask;
     if (owner == self) return Error(EDEADLK, "lock mutex: already held by the calling thread");
     if ((w & kWaiters) == 0) {
+      // Relaxed: the bit orders no data; the holder's Unlock CAS reads it
+      // from the same word (modification order), and the futex wait below
+      // re-checks the word in the kernel.
       if (!word.compare_exchange_weak(w, w | kWaiters, std::memory_order_relaxed)) continue;
       w |= kWaiters;
     }
@@ -115,24 +126,35 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
       watched_owner = owner;
       slice = tuning.first_slice;
     }
-    if (!internal::ParkSlice(word_, w, slice, deadline)) continue;
-    // The slice ran out: the owner may be dead.
+    // Parks until woken, the slice runs out, or the owner's alive word
+    // reports its death (alive.h); the latter two lead to a liveness check,
+    // so a parked waiter checks at most once per slice plus once per notice.
+    const std::chrono::nanoseconds wait = deadline.Clip(slice);
+    const internal::Park park = wait <= std::chrono::nanoseconds(0)
+                                    ? internal::Park::kRanOut
+                                    : internal::ParkWatchingOwner(&word, w, owner, wait);
+    if (park == internal::Park::kWoken) continue;
     if (TakeFromDead(self)) return Acquired::kOwnerDied;
     if (deadline.Expired()) return Error(ETIMEDOUT, "lock mutex");
-    slice = internal::NextSlice(slice, tuning);
+    // After a notice the owner may still look alive for a moment (an exec
+    // in progress): look again soon.
+    slice = park == internal::Park::kOwnerNotice ? tuning.first_slice
+                                                 : internal::NextSlice(slice, tuning);
   }
 }
 
 bool Mutex::TakeFromDead(uint32_t self) {
   std::atomic<uint32_t>& word = AsAtomic(word_);
-  uint32_t w = word.load(std::memory_order_relaxed);
+  uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CAS
   uint32_t owner = w & internal::kOwnerIdMask;
   if (owner == 0 || owner == self || internal::OwnerAlive(owner)) return false;
   // The owner is dead; only a change of owner can make the CAS fail for good.
   // Others may be parked: set the waiters bit so that our Unlock wakes one.
-  // Acquire pairs with the dead owner's last release (its Lock's CAS was
-  // itself an acquire of the previous release; its writes are what they are).
-  while ((w & internal::kOwnerIdMask) == owner) {
+  // Acquire pairs with the release CAS of the Unlock before the dead owner's
+  // Lock (the dead owner released nothing: its writes are what they are,
+  // which kOwnerDied tells the caller).
+  for (uint32_t attempt = 0; attempt < kMaxCasAttempts && (w & internal::kOwnerIdMask) == owner;
+       ++attempt) {
     if (word.compare_exchange_weak(w, self | kWaiters | kOwnerDiedBit, std::memory_order_acquire,
                                    std::memory_order_relaxed)) {
       return true;
@@ -141,37 +163,63 @@ bool Mutex::TakeFromDead(uint32_t self) {
   return false;
 }
 
-void Mutex::UnlockSlow() {
+Status Mutex::UnlockSlow() {
   std::atomic<uint32_t>& word = AsAtomic(word_);
-  uint32_t self = internal::SelfOwnerId();
-  uint32_t w = word.load(std::memory_order_relaxed);
-  RAMS_SYNC_CHECK((w & internal::kOwnerIdMask) == self, "Mutex::Unlock by a thread not holding it");
-  if ((w & kOwnerDiedBit) != 0) {
-    // Release pairs with the acquire load of lockers that see the state.
-    word.exchange(kNotRecoverableWord, std::memory_order_release);
-    WakeWord(&word, INT_MAX);
-    return;
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("unlock mutex"));
+  uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CAS
+  for (uint32_t attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+    if ((w & internal::kOwnerIdMask) != self) {
+      return Error(EPERM, "unlock mutex: not held by the calling thread");
+    }
+    const bool died = (w & kOwnerDiedBit) != 0;
+    // Release pairs with the acquire CAS of the next locker (Lock, TryLock,
+    // LockSlow, TakeFromDead) and with NotRecoverable()'s acquire load.
+    if (word.compare_exchange_weak(w, died ? kNotRecoverableWord : 0, std::memory_order_release,
+                                   std::memory_order_relaxed)) {
+      if (died) {
+        WakeWord(&word, INT_MAX);
+      } else if ((w & kWaiters) != 0) {
+        WakeWord(&word, 1);
+      }
+      return Status();
+    }
   }
-  // Release pairs with the acquire CAS in Lock/TryLock/LockSlow/TakeFromDead.
-  uint32_t prev = word.exchange(0, std::memory_order_release);
-  if ((prev & kWaiters) != 0) WakeWord(&word, 1);
+  return Error(EAGAIN, "unlock mutex: the lock word keeps changing under the holder");
+}
+
+void Mutex::UnlockOrDie() {
+  Status s = UnlockSlow();
+  RAMS_SYNC_CHECK(s.ok(), "Mutex::Unlock by a thread not holding it");
+}
+
+Status Mutex::CheckedMarkConsistent() {
+  std::atomic<uint32_t>& word = AsAtomic(word_);
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("mark mutex consistent"));
+  // Relaxed: we hold it (checked here), so only we may clear the bit.
+  uint32_t w = word.load(std::memory_order_relaxed);
+  if ((w & internal::kOwnerIdMask) != self || (w & kOwnerDiedBit) == 0) {
+    return Error(EINVAL, "mark mutex consistent: not held after an owner death");
+  }
+  // Relaxed: the bit publishes no data; UnlockSlow reads it back in this
+  // thread, and a peer's concurrent write only changes what that CAS sees.
+  word.fetch_and(~kOwnerDiedBit, std::memory_order_relaxed);
+  return Status();
 }
 
 void Mutex::MarkConsistent() {
-  std::atomic<uint32_t>& word = AsAtomic(word_);
-  uint32_t w = word.load(std::memory_order_relaxed);
-  RAMS_SYNC_CHECK((w & internal::kOwnerIdMask) == internal::SelfOwnerId() &&
-                      (w & kOwnerDiedBit) != 0,
-                  "Mutex::MarkConsistent without holding it after an owner death");
-  word.fetch_and(~kOwnerDiedBit, std::memory_order_relaxed);
+  Status s = CheckedMarkConsistent();
+  RAMS_SYNC_CHECK(s.ok(), "Mutex::MarkConsistent without holding it after an owner death");
 }
 
 bool Mutex::HeldByCaller() const {
+  // Relaxed: only this thread stores its own id into the word.
   uint32_t w = AsAtomic(word_).load(std::memory_order_relaxed);
-  return (w & internal::kOwnerIdMask) == internal::SelfOwnerId();
+  uint32_t self = internal::SelfOwnerId();
+  return self != 0 && (w & internal::kOwnerIdMask) == self;
 }
 
 bool Mutex::NotRecoverable() const {
+  // Acquire pairs with the release CAS in UnlockSlow that made it so.
   return IsNotRecoverable(AsAtomic(word_).load(std::memory_order_acquire));
 }
 

@@ -1,125 +1,92 @@
+// The calling thread's owner id and the process's domain (owner.h,
+// sync_identity.h): computed from /proc, cached only when complete.
 #include "sync/owner.h"
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <mutex>
 
+#include "sync/alive.h"
 #include "sync/check.h"
+#include "sync/proc_stat.h"
 #include "sys/sys.h"
 
 namespace rams::internal {
 
-constinit thread_local uint32_t t_self_owner_id __attribute__((tls_model("initial-exec"))) = 0;
-constinit std::atomic<uint64_t> g_self_domain{kUnknownDomain};
+constinit thread_local uint64_t t_self_owner __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 
-std::once_flag g_atfork_once;
-
-// A forked child starts with the forking thread's caches: forget them. The
-// child may also be in a new PID namespace (unshare(CLONE_NEWPID) + fork).
-void ForgetAfterFork() {
-  t_self_owner_id = 0;
-  g_self_domain.store(kUnknownDomain, std::memory_order_relaxed);
+// The calling thread's incarnation tag: 0 (unverifiable) when /proc cannot
+// show our own stat, -1 (with errno) when it cannot now.
+int64_t SelfTag(uint32_t tid) {
+  // thread-self resolves to the caller in any procfs, ours or a parent PID
+  // namespace's, and qemu-user does not fake it.
+  sys::UniqueFd fd(sys::RetryEintr([] { return open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC); }));
+  if (!fd.valid()) return Transient(errno) ? -1 : 0;
+  StatFields f;
+  if (ReadStat(fd.get(), &f) != StatRead::kOk) return Transient(errno) ? -1 : 0;
+  int64_t offset = 0;
+  Finding known = BootOffsetTicks(&offset);
+  if (known == kNotKnown) return -1;
+  if (known == kNo || f.start_stack == 0) return 0;
+  return OwnerTag(MakeOwnerId(tid, f.start_time - offset, f.start_stack));
 }
 
-enum class StatRead { kOk, kGone, kUnknown };
-
-// Reads state (field 3) and start time (field 22) of /proc/<tid>/stat.
-StatRead ReadThreadStat(uint32_t tid, char* state, uint64_t* start_time) {
-  char path[48];
-  snprintf(path, sizeof path, "/proc/%u/stat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT || errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
-  char buf[1024];
-  ssize_t n = sys::RetryEintr([&] { return read(fd, buf, sizeof buf - 1); });
-  int read_errno = errno;
-  close(fd);
-  if (n < 0) return read_errno == ESRCH ? StatRead::kGone : StatRead::kUnknown;
-  if (n == 0) return StatRead::kGone;  // the task exited between open and read
-  buf[n] = '\0';
-  // The command name (field 2) may hold spaces and ')': fields after it start
-  // after the last ')'.
-  const char* p = strrchr(buf, ')');
-  if (p == nullptr) return StatRead::kUnknown;
-  unsigned long long start = 0;
-  int got = sscanf(p + 1,
-                   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                   state, &start);
-  if (got != 2) return StatRead::kUnknown;
-  *start_time = start;
-  return StatRead::kOk;
-}
-
-uint32_t StartTag(uint64_t start_time) {
-  // Fibonacci hashing: neighbouring start times get unrelated tags.
-  return static_cast<uint32_t>((start_time * 0x9E3779B97F4A7C15ull) >> 56);
-}
-
-uint64_t ComputeDomain() {
-  uint64_t domain = 0;
-  struct stat st;
-  if (stat("/proc/self/ns/pid", &st) == 0) domain |= static_cast<uint32_t>(st.st_ino);
-  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[64];
-    ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
-    uint32_t hash = 2166136261u;  // FNV-1a
-    for (ssize_t i = 0; i < n; ++i) hash = (hash ^ static_cast<uint8_t>(buf[i])) * 16777619u;
-    if (n > 0) domain |= static_cast<uint64_t>(hash) << 32;
-  }
-  return domain;
+uint32_t HashBootId() {
+  sys::UniqueFd fd(sys::RetryEintr(
+      [] { return open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC); }));
+  if (!fd.valid()) return 0;
+  char buf[64];
+  ssize_t n = sys::RetryEintr([&] { return read(fd.get(), buf, sizeof buf); });
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (ssize_t i = 0; i < n; ++i) hash = (hash ^ static_cast<uint8_t>(buf[i])) * 16777619u;
+  return n > 0 ? hash : 0;
 }
 
 }  // namespace
 
-uint32_t MakeOwnerId(uint32_t tid, uint64_t start_time) {
+uint32_t MakeOwnerId(uint32_t tid, uint64_t start_time, uint64_t start_stack) {
   RAMS_SYNC_CHECK(tid != 0 && tid <= kOwnerTidMask, "thread id out of the 22-bit range");
-  return tid | (StartTag(start_time) << 22);
+  // Fibonacci hashing: neighbouring values get unrelated tags.
+  uint64_t h = (start_time * 0x9E3779B97F4A7C15ull) ^ (start_stack * 0xC2B2AE3D27D4EB4Full);
+  uint32_t tag = static_cast<uint32_t>((h * 0x9E3779B97F4A7C15ull) >> 56);
+  if (tag == 0) tag = 1;  // 0 is "unverifiable"
+  return tid | (tag << kOwnerTagShift);
 }
 
 uint32_t ComputeSelfOwnerId() {
-  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, ForgetAfterFork); });
+  uint32_t epoch = ProcessEpoch();
   auto tid = static_cast<uint32_t>(gettid());
-  char state = 0;
-  uint64_t start = 0;
-  if (ReadThreadStat(tid, &state, &start) != StatRead::kOk) start = 0;
-  uint32_t id = MakeOwnerId(tid, start);
-  t_self_owner_id = id;
+  int64_t tag = SelfTag(tid);
+  if (tag < 0) return 0;  // never cache a partial identity
+  uint32_t id = tid | (static_cast<uint32_t>(tag) << kOwnerTagShift);
+  t_self_owner = (static_cast<uint64_t>(epoch) << 32) | id;
+  RegisterSelfAlive();  // so that our death wakes our waiters at once
   return id;
 }
 
-bool OwnerAlive(uint32_t id) {
-  RAMS_SYNC_CHECK(id != 0, "liveness of owner 0");
-  uint32_t tid = OwnerTid(id);
-  char state = 0;
-  uint64_t start = 0;
-  switch (ReadThreadStat(tid, &state, &start)) {
-    case StatRead::kGone:
-      return false;
-    case StatRead::kOk:
-      if (state == 'Z' || state == 'X' || state == 'x') return false;
-      return MakeOwnerId(tid, start) == (id & kOwnerIdMask);
-    case StatRead::kUnknown:
-      break;
-  }
-  return !(kill(static_cast<pid_t>(tid), 0) != 0 && errno == ESRCH);
-}
-
 uint64_t ComputeSelfDomain() {
-  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, ForgetAfterFork); });
-  uint64_t domain = ComputeDomain();
-  // Relaxed: racing threads compute and store the same value.
-  g_self_domain.store(domain, std::memory_order_relaxed);
+  ProcessState& p = Process();
+  struct statfs fs;
+  uint64_t domain = 0;
+  if (statfs("/proc", &fs) != 0 || fs.f_type != kProcSuperMagic) {
+    if (Transient(errno)) return 0;
+    domain = kNoProcDomain;
+  } else {
+    struct stat ns = {};
+    if (stat("/proc/self/ns/pid", &ns) != 0 && Transient(errno)) return 0;
+    errno = 0;
+    uint64_t boot = HashBootId();
+    if (boot == 0 && Transient(errno)) return 0;
+    domain = (boot << 32) | static_cast<uint32_t>(ns.st_ino);
+  }
+  // Release pairs with the acquire load in SelfDomain (sync_identity.h).
+  p.identity.domain.store(domain, std::memory_order_release);
   return domain;
 }
 

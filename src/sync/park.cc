@@ -29,6 +29,7 @@ void ReadEnvironment() {
   char* end = nullptr;
   unsigned long value = strtoul(spin, &end, 10);
   if (*end == '\0' && value <= 1'000'000) {
+    // Relaxed: each tuning value stands alone (see above).
     g_spin_iterations.store(static_cast<uint32_t>(value), std::memory_order_relaxed);
   }
 }
@@ -38,6 +39,7 @@ void ReadEnvironment() {
 SyncTuning CurrentTuning() {
   std::call_once(g_env_once, ReadEnvironment);
   SyncTuning t;
+  // Relaxed: each value stands alone; SetSyncTuning's stores are the partners.
   t.spin_iterations = g_spin_iterations.load(std::memory_order_relaxed);
   t.first_slice = nanoseconds(g_first_slice_ns.load(std::memory_order_relaxed));
   t.max_slice = nanoseconds(g_max_slice_ns.load(std::memory_order_relaxed));
@@ -46,7 +48,9 @@ SyncTuning CurrentTuning() {
 
 Deadline::Deadline(Timeout timeout)
     : never_(!timeout.has_value()), zero_(timeout && *timeout <= nanoseconds(0)) {
-  if (timeout) at_ = std::chrono::steady_clock::now() + *timeout;
+  if (!timeout) return;
+  at_ = DeadlineAfter(*timeout);
+  never_ = at_ == std::chrono::steady_clock::time_point::max();
 }
 
 bool Deadline::Expired() const {
@@ -96,7 +100,23 @@ Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view wh
   return CheckDomain(header, what);
 }
 
-Status DomainError(std::string_view what) {
+Result<uint32_t> SelfOwnerIdOr(std::string_view what) {
+  uint32_t self = SelfOwnerId();
+  if (self != 0) [[likely]] return self;
+  int err = errno != 0 ? errno : EAGAIN;
+  return Error(err, std::string(what) + ": cannot read the calling thread's identity from /proc now");
+}
+
+Status DomainError(uint64_t object_domain, uint64_t self, std::string_view what) {
+  if (self == 0) {
+    int err = errno != 0 ? errno : EAGAIN;
+    return Error(err, std::string(what) + ": cannot determine this process's PID namespace now");
+  }
+  if (object_domain == 0) {
+    return Error(EXDEV, std::string(what) +
+                            ": initialized when its domain could not be determined; initialize "
+                            "it again");
+  }
   return Error(EXDEV, std::string(what) +
                           ": object belongs to another PID namespace or boot; owner ids would be "
                           "meaningless here");
@@ -119,6 +139,7 @@ void SetSyncTuning(const SyncTuning& tuning) {
                       tuning.spin_iterations <= 1'000'000,
                   "SyncTuning out of range");
   internal::CurrentTuning();  // the environment must not override this later
+  // Relaxed: pairs with CurrentTuning's loads; each value stands alone.
   internal::g_spin_iterations.store(tuning.spin_iterations, std::memory_order_relaxed);
   internal::g_first_slice_ns.store(tuning.first_slice.count(), std::memory_order_relaxed);
   internal::g_max_slice_ns.store(tuning.max_slice.count(), std::memory_order_relaxed);

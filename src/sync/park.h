@@ -15,18 +15,10 @@
 #include "rams/backend.h"
 #include "rams/status.h"
 #include "rams/sync_common.h"
+#include "cpu_relax.h"
 #include "sync/owner.h"
 
 namespace rams::internal {
-
-// One pause of a spin loop.
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // The tuning in effect (sync_common.h), cheap to call.
 SyncTuning CurrentTuning();
@@ -102,11 +94,16 @@ SyncHeader MakeHeader(uint32_t magic);
 // layout version; `what` names the object for the message.
 Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view what);
 // EXDEV when the caller's domain differs from the object's (owner ids would
-// be meaningless); ok otherwise.
-Status DomainError(std::string_view what);
+// be meaningless), the errno (e.g. EMFILE) when ours cannot be determined
+// now; ok otherwise.
+Status DomainError(uint64_t object_domain, uint64_t self, std::string_view what);
 inline Status CheckDomain(const SyncHeader& header, std::string_view what) {
-  if (header.domain == SelfDomain()) [[likely]] return Status();
-  return DomainError(what);
+  uint64_t self = SelfDomain();
+  if (self != 0 && header.domain == self) [[likely]] return Status();
+  return DomainError(header.domain, self, what);
 }
+// The calling thread's owner id, or why it cannot be determined now (the
+// first call found no descriptor, say): the caller's operation fails.
+Result<uint32_t> SelfOwnerIdOr(std::string_view what);
 
 }  // namespace rams::internal

@@ -38,6 +38,8 @@ Result<RwLock*> RwLock::Attach(void* at) {
 
 Acquired RwLock::TakeReport(bool exclusive) {
   std::atomic<uint32_t>& died = AsAtomic(died_);
+  // Relaxed: a fast look; a report is taken by the seq_cst exchange or
+  // fetch_and below, and we already hold the lock (acquired seq_cst).
   if (died.load(std::memory_order_relaxed) == 0) [[likely]] return Acquired::kClean;
   if (exclusive) {
     // The exclusive holder repairs: the report ends with it.
@@ -60,6 +62,7 @@ std::optional<Status> RwLock::TryAcquireShared(uint32_t self) {
   for (uint32_t i = 0; i < kReaderSlots; ++i) {
     uint32_t& slot = readers_[(first + i) % kReaderSlots];
     uint32_t expected = 0;
+    // Relaxed: a guess; the seq_cst CAS below decides.
     if (AsAtomic(slot).load(std::memory_order_relaxed) != 0) continue;
     // seq_cst: the slot claim precedes our second look at writer_; pairs
     // with ClaimWriter's CAS and Readers' loads.
@@ -74,7 +77,8 @@ std::optional<Status> RwLock::TryAcquireShared(uint32_t self) {
 
 Result<Acquired> RwLock::LockShared(Timeout timeout) {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock rwlock shared"));
-  uint32_t self = internal::SelfOwnerId();
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock rwlock shared"));
+  // Relaxed: only this thread stores its own id into writer_.
   if ((AsAtomic(writer_).load(std::memory_order_relaxed) & internal::kOwnerIdMask) == self) {
     return Error(EDEADLK, "lock rwlock shared: the calling thread holds it exclusively");
   }
@@ -91,20 +95,25 @@ Result<Acquired> RwLock::LockShared(Timeout timeout) {
 
 Result<Acquired> RwLock::TryLockShared() { return LockShared(std::chrono::nanoseconds(0)); }
 
-void RwLock::UnlockShared() {
+Status RwLock::CheckedUnlockShared() {
   uint32_t self = internal::SelfOwnerId();
   uint32_t first = FirstSlot(self);
-  for (uint32_t i = 0; i < kReaderSlots; ++i) {
+  for (uint32_t i = 0; self != 0 && i < kReaderSlots; ++i) {
     uint32_t& slot = readers_[(first + i) % kReaderSlots];
-    if (AsAtomic(slot).load(std::memory_order_relaxed) == self) {
-      // seq_cst store: pairs with Readers' loads; orders our reads
-      // before a writer's writes.
-      AsAtomic(slot).store(0);
+    uint32_t expected = self;
+    // seq_cst: pairs with Readers' loads; orders our reads before a
+    // writer's writes. A CAS, so that a slot a peer rewrote stays theirs.
+    if (AsAtomic(slot).compare_exchange_strong(expected, 0)) {
       Notify();
-      return;
+      return Status();
     }
   }
-  RAMS_SYNC_CHECK(false, "RwLock::UnlockShared by a thread not holding it shared");
+  return Error(EPERM, "unlock rwlock shared: not held shared by the calling thread");
+}
+
+void RwLock::UnlockShared() {
+  Status s = CheckedUnlockShared();
+  RAMS_SYNC_CHECK(s.ok(), "RwLock::UnlockShared by a thread not holding it shared");
 }
 
 bool RwLock::ClaimWriter(uint32_t self) {
@@ -126,7 +135,8 @@ RwLock::ReaderState RwLock::Readers(uint32_t self) {
 
 Result<Acquired> RwLock::Lock(Timeout timeout) {
   RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock rwlock"));
-  uint32_t self = internal::SelfOwnerId();
+  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock rwlock"));
+  // Relaxed: only this thread stores its own id into writer_.
   if ((AsAtomic(writer_).load(std::memory_order_relaxed) & internal::kOwnerIdMask) == self) {
     return Error(EDEADLK, "lock rwlock: the calling thread holds it exclusively");
   }
@@ -157,19 +167,29 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
     if (s.code() == ETIMEDOUT && deadline.zero()) return Error(EBUSY, "trylock rwlock");
     return Error(s.code(), "lock rwlock");
   }
-  AsAtomic(writer_).store(self | kActive, std::memory_order_relaxed);  // only we change it now
+  // Relaxed: only we change writer_ now, and readers only test it for
+  // non-zero, which ClaimWriter's seq_cst CAS already published.
+  AsAtomic(writer_).store(self | kActive, std::memory_order_relaxed);
   return TakeReport(/*exclusive=*/true);
 }
 
 Result<Acquired> RwLock::TryLock() { return Lock(std::chrono::nanoseconds(0)); }
 
-void RwLock::Unlock() {
-  uint32_t w = AsAtomic(writer_).load(std::memory_order_relaxed);
-  RAMS_SYNC_CHECK(w == (internal::SelfOwnerId() | kActive),
-                  "RwLock::Unlock by a thread not holding it exclusively");
-  // seq_cst store: our writes happen-before a reader that sees writer_ == 0.
-  AsAtomic(writer_).store(0);
+Status RwLock::CheckedUnlock() {
+  uint32_t self = internal::SelfOwnerId();
+  uint32_t expected = self | kActive;
+  // seq_cst: our writes happen-before a reader that sees writer_ == 0 (pairs
+  // with TryAcquireShared's loads). A CAS: a word a peer rewrote is not ours.
+  if (self == 0 || !AsAtomic(writer_).compare_exchange_strong(expected, 0)) {
+    return Error(EPERM, "unlock rwlock: not held exclusively by the calling thread");
+  }
   Notify();
+  return Status();
+}
+
+void RwLock::Unlock() {
+  Status s = CheckedUnlock();
+  RAMS_SYNC_CHECK(s.ok(), "RwLock::Unlock by a thread not holding it exclusively");
 }
 
 // A reaper first takes the dead holder's place (CAS to its own id), then

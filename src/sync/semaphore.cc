@@ -30,7 +30,7 @@ Result<Semaphore*> Semaphore::Attach(void* at) {
 Status Semaphore::Wait(Timeout timeout) {
   std::atomic<uint32_t>& value = AsAtomic(value_);
   auto take = [&]() -> std::optional<Status> {
-    uint32_t v = value.load(std::memory_order_relaxed);
+    uint32_t v = value.load(std::memory_order_relaxed);  // a guess for the CAS
     while (v != 0) {
       // Acquire pairs with the release in Post: what the poster did before
       // Post happens-before what we do after Wait.
@@ -53,7 +53,7 @@ Status Semaphore::TryWait() { return Wait(std::chrono::nanoseconds(0)); }
 
 Status Semaphore::Post() {
   std::atomic<uint32_t>& value = AsAtomic(value_);
-  uint32_t v = value.load(std::memory_order_relaxed);
+  uint32_t v = value.load(std::memory_order_relaxed);  // a guess for the CAS
   do {
     if (v >= kMaxValue) return Error(EOVERFLOW, "post semaphore");
     // seq_cst (a release at least, pairing with Wait's acquire CAS): also
@@ -63,6 +63,9 @@ Status Semaphore::Post() {
   return Status();
 }
 
-uint32_t Semaphore::Value() const { return AsAtomic(value_).load(std::memory_order_relaxed); }
+uint32_t Semaphore::Value() const {
+  // Relaxed: a snapshot for display; it orders nothing.
+  return AsAtomic(value_).load(std::memory_order_relaxed);
+}
 
 }  // namespace rams

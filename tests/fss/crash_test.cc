@@ -85,8 +85,8 @@ pid_t StartProgram(const std::vector<std::string>& args) {
   return pid;
 }
 
-TEST(FssCrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
-  int runs = getenv("FSS_CRASH_RUNS") ? atoi(getenv("FSS_CRASH_RUNS")) : 200;
+void RunCrashes(int default_runs) {
+  int runs = getenv("FSS_CRASH_RUNS") ? atoi(getenv("FSS_CRASH_RUNS")) : default_runs;
   std::string base = testing::MakeTempDir("crash");
   std::string start = base + "/start", root = base + "/root";
   ASSERT_EQ(mkdir(start.c_str(), 0755), 0);
@@ -141,6 +141,14 @@ TEST(FssCrashTest, RestoreAfterFssdIsKilledAtRandomMoments) {
     EXPECT_GE(restores_killed, 1) << "no restore was caught midway";
   }
   testing::RemoveAll(base);
+}
+
+TEST(FssCrashTest, RestoreAfterFssdIsKilledAtRandomMoments) { RunCrashes(200); }
+
+// The same with fssd, its client and fss-restore running as nobody.
+TEST(FssCrashTest, AsUnprivilegedServer) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become nobody (as non-root the test above is it)";
+  EXPECT_EQ(testing::RunBodyAsNobody([] { RunCrashes(60); }, std::chrono::seconds(300)), 0);
 }
 
 }  // namespace

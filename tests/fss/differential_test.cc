@@ -437,9 +437,9 @@ std::string RunSequence(uint32_t seed, Side& fss, Side& direct) {
   return "";
 }
 
-TEST(FssDifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) {
+void RunDifferential(int default_sequences) {
   umask(022);
-  int sequences = getenv("FSS_DIFF_SEQUENCES") ? atoi(getenv("FSS_DIFF_SEQUENCES")) : 500;
+  int sequences = getenv("FSS_DIFF_SEQUENCES") ? atoi(getenv("FSS_DIFF_SEQUENCES")) : default_sequences;
   int only = getenv("FSS_DIFF_SEED") ? atoi(getenv("FSS_DIFF_SEED")) : -1;
   std::string base = testing::MakeTempDir("diff");
   std::string start = base + "/start", root = base + "/root", copy = base + "/copy";
@@ -471,6 +471,15 @@ TEST(FssDifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) {
   fss_disconnect(c);
   EXPECT_EQ(fssd.Stop(), 0) << "fssd exit status";
   testing::RemoveAll(base);
+}
+
+TEST(FssDifferentialTest, FssMatchesDirectSyscallsAndRestoreUndoesAll) { RunDifferential(500); }
+
+// The same with fssd, the direct side and the client all unprivileged, where
+// permissions bite (read-only directories, 000 files) for both sides alike.
+TEST(FssDifferentialTest, AsUnprivilegedServer) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become nobody (as non-root the test above is it)";
+  EXPECT_EQ(testing::RunBodyAsNobody([] { RunDifferential(150); }, std::chrono::seconds(300)), 0);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 // Running fssd and the FSS tools from tests.
 #include "fssd_process.h"
+
+#include <grp.h>
+
+#include "common/test_util.h"
 #include "server.h"
 
 #include <fcntl.h>
@@ -80,6 +84,17 @@ void FssdProcess::Kill() {
   pid_ = -1;
   // A channel being handed to a client when the kill came keeps its name.
   RemoveStaleChannels();
+}
+
+bool DropToNobody() { return setgroups(0, nullptr) == 0 && setgid(kNobody) == 0 && setuid(kNobody) == 0; }
+
+int RunBodyAsNobody(const std::function<void()>& body, std::chrono::seconds limit) {
+  pid_t pid = rams::testing::ForkChild([&] {
+    if (!DropToNobody()) return 97;
+    body();
+    return ::testing::Test::HasFailure() ? 1 : 0;
+  });
+  return rams::testing::WaitChild(pid, limit);
 }
 
 int RunProgram(const std::vector<std::string>& args, std::string* output) {

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,18 @@ class FssdProcess {
   std::string socket_;
   pid_t pid_ = -1;
 };
+
+// The uid (and gid) the unprivileged variants of the tests run as.
+inline constexpr uid_t kNobody = 65534;
+
+// In a forked child of a root test: drops every privilege and becomes nobody,
+// with no supplementary groups. False when that failed.
+bool DropToNobody();
+
+// Runs `body` (gtest assertions and all) in a child that became nobody;
+// returns 0 when it passed, else the child's exit status (or 128 + signal).
+// REQUIRES: root.
+int RunBodyAsNobody(const std::function<void()>& body, std::chrono::seconds limit);
 
 // Runs a program to completion; returns its exit status (or -signal).
 int RunProgram(const std::vector<std::string>& argv, std::string* output = nullptr);

@@ -34,9 +34,32 @@ std::string Xattrs(const std::string& path) {
   return out;
 }
 
+// While alive, lets an unprivileged owner read and search a directory whose
+// mode forbids it (a test may chmod its own directories 0600), and puts the
+// mode back. Root needs nothing.
+class Searchable {
+ public:
+  explicit Searchable(const std::string& dir) : dir_(dir) {
+    struct stat st;
+    if (geteuid() == 0 || lstat(dir.c_str(), &st) != 0 || st.st_uid != geteuid()) return;
+    if ((st.st_mode & S_IRWXU) == S_IRWXU) return;
+    mode_ = st.st_mode & 07777;
+    changed_ = chmod(dir.c_str(), mode_ | S_IRWXU) == 0;
+  }
+  ~Searchable() {
+    if (changed_) chmod(dir_.c_str(), mode_);
+  }
+
+ private:
+  std::string dir_;
+  mode_t mode_ = 0;
+  bool changed_ = false;
+};
+
 void Walk(const std::string& base, const std::string& rel, const std::string& skip, Tree* out,
           std::map<std::pair<dev_t, ino_t>, int>* groups) {
   std::string dir = rel.empty() ? base : base + "/" + rel;
+  Searchable searchable(dir);
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) throw std::runtime_error("opendir " + dir);
   std::vector<std::string> names;
@@ -124,10 +147,21 @@ std::string MakeTempDir(const std::string& tag) {
 }
 
 void RemoveAll(const std::string& path) {
-  auto remove = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p) == 0 ? 0 : -1; };
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) return;
-  if (nftw(path.c_str(), remove, 64, FTW_DEPTH | FTW_PHYS) != 0) throw std::runtime_error("remove " + path);
+  if (S_ISDIR(st.st_mode)) {
+    // An unprivileged test may have made its own directory unreadable.
+    if ((st.st_mode & S_IRWXU) != S_IRWXU) chmod(path.c_str(), (st.st_mode & 07777) | S_IRWXU);
+    DIR* d = opendir(path.c_str());
+    if (d == nullptr) throw std::runtime_error("opendir " + path);
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+    }
+    closedir(d);
+    for (const std::string& n : names) RemoveAll(path + "/" + n);
+  }
+  if (::remove(path.c_str()) != 0) throw std::runtime_error("remove " + path);
 }
 
 void WriteFile(const std::string& path, const std::string& data, unsigned mode) {

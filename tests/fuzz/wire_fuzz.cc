@@ -9,8 +9,8 @@
 #include <cstring>
 #include <span>
 
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "wire/messages.h"
+#include "wire/frame.h"
 
 namespace {
 
@@ -76,6 +76,11 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
         RoundTrip<HandleRequest>(body);
       }
       break;
+    case Opcode::kPageGet: reply ? RoundTrip<PageGetReply>(body) : RoundTrip<PageGetRequest>(body); break;
+    case Opcode::kPagePut: reply ? RoundTrip<U64Reply>(body) : RoundTrip<PagePutRequest>(body); break;
+    case Opcode::kPageDrop: reply ? RoundTrip<U64Reply>(body) : RoundTrip<PageDropRequest>(body); break;
+    case Opcode::kInvalidate:
+    case Opcode::kDowngrade: reply ? RoundTrip<RecallReply>(body) : RoundTrip<RecallRequest>(body); break;
     case Opcode::kPing: break;
   }
   (void)OpcodeName(opcode);

@@ -128,10 +128,12 @@ double PingPong(SyncArea* a, int rounds) {
       while ((seen = a->ball.load(std::memory_order_acquire)) != v) {
         (void)rams::WaitWord(&a->ball, seen, std::nullopt);
       }
+      // Release pairs with the other process's acquire load above.
       a->ball.store(v + 1, std::memory_order_release);
       rams::WakeWord(&a->ball, 1);
     }
   };
+  // Relaxed: before fork(), which orders it for the child.
   a->ball.store(0, std::memory_order_relaxed);
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();

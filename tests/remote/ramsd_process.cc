@@ -31,12 +31,12 @@ Backend* PosixBackend() {
   return *b;
 }
 
-TempSegment::TempSegment(uint64_t size_bytes, std::string_view tag)
+TempSegment::TempSegment(uint64_t size_bytes, std::string_view tag, uint32_t mode)
     : segment_(std::unique_ptr<Attachment>()) {
   static std::atomic<int> counter{0};
   name_ = "rt." + std::string(tag) + "." + std::to_string(getpid()) + "." +
           std::to_string(counter.fetch_add(1));
-  auto s = Segment::Create(name_, size_bytes, 0600, true, PosixBackend());
+  auto s = Segment::Create(name_, size_bytes, mode, true, PosixBackend());
   if (!s.ok()) {
     ADD_FAILURE() << s.status().ToString();
     std::abort();

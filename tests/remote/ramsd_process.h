@@ -18,7 +18,7 @@ namespace rams::test {
 // destruction.
 class TempSegment {
  public:
-  explicit TempSegment(uint64_t size_bytes, std::string_view tag = "seg");
+  explicit TempSegment(uint64_t size_bytes, std::string_view tag = "seg", uint32_t mode = 0600);
   ~TempSegment();
   const std::string& name() const { return name_; }
   Segment& segment() { return segment_; }

@@ -353,5 +353,47 @@ TEST_F(SyncObjectsTest, ReadOnlyExportRefusesSyncObjects) {
   EXPECT_EQ(s->Open(seg_.name()).status().code(), EROFS);
 }
 
+// Issue 12: a read-write client that rewrites the words the sync agents use
+// gets errors back; ramsd never aborts. (1) After a takeover from a dead
+// owner, the client WRITEs the lock word to the agent's id without the died
+// bit, then sends MUTEX_CONSISTENT (this aborted ramsd); (2) it WRITEs the
+// word away from the agent before MUTEX_UNLOCK; (3) it rewrites a barrier's
+// parties_ before BARRIER_WAIT (a scan past the object).
+TEST_F(SyncObjectsTest, ClientScribblingSyncWordsGetsErrorsNotACrash) {
+  constexpr uint64_t kWordOff = kMutexOff + 16;  // after the SyncHeader
+  constexpr uint64_t kPartiesOff = kBarrierOff + 16;
+  new (base_ + kBarrierOff) Barrier(2);
+  pid_t holder = Spawn([&] {
+    if (!LocalMutex().Lock().ok()) return false;
+    _exit(0);  // dies holding it
+  });
+  EXPECT_TRUE(Reap(holder));
+  auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto seg = s->Open(seg_.name());
+  ASSERT_TRUE(seg.ok());
+  RemoteMutex mu(**seg, kMutexOff);
+  auto l = mu.TryLock();
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  ASSERT_EQ(*l, Acquired::kOwnerDied);
+  auto write_u32 = [&](uint64_t off, uint32_t v) {
+    return (*seg)->Write(off, std::as_bytes(std::span(&v, 1)));
+  };
+  const uint32_t agent = std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(base_ + kWordOff))
+                             .load() & ((1u << 30) - 1);
+  ASSERT_TRUE(write_u32(kWordOff, agent).ok());
+  EXPECT_EQ(mu.MarkConsistent().code(), EINVAL);
+  ASSERT_TRUE(write_u32(kWordOff, agent ^ 1).ok());
+  EXPECT_EQ(mu.Unlock().code(), EPERM);
+  ASSERT_TRUE(write_u32(kWordOff, 0).ok());
+  ASSERT_TRUE(write_u32(kPartiesOff, 1'000'000).ok());
+  RemoteBarrier barrier(**seg, kBarrierOff);
+  EXPECT_EQ(barrier.Wait(std::chrono::seconds(1)).code(), EINVAL);
+  // ramsd is still there and serves the session: the mutex works again.
+  auto again = mu.Lock(std::chrono::seconds(5));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(mu.Unlock().ok());
+}
+
 }  // namespace
 }  // namespace rams::test

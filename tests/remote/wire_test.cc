@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "remote/messages.h"
-#include "remote/wire.h"
+#include "wire/messages.h"
+#include "wire/frame.h"
 
 namespace rams::wire {
 namespace {
@@ -199,6 +199,100 @@ TEST(WireTest, EncodeFrameSetsBodyLength) {
   ASSERT_TRUE(h.ok());
   EXPECT_EQ(h->body_bytes, 8u);
   EXPECT_EQ(U64Reply::Decode(std::span(f).subspan(kHeaderBytes))->value, 42u);
+}
+
+// Remote mapping bodies (protocol.md §8).
+Bytes Page(uint8_t fill) { return Bytes(kPageBytes, std::byte{fill}); }
+
+TEST(WireTest, PageGetRequestLayoutAndLimits) {
+  PageGetRequest g{.handle = 3, .access = kAccessRead, .count = 4, .first_page = 7,
+                   .have_version = 9};
+  Bytes b = Encode(g);
+  ASSERT_EQ(b.size(), 24u);
+  EXPECT_EQ(static_cast<uint8_t>(b[4]), kAccessRead);
+  EXPECT_EQ(LoadLe16(&b[6]), 4u);
+  EXPECT_EQ(LoadLe64(&b[8]), 7u);
+  EXPECT_EQ(LoadLe64(&b[16]), 9u);
+  auto d = PageGetRequest::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->count, 4u);
+  EXPECT_EQ(d->have_version, 9u);
+  auto refused = [&](auto mutate) {
+    Bytes c = b;
+    mutate(c);
+    return PageGetRequest::Decode(c).code();
+  };
+  EXPECT_EQ(refused([](Bytes& c) { c[4] = std::byte{3}; }), EINVAL);           // access
+  EXPECT_EQ(refused([](Bytes& c) { c[5] = std::byte{1}; }), EINVAL);           // reserved
+  EXPECT_EQ(refused([](Bytes& c) { StoreLe16(&c[6], 0); }), EINVAL);           // count 0
+  EXPECT_EQ(refused([](Bytes& c) { StoreLe16(&c[6], kMaxPagesPerGet + 1); }), EINVAL);
+  EXPECT_EQ(refused([](Bytes& c) { c[4] = std::byte{kAccessWrite}; }), EINVAL);  // write, 4 pages
+  EXPECT_EQ(refused([](Bytes& c) { c.pop_back(); }), EINVAL);
+  EXPECT_TRUE(PageGetRequest::Decode(Encode(PageGetRequest{.access = kAccessWrite})).ok());
+}
+
+TEST(WireTest, PageGetReplyCarriesDataOnlyWhenFlagged) {
+  Bytes data = Page(0xab);
+  PageGetReply r{.epoch = 77, .flags = kSegmentLostPages};
+  r.grants.push_back({.page = 5, .version = 2, .flags = kGrantData, .data = data});
+  r.grants.push_back({.page = 6, .version = 3, .flags = 0});  // an upgrade: no data
+  Bytes b = Encode(r);
+  ASSERT_EQ(b.size(), 16 + 24 + kPageBytes + 24);
+  auto d = PageGetReply::Decode(b);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->epoch, 77u);
+  EXPECT_EQ(d->flags, kSegmentLostPages);
+  ASSERT_EQ(d->grants.size(), 2u);
+  ASSERT_EQ(d->grants[0].data.size(), kPageBytes);
+  EXPECT_EQ(d->grants[0].data[100], std::byte{0xab});
+  EXPECT_TRUE(d->grants[1].data.empty());
+  Bytes truncated(b.begin(), b.end() - 1);
+  EXPECT_EQ(PageGetReply::Decode(truncated).code(), EINVAL);
+  Bytes none = Encode(PageGetReply{.epoch = 1});  // no grant at all
+  EXPECT_EQ(PageGetReply::Decode(none).code(), EINVAL);
+  Bytes many = b;
+  StoreLe32(&many[12], kMaxPagesPerGet + 1);
+  EXPECT_EQ(PageGetReply::Decode(many).code(), EINVAL);
+  Bytes flags = b;
+  StoreLe32(&flags[8], 2);
+  EXPECT_EQ(PageGetReply::Decode(flags).code(), EINVAL);
+}
+
+TEST(WireTest, PagePutAndDropNeedWholePages) {
+  Bytes data = Page(1);
+  Bytes put = Encode(PagePutRequest{.handle = 1, .page = 2, .version = 3, .data = data});
+  ASSERT_EQ(put.size(), 24 + kPageBytes);
+  auto p = PagePutRequest::Decode(put);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->version, 3u);
+  EXPECT_EQ(PagePutRequest::Decode(std::span(put).first(24)).code(), EINVAL);
+  Bytes clean = Encode(PageDropRequest{.handle = 1, .page = 2, .version = 3});
+  ASSERT_EQ(clean.size(), 24u);
+  EXPECT_TRUE(PageDropRequest::Decode(clean).ok());
+  Bytes dirty = Encode(PageDropRequest{.handle = 1, .flags = kPageDirty, .page = 2, .data = data});
+  ASSERT_EQ(dirty.size(), 24 + kPageBytes);
+  EXPECT_TRUE(PageDropRequest::Decode(dirty).ok());
+  StoreLe32(&clean[4], kPageDirty);  // claims data that is not there
+  EXPECT_EQ(PageDropRequest::Decode(clean).code(), EINVAL);
+  StoreLe32(&dirty[4], 0);  // data without the flag
+  EXPECT_EQ(PageDropRequest::Decode(dirty).code(), EINVAL);
+}
+
+TEST(WireTest, RecallAndItsAcknowledgement) {
+  Bytes req = Encode(RecallRequest{.handle = 4, .page = 8, .version = 2});
+  ASSERT_EQ(req.size(), 24u);
+  EXPECT_EQ(RecallRequest::Decode(req)->page, 8u);
+  StoreLe32(&req[4], 1);
+  EXPECT_EQ(RecallRequest::Decode(req).code(), EINVAL);
+  Bytes data = Page(7);
+  Bytes ack = Encode(RecallReply{.flags = kPageDirty, .data = data});
+  ASSERT_EQ(ack.size(), 8 + kPageBytes);
+  EXPECT_EQ(RecallReply::Decode(ack)->data[0], std::byte{7});
+  EXPECT_EQ(Encode(RecallReply{}).size(), 8u);
+  StoreLe32(&ack[0], 3);
+  EXPECT_EQ(RecallReply::Decode(ack).code(), EINVAL);
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kInvalidate)), "INVALIDATE");
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kPageGet)), "PAGE_GET");
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
 #include "rams/barrier.h"
 #include "rams/condvar.h"
 #include "rams/mutex.h"
+#include "rams/rams.h"
 #include "rams/rwlock.h"
 #include "rams/semaphore.h"
 #include "sync_fixture.h"
@@ -210,6 +212,62 @@ TEST_P(ThreadsTest, BarrierRounds) {
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(lasts.load(), kRounds);
   EXPECT_EQ(barrier->Generation(), uint32_t{2 * kRounds});
+}
+
+// INT64_MAX ns is "about forever": now() + it used to overflow into the past
+// (the C API's waits then timed out after ~0.7 ms). Each wait below must
+// still be blocked after 150 ms, and then succeed when released.
+TEST_P(ThreadsTest, HugeTimeoutsSaturateInsteadOfExpiring) {
+  constexpr int64_t kHuge = INT64_MAX;
+  constexpr auto kHuge_ns = std::chrono::nanoseconds(kHuge);
+  struct State {
+    rams_mutex mu;
+    rams_sem sem;
+    Mutex cpp_mu;
+    CondVar cv;
+    Barrier barrier{2};
+  };
+  State* s = Place<State>(0);
+  ASSERT_EQ(rams_mutex_init(&s->mu), 0);
+  ASSERT_EQ(rams_sem_init(&s->sem, 0), 0);
+  std::atomic<int> done{0};
+  ASSERT_EQ(rams_mutex_lock(&s->mu, -1), 0);
+  std::vector<std::thread> waiters;
+  std::atomic<int> failures{0};
+  waiters.emplace_back([&] {
+    if (rams_mutex_lock(&s->mu, kHuge) != 0) ++failures;
+    ++done;
+    if (rams_mutex_unlock(&s->mu) != 0) ++failures;
+  });
+  waiters.emplace_back([&] {
+    if (rams_sem_wait(&s->sem, kHuge) != 0) ++failures;
+    ++done;
+  });
+  waiters.emplace_back([&] {
+    if (!s->cpp_mu.Lock().ok()) return void(++failures);
+    auto r = s->cv.Wait(s->cpp_mu, kHuge_ns);
+    if (!r.ok() || r->timed_out) ++failures;
+    ++done;
+    if (r.ok()) s->cpp_mu.Unlock();
+  });
+  waiters.emplace_back([&] {
+    auto r = s->barrier.Wait(kHuge_ns);
+    if (!r.ok()) ++failures;
+    ++done;
+  });
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(done.load(), 0) << "a wait with an INT64_MAX timeout returned early";
+  EXPECT_EQ(rams_mutex_unlock(&s->mu), 0);
+  EXPECT_EQ(rams_sem_post(&s->sem), 0);
+  {
+    ASSERT_TRUE(s->cpp_mu.Lock().ok());
+    s->cv.Signal();
+    s->cpp_mu.Unlock();
+  }
+  auto b = s->barrier.Wait(5s);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ThreadsTest, RAMS_SYNC_BACKENDS);

@@ -98,6 +98,9 @@ class TortureTest : public SyncTest {
   void Run(const Body& survivor, const Body& victim, const std::function<void()>& stop,
            bool barrier = false);
 
+  // The Mutex scenario (torture_test.cc), also run without /proc.
+  void MutexTorture();
+
   Control* ctl_ = nullptr;
   Data* data_ = nullptr;
   int kills_ = 0;

@@ -7,25 +7,30 @@
 // RAMS_TORTURE_KILLS sets the kills per primitive (default 2,000).
 #include <gtest/gtest.h>
 
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <random>
+#include <string>
 
 #include "torture_harness.h"
 
 namespace rams::testing {
-namespace {
 
-using namespace std::chrono_literals;
-
-TEST_P(TortureTest, Mutex) {
+void TortureTest::MutexTorture() {
+  TortureTest* t = this;
   Data* d = data_;
   Control* c = ctl_;
   auto survivor = [&](int i) {
     while (c->stop.load() == 0) {
       auto r = d->mu.Lock();
       if (!r.ok()) return c->errors.fetch_add(1), 1;
-      CheckPair(*r, true);
+      t->CheckPair(*r, true);
       d->y = d->x;
       if (*r == Acquired::kOwnerDied) d->mu.MarkConsistent();
       ++d->x;
@@ -43,7 +48,7 @@ TEST_P(TortureTest, Mutex) {
       auto r = d->mu.Lock();
       if (!r.ok()) return c->errors.fetch_add(1), 1;
       c->victim_holds.store(kExclusive);
-      CheckPair(*r, true);
+      t->CheckPair(*r, true);
       d->y = d->x;
       if (*r == Acquired::kOwnerDied) d->mu.MarkConsistent();
       ++d->x;
@@ -54,7 +59,42 @@ TEST_P(TortureTest, Mutex) {
       Dawdle(rng);
     }
   };
-  Run(survivor, victim, [] {});
+  t->Run(survivor, victim, [] {});
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_P(TortureTest, Mutex) { MutexTorture(); }
+
+// The same without any /proc (a chroot, a minimal sandbox): the liveness
+// check must fall back to kill(0)/pidfd, never call a live holder dead (this
+// lost 1,207 updates in 300 kills). Runs in a child with a private mount
+// namespace whose /proc is unmounted; the mutex is made there.
+TEST_P(TortureTest, MutexWithoutProc) {
+  if (std::string(GetParam()) != "posix") GTEST_SKIP() << "the posix backend covers it";
+  pid_t child = fork();
+  if (child == 0) {
+    struct statfs fs;
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      _exit(77);
+    }
+    while (statfs("/proc", &fs) == 0 && fs.f_type == 0x9fa0) {
+      if (umount2("/proc", MNT_DETACH) != 0) _exit(77);
+    }
+    new (&data_->mu) Mutex();
+    kills_ = std::min(kills_, 300);
+    MutexTorture();
+    _exit(HasFailure() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "cannot unmount /proc in a private mount namespace";
+  }
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the torture without /proc failed (status " << status << "; details above)";
 }
 
 TEST_P(TortureTest, CondVar) {

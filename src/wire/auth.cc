@@ -1,7 +1,8 @@
 // Challenge–response MACs over libsodium's HMAC-SHA-256.
-#include "remote/auth.h"
+#include "wire/auth.h"
 
 #include <sodium.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -71,6 +72,11 @@ Status ValidateKey(std::string_view key) {
 Result<std::string> LoadKeyFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError("open key file " + path);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return ErrnoError("stat key file " + path);
+  if ((st.st_mode & 007) != 0) {
+    return Error(EACCES, "key file " + path + " is accessible by others (chmod o-rwx it)");
+  }
   std::string key;
   char buf[kMaxKeyBytes + 2];
   in.read(buf, sizeof(buf));

@@ -1,7 +1,9 @@
 // The rams wire protocol's framing (docs/protocol.md §1, §3): the fixed
 // 32-byte little-endian frame header, its encoder and validating decoder,
-// opcodes, flags and limits. Both ramsd and the client in librams use this one
-// codec; the message bodies are in messages.h.
+// opcodes, flags and limits, frame assembly, and the rule by which both ends
+// grow their receive buffers. Both ramsd and the client in librams use this
+// one codec; the message bodies are in messages.h, their field primitives in
+// fields.h.
 //
 // Thread safety: pure functions over caller-owned bytes; safe from any thread.
 #pragma once
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "rams/status.h"
 
@@ -24,6 +27,9 @@ inline constexpr size_t kHeaderBytes = 32;
 inline constexpr uint32_t kMaxIoBytes = 1u << 20;
 inline constexpr uint32_t kMaxBodyBytes = kMaxIoBytes + 64;
 inline constexpr uint32_t kMaxBodyBytesBeforeAuth = 128;
+// The smallest max_body_bytes a HELLO may state (smaller ones are raised to
+// it): room for every fixed-size body and a full error message.
+inline constexpr uint32_t kMinBodyBytesLimit = 512;
 inline constexpr uint32_t kMaxErrorMessageBytes = 256;
 inline constexpr uint32_t kSmallReplyBytes = 4096;
 inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
@@ -63,6 +69,12 @@ enum class Opcode : uint8_t {
   kBarrierJoin = 22,
   kBarrierWait = 23,
   kBarrierLeave = 24,
+  // Remote mapping (protocol.md §8), on sessions with kFeatureMapping.
+  kPageGet = 25,
+  kPagePut = 26,
+  kPageDrop = 27,
+  kInvalidate = 28,  // server -> client request
+  kDowngrade = 29,   // server -> client request
   kWakeup = 64,  // push only
 };
 
@@ -78,8 +90,15 @@ inline constexpr uint64_t kFeatureAtomics = 1u << 0;
 inline constexpr uint64_t kFeatureLocks = 1u << 1;
 inline constexpr uint64_t kFeatureWait = 1u << 2;
 inline constexpr uint64_t kFeatureSync = 1u << 3;
+// Remote mapping: opcodes 25-29, and the server sends requests too
+// (protocol.md §8). ramsd grants it only once it serves them.
+inline constexpr uint64_t kFeatureMapping = 1u << 4;
 inline constexpr uint64_t kAllFeatures =
     kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;
+
+// Request ids of server -> client requests have this bit set; the client's
+// own never do. A reply's id thus names the side whose request it answers.
+inline constexpr uint64_t kServerRequestIdBit = uint64_t{1} << 63;
 
 // HELLO reply auth_flags.
 inline constexpr uint32_t kAuthKeyRequired = 1u << 0;
@@ -121,6 +140,20 @@ HeaderBytes EncodeHeader(const FrameHeader& header);
 // can address an error reply.
 Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
                                  uint32_t max_body_bytes, FrameHeader* partial = nullptr);
+
+using Bytes = std::vector<std::byte>;
+
+// A whole frame: `header` (its body_bytes set to the body's size) followed by
+// `body`. REQUIRES: body.size() <= kMaxBodyBytes.
+Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body);
+
+// Size a receive buffer starts at on both ends of a connection.
+inline constexpr size_t kInitialReadBufferBytes = 64 * 1024;
+// Makes room at the end of a receive buffer whose unread bytes are
+// [start, end): moves them to the front when there is space before them,
+// else doubles the buffer, up to one largest frame. Both ends of a
+// connection call it before each receive.
+void MakeRoom(Bytes& buf, size_t& start, size_t& end);
 
 // CRC-32C (Castagnoli), as used for header_crc.
 uint32_t Crc32c(std::span<const std::byte> bytes);

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "rams/status.h"
-#include "remote/messages.h"
+#include "wire/messages.h"
 
 namespace rams::wire {
 
@@ -25,7 +25,8 @@ Mac ServerMac(std::string_view key, const Nonce& client_nonce, const Nonce& serv
 bool MacEqual(const Mac& a, const Mac& b);
 
 // The key held in `path`: its content without trailing newlines, between
-// kMinKeyBytes and kMaxKeyBytes long. EINVAL for a key of the wrong size.
+// kMinKeyBytes and kMaxKeyBytes long. EINVAL for a key of the wrong size,
+// EACCES for a file others (not its owner or group) may access.
 Result<std::string> LoadKeyFile(const std::string& path);
 
 // EINVAL unless kMinKeyBytes <= key.size() <= kMaxKeyBytes.

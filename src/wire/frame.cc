@@ -1,10 +1,14 @@
-// Frame header encoding and validation (docs/protocol.md §1).
-#include "remote/wire.h"
+// Frame header encoding and validation, frame assembly and the receive
+// buffer rule (docs/protocol.md §1).
+#include "wire/frame.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "crc32c.h"
+#include "check.h"
 
 namespace rams::wire {
 
@@ -34,6 +38,11 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kBarrierJoin: return "BARRIER_JOIN";
     case Opcode::kBarrierWait: return "BARRIER_WAIT";
     case Opcode::kBarrierLeave: return "BARRIER_LEAVE";
+    case Opcode::kPageGet: return "PAGE_GET";
+    case Opcode::kPagePut: return "PAGE_PUT";
+    case Opcode::kPageDrop: return "PAGE_DROP";
+    case Opcode::kInvalidate: return "INVALIDATE";
+    case Opcode::kDowngrade: return "DOWNGRADE";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;
@@ -69,7 +78,7 @@ uint64_t LoadLe64(const std::byte* p) {
 }
 
 HeaderBytes EncodeHeader(const FrameHeader& header) {
-  assert((header.flags & ~kKnownFlags) == 0);
+  RAMS_CHECK((header.flags & ~kKnownFlags) == 0);
   HeaderBytes out{};
   StoreLe32(&out[kOffMagic], kMagic);
   out[kOffVersion] = static_cast<std::byte>(kVersion);
@@ -108,7 +117,33 @@ Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
     return Error(EMSGSIZE, "frame header: body of " + std::to_string(h.body_bytes) +
                                " bytes over the limit of " + std::to_string(max_body_bytes));
   }
+  // Postcondition: what callers size their buffers by.
+  RAMS_CHECK(h.body_bytes <= max_body_bytes && (h.flags & ~kKnownFlags) == 0);
   return h;
+}
+
+Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body) {
+  RAMS_CHECK(body.size() <= kMaxBodyBytes);
+  FrameHeader h = header;
+  h.body_bytes = static_cast<uint32_t>(body.size());
+  const HeaderBytes hb = EncodeHeader(h);
+  Bytes out(kHeaderBytes + body.size());
+  std::memcpy(out.data(), hb.data(), kHeaderBytes);
+  if (!body.empty()) std::memcpy(out.data() + kHeaderBytes, body.data(), body.size());
+  return out;
+}
+
+void MakeRoom(Bytes& buf, size_t& start, size_t& end) {
+  if (start == end) start = end = 0;
+  if (end != buf.size()) return;
+  if (start > 0) {
+    std::memmove(buf.data(), buf.data() + start, end - start);
+    end -= start;
+    start = 0;
+  } else {
+    // Only a frame that passed the header check (and so its limit) fills it.
+    buf.resize(std::min<size_t>(buf.size() * 2, kHeaderBytes + kMaxBodyBytes));
+  }
 }
 
 }  // namespace rams::wire

@@ -1,0 +1,35 @@
+// Who is on the other end of a loopback connection, and what a local open by
+// that user would be allowed to do. ramsd without a key serves loopback
+// peers only, and serves each as the local user who connected: it asks the
+// kernel (sock_diag, NETLINK_SOCK_DIAG with INET_DIAG_REQ_V2) for the owner
+// of the peer's TCP socket, then checks a segment's owner and mode against
+// that user's uid, primary group and supplementary groups as open(2) would.
+// A lookup that fails ("cannot tell") yields an error, never "allowed".
+//
+// Thread safety: the functions keep no state and may be called from any
+// thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <asio.hpp>
+
+#include "rams/backend.h"
+#include "rams/status.h"
+
+namespace ramsd {
+
+// The uid owning the TCP socket at `peer` connected to `local`, both on
+// loopback in this network namespace. ENOENT when the kernel knows no such
+// socket (the peer is gone, or lives in another namespace), or the errno of
+// the netlink exchange.
+[[nodiscard]] rams::Result<uid_t> LoopbackPeerUid(const asio::ip::tcp::endpoint& local,
+                                                  const asio::ip::tcp::endpoint& peer);
+
+// OK when `uid` may open a segment with `info`'s owner and mode (read, and
+// write unless `read_only`) as a local open would; root may open anything.
+// EACCES otherwise, or when the user's groups cannot be read.
+[[nodiscard]] rams::Status CheckLocalAccess(uid_t uid, const rams::SegmentInfo& info,
+                                            bool read_only);
+
+}  // namespace ramsd

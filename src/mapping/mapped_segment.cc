@@ -1,0 +1,128 @@
+// A remote segment mapped through the host pager (mapped_segment.h).
+#include "mapping/mapped_segment.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "mapping/pager_socket.h"
+#include "mapping/uffd.h"
+
+namespace rams::mapping {
+namespace {
+
+PagerRequest MakeRequest(PagerOp op) {
+  PagerRequest req{};
+  req.magic = kPagerMagic;
+  req.version = kPagerVersion;
+  req.op = static_cast<uint32_t>(op);
+  return req;
+}
+
+// One request, one reply; the reply's error becomes the Status.
+Status Call(int sock, const PagerRequest& req, int send_fd, PagerReply* reply,
+            sys::UniqueFd* fd_out, std::string_view what) {
+  RAMS_RETURN_IF_ERROR(SendMessage(sock, &req, sizeof(req), send_fd));
+  sys::UniqueFd ignored;
+  RAMS_RETURN_IF_ERROR(ReceiveMessage(sock, reply, sizeof(*reply), fd_out ? fd_out : &ignored));
+  if (reply->magic != kPagerMagic) return Error(EPROTO, std::string(what) + ": bad reply");
+  if (reply->error != 0) {
+    return Error(reply->error > 0 ? reply->error : EPROTO, std::string(what));
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view pager_socket,
+                                                           std::string_view name,
+                                                           MapOptions options) {
+  if (name.empty() || name.size() >= kPagerNameBytes) return Error(EINVAL, "map: segment name");
+  std::unique_ptr<MappedSegment> m(new MappedSegment());
+  RAMS_ASSIGN_OR_RETURN(m->sock_, ConnectPager(pager_socket));
+  PagerRequest req = MakeRequest(PagerOp::kOpen);
+  req.flags = options.write ? kOpenWrite : 0;
+  std::memcpy(req.name, name.data(), name.size());
+  PagerReply reply{};
+  sys::UniqueFd memfd;
+  const std::string what = "map " + std::string(name);
+  RAMS_RETURN_IF_ERROR(Call(m->sock_.get(), req, -1, &reply, &memfd, what));
+  if (!memfd.valid() || reply.size_bytes == 0 || reply.size_bytes % 4096 != 0) {
+    return Error(EPROTO, what + ": bad OPEN reply");
+  }
+  m->size_bytes_ = reply.size_bytes;
+  m->read_only_ = reply.read_only != 0;
+  RAMS_RETURN_IF_ERROR(m->Map(memfd.get()));
+  RAMS_RETURN_IF_ERROR(m->Register(reply));
+  RAMS_ASSIGN_OR_RETURN(int ev, sys::SysCallValue("eventfd", [] {
+    return eventfd(0, EFD_CLOEXEC);
+  }));
+  m->wake_.Reset(ev);
+  m->watcher_ = std::thread([p = m.get()] { p->Watch(); });
+  return m;
+}
+
+Status MappedSegment::Map(int memfd) {
+  const int prot = read_only_ ? PROT_READ : PROT_READ | PROT_WRITE;
+  void* p = mmap(nullptr, size_bytes_, prot, MAP_SHARED, memfd, 0);
+  if (p == MAP_FAILED) return ErrnoError("mmap remote mapping");
+  base_ = p;
+  // fork: the child does not inherit the range (SIGSEGV there, never zeros).
+  return sys::SysCall("madvise DONTFORK", [&] { return madvise(base_, size_bytes_, MADV_DONTFORK); });
+}
+
+Status MappedSegment::Register(const PagerReply& reply) {
+  RAMS_ASSIGN_OR_RETURN(uffd_, OpenUserfaultfd(&user_mode_only_));
+  RAMS_RETURN_IF_ERROR(HandshakeUffd(uffd_.get(), reply.uffd_features));
+  RAMS_RETURN_IF_ERROR(RegisterUffd(uffd_.get(), base_, size_bytes_, reply.write_protect != 0));
+  PagerRequest req = MakeRequest(PagerOp::kRegister);
+  req.addr = reinterpret_cast<uint64_t>(base_);
+  req.len = size_bytes_;
+  req.flags = (reply.write_protect ? kRegisterWp : 0) | (user_mode_only_ ? kRegisterUserOnly : 0);
+  PagerReply ack{};
+  return Call(sock_.get(), req, uffd_.get(), &ack, nullptr, "register remote mapping");
+}
+
+void MappedSegment::Watch() {
+  pollfd fds[2] = {{sock_.get(), POLLIN | POLLRDHUP, 0}, {wake_.get(), POLLIN, 0}};
+  for (;;) {
+    if (poll(fds, 2, -1) < 0 && errno == EINTR) continue;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents & (POLLHUP | POLLRDHUP | POLLERR)) break;
+    if (fds[0].revents & POLLIN) {
+      // Replies are read by Flush; only a hang-up matters here.
+      char probe;
+      if (recv(sock_.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) break;
+      usleep(1000);
+    }
+  }
+  // The pager is gone: revoke the range, then release the faults blocked in
+  // our uffd, which fault again into PROT_NONE (SIGSEGV), never into zeros.
+  revoked_ = true;
+  mprotect(base_, size_bytes_, PROT_NONE);
+  uffd_.Reset();
+}
+
+Status MappedSegment::Flush() {
+  if (revoked_) return Error(ENOTCONN, "flush: the host pager is gone");
+  PagerRequest req = MakeRequest(PagerOp::kFlush);
+  PagerReply reply{};
+  return Call(sock_.get(), req, -1, &reply, nullptr, "flush remote mapping");
+}
+
+MappedSegment::~MappedSegment() {
+  if (watcher_.joinable()) {
+    uint64_t one = 1;
+    if (write(wake_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
+    watcher_.join();
+  }
+  if (base_ != nullptr) munmap(base_, size_bytes_);
+}
+
+}  // namespace rams::mapping

@@ -1,0 +1,71 @@
+// MappedSegment: a remote segment mapped into the calling process through
+// its host's pager (host_pager.h). Open connects to the pager's Unix socket,
+// maps the host's memfd for the segment (read-only for read-only exports),
+// registers the range with a userfaultfd of this process and hands that to
+// the pager over SCM_RIGHTS. From then on loads and stores in data() fault
+// pages in from the home, coherently with the other hosts.
+//
+// Rules a user must know (docs/host-pager.md):
+//  - fork: the mapping is MADV_DONTFORK; a child does not inherit it and an
+//    access there is SIGSEGV (it never reads zeros). A child maps it again.
+//  - user_mode_only(): the kernel let this process have only user-mode
+//    faults (vm.unprivileged_userfaultfd=0). Kernel accesses to a page not
+//    yet present (read(2) into the mapping, a futex on it) then fail with
+//    EFAULT instead of faulting the page in; touch the page first.
+//  - A fault the pager cannot satisfy (home gone, timeout) is SIGBUS on the
+//    faulting thread; a handler must not return to the faulting access.
+//  - If the pager goes away, the mapping is revoked (PROT_NONE): SIGSEGV.
+//
+// Thread safety: data() may be used by every thread; Flush may be called
+// from any thread; destruction must not race with use.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <thread>
+
+#include "rams/status.h"
+#include "sys/sys.h"
+
+namespace rams::mapping {
+
+struct MapOptions {
+  bool write = true;  // map read-write (EROFS for a read-only export)
+};
+
+class MappedSegment {
+ public:
+  static Result<std::unique_ptr<MappedSegment>> Open(std::string_view pager_socket,
+                                                     std::string_view name, MapOptions options);
+  ~MappedSegment();
+  MappedSegment(const MappedSegment&) = delete;
+  MappedSegment& operator=(const MappedSegment&) = delete;
+
+  std::span<std::byte> data() const { return {static_cast<std::byte*>(base_), size_bytes_}; }
+  bool read_only() const { return read_only_; }
+  bool user_mode_only() const { return user_mode_only_; }
+  // Writes this host's dirty pages of the segment back to the home (the
+  // mapping's msync: msync(2) itself does not reach the pager).
+  Status Flush();
+
+ private:
+  MappedSegment() = default;
+  Status Map(int memfd);
+  Status Register(const struct PagerReply& reply);
+  void Watch();
+
+  sys::UniqueFd sock_;
+  sys::UniqueFd uffd_;  // kept open: a dead pager leaves faults blocked, not zero-filled
+  void* base_ = nullptr;
+  uint64_t size_bytes_ = 0;
+  bool read_only_ = false;
+  bool user_mode_only_ = false;
+  sys::UniqueFd wake_;  // eventfd that ends the watcher
+  std::thread watcher_; // revokes the mapping when the pager's socket closes
+  std::atomic<bool> revoked_{false};
+};
+
+}  // namespace rams::mapping

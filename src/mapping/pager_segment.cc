@@ -1,0 +1,247 @@
+// One remote segment at one host: faults, grants, pushes, eviction and
+// write-back (pager_segment.h).
+#include "mapping/pager_segment.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+namespace rams::mapping {
+namespace {
+
+}  // namespace
+
+PagerSegment::PagerSegment(std::string name, std::unique_ptr<PageSource> source,
+                           SegmentAccess access, PagerTuning tuning,
+                           const UffdFeatures& features, sys::UniqueFd memfd)
+    : name_(std::move(name)),
+      source_(std::move(source)),
+      access_(access),
+      tuning_(tuning),
+      size_bytes_(source_->SizeBytes()),
+      page_count_(size_bytes_ / kPageBytes),
+      wp_(tuning.write_protect && features.wp_shmem && !source_->ReadOnly()),
+      memfd_(std::move(memfd)),
+      pages_(page_count_) {
+  assert(size_bytes_ % kPageBytes == 0 && tuning_.cache_pages > 0);
+  source_->SetSink(this);
+}
+
+PagerSegment::~PagerSegment() {
+  // The source stops delivering pushes before the state they touch goes.
+  source_.reset();
+  // Processes that still map the memfd lose it cleanly: past the end of the
+  // file every access is SIGBUS, never a silent zero page.
+  if (ftruncate(memfd_.get(), 0) != 0) {
+    // Nothing better to do; the uffds close below and wake every fault.
+  }
+}
+
+Status PagerSegment::AddClient(std::shared_ptr<PagerClient> client) {
+  if (wp_) {
+    RAMS_RETURN_IF_ERROR(WriteProtect(client->uffd.get(), client->base, size_bytes_, true));
+  } else {
+    RAMS_RETURN_IF_ERROR(WakeRange(client->uffd.get(), client->base, size_bytes_));
+  }
+  Lock lock(mu_);
+  clients_.push_back(std::move(client));
+  return Status();
+}
+
+void PagerSegment::RemoveClient(const PagerClient* client) {
+  Lock lock(mu_);
+  std::erase_if(clients_, [&](const auto& c) { return c.get() == client; });
+}
+
+bool PagerSegment::OnFault(const std::shared_ptr<PagerClient>& client, uint64_t addr, bool write,
+                           uint32_t tid) {
+  if (addr < client->base || addr - client->base >= size_bytes_) return false;
+  const uint64_t page = (addr - client->base) / kPageBytes;
+  Lock lock(mu_);
+  ++stats_.faults;
+  Waiter w{client, tid, write};
+  if (lost_) {
+    FailFault(*client, tid, page);
+    return false;
+  }
+  Page& p = pages_[page];
+  const Held need = (write || (!wp_ && !read_only())) ? Held::kExclusive : Held::kShared;
+  if (!p.fetching && !p.writing_back && p.held >= need) {
+    p.waiters.push_back(std::move(w));
+    WakeWaiters(p);
+    return false;
+  }
+  p.waiters.push_back(std::move(w));
+  if (p.fetching || p.writing_back) return false;
+  p.fetching = true;
+  p.want = need;
+  return true;
+}
+
+void PagerSegment::FetchPage(uint64_t page) {
+  const auto deadline = std::chrono::steady_clock::now() + tuning_.fault_timeout;
+  std::vector<std::byte> data(kPageBytes);
+  Lock lock(mu_);
+  Page& p = pages_[page];
+  bool reserved = false;
+  for (;;) {
+    if (lost_) {
+      FailWaiters(p, lost_why_);
+      break;
+    }
+    if (p.held == Held::kNone && !reserved) {
+      MakeRoom(lock, page);
+      ++reserved_;
+      reserved = true;
+    }
+    const uint64_t pushes_before = p.pushes;
+    const uint64_t have = p.held != Held::kNone ? p.version : 0;
+    const Held want = p.want;
+    lock.unlock();
+    Result<Grant> grant =
+        source_->Get(page, want == Held::kExclusive ? Access::kWrite : Access::kRead, have, data);
+    lock.lock();
+    if (!grant.ok()) {
+      FailWaiters(p, grant.status());
+      break;
+    }
+    if (p.pushes == pushes_before && Install(lock, page, want, *grant, data)) {
+      WakeWaiters(p);
+      break;
+    }
+    ++stats_.retries;
+    if (p.held == Held::kNone) {
+      // The home may think we hold the discarded grant: say we do not, so
+      // that a push meeting our next fetch is always one for its grant.
+      p.discarding = true;  // pushes meanwhile are for that grant: no waiting
+      lock.unlock();
+      source_->Drop(page, {}).IgnoreError();  // a broken session fails the next Get
+      lock.lock();
+      p.discarding = false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      FailWaiters(p, Error(ETIMEDOUT, "fault on " + name_ + ": grants kept being overtaken"));
+      break;
+    }
+  }
+  if (reserved) --reserved_;
+  p.fetching = false;
+  changed_.notify_all();
+}
+
+bool PagerSegment::Install(Lock& lock, uint64_t page, Held want, const Grant& grant,
+                           std::span<const std::byte> data) {
+  (void)lock;
+  Page& p = pages_[page];
+  if (p.held == Held::kNone) {
+    if (!grant.data_included) return false;  // our copy is gone: ask again with none
+    bool copied = false;
+    for (Waiter& w : p.waiters) {
+      if (w.client->dead) continue;
+      Status s = CopyPage(w.client->uffd.get(), Addr(*w.client, page), data,
+                          wp_ && want == Held::kShared);
+      if (s.ok()) {
+        copied = true;
+        break;
+      }
+      if (s.code() != EEXIST) w.client->dead = true;  // it unmapped or exited
+    }
+    if (!copied) {
+      // No live faulting mapping (or the page is somehow there): fill the
+      // page cache through the memfd, never through registered memory.
+      if (pwrite(memfd_.get(), data.data(), kPageBytes, page * kPageBytes) != kPageBytes) {
+        return false;
+      }
+    }
+    resident_.push_back(page);
+    ++resident_count_;
+  } else if (grant.data_included) {
+    // A present copy refreshed: it is write-protected in every mm (inv. 2).
+    if (pwrite(memfd_.get(), data.data(), kPageBytes, page * kPageBytes) != kPageBytes) {
+      return false;
+    }
+  }
+  if (p.held == Held::kShared && want == Held::kExclusive) ++stats_.upgrades;
+  p.held = want;
+  p.version = grant.version;
+  p.installed_at = std::chrono::steady_clock::now();
+  ++stats_.fetches;
+  return true;
+}
+
+void PagerSegment::WakeWaiters(Page& p) {
+  for (Waiter& w : p.waiters) {
+    PagerClient& c = *w.client;
+    if (c.dead) continue;
+    const uint64_t addr = Addr(c, &p - pages_.data());
+    Status s = (wp_ && w.write && p.held == Held::kExclusive)
+                   ? WriteProtect(c.uffd.get(), addr, kPageBytes, false)
+                   : WakeRange(c.uffd.get(), addr, kPageBytes);
+    if (!s.ok()) c.dead = true;
+    c.failed_page = ~uint64_t{0};  // it made progress
+  }
+  p.waiters.clear();
+}
+
+void PagerSegment::FailWaiters(Page& p, const Status& why) {
+  (void)why;
+  for (Waiter& w : p.waiters) FailFault(*w.client, w.tid, &p - pages_.data());
+  p.waiters.clear();
+}
+
+// A fault the pager cannot satisfy: SIGBUS to the faulting thread (to the
+// process when the kernel did not name the thread), then a wake. The same
+// thread failing again on the same page made no progress since: it is in a
+// kernel-mode access (which retries the fault instead of taking the signal)
+// or its handler returned to the access; the process is killed rather than
+// left looping, so no fault waits forever.
+void PagerSegment::FailFault(PagerClient& c, uint32_t tid, uint64_t page) {
+  ++stats_.failed_faults;
+  if (c.dead) return;
+  if (c.failed_tid == tid && c.failed_page == page) {
+    ::kill(c.pid, SIGKILL);
+    c.dead = true;
+    return;
+  }
+  c.failed_tid = tid;
+  c.failed_page = page;
+  if (tid == 0 || syscall(SYS_tgkill, c.pid, static_cast<pid_t>(tid), SIGBUS) != 0) {
+    ::kill(c.pid, SIGBUS);
+  }
+  WakeRange(c.uffd.get(), Addr(c, page), kPageBytes).IgnoreError();
+}
+
+void PagerSegment::ProtectEverywhere(uint64_t page, bool protect) {
+  if (!wp_) return;
+  for (auto& c : clients_) {
+    if (c->dead) continue;
+    if (!WriteProtect(c->uffd.get(), Addr(*c, page), kPageBytes, protect).ok()) c->dead = true;
+  }
+}
+
+Status PagerSegment::ReadLocal(uint64_t page, std::span<std::byte> out) {
+  RAMS_ASSIGN_OR_RETURN(ssize_t n, sys::SysCallValue("pread " + name_, [&] {
+    return pread(memfd_.get(), out.data(), kPageBytes, page * kPageBytes);
+  }));
+  if (n != kPageBytes) return Error(EIO, "pread " + name_ + ": short");
+  return Status();
+}
+
+Status PagerSegment::DropLocal(uint64_t page) {
+  // PUNCH_HOLE drops the page from every process's mapping at once (unlike
+  // MADV_DONTNEED, which would only clear the caller's PTEs); the markers
+  // written after it keep inv. 2 on kernels without WP_UNPOPULATED.
+  Status s = sys::SysCall("fallocate PUNCH_HOLE " + name_, [&] {
+    return fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     static_cast<off_t>(page * kPageBytes), kPageBytes);
+  });
+  ProtectEverywhere(page, true);
+  return s;
+}
+
+}  // namespace rams::mapping

@@ -1,0 +1,173 @@
+// One remote segment as a host pager serves it: the host's one cached copy
+// (a memfd), the state of each page at this host, the local processes that
+// map it (their userfaultfds), and the CoherenceSink the home's pushes
+// reach. HostPager owns these and feeds them faults; see host_pager.h for
+// the whole design and docs/host-pager.md for the rules.
+//
+// Thread safety: every member may be called from any thread. mu_ guards the
+// page table and the client list; it is never held across a PageSource call
+// (the source's replies and the home's pushes may need the sink thread,
+// which takes mu_). Invariants, under mu_:
+//  1. held != kNone  <=>  the page is in the memfd (a lone exception: inside
+//     Install/Evict, never visible outside mu_).
+//  2. In every client's mm the page is writable only while held == kExclusive
+//     (every path away from kExclusive write-protects it everywhere first).
+//  3. At most one fetch or one write-back per page is in flight (fetching /
+//     writing_back); faults meanwhile wait in `waiters`.
+//  4. pushes counts the home's pushes on the page; a grant obtained while it
+//     changed is discarded (and dropped at the home when no copy is left)
+//     and asked again. A push for a page being fetched with no copy left
+//     waits (bounded) for the install: its grant came first.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mapping/page_source.h"
+#include "mapping/uffd.h"
+#include "rams/status.h"
+#include "sys/sys.h"
+
+namespace rams::mapping {
+
+// Who may map a segment, checked against a process's SO_PEERCRED.
+struct SegmentAccess {
+  uint32_t owner_uid = 0;
+  uint32_t owner_gid = 0;
+  uint32_t mode = 0600;
+};
+
+// Counters of one segment at one host (monotonic, except resident_pages).
+struct PagerStats {
+  uint64_t faults = 0;         // fault events handled
+  uint64_t fetches = 0;        // grants installed (Get calls that won)
+  uint64_t upgrades = 0;       // write-protect faults that took a page exclusively
+  uint64_t retries = 0;        // grants discarded because a push overtook them
+  uint64_t invalidations = 0;  // Invalidate pushes handled
+  uint64_t downgrades = 0;     // Downgrade pushes handled
+  uint64_t evictions = 0;      // pages evicted for room
+  uint64_t write_backs = 0;    // dirty pages handed back (push, eviction, flush)
+  uint64_t failed_faults = 0;  // faults answered with SIGBUS
+  uint64_t resident_pages = 0;
+};
+
+struct PagerTuning {
+  uint64_t cache_pages = 1 << 16;                // bound on this segment's resident pages
+  std::chrono::milliseconds fault_timeout{10000}; // a fault fails (SIGBUS) after this
+  std::chrono::microseconds min_hold{200};        // a fresh grant is kept at least this long
+  bool write_protect = true;                      // false: never use uffd-wp (the 6.1- path)
+};
+
+// A local process mapping the segment.
+struct PagerClient {
+  sys::UniqueFd uffd;
+  uint64_t base = 0;   // where it mapped the memfd
+  pid_t pid = 0;       // SO_PEERCRED pid, for SIGBUS
+  bool dead = false;   // a uffd call failed: it unmapped or exited
+  // The last fault that failed (guarded by the segment's mu_): the same
+  // thread failing again on the same page made no progress (see FailFault).
+  uint32_t failed_tid = 0;
+  uint64_t failed_page = ~uint64_t{0};
+};
+
+class PagerSegment : public CoherenceSink {
+ public:
+  PagerSegment(std::string name, std::unique_ptr<PageSource> source, SegmentAccess access,
+               PagerTuning tuning, const UffdFeatures& features, sys::UniqueFd memfd);
+  ~PagerSegment() override;
+
+  const std::string& name() const { return name_; }
+  uint64_t size_bytes() const { return size_bytes_; }
+  bool read_only() const { return source_->ReadOnly(); }
+  bool write_protect() const { return wp_; }
+  const SegmentAccess& access() const { return access_; }
+  int memfd() const { return memfd_.get(); }
+
+  // Adds a process's mapping; write-protects the whole range in it (which
+  // also proves the range is registered with `uffd`).
+  Status AddClient(std::shared_ptr<PagerClient> client);
+  void RemoveClient(const PagerClient* client);
+
+  // A fault event. Returns true when a fetch must run (FetchPage, off the
+  // pager thread); false when it was answered or joined a fetch in flight.
+  bool OnFault(const std::shared_ptr<PagerClient>& client, uint64_t addr, bool write,
+               uint32_t tid);
+  // Gets the page from the home and installs it; wakes or fails the waiters.
+  void FetchPage(uint64_t page);
+
+  // Writes every exclusively held page back (exclusive -> shared).
+  Status Flush();
+  PagerStats Stats() const;
+
+  // CoherenceSink.
+  Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
+  Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
+  void Lost(Status why) override;
+
+ private:
+  enum class Held : uint8_t { kNone, kShared, kExclusive };
+  struct Waiter {
+    std::shared_ptr<PagerClient> client;
+    uint32_t tid;
+    bool write;
+  };
+  struct Page {
+    Held held = Held::kNone;
+    bool fetching = false;
+    bool writing_back = false;
+    bool discarding = false;  // dropping a discarded grant at the home
+    Held want = Held::kNone;  // what the fetch in flight asks for
+    uint64_t version = 0;
+    uint64_t pushes = 0;
+    std::chrono::steady_clock::time_point installed_at;
+    std::vector<std::byte> in_flight;  // data of a Put/Drop on its way to the home
+    std::vector<Waiter> waiters;
+  };
+  using Lock = std::unique_lock<std::mutex>;
+
+  uint64_t Addr(const PagerClient& c, uint64_t page) const { return c.base + page * kPageBytes; }
+  void ProtectEverywhere(uint64_t page, bool protect);
+  Status ReadLocal(uint64_t page, std::span<std::byte> out);
+  Status DropLocal(uint64_t page);
+  void WakeWaiters(Page& p);
+  void FailWaiters(Page& p, const Status& why);
+  void FailFault(PagerClient& c, uint32_t tid, uint64_t page);
+  bool Install(Lock& lock, uint64_t page, Held want, const Grant& grant,
+               std::span<const std::byte> data);
+  void MakeRoom(Lock& lock, uint64_t page);
+  Status HandBack(Lock& lock, uint64_t page, bool drop);
+  void WaitMinHold(Lock& lock, const Page& p);
+  Status Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty, bool invalidate);
+
+  // Constant after construction.
+  const std::string name_;
+  std::unique_ptr<PageSource> source_;  // reset first at destruction: no pushes after
+  const SegmentAccess access_;
+  const PagerTuning tuning_;
+  const uint64_t size_bytes_;
+  const uint64_t page_count_;
+  const bool wp_;  // uffd write-protect in use (feature present, not read-only)
+  const sys::UniqueFd memfd_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;                       // a fetch or write-back ended
+  std::vector<Page> pages_;                               // guarded by mu_
+  std::vector<std::shared_ptr<PagerClient>> clients_;     // guarded by mu_
+  std::deque<uint64_t> resident_;                         // FIFO of installs, guarded by mu_
+  uint64_t resident_count_ = 0;                           // guarded by mu_
+  uint64_t reserved_ = 0;                                 // slots of fetches in flight, mu_
+  bool lost_ = false;                                     // guarded by mu_
+  Status lost_why_;                                       // guarded by mu_
+  PagerStats stats_;                                      // guarded by mu_
+};
+
+}  // namespace rams::mapping

@@ -1,0 +1,65 @@
+// The local protocol between a process and its host pager, on a Unix
+// SOCK_SEQPACKET socket: OPEN a segment by name (the pager checks the
+// caller's SO_PEERCRED against the segment's owner and mode and answers with
+// the host's memfd for it), REGISTER the caller's userfaultfd for the mapping
+// it made (the descriptor travels with SCM_RIGHTS), FLUSH the host's dirty
+// pages. Fixed little-endian layouts; the pager treats every byte and
+// descriptor a process sends as hostile.
+//
+// Thread safety: stateless functions on caller-owned descriptors.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "rams/status.h"
+#include "sys/sys.h"
+
+namespace rams::mapping {
+
+inline constexpr uint32_t kPagerMagic = 0x50534d52;  // "RMSP"
+inline constexpr uint32_t kPagerVersion = 1;
+// Segment names as the pager knows them: "HOST:PORT/NAME" for a segment of
+// the ramsd at HOST:PORT (what RemoteAttachment::Map asks for).
+inline constexpr size_t kPagerNameBytes = 256;
+
+enum class PagerOp : uint32_t { kOpen = 1, kRegister = 2, kFlush = 3 };
+
+inline constexpr uint32_t kOpenWrite = 1;        // OPEN flag: map read-write
+inline constexpr uint32_t kRegisterWp = 1;       // REGISTER flag: registered with MODE_WP
+inline constexpr uint32_t kRegisterUserOnly = 2; // REGISTER flag: UFFD_USER_MODE_ONLY
+
+struct PagerRequest {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t op;     // PagerOp
+  uint32_t flags;
+  uint64_t addr;   // REGISTER: where the process mapped the memfd
+  uint64_t len;    // REGISTER: the length it mapped
+  char name[kPagerNameBytes];  // OPEN: NUL-padded segment name
+};
+static_assert(sizeof(PagerRequest) == 288);
+
+struct PagerReply {
+  uint32_t magic;
+  int32_t error;          // 0 or an errno
+  uint64_t size_bytes;    // OPEN: the segment's size
+  uint64_t uffd_features; // OPEN: UFFD_FEATURE_* bits to ask for at UFFDIO_API
+  uint32_t read_only;     // OPEN: 1 when the mapping must be PROT_READ
+  uint32_t write_protect; // OPEN: 1 when the range must be registered with MODE_WP
+};
+static_assert(sizeof(PagerReply) == 32);
+
+// Sends one message, with descriptor `fd` attached when fd >= 0.
+Status SendMessage(int sock, const void* msg, size_t len, int fd);
+// Receives one message of exactly `len` bytes (EPROTO otherwise; ECONNRESET
+// at end of stream) and the descriptor attached to it, if any (*fd_out stays
+// invalid when none came; extra descriptors are closed).
+Status ReceiveMessage(int sock, void* msg, size_t len, sys::UniqueFd* fd_out);
+
+// A connected client socket for `path` ('@' first: abstract namespace).
+Result<sys::UniqueFd> ConnectPager(std::string_view path);
+// A listening socket at `path` (a file path is unlinked first).
+Result<sys::UniqueFd> ListenPager(std::string_view path);
+
+}  // namespace rams::mapping

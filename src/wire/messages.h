@@ -1,0 +1,402 @@
+// Bodies of the rams wire protocol's messages (docs/protocol.md §4, §5):
+// one struct per request, reply and push. Each states its layout once, as the
+// field list Fields() (fields.h), which EncodeTo() and the bounded,
+// validating Decode() both walk: Decode accepts exactly that layout (reserved
+// fields zero, lengths and values within their limits) and answers EINVAL
+// otherwise. Variable-length fields (names, data) of requests are views into
+// the decoded buffer.
+//
+// Thread safety: plain values and pure functions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rams/backend.h"
+#include "rams/status.h"
+#include "wire/fields.h"
+#include "wire/frame.h"
+
+namespace rams::wire {
+
+using Nonce = std::array<std::byte, kNonceBytes>;
+using Mac = std::array<std::byte, kMacBytes>;
+
+inline constexpr uint32_t kOpenReadOnly = 1u << 0;
+inline constexpr uint32_t kMaxExportsInStat = 256;
+
+struct HelloRequest : Message<HelloRequest> {
+  static constexpr std::string_view kWhat = "HELLO";
+  uint64_t features = 0;
+  uint32_t max_body_bytes = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.features) && f.U32(s.max_body_bytes) && f.Zero32();
+  }
+};
+
+struct HelloReply : Message<HelloReply> {
+  static constexpr std::string_view kWhat = "HELLO reply";
+  uint64_t features = 0;
+  uint32_t max_body_bytes = 0;
+  uint32_t auth_flags = 0;
+  Nonce server_nonce{};
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.features) && f.U32(s.max_body_bytes) && f.U32(s.auth_flags) &&
+           f.Array(s.server_nonce);
+  }
+};
+
+struct AuthRequest : Message<AuthRequest> {
+  static constexpr std::string_view kWhat = "AUTH";
+  Nonce client_nonce{};
+  Mac client_mac{};
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.Array(s.client_nonce) && f.Array(s.client_mac);
+  }
+};
+
+struct AuthReply : Message<AuthReply> {
+  static constexpr std::string_view kWhat = "AUTH reply";
+  Mac server_mac{};
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.Array(s.server_mac);
+  }
+};
+
+struct OpenRequest : Message<OpenRequest> {
+  static constexpr std::string_view kWhat = "OPEN";
+  uint32_t flags = 0;
+  std::string_view name;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.flags) && f.Check((s.flags & ~kOpenReadOnly) == 0) &&
+           f.Name16(s.name, kMaxNameBytes);
+  }
+};
+
+struct OpenReply : Message<OpenReply> {
+  static constexpr std::string_view kWhat = "OPEN reply";
+  uint32_t handle = 0;
+  uint32_t flags = 0;
+  uint64_t size_bytes = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.flags) && f.U64(s.size_bytes);
+  }
+};
+
+// CLOSE and STAT: a handle alone.
+struct HandleRequest : Message<HandleRequest> {
+  static constexpr std::string_view kWhat = "handle";
+  uint32_t handle = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32();
+  }
+};
+
+struct ReadRequest : Message<ReadRequest> {
+  static constexpr std::string_view kWhat = "READ";
+  uint32_t handle = 0;
+  uint32_t length = 0;
+  uint64_t offset = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.length) && f.U64(s.offset);
+  }
+};
+
+struct WriteRequest : Message<WriteRequest> {
+  static constexpr std::string_view kWhat = "WRITE";
+  uint32_t handle = 0;
+  uint64_t offset = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.offset) && f.Rest(s.data);
+  }
+  // The fixed part only: the data follows it in the same frame.
+  void EncodeFixedTo(Bytes* out) const { EncodeFields(*this, out, /*skip_rest=*/true); }
+  static constexpr size_t kFixedBytes = 16;
+};
+
+struct CasRequest : Message<CasRequest> {
+  static constexpr std::string_view kWhat = "CAS";
+  uint32_t handle = 0;
+  uint64_t offset = 0;
+  uint64_t expected = 0;
+  uint64_t desired = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.offset) && f.U64(s.expected) &&
+           f.U64(s.desired);
+  }
+};
+
+struct FetchAddRequest : Message<FetchAddRequest> {
+  static constexpr std::string_view kWhat = "FETCH_ADD";
+  uint32_t handle = 0;
+  uint64_t offset = 0;
+  uint64_t addend = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.offset) && f.U64(s.addend);
+  }
+};
+
+// CAS, FETCH_ADD (previous value) and LOCK (lock id) replies.
+struct U64Reply : Message<U64Reply> {
+  static constexpr std::string_view kWhat = "u64 reply";
+  uint64_t value = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.value);
+  }
+};
+
+struct LockRequest : Message<LockRequest> {
+  static constexpr std::string_view kWhat = "LOCK";
+  uint32_t handle = 0;
+  uint32_t writes = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int64_t timeout_ns = -1;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.writes) && f.U64(s.offset) && f.U64(s.length) &&
+           f.I64(s.timeout_ns);
+  }
+};
+
+struct UnlockRequest : Message<UnlockRequest> {
+  static constexpr std::string_view kWhat = "UNLOCK";
+  uint32_t handle = 0;
+  uint64_t lock_id = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.lock_id);
+  }
+};
+
+struct WaitRequest : Message<WaitRequest> {
+  static constexpr std::string_view kWhat = "WAIT";
+  uint32_t handle = 0;
+  uint32_t expected = 0;
+  uint64_t offset = 0;
+  int64_t timeout_ns = -1;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.expected) && f.U64(s.offset) && f.I64(s.timeout_ns);
+  }
+};
+
+struct WakeRequest : Message<WakeRequest> {
+  static constexpr std::string_view kWhat = "WAKE";
+  uint32_t handle = 0;
+  uint32_t count = 0;
+  uint64_t offset = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.count) && f.U64(s.offset);
+  }
+};
+
+// WAKE reply (woken) and WAKEUP push (result errno, 0 = woken).
+struct U32Reply : Message<U32Reply> {
+  static constexpr std::string_view kWhat = "u32 reply";
+  uint32_t value = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.value) && f.Zero32();
+  }
+};
+
+// Every sync opcode (MUTEX_*, COND_*, BARRIER_*): the object at `offset`;
+// `mutex_offset` is COND_WAIT's mutex (zero otherwise); `flags` is
+// kSyncTry for MUTEX_LOCK (zero otherwise); timeout_ns < 0: none.
+inline constexpr uint32_t kSyncTry = 1u << 0;
+struct SyncRequest : Message<SyncRequest> {
+  static constexpr std::string_view kWhat = "sync request";
+  uint32_t handle = 0;
+  uint32_t flags = 0;
+  uint64_t offset = 0;
+  uint64_t mutex_offset = 0;
+  int64_t timeout_ns = -1;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.flags) && f.Check((s.flags & ~kSyncTry) == 0) &&
+           f.U64(s.offset) && f.U64(s.mutex_offset) && f.I64(s.timeout_ns);
+  }
+};
+
+// COND_WAIT reply: how the mutex was re-acquired (rams::Acquired) and
+// whether the timeout passed (0 or 1).
+struct CondWaitReply : Message<CondWaitReply> {
+  static constexpr std::string_view kWhat = "COND_WAIT reply";
+  uint32_t acquired = 0;
+  uint32_t timed_out = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.acquired) && f.Check(s.acquired <= 1) && f.U32(s.timed_out) &&
+           f.Check(s.timed_out <= 1);
+  }
+};
+
+struct SegmentStatReply : Message<SegmentStatReply> {
+  static constexpr std::string_view kWhat = "STAT reply";
+  uint64_t size_bytes = 0;
+  uint32_t mode = 0;
+  uint32_t locks_held = 0;
+  uint32_t owner_uid = 0;
+  uint32_t owner_gid = 0;
+  int64_t created_unix_ns = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.size_bytes) && f.U32(s.mode) && f.U32(s.locks_held) &&
+           f.U32(s.owner_uid) && f.U32(s.owner_gid) && f.I64(s.created_unix_ns);
+  }
+};
+
+struct ExportEntry {
+  std::string name;
+  bool read_only = false;
+  uint64_t size_bytes = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.Bool8(s.read_only) && f.Name8(s.name, kMaxNameBytes) && f.U64(s.size_bytes);
+  }
+};
+
+struct ServerStatReply : Message<ServerStatReply> {
+  static constexpr std::string_view kWhat = "server STAT reply";
+  uint64_t uptime_ns = 0;
+  uint32_t connections = 0;
+  std::vector<ExportEntry> exports;  // at most kMaxExportsInStat
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.uptime_ns) && f.U32(s.connections) &&
+           f.List32(s.exports, kMaxExportsInStat);
+  }
+};
+
+
+// Remote mapping (docs/protocol.md §8, docs/remote-mapping.md). Pages are
+// kPageBytes whatever the kernel's page size; a segment's page n is
+// [n * kPageBytes, (n + 1) * kPageBytes) (the last one zero-padded).
+inline constexpr uint64_t kPageBytes = 4096;
+inline constexpr uint16_t kMaxPagesPerGet = 16;
+inline constexpr uint8_t kAccessRead = 1;
+inline constexpr uint8_t kAccessWrite = 2;
+// PageGrant.flags: the grant carries the page's data (else: an upgrade whose
+// version the host already has).
+inline constexpr uint32_t kGrantData = 1u << 0;
+// PageGetReply.flags: an exclusive copy of some page of this segment was
+// lost (its host died or was cut off) since this session last asked.
+inline constexpr uint32_t kSegmentLostPages = 1u << 0;
+// PageDropRequest.flags and RecallReply.flags: page data follows.
+inline constexpr uint32_t kPageDirty = 1u << 0;
+
+// PAGE_GET: `count` pages from `first_page` with `access`; `have_version`
+// is the version of the host's copy of first_page (0: none).
+struct PageGetRequest : Message<PageGetRequest> {
+  static constexpr std::string_view kWhat = "PAGE_GET";
+  uint32_t handle = 0;
+  uint8_t access = kAccessRead;
+  uint16_t count = 1;
+  uint64_t first_page = 0;
+  uint64_t have_version = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U8(s.access) &&
+           f.Check(s.access == kAccessRead || s.access == kAccessWrite) && f.Zero8() &&
+           f.U16(s.count) && f.Check(s.count >= 1 && s.count <= kMaxPagesPerGet) &&
+           f.Check(s.access == kAccessRead || s.count == 1) && f.U64(s.first_page) &&
+           f.U64(s.have_version);
+  }
+};
+// One page of a PAGE_GET reply: its number, its version after the grant,
+// kGrantData, then kPageBytes of data when kGrantData is set.
+struct PageGrant {
+  uint64_t page = 0;
+  uint64_t version = 0;
+  uint32_t flags = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.page) && f.U64(s.version) && f.U32(s.flags) &&
+           f.Check((s.flags & ~kGrantData) == 0) && f.Zero32() &&
+           f.Data(s.data, (s.flags & kGrantData) != 0 ? kPageBytes : 0);
+  }
+};
+struct PageGetReply : Message<PageGetReply> {
+  static constexpr std::string_view kWhat = "PAGE_GET reply";
+  uint64_t epoch = 0;  // the home's directory epoch (new at every ramsd start)
+  uint32_t flags = 0;  // kSegmentLostPages
+  std::vector<PageGrant> grants;  // 1..kMaxPagesPerGet, first_page first
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.epoch) && f.U32(s.flags) && f.Check((s.flags & ~kSegmentLostPages) == 0) &&
+           f.List32(s.grants, kMaxPagesPerGet) && f.Check(!s.grants.empty());
+  }
+};
+// PAGE_PUT: write back the exclusive copy of `page`, keeping it shared.
+struct PagePutRequest : Message<PagePutRequest> {
+  static constexpr std::string_view kWhat = "PAGE_PUT";
+  uint32_t handle = 0;
+  uint64_t page = 0;
+  uint64_t version = 0;  // the version the host was granted
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.page) && f.U64(s.version) &&
+           f.Data(s.data, kPageBytes);
+  }
+};
+// PAGE_DROP: leave the sharer set of `page`, with the data when dirty.
+struct PageDropRequest : Message<PageDropRequest> {
+  static constexpr std::string_view kWhat = "PAGE_DROP";
+  uint32_t handle = 0;
+  uint32_t flags = 0;  // kPageDirty
+  uint64_t page = 0;
+  uint64_t version = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.flags) && f.Check((s.flags & ~kPageDirty) == 0) &&
+           f.U64(s.page) && f.U64(s.version) &&
+           f.Data(s.data, (s.flags & kPageDirty) != 0 ? kPageBytes : 0);
+  }
+};
+// INVALIDATE and DOWNGRADE, sent by the home to a host (docs/protocol.md §8):
+// `handle` is the host's own handle of the segment.
+struct RecallRequest : Message<RecallRequest> {
+  static constexpr std::string_view kWhat = "recall";
+  uint32_t handle = 0;
+  uint64_t page = 0;
+  uint64_t version = 0;  // the version the home granted the host
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.page) && f.U64(s.version);
+  }
+};
+// The host's acknowledgement: kPageDirty and the data when its copy was written.
+struct RecallReply : Message<RecallReply> {
+  static constexpr std::string_view kWhat = "recall reply";
+  uint32_t flags = 0;
+  std::span<const std::byte> data;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.flags) && f.Check((s.flags & ~kPageDirty) == 0) && f.Zero32() &&
+           f.Data(s.data, (s.flags & kPageDirty) != 0 ? kPageBytes : 0);
+  }
+};
+
+}  // namespace rams::wire

@@ -1,0 +1,69 @@
+// A test cluster: one FakeHome and several hosts, each a HostPager serving
+// the home's segment on its own abstract Unix socket. Processes of a host
+// map through MappedSegment::Open(cluster.socket(host), name).
+//
+// Thread safety: built and destroyed by the test's main thread.
+#pragma once
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fake_home.h"
+#include "mapping/host_pager.h"
+#include "mapping/mapped_segment.h"
+
+namespace rams::mapping::testing {
+
+inline constexpr char kSegment[] = "seg";
+
+// For a child that is expected to die of SIGSEGV/SIGBUS: the default action
+// (sanitizers install handlers that would turn the death into an exit).
+inline void DieOnFaultSignals() {
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+}
+
+struct ClusterOptions {
+  int hosts = 2;
+  uint64_t size_bytes = 16 * kPageBytes;
+  bool read_only = false;
+  SegmentAccess access;
+  PagerTuning tuning;
+  std::chrono::milliseconds home_timeout{3000};
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions o) : home(o.size_bytes, o.read_only, o.home_timeout) {
+    static int serial = 0;
+    for (int h = 0; h < o.hosts; ++h) {
+      HostPagerOptions po;
+      po.socket_path = "@rams-pager-test-" + std::to_string(getpid()) + "-" +
+                       std::to_string(serial++);
+      po.tuning = o.tuning;
+      auto pager = HostPager::Start(po);
+      if (!pager.ok()) {
+        error = pager.status();
+        return;
+      }
+      Status s = (*pager)->AddSegment(kSegment, home.Connect(h), o.access);
+      if (!s.ok()) error = s;
+      pagers.push_back(std::move(*pager));
+    }
+  }
+  const std::string& socket(int host) const { return pagers[host]->socket_path(); }
+  PagerStats stats(int host) const { return *pagers[host]->Stats(kSegment); }
+  Result<std::unique_ptr<MappedSegment>> Map(int host, bool write = true) const {
+    return MappedSegment::Open(socket(host), kSegment, MapOptions{write});
+  }
+
+  FakeHome home;
+  std::vector<std::unique_ptr<HostPager>> pagers;
+  Status error;
+};
+
+}  // namespace rams::mapping::testing

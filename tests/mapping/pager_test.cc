@@ -1,0 +1,133 @@
+// The host pager on its own: faults, one copy per host, read-only exports,
+// refusals, eviction and flush, against the fake home.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstring>
+
+#include "cluster.h"
+#include "common/test_util.h"
+
+namespace rams::mapping::testing {
+namespace {
+
+using ::rams::testing::ForkChild;
+using ::rams::testing::WaitChild;
+
+std::vector<std::byte> Pattern(uint64_t page, uint8_t salt) {
+  std::vector<std::byte> v(kPageBytes);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = std::byte((page * 31 + i + salt) & 0xff);
+  return v;
+}
+
+TEST(PagerTest, FirstTouchFetchesAndWritesReachTheHome) {
+  Cluster c({.hosts = 1});
+  ASSERT_TRUE(c.error.ok()) << c.error.ToString();
+  c.home.WriteCoherent(3, Pattern(3, 7));
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::byte* p = (*m)->data().data();
+  EXPECT_EQ(0, std::memcmp(p + 3 * kPageBytes, Pattern(3, 7).data(), kPageBytes));
+  p[5 * kPageBytes + 1] = std::byte{42};
+  EXPECT_EQ(c.home.ReadCoherent(5)[1], std::byte{42});  // recalled from the host
+  EXPECT_EQ(c.stats(0).fetches, c.home.gets());
+}
+
+// A one-sided WRITE at the home invalidates the hosts' copies first.
+TEST(PagerTest, HomeWritesInvalidateCachedCopies) {
+  Cluster c({.hosts = 1});
+  ASSERT_TRUE(c.error.ok());
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok());
+  volatile std::byte* p = (*m)->data().data() + 2 * kPageBytes;
+  EXPECT_EQ(static_cast<std::byte>(p[10]), std::byte{0});
+  c.home.WriteCoherent(2, Pattern(2, 3));
+  EXPECT_EQ(static_cast<std::byte>(p[10]), Pattern(2, 3)[10]);
+  EXPECT_EQ(c.stats(0).invalidations, 1u);
+}
+
+TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
+  constexpr int kHosts = 2, kProcsPerHost = 3, kPages = 8;
+  Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes});
+  ASSERT_TRUE(c.error.ok()) << c.error.ToString();
+  std::vector<pid_t> kids;
+  for (int h = 0; h < kHosts; ++h) {
+    for (int i = 0; i < kProcsPerHost; ++i) {
+      kids.push_back(ForkChild([&c, h] {
+        auto m = c.Map(h, /*write=*/false);
+        if (!m.ok()) return 2;
+        uint64_t sum = 0;
+        for (int pg = 0; pg < kPages; ++pg) {
+          sum += static_cast<uint8_t>((*m)->data()[pg * kPageBytes]);
+        }
+        return sum == 0 ? 0 : 3;
+      }));
+    }
+  }
+  for (pid_t k : kids) EXPECT_EQ(WaitChild(k), 0);
+  EXPECT_EQ(c.home.gets(), uint64_t{kPages * kHosts});
+  for (int h = 0; h < kHosts; ++h) EXPECT_EQ(c.home.gets_by(h), uint64_t{kPages});
+}
+
+TEST(PagerTest, ReadOnlyExportMapsReadOnly) {
+  Cluster c({.hosts = 1, .read_only = true});
+  ASSERT_TRUE(c.error.ok());
+  EXPECT_EQ(c.Map(0, /*write=*/true).code(), EROFS);
+  c.home.WriteCoherent(0, Pattern(0, 1));
+  auto m = c.Map(0, /*write=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE((*m)->read_only());
+  EXPECT_EQ((*m)->data()[5], Pattern(0, 1)[5]);
+  pid_t k = ForkChild([&c] {
+    DieOnFaultSignals();
+    auto mm = c.Map(0, false);
+    if (!mm.ok()) return 2;
+    (*mm)->data()[0] = std::byte{1};  // must fault: PROT_READ
+    return 0;
+  });
+  EXPECT_EQ(WaitChild(k), 128 + SIGSEGV);
+}
+
+TEST(PagerTest, RefusesOtherUsersByTheSegmentMode) {
+  Cluster c({.hosts = 1, .access = {.owner_uid = 0, .owner_gid = 0, .mode = 0600}});
+  ASSERT_TRUE(c.error.ok());
+  pid_t k = ForkChild([&c] {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return 2;
+    return c.Map(0).code() == EACCES ? 0 : 3;
+  });
+  EXPECT_EQ(WaitChild(k), 0);
+}
+
+TEST(PagerTest, SegmentLargerThanTheCacheEvictsAndWritesBack) {
+  constexpr uint64_t kPages = 64;
+  Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes, .tuning = {.cache_pages = 4}});
+  ASSERT_TRUE(c.error.ok());
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok());
+  std::byte* p = (*m)->data().data();
+  for (uint64_t pg = 0; pg < kPages; ++pg) std::memcpy(p + pg * kPageBytes, Pattern(pg, 9).data(), kPageBytes);
+  EXPECT_LE(c.stats(0).resident_pages, 4u);
+  for (uint64_t pg = 0; pg < kPages; ++pg) {
+    ASSERT_EQ(0, std::memcmp(p + pg * kPageBytes, Pattern(pg, 9).data(), kPageBytes)) << pg;
+  }
+  EXPECT_GE(c.stats(0).evictions, kPages);
+  for (uint64_t pg = 0; pg < kPages; ++pg) EXPECT_EQ(c.home.ReadCoherent(pg), Pattern(pg, 9));
+}
+
+TEST(PagerTest, FlushHandsDirtyPagesBack) {
+  Cluster c({.hosts = 1});
+  ASSERT_TRUE(c.error.ok());
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok());
+  (*m)->data()[kPageBytes] = std::byte{9};
+  const uint64_t pushes_before = c.stats(0).downgrades + c.stats(0).invalidations;
+  ASSERT_TRUE((*m)->Flush().ok());
+  EXPECT_EQ(c.stats(0).write_backs, 1u);
+  EXPECT_EQ(c.home.ReadCoherent(1)[0], std::byte{9});
+  // The home had it already: no recall was needed.
+  EXPECT_EQ(c.stats(0).downgrades + c.stats(0).invalidations, pushes_before);
+}
+
+}  // namespace
+}  // namespace rams::mapping::testing

@@ -1,0 +1,370 @@
+// ramsd and its client against hostile peers, speaking the protocol from the
+// outside (docs/protocol.md §3, docs/ramsd.md "Hostile peers"): a fake
+// server that skips authentication, request ids reused while in flight,
+// sessions that leave sync agents in a barrier, local users without the
+// segment's permissions, idle handshakes and idle HTTP sockets, protocol
+// conformance, half-closes and key files others can read.
+#include <arpa/inet.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "../common/test_util.h"
+#include "rams/barrier.h"
+#include "rams/remote.h"
+#include "ramsd_process.h"
+#include "raw_client.h"
+#include "wire/auth.h"
+#include "wire/messages.h"
+
+namespace rams::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A listening loopback socket on a kernel-chosen port.
+int ListenLoopback(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+int ConnectLoopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  return fd;
+}
+
+// The body of GET `path` from the HTTP endpoint.
+std::string HttpGet(uint16_t port, const std::string& path) {
+  int fd = ConnectLoopback(port);
+  const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+  EXPECT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+// The value of the metric `name` (-1 when absent).
+double Metric(uint16_t http_port, const std::string& name) {
+  const std::string text = HttpGet(http_port, "/metrics");
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+// Waits up to `limit` for `done`.
+template <class Done>
+bool Eventually(Done done, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--export", seg_.name()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ramsd_.Start(args);
+  }
+  // HELLO and OPEN of seg_ on `c`; returns the handle.
+  uint32_t HelloOpen(RawClient& c, uint32_t max_body_bytes = 0) {
+    c.SendMsg(wire::Opcode::kHello, 1,
+              wire::HelloRequest{.features = wire::kAllFeatures, .max_body_bytes = max_body_bytes});
+    auto hello = c.Receive();
+    EXPECT_TRUE(hello.has_value() && hello->first.status == 0);
+    c.SendMsg(wire::Opcode::kOpen, 2, wire::OpenRequest{.name = seg_.name()});
+    auto open = c.Receive();
+    EXPECT_TRUE(open.has_value() && open->first.status == 0);
+    if (!open.has_value()) return 0;
+    auto reply = wire::OpenReply::Decode(open->second);
+    return reply.ok() ? reply->handle : 0;
+  }
+
+  TempSegment seg_{1u << 20, "hostile"};
+  RamsdProcess ramsd_;
+};
+
+// Must fix 2: a fake server answering HELLO with auth_flags 0 must not get
+// a client holding a key to talk to it.
+TEST(FakeServerTest, ClientWithKeyRefusesServerThatSkipsAuth) {
+  uint16_t port = 0;
+  const int listener = ListenLoopback(&port);
+  std::thread fake([listener] {
+    const int fd = accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    wire::HeaderBytes hb;
+    if (recv(fd, hb.data(), hb.size(), MSG_WAITALL) != static_cast<ssize_t>(hb.size())) {
+      close(fd);
+      return;
+    }
+    auto h = wire::DecodeHeader(hb, wire::kMaxBodyBytes);
+    wire::Bytes body(h.ok() ? h->body_bytes : 0);
+    recv(fd, body.data(), body.size(), MSG_WAITALL);
+    wire::Bytes reply;
+    wire::HelloReply{.features = wire::kAllFeatures, .max_body_bytes = wire::kMaxBodyBytes,
+                     .auth_flags = 0}
+        .EncodeTo(&reply);
+    auto frame = wire::EncodeFrame(
+        {.opcode = 1, .flags = wire::kFlagReply, .request_id = h.ok() ? h->request_id : 0}, reply);
+    send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    char sink[256];
+    while (recv(fd, sink, sizeof(sink), 0) > 0) {
+    }
+    close(fd);
+  });
+  auto s = RemoteSession::Connect("127.0.0.1", port,
+                                  {.key = "a-key-the-fake-server-does-not-have", .timeout = 3s});
+  EXPECT_EQ(s.code(), EACCES) << s.status().ToString();
+  s = Result<RemoteSession>(Error(ECANCELED, "done"));  // closes the connection
+  fake.join();
+  close(listener);
+}
+
+// Must fix 3: a request id reused while in flight is a protocol violation,
+// and what the session parked ends with it (the quota cannot be bypassed).
+TEST_F(HostilePeerTest, DuplicateRequestIdInFlightIsProtocolErrorAndParkedWorkEnds) {
+  StartServer({"--http", "127.0.0.1:0"});
+  {
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    const wire::WaitRequest wait{.handle = handle, .expected = 0, .offset = 0, .timeout_ns = -1};
+    c.SendMsg(wire::Opcode::kWait, 10, wait);
+    EXPECT_EQ(c.NextStatus(), 0);  // parked
+    for (int i = 0; i < 100; ++i) c.SendMsg(wire::Opcode::kWait, 10, wait);
+    EXPECT_EQ(c.NextStatus(), EPROTO);
+    EXPECT_TRUE(c.ClosedByServer());
+  }
+  EXPECT_TRUE(Eventually([&] { return Metric(ramsd_.http_port(), "ramsd_parked_ops") == 0; }, 2s))
+      << Metric(ramsd_.http_port(), "ramsd_parked_ops");
+}
+
+// A session that disconnects holds nothing parked: another session gets the
+// whole per-session quota at once.
+TEST_F(HostilePeerTest, ParkedOperationsEndWithTheirSession) {
+  StartServer({"--http", "127.0.0.1:0"});
+  {
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    for (uint64_t id = 10; id < 10 + wire::kMaxWaitsPerSession; ++id) {
+      c.SendMsg(wire::Opcode::kWait, id, wire::WaitRequest{.handle = handle, .timeout_ns = -1});
+      EXPECT_EQ(c.NextStatus(), 0);
+    }
+  }
+  EXPECT_TRUE(Eventually([&] { return Metric(ramsd_.http_port(), "ramsd_parked_ops") == 0; }, 2s));
+}
+
+// Must fix 4 and the saturating timeouts: a session that disconnects inside
+// BARRIER_WAIT has its agent released (the barrier breaks, as on a member's
+// death), and a timeout of INT64_MAX means "no timeout", not 1 ms.
+TEST_F(HostilePeerTest, BarrierWaitOfADisconnectedSessionIsReleased) {
+  auto map = seg_.segment().Map();
+  ASSERT_TRUE(map.ok());
+  auto* endless = new (map->data()) Barrier(2);
+  auto* saturated = new (map->data() + 512) Barrier(2);
+  StartServer();
+  {
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    c.SendMsg(wire::Opcode::kBarrierWait, 3,
+              wire::SyncRequest{.handle = handle, .offset = 512, .timeout_ns = INT64_MAX});
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(saturated->Broken()) << "INT64_MAX broke the barrier";
+  }
+  EXPECT_TRUE(Eventually([&] { return saturated->Broken(); }, 3s));
+  {
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    c.SendMsg(wire::Opcode::kBarrierWait, 3,
+              wire::SyncRequest{.handle = handle, .offset = 0, .timeout_ns = -1});
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(Eventually([&] { return endless->Broken(); }, 3s));
+  // The agents are gone: sync operations still work for a new session.
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  c.SendMsg(wire::Opcode::kBarrierWait, 4,
+            wire::SyncRequest{.handle = handle, .offset = 0, .timeout_ns = 0});
+  EXPECT_EQ(c.NextStatus(), EPIPE);  // answered by an agent: the barrier is broken
+}
+
+// Must fix 5: keyless loopback serves the connecting local user with that
+// user's rights, as a local open would.
+TEST_F(HostilePeerTest, KeylessLoopbackIsConfinedToTheConnectingUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  TempSegment readable(4096, "readable", 0644);
+  StartServer({"--export", readable.name()});
+  const uint16_t port = ramsd_.port();
+  const std::string private_name = seg_.name(), readable_name = readable.name();
+  const pid_t child = testing::ForkChild([&]() -> int {
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) return 2;
+    auto s = RemoteSession::Connect("127.0.0.1", port);
+    if (!s.ok()) return 3;
+    if (s->Open(private_name).code() != EACCES) return 4;
+    if (s->Open(private_name, /*read_only=*/true).code() != EACCES) return 5;
+    if (s->Open(readable_name).code() != EACCES) return 6;
+    if (!s->Open(readable_name, /*read_only=*/true).ok()) return 7;
+    return 0;
+  });
+  EXPECT_EQ(testing::WaitChild(child), 0);
+  // The user who owns the segment (root here) keeps full access.
+  auto s = RemoteSession::Connect("127.0.0.1", port);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->Open(private_name).ok());
+}
+
+// Must fix 6: idle connections in the handshake neither count against
+// --max-connections nor lock anybody out, and they are closed soon.
+TEST_F(HostilePeerTest, IdleHandshakesDoNotLockOutClients) {
+  StartServer({"--max-connections", "2"});
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 12; ++i) idle.push_back(std::make_unique<RawClient>(ramsd_.port()));
+  std::this_thread::sleep_for(100ms);
+  auto a = RemoteSession::Connect("127.0.0.1", ramsd_.port());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = RemoteSession::Connect("127.0.0.1", ramsd_.port());
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_TRUE(a->Open(seg_.name()).ok());
+  // Past the handshake, the limit holds.
+  EXPECT_EQ(RemoteSession::Connect("127.0.0.1", ramsd_.port()).code(), EAGAIN);
+  // An idle handshake is closed within the (2 s) deadline.
+  RawClient late(ramsd_.port());
+  EXPECT_TRUE(late.ClosedByServer());
+}
+
+// Must fix 7: the HTTP endpoint has a connection limit, and a non-loopback
+// --http needs --http-public.
+TEST_F(HostilePeerTest, HttpEndpointIsBounded) {
+  StartServer({"--http", "127.0.0.1:0"});
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) fds.push_back(ConnectLoopback(ramsd_.http_port()));
+  // Those over the limit are closed at once; the others stay open for the
+  // 5 s request deadline.
+  std::this_thread::sleep_for(500ms);
+  int closed = 0;
+  for (int fd : fds) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    char c;
+    if (poll(&p, 1, 0) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0) ++closed;
+  }
+  for (int fd : fds) close(fd);
+  EXPECT_GE(closed, 40 - 16);
+  // Once ramsd has seen those close, the endpoint serves again.
+  EXPECT_TRUE(Eventually([&] { return HttpGet(ramsd_.http_port(), "/health") == "ok\n"; }, 3s));
+}
+
+TEST(RamsdStartTest, RefusesNonLoopbackHttpWithoutOptIn) {
+  TempSegment seg(4096, "http");
+  const std::string cmd = "timeout 10 " + RamsdPath() + " --listen 127.0.0.1:0 --http 0.0.0.0:0 --export " +
+                          seg.name() + " --log-dir " + ::testing::TempDir() +
+                          "/ramsd-http 2>/dev/null";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+// Should fix: protocol conformance.
+TEST_F(HostilePeerTest, ProtocolConformance) {
+  const std::string key = "a-pre-shared-key-of-enough-length";
+  StartServer({"--key-file", WriteKeyFile(key)});
+  {
+    SCOPED_TRACE("second HELLO before AUTH");
+    RawClient c(ramsd_.port());
+    c.SendMsg(wire::Opcode::kHello, 1, wire::HelloRequest{});
+    ASSERT_TRUE(c.Receive().has_value());
+    c.SendMsg(wire::Opcode::kHello, 2, wire::HelloRequest{});
+    EXPECT_EQ(c.NextStatus(), EPROTO);
+    EXPECT_TRUE(c.ClosedByServer());
+  }
+  {
+    SCOPED_TRACE("PING with a body");
+    RawClient c(ramsd_.port());
+    c.SendMsg(wire::Opcode::kHello, 1, wire::HelloRequest{});
+    ASSERT_TRUE(c.Receive().has_value());
+    c.Send(wire::Opcode::kPing, 2, wire::Bytes(8));
+    EXPECT_EQ(c.NextStatus(), EINVAL);
+  }
+  {
+    SCOPED_TRACE("non-zero status in a request");
+    RawClient c(ramsd_.port());
+    c.SendBytes(wire::EncodeFrame({.opcode = 3, .request_id = 1, .status = 5}, {}));
+    EXPECT_EQ(c.NextStatus(), EPROTO);
+    EXPECT_TRUE(c.ClosedByServer());
+  }
+}
+
+TEST_F(HostilePeerTest, ClientMaxBodyBytesIsHonoured) {
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c, /*max_body_bytes=*/4096);
+  c.SendMsg(wire::Opcode::kRead, 3, wire::ReadRequest{.handle = handle, .length = 8192});
+  EXPECT_EQ(c.NextStatus(), EMSGSIZE);
+  c.SendMsg(wire::Opcode::kRead, 4, wire::ReadRequest{.handle = handle, .length = 4096});
+  EXPECT_EQ(c.NextStatus(), 0);
+}
+
+// Should fix: a half-close lets every queued reply drain.
+TEST_F(HostilePeerTest, HalfCloseDrainsReplies) {
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  constexpr int kReads = 8;
+  for (int i = 0; i < kReads; ++i) {
+    c.SendMsg(wire::Opcode::kRead, 10 + static_cast<uint64_t>(i),
+              wire::ReadRequest{.handle = handle, .length = wire::kMaxIoBytes});
+  }
+  c.ShutdownWrite();
+  int full = 0;
+  for (int i = 0; i < kReads; ++i) {
+    auto f = c.Receive();
+    if (!f) break;
+    full += f->first.status == 0 && f->second.size() == wire::kMaxIoBytes;
+  }
+  EXPECT_EQ(full, kReads);
+  EXPECT_TRUE(c.ClosedByServer());
+}
+
+// Should fix: key files that others may read are refused, by the client's
+// LoadKeyFile and by ramsd.
+TEST(KeyFileTest, OthersMayNotReadIt) {
+  const std::string path = WriteKeyFile("a-pre-shared-key-of-enough-length");
+  ASSERT_TRUE(wire::LoadKeyFile(path).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  EXPECT_EQ(wire::LoadKeyFile(path).code(), EACCES);
+  TempSegment seg(4096, "keyfile");
+  const std::string cmd = "timeout 10 " + RamsdPath() + " --listen 127.0.0.1:0 --key-file " + path +
+                          " --export " + seg.name() + " --log-dir " + ::testing::TempDir() +
+                          "/ramsd-keyfile 2>/dev/null";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+}  // namespace
+}  // namespace rams::test

@@ -1,0 +1,70 @@
+// The alive words (alive.h): a holder's death wakes a parked waiter through
+// the kernel's robust-list walk, not at the end of a parking slice.
+#include "sync/alive.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <new>
+#include <thread>
+
+#include "rams/mutex.h"
+#include "sync/owner.h"
+
+namespace rams::internal {
+namespace {
+
+struct Board {
+  Mutex mu;
+  std::atomic<uint32_t> holder{0};  // the holder's owner id once it holds
+};
+
+TEST(AliveTest, HoldersDeathIsANoticeNotASliceRunningOut) {
+  if (access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no writable /dev/shm for the registry";
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* b = new (p) Board();
+  pid_t holder = fork();
+  if (holder == 0) {
+    if (!b->mu.Lock().ok()) _exit(1);
+    b->holder.store(SelfOwnerId());
+    pause();
+    _exit(0);
+  }
+  for (int i = 0; i < 10'000 && b->holder.load() == 0; ++i) usleep(1000);
+  const uint32_t owner = b->holder.load();
+  ASSERT_NE(owner, 0u);
+  const auto& word = reinterpret_cast<const std::atomic<uint32_t>&>(
+      *(reinterpret_cast<const uint32_t*>(&b->mu) + 4));
+  const uint32_t seen = word.load();
+  ASSERT_EQ(seen & kOwnerIdMask, owner);
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    kill(holder, SIGKILL);
+  });
+  // 30 s: far longer than the test can wait for a slice to run out.
+  Park park = ParkWatchingOwner(&word, seen, owner, std::chrono::seconds(30));
+  killer.join();
+  waitpid(holder, nullptr, 0);
+  if (park == Park::kWoken && syscall(SYS_futex_waitv, nullptr, 0, 0, nullptr, 0) < 0 &&
+      errno == ENOSYS) {
+    GTEST_SKIP() << "no futex_waitv (Linux < 5.16): waiters use their slices";
+  }
+  EXPECT_EQ(park, Park::kOwnerNotice);
+  auto r = b->mu.TryLock();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, Acquired::kOwnerDied);
+  b->mu.MarkConsistent();
+  b->mu.Unlock();
+  munmap(p, 4096);
+}
+
+}  // namespace
+}  // namespace rams::internal
