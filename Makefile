@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # rams: the two commands are `make demo` and `make test` (see README.md).
 # Every target first installs the missing Debian packages it needs.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Prints the records of a bench directory as a Markdown table, sorted by name.
 //   bench_table DIR
 #include <dirent.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // FSS benchmark (issue 6 §8): per-operation latency (open+close, stat, 4 KiB
 // read, 4 KiB write) and 64 KiB / 1 MiB read and write throughput through
 // fssd + libfss vs direct syscalls on the same file system (the anchor; goal

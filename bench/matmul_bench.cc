@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // 512x512 double matrix multiplication by 1..20 processes sharing a rams
 // segment vs the same kernel on as many threads in one process (the anchor).
 // Goal (issue: foundation): >= 0.95x threads at every count.

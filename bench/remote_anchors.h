@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The anchors of the remote benchmark (issue 5 §7), each measured by running
 // the anchor's own tool on loopback with its two processes pinned to cores 1
 // (server) and 0 (client): ucx_perftest over TCP, redis-benchmark against

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The remote benchmark (issue 5 §7): ramsd and the client on loopback, pinned
 // to cores 1 and 0, against the anchors measured the same way in the same
 // run (remote_anchors.h):

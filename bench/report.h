@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The benchmark record format and the timing helpers every benchmark uses.
 // A record is one JSON file, BENCH_DIR/<name>.json, with the fields
 //   name, value, unit, anchor, anchor_value, ratio, goal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Segment read/write throughput through librams vs pread/pwrite on a
 // /dev/shm file (the anchor) and vs memcpy into a mapping, at 64 B, 4 KiB
 // and 1 MiB. Goal (issue: foundation): >= 0.9x pread/pwrite at 4 KiB and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sync primitives against their peers, all in one run (issue 3 §5):
 //  - two-process blocking ping-pong, rams Mutex+CondVar (no spinning) vs
 //    glibc's process-shared pthread mutex+cond (anchor; goal <= 0.8) and vs

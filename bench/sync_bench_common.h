@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Shared pieces of the sync benchmark (sync_bench.cc): shared memory for one
 // measure, timing, and pthread mutex setup.
 //

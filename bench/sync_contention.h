@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Mutex contention for the sync benchmark: uncontended lock+unlock, and a
 // counter incremented under the lock by several processes (throughput and
 // fairness), rams against pthread.

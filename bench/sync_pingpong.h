@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Two-process ping-pong round trips for the sync benchmark: rams
 // Mutex+CondVar (blocking or spinning), pthread process-shared mutex+cond, a
 // raw futex, a pipe and a Unix socket.

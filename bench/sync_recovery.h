@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Crash recovery for the sync benchmark: the time from SIGKILL of a mutex
 // holder to a parked waiter's successful lock, rams against a robust pthread
 // mutex.

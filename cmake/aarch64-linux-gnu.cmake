@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # CMake toolchain file: cross-build rams for aarch64 Linux (Raspberry Pi 4,
 # 64-bit Raspberry Pi OS / Debian arm64) with Debian's g++-aarch64-linux-gnu
 # against the arm64 multiarch dev packages (scripts/install-deps arm64).

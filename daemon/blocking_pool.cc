@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads for blocking operations.
 #include "blocking_pool.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // BlockingPool: threads for the operations ramsd must not run on its event
 // loop because they block — a WAIT parked on the home host, a LOCK waiting for
 // a holder. Each job runs on its own pool thread (idle threads are reused);

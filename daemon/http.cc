@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Minimal HTTP responder for health and metrics.
 #include "http.h"
 

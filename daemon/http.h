@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // ramsd's HTTP endpoint: GET /health (200 "ok", 503 while shutting down) and
 // GET /metrics (Prometheus text format). HTTP/1.0 style: one request per
 // connection, request head bounded to 4 KiB and 5 seconds; the server bounds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Rate-limited logging of repeated failures.
 #include "log_limiter.h"
 

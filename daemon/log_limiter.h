@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // LogLimiter: rate limit for ramsd's log lines about repeated failures
 // (wrong keys, refused connections, protocol violations, accept errors), so
 // that a peer repeating one failure cannot rotate the log history away. Per

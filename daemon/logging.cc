@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "logging.h"
 
 #include <spdlog/sinks/rotating_file_sink.h>

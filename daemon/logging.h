@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // ramsd's logging: where log lines go and how the log is reopened.
 //
 // Under a service manager that captures stderr into its journal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd: serves local rams segments to other hosts over TCP (docs/protocol.md).
 //
 //   ramsd --listen ADDR:PORT --export NAME[:ro] ... --log-dir DIR

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Prometheus text rendering of ramsd's counters.
 #include "metrics.h"
 

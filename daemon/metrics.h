@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // ramsd's metrics, rendered in the Prometheus text format for the HTTP
 // endpoint: operations and errors per opcode, bytes read and written,
 // connections, authentication failures, protocol errors, parked operations and

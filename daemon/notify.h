@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Readiness and state notices to a service manager (systemd's sd_notify
 // protocol): a datagram of "KEY=VALUE" lines sent to the AF_UNIX socket named
 // by $NOTIFY_SOCKET (a path, or '@' for the abstract namespace). Without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sock_diag lookup of a loopback peer's uid, and the local permission check.
 #include "peer_user.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Who is on the other end of a loopback connection, and what a local open by
 // that user would be allowed to do. ramsd without a key serves loopback
 // peers only, and serves each as the local user who connected: it asks the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd server: listening, connection limit, exports, graceful shutdown.
 #include "server.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // ramsd's server: accepts client connections (with a connection limit and the
 // loopback-only rule for servers without a key), owns the export table, the
 // metrics, the HTTP endpoint and the pool for parked operations, and shuts

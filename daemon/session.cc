@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd connection: framing, handshake, reply queues.
 #include "session.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Session: ramsd's side of one client connection, from accept to close
 // (session.cc: socket reads and writes, the handshake and dispatch;
 // session_ops.cc: the segment requests; session_sync_ops.cc: the sync-object

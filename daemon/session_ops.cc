@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd's data operations on exported segments (docs/protocol.md §4).
 #include <spdlog/spdlog.h>
 

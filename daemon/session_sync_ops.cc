@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd's operations on sync objects (docs/protocol.md §4, "Sync objects"): the io thread
 // validates a request and hands it to the session's SyncAgent, which runs it
 // on the real rams::Mutex / CondVar / Barrier in the home segment's mapping

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The per-session sync agent thread and the gate it posts through.
 #include "sync_agent.h"
 

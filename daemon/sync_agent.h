@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // SyncAgent: the one ramsd thread that runs a session's operations on sync
 // objects (rams::Mutex, CondVar, Barrier) in the home segment's mapping, in
 // arrival order. rams sync objects are owned by threads, so this thread IS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rams-demo: the main job of `make demo` on one machine.
 #include <CLI/CLI.hpp>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The two parts of `make demo`: the shared matrix multiplication and the
 // seed's two-process lock sequence. Each prints its steps and returns 0 when
 // the result is correct.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // C = A x B by N processes sharing one segment; checked against a product
 // computed by this process alone.
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rams-remote-demo: the matrix multiplication of `make demo` with worker
 // processes that reach the matrices only through ramsd on loopback. The
 // parent creates the segment locally and starts ramsd exporting it; each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seed's two-process sequence: process 1 writes 100 ints and holds a
 // lock; process 2's write into that range is refused; process 2 locks the
 // segment for N writes, writes N times, and the lock releases itself;

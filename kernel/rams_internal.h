@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * rams.ko internals: the objects of the module and the functions between its
  * files. A segment is a named, fixed-size array of lazily allocated pages,

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * read, write (as read_iter/write_iter, so readv/writev, splice, sendfile and
  * copy_file_range work), lseek and poll on an attached handle. Each read or

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * ioctl dispatch: copies each argument in, rejects unknown flags and
  * non-zero reserved fields with EINVAL, checks ranges against the segment,

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * Range locks with write leases. A lease is an exclusive lock on
  * [offset, offset+len) held by a handle (an open file description, like OFD

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * rams.ko: named shared memory segments with range locks and wait/wake,
  * served by the misc device /dev/rams. This file holds the module's entry

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * mmap of a segment through the module's own vm_operations: the fault
  * handler finds (or allocates, or swaps in) the page in the segment's shmem

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * Segments: the registry of named segments (one name space per IPC
  * namespace), creation within the module's limits (module-wide and per uid),

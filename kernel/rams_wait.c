@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-only
 /*
  * WAIT/WAKE: futex semantics on aligned 32-bit words of a segment, with the
  * module's own hashed wait queues: WAIT/WAKE must work for callers that only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "matmul.h"
 
 namespace rams::matrix {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The matrix-multiplication kernel shared by the demo and the benchmarks:
 // rows [row_begin, row_end) of C = A x B for n x n row-major doubles. The
 // summation order is fixed, so any split into bands gives bit-identical C.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // A segment laid out for the shared matrix multiplication: a small header
 // (magic, n, a checksum slot, a rams::Barrier) followed by A, B and C.
 // Workers in separate processes attach by name, compute their bands of C and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Backend selection, and the rules every backend shares (names, limits).
 #include "rams/backend.h"
 

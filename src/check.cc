@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The failure path of RAMS_CHECK.
 #include "check.h"
 

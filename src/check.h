@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // RAMS_CHECK(condition): an assertion that stays on in release builds, for
 // REQUIRES lines (what a caller in our own code must guarantee) and for the
 // postconditions of decoders (what a decoder promises about what it

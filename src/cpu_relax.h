@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // CpuRelax: the pause instruction of one spin-loop iteration, for every
 // architecture rams builds on (x86_64 `pause`, aarch64 `yield`; elsewhere
 // nothing). It tells the core (and an SMT sibling) that this thread is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Table-driven CRC-32C, reflected polynomial 0x82F63B78.
 #include "crc32c.h"
 

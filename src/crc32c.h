@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // CRC-32C (Castagnoli): the checksum of wire frame headers and of the FSS
 // checkpoint journal.
 //

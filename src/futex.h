@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Thin wrappers over the futex(2) syscall on shared (not process-private)
 // words, so that waiters in different processes mapping the same memory meet.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Identity and liveness of processes, for holders that may die without
 // cleaning up: a (pid, start time) pair names one process for its whole life,
 // even after its pid is reused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "rams/segment.h"
 
 #include <utility>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "segment_checks.h"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The one range check of rams: every Attachment (posix, kernel, remote) runs
 // it before it touches a segment or sends a request, and ramsd runs the same
 // check on what a client asks, so local and remote refusals read alike

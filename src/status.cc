@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Status formatting and errno naming.
 #include "rams/status.h"
 

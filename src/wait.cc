@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // WaitWord/WakeWord and the table of mappings whose words belong to a
 // backend with its own wait queues.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Shared pieces of the `rams` command-line tool: exit codes, the mapping from
 // errors to them, number parsing with size suffixes, and JSON output of
 // segment information.

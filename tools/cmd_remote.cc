@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The remote commands: `rams stat HOST:PORT` (a ramsd's exports and
 // connections) and `rams ping HOST:PORT` (round-trip latency percentiles).
 // `rams read/write HOST:PORT/NAME ...` go through OpenTarget (target.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The segment commands: create, ls, info, rm, read, write, lock.
 #include <signal.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The command groups of the `rams` tool. Each Add*Commands registers its
 // subcommands on `app`; a subcommand's callback stores its exit code in `rc`.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `rams`: create, inspect, read, write and lock rams segments from the shell.
 #include <cstdio>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Where a command's segment lives: "NAME" is a local segment of the chosen
 // backend, "HOST:PORT/NAME" a segment exported by the ramsd at HOST:PORT
 // (with the pre-shared key from the file named by RAMS_KEY_FILE, if set).

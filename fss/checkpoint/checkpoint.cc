@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checkpoint engine: save-before-change with a write-ahead journal.
 #include "checkpoint.h"
 

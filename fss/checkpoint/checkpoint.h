@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::fss::Checkpoint: the engine that saves a path before its first change
 // since the checkpoint began, so that restore can put the tree back.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lexical helpers for root-relative paths and small syscall wrappers.
 #include "fd.h"
 

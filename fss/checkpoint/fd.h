@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Small POSIX helpers of the File-System Server: lexical path helpers for
 // root-relative paths ("a/b/c", "" for the root itself), lstat and fsync as
 // Status. Descriptors and EINTR retries come from librams' sys/sys.h.

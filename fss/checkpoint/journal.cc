@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Journal encoding, atomic creation, reading and durable appends.
 #include "journal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The checkpoint journal: the write-ahead log of what the checkpoint saved.
 // One file, `<checkpoint area>/.fss.journal`: a 64-byte header (magic,
 // version, checkpoint generation, CRC-32C) followed by records, each a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Restore and change listing from the checkpoint journal.
 #include "restore.h"
 

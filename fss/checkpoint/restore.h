@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Restore: puts the tree back into the state the checkpoint began with, from
 // the journal's records and the saved copies in the checkpoint area.
 //

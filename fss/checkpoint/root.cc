@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Path confinement: openat2 beneath the root, or a careful walk without it.
 #include "root.h"
 

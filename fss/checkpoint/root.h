@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::fss::Root: the served directory tree and the only way the File-System
 // Server turns a client's path into something it touches. Every lookup is
 // confined beneath the root: openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)

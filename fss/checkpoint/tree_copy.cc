@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // File, symlink and tree copies with metadata; recursive removal.
 #include "tree_copy.h"
 

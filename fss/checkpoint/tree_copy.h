@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Copying and removing files, symlinks and whole directory trees between two
 // places on the server's file system, with their metadata: mode, owner
 // (where permitted), times and extended attributes. File content is cloned

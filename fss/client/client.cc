@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libfss: the C API of fss.h over the shared-memory channel (channel.h).
 #include <fcntl.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libfss: the fss.h functions, each one (or, past 1 MiB, a few) round trips.
 #include <cerrno>
 #include <cstring>

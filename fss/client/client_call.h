@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // libfss internals: one request/reply round trip over a client's channel.
 //
 // Thread safety: Call serializes on the connection; safe from any thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Waiting on and publishing the channel's state word.
 #include <chrono>
 

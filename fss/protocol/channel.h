@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The per-client shared-memory channel between libfss and fssd: one rams
 // segment per connection, laid out as a header page (magic, version, the
 // state word, the request and reply headers), two path areas and a data area

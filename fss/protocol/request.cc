@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Request validation: the server's only decoder of client bytes.
 #include "request.h"
 

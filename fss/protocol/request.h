@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The FSS request format: what a client writes into its shared-memory
 // channel (channel.h) and how the server decodes it. A request is a fixed
 // 64-byte header (operation, arguments) plus up to two paths in their own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-thread credentials through raw system calls.
 #include "credentials.h"
 

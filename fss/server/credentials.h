@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Per-thread file-system credentials, so that fssd performs an accepted
 // client's operations with the client's own uid, gid and supplementary groups
 // and permissions are the kernel's. setfsuid, setfsgid and the raw setgroups

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Request dispatch: one switch from operation to FileServer call.
 #include "dispatch.h"
 #include "check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Runs one decoded request against the FileServer for one client session,
 // reading write payloads from and placing reply data into the channel's data
 // area.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // File operations with confinement and save-before-change.
 #include "file_server.h"
 

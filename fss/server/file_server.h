@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::fss::FileServer: the file operations fssd performs for its clients,
 // each confined to the root and preceded by the checkpoint save it needs.
 // Results are syscall-like: >= 0 on success, -errno on failure, with the

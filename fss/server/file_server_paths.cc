@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The path operations of FileServer (by name rather than by descriptor) and
 // checkpoint control.
 #include <fcntl.h>

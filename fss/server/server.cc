@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fssd: listening, accepting, scheduling and the per-client channel loop.
 #include "server.h"
 

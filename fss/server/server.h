@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::fss::Server: fssd's process-level part. It opens the root and its
 // checkpoint, asks for real-time scheduling, listens on a Unix socket and
 // gives every accepted client (checked with SO_PEERCRED) its own shared-memory

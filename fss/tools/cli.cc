@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fss CLI commands.
 #include "cli.h"
 

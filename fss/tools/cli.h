@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The commands behind the `fss` CLI, fssd and `fss-restore`: serve, restore, status,
 // diff, commit. Each works on a root whose fssd is stopped (taking the
 // checkpoint lock itself) and, where it makes sense, through a running fssd

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fss: the File-System Server's command line.
 //   fss serve --root DIR [fssd options]     run the server (as fssd)
 //   fss restore --root DIR                  put the tree back to its checkpoint

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fss-restore ROOT [--checkpoint-dir NAME]: puts ROOT back to its checkpoint
 // while fssd is stopped (or after it died). Idempotent; shows progress on a
 // terminal.

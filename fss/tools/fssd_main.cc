@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fssd: serves one directory tree to FSS clients, checkpointing every change.
 //   fssd --root DIR [--socket PATH] [--checkpoint-dir NAME] [--max-clients N]
 //        [--max-open-files N] [--no-realtime] [--allow-other-users]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `fssd ARGS` and `fss serve ARGS`: parse the options, run the server until
 // SIGINT or SIGTERM.
 #include <csignal>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The backend interface: what a store of segments must provide so that
 // segments, the sync primitives and every test run unchanged on it. librams
 // has three: `posix` (POSIX shm + futex), `kernel` (/dev/rams) and `remote`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::Barrier: a process-shared, reusable barrier for a fixed number of
 // parties, in segment memory. Each generation completes when `parties` Wait
 // calls have arrived; exactly one of them (the last) is told it was last.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::CondVar: a process-shared condition variable in segment memory, used
 // with a rams::Mutex. It is a sequence number: Signal/Broadcast bump it and
 // wake, a waiter spins briefly (SyncTuning::spin_iterations), then parks while

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rams/export.h: which declarations librams.so exports. librams is built
  * with -fvisibility=hidden and -fvisibility-inlines-hidden; the public
  * headers wrap their declarations in RAMS_API_BEGIN / RAMS_API_END, which

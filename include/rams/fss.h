@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libfss: the C client API of the rams File-System Server (fssd).
  *
  * A process connects to a running fssd (fss_connect) and then performs file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::Mutex: a robust, process-shared mutual-exclusion lock that lives in
 // segment memory (or any MAP_SHARED memory).
 //

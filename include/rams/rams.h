@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rams.h: the plain C interface to librams. Segments: named shared memory
  * that processes attach to by name, read and write at an offset, map, lock in
  * byte ranges with write leases, and wait/wake on 32-bit words. The backend is

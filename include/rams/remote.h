@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The remote client: access to segments that a ramsd on another host (or on
 // this one) exports, over the rams wire protocol (docs/protocol.md).
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::RwLock: a robust, process-shared reader/writer lock in segment
 // memory. Many readers or one writer; a waiting writer keeps new readers out
 // (no writer starvation).

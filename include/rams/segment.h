@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::Segment: a named, fixed-size region of shared memory that any process
 // (with permission) can attach to by name, read and write at an offset, map,
 // lock in byte ranges with write leases, and wait/wake on 32-bit words. It is

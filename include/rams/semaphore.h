@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // rams::Semaphore: a process-shared counting semaphore in segment memory.
 //
 // Robustness: a semaphore has no owner, so a process that dies after Wait

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Status and Result<T>: how every librams operation reports an operating
 // error. A Status is either ok or carries an errno-style code (EINVAL, EBUSY,
 // ...) plus a message that says what was attempted ("ftruncate rams.matrix:

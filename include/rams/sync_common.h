@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // What every rams synchronization object (Mutex, CondVar, RwLock, Semaphore,
 // Barrier) shares: the header at the front of its shared-memory layout, the
 // outcome of an acquisition that may find a dead holder, and the process-wide

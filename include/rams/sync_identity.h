@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Implementation detail of the sync objects' inline fast paths (mutex.h),
 // not an API: the calling thread's owner id and the process's domain (see
 // sync_common.h for what they are), cached so that an uncontended lock needs

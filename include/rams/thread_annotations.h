@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Clang's thread-safety annotations (-Wthread-safety), after leveldb's
 // port/thread_annotations.h: GUARDED_BY on a member names the mutex that
 // guards it, REQUIRES/EXCLUDES on a function the mutexes its caller must or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Futex-style wait/wake on a 32-bit word that lives in shared memory: the one
 // primitive every rams sync object (Mutex, CondVar, RwLock, Semaphore,
 // Barrier) is built on. A word inside a mapping of a segment whose backend

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/* SPDX-License-Identifier: (GPL-2.0-only WITH Linux-syscall-note) OR MIT */
 /*
  * The ABI of /dev/rams, the rams kernel module: every ioctl number, argument
  * layout and flag. This one header is included by the module and by librams

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // What the parts of the C interface (rams.h) share: the rams_segment handle
 // and the thread's last error. c_api.cc implements the segment functions,
 // remote/remote_c_api.cc the remote ones, which hand out rams_segment

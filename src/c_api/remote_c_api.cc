@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The remote part of the C interface (rams.h) over RemoteSession.
 #include <cerrno>
 #include <new>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The remote sync objects of the C interface (rams.h) over RemoteMutex,
 // RemoteCondVar and RemoteBarrier.
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C interface (rams.h) over the C++ API.
 #include "rams/rams.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The synchronization part of the C interface (rams.h) over the C++ objects.
 #include <cerrno>
 #include <new>

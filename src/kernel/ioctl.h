@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The one way librams' kernel backend calls ioctl(2) on /dev/rams.
 //
 // Thread safety: stateless.

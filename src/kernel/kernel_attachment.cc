@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "kernel_attachment.h"
 
 #include <sys/ioctl.h>

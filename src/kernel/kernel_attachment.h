@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // KernelAttachment: one attachment to a segment of the rams kernel module, i.e. one
 // open of /dev/rams attached with RAMS_IOC_ATTACH. Read/Write are pread and
 // pwrite (atomic per segment in the module), Lock/Unlock/Wait/Wake are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "kernel_backend.h"
 
 #include <fcntl.h>

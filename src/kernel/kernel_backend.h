@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The kernel backend: segments live in the rams kernel module and are reached
 // through /dev/rams (include/uapi/rams.h). Present when the device exists and
 // speaks our ABI version.

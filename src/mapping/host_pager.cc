@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host pager's loop, its local socket and its workers (host_pager.h).
 #include "mapping/host_pager.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // HostPager: the user-space pager of one host for remotely mapped segments.
 // ramsd embeds one on every host (tests run it in-process); local processes
 // find it at a Unix socket (ramsd's --pager-socket, by default

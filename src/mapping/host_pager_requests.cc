@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host pager's answers to local processes (OPEN, REGISTER, FLUSH) and its
 // reading of their userfaultfds (host_pager.h). A process is hostile: a bad
 // message closes its connection, nothing it sends is trusted.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A remote segment mapped through the host pager (mapped_segment.h).
 #include "mapping/mapped_segment.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // MappedSegment: a remote segment mapped into the calling process through
 // its host's pager (host_pager.h). Open connects to the pager's Unix socket,
 // maps the host's memfd for the segment (read-only for read-only exports),

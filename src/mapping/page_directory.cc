@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The home's page directory (docs/remote-mapping.md, "The directory").
 #include "mapping/page_directory.h"
 

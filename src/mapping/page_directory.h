@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The home's page directory of one mapped segment (docs/remote-mapping.md):
 // per 4 KiB page its state (home only / shared by a set of hosts / exclusive
 // at one host), its version, and its queue of transactions, of which only the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The client side of rams' page-coherence protocol, as the host pager sees it:
 // one PageSource per (host, remote segment). Implemented over the wire by
 // WirePageSource (src/mapping/wire_page_source.*) and in tests by a fake

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PagerSegment's side of coherence: the home's pushes, eviction for room,
 // write-back and flush (pager_segment.h).
 #include <unistd.h>

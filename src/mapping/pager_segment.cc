@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One remote segment at one host: faults, grants, pushes, eviction and
 // write-back (pager_segment.h).
 #include "mapping/pager_segment.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // One remote segment as a host pager serves it: the host's one cached copy
 // (a memfd), the state of each page at this host, the local processes that
 // map it (their userfaultfds), and the CoherenceSink the home's pushes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process <-> host pager socket protocol (pager_socket.h).
 #include "mapping/pager_socket.h"
 

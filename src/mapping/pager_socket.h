@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The local protocol between a process and its host pager, on a Unix
 // SOCK_SEQPACKET socket: OPEN a segment by name (the pager checks the
 // caller's SO_PEERCRED against the segment's owner and mode and answers with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // userfaultfd calls with feature probing (uffd.h).
 #include "mapping/uffd.h"
 

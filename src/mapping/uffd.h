@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The userfaultfd calls the host pager and the mapping client make, each one
 // probed rather than assumed: Debian 12's kernel (6.1) is the target, the
 // build machines run newer ones. OpenUserfaultfd picks the most capable way

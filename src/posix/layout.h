@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The shared state of a posix-backend segment: the first page of the POSIX
 // shm object /dev/shm/rams.<name>, followed by the segment's data. Every
 // process that attaches maps it; it holds only offsets and plain values.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // PosixAttachment: one attachment to a posix-backend segment. It maps the whole
 // shm object (header page + data) and owns the range locks it takes; they are
 // released when it is destroyed, and by other attachments when its process has died.

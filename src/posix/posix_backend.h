@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The posix backend: segments are POSIX shm objects (/dev/shm/rams.<name>)
 // whose first page holds the shared state (layout.h); wait/wake is the
 // shared futex. Needs no privileges and no kernel module.

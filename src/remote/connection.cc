@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Client connection: socket setup, handshake, framing and reply matching.
 #include "remote/connection.h"
 

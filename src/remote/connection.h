@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The client side of one ramsd connection: connecting and the handshake
 // (HELLO, AUTH), sending requests, and matching replies and pushes to the
 // calls waiting for them by request id, so that many threads pipeline their

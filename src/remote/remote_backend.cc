@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RemoteBackend (the exports of one ramsd as a Backend) and address parsing.
 #include <cerrno>
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RemoteBatch: pipelined operations with a bounded window in flight.
 #include <cerrno>
 #include <deque>

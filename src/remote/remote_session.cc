@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RemoteSession and RemoteAttachment: one round trip per call over a Connection.
 #include <cerrno>
 #include <cstdlib>

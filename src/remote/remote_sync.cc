@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Remote proxies for Mutex, CondVar and Barrier: one SyncRequest each, run by
 // the home ramsd's sync agent for this session (docs/protocol.md §4, "Sync objects").
 #include <cerrno>

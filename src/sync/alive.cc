@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The alive-word registry and the combined park (alive.h).
 #include "sync/alive.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Early death notice for mutex waiters: each thread that takes part in rams
 // sync keeps one robust, process-shared pthread mutex locked for its whole
 // life, in a per-user registry segment indexed by thread id. glibc links that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The robust Barrier. state_ changes by CAS only: +1 per arrival, a new
 // generation (arrivals 0) on the last one, the broken bit when a member died
 // or timed out.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // RAMS_SYNC_CHECK: an assertion that stays on in release builds, for misuse
 // of a sync object (unlocking a mutex held by another thread, a corrupted
 // layout) that would otherwise silently break mutual exclusion for every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The sequence-number CondVar (see condvar.h for the robustness argument).
 #include "rams/condvar.h"
 

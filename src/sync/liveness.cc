@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CheckOwner (owner.h): is the thread behind an owner id still the one that
 // took the object? /proc when it can be believed, else kill(0) and pidfd.
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The robust Mutex. The word's transitions (every one a CAS or an atomic
 // read-modify-write, so a peer's concurrent write can only make one fail):
 //   free (0)        -> owner            Lock/TryLock, CAS (acquire)

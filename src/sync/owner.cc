@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The calling thread's owner id and the process's domain (owner.h,
 // sync_identity.h): computed from /proc, cached only when complete.
 #include "sync/owner.h"

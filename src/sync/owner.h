@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Who holds a sync object, and whether that holder still lives.
 //
 // An owner id is 30 bits: the thread id (gettid(), < 2^22 = PID_MAX_LIMIT) in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Helpers every sync object uses to block: the word accessor, deadlines,
 // bounded spinning and sliced parking, and the header checks.
 //

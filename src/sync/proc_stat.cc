@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "sync/proc_stat.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // What the owner-liveness check reads from /proc, and whether /proc can be
 // believed: the fields of /proc/<pid>/task/<tid>/stat it needs, the reader's
 // time-namespace boottime offset, and the per-process cache of these

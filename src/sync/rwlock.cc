@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The robust RwLock. Readers and the writer meet Dekker-style: a reader
 // claims a slot, then looks at the writer word; a writer claims the writer
 // word, then looks at the slots (all seq_cst), so at least one sees the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The counting Semaphore: value_ is both the count and the futex word.
 #include "rams/semaphore.h"
 

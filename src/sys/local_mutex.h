@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // LocalMutex, LocalMutexLock and LocalCondVar: std::mutex and
 // std::condition_variable for the threads of one process, annotated for
 // clang's thread-safety analysis (rams/thread_annotations.h) so that members

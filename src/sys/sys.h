@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // librams' one syscall layer: an owning file descriptor (UniqueFd), an
 // EINTR-retrying call (RetryEintr) and SysCall(what, fn), which retries EINTR
 // and turns a failure into a Status carrying errno and what was attempted

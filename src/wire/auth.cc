@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Challenge–response MACs over libsodium's HMAC-SHA-256.
 #include "wire/auth.h"
 

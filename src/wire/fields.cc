@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The field walkers of the message bodies (fields.h), and the documented
 // sizes of the fixed layouts (docs/protocol.md §4, §5) checked at compile time.
 #include "check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The field primitives of the rams wire protocol's message bodies
 // (docs/protocol.md §4): every body is a list of little-endian fields, and
 // each message states that list once, as a static function template

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Frame header encoding and validation, frame assembly and the receive
 // buffer rule (docs/protocol.md §1).
 #include "wire/frame.h"

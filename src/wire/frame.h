@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The rams wire protocol's framing (docs/protocol.md §1, §3): the fixed
 // 32-byte little-endian frame header, its encoder and validating decoder,
 // opcodes, flags and limits, frame assembly, and the rule by which both ends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Bodies of the rams wire protocol's messages (docs/protocol.md §4, §5):
 // one struct per request, reply and push. Each states its layout once, as the
 // field list Fields() (fields.h), which EncodeTo() and the bounded,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The ABI check: the built librams.so matches the baseline, and the check
 # really fails on a library that lacks one exported function.
 #   abi_test.sh LIBRAMS_SO MAP_FILE "OBJECTS..." SODIUM_FLAGS...

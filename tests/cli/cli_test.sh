@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The `rams` tool's behaviour, messages and exit codes.
 #   cli_test.sh PATH_TO_RAMS [PATH_TO_RAMSD [PATH_TO_FSS PATH_TO_FSSD PATH_TO_FSS_RESTORE]]
 set -u

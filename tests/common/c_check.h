@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CHECK for the tests written in C: a failed condition prints where and what
  * failed, with rams_last_error(), and is counted in `failures`; the test goes
  * on and exits non-zero at the end when any failed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Helpers shared by the tests: unique segment names, the list of backends to
 // run every scenario on, and the one fork helper (ForkChild/WaitChild) that
 // turns a child's failure or hang into an exit code the parent can assert on.

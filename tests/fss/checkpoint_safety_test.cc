@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checkpoint area never costs the user data: a directory the FSS did not
 // make is refused, a damaged journal is reported and its saved copies kept,
 // a failed Begin() leaves a working checkpoint, and a restore by a non-root

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libfss against a real fssd: the seed scenario, the API's return values and
 // errno, path confinement, malformed requests, a client dying mid-request,
 // and 20 concurrent clients.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Crash test: fssd is SIGKILLed at a random moment while a client changes
 // the tree (at least 200 runs); fss-restore must always give back the
 // starting tree. Some runs also kill fss-restore midway and run it again.

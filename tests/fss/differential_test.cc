@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Differential test: random sequences of operations run through FSS (fssd +
 // libfss) and, by direct syscalls, on a copy of the same tree. Return values,
 // errno, data read and the trees afterwards must be equal; after each

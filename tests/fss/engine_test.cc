@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The checkpoint engine and file operations, called directly (no transport):
 // what is saved, when, and that restore gives the starting tree back.
 #include <fcntl.h>

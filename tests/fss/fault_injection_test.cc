@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fault injection for the checkpoint: a scripted workload is cut short at
 // every step of every save in turn (before the copy, before its sync, before
 // the journal record, after the record but before the change), as a crash

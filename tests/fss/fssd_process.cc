@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Running fssd and the FSS tools from tests.
 #include "fssd_process.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Test helper: runs fssd as a child process on a root, connects clients to
 // it, and stops or kills it.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A hostile client against a real fssd: it scribbles its own channel segment
 // (the layout fields, the words a lock lived in, the state word) while using
 // it, or takes every descriptor it can. fssd must never crash or trust what

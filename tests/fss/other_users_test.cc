@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // --allow-other-users: a client of another user connects, gets a channel no
 // third process can open, and acts with its own uid, gid and supplementary
 // groups, so the kernel decides what it may do. Needs root (to run fssd as

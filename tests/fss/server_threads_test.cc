@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fssd's threads in one process (for TSan): the server runs in a thread,
 // clients in other threads, some sharing one connection, while another thread
 // commits checkpoints; everything written must read back, and the server must

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tree pictures for the FSS tests.
 #include "tree_snapshot.h"
 

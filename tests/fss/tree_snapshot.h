@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Test helper: a comparable picture of a directory tree (type, mode, file
 // content, symlink target, xattrs, which paths are hard links of one
 // another), and small helpers to build trees.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fuzzes the FSS request decoder, the server's only reader of client bytes:
 // the input is a request header followed by the two path areas. Whatever it
 // accepts must satisfy the decoder's promises (bounded, NUL-free paths,

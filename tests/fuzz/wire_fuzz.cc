@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target for the rams wire decoder: treats the input as a byte
 // stream of frames, as ramsd does, and decodes each header (with both the
 // before- and after-authentication limits) and each body with the decoder of

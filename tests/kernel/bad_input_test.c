@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * Bad input gets a clean errno, never an oops: unknown commands and flags,
  * non-zero reserved fields, offsets past the end, sizes of zero or over the

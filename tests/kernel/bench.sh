@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs the kernel benchmark inside the guest and prints each JSON record on
 # one line, prefixed "RAMS-BENCH-JSON ", for the host to collect.
 dir=/tmp/bench

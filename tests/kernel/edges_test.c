@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * The ABI's edge cases: a read-only shared mapping of an O_RDONLY
  * descriptor, fsync/msync, splice/sendfile, writev as one

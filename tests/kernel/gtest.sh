@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs one librams GoogleTest binary inside the guest, restricted to the
 # kernel backend: gtest.sh BINARY FILTER. Fails when the binary fails, when
 # no test ran (the kernel backend was not found), or when a test skipped.

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: MIT
 # /init of the QEMU guest that tests rams.ko: loads the module, runs every
 # test program, prints one "RAMS-TEST <name> PASS|FAIL|SKIP" line each and the
 # end marker, then powers off. The host side (scripts/kernel-test) judges.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel backend's benchmark, run inside the QEMU guest in one go (the
 // CPU is emulated, so only the ratios mean something):
 //  - Segment Read/Write through /dev/rams at 4 KiB and 1 MiB vs pread/pwrite

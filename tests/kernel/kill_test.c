@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * Lock holders that go away: a holder SIGKILLed releases its lock and the
  * waiter is told (RAMS_LOCK_HOLDER_GONE); a clean UNLOCK does not tell;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * The limits bound memory: a segment counts against max_segments and
  * max_total_bytes until it is destroyed (REMOVE with handles still attached

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // 20 processes multiply matrices through one mmapped segment of the kernel
 // backend, synchronized by rams::Barrier and rams::Mutex (whose wait/wake go
 // to the module's WAIT/WAKE through the segment's registered wait range).

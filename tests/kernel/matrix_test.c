@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * 20 processes multiply two matrices through one mmapped segment. Process 0
  * fills A and B; a barrier; each process computes the rows i with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * A segment's memory is ordinary shmem: its pages show in /proc/meminfo's
  * Shmem, are charged to the memory cgroup of the task that faults them in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * mmap of a segment: shared with read/write, lazily allocated pages, SIGBUS
  * past the end, survival across fork and close, dropped on exit; poll

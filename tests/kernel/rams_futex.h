@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Futex-style helpers over RAMS_IOC_WAIT/WAKE for words of an mmapped
  * segment: a barrier and a mutex built directly on the module's wait/wake,

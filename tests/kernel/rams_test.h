@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers for the rams.ko tests that run inside the QEMU guest: checks that
  * print what failed and exit non-zero, and thin wrappers over /dev/rams.

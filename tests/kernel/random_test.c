@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * A random-call loop: 4 processes each make RAMS_RANDOM_CALLS (default
  * 30,000) calls of ioctl/read/write/lseek/poll/mmap/munmap/open/close with

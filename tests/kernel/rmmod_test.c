@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * Module lifetime: rmmod is refused while a descriptor, a mapping or a named
  * segment is in use; once nothing is, the counters are zero and rmmod

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * The seed scenario, verbatim: process 1 opens the device and writes 100
  * ints; process 2's write into that range fails while process 1 holds LOCK;

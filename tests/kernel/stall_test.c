@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * No global stalls: a call that copies to or from a user buffer that faults
  * slowly (here a userfaultfd page nobody resolves yet) stalls only its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * WAIT/WAKE: a woken waiter returns 0; WAKE counts whom it woke; the word is
  * read through the segment (write() and mmap alike); a ping-pong between two

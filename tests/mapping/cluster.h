@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // A test cluster: one FakeHome and several hosts, each a HostPager serving
 // the home's segment on its own abstract Unix socket. Processes of a host
 // map through MappedSegment::Open(cluster.socket(host), name).

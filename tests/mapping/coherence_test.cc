@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Coherence across hosts: processes on two fake hosts share pages through
 // their hosts' pagers and the fake home's IVY directory.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Defined failures: fork, non-root processes, a stalled or lost home, a
 // pager that goes away. Nothing may hang and nothing may read zeros.
 #include <gtest/gtest.h>

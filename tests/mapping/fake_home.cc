@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The in-memory IVY directory for the pager tests (fake_home.h).
 #include "fake_home.h"
 

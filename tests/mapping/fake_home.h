@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // FakeHome: an in-memory page directory with IVY semantics, for testing the
 // host pager without a network. Each "host" gets its own PageSource
 // (Connect); a transaction on a page (one at a time per page) pushes

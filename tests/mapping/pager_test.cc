@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The host pager on its own: faults, one copy per host, read-only exports,
 // refusals, eviction and flush, against the fake home.
 #include <gtest/gtest.h>

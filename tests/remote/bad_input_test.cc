@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bad input against ramsd over raw sockets: truncated, oversized, wrong-magic,
 // wrong-version, bad-checksum, unauthenticated, wrong-key, out-of-bounds,
 // unexported-segment frames and raw garbage. Each is refused with an error

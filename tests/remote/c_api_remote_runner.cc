@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runs the C program c_api_remote_test.c against a ramsd on loopback.
 #include <gtest/gtest.h>
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The remote C interface from C: connect, open, read/write, atomics, locks,
  * wait/wake and sync objects through ordinary rams_segment handles. Usage:
  * PORT NAME (a ramsd on 127.0.0.1:PORT exporting NAME read-write, at least

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The remote commands of `rams`: read/write HOST:PORT/NAME, stat, ping, with
 # and without a key, and their exit codes.
 #   cli_remote_test.sh PATH_TO_RAMS PATH_TO_RAMSD

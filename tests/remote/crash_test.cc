@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd SIGKILLed in the middle of requests: every client call in flight —
 // bulk reads and writes, atomics, a parked WAIT, a waiting LOCK — returns an
 // error promptly instead of hanging, later calls fail fast, and clients

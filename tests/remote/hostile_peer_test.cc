@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd and its client against hostile peers, speaking the protocol from the
 // outside (docs/protocol.md §3, docs/ramsd.md "Hostile peers"): a fake
 // server that skips authentication, request ids reused while in flight,

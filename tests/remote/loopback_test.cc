@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The remote client against a ramsd on loopback: every operation, read-only
 // and unexported segments, bounds, lock semantics compared with local ones,
 // wait/wake, pipelining, and 20 concurrent clients doing fetch_add.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Two ramsd in two network namespaces joined by a veth pair (created by the
 // test): clients in each namespace reach the other host's segments over a
 // real, non-loopback path with the pre-shared key; without the key they are

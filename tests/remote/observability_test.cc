@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd's log file and HTTP endpoint: /health, Prometheus /metrics counting
 // operations, bytes, errors, connections and authentication failures, and
 // log lines for connections and failed authentications.

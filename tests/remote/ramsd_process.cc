@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Running ramsd for tests.
 #include "ramsd_process.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Test helper: runs ramsd as a child process on a loopback port chosen by the
 // kernel, with posix-backend segments created by the test, and stops it.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // RawClient: a test peer that speaks ramsd's protocol frame by frame over a
 // loopback socket, to send what the client library never would (bad frames,
 // reused request ids, half-closes) and read exactly what comes back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RemoteAttachment::Map goes through the host pager: it asks for
 // "HOST:PORT/NAME" at $RAMS_PAGER_SOCKET and returns the pager's mapping.
 // The pager here is served by the fake directory (the wire page source and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ramsd as a service: strict configuration (unknown keys and levels are
 // errors naming them, a [ramsd] section is read), readiness through the
 // service manager's notify socket, SIGHUP reopening the log, --version.

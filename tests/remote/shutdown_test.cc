@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Graceful SIGTERM: requests ramsd has received are answered (and applied
 // whole), requests it has not read fail on the client with a connection
 // error, parked operations end with an error, and ramsd exits 0.

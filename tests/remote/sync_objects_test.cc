@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Mutex, CondVar and Barrier shared by local processes on the home host and
 // remote sessions through ramsd: the home ramsd runs the remote sessions'
 // operations on the very same objects (docs/protocol.md §4.4). Fork tests:

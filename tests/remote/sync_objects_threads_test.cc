@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads of one process sharing a rams::Mutex with remote sessions through
 // ramsd: local threads lock the object directly, other threads (each with its
 // own session, so each its own owner on the home host) through RemoteMutex.

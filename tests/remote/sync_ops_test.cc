@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Remote range locks and wait/wake: the same scenario run on two local posix
 // handles and on two remote sessions must give the same results; waits park
 // on the home host and are woken by local and remote wakers alike.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests of the wire codec: header layout and validation, and every
 // message body's round trip and rejection of malformed bodies.
 #include <gtest/gtest.h>

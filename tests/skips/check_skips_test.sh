@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # scripts/check-skips accepts skips listed in a SKIPS.md and refuses others,
 # for ctest's JUnit files and for kernel-suite serial logs.
 #   check_skips_test.sh PATH_TO_CHECK_SKIPS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The alive words (alive.h): a holder's death wakes a parked waiter through
 // the kernel's robust-list walk, not at the end of a parking slice.
 #include "sync/alive.h"

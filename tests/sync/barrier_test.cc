@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Barrier across processes: generations, and a dead or late member breaking
 // it.
 #include "rams/barrier.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CondVar across processes: producer/consumer without lost or duplicated
 // items, no lost wake-ups, and dead waiters, signalers and mutex holders.
 #include "rams/condvar.h"

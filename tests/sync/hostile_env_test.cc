@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The owner-liveness check in environments that used to fool it into
 // declaring a live holder dead (two holders at once) or a dead one alive:
 // no /proc, hidepid, a parent PID namespace's /proc, a time namespace, EMFILE

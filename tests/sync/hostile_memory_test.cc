@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sync objects on memory a peer scribbles: the checked forms and the C API
 // answer with an error, nothing aborts, and nothing reads or writes outside
 // the object (a guard page after it turns any such access into a crash).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Mutex across processes: exclusion, timeouts, and what happens when a holder
 // dies (owner-dead report, consistency, not-recoverable).
 #include "rams/mutex.h"

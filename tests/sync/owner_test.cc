@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Owner ids and liveness: a live thread is alive, an exited, zombie or
 // reused-tid owner is dead.
 #include "sync/owner.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // RwLock across processes: the reader/writer invariant, and dead readers and
 // writers released and reported.
 #include "rams/rwlock.h"

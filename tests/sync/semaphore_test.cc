@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Semaphore across processes: counts, bounded concurrency, timeouts, and a
 // dead waiter that took a wake-up.
 #include "rams/semaphore.h"

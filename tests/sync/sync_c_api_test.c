@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The synchronization part of the C interface, exercised from C: every
  * primitive in a mapped segment, and an owner death seen through C. Prints
  * one line per failed check; exits non-zero when any fails. */

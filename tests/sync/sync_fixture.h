@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // Test fixture shared by the sync tests: each test runs once per backend
 // ("posix", "kernel"; absent ones are skipped with the reason) on a
 // fresh segment mapped into the test process, and forks children that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The sync primitives between threads of one process (also run under TSan):
 // the same objects in segment memory, with threads instead of processes.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The torture harness: see torture_harness.h.
 #include "torture_harness.h"
 

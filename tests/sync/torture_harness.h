@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // The torture harness (torture_test.cc has the scenarios): the shared
 // counters, the protected data, and the fixture that spawns two survivor
 // processes, then kills victim processes one after another at random moments

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The torture test: for each primitive, kill a process (SIGKILL) at a random
 // moment while it holds or waits on the primitive, again and again, while two
 // survivor processes keep using it. After every kill the survivors must make

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The C interface, exercised from C. Prints one line per check; exits
  * non-zero when any fails. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The contracts that stay on in every build: RAMS_CHECK aborts even where
 // assert is compiled out (NDEBUG, the RelWithDebInfo default), and a
 // ThreadRole refuses a second thread.

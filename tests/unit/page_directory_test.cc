@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The home's page directory (src/mapping/page_directory.h): the state machine
 // of docs/remote-mapping.md, bad ranges/versions/states, the host that never
 // acknowledges, a host lost while exclusive, and a random differential test

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The posix backend's io_mu (src/posix/layout.h) is a robust, process-shared
 // mutex: a process killed while holding it leaves the segment usable by the
 // others. Under qemu-user the kernel never learns a robust list

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bad input: each gets a clear error code and changes nothing.
 #include <gtest/gtest.h>
 #include <sys/stat.h>

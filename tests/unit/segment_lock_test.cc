@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Range locks with write leases, between two handles of one process and
 // between processes (including a holder killed with SIGKILL).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Segments shared by many processes (fork): disjoint writers, torn-read
 // detection, and list/remove while attached.
 #include <gtest/gtest.h>

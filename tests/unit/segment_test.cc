@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Single-process tests of every segment operation, on every backend.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A program outside the rams tree, built against an installed rams.
 #include <rams/rams.h>
 #include <rams/segment.h>
