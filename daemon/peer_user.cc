@@ -80,6 +80,9 @@ rams::Result<uid_t> LoopbackPeerUid(const asio::ip::tcp::endpoint& local,
                           return recv(fd.get(), buf, sizeof(buf), 0);
                         }));
   int len = static_cast<int>(n);
+  // NLMSG_OK compares the header's unsigned length with the signed one.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
   for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
     if (h->nlmsg_type == NLMSG_ERROR) {
       const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
@@ -96,6 +99,7 @@ rams::Result<uid_t> LoopbackPeerUid(const asio::ip::tcp::endpoint& local,
     }
     return static_cast<uid_t>(msg->idiag_uid);
   }
+#pragma GCC diagnostic pop
   return Error(ENOENT, "sock_diag: no such peer socket");
 }
 
