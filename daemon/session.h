@@ -62,8 +62,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // The peer's IP address: the unit of the unauthenticated-connection caps.
   const std::string& peer_address() const { return peer_address_; }
   uint64_t id() const { return id_; }
-  // Past the handshake (counts against --max-connections).
-  bool ready() const { return state_ == State::kReady; }
+  // Past the handshake (counts against --max-connections). On the io thread.
+  bool ready() {
+    io_thread_.AssertHeld();
+    return state_ == State::kReady;
+  }
 
  private:
   enum class State { kNeedHello, kNeedAuth, kReady };
