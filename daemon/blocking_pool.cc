@@ -46,9 +46,10 @@ void BlockingPool::Worker() {
   for (;;) {
     ++idle_;
     const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
-    bool woken = true;
-    while (!stopping_ && queue_.empty() && woken) woken = cv_.WaitUntil(mu_, deadline);
-    woken = stopping_ || !queue_.empty();
+    // Until there is work, or kIdleLinger passes without any.
+    while (!stopping_ && queue_.empty() && cv_.WaitUntil(mu_, deadline)) {
+    }
+    const bool woken = stopping_ || !queue_.empty();
     if (!woken && idle_ > kKeepIdle) {
       --idle_;
       exited_.push_back(std::this_thread::get_id());
