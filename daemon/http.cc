@@ -55,7 +55,8 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
       body = server.shutting_down() ? "shutting down\n" : "ok\n";
     } else if (target == "/metrics") {
       type = "text/plain; version=0.0.4; charset=utf-8";
-      body = server.metrics().RenderPrometheus() + RenderProcessMetrics();
+      body = server.metrics().RenderPrometheus() + server.mapping().RenderPrometheus() +
+             RenderProcessMetrics();
     } else {
       status = "404 Not Found";
       body = "try /health or /metrics\n";
