@@ -85,21 +85,10 @@ class Host {
   uint32_t handle_ = 0;
 };
 
-std::string HttpMetrics(uint16_t port) {
-  RawClient c(port);
-  const std::string req = "GET /metrics HTTP/1.0\r\n\r\n";
-  c.SendBytes(std::as_bytes(std::span(req.data(), req.size())));
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(c.fd(), buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
-}
+std::string HttpMetrics(uint16_t port) { return HttpResponse(port, "/metrics"); }
 
 uint64_t Metric(const std::string& page, const std::string& name) {
-  const size_t at = page.find("\n" + name + " ");
-  if (at == std::string::npos) return UINT64_MAX;
-  return std::stoull(page.substr(at + name.size() + 2));
+  return MetricValue(page, name);
 }
 
 class MappingHomeTest : public ::testing::Test {
