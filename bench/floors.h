@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 // The floors of the machine, measured in the same run as the figures judged
 // against them: two-process ping-pongs over a raw futex, a pipe pair and a
-// TCP loopback connection (the latter both sleeping in recv and busy-polling
-// with MSG_DONTWAIT), each with a partner process that stays up across
+// TCP loopback connection (the latter both sleeping in read(2) and
+// busy-polling with MSG_DONTWAIT for up to 200 us before sleeping), each with a partner process that stays up across
 // rounds so that a floor can be interleaved round by round with a measure.
 //
 // A Partner forks its echo process once, pinned to `partner_cpu` (-1: not
@@ -131,11 +131,16 @@ class FdFloor {
 
  private:
   ssize_t Bytes() const { return kind_ == kPipe ? 1 : 8; }
+  // Busy polling spins for up to 200 us, then sleeps in read(2) (as
+  // ramsd --busy-poll-us 200 does), so that a partner left polling between
+  // rounds does not take its core from the measure interleaved with it.
   bool Recv(int fd, char* buf) const {
     ssize_t got = 0;
+    const uint64_t spin_until = Ticks() + uint64_t(200e-6 * TicksPerSecond());
     while (got < Bytes()) {
-      ssize_t r = kind_ == kTcpBusyPoll ? recv(fd, buf + got, Bytes() - got, MSG_DONTWAIT)
-                                        : read(fd, buf + got, Bytes() - got);
+      const bool poll = kind_ == kTcpBusyPoll && Ticks() < spin_until;
+      ssize_t r = poll ? recv(fd, buf + got, Bytes() - got, MSG_DONTWAIT)
+                       : read(fd, buf + got, Bytes() - got);
       if (r == 0) return false;
       if (r < 0 && errno != EAGAIN && errno != EINTR) return false;
       if (r > 0) got += r;

@@ -44,6 +44,13 @@ nlohmann::json SpreadJson(const std::vector<double>& samples, double value) {
           {"samples", samples.size()}};
 }
 
+nlohmann::json Quantiles(std::vector<double> d) {
+  std::sort(d.begin(), d.end());
+  nlohmann::json q = nlohmann::json::array();
+  for (int i = 0; i <= 100; ++i) q.push_back(d[std::min(d.size() - 1, d.size() * i / 100)]);
+  return q;
+}
+
 nlohmann::json EnvironmentJson() {
   Environment e = CurrentEnvironment();
   return {{"commit", e.commit},
@@ -148,6 +155,8 @@ bool Emit(const Record& r) {
     j["counters_scope"] = "totals of everything the program ran since its previous record";
   }
   Ambient().Start();
+  if (!r.distribution.empty()) j["quantiles"] = Quantiles(r.distribution);
+  if (!r.anchor_distribution.empty()) j["anchor_quantiles"] = Quantiles(r.anchor_distribution);
   j["environment"] = EnvironmentJson();
   std::ofstream out(dir + "/" + r.name + ".json");
   out << j.dump(2) << "\n";

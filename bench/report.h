@@ -7,6 +7,8 @@
 //   counters / anchor_counters: each event of measure.h per operation, or
 //     {"available": false, "errno": ...} when the kernel refused it,
 //   counters_scope: what the counters cover,
+//   quantiles / anchor_quantiles: percentiles 0..100 of single operations,
+//     where the benchmark timed them one by one,
 //   environment: commit, date, host, CPU model, kernel, load average, ...
 // When the measure and its anchor were taken in interleaved rounds
 // (Interleave below), value and anchor_value are the medians of their rounds
@@ -40,6 +42,9 @@ struct Record {
   // of everything the program ran since its previous record.
   std::optional<Counts> counts, anchor_counts;
   std::string pinning;  // which cores, e.g. "client core 0, server core 1"
+  // Single-operation latencies (or any per-operation figure), recorded as
+  // their percentiles 0, 1, ..., 100 (a CDF) under "quantiles".
+  std::vector<double> distribution, anchor_distribution;
 };
 
 // Writes the record to $RAMS_BENCH_DIR (default build/bench/results) and prints a
