@@ -63,7 +63,8 @@ nlohmann::json EnvironmentJson() {
           {"tick_source", e.tick_source},
           {"ticks_per_second", e.ticks_per_second},
           {"perf_event_paranoid", e.perf_event_paranoid},
-          {"container", getenv("RAMS_BENCH_CONTAINER") != nullptr}};
+          {"container", getenv("RAMS_BENCH_CONTAINER") != nullptr},
+          {"quick", Quick()}};
 }
 
 }  // namespace
@@ -82,6 +83,11 @@ double MedianSeconds(int reps, const std::function<void()>& body) {
     samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return Median(samples);
+}
+
+bool Quick() {
+  const char* q = getenv("RAMS_BENCH_QUICK");
+  return q != nullptr && *q != '\0' && *q != '0';
 }
 
 bool MeetsGoal(double ratio, const std::string& goal) {

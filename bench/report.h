@@ -57,6 +57,10 @@ double Median(std::vector<double> samples);
 // Runs `body` `reps` times and returns the median wall time in seconds.
 double MedianSeconds(int reps, const std::function<void()>& body);
 
+// RAMS_BENCH_QUICK=1: a functional pass (the aarch64 check under
+// qemu-user), few rounds and few workers, timings not meant to be judged.
+bool Quick();
+
 // Whether the ratio meets the goal ("" always does).
 bool MeetsGoal(double ratio, const std::string& goal);
 
