@@ -66,7 +66,10 @@ int OpenEvent(const EventSpec& spec, int* error) {
     attr.exclude_kernel = exclude_kernel;
     attr.exclude_hv = 1;
     long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
-    if (fd >= 0) return int(fd);
+    if (fd >= 0) {
+      *error = 0;  // a refusal of kernel time that user time then got
+      return int(fd);
+    }
     *error = errno;
     if (errno != EACCES && errno != EPERM) break;
   }
