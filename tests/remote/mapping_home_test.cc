@@ -67,6 +67,13 @@ class Host {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : wire::PageGetReply{};
   }
+  // Reads the next frame, which must be a recall `op`, and answers it.
+  void AnswerNext(wire::Opcode op, uint8_t fill) {
+    auto recall = c_.Receive();
+    ASSERT_TRUE(recall.has_value());
+    EXPECT_EQ(recall->first.opcode, static_cast<uint8_t>(op));
+    Answer(recall->first, fill);
+  }
   // Answers a recall frame, dirty with `fill` bytes when fill != 0.
   void Answer(const wire::FrameHeader& recall, uint8_t fill) {
     wire::Bytes data(kPage, std::byte{fill});
@@ -163,10 +170,7 @@ TEST_F(MappingHomeTest, ADowngradeBringsTheWritersDataAndAnInvalidateLetsTheOthe
   // B writes the page it holds: A (shared) is invalidated, B is upgraded
   // without data since its version is current.
   b.SendGet(21, 0, 1, true, grant_b.grants[0].version);
-  auto inv = a.raw().Receive();
-  ASSERT_TRUE(inv.has_value());
-  EXPECT_EQ(inv->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
-  a.Answer(inv->first, 0);
+  a.AnswerNext(wire::Opcode::kInvalidate, 0);
   auto [hu, gu] = b.Expect(21);
   ASSERT_EQ(hu.status, 0u);
   wire::PageGetReply up = b.Grant(gu);
@@ -202,10 +206,7 @@ TEST_F(MappingHomeTest, OneSidedOperationsRecallTheHostsCopiesFirst) {
   plain.raw().SendMsg(wire::Opcode::kRead, 30,
                       wire::ReadRequest{.handle = plain.handle(), .length = 16,
                                         .offset = kPage - 8});
-  auto down = a.raw().Receive();
-  ASSERT_TRUE(down.has_value());
-  EXPECT_EQ(down->first.opcode, static_cast<uint8_t>(wire::Opcode::kDowngrade));
-  a.Answer(down->first, 0xCD);
+  a.AnswerNext(wire::Opcode::kDowngrade, 0xCD);
   auto [hr, read] = plain.Expect(30);
   ASSERT_EQ(hr.status, 0u);
   ASSERT_EQ(read.size(), 16u);
@@ -215,10 +216,7 @@ TEST_F(MappingHomeTest, OneSidedOperationsRecallTheHostsCopiesFirst) {
   const std::vector<std::byte> bytes(4, std::byte{0x42});
   plain.raw().SendMsg(wire::Opcode::kWrite, 31,
                       wire::WriteRequest{.handle = plain.handle(), .offset = kPage, .data = bytes});
-  auto inval = a.raw().Receive();
-  ASSERT_TRUE(inval.has_value());
-  EXPECT_EQ(inval->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
-  a.Answer(inval->first, 0);
+  a.AnswerNext(wire::Opcode::kInvalidate, 0);
   ASSERT_EQ(plain.Expect(31).first.status, 0u);
   a.SendGet(11, 1, 1, false, v1);
   auto [hg2, g2] = a.Expect(11);
@@ -234,10 +232,7 @@ TEST_F(MappingHomeTest, OneSidedOperationsRecallTheHostsCopiesFirst) {
   plain.raw().SendMsg(wire::Opcode::kCas, 32,
                       wire::CasRequest{.handle = plain.handle(), .offset = 2 * kPage,
                                        .expected = 0x0505050505050505, .desired = 7});
-  auto inval2 = a.raw().Receive();
-  ASSERT_TRUE(inval2.has_value());
-  EXPECT_EQ(inval2->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
-  a.Answer(inval2->first, 0x05);
+  a.AnswerNext(wire::Opcode::kInvalidate, 0x05);
   auto [hc, cas] = plain.Expect(32);
   ASSERT_EQ(hc.status, 0u);
   auto prev = wire::U64Reply::Decode(cas);
