@@ -151,7 +151,9 @@ int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
   if (int64_t e = Exists(*r); e < 0) return e;
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   if (int64_t e = Save(r->rel, Change::kMetadata); e < 0) return e;
-  if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, 0) != 0) return NegErrno();
+  // Never follow here: Resolve already followed what was a symlink, and one a
+  // racing client puts in its place since may point out of the root.
+  if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
   return 0;
 }
 

@@ -7,9 +7,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "checkpoint.h"
@@ -271,6 +273,35 @@ TEST_F(FssEngineTest, StaleWriterSavedWhateverItsName) {
     EXPECT_STREQ(buf, "orig");
     EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
   }
+}
+
+// Chmod follows a final symlink the way chmod(2) does, by resolving it
+// beneath the root; the change itself never follows, so a client that swaps
+// a symlink to a file outside the root in after the resolution changes
+// nothing outside.
+TEST_F(FssEngineTest, ChmodNeverFollowsASwappedInSymlink) {
+  const std::string outside = dir_ + ".outside";
+  WriteFile(outside, "secret", 0600);
+  WriteFile(dir_ + "/plain", "p", 0600);
+  ASSERT_EQ(symlink(outside.c_str(), (dir_ + "/evil").c_str()), 0);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    // Exchange "victim" between the plain file and the symlink out.
+    ASSERT_EQ(link((dir_ + "/plain").c_str(), (dir_ + "/victim").c_str()), 0);
+    while (!stop.load()) {
+      rename((dir_ + "/evil").c_str(), (dir_ + "/victim").c_str());
+      ASSERT_EQ(symlink(outside.c_str(), (dir_ + "/evil").c_str()), 0);
+      link((dir_ + "/plain").c_str(), (dir_ + "/tmp").c_str());
+      rename((dir_ + "/tmp").c_str(), (dir_ + "/victim").c_str());
+    }
+  });
+  for (int i = 0; i < 20000; ++i) server_->Chmod("/victim", (i & 1) ? 0644 : 0640);
+  stop.store(true);
+  swapper.join();
+  struct stat st;
+  ASSERT_EQ(stat(outside.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  unlink(outside.c_str());
 }
 
 TEST_F(FssEngineTest, StatusListsChanges) {
