@@ -151,6 +151,7 @@ Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) c
       std::string whole;
       for (const std::string& c : comps) whole = JoinPath(whole, c);
       RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, OpenDir(whole));
+      if (!comps.empty()) out.dots = comps.back() == "." ? 1 : 2;
       RAMS_ASSIGN_OR_RETURN(out.rel, CanonicalOf(dir.get()));
       if (IsHidden(out.rel)) return Error(ENOENT, "no such path");
       if (out.rel.empty()) {

@@ -53,6 +53,7 @@ int64_t FileServer::Rmdir(std::string_view path) {
   sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
+  if (r->dots != 0) return r->dots == 1 ? -EINVAL : -ENOTEMPTY;  // rmdir("d/."), rmdir("d/..")
   if (IsRoot(*r)) return -EBUSY;
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
   if (!S_ISDIR(st.st_mode)) return -ENOTDIR;  // a symlink too, with or without a slash
@@ -70,6 +71,8 @@ int64_t FileServer::Unlink(std::string_view path) {
   sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
+  // "d/." names no entry: the removal of a whole directory is asked by its name.
+  if (r->dots != 0) return -EISDIR;
   if (IsRoot(*r)) return -EBUSY;
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
@@ -85,7 +88,7 @@ int64_t FileServer::Rename(std::string_view from, std::string_view to) {
   if (!a.ok()) return NegErrno(a.status());
   Result<Resolved> b = root_.Resolve(to, false);
   if (!b.ok()) return NegErrno(b.status());
-  if (IsRoot(*a) || IsRoot(*b)) return -EBUSY;
+  if (IsRoot(*a) || IsRoot(*b) || a->dots != 0 || b->dots != 0) return -EBUSY;
   if (int64_t e = Exists(*a); e < 0) return e;
   if (int64_t e = SlashOnNonDirectory(*a); e < 0) return e;
   if (int64_t e = SlashOnNonDirectory(*b); e < 0) return e;

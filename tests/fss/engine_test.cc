@@ -304,6 +304,23 @@ TEST_F(FssEngineTest, ChmodNeverFollowsASwappedInSymlink) {
   unlink(outside.c_str());
 }
 
+// A last component "." or ".." names a directory but no entry to remove or
+// move: rmdir, unlink and rename answer as the kernel does, and nothing goes.
+TEST_F(FssEngineTest, DotAndDotDotAreNoEntries) {
+  ASSERT_EQ(mkdir((dir_ + "/z").c_str(), 0755), 0);
+  const testing::Tree before = Snapshot(dir_);
+  EXPECT_EQ(server_->Rmdir("/z/."), -EINVAL);
+  EXPECT_EQ(server_->Rmdir("/foo/sub/.."), -ENOTEMPTY);
+  EXPECT_EQ(server_->Unlink("/z/."), -EISDIR);
+  EXPECT_EQ(server_->Unlink("/foo/sub/.."), -EISDIR);
+  EXPECT_EQ(server_->Rename("/z/.", "/y"), -EBUSY);
+  EXPECT_EQ(server_->Rename("/z/..", "/y"), -EBUSY);
+  EXPECT_EQ(server_->Rename("/z", "/foo/sub/."), -EBUSY);
+  EXPECT_EQ(server_->Mkdir("/z/.", 0755, 022), -EEXIST);
+  EXPECT_EQ(server_->Symlink("t", "/z/.."), -EEXIST);
+  EXPECT_EQ(Snapshot(dir_), before);
+}
+
 TEST_F(FssEngineTest, StatusListsChanges) {
   ASSERT_EQ(WriteVia("/hw.txt", "m"), 1);
   ASSERT_EQ(WriteVia("/new", "a"), 1);
