@@ -309,6 +309,14 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
 
 Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow) {
   RAMS_ASSIGN_OR_RETURN(std::string path, ReadString(path_addr));
+  // /proc/self is the caller's, not the supervisor's (its magic links are
+  // then followed by their names, as any symlink out of /proc).
+  for (const char* self : {"/proc/self", "/proc/thread-self"}) {
+    size_t n = strlen(self);
+    if (path.compare(0, n, self) == 0 && (path.size() == n || path[n] == '/')) {
+      path = "/proc/" + std::to_string(pid_) + path.substr(n);
+    }
+  }
   if (!path.empty() && path[0] == '/') return LocatePath(AT_FDCWD, path, follow, 0);
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
   return LocatePath(base.get(), path, follow, 0);
