@@ -205,6 +205,10 @@ class Supervisor {
   int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
   int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
   void ApplyUmask();
+  // Whether the request is still pending: after a read through the pid
+  // (memory, /proc/PID), the read was of the caller and not of a process
+  // that reused its pid.
+  bool StillWaiting() { return ioctl(listener_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id_) == 0; }
 
   const Root& root_;
   Checkpoint& cp_;
@@ -222,6 +226,7 @@ Status Supervisor::ReadMem(uint64_t addr, void* out, size_t len) {
   iovec remote{reinterpret_cast<void*>(addr), len};
   ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
   if (n != static_cast<ssize_t>(len)) return Error(EFAULT, "read the caller's memory");
+  if (!StillWaiting()) return Error(ESRCH, "the caller is gone");
   return Status::Ok();
 }
 
@@ -235,6 +240,7 @@ Result<std::string> Supervisor::ReadString(uint64_t addr) {
     iovec remote{reinterpret_cast<void*>(addr), room};
     ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
     if (n <= 0) return Error(EFAULT, "read the caller's path");
+    if (!StillWaiting()) return Error(ESRCH, "the caller is gone");
     const char* end = static_cast<const char*>(memchr(buf, '\0', static_cast<size_t>(n)));
     if (end != nullptr) {
       out.append(buf, static_cast<size_t>(end - buf));
@@ -256,6 +262,7 @@ Result<sys::UniqueFd> Supervisor::BaseDir(int64_t dirfd) {
   }
   sys::UniqueFd fd(::open(link, O_PATH | O_CLOEXEC));
   if (!fd.valid()) return Error(errno == ENOENT ? EBADF : errno, "the caller's directory");
+  if (!StillWaiting()) return Error(ESRCH, "the caller is gone");  // the pid may be another's now
   return fd;
 }
 
@@ -345,6 +352,7 @@ void Supervisor::ApplyUmask() {
     }
     fclose(f);
   }
+  if (!StillWaiting()) mask = 077;  // another process's umask: the strictest instead
   umask(mask);
 }
 
