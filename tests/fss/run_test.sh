@@ -86,6 +86,23 @@ export OUTLINK
 ln -sf "$R/d/b" "$OUTLINK"
 case_ escape "$PROBE" escape
 
+# fss run SIGKILLed mid-way: the program's further changes fail (the
+# listener is gone, the kernel answers ENOSYS), and restore is exact.
+seed
+before=$(snap)
+"$FSS" run --root "$R" -- sh -c 'echo $$ > "$0/../started.pid"; echo started > started; i=0; while [ $i -lt 100000 ]; do
+  echo $i > "f$i"; rm -f a; i=$((i + 1)); done' "$R" > /dev/null 2>&1 &
+runpid=$!
+n=0
+while [ ! -e "$R/started" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 0.3
+kill -9 $runpid
+wait $runpid 2>/dev/null
+sleep 0.3  # the orphaned shell runs on, changing nothing now
+"$FSS" restore --root "$R" > /dev/null
+kill "$(cat "$T/started.pid")" 2>/dev/null
+if [ "$(snap)" = "$before" ]; then echo "ok   killed-mid-way"; else echo "FAIL killed-mid-way"; fails=$((fails + 1)); fi
+
 # The exit status is the command's.
 seed
 "$FSS" run --root "$R" -- sh -c 'exit 7'
