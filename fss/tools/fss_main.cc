@@ -50,7 +50,10 @@ int main(int argc, char** argv) {
   CLI::App* commit = AddRootCommand(app, "commit", "accept the changes, begin a new checkpoint", a);
   CLI::App* checkpoint = AddRootCommand(app, "checkpoint", "the same as commit", a);
   rams::fss::RunOptions run_opts;
-  CLI::App* run = AddRootCommand(app, "run", "run COMMAND so that fss restore undoes what it changes", a);
+  CLI::App* run = app.add_subcommand("run", "run COMMAND so that fss restore undoes what it changes");
+  run->add_option("--root", a.target.root, "the directory tree whose changes are saved")->envname("FSS_ROOT");
+  run->add_option("--checkpoint-dir", a.target.checkpoint_name, "the checkpoint area in the root")
+      ->capture_default_str();
   run->add_flag("--confine", run_opts.confine, "refuse changes outside the root (EACCES)");
   run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
   run->prefix_command();
