@@ -204,7 +204,9 @@ class Supervisor {
   int64_t Save(const Target& t, Change change);
   int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
   int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
-  void ApplyUmask();
+  // Takes the caller's umask; false (refuse: EPERM) when its status cannot
+  // be read or its file-system uid/gid differ from this process's.
+  bool ApplyUmask();
   // Whether the request is still pending: after a read through the pid
   // (memory, /proc/PID), the read was of the caller and not of a process
   // that reused its pid.
@@ -339,21 +341,34 @@ int64_t Supervisor::Save(const Target& t, Change change) {
   return 0;
 }
 
-void Supervisor::ApplyUmask() {
+bool Supervisor::ApplyUmask() {
   char p[64];
   snprintf(p, sizeof(p), "/proc/%d/status", pid_);
   FILE* f = fopen(p, "re");
-  mode_t mask = 022;
-  if (f != nullptr) {
-    char line[256];
-    while (fgets(line, sizeof(line), f) != nullptr) {
-      unsigned m;
-      if (sscanf(line, "Umask: %o", &m) == 1) mask = m;
+  if (f == nullptr) return false;
+  mode_t mask = 077;
+  bool have_mask = false;
+  long fsuid = -1, fsgid = -1;
+  char line[256];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned m;
+    long r, e, s2, fs;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = m;
+      have_mask = true;
+    } else if (sscanf(line, "Uid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
+      fsuid = fs;
+    } else if (sscanf(line, "Gid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
+      fsgid = fs;
     }
-    fclose(f);
   }
-  if (!StillWaiting()) mask = 077;  // another process's umask: the strictest instead
+  fclose(f);
+  if (!have_mask || !StillWaiting()) return false;
   umask(mask);
+  // The call is performed with this process's credentials: only for a
+  // caller whose file-system ids are still ours (a program that changed its
+  // uid or gid is refused rather than acting with ours).
+  return fsuid == static_cast<long>(geteuid()) && fsgid == static_cast<long>(getegid());
 }
 
 int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how) {
@@ -366,7 +381,6 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   if ((flags & kWriteIntent) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE) {
     if (int64_t r = Save(*t, exists ? Change::kContent : Change::kReplace); r != 0) return r;
   }
-  ApplyUmask();
   // O_NOFOLLOW: the name was resolved already; a symlink swapped in since is
   // the program racing itself and gets ELOOP. O_NONBLOCK: a FIFO must not
   // block the supervisor (cleared again below).
@@ -413,7 +427,6 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
     Result<Target> t = Locate(dirfd, path, follow);
     if (!t.ok()) return NegErrno(t.status());
     if (int64_t r = Save(*t, change); r != 0) return r;
-    ApplyUmask();
     return op(*t) == 0 ? 0 : -errno;
   };
   auto proc_path = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
@@ -572,7 +585,7 @@ void Supervisor::Handle(const seccomp_notif& req) {
   pid_ = static_cast<pid_t>(req.pid);
   id_ = req.id;
   fd_ = sys::UniqueFd();
-  int64_t r = Perform(req);
+  int64_t r = ApplyUmask() ? Perform(req) : -EPERM;
   seccomp_notif_resp resp{};
   resp.id = req.id;
   if (r == INT64_MIN) {  // an open that changes nothing (openat2 without write intent)

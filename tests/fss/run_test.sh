@@ -103,6 +103,16 @@ sleep 0.3  # the orphaned shell runs on, changing nothing now
 kill "$(cat "$T/started.pid")" 2>/dev/null
 if [ "$(snap)" = "$before" ]; then echo "ok   killed-mid-way"; else echo "FAIL killed-mid-way"; fails=$((fails + 1)); fi
 
+# A program that changes its uid is refused rather than acting with fss
+# run's credentials (checked as root only: others cannot change uid).
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null; then
+  seed
+  chmod 777 "$R"
+  "$FSS" run --root "$R" -- setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo x > "$0/nobody"' "$R" 2>/dev/null
+  if [ -e "$R/nobody" ]; then echo "FAIL uid-change"; fails=$((fails + 1)); else echo "ok   uid-change"; fi
+  chmod 755 "$R"
+fi
+
 # The exit status is the command's.
 seed
 "$FSS" run --root "$R" -- sh -c 'exit 7'
