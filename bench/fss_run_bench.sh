@@ -29,7 +29,7 @@ time_of() {
   if [ "$mode" = fss ]; then (cd "$dir" && "$FSS" run --root "$dir" -- sh -c "$*" > /dev/null)
   else (cd "$dir" && sh -c "$*" > /dev/null); fi
   t1=$(now)
-  echo "$t1 - $t0" | bc -l
+  awk "BEGIN { print $t1 - $t0 }"
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
@@ -48,7 +48,7 @@ for work in ${5:-create rmrf make}; do
       eval "t_$mode=$t"
       rm -rf "$d"
     done
-    ratio=$(echo "$t_fss / $t_plain" | bc -l)
+    ratio=$(awk "BEGIN { print $t_fss / $t_plain }")
     printf '%s round %d: plain %.3f s, fss run %.3f s, ratio %.2f\n' "$work" "$r" "$t_plain" "$t_fss" "$ratio"
     ratios="$ratios $ratio"
     r=$((r + 1))
