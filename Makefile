@@ -51,6 +51,8 @@ demo: build
 	$(BUILD)/demo/rams-demo
 	@echo
 	$(BUILD)/demo/rams-remote-demo
+	@echo
+	sh demo/fss_run_demo.sh $(BUILD)/fss/fss
 
 test: build
 	@scripts/install-deps $(TEST_DEPS)
