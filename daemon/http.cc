@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "process_metrics.h"
 #include "server.h"
 
 namespace ramsd {
@@ -40,23 +41,29 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
     std::istream in(&request);
     std::string method, target;
     in >> method >> target;
-    std::string status = "200 OK", type = "text/plain; charset=utf-8", body;
-    if (method != "GET") {
+    // The query string selects nothing here (a scraper may add one).
+    if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+    // HEAD answers as GET would, without the body.
+    const bool head = method == "HEAD";
+    std::string status = "200 OK", type = "text/plain; charset=utf-8", body, extra;
+    if (method != "GET" && !head) {
       status = "405 Method Not Allowed";
-      body = "GET only\n";
+      extra = "Allow: GET, HEAD\r\n";
+      body = "GET or HEAD only\n";
     } else if (target == "/health") {
       if (server.shutting_down()) status = "503 Service Unavailable";
       body = server.shutting_down() ? "shutting down\n" : "ok\n";
     } else if (target == "/metrics") {
       type = "text/plain; version=0.0.4; charset=utf-8";
-      body = server.metrics().RenderPrometheus();
+      body = server.metrics().RenderPrometheus() + server.mapping().RenderPrometheus() +
+             RenderProcessMetrics();
     } else {
       status = "404 Not Found";
       body = "try /health or /metrics\n";
     }
     response = "HTTP/1.0 " + status + "\r\nContent-Type: " + type +
                "\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\nConnection: close\r\n\r\n" + body;
+               "\r\n" + extra + "Connection: close\r\n\r\n" + (head ? "" : body);
     asio::async_write(socket, asio::buffer(response),
                       [self = shared_from_this()](const std::error_code&, size_t) {
                         self->Finish();

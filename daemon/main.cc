@@ -114,7 +114,9 @@ struct CommandLine {
   uint32_t max_connections = 256;
   uint32_t handshake_timeout_ms = 2000;
   uint32_t busy_poll_us = 0;
+  uint32_t recall_timeout_ms = 2000;
   bool http_public = false;
+  bool no_mapping = false;
 };
 
 void DefineOptions(CLI::App& app, CommandLine& c) {
@@ -142,6 +144,12 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.add_option("--busy-poll-us", c.busy_poll_us,
                  "after activity, poll without sleeping this long (lower latency, burns a core)")
       ->capture_default_str();
+  app.add_option("--recall-timeout-ms", c.recall_timeout_ms,
+                 "remote mapping: a host that leaves an INVALIDATE/DOWNGRADE unanswered this long "
+                 "is cut off")
+      ->capture_default_str()->check(CLI::Range(10u, 600000u));
+  app.add_flag("--no-mapping", c.no_mapping,
+               "do not serve remote mapping (PAGE_* opcodes, feature bit 4) to clients");
   app.add_option("--backend", c.backend_name, "segment backend: posix or kernel (default: auto)");
   app.add_option("--port-file", c.port_file, "write 'PORT HTTP_PORT' here once listening");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
@@ -154,7 +162,9 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
 rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
   ramsd::ServerOptions options{.http_public = c.http_public,
                                .max_connections = c.max_connections,
-                               .handshake_timeout = std::chrono::milliseconds(c.handshake_timeout_ms)};
+                               .handshake_timeout = std::chrono::milliseconds(c.handshake_timeout_ms),
+                               .mapping = !c.no_mapping,
+                               .recall_timeout = std::chrono::milliseconds(c.recall_timeout_ms)};
   if (!ParseListenAddress(c.listen, &options.listen_host, &options.listen_port)) {
     return rams::Error(EINVAL, "--listen '" + c.listen + "': want ADDR:PORT");
   }

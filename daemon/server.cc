@@ -22,6 +22,7 @@ bool IsLoopback(const asio::ip::address& address) {
 Server::Server(asio::io_context& io, ServerOptions options)
     : io_(io),
       options_(std::move(options)),
+      mapping_(io, options_.backend, options_.recall_timeout),
       acceptor_(io),
       http_acceptor_(io),
       drain_timer_(io),
@@ -231,6 +232,7 @@ void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   spdlog::info("shutting down: {} connections to drain", sessions_.size());
+  mapping_.Stop();
   std::error_code ec;
   acceptor_.close(ec);
   // Copy: BeginShutdown may close and Forget a connection at once.

@@ -22,6 +22,7 @@
 
 #include "blocking_pool.h"
 #include "log_limiter.h"
+#include "mapping_home.h"
 #include "metrics.h"
 #include "rams/backend.h"
 #include "wire/messages.h"
@@ -53,6 +54,10 @@ struct ServerOptions {
   uint32_t max_http_connections = 16;
   std::chrono::milliseconds handshake_timeout{2000};
   std::chrono::milliseconds drain_timeout{5000};
+  // Remote mapping (docs/remote-mapping.md): granted to clients that ask;
+  // a host that leaves a recall unanswered this long is cut off.
+  bool mapping = true;
+  std::chrono::milliseconds recall_timeout{2000};
   rams::Backend* backend = nullptr;
 };
 
@@ -76,6 +81,7 @@ class Server {
   Metrics& metrics() { return metrics_; }
   LogLimiter& log_limiter() { return log_limiter_; }
   BlockingPool& pool() { return pool_; }
+  MappingHome& mapping() { return mapping_; }
   const std::shared_ptr<SyncGate>& sync_gate() { return sync_gate_; }
   asio::io_context& io() { return io_; }
   // A session finishing its handshake: false when --max-connections
@@ -106,6 +112,7 @@ class Server {
   BlockingPool pool_{wire::kMaxWaitsPerServer};
   const std::shared_ptr<SyncGate> sync_gate_ =
       std::make_shared<SyncGate>(io_, wire::kMaxSyncAgentsPerServer);
+  MappingHome mapping_;
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::acceptor http_acceptor_;
   asio::steady_timer drain_timer_;

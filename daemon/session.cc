@@ -111,8 +111,16 @@ void Session::ProcessBuffered() {
       const bool addressable = h.code() == EPROTONOSUPPORT || h.code() == EMSGSIZE;
       return ProtocolViolation(addressable ? &partial : nullptr, h.status());
     }
-    if (h->is_reply() || h->is_push()) {
+    // A reply is accepted only to our own requests on a mapping session
+    // (HandleRecallReply checks the id); pushes never.
+    const bool recall_reply = h->is_reply() && !h->is_push() && mapping_ &&
+                              (h->request_id & wire::kServerRequestIdBit) != 0;
+    if ((h->is_reply() || h->is_push()) && !recall_reply) {
       return ProtocolViolation(&*h, rams::Error(EPROTO, "reply or push sent to the server"));
+    }
+    if (!h->is_reply() && (h->request_id & wire::kServerRequestIdBit) != 0) {
+      return ProtocolViolation(&*h, rams::Error(EPROTO, "request id with bit 63 set: that "
+                                                        "range is the server's"));
     }
     const size_t frame_bytes = wire::kHeaderBytes + h->body_bytes;
     if (rend_ - rstart_ < frame_bytes) return;  // ReadSocket grows the buffer
@@ -120,7 +128,11 @@ void Session::ProcessBuffered() {
     Body body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
                                                            header.body_bytes);
     rstart_ += frame_bytes;
-    HandleFrame(header, body);
+    if (recall_reply) {
+      HandleRecallReply(header, body);
+    } else {
+      HandleFrame(header, body);
+    }
     if (queued_bytes_ > wire::kMaxQueuedReplyBytes) paused_ = true;
   }
 }
@@ -183,6 +195,9 @@ void Session::HandleFrame(const Header& h, Body body) {
     case Op::kBarrierJoin:
     case Op::kBarrierWait:
     case Op::kBarrierLeave: s = HandleSync(h, body); break;
+    case Op::kPageGet: s = HandlePageGet(h, body); break;
+    case Op::kPagePut: s = HandlePagePut(h, body); break;
+    case Op::kPageDrop: s = HandlePageDrop(h, body); break;
     default: s = rams::Error(EOPNOTSUPP, "unknown opcode " + std::to_string(h.opcode)); break;
   }
   if (!s.ok()) ReplyError(h, s);
@@ -199,7 +214,10 @@ void Session::HandleHello(const Header& h, Body body) {
                                         wire::kMaxBodyBytes);
   }
   const bool key_required = !server_.options().key.empty();
-  wire::HelloReply reply{.features = hello->features & wire::kAllFeatures,
+  const uint64_t offered =
+      wire::kAllFeatures | (server_.options().mapping ? wire::kFeatureMapping : 0);
+  mapping_ = (hello->features & offered & wire::kFeatureMapping) != 0;
+  wire::HelloReply reply{.features = hello->features & offered,
                          .max_body_bytes = wire::kMaxBodyBytes,
                          .auth_flags = key_required ? wire::kAuthKeyRequired : 0u};
   if (key_required) {
@@ -247,7 +265,8 @@ bool Session::BecomeReady(const Header& h) {
 }
 
 bool Session::InFlight(uint64_t request_id) const {
-  return parked_.count(request_id) != 0 || sync_in_flight_.count(request_id) != 0;
+  return parked_.count(request_id) != 0 || sync_in_flight_.count(request_id) != 0 ||
+         pending_gets_.count(request_id) != 0;
 }
 
 rams::Status Session::CheckPeerAccess(const rams::SegmentInfo& info, bool read_only) const {
@@ -298,6 +317,7 @@ void Session::Abort() {
   closing_ = true;
   CancelParked(0);
   if (sync_agent_) sync_agent_->Stop();
+  EndMapping();
   handshake_timer_.cancel();
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -326,10 +346,10 @@ void Session::Push(uint64_t request_id, wire::Opcode opcode, Body body) {
   Enqueue(wire::EncodeFrame(h, body));
 }
 
-void Session::Enqueue(wire::Bytes frame) {
+void Session::Enqueue(wire::Bytes frame, bool in_order) {
   if (closed_) return;
   queued_bytes_ += frame.size();
-  if (frame.size() <= wire::kHeaderBytes + wire::kSmallReplyBytes) {
+  if (!in_order && frame.size() <= wire::kHeaderBytes + wire::kSmallReplyBytes) {
     small_queue_.push_back(std::move(frame));
   } else {
     bulk_queue_.push_back(std::move(frame));

@@ -40,6 +40,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "mapping/page_directory.h"
 #include "rams/backend.h"
 #include "wire/messages.h"
 #include "server.h"
@@ -62,6 +63,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // The peer's IP address: the unit of the unauthenticated-connection caps.
   const std::string& peer_address() const { return peer_address_; }
   uint64_t id() const { return id_; }
+  // Remote mapping (session_mapping_ops.cc), called by the server's
+  // MappingHome on the io thread: answer a PAGE_GET of this host, send it a
+  // recall, or cut it off for a recall it left unanswered.
+  void SendPageGrant(const rams::mapping::DirectoryAction& grant, uint64_t epoch);
+  void SendRecall(const std::string& segment, rams::mapping::RecallKind kind, uint64_t page,
+                  uint64_t version);
+  void CutOff();
   // Past the handshake (counts against --max-connections). On the io thread.
   bool ready() {
     io_thread_.AssertHeld();
@@ -110,7 +118,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Reply(const Header& request, Body body) REQUIRES(io_thread_);
   void ReplyError(const Header& request, const rams::Status& status) REQUIRES(io_thread_);
   void Push(uint64_t request_id, wire::Opcode opcode, Body body) REQUIRES(io_thread_);
-  void Enqueue(wire::Bytes frame) REQUIRES(io_thread_);
+  // `in_order`: behind every frame queued before it (coherence traffic,
+  // docs/protocol.md §8), never ahead of a bulk frame as small ones go.
+  void Enqueue(wire::Bytes frame, bool in_order = false) REQUIRES(io_thread_);
   void WriteSocket() REQUIRES(io_thread_);
   void OnSocketWritten(const std::error_code& ec);
 
@@ -130,6 +140,15 @@ class Session : public std::enable_shared_from_this<Session> {
   rams::Status HandleSync(const Header& h, Body body) REQUIRES(io_thread_);
   void CompleteSync(const Header& h, const rams::Status& status, const wire::Bytes& body);
   rams::Result<Handle*> FindHandle(uint32_t handle, std::string_view op) REQUIRES(io_thread_);
+  // Remote mapping (session_mapping_ops.cc), on sessions granted kFeatureMapping.
+  rams::Status HandlePageGet(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandlePagePut(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandlePageDrop(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Result<Handle*> FindMappingHandle(uint32_t handle, std::string_view op, bool write)
+      REQUIRES(io_thread_);
+  // The host's reply to one of our INVALIDATE/DOWNGRADE requests.
+  void HandleRecallReply(const Header& h, Body body) REQUIRES(io_thread_);
+  void EndMapping() REQUIRES(io_thread_);
   // Parks `job` (which returns an errno-style result and a value, and gives
   // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
   // the request at once (WAIT), else at completion (LOCK).
@@ -176,6 +195,20 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unordered_map<uint64_t, Parked> parked_ GUARDED_BY(io_thread_);  // by request id
   std::unordered_set<uint64_t> sync_in_flight_ GUARDED_BY(io_thread_);  // request ids on sync_agent_
   std::shared_ptr<SyncAgent> sync_agent_ GUARDED_BY(io_thread_);        // started by the first sync op
+
+  // Remote mapping: granted at HELLO; the host's handle of each segment it
+  // maps (recalls name it); PAGE_GETs waiting for their grant; our requests
+  // (ids from kServerRequestIdBit up) waiting for the host's reply.
+  struct OutstandingRecall {
+    std::string segment;
+    uint64_t page = 0;
+  };
+  bool mapping_ GUARDED_BY(io_thread_) = false;
+  bool mapping_registered_ GUARDED_BY(io_thread_) = false;
+  std::map<std::string, uint32_t> mapping_handles_ GUARDED_BY(io_thread_);
+  std::unordered_set<uint64_t> pending_gets_ GUARDED_BY(io_thread_);
+  std::unordered_map<uint64_t, OutstandingRecall> recalls_ GUARDED_BY(io_thread_);
+  uint64_t next_server_request_id_ GUARDED_BY(io_thread_) = wire::kServerRequestIdBit;
 };
 
 }  // namespace ramsd

@@ -71,7 +71,8 @@ Result<int> ConnectOne(const addrinfo* ai, Deadline deadline) {
 }  // namespace
 
 Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint16_t port,
-                                                     const RemoteOptions& options) {
+                                                     const RemoteOptions& options,
+                                                     uint64_t features) {
   if (!options.key.empty()) RAMS_RETURN_IF_ERROR(wire::ValidateKey(options.key));
   const std::string host_str(host), port_str = std::to_string(port);
   const std::string peer = (host_str.find(':') != std::string::npos ? "[" + host_str + "]" : host_str) +
@@ -94,7 +95,7 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
   if (fd < 0) return last;
   SetSocketOptions(fd, options.timeout);
   std::shared_ptr<Connection> conn(new Connection(fd, peer, options));
-  RAMS_RETURN_IF_ERROR(conn->Handshake(options.key));
+  RAMS_RETURN_IF_ERROR(conn->Handshake(options.key, features));
   return conn;
 }
 
@@ -115,13 +116,16 @@ bool Connection::connected() const {
   return broken_ == 0;
 }
 
-Status Connection::Handshake(const std::string& key) {
+Status Connection::Handshake(const std::string& key, uint64_t features) {
   wire::Bytes body;
-  wire::HelloRequest{.features = wire::kAllFeatures, .max_body_bytes = wire::kMaxBodyBytes}
+  wire::HelloRequest{.features = features, .max_body_bytes = wire::kMaxBodyBytes}
       .EncodeTo(&body);
   Call hello{.opcode = wire::Opcode::kHello};
   RAMS_RETURN_IF_ERROR(RoundTrip(&hello, body));
   RAMS_ASSIGN_OR_RETURN(wire::HelloReply reply, wire::HelloReply::Decode(hello.body));
+  if ((reply.features & ~features) != 0) {
+    return Error(EPROTO, "connect " + peer_ + ": the server granted features not asked for");
+  }
   features_ = reply.features;
   server_max_body_ = std::min(reply.max_body_bytes, wire::kMaxBodyBytes);
   if ((reply.auth_flags & wire::kAuthKeyRequired) == 0) {
@@ -221,20 +225,7 @@ Status Connection::RoundTrip(Call* call, std::span<const std::byte> fixed,
 Status Connection::Finish(Call* call, Deadline deadline) {
   sys::LocalMutexLock l(mu_);
   while (!call->done) {
-    if (!reading_) {
-      reading_ = true;
-      l.Unlock();
-      Status r = ReadSome(deadline);
-      l.Lock();
-      if (r.ok()) DispatchBuffered();
-      else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
-      reading_ = false;
-      cv_.NotifyAll();
-    } else if (deadline) {
-      cv_.WaitUntil(mu_, *deadline);
-    } else {
-      cv_.Wait(mu_);
-    }
+    AwaitProgress(l, deadline);
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
       return Error(ETIMEDOUT, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
@@ -242,6 +233,62 @@ Status Connection::Finish(Call* call, Deadline deadline) {
     }
   }
   return CallStatus(*call);
+}
+
+void Connection::AwaitProgress(sys::LocalMutexLock& l, Deadline deadline) {
+  if (!reading_) {
+    ReadAsLeader(l, deadline);
+  } else if (deadline) {
+    cv_.WaitUntil(mu_, *deadline);
+  } else {
+    cv_.Wait(mu_);
+  }
+}
+
+void Connection::ReadAsLeader(sys::LocalMutexLock& l, Deadline deadline) {
+  reading_ = true;
+  l.Unlock();
+  Status r = ReadSome(deadline);
+  l.Lock();
+  if (r.ok()) DispatchBuffered();
+  else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
+  reading_ = false;
+  cv_.NotifyAll();
+}
+
+Result<ServerRequest> Connection::NextServerRequest(Deadline deadline) {
+  sys::LocalMutexLock l(mu_);
+  while (server_requests_.empty() && broken_ == 0) {
+    if (deadline && Clock::now() >= *deadline) {
+      return Error(ETIMEDOUT, "no request from " + peer_);
+    }
+    AwaitProgress(l, deadline);
+  }
+  if (!server_requests_.empty()) {  // queued before a break: still answered in order
+    ServerRequest r = std::move(server_requests_.front());
+    server_requests_.pop_front();
+    return r;
+  }
+  return Error(broken_, "connection to " + peer_ + " (" + broken_why_ + ")");
+}
+
+Status Connection::AnswerServerRequest(const wire::FrameHeader& request,
+                                       std::span<const std::byte> body) {
+  wire::HeaderBytes hb = wire::EncodeHeader({.opcode = request.opcode, .flags = wire::kFlagReply,
+                                             .request_id = request.request_id,
+                                             .body_bytes = static_cast<uint32_t>(body.size())});
+  std::vector<iovec> iov = {{hb.data(), hb.size()}};
+  if (!body.empty()) iov.push_back({const_cast<std::byte*>(body.data()), body.size()});
+  Status sent;
+  {
+    sys::LocalMutexLock l(send_mu_);
+    sent = SendAll(iov);
+  }
+  if (!sent.ok()) {
+    sys::LocalMutexLock l(mu_);
+    Break(sent.code(), sent.message());
+  }
+  return sent;
 }
 
 Status Connection::CallStatus(const Call& call) const {
@@ -286,11 +333,31 @@ void Connection::DispatchBuffered() {
     auto raw = std::span<const std::byte>(rbuf_).subspan(rstart_).first<wire::kHeaderBytes>();
     Result<wire::FrameHeader> h = wire::DecodeHeader(raw, wire::kMaxBodyBytes);
     if (!h.ok()) return Break(h.code(), "from " + peer_ + ": " + h.status().message());
-    if (!h->is_reply() && !h->is_push()) return Break(EPROTO, "request from server " + peer_);
+    const bool server_id = (h->request_id & wire::kServerRequestIdBit) != 0;
+    const bool request = !h->is_reply() && !h->is_push();
+    // Only a mapping session takes requests, only INVALIDATE/DOWNGRADE, only
+    // with ids from the server's range; replies and pushes never carry them.
+    const bool recall = h->opcode == static_cast<uint8_t>(wire::Opcode::kInvalidate) ||
+                        h->opcode == static_cast<uint8_t>(wire::Opcode::kDowngrade);
+    if (request && !((features_ & wire::kFeatureMapping) != 0 && server_id && recall &&
+                     h->status == 0)) {
+      return Break(EPROTO, "unexpected request from server " + peer_);
+    }
+    if (!request && server_id) return Break(EPROTO, "reply from " + peer_ + " to no request of ours");
     const size_t frame_bytes = wire::kHeaderBytes + h->body_bytes;
     if (rend_ - rstart_ < frame_bytes) return;  // ReadSome grows rbuf_ as needed
-    Dispatch(*h, std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
-                                                             h->body_bytes));
+    auto body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
+                                                           h->body_bytes);
+    if (request) {
+      if (server_requests_.size() >= wire::kMaxRecallsPerSession) {
+        return Break(EPROTO, "more than " + std::to_string(wire::kMaxRecallsPerSession) +
+                                 " requests outstanding from " + peer_);
+      }
+      server_requests_.push_back({*h, wire::Bytes(body.begin(), body.end())});
+      cv_.NotifyAll();
+    } else {
+      Dispatch(*h, body);
+    }
     rstart_ += frame_bytes;
   }
 }

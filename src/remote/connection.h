@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,10 +56,20 @@ struct Call {
   wire::Bytes body;
 };
 
+// A request the server sent (INVALIDATE, DOWNGRADE on a mapping session),
+// copied out of the receive buffer.
+struct ServerRequest {
+  wire::FrameHeader header;
+  wire::Bytes body;
+};
+
 class Connection {
  public:
+  // `features`: the feature bits asked for at HELLO (kFeatureMapping makes
+  // the session symmetric: see NextServerRequest).
   static Result<std::shared_ptr<Connection>> Open(std::string_view host, uint16_t port,
-                                                  const RemoteOptions& options);
+                                                  const RemoteOptions& options,
+                                                  uint64_t features = wire::kAllFeatures);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -82,6 +93,15 @@ class Connection {
   Status RoundTrip(Call* call, std::span<const std::byte> fixed,
                    std::span<const std::byte> data = {});
 
+  // Mapping sessions (kFeatureMapping granted): the next request the server
+  // sent, waiting (and reading the socket for everybody, like Finish) until
+  // `deadline`: ETIMEDOUT then; the connection's error once it broke. A
+  // session without the feature treats a server request as EPROTO.
+  Result<ServerRequest> NextServerRequest(Deadline deadline) EXCLUDES(mu_);
+  // Answers a server request with status 0 and `body`.
+  Status AnswerServerRequest(const wire::FrameHeader& request, std::span<const std::byte> body)
+      EXCLUDES(send_mu_);
+
   Deadline DefaultDeadline() const { return Clock::now() + timeout_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   bool connected() const EXCLUDES(mu_);
@@ -91,7 +111,13 @@ class Connection {
 
  private:
   Connection(int fd, std::string peer, const RemoteOptions& options);
-  Status Handshake(const std::string& key);
+  Status Handshake(const std::string& key, uint64_t features);
+  // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
+  // nobody reading; mu_ is released while reading.
+  void ReadAsLeader(sys::LocalMutexLock& l, Deadline deadline) REQUIRES(mu_);
+  // Reads as the leader when nobody reads, else waits for the reader's
+  // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
+  void AwaitProgress(sys::LocalMutexLock& l, Deadline deadline) REQUIRES(mu_);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
   Status SendAll(std::vector<iovec>& iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
@@ -123,6 +149,7 @@ class Connection {
   std::string broken_why_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, Call*> calls_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::deque<ServerRequest> server_requests_ GUARDED_BY(mu_);
 
   // Owned by the reading thread (invariant 1).
   wire::Bytes rbuf_;

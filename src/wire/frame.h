@@ -37,6 +37,9 @@ inline constexpr size_t kMaxQueuedReplyBytes = 8u << 20;
 inline constexpr uint32_t kMaxHandlesPerSession = 64;
 inline constexpr uint32_t kMaxWaitsPerSession = 64;
 inline constexpr uint32_t kMaxWaitsPerServer = 1024;
+// Remote mapping: INVALIDATE/DOWNGRADE requests one session may have
+// outstanding (protocol.md §8).
+inline constexpr uint32_t kMaxRecallsPerSession = 1024;
 inline constexpr uint32_t kMaxSyncQueuePerSession = 64;
 inline constexpr uint32_t kMaxSyncAgentsPerServer = 256;
 inline constexpr size_t kNonceBytes = 32;
@@ -92,7 +95,7 @@ inline constexpr uint64_t kFeatureLocks = 1u << 1;
 inline constexpr uint64_t kFeatureWait = 1u << 2;
 inline constexpr uint64_t kFeatureSync = 1u << 3;
 // Remote mapping: opcodes 25-29, and the server sends requests too
-// (protocol.md §8). ramsd grants it only once it serves them.
+// (protocol.md §8). ramsd grants it unless started with --no-mapping.
 inline constexpr uint64_t kFeatureMapping = 1u << 4;
 inline constexpr uint64_t kAllFeatures =
     kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;

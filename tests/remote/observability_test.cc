@@ -19,7 +19,7 @@
 namespace rams::test {
 namespace {
 
-std::string HttpGet(uint16_t port, const std::string& path) {
+std::string HttpRequest(uint16_t port, const std::string& method, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -29,7 +29,7 @@ std::string HttpGet(uint16_t port, const std::string& path) {
     close(fd);
     return "";
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
+  const std::string req = method + " " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
   EXPECT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
   std::string out;
   char buf[4096];
@@ -37,6 +37,10 @@ std::string HttpGet(uint16_t port, const std::string& path) {
   while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   close(fd);
   return out;
+}
+
+std::string HttpGet(uint16_t port, const std::string& path) {
+  return HttpRequest(port, "GET", path);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -90,6 +94,42 @@ TEST(ObservabilityTest, HealthMetricsAndLogs) {
                            "graceful shutdown"}) {
     EXPECT_NE(log.find(want), std::string::npos) << want << " missing in the log";
   }
+}
+
+// HEAD, a query string, other methods, and the build and process metrics.
+TEST(ObservabilityTest, HeadQueryStringsAndProcessMetrics) {
+  TempSegment seg(4096, "obs-head");
+  RamsdProcess ramsd;
+  ramsd.Start({"--export", seg.name(), "--http", "127.0.0.1:0"});
+  ASSERT_NE(ramsd.http_port(), 0);
+
+  const std::string get = HttpGet(ramsd.http_port(), "/health");
+  const std::string head = HttpRequest(ramsd.http_port(), "HEAD", "/health");
+  ASSERT_NE(head.find("200 OK"), std::string::npos) << head;
+  // The same head as GET's (Content-Length of the body it would send), no body.
+  EXPECT_EQ(head, get.substr(0, get.find("\r\n\r\n") + 4));
+  EXPECT_NE(head.find("Content-Length: 3\r\n"), std::string::npos) << head;
+
+  const std::string post = HttpRequest(ramsd.http_port(), "POST", "/health");
+  EXPECT_NE(post.find("405"), std::string::npos) << post;
+  EXPECT_NE(post.find("Allow: GET, HEAD"), std::string::npos) << post;
+
+  const std::string metrics = HttpGet(ramsd.http_port(), "/metrics?name[]=ramsd_ops_total");
+  ASSERT_NE(metrics.find("200 OK"), std::string::npos) << metrics;
+  for (const char* want :
+       {"ramsd_build_info{version=\"", "# TYPE process_cpu_seconds_total counter",
+        "process_resident_memory_bytes ", "process_virtual_memory_bytes ", "process_open_fds ",
+        "process_max_fds ", "process_start_time_seconds "}) {
+    EXPECT_NE(metrics.find(want), std::string::npos) << want << " missing in\n" << metrics;
+  }
+  // Plausible values: ramsd holds a few descriptors and started in the last day.
+  const size_t fds = metrics.find("\nprocess_open_fds ");
+  ASSERT_NE(fds, std::string::npos);
+  EXPECT_GE(std::stod(metrics.substr(fds + 18)), 3.0);
+  const size_t start = metrics.find("\nprocess_start_time_seconds ");
+  ASSERT_NE(start, std::string::npos);
+  EXPECT_NEAR(std::stod(metrics.substr(start + 28)), static_cast<double>(time(nullptr)), 86400.0);
+  EXPECT_EQ(ramsd.Stop(SIGTERM), 0);
 }
 
 }  // namespace

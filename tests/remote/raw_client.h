@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <string>
 #include <span>
 #include <utility>
 
@@ -101,5 +102,24 @@ class RawClient {
   }
   int fd_;
 };
+
+// The whole answer of ramsd's HTTP endpoint on `port` to GET `path`.
+inline std::string HttpResponse(uint16_t port, const std::string& path) {
+  RawClient c(port);
+  const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+  c.SendBytes(std::as_bytes(std::span(req.data(), req.size())));
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(c.fd(), buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// The value of the unlabelled metric `name` in a /metrics page (UINT64_MAX: absent).
+inline uint64_t MetricValue(const std::string& page, const std::string& name) {
+  const size_t at = page.find("\n" + name + " ");
+  if (at == std::string::npos) return UINT64_MAX;
+  return std::stoull(page.substr(at + name.size() + 2));
+}
 
 }  // namespace rams::test

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+#include "mapping_home.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "session.h"
+
+namespace ramsd {
+
+using rams::Error;
+using rams::Status;
+namespace mapping = rams::mapping;
+
+namespace {
+
+uint64_t NewEpoch() {
+  uint64_t e = 0;
+  // getrandom of 8 bytes does not fail short once the pool is ready; a
+  // failure falls back to the clock (an epoch only has to differ per start).
+  if (getrandom(&e, sizeof e, 0) != static_cast<ssize_t>(sizeof e) || e == 0) {
+    e = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) | 1;
+  }
+  return e;
+}
+
+// The home's copy, read and written through ramsd's own attachment of the
+// segment; the last page is zero-padded and writes past the end are dropped.
+class AttachmentMemory : public mapping::PageMemory {
+ public:
+  explicit AttachmentMemory(rams::Attachment* a) : a_(a) {}
+  void ReadPage(uint64_t page, std::span<std::byte> out) override {
+    const auto [offset, len] = Extent(page, out.size());
+    std::fill(out.begin() + static_cast<ptrdiff_t>(len), out.end(), std::byte{0});
+    if (len == 0) return;
+    if (Status s = a_->Read(offset, out.first(len)); !s.ok()) {
+      spdlog::error("mapping: read page {} of {}: {}", page, a_->info().name, s.ToString());
+    }
+  }
+  void WritePage(uint64_t page, std::span<const std::byte> data) override {
+    const auto [offset, len] = Extent(page, data.size());
+    if (len == 0) return;
+    if (Status s = a_->Write(offset, data.first(len)); !s.ok()) {
+      spdlog::error("mapping: write page {} of {}: {}", page, a_->info().name, s.ToString());
+    }
+  }
+
+ private:
+  std::pair<uint64_t, size_t> Extent(uint64_t page, size_t bytes) const {
+    const uint64_t size = a_->info().size_bytes;
+    const uint64_t offset = page * mapping::kDirectoryPageBytes;
+    if (offset >= size) return {offset, 0};
+    return {offset, static_cast<size_t>(std::min<uint64_t>(bytes, size - offset))};
+  }
+  rams::Attachment* a_;
+};
+
+}  // namespace
+
+struct MappingHome::Directory {
+  Directory(std::string n, std::unique_ptr<rams::Attachment> a, std::chrono::milliseconds timeout)
+      : name(std::move(n)),
+        attachment(std::move(a)),
+        memory(attachment.get()),
+        dir((attachment->info().size_bytes + mapping::kDirectoryPageBytes - 1) /
+                mapping::kDirectoryPageBytes,
+            &memory, timeout) {}
+  std::string name;
+  std::unique_ptr<rams::Attachment> attachment;
+  AttachmentMemory memory;
+  mapping::PageDirectory dir;
+};
+
+MappingHome::MappingHome(asio::io_context& io, rams::Backend* backend,
+                         std::chrono::milliseconds recall_timeout)
+    : backend_(backend), recall_timeout_(recall_timeout), epoch_(NewEpoch()), timer_(io) {}
+
+MappingHome::~MappingHome() = default;
+
+rams::Result<MappingHome::Directory*> MappingHome::Find(const std::string& segment, bool create) {
+  if (auto it = directories_.find(segment); it != directories_.end()) return it->second.get();
+  if (!create) return Error(EPERM, segment + ": no host maps it");
+  if (backend_ == nullptr) return Error(EOPNOTSUPP, "mapping: no backend");
+  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> a, backend_->Open(segment, {}));
+  if (a->info().size_bytes == 0) return Error(EINVAL, segment + ": empty segment");
+  auto d = std::make_unique<Directory>(segment, std::move(a), recall_timeout_);
+  Directory* raw = d.get();
+  directories_.emplace(segment, std::move(d));
+  spdlog::info("mapping: {} mapped by a host ({} pages, epoch {:016x})", segment,
+               (raw->attachment->info().size_bytes + mapping::kDirectoryPageBytes - 1) /
+                   mapping::kDirectoryPageBytes,
+               epoch_);
+  return raw;
+}
+
+Status MappingHome::Get(Session* host, uint64_t host_id, const std::string& segment, uint64_t tag,
+                        uint64_t first, uint32_t count, bool write, uint64_t have_version) {
+  if (stopped_) return Error(ESHUTDOWN, "mapping: shutting down");
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true));
+  hosts_[host_id] = host;
+  RAMS_RETURN_IF_ERROR(d->dir.Get(host_id, tag, first, count, write, have_version,
+                                  mapping::DirectoryClock::now()));
+  Dispatch(*d);
+  return Status::Ok();
+}
+
+rams::Result<uint64_t> MappingHome::Put(uint64_t host_id, const std::string& segment,
+                                        uint64_t page, uint64_t version,
+                                        std::span<const std::byte> data) {
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, false));
+  rams::Result<uint64_t> r = d->dir.Put(host_id, page, version, data);
+  Dispatch(*d);
+  return r;
+}
+
+rams::Result<uint64_t> MappingHome::Drop(uint64_t host_id, const std::string& segment,
+                                         uint64_t page, uint64_t version,
+                                         std::span<const std::byte> dirty) {
+  rams::Result<Directory*> d = Find(segment, false);
+  // Nothing mapped, so nothing held: a drop of an unheld page changes nothing.
+  if (!d.ok()) return uint64_t{0};
+  rams::Result<uint64_t> r =
+      (*d)->dir.Drop(host_id, page, version, dirty, mapping::DirectoryClock::now());
+  Dispatch(**d);
+  return r;
+}
+
+Status MappingHome::Acknowledge(uint64_t host_id, const std::string& segment, uint64_t page,
+                                std::span<const std::byte> dirty) {
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, false));
+  Status s = d->dir.Acknowledge(host_id, page, dirty, mapping::DirectoryClock::now());
+  Dispatch(*d);
+  return s;
+}
+
+void MappingHome::HostGone(uint64_t host_id) {
+  if (hosts_.erase(host_id) == 0) return;
+  for (auto& [name, d] : directories_) {
+    const uint64_t lost_before = d->dir.counters().pages_lost;
+    d->dir.HostGone(host_id, mapping::DirectoryClock::now());
+    const uint64_t lost = d->dir.counters().pages_lost - lost_before;
+    if (lost != 0) {
+      spdlog::warn("mapping: {} page(s) of {} lost with host {} (they fall back to the home's "
+                   "last copy)",
+                   lost, name, host_id);
+    }
+    Dispatch(*d);
+  }
+}
+
+void MappingHome::Dispatch(Directory& d) {
+  for (mapping::DirectoryAction& a : d.dir.TakeActions()) {
+    if (a.host == mapping::kHomeHost) continue;  // one-sided recalls: not issued yet
+    auto it = hosts_.find(a.host);
+    if (it == hosts_.end()) continue;  // gone: the directory has forgotten it too
+    if (a.kind == mapping::DirectoryAction::Kind::kGrant) {
+      it->second->SendPageGrant(a, epoch_);
+    } else {
+      it->second->SendRecall(d.name, a.recall, a.page, a.version);
+    }
+  }
+  ArmTimer();
+}
+
+void MappingHome::ArmTimer() {
+  if (timer_armed_ || stopped_ || hosts_.empty()) return;
+  timer_armed_ = true;
+  // A quarter of the timeout: a silent host is cut off within 1.25 timeouts.
+  timer_.expires_after(std::max(recall_timeout_ / 4, std::chrono::milliseconds(1)));
+  timer_.async_wait([this](const std::error_code& ec) {
+    timer_armed_ = false;
+    if (!ec) OnTimer();
+  });
+}
+
+void MappingHome::OnTimer() {
+  std::vector<uint64_t> overdue;
+  for (auto& [name, d] : directories_) {
+    for (uint64_t h : d->dir.Expire(mapping::DirectoryClock::now())) overdue.push_back(h);
+  }
+  std::sort(overdue.begin(), overdue.end());
+  overdue.erase(std::unique(overdue.begin(), overdue.end()), overdue.end());
+  for (uint64_t h : overdue) {
+    auto it = hosts_.find(h);
+    if (it == hosts_.end()) continue;
+    ++hosts_cut_off_;
+    spdlog::warn("mapping: host {} did not acknowledge a recall within {} ms: cut off", h,
+                 recall_timeout_.count());
+    Session* s = it->second;
+    HostGone(h);      // the others proceed now
+    s->CutOff();      // and its connection closes
+  }
+  ArmTimer();
+}
+
+void MappingHome::Stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+MappingCounters MappingHome::counters() const {
+  MappingCounters c{.segments = directories_.size()};
+  for (const auto& [name, d] : directories_) {
+    const mapping::DirectoryCounters& x = d->dir.counters();
+    c.pages.faults_served += x.faults_served;
+    c.pages.invalidations += x.invalidations;
+    c.pages.downgrades += x.downgrades;
+    c.pages.upgrades += x.upgrades;
+    c.pages.bounces += x.bounces;
+    c.pages.recalls_timed_out += x.recalls_timed_out;
+    c.pages.pages_lost += x.pages_lost;
+  }
+  return c;
+}
+
+std::string MappingHome::RenderPrometheus() const {
+  const MappingCounters c = counters();
+  std::string out;
+  auto add = [&out](const char* name, const char* type, const char* help, uint64_t v) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+  };
+  add("ramsd_mapping_segments", "gauge", "segments some host maps (directories)", c.segments);
+  add("ramsd_mapping_hosts", "gauge", "mapping sessions known to the directories", hosts_.size());
+  add("ramsd_mapping_pages_granted_total", "counter", "pages granted to hosts (PAGE_GET)",
+      c.pages.faults_served);
+  add("ramsd_mapping_invalidations_total", "counter", "INVALIDATE requests sent",
+      c.pages.invalidations);
+  add("ramsd_mapping_downgrades_total", "counter", "DOWNGRADE requests sent", c.pages.downgrades);
+  add("ramsd_mapping_upgrades_total", "counter", "write grants without data", c.pages.upgrades);
+  add("ramsd_mapping_page_bounces_total", "counter",
+      "exclusive grants of a page another host held exclusively", c.pages.bounces);
+  add("ramsd_mapping_recalls_timed_out_total", "counter", "recalls not acknowledged in time",
+      c.pages.recalls_timed_out);
+  add("ramsd_mapping_hosts_cut_off_total", "counter", "hosts cut off for a silent recall",
+      hosts_cut_off_);
+  add("ramsd_mapping_pages_lost_total", "counter",
+      "exclusive copies lost with their host (fell back to the home's copy)", c.pages.pages_lost);
+  add("ramsd_mapping_epoch", "gauge", "this ramsd's directory epoch (low 32 bits)",
+      epoch_ & 0xffffffffu);
+  return out;
+}
+
+}  // namespace ramsd

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+// MappingHome: ramsd's side of remote mapping as the home of its exports
+// (docs/remote-mapping.md, docs/protocol.md §8). It keeps one
+// mapping::PageDirectory per exported segment that some host maps, reading
+// and writing the home's copy through ramsd's own attachment of the segment,
+// and carries out the directory's actions: grants become PAGE_GET replies,
+// recalls become INVALIDATE/DOWNGRADE requests to the holding host's session.
+// A host is a mapping session (its id is the session id); a host that does
+// not acknowledge a recall within the recall timeout is cut off (its
+// connection closed), after which the directory goes on with the others.
+//
+// Thread safety: none; everything runs on the server's io thread, as the
+// sessions do.
+#pragma once
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mapping/page_directory.h"
+#include "rams/backend.h"
+#include "rams/status.h"
+
+namespace ramsd {
+
+class Session;
+
+// The totals of every directory, for /metrics.
+struct MappingCounters {
+  uint64_t segments = 0;  // directories (segments some host has mapped)
+  rams::mapping::DirectoryCounters pages;
+};
+
+class MappingHome {
+ public:
+  MappingHome(asio::io_context& io, rams::Backend* backend,
+              std::chrono::milliseconds recall_timeout);
+  ~MappingHome();
+
+  uint64_t epoch() const { return epoch_; }
+
+  // The session's PAGE_GET/PUT/DROP and recall acknowledgements. `host` is
+  // the session; the first call registers it (HostGone unregisters it).
+  rams::Status Get(Session* host, uint64_t host_id, const std::string& segment, uint64_t tag,
+                   uint64_t first, uint32_t count, bool write, uint64_t have_version);
+  rams::Result<uint64_t> Put(uint64_t host_id, const std::string& segment, uint64_t page,
+                             uint64_t version, std::span<const std::byte> data);
+  rams::Result<uint64_t> Drop(uint64_t host_id, const std::string& segment, uint64_t page,
+                              uint64_t version, std::span<const std::byte> dirty);
+  rams::Status Acknowledge(uint64_t host_id, const std::string& segment, uint64_t page,
+                           std::span<const std::byte> dirty);
+  // The host's session ended: it leaves every directory (pages it held
+  // exclusively are lost, docs/remote-mapping.md rule 6).
+  void HostGone(uint64_t host_id);
+  // Stops the recall timer (server shutdown).
+  void Stop();
+
+  MappingCounters counters() const;
+  std::string RenderPrometheus() const;
+
+ private:
+  struct Directory;
+  rams::Result<Directory*> Find(const std::string& segment, bool create);
+  void Dispatch(Directory& dir);
+  void ArmTimer();
+  void OnTimer();
+
+  rams::Backend* backend_;
+  const std::chrono::milliseconds recall_timeout_;
+  const uint64_t epoch_;
+  asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  bool stopped_ = false;
+  std::map<std::string, std::unique_ptr<Directory>> directories_;
+  std::map<uint64_t, Session*> hosts_;  // registered mapping sessions
+  uint64_t hosts_cut_off_ = 0;
+};
+
+}  // namespace ramsd

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+// ramsd as the home of remote mappings: a session's PAGE_GET/PUT/DROP, the
+// INVALIDATE/DOWNGRADE requests it is sent and their replies
+// (docs/protocol.md §8). The directory itself is the server's MappingHome.
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "mapping_home.h"
+#include "session.h"
+
+namespace ramsd {
+
+using rams::Error;
+using rams::Status;
+
+rams::Result<Session::Handle*> Session::FindMappingHandle(uint32_t handle, std::string_view op,
+                                                          bool write) {
+  if (!mapping_) {
+    return Error(EOPNOTSUPP, std::string(op) + ": remote mapping (feature bit 4) not negotiated");
+  }
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindHandle(handle, op));
+  if (write && hd->read_only) return Error(EROFS, std::string(op) + ": read-only handle");
+  return hd;
+}
+
+Status Session::HandlePageGet(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::PageGetRequest req, wire::PageGetRequest::Decode(body));
+  const bool write = req.access == wire::kAccessWrite;
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "PAGE_GET", write));
+  // The handle recalls of this segment name (the host's newest one).
+  mapping_handles_[hd->name] = req.handle;
+  mapping_registered_ = true;
+  pending_gets_.insert(h.request_id);
+  Status s = server_.mapping().Get(this, id_, hd->name, h.request_id, req.first_page, req.count,
+                                   write, req.have_version);
+  if (!s.ok()) pending_gets_.erase(h.request_id);
+  return s;
+}
+
+Status Session::HandlePagePut(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::PagePutRequest req, wire::PagePutRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "PAGE_PUT", true));
+  RAMS_ASSIGN_OR_RETURN(uint64_t version,
+                        server_.mapping().Put(id_, hd->name, req.page, req.version, req.data));
+  wire::Bytes out;
+  wire::U64Reply{.value = version}.EncodeTo(&out);
+  Reply(h, out);
+  return Status::Ok();
+}
+
+Status Session::HandlePageDrop(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::PageDropRequest req, wire::PageDropRequest::Decode(body));
+  const bool dirty = (req.flags & wire::kPageDirty) != 0;
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "PAGE_DROP", dirty));
+  RAMS_ASSIGN_OR_RETURN(uint64_t version,
+                        server_.mapping().Drop(id_, hd->name, req.page, req.version, req.data));
+  wire::Bytes out;
+  wire::U64Reply{.value = version}.EncodeTo(&out);
+  Reply(h, out);
+  return Status::Ok();
+}
+
+void Session::SendPageGrant(const rams::mapping::DirectoryAction& grant, uint64_t epoch) {
+  io_thread_.AssertHeld();
+  if (pending_gets_.erase(grant.tag) == 0) return;  // not ours, or the session ended
+  wire::PageGetReply reply{.epoch = epoch,
+                           .flags = grant.lost_pages ? wire::kSegmentLostPages : 0u};
+  for (const rams::mapping::PageGrantOut& g : grant.grants) {
+    reply.grants.push_back(wire::PageGrant{.page = g.page, .version = g.version,
+                                           .flags = g.data_included ? wire::kGrantData : 0u,
+                                           .data = g.data});
+  }
+  wire::Bytes out;
+  reply.EncodeTo(&out);
+  Header h{.opcode = static_cast<uint8_t>(wire::Opcode::kPageGet), .flags = wire::kFlagReply,
+           .request_id = grant.tag};
+  Enqueue(wire::EncodeFrame(h, out), /*in_order=*/true);
+}
+
+void Session::SendRecall(const std::string& segment, rams::mapping::RecallKind kind,
+                         uint64_t page, uint64_t version) {
+  io_thread_.AssertHeld();
+  if (closing_) return;
+  auto handle = mapping_handles_.find(segment);
+  if (handle == mapping_handles_.end()) return;  // never mapped here: nothing to recall
+  if (recalls_.size() >= wire::kMaxRecallsPerSession) {
+    // A host this far behind is not answering: the recall timeout cuts it
+    // off; sending more would only grow its queue.
+    return;
+  }
+  const uint64_t id = next_server_request_id_++;
+  recalls_[id] = OutstandingRecall{.segment = segment, .page = page};
+  wire::Bytes out;
+  wire::RecallRequest{.handle = handle->second, .page = page, .version = version}.EncodeTo(&out);
+  const auto op = kind == rams::mapping::RecallKind::kInvalidate ? wire::Opcode::kInvalidate
+                                                                 : wire::Opcode::kDowngrade;
+  Header h{.opcode = static_cast<uint8_t>(op), .flags = 0, .request_id = id};
+  Enqueue(wire::EncodeFrame(h, out), /*in_order=*/true);
+}
+
+void Session::HandleRecallReply(const Header& h, Body body) {
+  auto it = recalls_.find(h.request_id);
+  if (it == recalls_.end()) {
+    return ProtocolViolation(nullptr, Error(EPROTO, "reply to request " +
+                                                        std::to_string(h.request_id) +
+                                                        ", which the server did not send"));
+  }
+  const OutstandingRecall recall = it->second;
+  recalls_.erase(it);
+  std::span<const std::byte> dirty;
+  wire::Bytes copy;  // the data outlives the receive buffer's next fill
+  if (h.status == 0) {
+    rams::Result<wire::RecallReply> r = wire::RecallReply::Decode(body);
+    if (!r.ok()) return ProtocolViolation(nullptr, r.status());
+    if ((r->flags & wire::kPageDirty) != 0) {
+      copy.assign(r->data.begin(), r->data.end());
+      dirty = copy;
+    }
+  }
+  // An error reply counts as acknowledged without data (protocol.md §8).
+  Status s = server_.mapping().Acknowledge(id_, recall.segment, recall.page, dirty);
+  if (!s.ok()) spdlog::debug("connection {}: recall reply: {}", id_, s.ToString());
+}
+
+void Session::CutOff() {
+  io_thread_.AssertHeld();
+  spdlog::warn("connection {} from {}: cut off (a recall went unanswered)", id_, peer_);
+  Abort();
+}
+
+void Session::EndMapping() {
+  if (!mapping_registered_) return;
+  mapping_registered_ = false;
+  pending_gets_.clear();
+  recalls_.clear();
+  server_.mapping().HostGone(id_);
+}
+
+}  // namespace ramsd

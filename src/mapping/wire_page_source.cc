@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+#include "mapping/wire_page_source.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "remote/connection.h"
+#include "wire/messages.h"
+
+namespace rams::mapping {
+
+using remote_internal::Call;
+using remote_internal::Clock;
+
+namespace {
+
+template <class T>
+wire::Bytes Encode(const T& v) {
+  wire::Bytes out;
+  v.EncodeTo(&out);
+  return out;
+}
+
+// How often the recall thread looks at stop_ while the home is quiet.
+constexpr std::chrono::milliseconds kRecallPollSlice{100};
+
+}  // namespace
+
+Result<std::unique_ptr<WirePageSource>> WirePageSource::Open(std::string_view host, uint16_t port,
+                                                             std::string_view segment,
+                                                             bool read_only,
+                                                             const RemoteOptions& options) {
+  RAMS_ASSIGN_OR_RETURN(std::shared_ptr<remote_internal::Connection> conn,
+                        remote_internal::Connection::Open(
+                            host, port, options, wire::kAllFeatures | wire::kFeatureMapping));
+  if ((conn->features() & wire::kFeatureMapping) == 0) {
+    return Error(EOPNOTSUPP, "ramsd at " + conn->peer() + " does not serve remote mapping");
+  }
+  Call open{.opcode = wire::Opcode::kOpen};
+  RAMS_RETURN_IF_ERROR(conn->RoundTrip(
+      &open, Encode(wire::OpenRequest{.flags = read_only ? wire::kOpenReadOnly : 0u,
+                                      .name = segment})));
+  RAMS_ASSIGN_OR_RETURN(wire::OpenReply reply, wire::OpenReply::Decode(open.body));
+  if (reply.size_bytes == 0) return Error(EINVAL, "map " + std::string(segment) + ": empty segment");
+  return std::unique_ptr<WirePageSource>(
+      new WirePageSource(std::move(conn), reply.handle, reply.size_bytes, read_only));
+}
+
+WirePageSource::WirePageSource(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
+                               uint64_t size_bytes, bool read_only)
+    : conn_(std::move(conn)), handle_(handle), size_bytes_(size_bytes), read_only_(read_only) {
+  recall_thread_ = std::thread([this] { RecallLoop(); });
+}
+
+WirePageSource::~WirePageSource() {
+  stop_.store(true, std::memory_order_relaxed);
+  {
+    sys::LocalMutexLock l(mu_);
+    sink_cv_.NotifyAll();
+  }
+  recall_thread_.join();
+}
+
+void WirePageSource::SetSink(CoherenceSink* sink) {
+  sys::LocalMutexLock l(mu_);
+  sink_ = sink;
+  sink_cv_.NotifyAll();
+}
+
+uint64_t WirePageSource::VersionOf(uint64_t page) {
+  sys::LocalMutexLock l(mu_);
+  auto it = versions_.find(page);
+  return it == versions_.end() ? 0 : it->second;
+}
+
+void WirePageSource::ReportLost(const Status& why) {
+  CoherenceSink* sink = nullptr;
+  {
+    sys::LocalMutexLock l(mu_);
+    if (lost_) return;
+    lost_ = true;
+    sink = sink_;
+  }
+  if (sink != nullptr) sink->Lost(why);
+}
+
+Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_version,
+                                  std::span<std::byte> data) {
+  if (data.size() != kPageBytes) return Error(EINVAL, "PAGE_GET: the buffer is not one page");
+  Call call{.opcode = wire::Opcode::kPageGet};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(
+      &call, Encode(wire::PageGetRequest{
+                 .handle = handle_,
+                 .access = access == Access::kWrite ? wire::kAccessWrite : wire::kAccessRead,
+                 .count = 1, .first_page = page, .have_version = have_version})));
+  RAMS_ASSIGN_OR_RETURN(wire::PageGetReply reply, wire::PageGetReply::Decode(call.body));
+  // The home's reply is hostile input too: the first grant must be ours.
+  const wire::PageGrant& g = reply.grants.front();
+  if (g.page != page) return Error(EPROTO, "PAGE_GET: the home granted another page");
+  if ((g.flags & wire::kGrantData) == 0 && have_version == 0) {
+    return Error(EPROTO, "PAGE_GET: a grant without data for a page this host does not hold");
+  }
+  bool epoch_changed = false;
+  {
+    sys::LocalMutexLock l(mu_);
+    if (lost_) return Error(ENOTCONN, "the mapping session was lost");
+    if (epoch_ == 0) epoch_ = reply.epoch;
+    epoch_changed = reply.epoch != epoch_;
+    if (!epoch_changed) versions_[page] = g.version;
+  }
+  if (epoch_changed) {
+    // The home restarted: its directory does not know our copies (rule 7).
+    ReportLost(Error(ESTALE, "the home restarted (new directory epoch)"));
+    return Error(ESTALE, "PAGE_GET: the home restarted (new directory epoch)");
+  }
+  if ((reply.flags & wire::kSegmentLostPages) != 0) {
+    fprintf(stderr, "rams: pages of a mapped segment on %s were lost with a host that held "
+                    "them exclusively\n",
+            conn_->peer().c_str());
+  }
+  if ((g.flags & wire::kGrantData) != 0) std::copy(g.data.begin(), g.data.end(), data.begin());
+  return Grant{.version = g.version, .data_included = (g.flags & wire::kGrantData) != 0};
+}
+
+Status WirePageSource::Put(uint64_t page, std::span<const std::byte> data) {
+  if (data.size() != kPageBytes) return Error(EINVAL, "PAGE_PUT: not one page");
+  Call call{.opcode = wire::Opcode::kPagePut};
+  Status s = conn_->RoundTrip(&call, Encode(wire::PagePutRequest{.handle = handle_, .page = page,
+                                                                 .version = VersionOf(page),
+                                                                 .data = data}));
+  // EPERM: the page is no longer ours exclusively — an INVALIDATE or
+  // DOWNGRADE crossed this write-back and its acknowledgement carried the
+  // same data home (docs/remote-mapping.md, Status).
+  if (s.code() == EPERM) return Status::Ok();
+  RAMS_RETURN_IF_ERROR(s);
+  RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
+  sys::LocalMutexLock l(mu_);
+  versions_[page] = reply.value;
+  return Status::Ok();
+}
+
+Status WirePageSource::Drop(uint64_t page, std::span<const std::byte> dirty) {
+  if (!dirty.empty() && dirty.size() != kPageBytes) return Error(EINVAL, "PAGE_DROP: not one page");
+  Call call{.opcode = wire::Opcode::kPageDrop};
+  Status s = conn_->RoundTrip(
+      &call, Encode(wire::PageDropRequest{.handle = handle_,
+                                          .flags = dirty.empty() ? 0u : wire::kPageDirty,
+                                          .page = page, .version = VersionOf(page),
+                                          .data = dirty}));
+  {
+    sys::LocalMutexLock l(mu_);
+    versions_.erase(page);
+  }
+  if (s.code() == EPERM) return Status::Ok();  // stale, as for Put
+  return s;
+}
+
+void WirePageSource::RecallLoop() {
+  CoherenceSink* sink = nullptr;
+  {
+    sys::LocalMutexLock l(mu_);
+    while (sink_ == nullptr && !stop_.load(std::memory_order_relaxed)) sink_cv_.Wait(mu_);
+    sink = sink_;
+  }
+  std::vector<std::byte> page(kPageBytes);
+  while (!stop_.load(std::memory_order_relaxed)) {
+    Result<remote_internal::ServerRequest> r =
+        conn_->NextServerRequest(Clock::now() + kRecallPollSlice);
+    if (!r.ok()) {
+      if (r.code() == ETIMEDOUT) continue;
+      return ReportLost(r.status());
+    }
+    rams::Result<wire::RecallRequest> recall = wire::RecallRequest::Decode(r->body);
+    if (!recall.ok() || recall->handle != handle_) {
+      // Our only handle, a well-formed body: anything else is a broken home.
+      return ReportLost(Error(EPROTO, "a malformed recall from " + conn_->peer()));
+    }
+    bool dirty = false;
+    const bool invalidate = r->header.opcode == static_cast<uint8_t>(wire::Opcode::kInvalidate);
+    Status s = invalidate ? sink->Invalidate(recall->page, page, &dirty)
+                          : sink->Downgrade(recall->page, page, &dirty);
+    if (invalidate) {
+      sys::LocalMutexLock l(mu_);
+      versions_.erase(recall->page);
+    }
+    wire::RecallReply reply{.flags = (s.ok() && dirty) ? wire::kPageDirty : 0u};
+    if (s.ok() && dirty) reply.data = page;
+    if (!conn_->AnswerServerRequest(r->header, Encode(reply)).ok()) continue;  // broken: next turn
+    recalls_answered_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace rams::mapping

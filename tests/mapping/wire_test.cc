@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+// The two halves of remote mapping joined over the wire: host pagers whose
+// PageSource is a WirePageSource on a real ramsd home (loopback). Pages
+// fetched on first touch carry the home's data, a write on one host reaches
+// the other through the home's DOWNGRADE/INVALIDATE, a flush writes back,
+// and two processes of one host cost the home one PAGE_GET per page, not two.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "mapping/host_pager.h"
+#include "mapping/mapped_segment.h"
+#include "mapping/wire_page_source.h"
+#include "../remote/ramsd_process.h"
+#include "../remote/raw_client.h"
+
+namespace rams::mapping {
+namespace {
+
+constexpr uint64_t kPages = 16;
+
+uint64_t Metric(uint16_t port, const std::string& name) {
+  return test::MetricValue(test::HttpResponse(port, "/metrics"), name);
+}
+
+class WireMappingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<std::byte> init(kPages * kPageBytes);
+    for (size_t i = 0; i < init.size(); ++i) init[i] = std::byte(i / kPageBytes + 1);
+    ASSERT_TRUE(seg_.segment().Write(0, init).ok());
+    ramsd_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
+    for (int h = 0; h < 2; ++h) {
+      HostPagerOptions po;
+      po.socket_path = "@rams-wire-test-" + std::to_string(getpid()) + "-" + std::to_string(h);
+      auto pager = HostPager::Start(po);
+      if (!pager.ok() && (pager.code() == ENOTSUP || pager.code() == EPERM || pager.code() == ENOSYS)) {
+        GTEST_SKIP() << "userfaultfd cannot serve shmem here: " << pager.status().ToString();
+      }
+      ASSERT_TRUE(pager.ok()) << pager.status().ToString();
+      auto source = WirePageSource::Open("127.0.0.1", ramsd_.port(), seg_.name(), false, {});
+      ASSERT_TRUE(source.ok()) << source.status().ToString();
+      sources_.push_back(source->get());
+      ASSERT_TRUE((*pager)->AddSegment(seg_.name(), std::move(*source), SegmentAccess{}).ok());
+      pagers_.push_back(std::move(*pager));
+    }
+  }
+  Result<std::unique_ptr<MappedSegment>> Map(int host) {
+    return MappedSegment::Open(pagers_[host]->socket_path(), seg_.name(), MapOptions{true});
+  }
+
+  test::TempSegment seg_{kPages * kPageBytes, "wiremap"};
+  test::RamsdProcess ramsd_;
+  std::vector<WirePageSource*> sources_;  // owned by the pagers
+  std::vector<std::unique_ptr<HostPager>> pagers_;
+};
+
+TEST_F(WireMappingTest, WritesCrossHostsThroughTheHomesRecalls) {
+  auto m0 = Map(0);
+  ASSERT_TRUE(m0.ok()) << m0.status().ToString();
+  auto m1 = Map(1);
+  ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+  volatile std::byte* p0 = (*m0)->data().data();
+  volatile std::byte* p1 = (*m1)->data().data();
+  const size_t at = 3 * kPageBytes + 7;
+  EXPECT_EQ(static_cast<std::byte>(p0[at]), std::byte{4});  // first touch: the home's data
+  p0[at] = std::byte{0x55};         // host 0 takes the page exclusively
+  EXPECT_EQ(static_cast<std::byte>(p1[at]), std::byte{0x55});  // host 1's read: a DOWNGRADE brought it home
+  p1[at] = std::byte{0x66};         // host 1 writes: host 0 is invalidated
+  EXPECT_EQ(static_cast<std::byte>(p0[at]), std::byte{0x66});
+  EXPECT_GE(Metric(ramsd_.http_port(), "ramsd_mapping_downgrades_total"), 1u);
+  EXPECT_GE(Metric(ramsd_.http_port(), "ramsd_mapping_invalidations_total"), 1u);
+  EXPECT_GE(sources_[0]->recalls_answered() + sources_[1]->recalls_answered(), 2u);
+
+  // Host 0 writes another page and flushes: the home's memory has it.
+  p0[9 * kPageBytes] = std::byte{0x77};
+  ASSERT_TRUE((*m0)->Flush().ok());
+  EXPECT_EQ(seg_.Bytes()[9 * kPageBytes], std::byte{0x77});
+}
+
+TEST_F(WireMappingTest, TwoProcessesOfOneHostCostTheHomeOnePageGetPerPage) {
+  const uint64_t before = Metric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total");
+  for (int child = 0; child < 2; ++child) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto m = Map(0);
+      if (!m.ok()) _exit(2);
+      const volatile std::byte* p = (*m)->data().data();
+      for (uint64_t i = 0; i < kPages; ++i) {
+        if (p[i * kPageBytes] != std::byte(i + 1)) _exit(3);
+      }
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  EXPECT_EQ(Metric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
+}
+
+}  // namespace
+}  // namespace rams::mapping

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+// ramsd as the home of remote mappings (docs/protocol.md §8,
+// docs/remote-mapping.md), spoken to frame by frame by raw "hosts": grants
+// with read-ahead, downgrades and invalidations answered with dirty data,
+// upgrades without data, a silent host cut off while the others proceed,
+// pages lost with their host, and every refusal of bad input.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "ramsd_process.h"
+#include "raw_client.h"
+#include "wire/messages.h"
+
+namespace rams::test {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr uint64_t kPage = wire::kPageBytes;
+
+// A raw host: HELLO asking for mapping, then OPEN of the segment.
+class Host {
+ public:
+  Host(uint16_t port, const std::string& segment, bool mapping = true, bool read_only = false)
+      : c_(port) {
+    c_.SendMsg(wire::Opcode::kHello, 1,
+               wire::HelloRequest{.features = wire::kAllFeatures |
+                                              (mapping ? wire::kFeatureMapping : 0)});
+    auto hello = c_.Receive();
+    EXPECT_TRUE(hello && hello->first.status == 0);
+    if (hello) {
+      auto r = wire::HelloReply::Decode(hello->second);
+      EXPECT_TRUE(r.ok());
+      granted_ = r.ok() && (r->features & wire::kFeatureMapping) != 0;
+    }
+    c_.SendMsg(wire::Opcode::kOpen, 2,
+               wire::OpenRequest{.flags = read_only ? wire::kOpenReadOnly : 0u, .name = segment});
+    auto open = c_.Receive();
+    EXPECT_TRUE(open && open->first.status == 0);
+    if (open) handle_ = wire::OpenReply::Decode(open->second)->handle;
+  }
+  RawClient& raw() { return c_; }
+  bool granted() const { return granted_; }
+  uint32_t handle() const { return handle_; }
+
+  void SendGet(uint64_t id, uint64_t first, uint16_t count, bool write, uint64_t have = 0) {
+    c_.SendMsg(wire::Opcode::kPageGet, id,
+               wire::PageGetRequest{.handle = handle_,
+                                    .access = write ? wire::kAccessWrite : wire::kAccessRead,
+                                    .count = count, .first_page = first, .have_version = have});
+  }
+  // The next frame, which must be the reply to request `id`.
+  std::pair<wire::FrameHeader, wire::Bytes> Expect(uint64_t id) {
+    auto f = c_.Receive();
+    EXPECT_TRUE(f.has_value());
+    if (!f) return {};
+    EXPECT_EQ(f->first.request_id, id) << "opcode " << int(f->first.opcode);
+    return *f;
+  }
+  wire::PageGetReply Grant(const wire::Bytes& body) {
+    auto r = wire::PageGetReply::Decode(body);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : wire::PageGetReply{};
+  }
+  // Answers a recall frame, dirty with `fill` bytes when fill != 0.
+  void Answer(const wire::FrameHeader& recall, uint8_t fill) {
+    wire::Bytes data(kPage, std::byte{fill});
+    wire::RecallReply reply{.flags = fill != 0 ? wire::kPageDirty : 0u};
+    if (fill != 0) reply.data = data;
+    wire::Bytes body;
+    reply.EncodeTo(&body);
+    c_.SendBytes(wire::EncodeFrame({.opcode = recall.opcode, .flags = wire::kFlagReply,
+                                    .request_id = recall.request_id},
+                                   body));
+  }
+
+ private:
+  RawClient c_;
+  bool granted_ = false;
+  uint32_t handle_ = 0;
+};
+
+std::string HttpMetrics(uint16_t port) { return HttpResponse(port, "/metrics"); }
+
+uint64_t Metric(const std::string& page, const std::string& name) {
+  return MetricValue(page, name);
+}
+
+class MappingHomeTest : public ::testing::Test {
+ protected:
+  void Start(std::vector<std::string> extra = {}) {
+    // Page i holds the byte i + 1; the last page is partial.
+    std::vector<std::byte> init(seg_size_);
+    for (size_t i = 0; i < init.size(); ++i) init[i] = std::byte(i / kPage + 1);
+    ASSERT_TRUE(seg_.segment().Write(0, init).ok());
+    std::vector<std::string> args = {"--export", seg_.name(), "--export", ro_.name() + ":ro",
+                                     "--http", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ramsd_.Start(args);
+  }
+  const uint64_t seg_size_ = 5 * kPage + 100;
+  TempSegment seg_{5 * kPage + 100, "maphome"};
+  TempSegment ro_{kPage, "maphome-ro"};
+  RamsdProcess ramsd_;
+};
+
+TEST_F(MappingHomeTest, ReadGrantsWithReadAheadCarryTheHomesDataAndEpoch) {
+  Start();
+  Host a(ramsd_.port(), seg_.name());
+  ASSERT_TRUE(a.granted());
+  a.SendGet(10, 2, 4, false);
+  auto [h, body] = a.Expect(10);
+  ASSERT_EQ(h.status, 0u);
+  wire::PageGetReply g = a.Grant(body);
+  EXPECT_NE(g.epoch, 0u);
+  ASSERT_EQ(g.grants.size(), 4u);  // pages 2..5, the last one partial
+  for (size_t i = 0; i < g.grants.size(); ++i) {
+    EXPECT_EQ(g.grants[i].page, 2 + i);
+    ASSERT_EQ(g.grants[i].flags, wire::kGrantData);
+    EXPECT_EQ(g.grants[i].data[0], std::byte(3 + i));
+  }
+  // The last page is zero-padded past the segment's end.
+  EXPECT_EQ(g.grants[3].data[99], std::byte(6));
+  EXPECT_EQ(g.grants[3].data[100], std::byte(0));
+  EXPECT_GE(Metric(HttpMetrics(ramsd_.http_port()), "ramsd_mapping_pages_granted_total"), 4u);
+}
+
+TEST_F(MappingHomeTest, ADowngradeBringsTheWritersDataAndAnInvalidateLetsTheOtherUpgrade) {
+  Start();
+  Host a(ramsd_.port(), seg_.name());
+  Host b(ramsd_.port(), seg_.name());
+  a.SendGet(10, 0, 1, true);
+  auto [ha, ga] = a.Expect(10);
+  ASSERT_EQ(ha.status, 0u);
+  const uint64_t va = a.Grant(ga).grants.at(0).version;
+
+  // B reads: A is told to downgrade and answers with what it wrote.
+  b.SendGet(20, 0, 1, false);
+  auto recall = a.raw().Receive();
+  ASSERT_TRUE(recall.has_value());
+  EXPECT_EQ(recall->first.opcode, static_cast<uint8_t>(wire::Opcode::kDowngrade));
+  EXPECT_NE(recall->first.request_id & wire::kServerRequestIdBit, 0u);
+  EXPECT_FALSE(recall->first.is_reply());
+  auto rr = wire::RecallRequest::Decode(recall->second);
+  ASSERT_TRUE(rr.ok());
+  EXPECT_EQ(rr->handle, a.handle());
+  EXPECT_EQ(rr->page, 0u);
+  EXPECT_EQ(rr->version, va);
+  a.Answer(recall->first, 0xAB);
+  auto [hb, gb] = b.Expect(20);
+  ASSERT_EQ(hb.status, 0u);
+  wire::PageGetReply grant_b = b.Grant(gb);
+  ASSERT_EQ(grant_b.grants.size(), 1u);
+  EXPECT_EQ(grant_b.grants[0].data[0], std::byte{0xAB});
+  // The home stored it too.
+  EXPECT_EQ(seg_.Bytes()[0], std::byte{0xAB});
+
+  // B writes the page it holds: A (shared) is invalidated, B is upgraded
+  // without data since its version is current.
+  b.SendGet(21, 0, 1, true, grant_b.grants[0].version);
+  auto inv = a.raw().Receive();
+  ASSERT_TRUE(inv.has_value());
+  EXPECT_EQ(inv->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
+  a.Answer(inv->first, 0);
+  auto [hu, gu] = b.Expect(21);
+  ASSERT_EQ(hu.status, 0u);
+  wire::PageGetReply up = b.Grant(gu);
+  ASSERT_EQ(up.grants.size(), 1u);
+  EXPECT_EQ(up.grants[0].flags, 0u) << "an upgrade carries no data";
+
+  // B writes back: the home has B's data, B keeps the page shared.
+  wire::Bytes data(kPage, std::byte{0xCD});
+  b.raw().SendMsg(wire::Opcode::kPagePut, 22,
+                  wire::PagePutRequest{.handle = b.handle(), .page = 0,
+                                       .version = up.grants[0].version, .data = data});
+  auto [hp, bp] = b.Expect(22);
+  EXPECT_EQ(hp.status, 0u);
+  EXPECT_EQ(seg_.Bytes()[0], std::byte{0xCD});
+  const std::string m = HttpMetrics(ramsd_.http_port());
+  EXPECT_GE(Metric(m, "ramsd_mapping_downgrades_total"), 1u);
+  EXPECT_GE(Metric(m, "ramsd_mapping_invalidations_total"), 1u);
+  EXPECT_GE(Metric(m, "ramsd_mapping_upgrades_total"), 1u);
+}
+
+TEST_F(MappingHomeTest, AHostThatNeverAcknowledgesIsCutOffAndTheOthersProceed) {
+  Start({"--recall-timeout-ms", "200"});
+  Host a(ramsd_.port(), seg_.name());
+  Host b(ramsd_.port(), seg_.name());
+  a.SendGet(10, 1, 1, true);
+  ASSERT_EQ(a.Expect(10).first.status, 0u);
+  const auto start = std::chrono::steady_clock::now();
+  b.SendGet(20, 1, 1, true);
+  // A gets the INVALIDATE and stays silent.
+  auto recall = a.raw().Receive();
+  ASSERT_TRUE(recall.has_value());
+  EXPECT_EQ(recall->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
+  auto [hb, gb] = b.Expect(20);
+  ASSERT_EQ(hb.status, 0u);
+  wire::PageGetReply g = b.Grant(gb);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+  // A's exclusive copy was lost: B gets the home's last copy, flagged.
+  EXPECT_EQ(g.flags, wire::kSegmentLostPages);
+  EXPECT_EQ(g.grants.at(0).data[0], std::byte{2});
+  EXPECT_TRUE(a.raw().ClosedByServer());
+  const std::string m = HttpMetrics(ramsd_.http_port());
+  EXPECT_EQ(Metric(m, "ramsd_mapping_hosts_cut_off_total"), 1u);
+  EXPECT_EQ(Metric(m, "ramsd_mapping_pages_lost_total"), 1u);
+}
+
+TEST_F(MappingHomeTest, AHostGoneWhileExclusiveLosesItsCopyAndTheLossIsFlaggedOnce) {
+  Start();
+  Host b(ramsd_.port(), seg_.name());
+  // B has asked before the loss: the flag is news "since its previous PAGE_GET".
+  b.SendGet(5, 0, 1, false);
+  ASSERT_EQ(b.Expect(5).first.status, 0u);
+  {
+    Host a(ramsd_.port(), seg_.name());
+    a.SendGet(10, 3, 1, true);
+    ASSERT_EQ(a.Expect(10).first.status, 0u);
+  }  // A's connection closes while it holds page 3 exclusively
+  wire::PageGetReply g;
+  wire::Bytes body;  // g's grants point into it
+  for (int i = 0; i < 100; ++i) {  // the close reaches ramsd asynchronously
+    b.SendGet(20 + i, 3, 1, false);
+    auto reply = b.Expect(20 + i);
+    ASSERT_EQ(reply.first.status, 0u);
+    body = std::move(reply.second);
+    g = b.Grant(body);
+    if (g.flags != 0) break;
+    b.raw().SendMsg(wire::Opcode::kPageDrop, 500 + i,
+                    wire::PageDropRequest{.handle = b.handle(), .page = 3,
+                                          .version = g.grants.at(0).version});
+    ASSERT_EQ(b.Expect(500 + i).first.status, 0u);
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(g.flags, wire::kSegmentLostPages);
+  EXPECT_EQ(g.grants.at(0).data[0], std::byte{4});
+  b.SendGet(200, 3, 1, false);
+  auto [h2, body2] = b.Expect(200);
+  EXPECT_EQ(b.Grant(body2).flags, 0u) << "flagged once per session";
+  EXPECT_EQ(Metric(HttpMetrics(ramsd_.http_port()), "ramsd_mapping_pages_lost_total"), 1u);
+}
+
+TEST_F(MappingHomeTest, BadRequestsAreRefusedAndChangeNothing) {
+  Start();
+  {  // Without the feature bit: EOPNOTSUPP, the connection stays.
+    Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+    EXPECT_FALSE(plain.granted());
+    plain.SendGet(10, 0, 1, false);
+    EXPECT_EQ(plain.Expect(10).first.status, static_cast<uint32_t>(EOPNOTSUPP));
+    plain.raw().Send(wire::Opcode::kPing, 11, {});
+    EXPECT_EQ(plain.Expect(11).first.status, 0u);
+  }
+  Host a(ramsd_.port(), seg_.name());
+  a.raw().SendMsg(wire::Opcode::kPageGet, 10,
+                  wire::PageGetRequest{.handle = 99, .access = wire::kAccessRead});
+  EXPECT_EQ(a.Expect(10).first.status, static_cast<uint32_t>(EBADF));
+  a.SendGet(11, 6, 1, false);  // past the last page (5)
+  EXPECT_EQ(a.Expect(11).first.status, static_cast<uint32_t>(EINVAL));
+  a.SendGet(12, 4, 3, false);  // runs past the end
+  EXPECT_EQ(a.Expect(12).first.status, static_cast<uint32_t>(EINVAL));
+  a.SendGet(13, 0, 1, false, 1000);  // a version the home never had
+  EXPECT_EQ(a.Expect(13).first.status, static_cast<uint32_t>(EINVAL));
+  wire::Bytes data(kPage, std::byte{0x77});
+  a.raw().SendMsg(wire::Opcode::kPagePut, 14,
+                  wire::PagePutRequest{.handle = a.handle(), .page = 0, .version = 0, .data = data});
+  EXPECT_EQ(a.Expect(14).first.status, static_cast<uint32_t>(EPERM));
+  // A layout break (count 0) is EINVAL too.
+  wire::Bytes body;
+  wire::PageGetRequest{.handle = a.handle(), .count = 1}.EncodeTo(&body);
+  body[6] = std::byte{0};
+  body[7] = std::byte{0};
+  a.raw().Send(wire::Opcode::kPageGet, 15, body);
+  EXPECT_EQ(a.Expect(15).first.status, static_cast<uint32_t>(EINVAL));
+  EXPECT_NE(seg_.Bytes()[0], std::byte{0x77});
+
+  Host ro(ramsd_.port(), ro_.name(), true, /*read_only=*/true);
+  ro.SendGet(10, 0, 1, true);
+  EXPECT_EQ(ro.Expect(10).first.status, static_cast<uint32_t>(EROFS));
+  ro.SendGet(11, 0, 1, false);
+  EXPECT_EQ(ro.Expect(11).first.status, 0u);
+
+  // A reply to a request the server never sent: EPROTO, closed.
+  wire::Bytes ack;
+  wire::RecallReply{}.EncodeTo(&ack);
+  a.raw().SendBytes(wire::EncodeFrame({.opcode = static_cast<uint8_t>(wire::Opcode::kInvalidate),
+                                       .flags = wire::kFlagReply,
+                                       .request_id = wire::kServerRequestIdBit | 5},
+                                      ack));
+  EXPECT_TRUE(a.raw().ClosedByServer());
+  // A client request in the server's id range: EPROTO, closed.
+  Host c(ramsd_.port(), seg_.name());
+  c.raw().Send(wire::Opcode::kPing, wire::kServerRequestIdBit | 1, {});
+  EXPECT_EQ(c.raw().NextStatus(), EPROTO);
+  EXPECT_TRUE(c.raw().ClosedByServer());
+}
+
+TEST_F(MappingHomeTest, NoMappingFlagKeepsTheFeatureOff) {
+  Start({"--no-mapping"});
+  Host a(ramsd_.port(), seg_.name());
+  EXPECT_FALSE(a.granted());
+  a.SendGet(10, 0, 1, false);
+  EXPECT_EQ(a.Expect(10).first.status, static_cast<uint32_t>(EOPNOTSUPP));
+}
+
+}  // namespace
+}  // namespace rams::test
