@@ -225,7 +225,7 @@ Status Connection::RoundTrip(Call* call, std::span<const std::byte> fixed,
 Status Connection::Finish(Call* call, Deadline deadline) {
   sys::LocalMutexLock l(mu_);
   while (!call->done) {
-    AwaitProgress(l, deadline);
+    AwaitProgress(deadline);
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
       return Error(ETIMEDOUT, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
@@ -235,9 +235,9 @@ Status Connection::Finish(Call* call, Deadline deadline) {
   return CallStatus(*call);
 }
 
-void Connection::AwaitProgress(sys::LocalMutexLock& l, Deadline deadline) {
+void Connection::AwaitProgress(Deadline deadline) {
   if (!reading_) {
-    ReadAsLeader(l, deadline);
+    ReadAsLeader(deadline);
   } else if (deadline) {
     cv_.WaitUntil(mu_, *deadline);
   } else {
@@ -245,11 +245,11 @@ void Connection::AwaitProgress(sys::LocalMutexLock& l, Deadline deadline) {
   }
 }
 
-void Connection::ReadAsLeader(sys::LocalMutexLock& l, Deadline deadline) {
+void Connection::ReadAsLeader(Deadline deadline) {
   reading_ = true;
-  l.Unlock();
+  mu_.Unlock();  // the caller's lock is held again when we return
   Status r = ReadSome(deadline);
-  l.Lock();
+  mu_.Lock();
   if (r.ok()) DispatchBuffered();
   else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
   reading_ = false;
@@ -262,7 +262,7 @@ Result<ServerRequest> Connection::NextServerRequest(Deadline deadline) {
     if (deadline && Clock::now() >= *deadline) {
       return Error(ETIMEDOUT, "no request from " + peer_);
     }
-    AwaitProgress(l, deadline);
+    AwaitProgress(deadline);
   }
   if (!server_requests_.empty()) {  // queued before a break: still answered in order
     ServerRequest r = std::move(server_requests_.front());

@@ -113,11 +113,11 @@ class Connection {
   Connection(int fd, std::string peer, const RemoteOptions& options);
   Status Handshake(const std::string& key, uint64_t features);
   // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
-  // nobody reading; mu_ is released while reading.
-  void ReadAsLeader(sys::LocalMutexLock& l, Deadline deadline) REQUIRES(mu_);
+  // nobody reading; mu_ is released while reading and held again on return.
+  void ReadAsLeader(Deadline deadline) REQUIRES(mu_);
   // Reads as the leader when nobody reads, else waits for the reader's
   // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
-  void AwaitProgress(sys::LocalMutexLock& l, Deadline deadline) REQUIRES(mu_);
+  void AwaitProgress(Deadline deadline) REQUIRES(mu_);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
   Status SendAll(std::vector<iovec>& iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
