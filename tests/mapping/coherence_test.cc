@@ -116,7 +116,7 @@ TEST(CoherenceTest, WithoutWriteProtectEveryGrantIsExclusiveAndStillCoherent) {
 TEST(CoherenceTest, WithoutWriteProtectARecallDuringStoresLosesNone) {
   Cluster c({.hosts = 2, .tuning = {.min_hold = std::chrono::microseconds(0),
                                     .write_protect = false}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::atomic<bool> done{false};
   std::atomic<uint64_t> recalls{0};
   std::thread recaller([&] {
