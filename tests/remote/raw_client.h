@@ -122,4 +122,9 @@ inline uint64_t MetricValue(const std::string& page, const std::string& name) {
   return std::stoull(page.substr(at + name.size() + 2));
 }
 
+// The value of metric `name` scraped from ramsd's /metrics at `http_port`.
+inline uint64_t ScrapeMetric(uint16_t http_port, const std::string& name) {
+  return MetricValue(HttpResponse(http_port, "/metrics"), name);
+}
+
 }  // namespace rams::test
