@@ -56,6 +56,11 @@ rams::Result<std::unique_ptr<PagerService>> PagerService::Start(PagerServiceOpti
   pager_options.provider = [o = options](std::string_view name) { return Provide(o, name); };
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::mapping::HostPager> pager,
                         rams::mapping::HostPager::Start(std::move(pager_options)));
+  // Whoever may connect is decided by SO_PEERCRED against --pager-mode, not by
+  // the socket file's mode (which ramsd's umask would otherwise narrow).
+  if (path[0] != '@' && chmod(path.c_str(), 0666) != 0) {
+    return rams::ErrnoError("chmod host pager socket " + path);
+  }
   return std::unique_ptr<PagerService>(new PagerService(std::move(pager)));
 }
 

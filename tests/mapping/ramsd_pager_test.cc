@@ -6,10 +6,12 @@
 // host B sees the write after the home's recall. Two processes of host A cost
 // the home one PAGE_GET grant per page; the pagers' counters are in /metrics.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -93,6 +95,36 @@ TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {
   auto bad = MappedSegment::Open(sockets_[0], "no-address", MapOptions{.write = false});
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 0u);
+}
+
+TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {
+  test::TempSegment home_seg(kPageBytes, "pagersock");
+  test::RamsdProcess home;
+  home.Start({"--export", home_seg.name()});
+  std::string dir = "/tmp/rams-pagersock-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/pager.sock";
+  test::TempSegment local(kPageBytes, "pagersockA");
+  test::RamsdProcess first, second;
+  first.Start({"--export", local.name(), "--http", "127.0.0.1:0", "--pager-socket", path});
+  if (test::ScrapeMetric(first.http_port(), "ramsd_pager_segments") == UINT64_MAX) {
+    GTEST_SKIP() << "ramsd started without its host pager (userfaultfd cannot serve here)";
+  }
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);  // SO_PEERCRED and --pager-mode decide, not the file
+  second.Start({"--export", local.name(), "--http", "127.0.0.1:0", "--pager-socket", path});
+  EXPECT_EQ(test::ScrapeMetric(second.http_port(), "ramsd_pager_segments"), UINT64_MAX);
+  // The first ramsd's pager still answers at the path.
+  auto m = MappedSegment::Open(
+      path, "127.0.0.1:" + std::to_string(home.port()) + "/" + home_seg.name(), MapOptions{});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(test::ScrapeMetric(first.http_port(), "ramsd_pager_segments"), 1u);
+  m->reset();
+  first.Stop();
+  second.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
