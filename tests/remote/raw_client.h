@@ -34,6 +34,9 @@ class RawClient {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   }
+  // Speaks over `fd`, an accepted connection (a test playing the server); owns it.
+  struct Adopt {};
+  RawClient(Adopt, int fd) : fd_(fd) {}
   ~RawClient() { close(fd_); }
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -51,6 +54,13 @@ class RawClient {
     wire::Bytes body;
     msg.EncodeTo(&body);
     Send(op, id, body);
+  }
+  // A frame with every header field chosen (replies: flags = kFlagReply).
+  template <class T>
+  void SendFrame(const wire::FrameHeader& header, const T& msg) {
+    wire::Bytes body;
+    msg.EncodeTo(&body);
+    SendBytes(wire::EncodeFrame(header, body));
   }
   void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
 
