@@ -163,6 +163,36 @@ TEST(WireSourceScriptTest, RecallsReachTheSinkInOrderAndRepliesCarryIdsAndDirtyD
   EXPECT_EQ(s.source->recalls_answered(), 3u);
 }
 
+// PAGE_PUT answered EPERM: stale when an INVALIDATE of the page crossed it
+// (the acknowledgement carries the data home), a real error otherwise.
+TEST(WireSourceScriptTest, AnEpermPutIsStaleOnlyWhenARecallCrossedIt) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  const std::vector<std::byte> data(kPageBytes, std::byte{0x42});
+  auto refuse_put = [&](bool recall_first) {
+    auto put = s.peer->Receive();
+    ASSERT_TRUE(put.has_value());
+    ASSERT_EQ(put->first.opcode, static_cast<uint8_t>(wire::Opcode::kPagePut));
+    if (recall_first) s.Recall(wire::Opcode::kInvalidate, wire::kServerRequestIdBit | 20, 1);
+    s.peer->SendBytes(wire::EncodeFrame({.opcode = put->first.opcode, .flags = wire::kFlagReply,
+                                         .request_id = put->first.request_id,
+                                         .status = EPERM},
+                                        {}));
+  };
+  auto lone = std::async(std::launch::async, [&] { return s.source->Put(2, data); });
+  ASSERT_NO_FATAL_FAILURE(refuse_put(false));
+  Status no_recall = lone.get();
+  EXPECT_EQ(no_recall.code(), EPERM) << no_recall.ToString();
+  auto crossed = std::async(std::launch::async, [&] { return s.source->Put(1, data); });
+  ASSERT_NO_FATAL_FAILURE(refuse_put(true));
+  Status stale = crossed.get();
+  EXPECT_TRUE(stale.ok()) << stale.ToString();
+  auto ack = s.peer->Receive();  // the INVALIDATE's acknowledgement, with the dirty page
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_EQ(ack->first.request_id, wire::kServerRequestIdBit | 20);
+  EXPECT_TRUE(s.sink.Lost().empty());
+}
+
 TEST(WireSourceScriptTest, AReplyToAnIdNeverSentClosesWithEproto) {
   Session s;
   ASSERT_NO_FATAL_FAILURE(s.Open());
