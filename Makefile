@@ -15,7 +15,8 @@ CMAKE_GEN  := -G Ninja
 FUZZ_SECONDS ?= 20
 
 .PHONY: all build deps demo test check unit-test asan-test tsan-test fuzz-test kernel-test \
-        install-test arm64-test kernel-test-arm64 test-native test-arm64 deb packaging-test bench clean
+        install-test arm64-test kernel-test-arm64 test-native test-arm64 deb packaging-test bench \
+        report bench-container bench-arm64 clean
 
 # The suites of `make test`: the native ones in one lane and, beside them,
 # the packaging test in a second lane, its lines prefixed with its name.
@@ -127,9 +128,28 @@ kernel-test-arm64:
 	RAMS_KERNEL_ARCH=arm64 scripts/kernel-test build-kernel-arm64
 	scripts/check-skips kernel-arm64 build-kernel-arm64/serial.log
 
+# Each run lands in $(BUILD)/bench/runs/<date>-<commit>/ (earlier runs are
+# kept; bench/compare A B sets two side by side). `make report` renders the
+# plots of the newest run into docs/figures/ and regenerates the generated
+# blocks of docs/BENCHMARKS.md.
 bench: build
 	@scripts/install-deps bench
 	bench/run $(BUILD)
+
+report:
+	@scripts/install-deps bench
+	/usr/bin/python3 bench/report.py --run $(BUILD)/bench/latest
+
+# The suite in a Debian 12 container under rootful podman (or a named skip).
+bench-container: build
+	@scripts/install-deps container
+	scripts/bench-container $(BUILD)
+
+# The matrix multiplication and IPC benchmarks of the aarch64 cross-build
+# under qemu-user, as a functional check (no timings judged).
+bench-arm64:
+	@scripts/install-deps arm64
+	scripts/bench-arm64 $(ARM64_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD) build-kernel \

@@ -7,7 +7,8 @@
 // attached once, a thread pool) and time rounds between two barriers, so the
 // figure compares computing through shared segment memory with computing in
 // one address space, not fork(2) with pthread_create(3). The two pools take
-// turns round by round (medians of 41 rounds each, after a warm-up round).
+// turns round by round (41 rounds each, after a warm-up round); the ratio is
+// the median of the per-round ratios.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ namespace {
 using namespace rams::matrix;
 using Clock = std::chrono::steady_clock;
 constexpr int kN = 512;
-constexpr int kRounds = 41;  // + 1 warm-up
+int g_rounds = 41;  // + 1 warm-up; 3 in a quick pass
 
 double Gflops(double seconds) { return 2.0 * kN * kN * kN / seconds / 1e9; }
 
@@ -47,7 +48,7 @@ int ProcessWorker(const std::string& name, rams::Backend* backend, int i, int p)
   if (!seg.ok()) return 2;
   auto view = ViewMatrices(*seg, kN);
   if (!view.ok()) return 3;
-  for (int r = 0; r <= kRounds; ++r) {
+  for (int r = 0; r <= g_rounds; ++r) {
     if (!view->header->barrier.Wait().ok()) return 4;
     MultiplyRows(view->a, view->b, view->c, kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
     if (!view->header->barrier.Wait().ok()) return 5;
@@ -55,21 +56,27 @@ int ProcessWorker(const std::string& name, rams::Backend* backend, int i, int p)
   return 0;
 }
 
-struct Medians {
-  double threads_s;
-  double procs_s;
+struct Rounds {
+  std::vector<double> threads_s, procs_s;
+  rams::bench::Counts threads_counts, procs_counts;  // per round
   bool procs_ok;
 };
 
 // Both pools live side by side and take turns, round by round, so that
 // whatever else the machine does falls on both alike.
-Medians Measure(int p, const std::string& name, rams::Backend* backend, MatrixView& view,
+//
+// Counters: one set is opened before the threads start, one after them and
+// before the fork, so each counts its own pool (the processes once they
+// exit) plus the driving thread, which only waits at the barriers.
+Rounds Measure(int p, const std::string& name, rams::Backend* backend, MatrixView& view,
                 const std::vector<double>& a, const std::vector<double>& b, std::vector<double>& c) {
+  rams::bench::Counters thread_counters;
+  thread_counters.Start();
   std::barrier sync(p + 1);
   std::vector<std::thread> pool;
   for (int i = 0; i < p; ++i) {
     pool.emplace_back([&, i] {
-      for (int r = 0; r <= kRounds; ++r) {
+      for (int r = 0; r <= g_rounds; ++r) {
         sync.arrive_and_wait();
         MultiplyRows(a.data(), b.data(), c.data(), kN, BandBegin(kN, i, p), BandBegin(kN, i + 1, p));
         sync.arrive_and_wait();
@@ -77,6 +84,8 @@ Medians Measure(int p, const std::string& name, rams::Backend* backend, MatrixVi
     });
   }
   new (&view.header->barrier) rams::Barrier(static_cast<uint32_t>(p + 1));
+  rams::bench::Counters process_counters;
+  process_counters.Start();
   std::vector<pid_t> kids;
   for (int i = 0; i < p; ++i) {
     pid_t pid = fork();
@@ -84,7 +93,7 @@ Medians Measure(int p, const std::string& name, rams::Backend* backend, MatrixVi
     kids.push_back(pid);
   }
   std::vector<double> threads, procs;
-  for (int r = 0; r <= kRounds; ++r) {
+  for (int r = 0; r <= g_rounds; ++r) {
     double t = TimeRound([&] { sync.arrive_and_wait(); });
     double q = TimeRound([&] { (void)view.header->barrier.Wait(); });
     if (r == 0) continue;  // warm-up
@@ -98,7 +107,9 @@ Medians Measure(int p, const std::string& name, rams::Backend* backend, MatrixVi
     waitpid(k, &status, 0);
     ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
-  return {rams::bench::Median(threads), rams::bench::Median(procs), ok};
+  const double rounds = g_rounds + 1;
+  return {threads, procs, thread_counters.Stop().PerOperation(rounds),
+          process_counters.Stop().PerOperation(rounds), ok};
 }
 
 }  // namespace
@@ -121,15 +132,27 @@ int main() {
       c(size_t(kN) * kN);
 
   bool ok = true;
-  for (int p : {1, 2, 4, 8, 16, 20}) {
-    Medians m = Measure(p, name, *backend, *view, a, b, c);
+  std::vector<int> counts = {1, 2, 4, 8, 16, 20};
+  if (rams::bench::Quick()) {
+    g_rounds = 3;
+    counts = {1, 2, 4};
+  }
+  for (int p : counts) {
+    Rounds m = Measure(p, name, *backend, *view, a, b, c);
     bool run_ok = m.procs_ok;
     for (size_t i = 0; i < c.size() && run_ok; ++i) run_ok = view->c[i] == c[i];
     if (!run_ok) fprintf(stderr, "matmul_bench: %d processes gave a wrong product\n", p);
     ok &= run_ok;
-    ok &= rams::bench::Emit({"matmul_512_procs_" + std::to_string(p), Gflops(m.procs_s), "GFLOP/s",
-                             "matmul_512_threads_" + std::to_string(p), Gflops(m.threads_s),
-                             ">= 0.95"});
+    rams::bench::Record r{"matmul_512_procs_" + std::to_string(p), 0, "GFLOP/s",
+                          "matmul_512_threads_" + std::to_string(p), 0, ">= 0.95"};
+    for (double t : m.procs_s) r.samples.push_back(Gflops(t));
+    for (double t : m.threads_s) r.anchor_samples.push_back(Gflops(t));
+    r.value = rams::bench::Median(r.samples);
+    r.anchor_value = rams::bench::Median(r.anchor_samples);
+    r.counts = m.procs_counts;
+    r.anchor_counts = m.threads_counts;
+    r.pinning = "unpinned (the scheduler spreads the workers over all cores)";
+    ok &= rams::bench::Emit(r);
   }
   (void)rams::Segment::Remove(name, *backend);
   return ok ? 0 : 1;

@@ -7,7 +7,9 @@
 //  - FETCH_ADD and CAS round trips vs ucp_fadd / ucp_cswap (<= 1.0x);
 //  - pipelined 64 B WRITEs per second on one connection vs redis-benchmark
 //    -P 16 SET (>= 1.0x);
-//  - 1 MiB WRITE bandwidth vs iperf3 (>= 0.7x).
+//  - 1 MiB WRITE bandwidth vs iperf3 (>= 0.7x);
+//  - 8 B READ round trips interleaved with a raw TCP ping-pong in the same
+//    mode (issue 17: <= 1.1x sleeping, <= 1.1x busy-polling), with CDFs.
 // ucx_perftest reports ping-pong latency one way, so the put round trip is
 // twice its figure; its get/fadd/cswap figures are per operation.
 #include <sched.h>
@@ -24,6 +26,7 @@
 
 #include "rams/remote.h"
 #include "rams/segment.h"
+#include "floors.h"
 #include "remote_anchors.h"
 #include "report.h"
 
@@ -76,7 +79,39 @@ void EmitVs(const std::string& name, double value, const char* unit, const std::
 struct Ours {
   double read_us[2], write_us[2], fadd_us, cas_us, pipelined_ops, write_mibps;
   double small_during_bulk_p50_us, small_during_bulk_p99_us;
+  // 8 B READs interleaved with a raw TCP ping-pong of 8 B in the same mode
+  // (sleeping or busy-polling), the partner on ramsd's core.
+  rams::bench::Record vs_floor;
 };
+
+// Rounds of 500 8 B READs and 500 raw TCP round trips, taking turns; each
+// operation is timed alone, for the CDFs.
+rams::bench::Record VsTcpFloor(rams::RemoteAttachment& seg, bool busy) {
+  using rams::bench::FdFloor;
+  constexpr int kPerRound = 500;
+  FdFloor floor(busy ? FdFloor::kTcpBusyPoll : FdFloor::kTcpSleeping, rams::bench::kServerCpu);
+  std::vector<std::byte> small(8);
+  std::vector<double> ours, raw;
+  auto timed = [](std::vector<double>& into, auto&& op) {
+    for (int i = 0; i < kPerRound; ++i) {
+      auto t0 = Clock::now();
+      op();
+      into.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+  };
+  rams::bench::Pair pair = rams::bench::Interleave(
+      11, kPerRound,
+      [&] { timed(ours, [&] { if (!seg.Read(0, small).ok()) std::exit(1); }); },
+      [&] { timed(raw, [&] { floor.RoundTrips(1); }); });
+  const std::string mode = busy ? "busy-polling" : "sleeping";
+  rams::bench::Record r = rams::bench::FromPair(
+      std::string("remote_read_8B") + (busy ? "_busypoll" : "") + "_rtt_vs_tcp_floor", "us",
+      "raw TCP " + mode + " ping-pong (8 B)", "<= 1.1", pair, [](double s) { return s * 1e6; },
+      "client core 0, ramsd and the TCP partner core 1");
+  r.distribution = std::move(ours);
+  r.anchor_distribution = std::move(raw);
+  return r;
+}
 
 // p50 and p99 of 8 B READs on a session while another thread keeps 1 MiB
 // WRITEs going on the same session (small operations behind bulk ones).
@@ -168,7 +203,10 @@ std::optional<Ours> RunOurs(rams::Backend* posix, bool busy) {
   auto session = rams::RemoteSession::Connect("127.0.0.1", port, options);
   if (session.ok()) {
     auto remote = session->Open(name);
-    if (remote.ok()) result = MeasureOurs(**remote);
+    if (remote.ok()) {
+      result = MeasureOurs(**remote);
+      result->vs_floor = VsTcpFloor(**remote, busy);
+    }
   } else {
     fprintf(stderr, "remote_bench: %s\n", session.status().ToString().c_str());
   }
@@ -217,6 +255,7 @@ int main() {
   auto iperf = Iperf3MiBps(3);
   for (const auto& [o, mode] : {std::pair{*sleeping, ""}, std::pair{*busy, "_busypoll"}}) {
     const std::string m = mode;
+    Emit(o.vs_floor);
     EmitVs("remote_fetch_add_rtt" + m, o.fadd_us, "us", "ucp_fadd", fadd, "<= 1.0");
     EmitVs("remote_cas_rtt" + m, o.cas_us, "us", "ucp_cswap", cswap, "<= 1.0");
     EmitVs("remote_pipelined_64B_ops" + m, o.pipelined_ops, "op/s",

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Sync primitives against their peers, all in one run (issue 3 §5):
-//  - two-process blocking ping-pong, rams Mutex+CondVar (no spinning) vs
+//  - two-process blocking ping-pong, same core, cross core and unpinned, rams Mutex+CondVar (no spinning) vs
 //    glibc's process-shared pthread mutex+cond (anchor; goal <= 0.8) and vs
 //    a raw futex ping-pong (the floor; goal <= 1.3); pipe and Unix socket
 //    round trips beside them;
@@ -15,7 +15,10 @@
 //    median and maximum over RAMS_BENCH_KILLS kills (default 10,000), vs a
 //    robust pthread mutex (the kernel's robust list).
 // The measures live in sync_pingpong.h, sync_contention.h, sync_recovery.h.
+#include <sched.h>
+
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -30,37 +33,77 @@ namespace {
 
 using rams::bench::Emit;
 using rams::bench::Median;
+using rams::bench::Counts;
+using rams::bench::Record;
 using namespace rams::bench::sync_bench;
 
-bool PingPong() {
-  // The variants take turns, several times, and each reports its median:
-  // the machine's background load then weighs on all of them alike.
-  const int rounds = 10000;
-  std::vector<double> pthread_us, futex_us, pipe_us, socket_us, rams_us, rams_spin_us;
+// Runs one variant under the counters; its counts cover both processes
+// (the child is counted once it exits) and the warm-up half.
+double Counted(Counts& total, const std::function<double()>& variant) {
+  static rams::bench::Counters counters;
+  counters.Start();
+  double v = variant();
+  total += counters.Stop();
+  return v;
+}
+
+// One variant's per-round values and counts.
+struct Variant {
+  std::vector<double> us;
+  Counts counts;
+};
+
+bool PingPong(const std::string& suffix, const std::string& pinning) {
+  // The variants take turns, round by round, and each ratio is the median of
+  // the per-round ratios: the machine's background load then weighs on all
+  // of them alike.
+  const int rounds = 2000;
+  Variant pthread, futex, pipe, socket, rams, rams_spin;
   for (int r = 0; r < 2 * kReps + 1; ++r) {
-    pthread_us.push_back(PthreadRoundTripUs(rounds));
-    rams_us.push_back(RamsRoundTripUs(0, rounds));
-    futex_us.push_back(FutexRoundTripUs(rounds));
-    pipe_us.push_back(FdRoundTripUs(false, rounds));
-    socket_us.push_back(FdRoundTripUs(true, rounds));
-    rams_spin_us.push_back(RamsRoundTripUs(2000, rounds));
+    pthread.us.push_back(Counted(pthread.counts, [&] { return PthreadRoundTripUs(rounds); }));
+    rams.us.push_back(Counted(rams.counts, [&] { return RamsRoundTripUs(0, rounds); }));
+    futex.us.push_back(Counted(futex.counts, [&] { return FutexRoundTripUs(rounds); }));
+    pipe.us.push_back(Counted(pipe.counts, [&] { return FdRoundTripUs(false, rounds); }));
+    socket.us.push_back(Counted(socket.counts, [&] { return FdRoundTripUs(true, rounds); }));
+    rams_spin.us.push_back(Counted(rams_spin.counts, [&] { return RamsRoundTripUs(2000, rounds); }));
   }
+  const double ops = 2.0 * rounds * (2 * kReps + 1);  // round trips, warm-up included
+  auto rec = [&](const std::string& name, const Variant& m, const std::string& anchor,
+                 const Variant& a, const std::string& goal) {
+    Record r{name + suffix, Median(m.us), "us", anchor, Median(a.us), goal, m.us, a.us,
+             m.counts.PerOperation(ops), a.counts.PerOperation(ops), pinning};
+    return Emit(r);
+  };
   const std::string pthread_anchor = "pthread pshared mutex+cond";
   bool ok = true;
-  ok &= Emit({"sync_pingpong_blocking", Median(rams_us), "us", pthread_anchor, Median(pthread_us),
-              "<= 0.8"});
-  ok &= Emit({"sync_pingpong_blocking_vs_futex", Median(rams_us), "us", "raw futex ping-pong",
-              Median(futex_us), "<= 1.3"});
-  ok &= Emit({"sync_pingpong_pipe", Median(pipe_us), "us", pthread_anchor, Median(pthread_us), ""});
-  ok &= Emit({"sync_pingpong_unix_socket", Median(socket_us), "us", pthread_anchor,
-              Median(pthread_us), ""});
-  ok &= Emit({"sync_pingpong_spin", Median(rams_spin_us), "us", "pipe round trip", Median(pipe_us),
-              "<= 0.1"});
+  ok &= rec("sync_pingpong_blocking", rams, pthread_anchor, pthread, "<= 0.8");
+  ok &= rec("sync_pingpong_blocking_vs_futex", rams, "raw futex ping-pong", futex, "<= 1.3");
+  ok &= rec("sync_pingpong_pipe", pipe, pthread_anchor, pthread, "");
+  ok &= rec("sync_pingpong_unix_socket", socket, pthread_anchor, pthread, "");
+  ok &= rec("sync_pingpong_spin", rams_spin, "pipe round trip", pipe, "<= 0.1");
   // The goal assumes both processes have a core; on a shared machine the
   // fastest repetition is the closest to that (informational).
-  ok &= Emit({"sync_pingpong_spin_best", *std::min_element(rams_spin_us.begin(), rams_spin_us.end()),
-              "us", "pipe round trip (best)", *std::min_element(pipe_us.begin(), pipe_us.end()),
-              ""});
+  ok &= Emit({"sync_pingpong_spin_best" + suffix,
+              *std::min_element(rams_spin.us.begin(), rams_spin.us.end()), "us",
+              "pipe round trip (best)", *std::min_element(pipe.us.begin(), pipe.us.end()), ""});
+  return ok;
+}
+
+// Same core, cross core (cores 0 and 1), and unpinned (the scheduler's choice).
+bool PingPongs() {
+  bool ok = true;
+  g_parent_cpu = g_child_cpu = 0;
+  ok &= PingPong("_samecore", "both processes on core 0");
+  if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+    g_child_cpu = 1;
+    ok &= PingPong("_crosscore", "parent on core 0, child on core 1");
+  }
+  g_parent_cpu = g_child_cpu = -1;
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE && c < sysconf(_SC_NPROCESSORS_ONLN); ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);
+  ok &= PingPong("", "unpinned");
   return ok;
 }
 
@@ -113,7 +156,7 @@ static bool Selected(const char* group) {
 
 int main() {
   bool ok = true;
-  if (Selected("pingpong")) ok &= PingPong();
+  if (Selected("pingpong")) ok &= PingPongs();
   if (Selected("uncontended")) {
     auto [mine_ns, theirs_ns] = UncontendedNs(2'000'000);
     ok &= Emit({"sync_uncontended_lock_unlock", mine_ns, "ns", "robust pshared pthread mutex",

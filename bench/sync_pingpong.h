@@ -29,9 +29,14 @@ using Side = std::function<void(int side, int rounds)>;
 
 // Round-trip time in microseconds: a child plays side 1, we play side 0,
 // warm up, then time `rounds` exchanges.
+// The cores of the two sides (-1: unpinned); the child's is set after fork.
+inline int g_parent_cpu = -1, g_child_cpu = -1;
+
 inline double RoundTripUs(const Side& play, int rounds) {
+  if (g_parent_cpu >= 0) PinToCpu(g_parent_cpu);
   pid_t child = fork();
   if (child == 0) {
+    if (g_child_cpu >= 0) PinToCpu(g_child_cpu);
     play(1, rounds * 2);
     _exit(0);
   }
