@@ -107,7 +107,10 @@ Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_ve
     if (lost_) return Error(ENOTCONN, "the mapping session was lost");
     if (epoch_ == 0) epoch_ = reply.epoch;
     epoch_changed = reply.epoch != epoch_;
-    if (!epoch_changed) versions_[page] = g.version;
+    if (!epoch_changed) {
+      versions_[page] = g.version;
+      recalled_.erase(page);
+    }
   }
   if (epoch_changed) {
     // The home restarted: its directory does not know our copies (rule 7).
@@ -129,10 +132,10 @@ Status WirePageSource::Put(uint64_t page, std::span<const std::byte> data) {
   Status s = conn_->RoundTrip(&call, Encode(wire::PagePutRequest{.handle = handle_, .page = page,
                                                                  .version = VersionOf(page),
                                                                  .data = data}));
-  // EPERM: the page is no longer ours exclusively — an INVALIDATE or
-  // DOWNGRADE crossed this write-back and its acknowledgement carried the
-  // same data home (docs/remote-mapping.md, Status).
-  if (s.code() == EPERM) return Status::Ok();
+  // EPERM: the page is no longer ours exclusively — when an INVALIDATE or
+  // DOWNGRADE crossed this write-back its acknowledgement carried the same
+  // data home (docs/remote-mapping.md, Status); otherwise it is an error.
+  if (s.code() == EPERM) return StaleOrError(page, s);
   RAMS_RETURN_IF_ERROR(s);
   RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
   sys::LocalMutexLock l(mu_);
@@ -152,8 +155,25 @@ Status WirePageSource::Drop(uint64_t page, std::span<const std::byte> dirty) {
     sys::LocalMutexLock l(mu_);
     versions_.erase(page);
   }
-  if (s.code() == EPERM) return Status::Ok();  // stale, as for Put
+  if (s.code() == EPERM) return StaleOrError(page, s);  // as for Put
   return s;
+}
+
+Status WirePageSource::StaleOrError(uint64_t page, Status s) {
+  // The home sent the recall before answering: it is queued, or was taken
+  // (and so is in recalled_, under the same lock).
+  const bool crossed = conn_->InspectServerRequests(
+      [&](const std::deque<remote_internal::ServerRequest>& queued) {
+        for (const remote_internal::ServerRequest& r : queued) {
+          auto recall = wire::RecallRequest::Decode(r.body);
+          if (recall.ok() && recall->handle == handle_ && recall->page == page) return true;
+        }
+        sys::LocalMutexLock l(mu_);
+        return recalled_.count(page) != 0;
+      });
+  if (crossed) return Status::Ok();
+  return Status(s.code(), "page " + std::to_string(page) + " (no recall crossed it): " +
+                              s.message());
 }
 
 void WirePageSource::RecallLoop() {
@@ -166,7 +186,13 @@ void WirePageSource::RecallLoop() {
   std::vector<std::byte> page(kPageBytes);
   while (!stop_.load(std::memory_order_relaxed)) {
     Result<remote_internal::ServerRequest> r =
-        conn_->NextServerRequest(Clock::now() + kRecallPollSlice);
+        conn_->NextServerRequest(Clock::now() + kRecallPollSlice,
+                                 [this](const remote_internal::ServerRequest& taken) {
+                                   auto recall = wire::RecallRequest::Decode(taken.body);
+                                   if (!recall.ok()) return;
+                                   sys::LocalMutexLock l(mu_);
+                                   recalled_.insert(recall->page);
+                                 });
     if (!r.ok()) {
       if (r.code() == ETIMEDOUT) continue;
       return ReportLost(r.status());

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "mapping/page_source.h"
 #include "rams/export.h"
@@ -60,6 +61,9 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
   void RecallLoop();
   void ReportLost(const Status& why);
   uint64_t VersionOf(uint64_t page) EXCLUDES(mu_);
+  // A PUT/DROP answered EPERM: stale (Ok) when a recall of `page` crossed it,
+  // applied since the page's last grant or still queued; else the error.
+  Status StaleOrError(uint64_t page, Status s) EXCLUDES(mu_);
 
   const std::shared_ptr<remote_internal::Connection> conn_;
   const uint32_t handle_;
@@ -69,6 +73,8 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
   sys::LocalMutex mu_;
   // The version of each page this host was granted (PUT and DROP name it).
   std::unordered_map<uint64_t, uint64_t> versions_ GUARDED_BY(mu_);
+  // Pages recalled (INVALIDATE or DOWNGRADE applied) since their last grant.
+  std::unordered_set<uint64_t> recalled_ GUARDED_BY(mu_);
   uint64_t epoch_ GUARDED_BY(mu_) = 0;
   bool lost_ GUARDED_BY(mu_) = false;
   CoherenceSink* sink_ GUARDED_BY(mu_) = nullptr;

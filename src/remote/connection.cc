@@ -256,7 +256,14 @@ void Connection::ReadAsLeader(Deadline deadline) {
   cv_.NotifyAll();
 }
 
-Result<ServerRequest> Connection::NextServerRequest(Deadline deadline) {
+bool Connection::InspectServerRequests(
+    const std::function<bool(const std::deque<ServerRequest>&)>& f) {
+  sys::LocalMutexLock l(mu_);
+  return f(server_requests_);
+}
+
+Result<ServerRequest> Connection::NextServerRequest(
+    Deadline deadline, const std::function<void(const ServerRequest&)>& on_take) {
   sys::LocalMutexLock l(mu_);
   while (server_requests_.empty() && broken_ == 0) {
     if (deadline && Clock::now() >= *deadline) {
@@ -267,6 +274,7 @@ Result<ServerRequest> Connection::NextServerRequest(Deadline deadline) {
   if (!server_requests_.empty()) {  // queued before a break: still answered in order
     ServerRequest r = std::move(server_requests_.front());
     server_requests_.pop_front();
+    if (on_take) on_take(r);
     return r;
   }
   return Error(broken_, "connection to " + peer_ + " (" + broken_why_ + ")");

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -97,7 +98,17 @@ class Connection {
   // sent, waiting (and reading the socket for everybody, like Finish) until
   // `deadline`: ETIMEDOUT then; the connection's error once it broke. A
   // session without the feature treats a server request as EPROTO.
-  Result<ServerRequest> NextServerRequest(Deadline deadline) EXCLUDES(mu_);
+  // `on_take`, if given, runs with the request as it leaves the queue, under
+  // the lock InspectServerRequests holds.
+  Result<ServerRequest> NextServerRequest(
+      Deadline deadline, const std::function<void(const ServerRequest&)>& on_take = nullptr)
+      EXCLUDES(mu_);
+  // Runs `f` on the server requests received but not yet taken, with no
+  // request taken meanwhile. Requests are queued as their frames are read, in
+  // order, so after a reply arrived every request the server sent before it
+  // is either queued or was taken (and seen by on_take).
+  bool InspectServerRequests(const std::function<bool(const std::deque<ServerRequest>&)>& f)
+      EXCLUDES(mu_);
   // Answers a server request with status 0 and `body`.
   Status AnswerServerRequest(const wire::FrameHeader& request, std::span<const std::byte> body)
       EXCLUDES(send_mu_);
