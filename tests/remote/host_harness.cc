@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: MIT
+// Simulated hosts: network, mount and PID namespaces per host.
+#include "host_harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+
+namespace rams::test {
+namespace {
+
+// fork() into new namespaces: the child is pid 1 of its PID namespace when
+// CLONE_NEWPID is among `flags`.
+pid_t CloneInto(int flags) {
+  return static_cast<pid_t>(syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD,
+                                    nullptr, nullptr, nullptr, nullptr));
+}
+
+int WaitStatus(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The body of a namespace's holder: dies with the test, reaps orphans (as a
+// PID namespace's init must), otherwise sleeps.
+[[noreturn]] void HoldNamespaces(int ready_fd) {
+  char ok = 1;
+  (void)!write(ready_fd, &ok, 1);
+  close(ready_fd);
+  for (;;) {
+    if (waitpid(-1, nullptr, 0) < 0 && errno == ECHILD) usleep(20000);
+  }
+}
+
+bool MountTmpfs(const char* where, const char* mode) {
+  return mount("tmpfs", where, "tmpfs", MS_NOSUID | MS_NODEV, mode) == 0;
+}
+
+int Shell(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+std::string InNet(pid_t pid, const std::string& cmd) {
+  return "nsenter -t " + std::to_string(pid) + " -n " + cmd;
+}
+
+// Starts a namespace holder with `flags`; for a host (with CLONE_NEWNS) it
+// mounts the private file systems first. Returns its pid, or -1.
+pid_t StartHolder(int flags) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
+  const pid_t parent = getpid();
+  pid_t pid = CloneInto(flags);
+  if (pid == 0) {
+    close(pipe_fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (flags & CLONE_NEWPID) {
+      // getppid() is 0 across a PID namespace; the death signal is set, so
+      // only a parent that died before prctl could be missed.
+      (void)parent;
+    } else if (getppid() != parent) {
+      _exit(1);
+    }
+    if (flags & CLONE_NEWNS) {
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(2);
+      if (!MountTmpfs("/dev/shm", "mode=1777") || !MountTmpfs("/tmp", "mode=1777") ||
+          !MountTmpfs("/run", "mode=0755")) {
+        _exit(3);
+      }
+      if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(4);
+    }
+    HoldNamespaces(pipe_fds[1]);
+  }
+  close(pipe_fds[1]);
+  char ok = 0;
+  const bool ready = pid > 0 && read(pipe_fds[0], &ok, 1) == 1 && ok == 1;
+  close(pipe_fds[0]);
+  if (!ready && pid > 0) {
+    kill(pid, SIGKILL);
+    WaitStatus(pid);
+    return -1;
+  }
+  return pid;
+}
+
+void KillHolder(pid_t& pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGKILL);
+  WaitStatus(pid);
+  pid = -1;
+}
+
+}  // namespace
+
+Host::~Host() { KillHolder(init_); }
+
+std::string Host::Path(const std::string& inside) const {
+  return "/proc/" + std::to_string(init_) + "/root" + inside;
+}
+
+HostProcess Host::Spawn(const std::function<int()>& body) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return {};
+  HostProcess p;
+  p.waiter = fork();
+  if (p.waiter == 0) {
+    close(pipe_fds[0]);
+    // Join the host's namespaces: network, mount and PID (for the child
+    // below). All are opened first: after the mount namespace, /proc is the
+    // host's, where init is pid 1.
+    int fds[3];
+    const char* names[3] = {"net", "mnt", "pid"};
+    for (int i = 0; i < 3; ++i) {
+      const std::string path = "/proc/" + std::to_string(init_) + "/ns/" + names[i];
+      fds[i] = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fds[i] < 0) _exit(119);
+    }
+    for (int fd : fds) {
+      if (setns(fd, 0) != 0) _exit(120);
+      close(fd);
+    }
+    if (chdir("/") != 0) _exit(121);
+    pid_t child = fork();
+    if (child == 0) {
+      close(pipe_fds[1]);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      _exit(body());
+    }
+    (void)!write(pipe_fds[1], &child, sizeof child);
+    close(pipe_fds[1]);
+    if (child < 0) _exit(122);
+    _exit(WaitStatus(child));
+  }
+  close(pipe_fds[1]);
+  if (p.waiter < 0 || read(pipe_fds[0], &p.pid, sizeof p.pid) != sizeof p.pid) p.pid = -1;
+  close(pipe_fds[0]);
+  return p;
+}
+
+HostProcess Host::Exec(const std::vector<std::string>& argv) {
+  return Spawn([&argv] {
+    std::vector<char*> cargv;
+    for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    return 127;
+  });
+}
+
+int Host::Wait(const HostProcess& p) { return p.waiter > 0 ? WaitStatus(p.waiter) : -1; }
+
+HostSet::~HostSet() {
+  hosts_.clear();
+  KillHolder(switch_);
+}
+
+std::string HostSet::Start(int n) {
+  if (geteuid() != 0) return "needs root for network, mount and PID namespaces";
+  if (Shell("ip -V") != 0 || Shell("nsenter -V") != 0) {
+    return "the ip tool (iproute2) or nsenter (util-linux) is not installed";
+  }
+  switch_ = StartHolder(CLONE_NEWNET);
+  if (switch_ < 0) return "cannot create a network namespace here";
+  if (Shell(InNet(switch_, "ip link add br0 type bridge")) != 0 ||
+      Shell(InNet(switch_, "ip link set br0 up")) != 0) {
+    return "cannot create a bridge in a network namespace";
+  }
+  for (int i = 0; i < n; ++i) {
+    auto host = std::make_unique<Host>();
+    host->init_ = StartHolder(CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID);
+    if (host->init_ < 0) return "cannot create network, mount and PID namespaces here";
+    host->address_ = "10.77.0." + std::to_string(i + 1);
+    const std::string h = std::to_string(host->init_), port = "p" + std::to_string(i);
+    const bool ok =
+        Shell("ip link add eth0 netns " + h + " type veth peer name " + port + " netns " +
+              std::to_string(switch_)) == 0 &&
+        Shell(InNet(switch_, "ip link set " + port + " master br0 up")) == 0 &&
+        Shell(InNet(host->init_, "ip addr add " + host->address_ + "/24 dev eth0")) == 0 &&
+        Shell(InNet(host->init_, "ip link set eth0 up")) == 0 &&
+        Shell(InNet(host->init_, "ip link set lo up")) == 0;
+    hosts_.push_back(std::move(host));
+    if (!ok) return "cannot join network namespaces with veth and a bridge";
+  }
+  return "";
+}
+
+HostRamsd::~HostRamsd() {
+  if (running()) Stop(SIGKILL);
+}
+
+bool HostRamsd::Start(const std::vector<std::string>& args, std::string* error) {
+  std::vector<std::string> argv = {RAMSD_PATH,
+                                   "--listen",
+                                   host_.address() + ":" + std::to_string(kPort),
+                                   "--http",
+                                   "127.0.0.1:" + std::to_string(kHttpPort),
+                                   "--backend",
+                                   "posix",
+                                   "--log-dir",
+                                   "/tmp/ramsd",
+                                   "--port-file",
+                                   "/tmp/ramsd.port"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::string port_file = host_.Path("/tmp/ramsd.port");
+  unlink(port_file.c_str());
+  if (host_.Run([] { return mkdir("/tmp/ramsd", 0700) == 0 || errno == EEXIST ? 0 : 1; }) != 0) {
+    *error = "cannot make the log directory";
+    return false;
+  }
+  proc_ = host_.Exec(argv);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(port_file);
+    uint16_t port = 0, http = 0;
+    if (in >> port >> http) return true;
+    int status = 0;
+    if (waitpid(proc_.waiter, &status, WNOHANG) == proc_.waiter) {
+      proc_ = {};
+      *error = "ramsd exited during start with status " + std::to_string(status);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  *error = "ramsd did not start listening";
+  return false;
+}
+
+int HostRamsd::Stop(int sig) {
+  if (!running()) return -1;
+  kill(proc_.pid, sig);
+  const int status = Host::Wait(proc_);
+  proc_ = {};
+  return status;
+}
+
+std::string HostRamsd::HttpGet(const std::string& path) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return "";
+  HostProcess p = host_.Spawn([&] {
+    close(pipe_fds[0]);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(kHttpPort);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 1;
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return 2;
+    char buf[4096];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0) {
+      if (write(pipe_fds[1], buf, static_cast<size_t>(got)) != got) return 3;
+    }
+    return 0;
+  });
+  close(pipe_fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t got;
+  while ((got = read(pipe_fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(got));
+  close(pipe_fds[0]);
+  return Host::Wait(p) == 0 ? out : "";
+}
+
+int64_t HostRamsd::Metric(const std::string& name) {
+  std::istringstream in(HttpGet("/metrics"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ' ') {
+      return std::strtoll(line.c_str() + name.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+}  // namespace rams::test
