@@ -22,6 +22,10 @@
 #include <sstream>
 #include <thread>
 
+#include "mapping/host_pager.h"
+#include "mapping/wire_page_source.h"
+#include "rams/remote.h"
+
 
 namespace rams::test {
 namespace {
@@ -106,6 +110,20 @@ void KillHolder(pid_t& pid) {
   kill(pid, SIGKILL);
   WaitStatus(pid);
   pid = -1;
+}
+
+// Waits until `path` exists or `proc` exits; "" or why not.
+std::string AwaitFile(const std::string& path, const HostProcess& proc, const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (access(path.c_str(), F_OK) == 0) return "";
+    int status = 0;
+    if (waitpid(proc.waiter, &status, WNOHANG) == proc.waiter) {
+      return std::string(what) + " exited during start with status " + std::to_string(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::string(what) + " did not start";
 }
 
 }  // namespace
@@ -241,6 +259,46 @@ bool HostRamsd::Start(const std::vector<std::string>& args, std::string* error) 
   }
   *error = "ramsd did not start listening";
   return false;
+}
+
+HostPagerProcess::~HostPagerProcess() {
+  if (proc_.waiter > 0) {
+    kill(proc_.pid, SIGKILL);
+    Host::Wait(proc_);
+  }
+}
+
+bool HostPagerProcess::Start(const std::string& key, std::string* error) {
+  proc_ = host_.Spawn([key] {
+    if (mkdir("/run/rams", 0755) != 0 && errno != EEXIST) return 1;
+    mapping::HostPagerOptions options;
+    options.socket_path = kSocket;
+    options.provider = [key](std::string_view name) -> Result<mapping::ProvidedSegment> {
+      // HOST:PORT/NAME
+      const size_t slash = name.find('/');
+      const size_t colon = name.rfind(':', slash);
+      if (slash == std::string_view::npos || colon == std::string_view::npos) {
+        return Error(ENOENT, "not HOST:PORT/NAME");
+      }
+      const int port = std::atoi(std::string(name.substr(colon + 1, slash - colon - 1)).c_str());
+      RemoteOptions remote;
+      remote.key = key;
+      remote.timeout = std::chrono::milliseconds(5000);
+      RAMS_ASSIGN_OR_RETURN(auto source,
+                            mapping::WirePageSource::Open(name.substr(0, colon),
+                                                          static_cast<uint16_t>(port),
+                                                          name.substr(slash + 1), false, remote));
+      return mapping::ProvidedSegment{std::move(source), {}};
+    };
+    auto pager = mapping::HostPager::Start(std::move(options));
+    if (!pager.ok()) {
+      std::fprintf(stderr, "host pager: %s\n", pager.status().ToString().c_str());
+      return 2;
+    }
+    for (;;) pause();
+  });
+  *error = AwaitFile(host_.Path(kSocket), proc_, "the host pager");
+  return error->empty();
 }
 
 int HostRamsd::Stop(int sig) {

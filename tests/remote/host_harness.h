@@ -83,6 +83,23 @@ class HostRamsd {
   HostProcess proc_;
 };
 
+// The host pager of one host, as its own process serving
+// /run/rams/pager.sock (where RemoteAttachment::Map looks by default): it
+// opens "HOST:PORT/NAME" through a WirePageSource with the pre-shared `key`.
+class HostPagerProcess {
+ public:
+  explicit HostPagerProcess(Host& host) : host_(host) {}
+  HostPagerProcess(const HostPagerProcess&) = delete;
+  HostPagerProcess& operator=(const HostPagerProcess&) = delete;
+  ~HostPagerProcess();
+  bool Start(const std::string& key, std::string* error);
+  static constexpr char kSocket[] = "/run/rams/pager.sock";
+
+ private:
+  Host& host_;
+  HostProcess proc_;
+};
+
 class HostSet {
  public:
   HostSet() = default;
