@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "check.h"
 #include "session.h"
 
 namespace ramsd {
@@ -137,6 +138,36 @@ Status MappingHome::Acknowledge(uint64_t host_id, const std::string& segment, ui
   return s;
 }
 
+bool MappingHome::Access(const std::string& segment, uint64_t offset, uint64_t length,
+                         bool write, std::function<void(uint64_t page)> apply,
+                         std::function<void()> done) {
+  auto it = directories_.find(segment);
+  if (it == directories_.end() || length == 0) return false;
+  Directory& d = *it->second;
+  const uint64_t first = offset / mapping::kDirectoryPageBytes;
+  const uint64_t last = (offset + length - 1) / mapping::kDirectoryPageBytes;
+  struct Pending {
+    uint64_t left;
+    std::function<void(uint64_t)> apply;
+    std::function<void()> done;
+  };
+  auto pending = std::make_shared<Pending>(
+      Pending{.left = last - first + 1, .apply = std::move(apply), .done = std::move(done)});
+  for (uint64_t page = first; page <= last; ++page) {
+    Status s = d.dir.HomeGet(++next_home_tag_, page, write,
+                             [pending](uint64_t p, uint64_t) {
+                               pending->apply(p);
+                               if (--pending->left == 0) pending->done();
+                             },
+                             mapping::DirectoryClock::now());
+    // The caller checked the range against the segment: a page outside
+    // it is our own bug.
+    RAMS_CHECK(s.ok());
+  }
+  Dispatch(d);
+  return true;
+}
+
 void MappingHome::HostGone(uint64_t host_id) {
   if (hosts_.erase(host_id) == 0) return;
   for (auto& [name, d] : directories_) {
@@ -154,7 +185,7 @@ void MappingHome::HostGone(uint64_t host_id) {
 
 void MappingHome::Dispatch(Directory& d) {
   for (mapping::DirectoryAction& a : d.dir.TakeActions()) {
-    if (a.host == mapping::kHomeHost) continue;  // one-sided recalls: not issued yet
+    if (a.host == mapping::kHomeHost) continue;  // one-sided: applied by HomeGet's access
     auto it = hosts_.find(a.host);
     if (it == hosts_.end()) continue;  // gone: the directory has forgotten it too
     if (a.kind == mapping::DirectoryAction::Kind::kGrant) {

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,16 @@ class MappingHome {
                               uint64_t version, std::span<const std::byte> dirty);
   rams::Status Acknowledge(uint64_t host_id, const std::string& segment, uint64_t page,
                            std::span<const std::byte> dirty);
+  // A one-sided access to bytes [offset, offset + length) of `segment`
+  // (docs/remote-mapping.md "Other access paths"). When some host maps the
+  // segment, each touched page is recalled (write: every copy invalidated
+  // and the version bumped; read: an exclusive copy downgraded) and
+  // `apply(page)` runs the moment that page's recalls are done, before the
+  // page's next transaction; `done` runs after the last page, possibly
+  // inside this call. Returns false, running nothing, when no host maps it.
+  bool Maps(const std::string& segment) const { return directories_.contains(segment); }
+  bool Access(const std::string& segment, uint64_t offset, uint64_t length, bool write,
+              std::function<void(uint64_t page)> apply, std::function<void()> done);
   // The host's session ended: it leaves every directory (pages it held
   // exclusively are lost, docs/remote-mapping.md rule 6).
   void HostGone(uint64_t host_id);
@@ -78,6 +89,7 @@ class MappingHome {
   bool stopped_ = false;
   std::map<std::string, std::unique_ptr<Directory>> directories_;
   std::map<uint64_t, Session*> hosts_;  // registered mapping sessions
+  uint64_t next_home_tag_ = 0;
   uint64_t hosts_cut_off_ = 0;
 };
 

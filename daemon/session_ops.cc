@@ -5,11 +5,20 @@
 #include <atomic>
 #include <cerrno>
 
+#include "mapping_home.h"
 #include "segment_checks.h"
 #include "session.h"
 
 namespace ramsd {
 namespace {
+
+// The part of bytes [offset, offset + length) inside 4 KiB page `page`:
+// its offset in the segment and its length.
+std::pair<uint64_t, size_t> PageSlice(uint64_t page, uint64_t offset, uint64_t length) {
+  const uint64_t lo = std::max(offset, page * rams::mapping::kDirectoryPageBytes);
+  const uint64_t hi = std::min(offset + length, (page + 1) * rams::mapping::kDirectoryPageBytes);
+  return {lo, static_cast<size_t>(hi - lo)};
+}
 
 using rams::Error;
 using rams::Status;
@@ -92,6 +101,30 @@ Status Session::HandleRead(const Header& h, Body body) {
   wire::HeaderBytes hb = wire::EncodeHeader(reply);
   wire::Bytes frame(wire::kHeaderBytes + req.length);
   std::copy(hb.begin(), hb.end(), frame.begin());
+  if (server_.mapping().Maps(handle->name)) {
+    // A mapped segment: exclusive copies are downgraded first, each page
+    // read the moment its data is home (docs/remote-mapping.md).
+    auto shared_frame = std::make_shared<wire::Bytes>(std::move(frame));
+    auto failed = std::make_shared<Status>();
+    std::shared_ptr<rams::Attachment> att = handle->attachment;
+    const uint64_t offset = req.offset, length = req.length;
+    auto apply = [shared_frame, failed, att, offset, length](uint64_t page) {
+      const auto [lo, n] = PageSlice(page, offset, length);
+      Status s = att->Read(lo, std::span(*shared_frame).subspan(wire::kHeaderBytes + (lo - offset), n));
+      if (!s.ok() && failed->ok()) *failed = s;
+    };
+    auto done = [self = shared_from_this(), h, shared_frame, failed, length] {
+      self->io_thread_.AssertHeld();
+      if (self->closing_) return;
+      if (!failed->ok()) return self->ReplyError(h, *failed);
+      self->server_.metrics().AddBytesRead(length);
+      self->Enqueue(std::move(*shared_frame));
+    };
+    if (server_.mapping().Access(handle->name, offset, length, /*write=*/false, apply, done)) {
+      return Status::Ok();
+    }
+    frame = std::move(*shared_frame);
+  }
   RAMS_RETURN_IF_ERROR(handle->attachment->Read(
       req.offset, std::span(frame).subspan(wire::kHeaderBytes)));
   server_.metrics().AddBytesRead(req.length);
@@ -105,6 +138,30 @@ Status Session::HandleWrite(const Header& h, Body body) {
   if (handle->read_only) return Error(EROFS, "write " + handle->name + ": read-only handle");
   if (req.data.size() > wire::kMaxIoBytes) return Error(EINVAL, "write: more than 1 MiB");
   RAMS_RETURN_IF_ERROR(CheckRange("write", handle->attachment->info(), req.offset, req.data.size()));
+  if (server_.mapping().Maps(handle->name)) {
+    // A mapped segment: every copy of the touched pages is invalidated
+    // first and their versions bumped; each page is written the moment its
+    // copies are gone.
+    auto data = std::make_shared<wire::Bytes>(req.data.begin(), req.data.end());
+    auto failed = std::make_shared<Status>();
+    std::shared_ptr<rams::Attachment> att = handle->attachment;
+    const uint64_t offset = req.offset;
+    auto apply = [data, failed, att, offset](uint64_t page) {
+      const auto [lo, n] = PageSlice(page, offset, data->size());
+      Status s = att->Write(lo, std::span<const std::byte>(*data).subspan(lo - offset, n));
+      if (!s.ok() && failed->ok()) *failed = s;
+    };
+    auto done = [self = shared_from_this(), h, data, failed] {
+      self->io_thread_.AssertHeld();
+      if (self->closing_) return;
+      if (!failed->ok()) return self->ReplyError(h, *failed);
+      self->server_.metrics().AddBytesWritten(data->size());
+      self->Reply(h, {});
+    };
+    if (server_.mapping().Access(handle->name, offset, data->size(), /*write=*/true, apply, done)) {
+      return Status::Ok();
+    }
+  }
   RAMS_RETURN_IF_ERROR(handle->attachment->Write(req.offset, req.data));
   server_.metrics().AddBytesWritten(req.data.size());
   Reply(h, {});
@@ -126,6 +183,34 @@ Status Session::HandleAtomic(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(handle_id, op));
   if (handle->read_only) return Error(EROFS, std::string(op) + " " + handle->name + ": read-only");
   RAMS_RETURN_IF_ERROR(CheckAligned(op, handle->attachment->info(), offset, 8, 8));
+  if (server_.mapping().Maps(handle->name)) {
+    // A mapped segment: every copy of the word's page is invalidated first
+    // (an exclusive one brings its data home), then the operation runs on
+    // the home's copy, which no host holds at that moment; one-sided
+    // operations all run on this thread, so the read-modify-write is atomic
+    // with respect to them and to the hosts (home-local processes must
+    // reach a mapped segment through the pager, docs/remote-mapping.md).
+    auto result = std::make_shared<rams::Result<uint64_t>>(uint64_t{0});
+    std::shared_ptr<rams::Attachment> att = handle->attachment;
+    auto apply = [result, att, offset, cas, a, b](uint64_t) {
+      uint64_t word = 0;
+      Status s = att->Read(offset, std::as_writable_bytes(std::span(&word, 1)));
+      if (s.ok()) {
+        const uint64_t next = cas ? (word == a ? b : word) : word + a;
+        if (next != word) s = att->Write(offset, std::as_bytes(std::span(&next, 1)));
+      }
+      *result = s.ok() ? rams::Result<uint64_t>(word) : rams::Result<uint64_t>(s);
+    };
+    auto done = [self = shared_from_this(), h, result] {
+      self->io_thread_.AssertHeld();
+      if (self->closing_) return;
+      if (!result->ok()) return self->ReplyError(h, result->status());
+      self->Reply(h, Encode(wire::U64Reply{.value = **result}));
+    };
+    if (server_.mapping().Access(handle->name, offset, 8, /*write=*/true, apply, done)) {
+      return Status::Ok();
+    }
+  }
   if (handle->map.empty()) {
     RAMS_ASSIGN_OR_RETURN(handle->map, handle->attachment->Map());
   }

@@ -41,6 +41,15 @@ Status PageDirectory::Get(HostId host, uint64_t tag, uint64_t first, uint32_t co
   return Status();
 }
 
+Status PageDirectory::HomeGet(uint64_t tag, uint64_t page, bool write, HomeAccess access,
+                              DirectoryClock::time_point now) {
+  RAMS_RETURN_IF_ERROR(CheckPage(page));
+  pages_[page].queue.push_back(
+      {.host = kHomeHost, .tag = tag, .write = write, .access = std::move(access)});
+  if (pages_[page].queue.size() == 1) Advance(page, now);
+  return Status();
+}
+
 void PageDirectory::Advance(uint64_t page, DirectoryClock::time_point now) {
   Page& p = pages_[page];
   while (!p.queue.empty() && p.awaiting.empty()) {
@@ -118,6 +127,7 @@ void PageDirectory::Grant(uint64_t page, const Request& r) {
       ++p.version;
       p.home_current = true;
     }
+    if (r.access) r.access(page, p.version);
     a.grants.push_back({.page = page, .version = p.version});
     actions_.push_back(std::move(a));
     return;

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <span>
@@ -81,6 +82,13 @@ struct DirectoryCounters {
   uint64_t pages_lost = 0;
 };
 
+// A one-sided operation's access to the home's copy of `page`, run by the
+// directory at the moment its recalls are done and before the page's next
+// transaction starts (so a host's grant queued behind it carries its
+// effect). `version` is the page's version after the access (a write has
+// already incremented it).
+using HomeAccess = std::function<void(uint64_t page, uint64_t version)>;
+
 class PageDirectory {
  public:
   PageDirectory(uint64_t pages, PageMemory* memory, std::chrono::milliseconds recall_timeout);
@@ -91,6 +99,12 @@ class PageDirectory {
   // have_version newer than the home's.
   [[nodiscard]] Status Get(HostId host, uint64_t tag, uint64_t first, uint32_t count, bool write,
                            uint64_t have_version, DirectoryClock::time_point now);
+  // A one-sided operation on `page` (host kHomeHost): `access` runs once,
+  // inside the call that completes its recalls (this one, Acknowledge or
+  // HostGone), before the kHomeHost grant action is queued and before the
+  // page's next transaction starts. EINVAL: page outside the segment.
+  [[nodiscard]] Status HomeGet(uint64_t tag, uint64_t page, bool write, HomeAccess access,
+                               DirectoryClock::time_point now);
   // The acknowledgement of a recall of `page` sent to `host`; `dirty` is
   // the data (kDirectoryPageBytes) or empty. EPROTO: no such recall.
   [[nodiscard]] Status Acknowledge(HostId host, uint64_t page, std::span<const std::byte> dirty,
@@ -126,6 +140,7 @@ class PageDirectory {
     bool write = false;
     uint64_t have_version = 0;
     bool cancelled = false;  // the host went away while its request was in flight
+    HomeAccess access;       // kHomeHost only: run at the grant
   };
   struct Page {
     PageState state = PageState::kHome;

@@ -43,14 +43,20 @@ void PagerSegment::MakeRoom(Lock& lock, uint64_t page) {
 Status PagerSegment::HandBack(Lock& lock, uint64_t page, bool drop) {
   Page& p = pages_[page];
   const bool dirty = p.held == Held::kExclusive;
+  // Without write-protect a copy that stays mapped stays writable: a flush
+  // drops it too (inv. 2).
+  if (!wp_) drop = true;
   if (dirty) {
-    // umap's order: write-protect, copy out, mark clean, then drop.
-    ProtectEverywhere(page, true);
     p.in_flight.resize(kPageBytes);
-    RAMS_RETURN_IF_ERROR(ReadLocal(page, p.in_flight));
+    if (drop) {
+      RAMS_RETURN_IF_ERROR(CaptureAndDrop(page, p.in_flight));
+    } else {
+      ProtectEverywhere(page, true);
+      RAMS_RETURN_IF_ERROR(ReadLocal(page, p.in_flight));
+    }
   }
   if (drop) {
-    RAMS_RETURN_IF_ERROR(DropLocal(page));
+    if (!dirty) RAMS_RETURN_IF_ERROR(DropLocal(page));
     p.held = Held::kNone;
     --resident_count_;
   } else if (dirty) {
@@ -120,6 +126,14 @@ Status PagerSegment::Push(uint64_t page, std::span<std::byte> dirty_out, bool* d
   if (p.held == Held::kNone) return Status();
   if (!wp_) invalidate = true;  // a copy that cannot be write-protected cannot be shared
   if (p.held == Held::kExclusive) {
+    if (invalidate) {
+      RAMS_RETURN_IF_ERROR(CaptureAndDrop(page, dirty_out));
+      *dirty = true;
+      ++stats_.write_backs;
+      p.held = Held::kNone;
+      --resident_count_;
+      return Status();
+    }
     ProtectEverywhere(page, true);
     RAMS_RETURN_IF_ERROR(ReadLocal(page, dirty_out));
     *dirty = true;

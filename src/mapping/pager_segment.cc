@@ -5,7 +5,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -243,6 +245,45 @@ Status PagerSegment::DropLocal(uint64_t page) {
   });
   ProtectEverywhere(page, true);
   return s;
+}
+
+Status PagerSegment::CaptureAndDrop(uint64_t page, std::span<std::byte> out) {
+  if (wp_) {
+    // umap's order: write-protect, copy out, then drop.
+    ProtectEverywhere(page, true);
+    RAMS_RETURN_IF_ERROR(ReadLocal(page, out));
+    return DropLocal(page);
+  }
+  // Without write-protect a local process may store to the page until the
+  // punch unmaps it from every mm (a copy taken before the punch misses the
+  // stores in between: the lost update of issue 9). So the pager keeps the
+  // page itself: vmsplice puts a reference to it (not a copy) in a pipe, the
+  // punch unmaps it everywhere (flushing the TLBs) and drops it from the
+  // file, and the pipe then yields its final content. Stores after the punch
+  // fault as missing and wait for the next grant.
+  int fds[2];
+  RAMS_RETURN_IF_ERROR(sys::SysCall("pipe " + name_, [&] { return pipe2(fds, O_CLOEXEC); }));
+  const sys::UniqueFd rd(fds[0]), wr(fds[1]);
+  void* view = mmap(nullptr, kPageBytes, PROT_READ, MAP_SHARED, memfd_.get(),
+                    static_cast<off_t>(page * kPageBytes));
+  if (view == MAP_FAILED) return ErrnoError("mmap " + name_);
+  struct iovec iov = {view, kPageBytes};
+  auto spliced = sys::SysCallValue("vmsplice " + name_, [&] {
+    return vmsplice(wr.get(), &iov, 1, 0);
+  });
+  munmap(view, kPageBytes);
+  RAMS_RETURN_IF_ERROR(spliced.status());
+  if (*spliced != kPageBytes) return Error(EIO, "vmsplice " + name_ + ": short");
+  RAMS_RETURN_IF_ERROR(DropLocal(page));
+  size_t got = 0;
+  while (got < kPageBytes) {
+    RAMS_ASSIGN_OR_RETURN(ssize_t n, sys::SysCallValue("read pipe " + name_, [&] {
+      return read(rd.get(), out.data() + got, kPageBytes - got);
+    }));
+    if (n == 0) return Error(EIO, "read pipe " + name_ + ": short");
+    got += static_cast<size_t>(n);
+  }
+  return Status();
 }
 
 }  // namespace rams::mapping

@@ -12,7 +12,9 @@
 //  1. held != kNone  <=>  the page is in the memfd (a lone exception: inside
 //     Install/Evict, never visible outside mu_).
 //  2. In every client's mm the page is writable only while held == kExclusive
-//     (every path away from kExclusive write-protects it everywhere first).
+//     (every path away from kExclusive write-protects it everywhere first;
+//     without write-protect every such path drops the page, and the copy
+//     handed back is its content at the moment the drop unmapped it).
 //  3. At most one fetch or one write-back per page is in flight (fetching /
 //     writing_back); faults meanwhile wait in `waiters`.
 //  4. pushes counts the home's pushes on the page; a grant obtained while it
@@ -105,7 +107,8 @@ class PagerSegment : public CoherenceSink {
   // Gets the page from the home and installs it; wakes or fails the waiters.
   void FetchPage(uint64_t page);
 
-  // Writes every exclusively held page back (exclusive -> shared).
+  // Writes every exclusively held page back (exclusive -> shared; without
+  // write-protect the page is dropped, inv. 2).
   Status Flush();
   PagerStats Stats() const;
 
@@ -139,6 +142,10 @@ class PagerSegment : public CoherenceSink {
   void ProtectEverywhere(uint64_t page, bool protect);
   Status ReadLocal(uint64_t page, std::span<std::byte> out);
   Status DropLocal(uint64_t page);
+  // Copies an exclusively held page out and drops it, so that no write of a
+  // local process is lost (inv. 2): write-protect first, or without
+  // write-protect, take the content as the drop unmaps it (see the .cc).
+  Status CaptureAndDrop(uint64_t page, std::span<std::byte> out);
   void WakeWaiters(Page& p);
   void FailWaiters(Page& p, const Status& why);
   void FailFault(PagerClient& c, uint32_t tid, uint64_t page);

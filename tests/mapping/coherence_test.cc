@@ -9,6 +9,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <unistd.h>
 
@@ -103,17 +104,47 @@ TEST(CoherenceTest, TurnTakingSeesTheOtherHostsStores) { TakeTurns(PagerTuning{}
 // A kernel without uffd write-protect on shmem (< 5.19) gets every page
 // exclusively, reads included: coherent, with a bounce per spinning read
 // (hence fewer rounds: the 6.1 guest runs under emulation).
-//
-// Known defect: about one run in eight under load loses the last turn's
-// writes (turn 99 of 100, log[99] == 0) on this path. Until it is fixed the
-// test runs only when RAMS_TEST_KNOWN_DEFECTS=1, and skips with that reason
-// (tests/SKIPS.md lists it).
 TEST(CoherenceTest, WithoutWriteProtectEveryGrantIsExclusiveAndStillCoherent) {
-  const char* known = std::getenv("RAMS_TEST_KNOWN_DEFECTS");
-  if (known == nullptr || std::string(known) != "1") {
-    GTEST_SKIP() << "known defect: the no-write-protect path can lose the last writes under load";
-  }
   TakeTurns(PagerTuning{.write_protect = false}, 50);
+}
+
+// Issue 9's lost update, made likely: without write-protect a process keeps
+// storing to its page while the home recalls it over and over. A pager that
+// copies the page out before the punch unmaps it loses the stores in
+// between (the process then reads back an older value); the content handed
+// back must be the page's content at the moment of the unmap.
+TEST(CoherenceTest, WithoutWriteProtectARecallDuringStoresLosesNone) {
+  Cluster c({.hosts = 2, .tuning = {.min_hold = std::chrono::microseconds(0),
+                                    .write_protect = false}});
+  ASSERT_TRUE(c.error.ok());
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> recalls{0};
+  std::thread recaller([&] {
+    while (!done.load()) {
+      c.home.ReadCoherent(5);
+      recalls.fetch_add(1);
+    }
+  });
+  RunOnHosts(c, 1, 1, [](MappedSegment& m, int, int) {
+    auto* slot = reinterpret_cast<volatile uint64_t*>(m.data().data() + 5 * kPageBytes);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    uint64_t i = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      for (int k = 0; k < 1000; ++k, ++i) {
+        *slot = *slot + 1;
+        if (*slot != i + 1) return 4;  // a store was lost
+      }
+    }
+    slot[1] = i;  // how many stores the home must see
+    return 0;
+  });
+  done.store(true);
+  recaller.join();
+  const auto page = c.home.ReadCoherent(5);
+  EXPECT_EQ(Word(page, 0), Word(page, 8));
+  // Recalls met the stores (the final one above is one more).
+  EXPECT_GT(recalls.load(), 0u);
+  EXPECT_GT(c.stats(0).invalidations + c.stats(0).downgrades, 1u);
 }
 
 TEST(CoherenceTest, AtomicsOnAnExclusivelyHeldPageAreAtomicAcrossHosts) {

@@ -67,6 +67,13 @@ class Host {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : wire::PageGetReply{};
   }
+  // Reads the next frame, which must be a recall `op`, and answers it.
+  void AnswerNext(wire::Opcode op, uint8_t fill) {
+    auto recall = c_.Receive();
+    ASSERT_TRUE(recall.has_value());
+    EXPECT_EQ(recall->first.opcode, static_cast<uint8_t>(op));
+    Answer(recall->first, fill);
+  }
   // Answers a recall frame, dirty with `fill` bytes when fill != 0.
   void Answer(const wire::FrameHeader& recall, uint8_t fill) {
     wire::Bytes data(kPage, std::byte{fill});
@@ -163,10 +170,7 @@ TEST_F(MappingHomeTest, ADowngradeBringsTheWritersDataAndAnInvalidateLetsTheOthe
   // B writes the page it holds: A (shared) is invalidated, B is upgraded
   // without data since its version is current.
   b.SendGet(21, 0, 1, true, grant_b.grants[0].version);
-  auto inv = a.raw().Receive();
-  ASSERT_TRUE(inv.has_value());
-  EXPECT_EQ(inv->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
-  a.Answer(inv->first, 0);
+  a.AnswerNext(wire::Opcode::kInvalidate, 0);
   auto [hu, gu] = b.Expect(21);
   ASSERT_EQ(hu.status, 0u);
   wire::PageGetReply up = b.Grant(gu);
@@ -185,6 +189,58 @@ TEST_F(MappingHomeTest, ADowngradeBringsTheWritersDataAndAnInvalidateLetsTheOthe
   EXPECT_GE(Metric(m, "ramsd_mapping_downgrades_total"), 1u);
   EXPECT_GE(Metric(m, "ramsd_mapping_invalidations_total"), 1u);
   EXPECT_GE(Metric(m, "ramsd_mapping_upgrades_total"), 1u);
+}
+
+// One-sided READ, WRITE and CAS on a mapped segment recall the hosts' copies
+// first: READ sees what the exclusive holder wrote, WRITE invalidates the
+// sharers and bumps the version, CAS works on the holder's data.
+TEST_F(MappingHomeTest, OneSidedOperationsRecallTheHostsCopiesFirst) {
+  Start();
+  Host a(ramsd_.port(), seg_.name());
+  Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+  a.SendGet(10, 1, 1, true);
+  auto [hg, g] = a.Expect(10);
+  ASSERT_EQ(hg.status, 0u);
+  const uint64_t v1 = a.Grant(g).grants.at(0).version;
+
+  plain.raw().SendMsg(wire::Opcode::kRead, 30,
+                      wire::ReadRequest{.handle = plain.handle(), .length = 16,
+                                        .offset = kPage - 8});
+  a.AnswerNext(wire::Opcode::kDowngrade, 0xCD);
+  auto [hr, read] = plain.Expect(30);
+  ASSERT_EQ(hr.status, 0u);
+  ASSERT_EQ(read.size(), 16u);
+  EXPECT_EQ(read[0], std::byte{1});    // page 0, never held
+  EXPECT_EQ(read[8], std::byte{0xCD});  // page 1, as host A wrote it
+
+  const std::vector<std::byte> bytes(4, std::byte{0x42});
+  plain.raw().SendMsg(wire::Opcode::kWrite, 31,
+                      wire::WriteRequest{.handle = plain.handle(), .offset = kPage, .data = bytes});
+  a.AnswerNext(wire::Opcode::kInvalidate, 0);
+  ASSERT_EQ(plain.Expect(31).first.status, 0u);
+  a.SendGet(11, 1, 1, false, v1);
+  auto [hg2, g2] = a.Expect(11);
+  ASSERT_EQ(hg2.status, 0u);
+  wire::PageGetReply again = a.Grant(g2);
+  ASSERT_TRUE(again.grants.at(0).flags & wire::kGrantData);
+  EXPECT_GT(again.grants[0].version, v1);
+  EXPECT_EQ(again.grants[0].data[0], std::byte{0x42});
+  EXPECT_EQ(again.grants[0].data[4], std::byte{0xCD});
+
+  a.SendGet(12, 2, 1, true);
+  ASSERT_EQ(a.Expect(12).first.status, 0u);
+  plain.raw().SendMsg(wire::Opcode::kCas, 32,
+                      wire::CasRequest{.handle = plain.handle(), .offset = 2 * kPage,
+                                       .expected = 0x0505050505050505, .desired = 7});
+  a.AnswerNext(wire::Opcode::kInvalidate, 0x05);
+  auto [hc, cas] = plain.Expect(32);
+  ASSERT_EQ(hc.status, 0u);
+  auto prev = wire::U64Reply::Decode(cas);
+  ASSERT_TRUE(prev.ok());
+  EXPECT_EQ(prev->value, 0x0505050505050505u);
+  std::vector<std::byte> home(8);
+  ASSERT_TRUE(seg_.segment().Read(2 * kPage, home).ok());
+  EXPECT_EQ(home[0], std::byte{7});
 }
 
 TEST_F(MappingHomeTest, AHostThatNeverAcknowledgesIsCutOffAndTheOthersProceed) {

@@ -195,6 +195,45 @@ TEST_F(PageDirectoryTest, HomeWriteRecallsTheExclusiveCopyFirst) {
   EXPECT_EQ(dir_.counters().pages_lost, 0u);
 }
 
+// A one-sided write whose recall completes while a host's write waits behind
+// it: the access runs before that host's grant reads the home's copy, so the
+// grant carries the one-sided write on top of the recalled dirty data.
+TEST_F(PageDirectoryTest, HomeAccessRunsBeforeTheNextGrant) {
+  ASSERT_TRUE(dir_.Get(1, 1, 0, 1, true, 0, now_).ok());
+  Take();
+  int runs = 0;
+  uint64_t seen_version = 0;
+  std::byte seen_data{};
+  ASSERT_TRUE(dir_.HomeGet(2, 0, true,
+                           [&](uint64_t page, uint64_t version) {
+                             ++runs;
+                             seen_version = version;
+                             seen_data = memory_.pages_[page][0];
+                             memory_.pages_[page][1] = std::byte{9};
+                           },
+                           now_)
+                  .ok());
+  ASSERT_TRUE(dir_.Get(2, 3, 0, 1, true, 0, now_).ok());
+  EXPECT_EQ(runs, 0);  // host 1 still holds the page
+  auto a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].recall, RecallKind::kInvalidate);
+  ASSERT_TRUE(dir_.Acknowledge(1, 0, Filled(8), now_).ok());
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(seen_data, std::byte{8});  // the dirty data was home first
+  a = Take();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].host, kHomeHost);
+  ASSERT_EQ(a[0].grants.size(), 1u);
+  EXPECT_EQ(a[0].grants[0].version, seen_version);
+  EXPECT_EQ(a[1].host, 2u);
+  ASSERT_EQ(a[1].grants.size(), 1u);
+  ASSERT_TRUE(a[1].grants[0].data_included);
+  EXPECT_EQ(a[1].grants[0].data[0], std::byte{8});
+  EXPECT_EQ(a[1].grants[0].data[1], std::byte{9});
+  EXPECT_TRUE(dir_.HomeGet(4, 4, false, nullptr, now_).code() == EINVAL);
+}
+
 // Random operations by several hosts, acknowledged at random moments, against
 // a model: the memory as one array. Every read of a host's copy must equal
 // the model, and at most one host may hold a page writable.
