@@ -16,6 +16,7 @@
 #include <string>
 
 #include "host_harness.h"
+#include "matmul.h"
 #include "rams/mutex.h"
 #include "rams/remote.h"
 #include "ramsd_process.h"
@@ -40,9 +41,10 @@ int CountProcesses() {
 
 // On `host`: a posix segment `name` (in its /dev/shm) and the pre-shared key
 // in /tmp/key, then ramsd exporting the segment.
-void StartHome(Host& host, HostRamsd& ramsd, const std::string& name) {
+void StartHome(Host& host, HostRamsd& ramsd, const std::string& name,
+               uint64_t bytes = 1 << 16) {
   ASSERT_EQ(host.Run([&] {
-              if (!Segment::Create(name, 1 << 16, 0600, true, PosixBackend()).ok()) return 1;
+              if (!Segment::Create(name, bytes, 0600, true, PosixBackend()).ok()) return 1;
               std::ofstream key("/tmp/key");
               key << kKey << "\n";
               key.close();
@@ -157,26 +159,82 @@ int WithMapping(const Host& home, const std::string& name,
   return body(bytes->data());
 }
 
-// Starts ramsd on host 0 exporting `name` and a pager on hosts 1 and 2.
+constexpr int kMatrixN = 1024;
+constexpr uint64_t kMatrixBytes = uint64_t{3} * kMatrixN * kMatrixN * sizeof(double);
+
+// Starts ramsd on host 0 exporting `name` and a pager on every host (the
+// home's own processes map through its pager and the home's directory too).
+// The matrix test's segment is larger.
 class MappedHostsTest : public HostsTest {
  protected:
   void SetUp() override {
     Make(3);
     if (IsSkipped()) return;
     name_ = "rt.hosts.map." + std::to_string(getpid());
+    const bool matrix = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
+                            .find("Matrix") != std::string::npos;
     ramsd_.emplace(hosts_.host(0));
-    StartHome(hosts_.host(0), *ramsd_, name_);
+    StartHome(hosts_.host(0), *ramsd_, name_, matrix ? kMatrixBytes : 1 << 16);
     ASSERT_FALSE(HasFatalFailure());
     std::string error;
-    for (int h = 1; h <= 2; ++h) {
-      ASSERT_TRUE(pagers_[h - 1].emplace(hosts_.host(h)).Start(kKey, &error)) << error;
+    for (int h = 0; h < 3; ++h) {
+      ASSERT_TRUE(pagers_[h].emplace(hosts_.host(h)).Start(kKey, &error)) << error;
     }
   }
   Host& home() { return hosts_.host(0); }
   std::string name_;
   std::optional<HostRamsd> ramsd_;
-  std::optional<HostPagerProcess> pagers_[2];
+  std::optional<HostPagerProcess> pagers_[3];
 };
+
+// The 1024x1024 matrix multiplication with A, B and C in one remotely mapped
+// segment: host 1 fills A and B, one worker on each of the three hosts
+// computes a band of C (three workers in all, so the test stays within a
+// minute or two on two loaded cores), and a process on host 2 checks C
+// against a product it computes from its own copies of A and B.
+TEST_F(MappedHostsTest, MatrixMultiplicationOnThreeHosts) {
+  if (IsSkipped()) return;
+  constexpr int n = kMatrixN;
+  constexpr size_t kElems = size_t{n} * n;
+  ASSERT_EQ(hosts_.host(1).Run([&] {
+              return WithMapping(home(), name_, [](std::byte* base) {
+                auto* m = reinterpret_cast<double*>(base);
+                matrix::FillInputs(m, m + kElems, n, 42);
+                return 0;
+              });
+            }),
+            0);
+  std::vector<HostProcess> workers;
+  for (int h = 0; h < 3; ++h) {
+    workers.push_back(hosts_.host(h).Spawn([&, h] {
+      return WithMapping(home(), name_, [h](std::byte* base) {
+        auto* m = reinterpret_cast<double*>(base);
+        matrix::MultiplyRows(m, m + kElems, m + 2 * kElems, n, matrix::BandBegin(n, h, 3),
+                             matrix::BandBegin(n, h + 1, 3));
+        return 0;
+      });
+    }));
+  }
+  for (const HostProcess& w : workers) EXPECT_EQ(Host::Wait(w), 0);
+  EXPECT_EQ(hosts_.host(2).Run([&] {
+              return WithMapping(home(), name_, [](std::byte* base) {
+                const auto* m = reinterpret_cast<const double*>(base);
+                std::vector<double> a(m, m + kElems), b(m + kElems, m + 2 * kElems), c(kElems);
+                matrix::MultiplyRows(a.data(), b.data(), c.data(), n, 0, n);
+                for (size_t i = 0; i < kElems; ++i) {
+                  if (c[i] != m[2 * kElems + i]) {
+                    std::fprintf(stderr, "C[%zu] = %g, want %g\n", i, m[2 * kElems + i], c[i]);
+                    return 1;
+                  }
+                }
+                std::vector<double> local_a(kElems), local_b(kElems);
+                matrix::FillInputs(local_a.data(), local_b.data(), n, 42);
+                return local_a == a && local_b == b ? 0 : 2;
+              });
+            }),
+            0);
+  EXPECT_GT(ramsd_->Metric("ramsd_mapping_pages_granted_total"), 0);
+}
 
 // Three processes on each of hosts 1 and 2 read every page of the mapping:
 // each page crosses the network once per host, not once per process.
@@ -184,7 +242,7 @@ TEST_F(MappedHostsTest, OneCopyPerHost) {
   if (IsSkipped()) return;
   constexpr size_t kPages = 16;  // of the 64 KiB segment
   std::vector<HostProcess> readers;
-  for (int h = 1; h <= 2; ++h) {
+  for (int h = 1; h <= 2; ++h) {  // host 0's pager maps nothing here
     for (int p = 0; p < 3; ++p) {
       readers.push_back(hosts_.host(h).Spawn([&] {
         return WithMapping(home(), name_, [](std::byte* base) {
