@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "host_harness.h"
@@ -294,6 +295,98 @@ TEST_F(MappedHostsTest, PingPongTakingTurns) {
             0);
   // Every step after the first on each host needed the page back.
   EXPECT_GE(ramsd_->Metric("ramsd_mapping_pages_granted_total"), static_cast<int64_t>(kSteps));
+}
+
+// False sharing: a writer on each of hosts 1 and 2 increments its own words,
+// all in one page, so the page bounces on nearly every store; no store is
+// lost.
+TEST_F(MappedHostsTest, FalseSharingInOnePage) {
+  if (IsSkipped()) return;
+  constexpr uint64_t kStores = 2000;
+  constexpr int kWords = 4;  // per host, interleaved with the other host's
+  std::vector<HostProcess> writers;
+  for (int h = 1; h <= 2; ++h) {
+    writers.push_back(hosts_.host(h).Spawn([&, h] {
+      return WithMapping(home(), name_, [h](std::byte* base) {
+        auto* words = reinterpret_cast<uint64_t*>(base);
+        for (uint64_t i = 0; i < kStores; ++i) {
+          for (int w = 0; w < kWords; ++w) {
+            std::atomic_ref(words[2 * w + (h - 1)]).store(i + 1);
+          }
+        }
+        return 0;
+      });
+    }));
+  }
+  for (const HostProcess& w : writers) EXPECT_EQ(Host::Wait(w), 0);
+  EXPECT_EQ(hosts_.host(0).Run([&] {
+              return WithMapping(home(), name_, [](std::byte* base) {
+                const auto* words = reinterpret_cast<const uint64_t*>(base);
+                for (int i = 0; i < 2 * kWords; ++i) {
+                  if (std::atomic_ref(words[i]).load() != kStores) return 1;
+                }
+                return 0;
+              });
+            }),
+            0);
+  EXPECT_GT(ramsd_->Metric("ramsd_mapping_page_bounces_total"), 0);
+}
+
+// The randomized differential test: one long-lived process per host serves
+// reads and writes of 8-byte words of its mapping; the test sends a random
+// sequence of them to random hosts, one at a time, and checks every read
+// against a model of the memory.
+TEST_F(MappedHostsTest, RandomReadsAndWritesMatchAModel) {
+  if (IsSkipped()) return;
+  struct Command {
+    uint32_t op;  // 0 read, 1 write, 2 quit
+    uint32_t word;
+    uint64_t value;
+  };
+  constexpr uint32_t kWords = 16 * 4096 / 8;  // the whole segment
+  int to[3][2], from[3][2];
+  std::vector<HostProcess> servers;
+  for (int h = 0; h < 3; ++h) {
+    ASSERT_EQ(pipe(to[h]), 0);
+    ASSERT_EQ(pipe(from[h]), 0);
+    servers.push_back(hosts_.host(h).Spawn([&, h] {
+      return WithMapping(home(), name_, [&, h](std::byte* base) {
+        auto* words = reinterpret_cast<uint64_t*>(base);
+        Command c;
+        while (read(to[h][0], &c, sizeof c) == sizeof c) {
+          if (c.op == 2 || c.word >= kWords) return 0;
+          if (c.op == 1) std::atomic_ref(words[c.word]).store(c.value);
+          c.value = std::atomic_ref(words[c.word]).load();
+          if (write(from[h][1], &c.value, sizeof c.value) != sizeof c.value) return 1;
+        }
+        return 2;
+      });
+    }));
+    close(to[h][0]);
+    close(from[h][1]);
+  }
+  std::vector<uint64_t> model(kWords, 0);
+  std::mt19937_64 rng(getpid());
+  // Hot words (a few pages) most of the time, so pages move between hosts.
+  for (int i = 0; i < 3000; ++i) {
+    const int h = static_cast<int>(rng() % 3);
+    Command c{.op = static_cast<uint32_t>(rng() % 2),
+              .word = static_cast<uint32_t>(rng() % 4 == 0 ? rng() % kWords : rng() % 1024),
+              .value = rng()};
+    ASSERT_EQ(write(to[h][1], &c, sizeof c), static_cast<ssize_t>(sizeof c));
+    uint64_t got = 0;
+    ASSERT_EQ(read(from[h][0], &got, sizeof got), static_cast<ssize_t>(sizeof got))
+        << "host " << h << " stopped at step " << i;
+    if (c.op == 1) model[c.word] = c.value;
+    ASSERT_EQ(got, model[c.word]) << "step " << i << " host " << h << " word " << c.word;
+  }
+  for (int h = 0; h < 3; ++h) {
+    Command quit{.op = 2, .word = 0, .value = 0};
+    EXPECT_EQ(write(to[h][1], &quit, sizeof quit), static_cast<ssize_t>(sizeof quit));
+    close(to[h][1]);
+    EXPECT_EQ(Host::Wait(servers[h]), 0);
+    close(from[h][0]);
+  }
 }
 
 // The page ping-pong: a process on each of hosts 1 and 2 increments one
