@@ -18,11 +18,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "mapping/host_pager.h"
+#include "matmul.h"
 #include "mapping/wire_page_source.h"
 #include "rams/remote.h"
 
@@ -184,6 +186,66 @@ HostProcess Host::Exec(const std::vector<std::string>& argv) {
 }
 
 int Host::Wait(const HostProcess& p) { return p.waiter > 0 ? WaitStatus(p.waiter) : -1; }
+
+int WithMapping(const Host& home, const std::string& name, const std::string& key,
+                const std::function<int(std::byte*)>& body) {
+  auto s = RemoteSession::Connect(home.address(), HostRamsd::kPort, {.key = key});
+  if (!s.ok()) return 60;
+  auto seg = s->Open(name);
+  if (!seg.ok()) return 61;
+  auto bytes = (*seg)->Map();
+  if (!bytes.ok()) {
+    std::fprintf(stderr, "map: %s\n", bytes.status().ToString().c_str());
+    return 62;
+  }
+  return body(bytes->data());
+}
+
+std::string MatmulOnHosts(const Host& home, const std::string& name, const std::string& key,
+                          const std::vector<Host*>& workers, int n) {
+  const size_t elems = size_t{static_cast<uint32_t>(n)} * static_cast<uint32_t>(n);
+  const int count = static_cast<int>(workers.size());
+  if (workers.front()->Run([&] {
+        return WithMapping(home, name, key, [&](std::byte* base) {
+          auto* m = reinterpret_cast<double*>(base);
+          matrix::FillInputs(m, m + elems, n, 42);
+          return 0;
+        });
+      }) != 0) {
+    return "filling A and B failed";
+  }
+  std::vector<HostProcess> procs;
+  for (int i = 0; i < count; ++i) {
+    procs.push_back(workers[i]->Spawn([&, i] {
+      return WithMapping(home, name, key, [&, i](std::byte* base) {
+        auto* m = reinterpret_cast<double*>(base);
+        matrix::MultiplyRows(m, m + elems, m + 2 * elems, n, matrix::BandBegin(n, i, count),
+                             matrix::BandBegin(n, i + 1, count));
+        return 0;
+      });
+    }));
+  }
+  std::string error;
+  for (int i = 0; i < count; ++i) {
+    const int rc = Host::Wait(procs[i]);
+    if (rc != 0) error += "worker " + std::to_string(i) + " exited with " + std::to_string(rc) + "; ";
+  }
+  if (!error.empty()) return error;
+  const int rc = workers.back()->Run([&] {
+    return WithMapping(home, name, key, [&](std::byte* base) {
+      const auto* m = reinterpret_cast<const double*>(base);
+      std::vector<double> a(m, m + elems), b(m + elems, m + 2 * elems), c(elems);
+      std::vector<double> local_a(elems), local_b(elems);
+      matrix::FillInputs(local_a.data(), local_b.data(), n, 42);
+      if (local_a != a || local_b != b) return 1;
+      matrix::MultiplyRows(a.data(), b.data(), c.data(), n, 0, n);
+      return std::equal(c.begin(), c.end(), m + 2 * elems) ? 0 : 2;
+    });
+  });
+  if (rc == 1) return "A or B differ from what was filled in";
+  if (rc == 2) return "C differs from the local product";
+  return rc == 0 ? "" : "the checker exited with " + std::to_string(rc);
+}
 
 HostSet::~HostSet() {
   hosts_.clear();

@@ -100,6 +100,21 @@ class HostPagerProcess {
   HostProcess proc_;
 };
 
+// In a process on a host with a pager: maps segment `name` of the ramsd at
+// `home` (HostRamsd::kPort) and runs `body` on its bytes; exit codes 60..62
+// for a failed connect, open or map.
+int WithMapping(const Host& home, const std::string& name, const std::string& key,
+                const std::function<int(std::byte*)>& body);
+
+// The n x n matrix multiplication with A, B and C in the remote segment
+// `name` (3 n^2 doubles, homed at `home`, which runs HostRamsd): the first
+// of `workers` fills A and B, one worker process on each host computes a
+// band of C, and a process on the last host checks C against the product it
+// computes from its own copies. Every host needs a HostPagerProcess.
+// Returns "" when C is right, else what went wrong.
+std::string MatmulOnHosts(const Host& home, const std::string& name, const std::string& key,
+                          const std::vector<Host*>& workers, int n);
+
 class HostSet {
  public:
   HostSet() = default;

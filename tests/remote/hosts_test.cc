@@ -17,7 +17,6 @@
 #include <string>
 
 #include "host_harness.h"
-#include "matmul.h"
 #include "rams/mutex.h"
 #include "rams/remote.h"
 #include "ramsd_process.h"
@@ -144,20 +143,9 @@ TEST_F(HostsTest, ClientsOnTwoHostsUseTheHomesSegment) {
   EXPECT_EQ(ramsd.Metric("ramsd_ops_total{op=\"FETCH_ADD\"}"), 4 * kAdds);
 }
 
-// A process on a host with a pager: maps the home's segment `name` and runs
-// `body` on its bytes; exit codes 60..63 for a failed map.
 int WithMapping(const Host& home, const std::string& name,
                 const std::function<int(std::byte*)>& body) {
-  auto s = RemoteSession::Connect(home.address(), HostRamsd::kPort, {.key = kKey});
-  if (!s.ok()) return 60;
-  auto seg = s->Open(name);
-  if (!seg.ok()) return 61;
-  auto bytes = (*seg)->Map();
-  if (!bytes.ok()) {
-    std::fprintf(stderr, "map: %s\n", bytes.status().ToString().c_str());
-    return 62;
-  }
-  return body(bytes->data());
+  return rams::test::WithMapping(home, name, kKey, body);
 }
 
 constexpr int kMatrixN = 1024;
@@ -195,45 +183,9 @@ class MappedHostsTest : public HostsTest {
 // against a product it computes from its own copies of A and B.
 TEST_F(MappedHostsTest, MatrixMultiplicationOnThreeHosts) {
   if (IsSkipped()) return;
-  constexpr int n = kMatrixN;
-  constexpr size_t kElems = size_t{n} * n;
-  ASSERT_EQ(hosts_.host(1).Run([&] {
-              return WithMapping(home(), name_, [](std::byte* base) {
-                auto* m = reinterpret_cast<double*>(base);
-                matrix::FillInputs(m, m + kElems, n, 42);
-                return 0;
-              });
-            }),
-            0);
-  std::vector<HostProcess> workers;
-  for (int h = 0; h < 3; ++h) {
-    workers.push_back(hosts_.host(h).Spawn([&, h] {
-      return WithMapping(home(), name_, [h](std::byte* base) {
-        auto* m = reinterpret_cast<double*>(base);
-        matrix::MultiplyRows(m, m + kElems, m + 2 * kElems, n, matrix::BandBegin(n, h, 3),
-                             matrix::BandBegin(n, h + 1, 3));
-        return 0;
-      });
-    }));
-  }
-  for (const HostProcess& w : workers) EXPECT_EQ(Host::Wait(w), 0);
-  EXPECT_EQ(hosts_.host(2).Run([&] {
-              return WithMapping(home(), name_, [](std::byte* base) {
-                const auto* m = reinterpret_cast<const double*>(base);
-                std::vector<double> a(m, m + kElems), b(m + kElems, m + 2 * kElems), c(kElems);
-                matrix::MultiplyRows(a.data(), b.data(), c.data(), n, 0, n);
-                for (size_t i = 0; i < kElems; ++i) {
-                  if (c[i] != m[2 * kElems + i]) {
-                    std::fprintf(stderr, "C[%zu] = %g, want %g\n", i, m[2 * kElems + i], c[i]);
-                    return 1;
-                  }
-                }
-                std::vector<double> local_a(kElems), local_b(kElems);
-                matrix::FillInputs(local_a.data(), local_b.data(), n, 42);
-                return local_a == a && local_b == b ? 0 : 2;
-              });
-            }),
-            0);
+  EXPECT_EQ(MatmulOnHosts(home(), name_, kKey, {&hosts_.host(1), &hosts_.host(0), &hosts_.host(2)},
+                          kMatrixN),
+            "");
   EXPECT_GT(ramsd_->Metric("ramsd_mapping_pages_granted_total"), 0);
 }
 
