@@ -51,6 +51,8 @@ demo: build
 	$(BUILD)/demo/rams-demo
 	@echo
 	$(BUILD)/demo/rams-remote-demo
+	@echo
+	$(BUILD)/demo/rams-hosts-demo
 
 test: build
 	@scripts/install-deps $(TEST_DEPS)
