@@ -93,6 +93,7 @@ class HostPagerProcess {
   HostPagerProcess& operator=(const HostPagerProcess&) = delete;
   ~HostPagerProcess();
   bool Start(const std::string& key, std::string* error);
+  pid_t pid() const { return proc_.pid; }
   static constexpr char kSocket[] = "/run/rams/pager.sock";
 
  private:

@@ -5,6 +5,7 @@
 // namespaces cannot be made.
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -339,6 +340,53 @@ TEST_F(MappedHostsTest, RandomReadsAndWritesMatchAModel) {
     EXPECT_EQ(Host::Wait(servers[h]), 0);
     close(from[h][0]);
   }
+}
+
+// A host SIGKILLed while it holds a page exclusively (its pager and the
+// process that wrote): the other host goes on with the home's last version
+// of the page, and the home counts the loss.
+TEST_F(MappedHostsTest, HostKilledHoldingAPageExclusively) {
+  if (IsSkipped()) return;
+  // Host 2 writes a first version, host 1 takes the page exclusively.
+  ASSERT_EQ(hosts_.host(2).Run([&] {
+              return WithMapping(home(), name_, [](std::byte* base) {
+                std::atomic_ref(*reinterpret_cast<uint64_t*>(base)).store(1);
+                return 0;
+              });
+            }),
+            0);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  HostProcess holder = hosts_.host(1).Spawn([&] {
+    return WithMapping(home(), name_, [&](std::byte* base) {
+      std::atomic_ref(*reinterpret_cast<uint64_t*>(base)).store(2);
+      char c = 1;
+      (void)!write(ready[1], &c, 1);
+      for (;;) pause();
+      return 0;
+    });
+  });
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  kill(holder.pid, SIGKILL);
+  kill(pagers_[1]->pid(), SIGKILL);
+  EXPECT_EQ(Host::Wait(holder), 128 + SIGKILL);
+  // Host 2 reads and writes the page again, within the recall timeout.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(hosts_.host(2).Run([&] {
+              return WithMapping(home(), name_, [](std::byte* base) {
+                std::atomic_ref word(*reinterpret_cast<uint64_t*>(base));
+                const uint64_t v = word.load();
+                if (v != 1) return 1;  // the home's last version: host 1's store is lost
+                word.store(3);
+                return word.load() == 3 ? 0 : 2;
+              });
+            }),
+            0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+  EXPECT_GT(ramsd_->Metric("ramsd_mapping_pages_lost_total"), 0);
 }
 
 // The page ping-pong: a process on each of hosts 1 and 2 increments one
