@@ -129,9 +129,19 @@ Result<std::string> Root::CanonicalOf(int fd) const {
   return abs.substr(prefix.size() + 1);
 }
 
+bool EndsInSlash(std::string_view path) {
+  size_t end = path.find_last_not_of('/');
+  if (end == std::string_view::npos || end + 1 == path.size()) return false;
+  std::string_view last = path.substr(0, end + 1);
+  size_t start = last.find_last_of('/');
+  last = start == std::string_view::npos ? last : last.substr(start + 1);
+  return last != "." && last != "..";
+}
+
 Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) const {
   if (client_path.size() > kMaxPathBytes) return Error(ENAMETOOLONG, "path");
   if (client_path.empty()) return Error(ENOENT, "empty path");
+  const bool dir_only = EndsInSlash(client_path);
   std::string path(client_path);
   for (int hops = 0;; ++hops) {
     std::deque<std::string> comps = SplitComponents(path);
@@ -141,6 +151,7 @@ Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) c
       std::string whole;
       for (const std::string& c : comps) whole = JoinPath(whole, c);
       RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, OpenDir(whole));
+      if (!comps.empty()) out.dots = comps.back() == "." ? 1 : 2;
       RAMS_ASSIGN_OR_RETURN(out.rel, CanonicalOf(dir.get()));
       if (IsHidden(out.rel)) return Error(ENOENT, "no such path");
       if (out.rel.empty()) {
@@ -153,6 +164,7 @@ Result<Resolved> Root::Resolve(std::string_view client_path, bool follow_last) c
       return out;
     }
     out.name = std::move(comps.back());
+    out.dir_only = dir_only;
     if (out.name.size() > NAME_MAX) return Error(ENAMETOOLONG, "path component");
     comps.pop_back();
     std::string parent_path;

@@ -31,7 +31,18 @@ struct Resolved {
   sys::UniqueFd parent;   // O_PATH descriptor of the containing directory
   std::string name;  // final component; "." when the path is the root itself
   std::string rel;   // canonical root-relative path ("" for the root)
+  // The client's path ended in '/' after a name ("f/"): as in the kernel, the
+  // name must then be a directory (or, when created, become one).
+  bool dir_only = false;
+  // The client's last component was "." (1) or ".." (2): the path names a
+  // directory but no entry of its parent, so rmdir, unlink and rename refuse
+  // it as the kernel does.
+  int dots = 0;
 };
+
+// True when `path` ends in '/' after a name, so the kernel would follow a
+// final symlink even for lstat or O_NOFOLLOW.
+bool EndsInSlash(std::string_view path);
 
 class Root {
  public:

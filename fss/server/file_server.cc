@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 
 #include <cstring>
+#include <optional>
 
 #include "credentials.h"
 #include "tree_copy.h"
@@ -68,12 +69,14 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
   if (slot >= s.limits_.max_open_files) return -EMFILE;
   bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
   sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, !(flags & O_NOFOLLOW) && !excl_create);
+  Result<Resolved> r = root_.Resolve(path, (!(flags & O_NOFOLLOW) && !excl_create) || EndsInSlash(path));
   if (!r.ok()) return NegErrno(r.status());
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   struct stat st;
   bool exists = ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (exists && excl_create) return -EEXIST;
+  if (!exists && (flags & O_CREAT) && r->dir_only) return -EISDIR;  // open("new/", O_CREAT)
   if (exists && writing && S_ISREG(st.st_mode)) {
     if (int64_t e = Save(r->rel, Change::kContent); e < 0) return e;
   } else if (!exists && (flags & O_CREAT)) {
@@ -91,6 +94,7 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
   file->writable = (flags & O_ACCMODE) != O_RDONLY;
   file->is_root_dir = r->rel.empty();
   file->generation = generation_.load();
+  file->rel = r->rel;
   if (slot == s.files_.size()) s.files_.emplace_back();
   s.files_[slot] = std::move(file);
   return static_cast<int64_t>(slot);
@@ -104,13 +108,29 @@ int64_t FileServer::Close(Session& s, int fd) {
 }
 
 // A descriptor opened for writing before the current checkpoint began: its
-// file is saved now, before the first change made through it.
+// file is saved now, before the first change made through it. Its name is the
+// one it was opened by while that still names the same file; else what /proc
+// says. Only a file /proc shows unlinked or outside the root is skipped: a name
+// that cannot be read (longer than PATH_MAX) refuses the change rather than
+// lose its save.
 int64_t FileServer::SaveStaleWriter(Session::OpenFile& f) {
   sys::LocalMutexLock lock(mu_);
   uint64_t now = generation_.load();
   if (f.generation == now) return 0;
-  Result<std::string> rel = root_.CanonicalOf(f.fd.get());
-  if (rel.ok()) {
+  struct stat fst;
+  if (::fstat(f.fd.get(), &fst) != 0) return NegErrno();
+  std::optional<std::string> rel;
+  struct stat st;
+  Result<Resolved> opened = root_.Resolve(f.rel, false);
+  if (opened.ok() && ::fstatat(opened->parent.get(), opened->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == fst.st_dev && st.st_ino == fst.st_ino) {
+    rel = f.rel;
+  } else {
+    Result<std::string> now_at = root_.CanonicalOf(f.fd.get());
+    if (!now_at.ok() && now_at.code() != ENOENT) return NegErrno(now_at.status());
+    if (now_at.ok()) rel = std::move(*now_at);
+  }
+  if (rel) {
     if (int64_t e = Save(*rel, Change::kContent); e < 0) return e;
   }
   f.generation = now;  // unlinked files are not in the tree: nothing to save

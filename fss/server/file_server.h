@@ -50,6 +50,7 @@ class Session {
     bool writable = false;
     bool is_root_dir = false;  // the root: readdir hides the checkpoint area
     uint64_t generation = 0;   // checkpoint the file was saved in (when writable)
+    std::string rel;           // the root-relative name it was opened by
   };
   OpenFile* Find(int handle);
 
@@ -111,6 +112,11 @@ class FileServer {
 
 // struct stat as the fixed-width fss_statbuf of the C API.
 void ToFssStat(const struct stat& st, struct fss_statbuf* out);
+
+// -ENOTDIR when the client wrote "name/" and the name exists but is not a
+// directory (a symlink counts as not one: resolve with follow first where the
+// kernel follows); else 0.
+int64_t SlashOnNonDirectory(const Resolved& r);
 
 // Converts a Status or a failed syscall to -errno.
 inline int64_t NegErrno(const Status& s) { return s.ok() ? 0 : -static_cast<int64_t>(s.code()); }

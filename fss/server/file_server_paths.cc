@@ -21,10 +21,17 @@ int64_t Exists(const Resolved& r) {
 
 }  // namespace
 
+int64_t SlashOnNonDirectory(const Resolved& r) {
+  struct stat st;
+  if (!r.dir_only || ::fstatat(r.parent.get(), r.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+  return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool follow) {
   sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, follow);
+  Result<Resolved> r = root_.Resolve(path, follow || EndsInSlash(path));
   if (!r.ok()) return NegErrno(r.status());
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   struct stat st;
   if (::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
   ToFssStat(st, out);
@@ -46,9 +53,10 @@ int64_t FileServer::Rmdir(std::string_view path) {
   sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
+  if (r->dots != 0) return r->dots == 1 ? -EINVAL : -ENOTEMPTY;  // rmdir("d/."), rmdir("d/..")
   if (IsRoot(*r)) return -EBUSY;
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
-  if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+  if (!S_ISDIR(st.st_mode)) return -ENOTDIR;  // a symlink too, with or without a slash
   sys::UniqueFd dir(::openat(r->parent.get(), r->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) return NegErrno();
   Result<std::vector<std::string>> names = ListDir(dir.get());
@@ -63,8 +71,11 @@ int64_t FileServer::Unlink(std::string_view path) {
   sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, false);
   if (!r.ok()) return NegErrno(r.status());
+  // "d/." names no entry: the removal of a whole directory is asked by its name.
+  if (r->dots != 0) return -EISDIR;
   if (IsRoot(*r)) return -EBUSY;
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
   if (S_ISDIR(st.st_mode)) return NegErrno(RemoveTree(r->parent.get(), r->name));
   if (::unlinkat(r->parent.get(), r->name.c_str(), 0) != 0) return NegErrno();
@@ -77,8 +88,15 @@ int64_t FileServer::Rename(std::string_view from, std::string_view to) {
   if (!a.ok()) return NegErrno(a.status());
   Result<Resolved> b = root_.Resolve(to, false);
   if (!b.ok()) return NegErrno(b.status());
-  if (IsRoot(*a) || IsRoot(*b)) return -EBUSY;
+  if (IsRoot(*a) || IsRoot(*b) || a->dots != 0 || b->dots != 0) return -EBUSY;
   if (int64_t e = Exists(*a); e < 0) return e;
+  if (int64_t e = SlashOnNonDirectory(*a); e < 0) return e;
+  if (int64_t e = SlashOnNonDirectory(*b); e < 0) return e;
+  if (b->dir_only || a->dir_only) {
+    // "name/" on either side: the source must be a directory (the kernel's ENOTDIR).
+    RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(a->parent.get(), a->name));
+    if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+  }
   if (a->rel == b->rel) return 0;
   // The kernel decides every other refusal; a save before a refused rename
   // only saves an unchanged state, which restore puts back as it is.
@@ -94,6 +112,7 @@ int64_t FileServer::Truncate(std::string_view path, int64_t len) {
   Result<Resolved> r = root_.Resolve(path, true);
   if (!r.ok()) return NegErrno(r.status());
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   if (S_ISDIR(st.st_mode)) return -EISDIR;
   if (!S_ISREG(st.st_mode)) return -EINVAL;
   if (int64_t e = Save(r->rel, Change::kContent); e < 0) return e;
@@ -111,6 +130,7 @@ int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
   if (IsRoot(*r) || ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
+  if (r->dir_only) return -ENOENT;  // a symlink cannot be made as "name/"
   if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
   std::string t(target);
   if (::symlinkat(t.c_str(), r->parent.get(), r->name.c_str()) != 0) return NegErrno();
@@ -120,8 +140,9 @@ int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
 int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
   if (len == 0) return -EINVAL;
   sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, false);
+  Result<Resolved> r = root_.Resolve(path, EndsInSlash(path));
   if (!r.ok()) return NegErrno(r.status());
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   ssize_t n = ::readlinkat(r->parent.get(), r->name.c_str(), buf, len);
   return n < 0 ? NegErrno() : n;
 }
@@ -131,8 +152,11 @@ int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
   Result<Resolved> r = root_.Resolve(path, true);
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = Exists(*r); e < 0) return e;
+  if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
   if (int64_t e = Save(r->rel, Change::kMetadata); e < 0) return e;
-  if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, 0) != 0) return NegErrno();
+  // Never follow here: Resolve already followed what was a symlink, and one a
+  // racing client puts in its place since may point out of the root.
+  if (::fchmodat(r->parent.get(), r->name.c_str(), mode & 07777, AT_SYMLINK_NOFOLLOW) != 0) return NegErrno();
   return 0;
 }
 

@@ -7,8 +7,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <climits>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "checkpoint.h"
 #include "file_server.h"
@@ -224,6 +228,99 @@ TEST_F(FssEngineTest, WriterOpenedBeforeCheckpointSavesAtFirstWrite) {
   EXPECT_EQ(testing::Diff(committed, Snapshot(dir_)), "");
 }
 
+// A writer opened before a commit is saved at its first write after it even
+// when /proc cannot name its file: a name that ends in " (deleted)" (the
+// kernel's mark for an unlinked file) or a path longer than PATH_MAX.
+TEST_F(FssEngineTest, StaleWriterSavedWhateverItsName) {
+  WriteFile(dir_ + "/n (deleted)", "orig");
+  // A path of 4090 bytes: beneath the protocol's 4096 but, with the root in
+  // front, past PATH_MAX.
+  std::string deep;
+  int parent = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(parent, 0);
+  for (int i = 0; i < 16; ++i) {
+    std::string c(250, static_cast<char>('a' + i));
+    ASSERT_EQ(mkdirat(parent, c.c_str(), 0755), 0);
+    int next = openat(parent, c.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(next, 0);
+    close(parent);
+    parent = next;
+    deep += "/" + c;
+  }
+  close(parent);
+  deep += "/" + std::string(4090 - deep.size() - 1, 'f');  // 4090 bytes in all
+  ASSERT_GT(dir_.size() + deep.size(), size_t{PATH_MAX});
+  ASSERT_EQ(WriteVia(deep, "orig"), 4);
+  ASSERT_EQ(server_->Commit(), 0);
+  std::vector<int64_t> fds;
+  for (const std::string& path : {std::string("/n (deleted)"), deep}) {
+    fds.push_back(server_->Open(session_, path, O_WRONLY, 0, 022));
+    ASSERT_GE(fds.back(), 0);
+  }
+  ASSERT_EQ(server_->Commit(), 0);
+  for (int64_t fd : fds) {
+    EXPECT_EQ(server_->Pwrite(session_, static_cast<int>(fd), "X", 1, 0), 1);
+    EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+  }
+  StopAndRestore();
+  Start();
+  for (const std::string& path : {std::string("/n (deleted)"), deep}) {
+    SCOPED_TRACE(path);
+    int64_t fd = server_->Open(session_, path, O_RDONLY, 0, 022);
+    ASSERT_GE(fd, 0);
+    char buf[8] = {};
+    EXPECT_EQ(server_->Pread(session_, static_cast<int>(fd), buf, sizeof(buf), 0), 4);
+    EXPECT_STREQ(buf, "orig");
+    EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+  }
+}
+
+// Chmod follows a final symlink the way chmod(2) does, by resolving it
+// beneath the root; the change itself never follows, so a client that swaps
+// a symlink to a file outside the root in after the resolution changes
+// nothing outside.
+TEST_F(FssEngineTest, ChmodNeverFollowsASwappedInSymlink) {
+  const std::string outside = dir_ + ".outside";
+  WriteFile(outside, "secret", 0600);
+  WriteFile(dir_ + "/plain", "p", 0600);
+  ASSERT_EQ(symlink(outside.c_str(), (dir_ + "/evil").c_str()), 0);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    // Exchange "victim" between the plain file and the symlink out.
+    ASSERT_EQ(link((dir_ + "/plain").c_str(), (dir_ + "/victim").c_str()), 0);
+    while (!stop.load()) {
+      rename((dir_ + "/evil").c_str(), (dir_ + "/victim").c_str());
+      ASSERT_EQ(symlink(outside.c_str(), (dir_ + "/evil").c_str()), 0);
+      link((dir_ + "/plain").c_str(), (dir_ + "/tmp").c_str());
+      rename((dir_ + "/tmp").c_str(), (dir_ + "/victim").c_str());
+    }
+  });
+  for (int i = 0; i < 20000; ++i) server_->Chmod("/victim", (i & 1) ? 0644 : 0640);
+  stop.store(true);
+  swapper.join();
+  struct stat st;
+  ASSERT_EQ(stat(outside.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  unlink(outside.c_str());
+}
+
+// A last component "." or ".." names a directory but no entry to remove or
+// move: rmdir, unlink and rename answer as the kernel does, and nothing goes.
+TEST_F(FssEngineTest, DotAndDotDotAreNoEntries) {
+  ASSERT_EQ(mkdir((dir_ + "/z").c_str(), 0755), 0);
+  const testing::Tree before = Snapshot(dir_);
+  EXPECT_EQ(server_->Rmdir("/z/."), -EINVAL);
+  EXPECT_EQ(server_->Rmdir("/foo/sub/.."), -ENOTEMPTY);
+  EXPECT_EQ(server_->Unlink("/z/."), -EISDIR);
+  EXPECT_EQ(server_->Unlink("/foo/sub/.."), -EISDIR);
+  EXPECT_EQ(server_->Rename("/z/.", "/y"), -EBUSY);
+  EXPECT_EQ(server_->Rename("/z/..", "/y"), -EBUSY);
+  EXPECT_EQ(server_->Rename("/z", "/foo/sub/."), -EBUSY);
+  EXPECT_EQ(server_->Mkdir("/z/.", 0755, 022), -EEXIST);
+  EXPECT_EQ(server_->Symlink("t", "/z/.."), -EEXIST);
+  EXPECT_EQ(Snapshot(dir_), before);
+}
+
 TEST_F(FssEngineTest, StatusListsChanges) {
   ASSERT_EQ(WriteVia("/hw.txt", "m"), 1);
   ASSERT_EQ(WriteVia("/new", "a"), 1);
@@ -250,6 +347,52 @@ TEST_F(FssEngineTest, RestoreIsIdempotent) {
 TEST_F(FssEngineTest, SecondServerOnTheSameRootIsRefused) {
   auto cp = Checkpoint::Open(*root_);
   EXPECT_EQ(cp.code(), EBUSY);
+}
+
+// "name/" means the name must be a directory, as the kernel has it (the
+// errnos below are what unlink(2), open(2), rename(2), ... return for the same
+// paths on a real tree); fss_unlink of "dir/" keeps removing the tree.
+TEST_F(FssEngineTest, TrailingSlashAsTheKernel) {
+  ASSERT_EQ(symlink("foo", (dir_ + "/ld").c_str()), 0);
+  const testing::Tree before = Snapshot(dir_);
+  struct fss_statbuf st;
+  EXPECT_EQ(server_->Unlink("/hw.txt/"), -ENOTDIR);
+  EXPECT_EQ(server_->Unlink("/foo/link/"), -ENOTDIR);
+  EXPECT_EQ(server_->Unlink("/ld/"), -ENOTDIR);
+  EXPECT_EQ(server_->Unlink("/missing/"), -ENOENT);
+  EXPECT_EQ(server_->Open(session_, "/hw.txt/", O_RDONLY, 0, 022), -ENOTDIR);
+  EXPECT_EQ(server_->Open(session_, "/foo/link/", O_RDONLY, 0, 022), -ENOTDIR);
+  EXPECT_EQ(server_->Open(session_, "/new/", O_CREAT | O_WRONLY, 0644, 022), -EISDIR);
+  EXPECT_EQ(server_->Open(session_, "/missing/", O_RDONLY, 0, 022), -ENOENT);
+  EXPECT_EQ(server_->Rename("/hw.txt/", "/g"), -ENOTDIR);
+  EXPECT_EQ(server_->Rename("/hw.txt", "/g/"), -ENOTDIR);
+  EXPECT_EQ(server_->Rename("/foo/sub", "/hw.txt/"), -ENOTDIR);
+  EXPECT_EQ(server_->Rename("/ld/", "/ld2"), -ENOTDIR);
+  EXPECT_EQ(server_->Mkdir("/hw.txt/x", 0755, 022), -ENOTDIR);
+  EXPECT_EQ(server_->Mkdir("/hw.txt/", 0755, 022), -EEXIST);
+  EXPECT_EQ(server_->Rmdir("/hw.txt/"), -ENOTDIR);
+  EXPECT_EQ(server_->Rmdir("/ld/"), -ENOTDIR);
+  EXPECT_EQ(server_->Stat("/hw.txt/", &st, true), -ENOTDIR);
+  EXPECT_EQ(server_->Stat("/foo/link/", &st, false), -ENOTDIR);
+  EXPECT_EQ(server_->Symlink("t", "/ns/"), -ENOENT);
+  EXPECT_EQ(server_->Symlink("t", "/hw.txt/"), -EEXIST);
+  EXPECT_EQ(server_->Truncate("/hw.txt/", 0), -ENOTDIR);
+  EXPECT_EQ(server_->Chmod("/hw.txt/", 0600), -ENOTDIR);
+  char buf[16];
+  EXPECT_EQ(server_->Readlink("/foo/link/", buf, sizeof(buf)), -ENOTDIR);
+  EXPECT_EQ(server_->Readlink("/ld/", buf, sizeof(buf)), -EINVAL);
+  EXPECT_EQ(ReadFile(dir_ + "/hw.txt"), "hello, world\n");  // nothing above changed it
+  // What the kernel allows with a slash still works.
+  ASSERT_EQ(server_->Stat("/ld/", &st, false), 0);  // lstat("ld/") follows
+  EXPECT_TRUE(S_ISDIR(st.mode));
+  ASSERT_EQ(server_->Mkdir("/nd/", 0755, 022), 0);
+  ASSERT_EQ(server_->Rename("/nd/", "/nd2/"), 0);
+  ASSERT_EQ(server_->Rmdir("/nd2/"), 0);
+  int64_t fd = server_->Open(session_, "/foo/", O_RDONLY | O_DIRECTORY, 0, 022);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(server_->Close(session_, static_cast<int>(fd)), 0);
+  StopAndRestore();
+  EXPECT_EQ(Snapshot(dir_), before);
 }
 
 }  // namespace

@@ -147,23 +147,33 @@ std::string MakeTempDir(const std::string& tag) {
   return templ;
 }
 
-void RemoveAll(const std::string& path) {
+namespace {
+
+// By descriptor, so a tree deeper than PATH_MAX is removed too.
+void RemoveAllAt(int parent, const std::string& name, const std::string& shown) {
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return;
+  if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
   if (S_ISDIR(st.st_mode)) {
     // An unprivileged test may have made its own directory unreadable.
-    if ((st.st_mode & S_IRWXU) != S_IRWXU) chmod(path.c_str(), (st.st_mode & 07777) | S_IRWXU);
-    DIR* d = opendir(path.c_str());
-    if (d == nullptr) throw std::runtime_error("opendir " + path);
+    if ((st.st_mode & S_IRWXU) != S_IRWXU) fchmodat(parent, name.c_str(), (st.st_mode & 07777) | S_IRWXU, 0);
+    int fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR* d = fd < 0 ? nullptr : fdopendir(fd);
+    if (d == nullptr) throw std::runtime_error("opendir " + shown);
     std::vector<std::string> names;
     while (struct dirent* e = readdir(d)) {
       if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
     }
+    for (const std::string& n : names) RemoveAllAt(dirfd(d), n, shown + "/" + n);
     closedir(d);
-    for (const std::string& n : names) RemoveAll(path + "/" + n);
   }
-  if (::remove(path.c_str()) != 0) throw std::runtime_error("remove " + path);
+  if (unlinkat(parent, name.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+    throw std::runtime_error("remove " + shown);
+  }
 }
+
+}  // namespace
+
+void RemoveAll(const std::string& path) { RemoveAllAt(AT_FDCWD, path, path); }
 
 void WriteFile(const std::string& path, const std::string& data, unsigned mode) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
