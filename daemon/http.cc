@@ -56,7 +56,7 @@ struct HttpExchange : std::enable_shared_from_this<HttpExchange> {
     } else if (target == "/metrics") {
       type = "text/plain; version=0.0.4; charset=utf-8";
       body = server.metrics().RenderPrometheus() + server.mapping().RenderPrometheus() +
-             RenderProcessMetrics();
+             server.RenderExtraMetrics() + RenderProcessMetrics();
     } else {
       status = "404 Not Found";
       body = "try /health or /metrics\n";

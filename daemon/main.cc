@@ -4,6 +4,7 @@
 //   ramsd --listen ADDR:PORT --export NAME[:ro] ... --log-dir DIR
 //         [--key-file F] [--config F] [--http ADDR:PORT [--http-public]]
 //         [--max-connections N] [--handshake-timeout-ms MS]
+//         [--pager-socket PATH | --no-pager] [--pager-key-file F] [--pager-mode MODE]
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
 // not start (bad options, port in use, unreadable key), 2 for usage errors.
@@ -19,6 +20,7 @@
 #include <functional>
 #include <fstream>
 
+#include "host_pager_service.h"
 #include "logging.h"
 #include "notify.h"
 #include "rams/remote.h"
@@ -109,7 +111,8 @@ int Fail(const rams::Status& s) {
 // The command line as given, before checking.
 struct CommandLine {
   std::string listen = "127.0.0.1:7070", http, key_file, log_dir, backend_name, port_file,
-      log_level = "info";
+      log_level = "info", pager_socket = rams::mapping::kDefaultPagerSocket, pager_key_file,
+      pager_mode = "0660";
   std::vector<std::string> exports;
   uint32_t max_connections = 256;
   uint32_t handshake_timeout_ms = 2000;
@@ -117,6 +120,7 @@ struct CommandLine {
   uint32_t recall_timeout_ms = 2000;
   bool http_public = false;
   bool no_mapping = false;
+  bool no_pager = false;
 };
 
 void DefineOptions(CLI::App& app, CommandLine& c) {
@@ -150,6 +154,15 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
       ->capture_default_str()->check(CLI::Range(10u, 600000u));
   app.add_flag("--no-mapping", c.no_mapping,
                "do not serve remote mapping (PAGE_* opcodes, feature bit 4) to clients");
+  app.add_option("--pager-socket", c.pager_socket,
+                 "Unix socket of this host's pager for remote mappings ('@name': abstract)")
+      ->capture_default_str();
+  app.add_flag("--no-pager", c.no_pager, "do not run the host pager (remote Map() gets ENOTSUP)");
+  app.add_option("--pager-key-file", c.pager_key_file,
+                 "key file for the homes the pager maps from (default: --key-file)");
+  app.add_option("--pager-mode", c.pager_mode,
+                 "octal mode of pager mappings for ramsd's user and group (root always may)")
+      ->capture_default_str();
   app.add_option("--backend", c.backend_name, "segment backend: posix or kernel (default: auto)");
   app.add_option("--port-file", c.port_file, "write 'PORT HTTP_PORT' here once listening");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
@@ -195,6 +208,28 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
   return options;
 }
 
+// The host pager's options: its socket, the key for homes, the mode.
+rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
+  ramsd::PagerServiceOptions o{.socket_path = c.pager_socket};
+  if (o.socket_path.empty()) return rams::Error(EINVAL, "--pager-socket: empty");
+  const std::string& key_file = c.pager_key_file.empty() ? c.key_file : c.pager_key_file;
+  if (!key_file.empty()) {
+    RAMS_ASSIGN_OR_RETURN(o.key, rams::LoadRemoteKey(key_file));
+  }
+  size_t used = 0;
+  unsigned long mode = 0;
+  try {
+    mode = std::stoul(c.pager_mode, &used, 8);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != c.pager_mode.size() || mode > 0777) {
+    return rams::Error(EINVAL, "--pager-mode '" + c.pager_mode + "': want an octal mode");
+  }
+  o.mode = static_cast<uint32_t>(mode);
+  return o;
+}
+
 // Runs the event loop until it runs out of work (after a graceful shutdown).
 // With busy polling it polls without sleeping for `busy_poll_us` after each
 // piece of work.
@@ -230,8 +265,23 @@ int main(int argc, char** argv) {
   rams::Result<ramsd::ServerOptions> options = BuildOptions(c);
   if (!options.ok()) return Fail(options.status());
 
+  std::unique_ptr<ramsd::PagerService> pager;
+  if (!c.no_pager) {
+    rams::Result<ramsd::PagerServiceOptions> po = PagerOptions(c);
+    if (!po.ok()) return Fail(po.status());
+    auto started = ramsd::PagerService::Start(std::move(*po));
+    if (started.ok()) {
+      pager = std::move(*started);
+      spdlog::info("host pager at {}", pager->socket_path());
+    } else {
+      // ramsd still serves its exports; this host's processes cannot map.
+      spdlog::warn("no host pager: {}", started.status().ToString());
+    }
+  }
+
   asio::io_context io(1);
   ramsd::Server server(io, *options);
+  if (pager) server.AddMetrics([&pager] { return pager->RenderPrometheus(); });
   if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
   // SIGHUP reopens the log file (after an external rotation); it never stops ramsd.
   asio::signal_set hangups(io, SIGHUP);

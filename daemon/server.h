@@ -82,6 +82,13 @@ class Server {
   LogLimiter& log_limiter() { return log_limiter_; }
   BlockingPool& pool() { return pool_; }
   MappingHome& mapping() { return mapping_; }
+  // More /metrics text (the host pager's), rendered on each scrape.
+  void AddMetrics(std::function<std::string()> render) { extra_metrics_.push_back(std::move(render)); }
+  std::string RenderExtraMetrics() const {
+    std::string out;
+    for (const auto& render : extra_metrics_) out += render();
+    return out;
+  }
   const std::shared_ptr<SyncGate>& sync_gate() { return sync_gate_; }
   asio::io_context& io() { return io_; }
   // A session finishing its handshake: false when --max-connections
@@ -126,6 +133,7 @@ class Server {
   uint32_t ready_sessions_ = 0;
   std::shared_ptr<uint32_t> http_connections_ = std::make_shared<uint32_t>(0);
   bool shutting_down_ = false;
+  std::vector<std::function<std::string()>> extra_metrics_;
 };
 
 // True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

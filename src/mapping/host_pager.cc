@@ -116,6 +116,17 @@ Result<PagerStats> HostPager::Stats(std::string_view name) const {
   return seg->Stats();
 }
 
+std::vector<std::pair<std::string, PagerStats>> HostPager::AllStats() const {
+  std::vector<std::pair<std::string, std::shared_ptr<PagerSegment>>> segments;
+  {
+    std::lock_guard lock(mu_);
+    segments.assign(segments_.begin(), segments_.end());
+  }
+  std::vector<std::pair<std::string, PagerStats>> out;
+  for (const auto& [name, seg] : segments) out.emplace_back(name, seg->Stats());
+  return out;
+}
+
 void HostPager::Post(std::function<void()> job) {
   {
     std::lock_guard lock(jobs_mu_);

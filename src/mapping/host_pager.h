@@ -76,6 +76,8 @@ class HostPager {
   // Writes this host's dirty pages of `name` back to the home.
   Status Flush(std::string_view name);
   Result<PagerStats> Stats(std::string_view name) const;
+  // Every served segment's counters, by name.
+  std::vector<std::pair<std::string, PagerStats>> AllStats() const;
 
   const UffdFeatures& features() const { return features_; }
   const std::string& socket_path() const { return options_.socket_path; }

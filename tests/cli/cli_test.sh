@@ -130,7 +130,7 @@ says "$err" "ENOSPC" "full-disk message"
 # A read-only export can be read remotely (and not written).
 if [ -n "$ramsd" ]; then
   logs=$(mktemp -d)
-  "$ramsd" --listen 127.0.0.1:0 --port-file "$logs/port" --log-dir "$logs" --export "$n:ro" \
+  "$ramsd" --listen 127.0.0.1:0 --no-pager --port-file "$logs/port" --log-dir "$logs" --export "$n:ro" \
     >"$logs/stdout" 2>&1 &
   daemon=$!
   for _ in $(seq 100); do [ -s "$logs/port" ] && break; sleep 0.05; done

@@ -17,22 +17,17 @@
 #include "mapping/wire_page_source.h"
 #include "../remote/ramsd_process.h"
 #include "../remote/raw_client.h"
+#include "wire_home.h"
 
 namespace rams::mapping {
 namespace {
 
 constexpr uint64_t kPages = 16;
 
-uint64_t Metric(uint16_t port, const std::string& name) {
-  return test::MetricValue(test::HttpResponse(port, "/metrics"), name);
-}
-
 class WireMappingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<std::byte> init(kPages * kPageBytes);
-    for (size_t i = 0; i < init.size(); ++i) init[i] = std::byte(i / kPageBytes + 1);
-    ASSERT_TRUE(seg_.segment().Write(0, init).ok());
+    test_wire::FillPages(seg_, kPages);
     ramsd_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
     for (int h = 0; h < 2; ++h) {
       HostPagerOptions po;
@@ -72,8 +67,8 @@ TEST_F(WireMappingTest, WritesCrossHostsThroughTheHomesRecalls) {
   EXPECT_EQ(static_cast<std::byte>(p1[at]), std::byte{0x55});  // host 1's read: a DOWNGRADE brought it home
   p1[at] = std::byte{0x66};         // host 1 writes: host 0 is invalidated
   EXPECT_EQ(static_cast<std::byte>(p0[at]), std::byte{0x66});
-  EXPECT_GE(Metric(ramsd_.http_port(), "ramsd_mapping_downgrades_total"), 1u);
-  EXPECT_GE(Metric(ramsd_.http_port(), "ramsd_mapping_invalidations_total"), 1u);
+  EXPECT_GE(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_downgrades_total"), 1u);
+  EXPECT_GE(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_invalidations_total"), 1u);
   EXPECT_GE(sources_[0]->recalls_answered() + sources_[1]->recalls_answered(), 2u);
 
   // Host 0 writes another page and flushes: the home's memory has it.
@@ -83,24 +78,12 @@ TEST_F(WireMappingTest, WritesCrossHostsThroughTheHomesRecalls) {
 }
 
 TEST_F(WireMappingTest, TwoProcessesOfOneHostCostTheHomeOnePageGetPerPage) {
-  const uint64_t before = Metric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total");
-  for (int child = 0; child < 2; ++child) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      auto m = Map(0);
-      if (!m.ok()) _exit(2);
-      const volatile std::byte* p = (*m)->data().data();
-      for (uint64_t i = 0; i < kPages; ++i) {
-        if (p[i * kPageBytes] != std::byte(i + 1)) _exit(3);
-      }
-      _exit(0);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  }
-  EXPECT_EQ(Metric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
+  const uint64_t before = test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total");
+  test_wire::RunChildren(2, [&] {
+    auto m = Map(0);
+    return m.ok() ? test_wire::CheckInitialPages((*m)->data().data(), kPages) : 2;
+  });
+  EXPECT_EQ(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
 }
 
 }  // namespace

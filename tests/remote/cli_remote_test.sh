@@ -27,7 +27,7 @@ says() {
 }
 start() {  # start ramsd with extra options; sets pid and port
   rm -f "$dir/port"
-  "$ramsd" --listen 127.0.0.1:0 --backend posix --export "$n" --log-dir "$dir/log" \
+  "$ramsd" --listen 127.0.0.1:0 --no-pager --backend posix --export "$n" --log-dir "$dir/log" \
     --port-file "$dir/port" "$@" 2>"$dir/ramsd.err" &
   pid=$!
   for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.02; done

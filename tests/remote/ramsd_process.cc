@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -79,6 +80,10 @@ void RamsdProcess::Start(const std::vector<std::string>& args, const std::string
     argv.push_back(a);
   }
   argv.insert(argv.end(), args.begin(), args.end());
+  // The host pager only where a test asks for one (at a socket of its own).
+  if (std::find(args.begin(), args.end(), "--pager-socket") == args.end()) {
+    argv.push_back("--no-pager");
+  }
   pid_ = fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {

@@ -34,6 +34,9 @@ class RawClient {
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   }
+  // Speaks over `fd`, an accepted connection (a test playing the server); owns it.
+  struct Adopt {};
+  RawClient(Adopt, int fd) : fd_(fd) {}
   ~RawClient() { close(fd_); }
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -51,6 +54,13 @@ class RawClient {
     wire::Bytes body;
     msg.EncodeTo(&body);
     Send(op, id, body);
+  }
+  // A frame with every header field chosen (replies: flags = kFlagReply).
+  template <class T>
+  void SendFrame(const wire::FrameHeader& header, const T& msg) {
+    wire::Bytes body;
+    msg.EncodeTo(&body);
+    SendBytes(wire::EncodeFrame(header, body));
   }
   void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
 
@@ -120,6 +130,11 @@ inline uint64_t MetricValue(const std::string& page, const std::string& name) {
   const size_t at = page.find("\n" + name + " ");
   if (at == std::string::npos) return UINT64_MAX;
   return std::stoull(page.substr(at + name.size() + 2));
+}
+
+// The value of metric `name` scraped from ramsd's /metrics at `http_port`.
+inline uint64_t ScrapeMetric(uint16_t http_port, const std::string& name) {
+  return MetricValue(HttpResponse(http_port, "/metrics"), name);
 }
 
 }  // namespace rams::test

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+// The host pager embedded in ramsd (docs/host-pager.md): every ramsd runs one
+// HostPager for the processes of its host, at --pager-socket. A process
+// mapping "HOST:PORT/NAME" makes the pager open that segment at the ramsd of
+// HOST:PORT with the client library (the key of --pager-key-file, by default
+// ramsd's own --key-file) and serve it from a WirePageSource; the copies of
+// the host's processes are one.
+//
+// Thread safety: RenderPrometheus from any thread; the pager has threads of
+// its own.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mapping/host_pager.h"
+#include "rams/status.h"
+
+namespace ramsd {
+
+struct PagerServiceOptions {
+  std::string socket_path = rams::mapping::kDefaultPagerSocket;  // '@' first: abstract
+  std::string key;             // for the homes' ramsd (empty: loopback homes without a key)
+  uint32_t mode = 0660;        // who may map: ramsd's user and group (root always may)
+  std::chrono::milliseconds connect_timeout{5000};  // the provider blocks the pager thread
+};
+
+class PagerService {
+ public:
+  // ENOTSUP/EPERM when userfaultfd cannot serve here (HostPager::Start);
+  // EADDRINUSE when another pager listens at the socket.
+  static rams::Result<std::unique_ptr<PagerService>> Start(PagerServiceOptions options);
+
+  const std::string& socket_path() const { return pager_->socket_path(); }
+  // ramsd_pager_* lines for /metrics: HostPager::Stats summed over segments.
+  std::string RenderPrometheus() const;
+
+ private:
+  explicit PagerService(std::unique_ptr<rams::mapping::HostPager> pager)
+      : pager_(std::move(pager)) {}
+  std::unique_ptr<rams::mapping::HostPager> pager_;
+};
+
+}  // namespace ramsd

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+// The host pager embedded in ramsd, end to end on loopback: a home ramsd and
+// two host ramsds each running its pager (--pager-socket). A process maps the
+// home's segment through RemoteAttachment::Map() (the pager of host A, found
+// at $RAMS_PAGER_SOCKET), reads what the home holds and writes; a process of
+// host B sees the write after the home's recall. Two processes of host A cost
+// the home one PAGE_GET grant per page; the pagers' counters are in /metrics.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "mapping/mapped_segment.h"
+#include "mapping/host_pager.h"
+#include "rams/remote.h"
+#include "../remote/ramsd_process.h"
+#include "../remote/raw_client.h"
+#include "wire_home.h"
+
+namespace rams::mapping {
+namespace {
+
+constexpr uint64_t kPages = 8;
+
+class RamsdPagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test_wire::FillPages(seg_, kPages);
+    home_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
+    for (int h = 0; h < 2; ++h) {
+      sockets_[h] = "@rams-ramsd-pager-" + std::to_string(getpid()) + "-" + std::to_string(h);
+      hosts_[h].Start({"--export", local_[h].name(), "--http", "127.0.0.1:0", "--pager-socket",
+                       sockets_[h]});
+    }
+    name_ = "127.0.0.1:" + std::to_string(home_.port()) + "/" + seg_.name();
+    if (test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments") == UINT64_MAX) {
+      GTEST_SKIP() << "ramsd started without its host pager (userfaultfd cannot serve here)";
+    }
+  }
+
+  test::TempSegment seg_{kPages * kPageBytes, "pagerhome"};
+  test::TempSegment local_[2] = {test::TempSegment(kPageBytes, "pagerA"),
+                                 test::TempSegment(kPageBytes, "pagerB")};
+  test::RamsdProcess home_;
+  test::RamsdProcess hosts_[2];
+  std::string sockets_[2];
+  std::string name_;
+};
+
+TEST_F(RamsdPagerTest, AProcessMapsThroughRemoteAttachmentAndAnotherHostSeesItsWrite) {
+  ASSERT_EQ(setenv("RAMS_PAGER_SOCKET", sockets_[0].c_str(), 1), 0);
+  auto session = RemoteSession::Connect("127.0.0.1", home_.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  auto attachment = session->Open(seg_.name());
+  ASSERT_TRUE(attachment.ok()) << attachment.status().ToString();
+  auto mapped = (*attachment)->Map();
+  unsetenv("RAMS_PAGER_SOCKET");
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  volatile std::byte* p = mapped->data();
+  const size_t at = 5 * kPageBytes + 9;
+  EXPECT_EQ(static_cast<std::byte>(p[at]), std::byte{6});  // the home's data
+  p[at] = std::byte{0x5a};                                  // host A takes the page exclusively
+
+  auto b = MappedSegment::Open(sockets_[1], name_, MapOptions{.write = false});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const volatile std::byte* q = (*b)->data().data();
+  EXPECT_EQ(static_cast<std::byte>(q[at]), std::byte{0x5a});  // the home recalled it from A
+  EXPECT_GE(test::ScrapeMetric(home_.http_port(), "ramsd_mapping_downgrades_total"), 1u);
+  EXPECT_GE(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_downgrades_total"), 1u);
+  EXPECT_GE(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_upgrades_total") +
+                test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_fetches_total"),
+            1u);
+  EXPECT_EQ(test::ScrapeMetric(hosts_[1].http_port(), "ramsd_pager_segments"), 1u);
+}
+
+TEST_F(RamsdPagerTest, TwoProcessesOfOneHostCostTheHomeOneGrantPerPage) {
+  const uint64_t before = test::ScrapeMetric(home_.http_port(), "ramsd_mapping_pages_granted_total");
+  test_wire::RunChildren(2, [&] {
+    auto m = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = true});
+    return m.ok() ? test_wire::CheckInitialPages((*m)->data().data(), kPages) : 2;
+  });
+  EXPECT_EQ(test::ScrapeMetric(home_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_fetches_total"), kPages);
+}
+
+TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {
+  auto m = MappedSegment::Open(sockets_[0], "127.0.0.1:" + std::to_string(home_.port()) + "/nope",
+                               MapOptions{.write = false});
+  EXPECT_EQ(m.code(), ENOENT) << m.status().ToString();
+  auto bad = MappedSegment::Open(sockets_[0], "no-address", MapOptions{.write = false});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 0u);
+}
+
+TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {
+  test::TempSegment home_seg(kPageBytes, "pagersock");
+  test::RamsdProcess home;
+  home.Start({"--export", home_seg.name()});
+  std::string dir = "/tmp/rams-pagersock-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/pager.sock";
+  test::TempSegment local(kPageBytes, "pagersockA");
+  test::RamsdProcess first, second;
+  first.Start({"--export", local.name(), "--http", "127.0.0.1:0", "--pager-socket", path});
+  if (test::ScrapeMetric(first.http_port(), "ramsd_pager_segments") == UINT64_MAX) {
+    GTEST_SKIP() << "ramsd started without its host pager (userfaultfd cannot serve here)";
+  }
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);  // SO_PEERCRED and --pager-mode decide, not the file
+  second.Start({"--export", local.name(), "--http", "127.0.0.1:0", "--pager-socket", path});
+  EXPECT_EQ(test::ScrapeMetric(second.http_port(), "ramsd_pager_segments"), UINT64_MAX);
+  // The first ramsd's pager still answers at the path.
+  auto m = MappedSegment::Open(
+      path, "127.0.0.1:" + std::to_string(home.port()) + "/" + home_seg.name(), MapOptions{});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(test::ScrapeMetric(first.http_port(), "ramsd_pager_segments"), 1u);
+  m->reset();
+  first.Stop();
+  second.Stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace rams::mapping

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+// The client connection of a mapping session against a scripted raw server
+// (this test plays the home frame by frame): INVALIDATE/DOWNGRADE requests
+// reach the CoherenceSink one at a time in the order sent, each reply carries
+// its request's id (and the page, flagged kPageDirty, when the sink had
+// written it); a reply to an id the client never sent, or a server request on
+// a session without the mapping feature, closes the connection (EPROTO);
+// a disconnect is Lost.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mapping/wire_page_source.h"
+#include "rams/remote.h"
+#include "../remote/raw_client.h"
+
+namespace rams::mapping {
+namespace {
+
+namespace wire = rams::wire;
+constexpr uint32_t kHandle = 7;
+
+struct RecordingSink : CoherenceSink {
+  Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+    return Record('I', page, dirty_out, dirty);
+  }
+  Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+    return Record('D', page, dirty_out, dirty);
+  }
+  void Lost(Status why) override {
+    std::lock_guard l(mu);
+    lost.push_back(why.code());
+  }
+  Status Record(char what, uint64_t page, std::span<std::byte> out, bool* dirty) {
+    std::lock_guard l(mu);
+    events.push_back(std::string(1, what) + std::to_string(page));
+    *dirty = page % 2 == 1;  // odd pages were written here
+    if (*dirty) std::fill(out.begin(), out.end(), std::byte(0xd0 + page));
+    return Status::Ok();
+  }
+  std::vector<std::string> Events() {
+    std::lock_guard l(mu);
+    return events;
+  }
+  std::vector<int> Lost() {
+    std::lock_guard l(mu);
+    return lost;
+  }
+  std::mutex mu;
+  std::vector<std::string> events;
+  std::vector<int> lost;
+};
+
+// A listening loopback socket; Accept() hands the connection to a RawClient.
+class ScriptedServer {
+ public:
+  ScriptedServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd_, 4), 0);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+  }
+  ~ScriptedServer() { close(fd_); }
+  uint16_t port() const { return port_; }
+  std::unique_ptr<test::RawClient> Accept() {
+    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(c, 0);
+    return std::make_unique<test::RawClient>(test::RawClient::Adopt{}, c);
+  }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
+// Answers HELLO granting what was asked (minus `withheld`).
+void AnswerHello(test::RawClient& peer, uint64_t withheld = 0) {
+  auto hello = peer.Receive();
+  ASSERT_TRUE(hello.has_value());
+  ASSERT_EQ(hello->first.opcode, static_cast<uint8_t>(wire::Opcode::kHello));
+  auto req = wire::HelloRequest::Decode(hello->second);
+  ASSERT_TRUE(req.ok());
+  peer.SendFrame({.opcode = hello->first.opcode, .flags = wire::kFlagReply,
+                  .request_id = hello->first.request_id},
+                 wire::HelloReply{.features = req->features & ~withheld,
+                                  .max_body_bytes = wire::kMaxBodyBytes});
+}
+
+// Plays the home up to an opened mapping session; `source` is the client's.
+struct Session {
+  ScriptedServer server;
+  std::unique_ptr<test::RawClient> peer;
+  std::unique_ptr<WirePageSource> source;
+  RecordingSink sink;
+
+  void Open() {
+    auto opening = std::async(std::launch::async, [&] {
+      return WirePageSource::Open("127.0.0.1", server.port(), "seg", false,
+                                  RemoteOptions{.timeout = std::chrono::milliseconds(5000)});
+    });
+    peer = server.Accept();
+    AnswerHello(*peer);
+    auto open = peer->Receive();
+    ASSERT_TRUE(open.has_value());
+    ASSERT_EQ(open->first.opcode, static_cast<uint8_t>(wire::Opcode::kOpen));
+    peer->SendFrame({.opcode = open->first.opcode, .flags = wire::kFlagReply,
+                     .request_id = open->first.request_id},
+                    wire::OpenReply{.handle = kHandle, .size_bytes = 4 * kPageBytes});
+    auto s = opening.get();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    source = std::move(*s);
+    source->SetSink(&sink);
+  }
+  void Recall(wire::Opcode op, uint64_t id, uint64_t page) {
+    peer->SendMsg(op, id, wire::RecallRequest{.handle = kHandle, .page = page, .version = 1});
+  }
+};
+
+TEST(WireSourceScriptTest, RecallsReachTheSinkInOrderAndRepliesCarryIdsAndDirtyData) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  const uint64_t bit = wire::kServerRequestIdBit;
+  s.Recall(wire::Opcode::kInvalidate, bit | 10, 0);
+  s.Recall(wire::Opcode::kDowngrade, bit | 11, 1);
+  s.Recall(wire::Opcode::kInvalidate, bit | 12, 3);
+  const uint64_t ids[] = {bit | 10, bit | 11, bit | 12};
+  const uint64_t pages[] = {0, 1, 3};
+  for (int i = 0; i < 3; ++i) {
+    auto reply = s.peer->Receive();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_TRUE(reply->first.is_reply());
+    EXPECT_EQ(reply->first.request_id, ids[i]);
+    EXPECT_EQ(reply->first.status, 0u);
+    auto r = wire::RecallReply::Decode(reply->second);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (pages[i] % 2 == 1) {
+      EXPECT_EQ(r->flags, wire::kPageDirty);
+      ASSERT_EQ(r->data.size(), kPageBytes);
+      EXPECT_EQ(r->data[0], std::byte(0xd0 + pages[i]));
+      EXPECT_EQ(r->data[kPageBytes - 1], std::byte(0xd0 + pages[i]));
+    } else {
+      EXPECT_EQ(r->flags, 0u);
+      EXPECT_TRUE(r->data.empty());
+    }
+  }
+  EXPECT_EQ(s.sink.Events(), (std::vector<std::string>{"I0", "D1", "I3"}));
+  EXPECT_TRUE(s.sink.Lost().empty());
+  // Counted just after the reply went out.
+  for (int i = 0; i < 200 && s.source->recalls_answered() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s.source->recalls_answered(), 3u);
+}
+
+TEST(WireSourceScriptTest, AReplyToAnIdNeverSentClosesWithEproto) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  s.peer->SendFrame({.opcode = static_cast<uint8_t>(wire::Opcode::kPageGet),
+                     .flags = wire::kFlagReply,
+                     .request_id = wire::kServerRequestIdBit | 99},
+                    wire::RecallRequest{});
+  EXPECT_TRUE(s.peer->ClosedByServer());
+  std::vector<std::byte> page(kPageBytes);
+  auto g = s.source->Get(0, Access::kRead, 0, page);
+  // Later calls fail with the connection's end and name why it ended.
+  EXPECT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("to no request of ours"), std::string::npos)
+      << g.status().ToString();
+  for (int i = 0; i < 200 && s.sink.Lost().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s.sink.Lost(), std::vector<int>{EPROTO});
+}
+
+TEST(WireSourceScriptTest, ADisconnectIsLostOnce) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  s.peer.reset();
+  for (int i = 0; i < 200 && s.sink.Lost().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::vector<std::byte> page(kPageBytes);
+  EXPECT_FALSE(s.source->Get(0, Access::kRead, 0, page).ok());
+  EXPECT_EQ(s.sink.Lost().size(), 1u);
+}
+
+TEST(WireSourceScriptTest, AServerRequestWithoutTheMappingFeatureClosesWithEproto) {
+  ScriptedServer server;
+  auto connecting = std::async(std::launch::async, [&] {
+    return RemoteSession::Connect("127.0.0.1", server.port());
+  });
+  auto peer = server.Accept();
+  ASSERT_NO_FATAL_FAILURE(AnswerHello(*peer, wire::kFeatureMapping));
+  auto session = connecting.get();
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  peer->SendMsg(wire::Opcode::kInvalidate, wire::kServerRequestIdBit | 1,
+                wire::RecallRequest{.handle = 1});
+  // Without a reader of its own the session meets the request on its next call.
+  Status ping = session->Ping();
+  EXPECT_EQ(ping.code(), EPROTO) << ping.ToString();
+  EXPECT_TRUE(peer->ClosedByServer());
+}
+
+}  // namespace
+}  // namespace rams::mapping
