@@ -297,7 +297,9 @@ bool HostRamsd::Start(const std::vector<std::string>& args, std::string* error) 
                                    "--log-dir",
                                    "/tmp/ramsd",
                                    "--port-file",
-                                   "/tmp/ramsd.port"};
+                                   "/tmp/ramsd.port",
+                                   // The host's pager is HostPagerProcess.
+                                   "--no-pager"};
   argv.insert(argv.end(), args.begin(), args.end());
   const std::string port_file = host_.Path("/tmp/ramsd.port");
   unlink(port_file.c_str());
