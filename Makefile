@@ -19,12 +19,9 @@ FUZZ_SECONDS ?= 20
         report bench-container bench-arm64 clean
 
 # The suites of `make test`: the native ones in one lane and, beside them,
-# the packaging test in a second lane, its lines prefixed with its name.
-# The aarch64 suites (`make arm64-test`: a cross-build tested under qemu-user;
-# `make kernel-test-arm64`: the module in qemu-system-aarch64) are not in
-# `make test` this round: after its merges they fail under qemu-user (no
-# sock_diag, userfaultfd or futex_waitv there) and in the arm64 6.1 guest
-# (userfaultfd write-protect); see README.
+# the aarch64 ones (`make arm64-test`: a cross-build tested under qemu-user;
+# `make kernel-test-arm64`: the module in qemu-system-aarch64) and then the
+# packaging test in a second lane, each line prefixed with its suite's name.
 # On an aarch64 host (a Pi 4) the native suites are the arm64 ones, and the
 # QEMU kernel suites, which need an x86_64 host's Debian kernel packages, are
 # left out.
@@ -34,8 +31,8 @@ ARM64_SUITES  :=
 TEST_DEPS     := build deb
 else
 NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test kernel-test
-ARM64_SUITES  := packaging-test
-TEST_DEPS     := kernel deb
+ARM64_SUITES  := arm64-test kernel-test-arm64 packaging-test
+TEST_DEPS     := kernel arm64 deb
 endif
 
 all: build
@@ -53,6 +50,8 @@ demo: build
 	$(BUILD)/demo/rams-remote-demo
 	@echo
 	$(BUILD)/demo/rams-hosts-demo
+	@echo
+	sh demo/fss_run_demo.sh $(BUILD)/fss/fss
 
 test: build
 	@scripts/install-deps $(TEST_DEPS)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// sock_diag lookup of a loopback peer's uid, and the local permission check.
+// sock_diag lookup of a loopback peer's uid (falling back to /proc/net/tcp),
+// and the local permission check.
 #include "peer_user.h"
 
 #include <grp.h>
@@ -61,9 +62,11 @@ DiagRequest MakeRequest(const asio::ip::tcp::endpoint& local,
 
 rams::Result<uid_t> LoopbackPeerUid(const asio::ip::tcp::endpoint& local,
                                     const asio::ip::tcp::endpoint& peer) {
-  RAMS_ASSIGN_OR_RETURN(int raw, rams::sys::SysCallValue("sock_diag socket", [] {
-                          return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-                        }));
+  const int raw = rams::sys::RetryEintr(
+      [] { return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); });
+  // No sock_diag here (qemu-user, a kernel without INET_DIAG): the same
+  // answer from this network namespace's socket tables.
+  if (raw < 0) return ProcNetPeerUid(local, peer);
   rams::sys::UniqueFd fd(raw);
   DiagRequest req = MakeRequest(local, peer);
   sockaddr_nl kernel{};

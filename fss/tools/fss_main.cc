@@ -6,12 +6,14 @@
 //   fss diff PATH --root DIR                show how PATH changed
 //   fss commit --root DIR                   accept the changes, new checkpoint
 //   fss checkpoint --root DIR               the same: begin a new checkpoint
+//   fss run [--root DIR] [--confine] -- COMMAND...   run COMMAND, its changes saved
 // Common options: --checkpoint-dir NAME, --socket PATH; the root defaults to
 // $FSS_ROOT.
 #include <cstdio>
 #include <string>
 
 #include "cli.h"
+#include "run.h"
 #include "server.h"
 
 namespace {
@@ -47,6 +49,14 @@ int main(int argc, char** argv) {
   diff->add_option("PATH", a.path, "a path in the root")->required();
   CLI::App* commit = AddRootCommand(app, "commit", "accept the changes, begin a new checkpoint", a);
   CLI::App* checkpoint = AddRootCommand(app, "checkpoint", "the same as commit", a);
+  rams::fss::RunOptions run_opts;
+  CLI::App* run = app.add_subcommand("run", "run COMMAND so that fss restore undoes what it changes");
+  run->add_option("--root", a.target.root, "the directory tree whose changes are saved")->envname("FSS_ROOT");
+  run->add_option("--checkpoint-dir", a.target.checkpoint_name, "the checkpoint area in the root")
+      ->capture_default_str();
+  run->add_flag("--confine", run_opts.confine, "refuse changes outside the root (EACCES)");
+  run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
+  run->prefix_command();
   app.add_subcommand("help", "print this help")->callback([&] { throw CLI::CallForHelp(); });
   bool done = false;
   int rc = rams::fss::ParseOrExit(app, argc, argv, &done);
@@ -56,6 +66,10 @@ int main(int argc, char** argv) {
   if (a.target.root.empty()) {
     fprintf(stderr, "fss: no root: give --root DIR or set FSS_ROOT (see --help)\n");
     return 2;
+  }
+  if (run->parsed()) {
+    run_opts.target = a.target;
+    return rams::fss::RunUnder(run_opts);
   }
   if (restore->parsed()) return rams::fss::RunRestore(a.target, /*via_server=*/true);
   if (status->parsed()) return rams::fss::RunStatus(a.target);

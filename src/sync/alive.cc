@@ -120,8 +120,30 @@ bool InitSlot(Slot* s) {
   return r == 0;
 }
 
+// Whether the kernel walks a robust list for the calling thread at its
+// death. qemu-user answers ENOSYS to set_robust_list (so glibc registered
+// none): an alive mutex there would stay locked by a dead thread, and a
+// checker trusting its unchanged word would call the dead thread alive.
+// Where it does not, no alive word is trusted either (the registry may hold
+// slots that dead threads of such processes left locked). Probed once per
+// process: 0 not yet, 1 yes, 2 no.
+std::atomic<uint32_t> g_robust_lists{0};
+bool KernelWalksOurRobustList() {
+  // Relaxed: every thread computes the same answer.
+  uint32_t known = g_robust_lists.load(std::memory_order_relaxed);
+  if (known == 0) {
+    void* head = nullptr;
+    size_t len = 0;
+    const bool walks = syscall(SYS_get_robust_list, 0, &head, &len) == 0 && head != nullptr;
+    known = walks ? 1 : 2;
+    g_robust_lists.store(known, std::memory_order_relaxed);
+  }
+  return known == 1;
+}
+
 // The alive slot of `tid` if a live-looking registration names it.
 Slot* AliveSlotOf(uint32_t tid) {
+  if (!KernelWalksOurRobustList()) return nullptr;
   auto matches = [tid](std::byte* registry) -> Slot* {
     if (registry == nullptr) return nullptr;
     Slot* s = SlotOf(registry, tid);
@@ -160,6 +182,7 @@ void RegisterSelfAlive() {
   uint32_t epoch = ProcessEpoch();
   if (t_registered_epoch == epoch) return;
   t_registered_epoch = epoch;  // one attempt per thread and process
+  if (!KernelWalksOurRobustList()) return;
   std::byte* registry = RegistryOf(geteuid(), /*own=*/true);
   if (registry == nullptr) return;
   Slot* s = SlotOf(registry, static_cast<uint32_t>(gettid()));

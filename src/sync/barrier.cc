@@ -130,8 +130,11 @@ Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
     return std::nullopt;
   };
   internal::Deadline deadline(timeout);
-  Status st = internal::BlockOn(state_, waiters_, deadline, passed,
-                                [&] { return ReapDeadMembers(self, parties); });
+  // Reap only while our generation is open: once it completed, its members
+  // may leave and exit before we look.
+  Status st = internal::BlockOn(state_, waiters_, deadline, passed, [&] {
+    return GenerationOf(state.load()) == generation && ReapDeadMembers(self, parties);
+  });
   if (st.ok()) return false;
   if (st.code() == ECANCELED) {
     // A lost member: break the barrier unless the generation completed.
@@ -166,6 +169,10 @@ bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
     // Relaxed: as in Join.
     uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
     if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
+    // A member that finished, left and exited between our load and its
+    // check is no dead member. seq_cst: its Leave preceded the exit that
+    // the check saw.
+    if (AsAtomic(members_[i]).load() != id) continue;
     Break(kMemberDied);
     return true;
   }

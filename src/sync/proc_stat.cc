@@ -31,13 +31,30 @@ constexpr int64_t kNsPerTick = 10'000'000;  // USER_HZ is 100 on Linux
 // parent had at the fork.
 std::atomic<uint32_t> g_epoch_source{0};
 std::once_flag g_page_once;
+bool g_wipe_on_fork = false;  // written once under g_page_once
+
+// Whether MADV_WIPEONFORK really marked `page`. A kernel that applies it
+// refuses it on a shared mapping (EINVAL), and so does one that does not
+// know it; an emulator that ignores advice (qemu-user answers 0 to every
+// madvise) accepts both, and its children would inherit the page.
+bool MarkWipeOnFork(void* page) {
+  if (madvise(page, sizeof(ProcessState), MADV_WIPEONFORK) != 0) return false;
+  void* shared = mmap(nullptr, sizeof(ProcessState), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) return false;  // cannot tell: also clear it at fork
+  const bool refused = madvise(shared, sizeof(ProcessState), MADV_WIPEONFORK) != 0;
+  munmap(shared, sizeof(ProcessState));
+  return refused;
+}
 
 void CreatePage() {
   void* page = mmap(nullptr, sizeof(ProcessState), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED) return;  // stays on g_before_init: always the slow path
-  if (madvise(page, sizeof(ProcessState), MADV_WIPEONFORK) != 0) {
-    // Before 4.14: fork() still clears it; _Fork and raw clone cannot be seen.
+  g_wipe_on_fork = MarkWipeOnFork(page);
+  if (!g_wipe_on_fork) {
+    // Before 4.14, or advice ignored: fork() still clears it; _Fork and raw
+    // clone cannot be seen.
     pthread_atfork(nullptr, nullptr, [] {
       auto* p = reinterpret_cast<ProcessState*>(g_process_identity.load());
       memset(static_cast<void*>(p), 0, sizeof *p);
@@ -136,6 +153,11 @@ ProcessState& Process() {
   std::call_once(g_page_once, CreatePage);
   // Acquire pairs with the release store in CreatePage.
   return *reinterpret_cast<ProcessState*>(g_process_identity.load(std::memory_order_acquire));
+}
+
+bool WipeOnForkHonored() {
+  Process();
+  return g_wipe_on_fork;  // written under g_page_once, which Process() waited for
 }
 
 uint32_t ProcessEpoch() {

@@ -44,6 +44,10 @@ inline bool Transient(int err) {
 ProcessState& Process();
 // This process's epoch (nonzero, differs from its parent's).
 uint32_t ProcessEpoch();
+// Whether the state page is wiped in every child (MADV_WIPEONFORK applied);
+// otherwise only fork() clears it (pthread_atfork), and a child made by
+// _Fork or a raw clone inherits its parent's epoch.
+bool WipeOnForkHonored();
 
 struct StatFields {
   char state = 0;            // field 3

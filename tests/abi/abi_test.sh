@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: MIT
 # The ABI check: the built librams.so matches the baseline, and the check
 # really fails on a library that lacks one exported function.
-#   abi_test.sh LIBRAMS_SO MAP_FILE "OBJECTS..." SODIUM_FLAGS...
+#   abi_test.sh CXX LIBRAMS_SO MAP_FILE "OBJECTS..." SODIUM_FLAGS...
+# CXX is the build's C++ compiler (a cross compiler links the shortened
+# library of a cross build).
 set -u
-lib="$1"; map="$2"; objects="$3"; shift 3
+cxx="$1"; lib="$2"; map="$3"; objects="$4"; shift 4
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 check="$here/scripts/abi-check"
 tmp="$(mktemp -d)"
@@ -19,7 +21,7 @@ if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); ec
 removed=rams_segment_stat
 sed "s/^  local:\$/  local:\n    $removed;/" "$map" >"$tmp/short.map"
 # shellcheck disable=SC2086
-g++ -shared -o "$tmp/librams.so.0" -Wl,-soname,librams.so.0 -Wl,--version-script="$tmp/short.map" \
+"$cxx" -shared -o "$tmp/librams.so.0" -Wl,-soname,librams.so.0 -Wl,--version-script="$tmp/short.map" \
   $objects "$@" -pthread
 if nm -D --defined-only "$tmp/librams.so.0" | grep -q " $removed@"; then
   failed=$((failed + 1)); echo "FAIL: $removed still exported from the shortened library"

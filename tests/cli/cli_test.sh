@@ -161,6 +161,9 @@ if [ -n "$fss" ]; then
   expect 2 "fssd --max-clients not a number" -- "$fssd" --root /tmp --max-clients lots
   expect 2 "fss-restore without ROOT" -- "$fss_restore"
   expect 2 "fss status without a root" -- env -u FSS_ROOT "$fss" status
+  expect 0 "fss run --help" -- "$fss" run --help
+  expect 2 "fss run without a command" -- "$fss" run --root /tmp
+  expect 2 "fss run without a root" -- env -u FSS_ROOT "$fss" run -- true
   says "$err" "no root" "no-root message"
 fi
 

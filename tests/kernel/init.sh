@@ -11,7 +11,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
 echo 1 > /proc/sys/kernel/panic_on_oops
-TEST_TIMEOUT=120  # seconds per test program; the host has its own overall limit
+TEST_TIMEOUT=300  # seconds per test program (a hang detector: TCG on a loaded host is slow); the host has its own overall limit
 export RAMS_TORTURE_KILLS=40  # librams' sync torture test: kills per primitive (emulated CPU)
 
 result() { # name rc

@@ -5,66 +5,15 @@
  * caller. While a LIST is stuck copying out, other ATTACH/REMOVE/LIST calls
  * go on; while a write() is stuck copying in (holding the segment's data
  * lock), a NONBLOCK or zero-timeout LOCK answers EWOULDBLOCK at once and a
- * blocking LOCK dies on SIGKILL. The same trick holds an ATTACH between its
- * creation and a failing copy-out, to check that its undo is by identity.
+ * blocking LOCK dies on SIGKILL. (attach_undo_test holds an ATTACH the same
+ * way, with write-protect.)
  */
 #define _GNU_SOURCE
-#include <linux/userfaultfd.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 
-#include "rams_test.h"
-
-#define kPage 4096
-
-struct uffd_region {
-	int uffd;
-	char *page; /* one missing page, registered */
-};
-
-static struct uffd_region uffd_region_new(void)
-{
-	struct uffd_region r;
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-
-	r.uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
-	CHECK(r.uffd >= 0);
-	CHECK(ioctl(r.uffd, UFFDIO_API, &api) == 0);
-	r.page = mmap(NULL, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(r.page != MAP_FAILED);
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)r.page;
-	reg.range.len = kPage;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	CHECK(ioctl(r.uffd, UFFDIO_REGISTER, &reg) == 0);
-	return r;
-}
-
-/* Waits until some thread is stuck faulting on the page. */
-static void uffd_await_fault(struct uffd_region *r)
-{
-	struct pollfd p = { .fd = r->uffd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	CHECK(poll(&p, 1, 20000) == 1);
-	CHECK(read(r->uffd, &msg, sizeof(msg)) == sizeof(msg));
-	CHECK(msg.event == UFFD_EVENT_PAGEFAULT);
-}
-
-static void uffd_resolve(struct uffd_region *r)
-{
-	struct uffdio_zeropage z;
-
-	memset(&z, 0, sizeof(z));
-	z.range.start = (uintptr_t)r->page;
-	z.range.len = kPage;
-	CHECK(ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) == 0);
-}
+#include "rams_uffd.h"
 
 /* Whether child `pid` exits with status 0 within `ms`; kills it otherwise. */
 static int child_ok_within(pid_t pid, int ms)
@@ -229,89 +178,12 @@ static void test_lock_beside_stalled_write(void)
 	munmap(r.page, kPage);
 }
 
-struct attacher {
-	int fd;
-	struct rams_attach *arg;
-	int ret, err;
-};
-
-static void *attach_into(void *arg)
-{
-	struct attacher *at = arg;
-
-	at->ret = ioctl(at->fd, RAMS_IOC_ATTACH, at->arg);
-	at->err = errno;
-	return NULL;
-}
-
-/*
- * ATTACH creates "undo", then blocks writing its result back into a
- * write-protected userfaultfd page. Meanwhile "undo" is removed and created
- * anew; then the page is unmapped, so the copy-out fails with EFAULT and the
- * ATTACH undoes its creation. The undo must remove the segment it created,
- * not the new one that now has the name.
- */
-static void test_attach_undo_by_identity(void)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
-	struct uffdio_register reg;
-	struct uffdio_writeprotect wp;
-	struct uffdio_range wake;
-	struct attacher at = { .fd = rams_open_dev() };
-	struct uffd_region r;
-	pthread_t t;
-	int newer, check;
-
-	r.uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
-	CHECK(r.uffd >= 0 && ioctl(r.uffd, UFFDIO_API, &api) == 0);
-	r.page = mmap(NULL, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	CHECK(r.page != MAP_FAILED);
-	at.arg = (struct rams_attach *)r.page;
-	strcpy(at.arg->name, "undo");
-	at.arg->size = kPage;
-	at.arg->mode = 0600;
-	at.arg->flags = RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL;
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)r.page;
-	reg.range.len = kPage;
-	reg.mode = UFFDIO_REGISTER_MODE_WP;
-	CHECK(ioctl(r.uffd, UFFDIO_REGISTER, &reg) == 0);
-	memset(&wp, 0, sizeof(wp));
-	wp.range = reg.range;
-	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-	CHECK(ioctl(r.uffd, UFFDIO_WRITEPROTECT, &wp) == 0);
-
-	CHECK(pthread_create(&t, NULL, attach_into, &at) == 0);
-	uffd_await_fault(&r); /* created, now stuck copying the result out */
-	newer = rams_open_dev();
-	CHECK(rams_remove_name(newer, "undo") == 0);
-	CHECK(rams_attach_fd(newer, "undo", 2 * kPage, 0600,
-			     RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL) == 0);
-	CHECK(munmap(r.page, kPage) == 0);
-	wake.start = reg.range.start;
-	wake.len = kPage;
-	CHECK(ioctl(r.uffd, UFFDIO_WAKE, &wake) == 0);
-	CHECK(pthread_join(t, NULL) == 0);
-	CHECK(at.ret == -1 && at.err == EFAULT);
-	check = rams_open_dev();
-	if (rams_attach_fd(check, "undo", 2 * kPage, 0, RAMS_ATTACH_RDONLY) != 0) {
-		fprintf(stderr, "the failed ATTACH removed the newer segment by name\n");
-		exit(1);
-	}
-	CHECK(rams_remove_name(check, "undo") == 0);
-	close(check);
-	close(newer);
-	close(at.fd);
-	close(r.uffd);
-}
-
 int main(void)
 {
 	struct rams_stats s;
 
 	test_list_does_not_stall_registry();
 	test_lock_beside_stalled_write();
-	test_attach_undo_by_identity();
 	s = rams_get_stats();
 	CHECK(s.segments == 0 && s.handles == 0 && s.leases == 0 && s.waiters == 0);
 	return 0;

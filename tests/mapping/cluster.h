@@ -6,6 +6,7 @@
 // Thread safety: built and destroyed by the test's main thread.
 #pragma once
 
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -67,4 +68,20 @@ class Cluster {
   Status error;
 };
 
+// The status of a host pager that could not start because this system has
+// no userfaultfd at all (qemu-user answers ENOSYS): a test then skips.
+inline bool NoUserfaultfd(const Status& s) {
+  return s.code() == ENOSYS && s.ToString().find("userfaultfd") != std::string::npos;
+}
+
 }  // namespace rams::mapping::testing
+
+// Asserts that cluster `c` came up; skips the test where no userfaultfd exists.
+#define RAMS_ASSERT_CLUSTER_UP(c)                                                      \
+  do {                                                                                 \
+    if (::rams::mapping::testing::NoUserfaultfd((c).error)) {                          \
+      GTEST_SKIP() << "userfaultfd is ENOSYS here (qemu-user has no userfaultfd): "    \
+                   << (c).error.ToString();                                            \
+    }                                                                                  \
+    ASSERT_TRUE((c).error.ok()) << (c).error.ToString();                               \
+  } while (0)

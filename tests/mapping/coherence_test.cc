@@ -56,7 +56,7 @@ uint64_t Word(const std::vector<std::byte>& page, size_t offset) {
 TEST(CoherenceTest, PingPongCounterUnderAMutexIsExact) {
   constexpr int kHosts = 2, kPerHost = 2, kIterations = 300;
   Cluster c({.hosts = kHosts});
-  ASSERT_TRUE(c.error.ok()) << c.error.ToString();
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::vector<std::byte> page(kPageBytes);
   new (page.data()) Mutex();
   c.home.WriteCoherent(0, page);
@@ -80,7 +80,7 @@ TEST(CoherenceTest, PingPongCounterUnderAMutexIsExact) {
 // an invalidation failed to drop hangs here, then fails the time limit).
 void TakeTurns(PagerTuning tuning, int rounds) {
   Cluster c({.hosts = 2, .tuning = tuning});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   RunOnHosts(c, 2, 1, [rounds](MappedSegment& m, int host, int) {
     auto* turn = reinterpret_cast<volatile uint64_t*>(m.data().data() + 3 * kPageBytes);
     auto* log = reinterpret_cast<volatile uint64_t*>(m.data().data() + 4 * kPageBytes);
@@ -116,7 +116,7 @@ TEST(CoherenceTest, WithoutWriteProtectEveryGrantIsExclusiveAndStillCoherent) {
 TEST(CoherenceTest, WithoutWriteProtectARecallDuringStoresLosesNone) {
   Cluster c({.hosts = 2, .tuning = {.min_hold = std::chrono::microseconds(0),
                                     .write_protect = false}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::atomic<bool> done{false};
   std::atomic<uint64_t> recalls{0};
   std::thread recaller([&] {
@@ -150,7 +150,7 @@ TEST(CoherenceTest, WithoutWriteProtectARecallDuringStoresLosesNone) {
 TEST(CoherenceTest, AtomicsOnAnExclusivelyHeldPageAreAtomicAcrossHosts) {
   constexpr int kHosts = 2, kPerHost = 2, kIterations = 2000;
   Cluster c({.hosts = kHosts});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   RunOnHosts(c, kHosts, kPerHost, [](MappedSegment& m, int, int) {
     auto* word = reinterpret_cast<std::atomic<uint64_t>*>(m.data().data() + kPageBytes);
     for (int i = 0; i < kIterations; ++i) word->fetch_add(1);
@@ -162,7 +162,7 @@ TEST(CoherenceTest, AtomicsOnAnExclusivelyHeldPageAreAtomicAcrossHosts) {
 TEST(CoherenceTest, FalseSharingWritersOnBothHostsLoseNothing) {
   constexpr int kHosts = 2, kPerHost = 3, kIterations = 500;
   Cluster c({.hosts = kHosts});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   RunOnHosts(c, kHosts, kPerHost, [](MappedSegment& m, int, int me) {
     auto* slot = reinterpret_cast<volatile uint64_t*>(m.data().data() + 2 * kPageBytes) + me;
     for (int i = 0; i < kIterations; ++i) {
@@ -186,7 +186,7 @@ TEST(CoherenceTest, RandomizedDifferentialAgainstAModel) {
   constexpr int kHosts = 3, kPerHost = 2, kProcs = kHosts * kPerHost, kOps = 2000;
   constexpr uint64_t kPages = 6, kWords = kPages * kPageBytes / 8;
   Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes, .tuning = {.cache_pages = 4}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   RunOnHosts(c, kHosts, kPerHost, [](MappedSegment& m, int, int me) {
     auto* words = reinterpret_cast<volatile uint64_t*>(m.data().data());
     std::mt19937_64 rng(1234 + me);

@@ -37,7 +37,7 @@ int KernelWriteInto(std::byte* at) {
 
 TEST(FailureTest, ForkedChildLosesTheMappingCleanly) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::vector<std::byte> page(kPageBytes, std::byte{0x5a});
   c.home.WriteCoherent(0, page);
   pid_t k = ForkChild([&c] {
@@ -57,7 +57,7 @@ TEST(FailureTest, ForkedChildLosesTheMappingCleanly) {
 
 TEST(FailureTest, KernelModeAccessIsServedForPrivilegedProcesses) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   auto m = c.Map(0);
   ASSERT_TRUE(m.ok());
   if ((*m)->user_mode_only()) GTEST_SKIP() << "this process only gets user-mode faults";
@@ -75,7 +75,7 @@ TEST(FailureTest, NonRootProcessGetsUserModeFaultsAndClearKernelErrors) {
   if (unprivileged != 0) GTEST_SKIP() << "vm.unprivileged_userfaultfd is not 0";
   if (getuid() != 0) GTEST_SKIP() << "needs root to become uid 65534";
   Cluster c({.hosts = 1, .access = {.owner_uid = 65534, .owner_gid = 65534, .mode = 0600}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   pid_t k = ForkChild([&c] {
     if (setgid(65534) != 0 || setuid(65534) != 0) return 2;
     auto m = c.Map(0);
@@ -98,7 +98,7 @@ TEST(FailureTest, NonRootProcessGetsUserModeFaultsAndClearKernelErrors) {
 
 TEST(FailureTest, StalledHomeTurnsAFaultIntoSigbus) {
   Cluster c({.hosts = 1, .home_timeout = std::chrono::milliseconds(300)});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   c.home.SetStalled(true);
   pid_t k = ForkChild([&c] {
     DieOnFaultSignals();
@@ -116,7 +116,7 @@ TEST(FailureTest, StalledHomeTurnsAFaultIntoSigbus) {
 // same page kills the process, so the read(2) cannot wait forever.
 TEST(FailureTest, StalledHomeEndsAKernelModeAccess) {
   Cluster c({.hosts = 1, .home_timeout = std::chrono::milliseconds(300)});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   c.home.SetStalled(true);
   pid_t k = ForkChild([&c] {
     signal(SIGBUS, [](int) {});  // caught: only a fatal signal ends the access
@@ -131,7 +131,7 @@ TEST(FailureTest, StalledHomeEndsAKernelModeAccess) {
 
 TEST(FailureTest, LostSessionFailsFaultsAtOnce) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   c.home.Disconnect(0);
   pid_t k = ForkChild([&c] {
     DieOnFaultSignals();
@@ -145,7 +145,7 @@ TEST(FailureTest, LostSessionFailsFaultsAtOnce) {
 
 TEST(FailureTest, PagerGoneRevokesTheMappingNeverZeros) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::vector<std::byte> page(kPageBytes, std::byte{0x77});
   c.home.WriteCoherent(1, page);
   int ready[2], gone[2];

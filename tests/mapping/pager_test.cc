@@ -24,7 +24,7 @@ std::vector<std::byte> Pattern(uint64_t page, uint8_t salt) {
 
 TEST(PagerTest, FirstTouchFetchesAndWritesReachTheHome) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok()) << c.error.ToString();
+  RAMS_ASSERT_CLUSTER_UP(c);
   c.home.WriteCoherent(3, Pattern(3, 7));
   auto m = c.Map(0);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -38,7 +38,7 @@ TEST(PagerTest, FirstTouchFetchesAndWritesReachTheHome) {
 // A one-sided WRITE at the home invalidates the hosts' copies first.
 TEST(PagerTest, HomeWritesInvalidateCachedCopies) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   auto m = c.Map(0);
   ASSERT_TRUE(m.ok());
   volatile std::byte* p = (*m)->data().data() + 2 * kPageBytes;
@@ -51,7 +51,7 @@ TEST(PagerTest, HomeWritesInvalidateCachedCopies) {
 TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
   constexpr int kHosts = 2, kProcsPerHost = 3, kPages = 8;
   Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes});
-  ASSERT_TRUE(c.error.ok()) << c.error.ToString();
+  RAMS_ASSERT_CLUSTER_UP(c);
   std::vector<pid_t> kids;
   for (int h = 0; h < kHosts; ++h) {
     for (int i = 0; i < kProcsPerHost; ++i) {
@@ -73,7 +73,7 @@ TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
 
 TEST(PagerTest, ReadOnlyExportMapsReadOnly) {
   Cluster c({.hosts = 1, .read_only = true});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   EXPECT_EQ(c.Map(0, /*write=*/true).code(), EROFS);
   c.home.WriteCoherent(0, Pattern(0, 1));
   auto m = c.Map(0, /*write=*/false);
@@ -92,7 +92,7 @@ TEST(PagerTest, ReadOnlyExportMapsReadOnly) {
 
 TEST(PagerTest, RefusesOtherUsersByTheSegmentMode) {
   Cluster c({.hosts = 1, .access = {.owner_uid = 0, .owner_gid = 0, .mode = 0600}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   pid_t k = ForkChild([&c] {
     if (setgid(65534) != 0 || setuid(65534) != 0) return 2;
     return c.Map(0).code() == EACCES ? 0 : 3;
@@ -103,7 +103,7 @@ TEST(PagerTest, RefusesOtherUsersByTheSegmentMode) {
 TEST(PagerTest, SegmentLargerThanTheCacheEvictsAndWritesBack) {
   constexpr uint64_t kPages = 64;
   Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes, .tuning = {.cache_pages = 4}});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   auto m = c.Map(0);
   ASSERT_TRUE(m.ok());
   std::byte* p = (*m)->data().data();
@@ -118,7 +118,7 @@ TEST(PagerTest, SegmentLargerThanTheCacheEvictsAndWritesBack) {
 
 TEST(PagerTest, FlushHandsDirtyPagesBack) {
   Cluster c({.hosts = 1});
-  ASSERT_TRUE(c.error.ok());
+  RAMS_ASSERT_CLUSTER_UP(c);
   auto m = c.Map(0);
   ASSERT_TRUE(m.ok());
   (*m)->data()[kPageBytes] = std::byte{9};

@@ -29,6 +29,11 @@ struct Board {
 
 TEST(AliveTest, HoldersDeathIsANoticeNotASliceRunningOut) {
   if (access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no writable /dev/shm for the registry";
+  void* head = nullptr;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, 0, &head, &len) != 0 && errno == ENOSYS) {
+    GTEST_SKIP() << "get_robust_list is ENOSYS (qemu-user has no robust futex lists)";
+  }
   void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(p, MAP_FAILED);
   auto* b = new (p) Board();
@@ -65,6 +70,18 @@ TEST(AliveTest, HoldersDeathIsANoticeNotASliceRunningOut) {
   b->mu.MarkConsistent();
   b->mu.Unlock();
   munmap(p, 4096);
+}
+
+// An owner without a registration (none, or no robust lists to keep one
+// true): the park is an ordinary futex wait that runs out.
+TEST(AliveTest, WithoutAnAliveWordTheParkIsAPlainWait) {
+  std::atomic<uint32_t> word{7};
+  const uint32_t nobody = MakeOwnerId(kOwnerTidMask, 1, 1);  // no thread has this tid
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ParkWatchingOwner(&word, 7, nobody, std::chrono::milliseconds(50)), Park::kRanOut);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  // A changed word does not park at all.
+  EXPECT_EQ(ParkWatchingOwner(&word, 8, nobody, std::chrono::seconds(30)), Park::kWoken);
 }
 
 }  // namespace

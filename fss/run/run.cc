@@ -1,0 +1,696 @@
+// SPDX-License-Identifier: MIT
+// fss run: the seccomp user-notification supervisor (see run.h, docs/fss.md).
+#include "run.h"
+
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint.h"
+#include "root.h"
+#include "sys/sys.h"
+
+namespace rams::fss {
+namespace {
+
+#if defined(__x86_64__)
+constexpr uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+#error "fss run: unsupported architecture"
+#endif
+
+int64_t NegErrno(const Status& s) { return s.ok() ? 0 : -static_cast<int64_t>(s.code()); }
+
+constexpr int kWriteIntent = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | __O_TMPFILE;
+
+// The calls the supervisor performs itself (after saving).
+constexpr int kNotified[] = {
+#ifdef SYS_open
+    SYS_open, SYS_creat, SYS_unlink, SYS_rmdir, SYS_rename, SYS_mkdir, SYS_mknod, SYS_link,
+    SYS_symlink, SYS_chmod, SYS_chown, SYS_lchown,
+#endif
+    SYS_openat, SYS_openat2, SYS_truncate, SYS_unlinkat, SYS_renameat2, SYS_mkdirat,
+    SYS_mknodat, SYS_linkat, SYS_symlinkat, SYS_fchmodat, SYS_fchownat, SYS_utimensat,
+    SYS_fchmod, SYS_fchown,
+#ifdef SYS_renameat
+    SYS_renameat,
+#endif
+};
+// Mutating calls not handled yet: refused (ENOSYS, so libraries fall back
+// where they can), never let through unsaved. io_uring is refused because its
+// operations bypass the filter.
+constexpr int kRefused[] = {
+#ifdef SYS_utime
+    SYS_utime, SYS_utimes, SYS_futimesat,
+#endif
+    SYS_setxattr, SYS_lsetxattr, SYS_fsetxattr, SYS_removexattr, SYS_lremovexattr,
+    SYS_fremovexattr, SYS_io_uring_setup, SYS_name_to_handle_at, SYS_open_by_handle_at,
+    452 /* fchmodat2 (6.6): glibc falls back to fchmodat */,
+};
+
+// The filter: open/openat without write intent are allowed in BPF itself
+// (they change nothing); the rest of kNotified goes to the supervisor.
+std::vector<sock_filter> BuildFilter() {
+  std::vector<sock_filter> f;
+  auto stmt = [&](uint16_t code, uint32_t k) { f.push_back(BPF_STMT(code, k)); };
+  auto jump = [&](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) { f.push_back(BPF_JUMP(code, k, jt, jf)); };
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+  jump(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
+#if defined(__x86_64__)
+  // The x32 ABI numbers are another table: refuse them whole.
+  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+  auto flags_check = [&](int nr, int arg) {
+    // if nr == this: load flags (low word), allow when no write intent, else notify
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 5);
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args) + 8 * arg);
+    jump(BPF_JMP | BPF_JSET | BPF_K, kWriteIntent, 1, 0);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));  // not reached; keeps jf offsets simple
+  };
+#ifdef SYS_open
+  flags_check(SYS_open, 1);
+#endif
+  flags_check(SYS_openat, 2);
+  for (int nr : kNotified) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+  }
+  for (int nr : kRefused) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+  }
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  return f;
+}
+
+bool SendFd(int sock, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return sys::RetryEintr([&] { return ::sendmsg(sock, &msg, 0); }) == 1;
+}
+
+int RecvFd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  if (sys::RetryEintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); }) != 1) return -1;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return fd;
+}
+
+// The child: installs the filter, hands the listener to the parent, execs.
+[[noreturn]] void ChildMain(int sock, const std::vector<std::string>& command) {
+  std::vector<sock_filter> f = BuildFilter();
+  sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
+  int listener = static_cast<int>(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
+  if (listener < 0) {
+    fprintf(stderr, "fss run: seccomp user notification unavailable: %s\n", strerror(errno));
+    _exit(126);
+  }
+  if (!SendFd(sock, listener)) _exit(126);
+  close(listener);
+  char ok;
+  if (read(sock, &ok, 1) != 1) _exit(126);  // the parent holds the listener now
+  close(sock);
+  std::vector<char*> argv;
+  for (const std::string& s : command) argv.push_back(const_cast<char*>(s.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  fprintf(stderr, "fss run: %s: %s\n", argv[0], strerror(errno));
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
+// Where a call's path leads: a directory descriptor and a name to act on.
+struct Target {
+  sys::UniqueFd dir;  // the containing directory (O_PATH)
+  std::string name;
+  bool inside = false;
+  std::string rel;  // canonical root-relative path, when inside
+};
+
+std::string FdPath(int fd) {
+  char link[64];
+  snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  char buf[4097];
+  ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+  if (n < 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+class Supervisor {
+ public:
+  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine)
+      : root_(root), cp_(cp), listener_(listener), confine_(confine) {}
+  void Serve();
+
+ private:
+  void Handle(const seccomp_notif& req);
+  // The call's result: >= 0 or -errno. Sets fd_ to a descriptor to install.
+  int64_t Perform(const seccomp_notif& req);
+  Result<std::string> ReadString(uint64_t addr);
+  Status ReadMem(uint64_t addr, void* out, size_t len);
+  Result<sys::UniqueFd> BaseDir(int64_t dirfd);
+  Result<Target> Locate(int64_t dirfd, uint64_t path_addr, bool follow);
+  Result<Target> LocatePath(int base, std::string path, bool follow, int hops);
+  // Saves before the change; a refusal under --confine.
+  int64_t Save(const Target& t, Change change);
+  int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
+  int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
+  // Takes the caller's umask; false (refuse: EPERM) when its status cannot
+  // be read or its file-system uid/gid differ from this process's.
+  bool ApplyUmask();
+  // Whether the request is still pending: after a read through the pid
+  // (memory, /proc/PID), the read was of the caller and not of a process
+  // that reused its pid.
+  bool StillWaiting() { return ioctl(listener_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id_) == 0; }
+
+  const Root& root_;
+  Checkpoint& cp_;
+  int listener_;
+  bool confine_;
+  pid_t pid_ = 0;
+  uint64_t id_ = 0;
+  sys::UniqueFd fd_;
+  bool fd_cloexec_ = false;
+  bool send_flag_ok_ = true;  // SECCOMP_ADDFD_FLAG_SEND (5.14); probed on first use
+};
+
+Status Supervisor::ReadMem(uint64_t addr, void* out, size_t len) {
+  iovec local{out, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  if (n != static_cast<ssize_t>(len)) return Error(EFAULT, "read the caller's memory");
+  if (!StillWaiting()) return Error(ESRCH, "the caller is gone");
+  return Status::Ok();
+}
+
+Result<std::string> Supervisor::ReadString(uint64_t addr) {
+  if (addr == 0) return Error(EFAULT, "null path");
+  std::string out;
+  char buf[4096];
+  while (out.size() <= kMaxPathBytes) {
+    size_t room = 4096 - (addr % 4096);  // never cross a page in one read
+    iovec local{buf, room};
+    iovec remote{reinterpret_cast<void*>(addr), room};
+    ssize_t n = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+    if (n <= 0) return Error(EFAULT, "read the caller's path");
+    if (!StillWaiting()) return Error(ESRCH, "the caller is gone");
+    const char* end = static_cast<const char*>(memchr(buf, '\0', static_cast<size_t>(n)));
+    if (end != nullptr) {
+      out.append(buf, static_cast<size_t>(end - buf));
+      if (out.size() >= kMaxPathBytes) return Error(ENAMETOOLONG, "path");
+      return out;
+    }
+    out.append(buf, static_cast<size_t>(n));
+    addr += static_cast<uint64_t>(n);
+  }
+  return Error(ENAMETOOLONG, "path");
+}
+
+Result<sys::UniqueFd> Supervisor::BaseDir(int64_t dirfd) {
+  char link[64];
+  if (static_cast<int>(dirfd) == AT_FDCWD) {
+    snprintf(link, sizeof(link), "/proc/%d/cwd", pid_);
+  } else {
+    snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid_, static_cast<int>(dirfd));
+  }
+  sys::UniqueFd fd(::open(link, O_PATH | O_CLOEXEC));
+  if (!fd.valid()) return Error(errno == ENOENT ? EBADF : errno, "the caller's directory");
+  if (!StillWaiting()) return Error(ESRCH, "the caller is gone");  // the pid may be another's now
+  return fd;
+}
+
+Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, int hops) {
+  if (path.empty()) return Error(ENOENT, "empty path");
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (path == "/") name = ".";
+  sys::UniqueFd pdir(::openat(base, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!pdir.valid()) return ErrnoError("lookup");
+  if (name == "." || name == "..") {
+    sys::UniqueFd d(::openat(pdir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!d.valid()) return ErrnoError("lookup");
+    std::string real = FdPath(d.get());
+    size_t cut = real.rfind('/');
+    if (cut == std::string::npos) return Error(EIO, "path of a directory");
+    return LocatePath(AT_FDCWD, real, false, hops);
+  }
+  std::string real = FdPath(pdir.get());
+  const std::string& r = root_.abs_path();
+  bool inside = real == r || (real.size() > r.size() && real.compare(0, r.size(), r) == 0 && real[r.size()] == '/');
+  Target t;
+  if (inside) {
+    std::string rel = real == r ? name : real.substr(r.size() + 1) + "/" + name;
+    Result<Resolved> res = root_.Resolve(rel, follow);
+    if (res.ok()) {
+      t.dir = std::move(res->parent);
+      t.name = std::move(res->name);
+      t.rel = std::move(res->rel);
+      t.inside = true;
+      return t;
+    }
+    if (res.code() != EXDEV) return res.status();
+    // A symlink out of the root: followed by hand below, as outside.
+  }
+  if (follow) {
+    struct stat st;
+    if (fstatat(pdir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      if (hops >= kMaxSymlinkHops) return Error(ELOOP, "symlinks");
+      Result<std::string> to = ReadLinkAt(pdir.get(), name);
+      if (!to.ok()) return to.status();
+      return LocatePath(pdir.get(), *to, true, hops + 1);
+    }
+  }
+  t.dir = std::move(pdir);
+  t.name = std::move(name);
+  return t;
+}
+
+Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow) {
+  RAMS_ASSIGN_OR_RETURN(std::string path, ReadString(path_addr));
+  // /proc/self is the caller's, not the supervisor's (its magic links are
+  // then followed by their names, as any symlink out of /proc).
+  for (const char* self : {"/proc/self", "/proc/thread-self"}) {
+    size_t n = strlen(self);
+    if (path.compare(0, n, self) == 0 && (path.size() == n || path[n] == '/')) {
+      path = "/proc/" + std::to_string(pid_) + path.substr(n);
+    }
+  }
+  if (!path.empty() && path[0] == '/') return LocatePath(AT_FDCWD, path, follow, 0);
+  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
+  return LocatePath(base.get(), path, follow, 0);
+}
+
+int64_t Supervisor::Save(const Target& t, Change change) {
+  if (!t.inside) return confine_ ? -EACCES : 0;
+  Status s = cp_.BeforeChange(t.rel, change);
+  if (!s.ok()) {
+    fprintf(stderr, "fss run: save of /%s failed, the call is refused: %s\n", t.rel.c_str(), s.ToString().c_str());
+    return NegErrno(s);
+  }
+  return 0;
+}
+
+bool Supervisor::ApplyUmask() {
+  char p[64];
+  snprintf(p, sizeof(p), "/proc/%d/status", pid_);
+  FILE* f = fopen(p, "re");
+  if (f == nullptr) return false;
+  mode_t mask = 077;
+  bool have_mask = false;
+  long fsuid = -1, fsgid = -1;
+  char line[256];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    unsigned m;
+    long r, e, s2, fs;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = m;
+      have_mask = true;
+    } else if (sscanf(line, "Uid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
+      fsuid = fs;
+    } else if (sscanf(line, "Gid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
+      fsgid = fs;
+    }
+  }
+  fclose(f);
+  if (!have_mask || !StillWaiting()) return false;
+  umask(mask);
+  // The call is performed with this process's credentials: only for a
+  // caller whose file-system ids are still ours (a program that changed its
+  // uid or gid is refused rather than acting with ours).
+  return fsuid == static_cast<long>(geteuid()) && fsgid == static_cast<long>(getegid());
+}
+
+int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how) {
+  if ((flags & kWriteIntent) == 0 && how != nullptr) return INT64_MIN;  // nothing changes: continue
+  Result<Target> t = Locate(dirfd, path, (flags & O_NOFOLLOW) == 0);
+  if (!t.ok()) return NegErrno(t.status());
+  struct stat st;
+  bool exists = fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  // O_TMPFILE makes nothing visible; the linkat that names it is saved.
+  if ((flags & kWriteIntent) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE) {
+    if (int64_t r = Save(*t, exists ? Change::kContent : Change::kReplace); r != 0) return r;
+  }
+  // O_NOFOLLOW: the name was resolved already; a symlink swapped in since is
+  // the program racing itself and gets ELOOP. O_NONBLOCK: a FIFO must not
+  // block the supervisor (cleared again below).
+  int f = flags | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW;
+  if (how != nullptr && how->resolve != 0 && !t->inside) {
+    // Outside the root: the kernel applies the caller's resolve rules.
+    open_how h = *how;
+    h.flags = static_cast<uint64_t>(f);
+    int fd = static_cast<int>(syscall(SYS_openat2, t->dir.get(), t->name.c_str(), &h, sizeof(h)));
+    if (fd < 0) return -errno;
+    fd_ = sys::UniqueFd(fd);
+  } else {
+    int fd = ::openat(t->dir.get(), t->name.c_str(), f, mode);
+    if (fd < 0) return -errno;
+    fd_ = sys::UniqueFd(fd);
+  }
+  if ((flags & O_NONBLOCK) == 0) fcntl(fd_.get(), F_SETFL, fcntl(fd_.get(), F_GETFL) & ~O_NONBLOCK);
+  fd_cloexec_ = (flags & O_CLOEXEC) != 0;
+  return 0;
+}
+
+// fchmod/fchown on a descriptor of the caller: saved by the path it has now.
+int64_t Supervisor::FdMeta(int64_t fd, const std::function<int(int)>& op) {
+  char link[64];
+  snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid_, static_cast<int>(fd));
+  sys::UniqueFd o(::open(link, O_PATH | O_CLOEXEC));
+  if (!o.valid()) return -EBADF;
+  Result<std::string> rel = root_.CanonicalOf(o.get());
+  if (rel.ok()) {
+    if (root_.IsHidden(*rel)) return -EACCES;
+    Status s = cp_.BeforeChange(*rel, Change::kMetadata);
+    if (!s.ok()) return NegErrno(s);
+  } else if (confine_) {
+    return -EACCES;
+  }
+  return op(o.get()) == 0 ? 0 : -errno;
+}
+
+int64_t Supervisor::Perform(const seccomp_notif& req) {
+  const auto& a = req.data.args;
+  auto at = [&](int nr_at, int64_t d) { return nr_at ? d : AT_FDCWD; };
+  auto simple = [&](int64_t dirfd, uint64_t path, bool follow, Change change,
+                    const std::function<int(const Target&)>& op) -> int64_t {
+    Result<Target> t = Locate(dirfd, path, follow);
+    if (!t.ok()) return NegErrno(t.status());
+    if (int64_t r = Save(*t, change); r != 0) return r;
+    return op(*t) == 0 ? 0 : -errno;
+  };
+  auto proc_path = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
+  switch (req.data.nr) {
+#ifdef SYS_open
+    case SYS_open: return Open(AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<mode_t>(a[2]), nullptr);
+    case SYS_creat: return Open(AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<mode_t>(a[1]), nullptr);
+    case SYS_unlink: return simple(AT_FDCWD, a[0], false, Change::kReplace,
+                                   [](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), 0); });
+    case SYS_rmdir: return simple(AT_FDCWD, a[0], false, Change::kReplace,
+                                  [](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), AT_REMOVEDIR); });
+    case SYS_mkdir: return simple(AT_FDCWD, a[0], false, Change::kReplace, [&](const Target& t) {
+      return mkdirat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[1]));
+    });
+    case SYS_mknod: return simple(AT_FDCWD, a[0], false, Change::kReplace, [&](const Target& t) {
+      return mknodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[1]), static_cast<dev_t>(a[2]));
+    });
+    case SYS_chmod: return simple(AT_FDCWD, a[0], true, Change::kMetadata, [&](const Target& t) {
+      return fchmodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[1]), 0);
+    });
+    case SYS_chown:
+    case SYS_lchown: {
+      bool follow = req.data.nr == SYS_chown;
+      return simple(AT_FDCWD, a[0], follow, Change::kMetadata, [&](const Target& t) {
+        return fchownat(t.dir.get(), t.name.c_str(), static_cast<uid_t>(a[1]), static_cast<gid_t>(a[2]),
+                        AT_SYMLINK_NOFOLLOW);
+      });
+    }
+#endif
+    case SYS_openat: return Open(a[0], a[1], static_cast<int>(a[2]), static_cast<mode_t>(a[3]), nullptr);
+    case SYS_openat2: {
+      if (a[3] < sizeof(open_how)) return -EINVAL;
+      open_how how{};
+      if (Status s = ReadMem(a[2], &how, sizeof(how)); !s.ok()) return -EFAULT;
+      return Open(a[0], a[1], static_cast<int>(how.flags), static_cast<mode_t>(how.mode), &how);
+    }
+    case SYS_unlinkat: {
+      int flags = static_cast<int>(a[2]);
+      return simple(a[0], a[1], false, Change::kReplace,
+                    [&](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), flags); });
+    }
+    case SYS_mkdirat: return simple(a[0], a[1], false, Change::kReplace, [&](const Target& t) {
+      return mkdirat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]));
+    });
+    case SYS_mknodat: return simple(a[0], a[1], false, Change::kReplace, [&](const Target& t) {
+      return mknodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]), static_cast<dev_t>(a[3]));
+    });
+    case SYS_fchmodat: return simple(a[0], a[1], true, Change::kMetadata, [&](const Target& t) {
+      return fchmodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]), 0);
+    });
+    case SYS_fchownat: {
+      int flags = static_cast<int>(a[4]);
+      if (flags & AT_EMPTY_PATH) {
+        return FdMeta(a[0], [&](int fd) {
+          return fchownat(fd, "", static_cast<uid_t>(a[2]), static_cast<gid_t>(a[3]), AT_EMPTY_PATH);
+        });
+      }
+      return simple(a[0], a[1], (flags & AT_SYMLINK_NOFOLLOW) == 0, Change::kMetadata, [&](const Target& t) {
+        return fchownat(t.dir.get(), t.name.c_str(), static_cast<uid_t>(a[2]), static_cast<gid_t>(a[3]),
+                        AT_SYMLINK_NOFOLLOW);
+      });
+    }
+    case SYS_fchmod:
+      return FdMeta(a[0], [&](int fd) { return chmod(proc_path(fd).c_str(), static_cast<mode_t>(a[1])); });
+    case SYS_fchown:
+      return FdMeta(a[0], [&](int fd) {
+        return fchownat(fd, "", static_cast<uid_t>(a[1]), static_cast<gid_t>(a[2]), AT_EMPTY_PATH);
+      });
+    case SYS_utimensat: {
+      timespec times[2];
+      bool have = a[2] != 0;
+      if (have && !ReadMem(a[2], times, sizeof(times)).ok()) return -EFAULT;
+      int flags = static_cast<int>(a[3]);
+      if (a[1] == 0) {  // futimens(fd)
+        return FdMeta(a[0], [&](int fd) { return utimensat(AT_FDCWD, proc_path(fd).c_str(), have ? times : nullptr, 0); });
+      }
+      return simple(a[0], a[1], (flags & AT_SYMLINK_NOFOLLOW) == 0, Change::kMetadata, [&](const Target& t) {
+        return utimensat(t.dir.get(), t.name.c_str(), have ? times : nullptr, AT_SYMLINK_NOFOLLOW);
+      });
+    }
+    case SYS_truncate: {
+      int64_t len = static_cast<int64_t>(a[1]);
+      return simple(AT_FDCWD, a[0], true, Change::kContent, [&](const Target& t) {
+        sys::UniqueFd f(::openat(t.dir.get(), t.name.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+        if (!f.valid()) return -1;
+        return ftruncate(f.get(), len);
+      });
+    }
+    case SYS_symlinkat:
+#ifdef SYS_symlink
+    case SYS_symlink:
+#endif
+    {
+      bool is_at = req.data.nr == SYS_symlinkat;
+      Result<std::string> target = ReadString(a[0]);
+      if (!target.ok()) return NegErrno(target.status());
+      return simple(is_at ? a[1] : AT_FDCWD, is_at ? a[2] : a[1], false, Change::kReplace,
+                    [&](const Target& t) { return symlinkat(target->c_str(), t.dir.get(), t.name.c_str()); });
+    }
+    case SYS_linkat:
+#ifdef SYS_link
+    case SYS_link:
+#endif
+    {
+      bool is_at = req.data.nr == SYS_linkat;
+      int flags = is_at ? static_cast<int>(a[4]) : 0;
+      sys::UniqueFd from_dir;
+      std::string from_name;
+      int from_flags = 0;
+      if (flags & AT_EMPTY_PATH) {  // link a descriptor (O_TMPFILE): through its /proc link
+        Result<sys::UniqueFd> f = BaseDir(a[0]);
+        if (!f.ok()) return NegErrno(f.status());
+        from_dir = std::move(*f);
+        from_name = proc_path(from_dir.get());
+        from_flags = AT_SYMLINK_FOLLOW;
+      } else {
+        Result<Target> from = Locate(is_at ? a[0] : AT_FDCWD, is_at ? a[1] : a[0], flags & AT_SYMLINK_FOLLOW);
+        if (!from.ok()) return NegErrno(from.status());
+        if (from->inside && root_.IsHidden(from->rel)) return -ENOENT;
+        from_dir = std::move(from->dir);
+        from_name = from->name;
+      }
+      return simple(is_at ? a[2] : AT_FDCWD, is_at ? a[3] : a[1], false, Change::kReplace, [&](const Target& t) {
+        return linkat(from_flags ? AT_FDCWD : from_dir.get(), from_name.c_str(), t.dir.get(), t.name.c_str(),
+                      from_flags);
+      });
+    }
+#ifdef SYS_rename
+    case SYS_rename:
+#endif
+#ifdef SYS_renameat
+    case SYS_renameat:
+#endif
+    case SYS_renameat2: {
+      int nr = static_cast<int>(req.data.nr);
+      bool is_at = nr != SYS_renameat2 ? false : true;
+#ifdef SYS_renameat
+      if (nr == SYS_renameat) is_at = true;
+#endif
+      unsigned flags = nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
+      Result<Target> from = Locate(at(is_at, a[0]), is_at ? a[1] : a[0], false);
+      if (!from.ok()) return NegErrno(from.status());
+      Result<Target> to = Locate(at(is_at, a[2]), is_at ? a[3] : a[1], false);
+      if (!to.ok()) return NegErrno(to.status());
+      if (int64_t r = Save(*from, Change::kReplace); r != 0) return r;
+      if (int64_t r = Save(*to, Change::kReplace); r != 0) return r;
+      long r = syscall(SYS_renameat2, from->dir.get(), from->name.c_str(), to->dir.get(), to->name.c_str(), flags);
+      return r == 0 ? 0 : -errno;
+    }
+    default:
+      return -ENOSYS;
+  }
+}
+
+void Supervisor::Handle(const seccomp_notif& req) {
+  pid_ = static_cast<pid_t>(req.pid);
+  id_ = req.id;
+  fd_ = sys::UniqueFd();
+  int64_t r = ApplyUmask() ? Perform(req) : -EPERM;
+  seccomp_notif_resp resp{};
+  resp.id = req.id;
+  if (r == INT64_MIN) {  // an open that changes nothing (openat2 without write intent)
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  } else if (r == 0 && fd_.valid()) {
+    seccomp_notif_addfd add{};
+    add.id = req.id;
+    add.srcfd = static_cast<uint32_t>(fd_.get());
+    add.newfd_flags = fd_cloexec_ ? O_CLOEXEC : 0;
+    if (send_flag_ok_) {
+      add.flags = SECCOMP_ADDFD_FLAG_SEND;
+      if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return;  // the reply is sent with it
+      if (errno != EINVAL) return;  // the caller is gone (ENOENT) or was interrupted
+      send_flag_ok_ = false;        // before 5.14: install, then reply
+      add.flags = 0;
+    }
+    int fd = ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    if (fd < 0) {
+      r = -errno;
+    } else {
+      resp.val = fd;
+    }
+  } else if (r < 0) {
+    resp.error = static_cast<int32_t>(r);
+  } else {
+    resp.val = r;
+  }
+  if (r < 0) resp.error = static_cast<int32_t>(r);
+  ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: the caller died meanwhile
+}
+
+void Supervisor::Serve() {
+  seccomp_notif_sizes sizes{};
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) sizes.seccomp_notif = sizeof(seccomp_notif);
+  std::vector<char> buf(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
+  for (;;) {
+    pollfd p{listener_, POLLIN, 0};
+    if (sys::RetryEintr([&] { return poll(&p, 1, -1); }) < 0) return;
+    if (p.revents & POLLIN) {
+      memset(buf.data(), 0, buf.size());
+      if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) {
+        if (errno == EINTR || errno == ENOENT) continue;
+        return;
+      }
+      seccomp_notif req;
+      memcpy(&req, buf.data(), sizeof(req));
+      Handle(req);
+      continue;
+    }
+    if (p.revents & (POLLHUP | POLLERR)) return;  // the last process of the session exited
+  }
+}
+
+}  // namespace
+
+int RunUnder(const RunOptions& o) {
+  if (o.command.empty()) {
+    fprintf(stderr, "fss run: no command (fss run [--root DIR] -- COMMAND...)\n");
+    return 2;
+  }
+  Result<Root> root = Root::Open(o.target.root, o.target.checkpoint_name);
+  if (!root.ok()) {
+    fprintf(stderr, "fss run: %s\n", root.status().ToString().c_str());
+    return 1;
+  }
+  auto cp = Checkpoint::Open(*root);
+  if (!cp.ok()) {
+    fprintf(stderr, "fss run: checkpoint: %s%s\n", cp.status().ToString().c_str(),
+            cp.code() == EBUSY ? " (stop the fssd serving this root first)" : "");
+    return 1;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    perror("fss run: socketpair");
+    return 1;
+  }
+  fflush(nullptr);
+  pid_t child = fork();
+  if (child < 0) {
+    perror("fss run: fork");
+    return 1;
+  }
+  if (child == 0) {
+    close(sv[0]);
+    // The checkpoint area's descriptors are the supervisor's, not the program's.
+    close((*cp)->area_fd());
+    ChildMain(sv[1], o.command);
+  }
+  close(sv[1]);
+  // Neither ptrace nor /proc/PID/mem of the supervisor for the program.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sys::UniqueFd listener(RecvFd(sv[0]));
+  if (!listener.valid() || write(sv[0], "k", 1) != 1) {
+    close(sv[0]);
+    int st = 0;
+    waitpid(child, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+  }
+  close(sv[0]);
+  Supervisor sup(*root, **cp, listener.get(), o.confine);
+  sup.Serve();
+  int st = 0;
+  if (sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return WEXITSTATUS(st);
+}
+
+}  // namespace rams::fss

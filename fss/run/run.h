@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+// `fss run [--root DIR] -- COMMAND...`: runs an unmodified program (static or
+// dynamic, threads, fork, exec) so that every change it makes under the root
+// is saved in the root's checkpoint first. The program runs under a seccomp
+// filter whose mutating file-system calls are sent to this process (seccomp
+// user notification); it performs each of them itself, on its own copy of
+// the arguments, after the save, and hands back the result or a real
+// descriptor (SECCOMP_IOCTL_NOTIF_ADDFD). See docs/fss.md, "fss run".
+//
+// Thread safety: RunUnder is a whole command; call from one thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli.h"
+
+namespace rams::fss {
+
+struct RunOptions {
+  CliTarget target;
+  bool confine = false;  // refuse mutating calls outside the root (EACCES)
+  std::vector<std::string> command;
+};
+
+// Runs the command; returns its exit status (128+N when killed by signal N),
+// or 1 (with a message) when the session cannot be set up.
+int RunUnder(const RunOptions& options);
+
+}  // namespace rams::fss
