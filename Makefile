@@ -54,6 +54,8 @@ demo: build
 	@echo
 	$(BUILD)/demo/rams-remote-demo
 	@echo
+	$(BUILD)/demo/rams-hosts-demo
+	@echo
 	sh demo/fss_run_demo.sh $(BUILD)/fss/fss
 
 test: build
