@@ -398,6 +398,10 @@ int KillHomeUnderAMapping(Host& host, const Host& home, HostRamsd& ramsd,
   if (pipe(ready) != 0 || pipe(go) != 0) return -1;
   HostProcess p = host.Spawn([&] {
     alarm(60);
+    // The default action, so the death is SIGBUS's own: a sanitizer's
+    // handler would turn it into an exit status.
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGSEGV, SIG_DFL);
     return WithMapping(home, name, [&](std::byte* base) {
       if (std::atomic_ref(base[0]).load() != std::byte{0}) return 1;
       char c = 1;
