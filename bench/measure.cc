@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "measure.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <linux/perf_event.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -82,12 +85,31 @@ uint64_t ReadEvent(int fd) {
   return v;
 }
 
+#if defined(__x86_64__)
+// rdtscp is not on every x86_64 CPU model (QEMU's default TCG model, in
+// which the kernel suite runs, lacks it: SIGILL): CPUID 0x80000001 EDX bit
+// 27 tells; without it, lfence; rdtsc orders the read the same way.
+bool HaveRdtscp() {
+  static const bool have = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(0x80000000u, &a, &b, &c, &d) == 0 || a < 0x80000001u) return false;
+    if (__get_cpuid(0x80000001u, &a, &b, &c, &d) == 0) return false;
+    return (d & (1u << 27)) != 0;
+  }();
+  return have;
+}
+#endif
+
 }  // namespace
 
 uint64_t Ticks() {
 #if defined(__x86_64__)
   uint32_t lo, hi, aux;
-  asm volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+  if (HaveRdtscp()) {
+    asm volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+  } else {
+    asm volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  }
   return (uint64_t(hi) << 32) | lo;
 #elif defined(__aarch64__)
   uint64_t v;
@@ -100,7 +122,7 @@ uint64_t Ticks() {
 
 const char* TickSource() {
 #if defined(__x86_64__)
-  return "rdtscp";
+  return HaveRdtscp() ? "rdtscp" : "lfence+rdtsc";
 #elif defined(__aarch64__)
   return "cntvct_el0";
 #else
