@@ -3,7 +3,8 @@
 # `make demo`: fss run undoes a script that edits, deletes and creates files.
 # Usage: fss_run_demo.sh FSS
 set -eu
-FSS=$1
+# Absolute: the demo works inside its own temporary tree.
+FSS=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 R=$(mktemp -d "${TMPDIR:-/tmp}/fss-run-demo.XXXXXX")
 trap 'rm -rf "$R"' EXIT
 cd "$R"
