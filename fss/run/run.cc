@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "mapping/pager_socket.h"
 #include "root.h"
 #include "sys/sys.h"
 
@@ -111,40 +112,6 @@ std::vector<sock_filter> BuildFilter() {
   return f;
 }
 
-bool SendFd(int sock, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = buf;
-  msg.msg_controllen = sizeof(buf);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return sys::RetryEintr([&] { return ::sendmsg(sock, &msg, 0); }) == 1;
-}
-
-int RecvFd(int sock) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = buf;
-  msg.msg_controllen = sizeof(buf);
-  if (sys::RetryEintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); }) != 1) return -1;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c == nullptr || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return fd;
-}
-
 // The child: installs the filter, hands the listener to the parent, execs.
 [[noreturn]] void ChildMain(int sock, const std::vector<std::string>& command) {
   std::vector<sock_filter> f = BuildFilter();
@@ -155,7 +122,8 @@ int RecvFd(int sock) {
     fprintf(stderr, "fss run: seccomp user notification unavailable: %s\n", strerror(errno));
     _exit(126);
   }
-  if (!SendFd(sock, listener)) _exit(126);
+  const char byte = 0;
+  if (!mapping::SendMessage(sock, &byte, 1, listener).ok()) _exit(126);
   close(listener);
   char ok;
   if (read(sock, &ok, 1) != 1) _exit(126);  // the parent holds the listener now
@@ -677,8 +645,12 @@ int RunUnder(const RunOptions& o) {
   close(sv[1]);
   // Neither ptrace nor /proc/PID/mem of the supervisor for the program.
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  sys::UniqueFd listener(RecvFd(sv[0]));
-  if (!listener.valid() || write(sv[0], "k", 1) != 1) {
+  // The listener, passed with one byte (the descriptor-passing helpers of
+  // the host pager's socket serve any Unix socket).
+  sys::UniqueFd listener;
+  char byte = 0;
+  const bool received = mapping::ReceiveMessage(sv[0], &byte, 1, &listener).ok();
+  if (!received || !listener.valid() || write(sv[0], "k", 1) != 1) {
     close(sv[0]);
     int st = 0;
     waitpid(child, &st, 0);
