@@ -43,9 +43,7 @@ Status Session::HandlePagePut(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "PAGE_PUT", true));
   RAMS_ASSIGN_OR_RETURN(uint64_t version,
                         server_.mapping().Put(id_, hd->name, req.page, req.version, req.data));
-  wire::Bytes out;
-  wire::U64Reply{.value = version}.EncodeTo(&out);
-  Reply(h, out);
+  Reply(h, Encode(wire::U64Reply{.value = version}));
   return Status::Ok();
 }
 
@@ -55,9 +53,7 @@ Status Session::HandlePageDrop(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "PAGE_DROP", dirty));
   RAMS_ASSIGN_OR_RETURN(uint64_t version,
                         server_.mapping().Drop(id_, hd->name, req.page, req.version, req.data));
-  wire::Bytes out;
-  wire::U64Reply{.value = version}.EncodeTo(&out);
-  Reply(h, out);
+  Reply(h, Encode(wire::U64Reply{.value = version}));
   return Status::Ok();
 }
 

@@ -29,12 +29,6 @@ using rams::internal::CheckWord;
 // A parked operation wakes this often to notice cancellation.
 constexpr std::chrono::milliseconds kParkSlice{100};
 
-template <class T>
-wire::Bytes Encode(const T& v) {
-  wire::Bytes out;
-  v.EncodeTo(&out);
-  return out;
-}
 
 // Negative or longer than a year: no deadline (and no clock overflow).
 std::chrono::steady_clock::time_point ParkDeadline(int64_t timeout_ns) {

@@ -33,12 +33,6 @@ struct Outcome {
   wire::Bytes body;
 };
 
-template <class T>
-wire::Bytes Encode(const T& v) {
-  wire::Bytes out;
-  v.EncodeTo(&out);
-  return out;
-}
 
 // Negative or longer than a year: no deadline (so that adding it to the clock
 // cannot overflow).

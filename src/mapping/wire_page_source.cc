@@ -15,12 +15,6 @@ using remote_internal::Clock;
 
 namespace {
 
-template <class T>
-wire::Bytes Encode(const T& v) {
-  wire::Bytes out;
-  v.EncodeTo(&out);
-  return out;
-}
 
 // How often the recall thread looks at stop_ while the home is quiet.
 constexpr std::chrono::milliseconds kRecallPollSlice{100};

@@ -18,12 +18,6 @@ using remote_internal::Deadline;
 
 namespace {
 
-template <class Request>
-wire::Bytes Encode(const Request& request) {
-  wire::Bytes out;
-  request.EncodeTo(&out);
-  return out;
-}
 
 // The client-side deadline for an operation that itself waits up to `timeout`.
 Deadline WaitingDeadline(const Connection& conn, const Timeout& timeout) {

@@ -184,4 +184,13 @@ struct Message {
   }
 };
 
+// A message's body as new bytes (found by argument-dependent lookup from
+// any namespace: Encode(wire::OpenRequest{...})).
+template <class M>
+Bytes Encode(const Message<M>& m) {
+  Bytes out;
+  static_cast<const M&>(m).EncodeTo(&out);
+  return out;
+}
+
 }  // namespace rams::wire
