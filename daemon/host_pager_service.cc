@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <sstream>
 
 #include "mapping/pager_socket.h"
+#include "metrics.h"
 #include "mapping/wire_page_source.h"
 #include "rams/remote.h"
 
@@ -95,17 +95,15 @@ std::string PagerService::RenderPrometheus() const {
        &PagerStats::resident_pages},
   };
   const auto all = pager_->AllStats();
-  std::ostringstream o;
-  o << "# HELP ramsd_pager_segments Remote segments this host's pager serves.\n"
-       "# TYPE ramsd_pager_segments gauge\nramsd_pager_segments "
-    << all.size() << "\n";
+  std::string out;
+  AppendMetric(out, "ramsd_pager_segments", "gauge", "Remote segments this host's pager serves.",
+               uint64_t{all.size()});
   for (const Line& line : kLines) {
     uint64_t total = 0;
     for (const auto& [name, stats] : all) total += stats.*line.field;
-    o << "# HELP " << line.name << " " << line.help << "\n# TYPE " << line.name << " "
-      << line.type << "\n" << line.name << " " << total << "\n";
+    AppendMetric(out, line.name, line.type, line.help, total);
   }
-  return o.str();
+  return out;
 }
 
 }  // namespace ramsd

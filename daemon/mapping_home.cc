@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "check.h"
+#include "metrics.h"
 #include "session.h"
 
 namespace ramsd {
@@ -252,7 +253,7 @@ std::string MappingHome::RenderPrometheus() const {
   const MappingCounters c = counters();
   std::string out;
   auto add = [&out](const char* name, const char* type, const char* help, uint64_t v) {
-    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+    AppendMetric(out, name, type, help, v);
   };
   add("ramsd_mapping_segments", "gauge", "segments some host maps (directories)", c.segments);
   add("ramsd_mapping_hosts", "gauge", "mapping sessions known to the directories", hosts_.size());

@@ -2,6 +2,8 @@
 // Prometheus text rendering of ramsd's counters.
 #include "metrics.h"
 
+#include <cstdio>
+
 #include <sstream>
 
 #include "wire/frame.h"
@@ -9,6 +11,30 @@
 namespace ramsd {
 
 // Relaxed: independent counters, paired with nothing (see metrics.h).
+namespace {
+
+void AppendHead(std::string& out, std::string_view name, std::string_view type,
+                std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n").append(name).append(" ");
+}
+
+}  // namespace
+
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, uint64_t value) {
+  AppendHead(out, name, type, help);
+  out.append(std::to_string(value)).append("\n");
+}
+
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value) {
+  AppendHead(out, name, type, help);
+  char v[32];
+  snprintf(v, sizeof v, "%.17g\n", value);
+  out.append(v);
+}
+
 void Metrics::CountOp(uint8_t opcode, bool error, std::chrono::nanoseconds latency) {
   ops_[opcode].fetch_add(1, std::memory_order_relaxed);
   if (error) errors_[opcode].fetch_add(1, std::memory_order_relaxed);

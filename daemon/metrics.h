@@ -13,8 +13,16 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace ramsd {
+
+// One unlabelled metric in the Prometheus text format: its HELP and TYPE
+// lines and its value (integers exactly, doubles to 17 digits).
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, uint64_t value);
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value);
 
 class Metrics {
  public:

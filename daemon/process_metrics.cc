@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "metrics.h"
 #include "rams/version.h"
 
 namespace ramsd {
@@ -23,13 +24,6 @@ const double kStartSeconds = [] {
   clock_gettime(CLOCK_REALTIME, &t);
   return Seconds(t);
 }();
-
-void Append(std::string& out, const char* name, const char* type, const char* help, double value) {
-  char line[256];
-  snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type,
-           name, value);
-  out += line;
-}
 
 // /proc/self/fd's entries but ".", ".." and the one opendir holds; -1: unreadable.
 long OpenDescriptors() {
@@ -54,28 +48,28 @@ std::string RenderProcessMetrics() {
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                        (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    Append(out, "process_cpu_seconds_total", "counter", "user and system CPU time spent", cpu);
+    AppendMetric(out, "process_cpu_seconds_total", "counter", "user and system CPU time spent", cpu);
   }
   const long page = sysconf(_SC_PAGESIZE);
   if (FILE* f = fopen("/proc/self/statm", "re")) {
     uint64_t size = 0, resident = 0;
     if (fscanf(f, "%" SCNu64 " %" SCNu64, &size, &resident) == 2 && page > 0) {
-      Append(out, "process_virtual_memory_bytes", "gauge", "virtual memory size",
+      AppendMetric(out, "process_virtual_memory_bytes", "gauge", "virtual memory size",
              static_cast<double>(size) * page);
-      Append(out, "process_resident_memory_bytes", "gauge", "resident memory size",
+      AppendMetric(out, "process_resident_memory_bytes", "gauge", "resident memory size",
              static_cast<double>(resident) * page);
     }
     fclose(f);
   }
   if (const long fds = OpenDescriptors(); fds >= 0) {
-    Append(out, "process_open_fds", "gauge", "open file descriptors", static_cast<double>(fds));
+    AppendMetric(out, "process_open_fds", "gauge", "open file descriptors", static_cast<double>(fds));
   }
   rlimit nofile{};
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
-    Append(out, "process_max_fds", "gauge", "the descriptor limit (RLIMIT_NOFILE)",
+    AppendMetric(out, "process_max_fds", "gauge", "the descriptor limit (RLIMIT_NOFILE)",
            static_cast<double>(nofile.rlim_cur));
   }
-  Append(out, "process_start_time_seconds", "gauge",
+  AppendMetric(out, "process_start_time_seconds", "gauge",
          "start time of the process since the Unix epoch", kStartSeconds);
   return out;
 }
