@@ -11,6 +11,7 @@
 #include "check.h"
 #include "metrics.h"
 #include "session.h"
+#include "wire/messages.h"
 
 namespace ramsd {
 
@@ -61,20 +62,46 @@ class AttachmentMemory : public mapping::PageMemory {
   rams::Attachment* a_;
 };
 
+// The segment's mapping domain: a value of this epoch and name, never a
+// local domain's 0 or 1 (and, being a 64-bit hash, as good as never
+// another PID namespace's).
+uint64_t MappingDomain(uint64_t epoch, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ epoch;  // FNV-1a over the name, seeded
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 32;
+  return h > 1 ? h : h + 2;
+}
+
+// One entry of a segment's owner table: which mapping session (and PID
+// namespace behind it) an index names.
+struct OwnerSlot {
+  enum class State : uint8_t { kFree, kLive, kDead };
+  State state = State::kFree;
+  uint64_t host_id = 0;
+  uint64_t local_domain = 0;
+  uint64_t died_at = 0;  // order of deaths: the longest dead is reused first
+};
+
 }  // namespace
 
 struct MappingHome::Directory {
-  Directory(std::string n, std::unique_ptr<rams::Attachment> a, std::chrono::milliseconds timeout)
+  Directory(std::string n, std::unique_ptr<rams::Attachment> a, std::chrono::milliseconds timeout,
+            uint64_t epoch)
       : name(std::move(n)),
         attachment(std::move(a)),
         memory(attachment.get()),
         dir((attachment->info().size_bytes + mapping::kDirectoryPageBytes - 1) /
                 mapping::kDirectoryPageBytes,
-            &memory, timeout) {}
+            &memory, timeout),
+        domain(MappingDomain(epoch, name)) {}
   std::string name;
   std::unique_ptr<rams::Attachment> attachment;
   AttachmentMemory memory;
   mapping::PageDirectory dir;
+  const uint64_t domain;
+  std::array<OwnerSlot, rams::wire::kMaxOwnerHosts + 1> owners;  // [0]: the home, unused
 };
 
 MappingHome::MappingHome(asio::io_context& io, rams::Backend* backend,
@@ -89,7 +116,7 @@ rams::Result<MappingHome::Directory*> MappingHome::Find(const std::string& segme
   if (backend_ == nullptr) return Error(EOPNOTSUPP, "mapping: no backend");
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> a, backend_->Open(segment, {}));
   if (a->info().size_bytes == 0) return Error(EINVAL, segment + ": empty segment");
-  auto d = std::make_unique<Directory>(segment, std::move(a), recall_timeout_);
+  auto d = std::make_unique<Directory>(segment, std::move(a), recall_timeout_, epoch_);
   Directory* raw = d.get();
   directories_.emplace(segment, std::move(d));
   spdlog::info("mapping: {} mapped by a host ({} pages, epoch {:016x})", segment,
@@ -169,9 +196,68 @@ bool MappingHome::Access(const std::string& segment, uint64_t offset, uint64_t l
   return true;
 }
 
+rams::Result<MappingHome::OwnerIndex> MappingHome::AssignOwnerIndex(Session* host,
+                                                                     uint64_t host_id,
+                                                                     const std::string& segment,
+                                                                     uint64_t local_domain) {
+  if (stopped_) return Error(ESHUTDOWN, "mapping: shutting down");
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true));
+  using State = OwnerSlot::State;
+  uint32_t held = 0;
+  uint32_t free_index = 0;
+  uint32_t reuse_index = 0;
+  for (uint32_t i = 1; i < d->owners.size(); ++i) {
+    const OwnerSlot& o = d->owners[i];
+    if (o.state == State::kLive && o.host_id == host_id) {
+      if (o.local_domain == local_domain) return OwnerIndex{d->domain, i};
+      ++held;
+    } else if (o.state == State::kFree && free_index == 0) {
+      free_index = i;
+    } else if (o.state == State::kDead &&
+               (reuse_index == 0 || o.died_at < d->owners[reuse_index].died_at)) {
+      reuse_index = i;
+    }
+  }
+  if (held >= rams::wire::kMaxOwnerIndexesPerSession) {
+    return Error(ENOSPC, "MAP_OWNER: this session holds " + std::to_string(held) +
+                             " host indexes of " + segment);
+  }
+  // A dead index is reused only when no index was never used: an object
+  // still naming its dead owner then looks owned by the new host, which
+  // errs on the side of "alive" (docs/remote-mapping.md).
+  const uint32_t index = free_index != 0 ? free_index : reuse_index;
+  if (index == 0) return Error(ENOSPC, "MAP_OWNER: all host indexes of " + segment + " are live");
+  d->owners[index] = OwnerSlot{.state = State::kLive, .host_id = host_id,
+                               .local_domain = local_domain};
+  hosts_[host_id] = host;
+  spdlog::info("mapping: {}: host index {} for connection {}", segment, index, host_id);
+  return OwnerIndex{d->domain, index};
+}
+
+MappingHome::HostStates MappingHome::OwnerHosts(const std::string& segment) const {
+  HostStates out;
+  auto it = directories_.find(segment);
+  if (it == directories_.end()) return out;
+  out.domain = it->second->domain;
+  for (uint32_t i = 1; i < it->second->owners.size(); ++i) {
+    const OwnerSlot& o = it->second->owners[i];
+    if (o.state == OwnerSlot::State::kLive) out.live[i / 64] |= uint64_t{1} << (i % 64);
+    if (o.state == OwnerSlot::State::kDead) out.dead[i / 64] |= uint64_t{1} << (i % 64);
+  }
+  return out;
+}
+
 void MappingHome::HostGone(uint64_t host_id) {
   if (hosts_.erase(host_id) == 0) return;
   for (auto& [name, d] : directories_) {
+    for (uint32_t i = 1; i < d->owners.size(); ++i) {
+      OwnerSlot& o = d->owners[i];
+      if (o.state != OwnerSlot::State::kLive || o.host_id != host_id) continue;
+      o.state = OwnerSlot::State::kDead;
+      o.died_at = ++owner_deaths_;
+      spdlog::warn("mapping: {}: host index {} (connection {}) is gone: its owners are dead",
+                   name, i, host_id);
+    }
     const uint64_t lost_before = d->dir.counters().pages_lost;
     d->dir.HostGone(host_id, mapping::DirectoryClock::now());
     const uint64_t lost = d->dir.counters().pages_lost - lost_before;

@@ -15,6 +15,7 @@
 
 #include <asio.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -65,6 +66,25 @@ class MappingHome {
   bool Maps(const std::string& segment) const { return directories_.contains(segment); }
   bool Access(const std::string& segment, uint64_t offset, uint64_t length, bool write,
               std::function<void(uint64_t page)> apply, std::function<void()> done);
+  // Owners across hosts (docs/remote-mapping.md "Owners across hosts"): the
+  // segment's mapping domain and the host index of `host`'s processes of
+  // PID-namespace domain `local_domain`, allocated on first use (ENOSPC when
+  // every index is taken by a live host, or the session holds
+  // kMaxOwnerIndexesPerSession). Registers the host as Get does.
+  struct OwnerIndex {
+    uint64_t domain = 0;
+    uint32_t host_index = 0;
+  };
+  rams::Result<OwnerIndex> AssignOwnerIndex(Session* host, uint64_t host_id,
+                                            const std::string& segment, uint64_t local_domain);
+  // The live and dead host indexes of `segment`'s mapping domain (bitmaps
+  // as wire::MapHostsReply); domain 0 when no host maps it.
+  struct HostStates {
+    uint64_t domain = 0;
+    std::array<uint64_t, 4> live{};
+    std::array<uint64_t, 4> dead{};
+  };
+  HostStates OwnerHosts(const std::string& segment) const;
   // The host's session ended: it leaves every directory (pages it held
   // exclusively are lost, docs/remote-mapping.md rule 6).
   void HostGone(uint64_t host_id);
@@ -91,6 +111,7 @@ class MappingHome {
   std::map<uint64_t, Session*> hosts_;  // registered mapping sessions
   uint64_t next_home_tag_ = 0;
   uint64_t hosts_cut_off_ = 0;
+  uint64_t owner_deaths_ = 0;  // orders OwnerSlot::died_at
 };
 
 }  // namespace ramsd

@@ -198,6 +198,8 @@ void Session::HandleFrame(const Header& h, Body body) {
     case Op::kPageGet: s = HandlePageGet(h, body); break;
     case Op::kPagePut: s = HandlePagePut(h, body); break;
     case Op::kPageDrop: s = HandlePageDrop(h, body); break;
+    case Op::kMapOwner: s = HandleMapOwner(h, body); break;
+    case Op::kMapHosts: s = HandleMapHosts(h, body); break;
     default: s = rams::Error(EOPNOTSUPP, "unknown opcode " + std::to_string(h.opcode)); break;
   }
   if (!s.ok()) ReplyError(h, s);

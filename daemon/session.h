@@ -144,6 +144,8 @@ class Session : public std::enable_shared_from_this<Session> {
   rams::Status HandlePageGet(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandlePagePut(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandlePageDrop(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleMapOwner(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleMapHosts(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Result<Handle*> FindMappingHandle(uint32_t handle, std::string_view op, bool write)
       REQUIRES(io_thread_);
   // The host's reply to one of our INVALIDATE/DOWNGRADE requests.

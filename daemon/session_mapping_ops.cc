@@ -57,6 +57,30 @@ Status Session::HandlePageDrop(const Header& h, Body body) {
   return Status::Ok();
 }
 
+Status Session::HandleMapOwner(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::MapOwnerRequest req, wire::MapOwnerRequest::Decode(body));
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "MAP_OWNER", false));
+  // The session is a host of this segment from now on: its end kills the
+  // index (EndMapping), and recalls find its handle.
+  mapping_handles_.try_emplace(hd->name, req.handle);
+  mapping_registered_ = true;
+  RAMS_ASSIGN_OR_RETURN(MappingHome::OwnerIndex owner,
+                        server_.mapping().AssignOwnerIndex(this, id_, hd->name, req.local_domain));
+  Reply(h, Encode(wire::MapOwnerReply{.domain = owner.domain, .host_index = owner.host_index}));
+  return Status::Ok();
+}
+
+Status Session::HandleMapHosts(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::HandleRequest req, wire::HandleRequest::Decode(body));
+  // Any session that opened the segment may ask: the answer is what its
+  // mapping processes need to tell a dead owner from a live one.
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindHandle(req.handle, "MAP_HOSTS"));
+  const MappingHome::HostStates states = server_.mapping().OwnerHosts(hd->name);
+  Reply(h, Encode(wire::MapHostsReply{.domain = states.domain, .live = states.live,
+                                      .dead = states.dead}));
+  return Status::Ok();
+}
+
 void Session::SendPageGrant(const rams::mapping::DirectoryAction& grant, uint64_t epoch) {
   io_thread_.AssertHeld();
   if (pending_gets_.erase(grant.tag) == 0) return;  // not ours, or the session ended

@@ -16,7 +16,7 @@
 // MarkConsistent abort on misuse, for programs whose memory only they write.
 //
 // Layout (32 bytes): SyncHeader, then the lock word: 0 = free; else the
-// owner id (sync_common.h) in bits 0..29, bit 30 = there may be parked
+// owner id (sync_common.h; in a remote mapping it names the host) in bits 0..29, bit 30 = there may be parked
 // waiters, bit 31 = the owner acquired it from a dead owner and has not made
 // it consistent. Bit 31 with no owner = not recoverable.
 //
@@ -98,12 +98,14 @@ class Mutex {
   bool NotRecoverable() const;
 
  private:
-  // The uncontended release: one CAS from our id to 0.
+  // The uncontended release: one CAS from our id to 0. Only for an object
+  // of our own domain: in another (a remote mapping's, docs/sync.md) the
+  // same bits may name another host's thread.
   bool UnlockFast() {
     uint32_t expected = internal::CachedSelfOwnerId();
     // Release pairs with the acquire CAS of the next locker. Fails when
     // waiters may be parked, on a death report, or when not the owner.
-    return expected != 0 &&
+    return expected != 0 && header_.domain == internal::SelfDomain() &&
            internal::AsAtomic(word_).compare_exchange_strong(
                expected, 0, std::memory_order_release, std::memory_order_relaxed);
   }

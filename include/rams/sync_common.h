@@ -14,8 +14,11 @@
 // zombie, not exiting, same tag; else kill(tid, 0) and a pidfd). "Cannot
 // tell" never counts as dead. The id is only meaningful inside one PID
 // namespace on one boot of one host, so every object records that domain when
-// it is initialized and refuses acquisitions from another one (EXDEV).
-// See docs/sync.md.
+// it is initialized and refuses acquisitions from another one (EXDEV). An
+// object initialized inside a remotely mapped segment records the mapping's
+// domain instead, and its owner ids name the host: (host index << 22) | tid,
+// the index handed out by the segment's home, whose lease on that host's
+// connection says when its owners are dead. See docs/sync.md.
 //
 // Thread safety: SetSyncTuning/GetSyncTuning are safe from any thread; the
 // types here are plain values.
@@ -40,7 +43,7 @@ struct SyncHeader {
   uint32_t magic = 0;     // per type, e.g. "RMTX" for Mutex
   uint16_t version = 0;   // kSyncLayoutVersion
   uint16_t reserved = 0;  // must be zero
-  uint64_t domain = 0;    // boot and PID namespace the owner ids belong to
+  uint64_t domain = 0;    // boot and PID namespace (or remote mapping) of the owner ids
 };
 static_assert(sizeof(SyncHeader) == 16);
 static_assert(offsetof(SyncHeader, domain) == 8);

@@ -105,6 +105,18 @@ Status HostPager::HandleOpen(Conn& conn, const PagerRequest& req, PagerReply* re
   if (!Allowed(conn.cred, seg->access(), !seg->read_only())) {
     return Error(EACCES, std::string("map ") + name + ": refused by the segment's mode");
   }
+  // The owner domain: without one (a home or page source that has none)
+  // the mapping still works, and its sync objects stay single-host.
+  if (req.domain != 0) {
+    Result<OwnerIndex> owner = seg->Owner(req.domain);
+    if (owner.ok()) {
+      reply->owner_domain = owner->domain;
+      reply->owner_index = owner->host_index;
+    } else if (owner.code() != EOPNOTSUPP) {
+      return Status(owner.code(), std::string("map ") + name + ": owner index: " +
+                                      owner.status().message());
+    }
+  }
   RAMS_ASSIGN_OR_RETURN(int fd, sys::SysCallValue("dup memfd", [&] {
     return fcntl(seg->memfd(), F_DUPFD_CLOEXEC, 0);
   }));

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -39,6 +40,48 @@ Status Call(int sock, const PagerRequest& req, int send_fd, PagerReply* reply,
   return Status();
 }
 
+// Liveness of the other hosts of a mapping domain, from the home. A dead
+// index stays dead for the domain's life (the home never revives one), so
+// deaths are kept; the rest is asked again after kFreshFor, so that a
+// waiter's slices cost the home at most one question each.
+class HomeHostLiveness final : public internal::HostLiveness {
+ public:
+  HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask)
+      : domain_(domain), ask_(std::move(ask)) {}
+
+  internal::Liveness CheckHost(uint32_t index) override {
+    if (index == 0 || index > internal::kMaxHostIndex) return internal::Liveness::kUnknown;
+    std::lock_guard lock(mu_);
+    if (Bit(dead_, index)) return internal::Liveness::kDead;
+    const auto now = std::chrono::steady_clock::now();
+    if (!asked_ || now - asked_at_ >= kFreshFor) {
+      Result<HostStates> r = ask_();
+      // Another domain: the home restarted and forgot this one; its answer
+      // says nothing about our hosts (cannot tell).
+      if (!r.ok() || r->domain != domain_) return internal::Liveness::kUnknown;
+      for (size_t w = 0; w < dead_.size(); ++w) dead_[w] |= r->dead[w];
+      live_ = r->live;
+      asked_ = true;
+      asked_at_ = now;
+    }
+    if (Bit(dead_, index)) return internal::Liveness::kDead;
+    return Bit(live_, index) ? internal::Liveness::kAlive : internal::Liveness::kUnknown;
+  }
+
+ private:
+  static constexpr std::chrono::milliseconds kFreshFor{1};
+  static bool Bit(const std::array<uint64_t, 4>& bits, uint32_t i) {
+    return ((bits[i / 64] >> (i % 64)) & 1) != 0;
+  }
+  const uint64_t domain_;
+  const std::function<Result<HostStates>()> ask_;
+  std::mutex mu_;  // one question at a time; guards the rest
+  std::array<uint64_t, 4> dead_{};
+  std::array<uint64_t, 4> live_{};
+  bool asked_ = false;
+  std::chrono::steady_clock::time_point asked_at_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view pager_socket,
@@ -50,6 +93,9 @@ Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view page
   PagerRequest req = MakeRequest(PagerOp::kOpen);
   req.flags = options.write ? kOpenWrite : 0;
   std::memcpy(req.name, name.data(), name.size());
+  // Our PID namespace's domain names the thread ids we write as owners; 0
+  // (cannot tell now) asks for no owner index.
+  req.domain = options.host_states ? internal::SelfDomain() : 0;
   PagerReply reply{};
   sys::UniqueFd memfd;
   const std::string what = "map " + std::string(name);
@@ -61,6 +107,7 @@ Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view page
   m->read_only_ = reply.read_only != 0;
   RAMS_RETURN_IF_ERROR(m->Map(memfd.get()));
   RAMS_RETURN_IF_ERROR(m->Register(reply));
+  RAMS_RETURN_IF_ERROR(m->RegisterOwners(reply, options));
   RAMS_ASSIGN_OR_RETURN(int ev, sys::SysCallValue("eventfd", [] {
     return eventfd(0, EFD_CLOEXEC);
   }));
@@ -88,6 +135,24 @@ Status MappedSegment::Register(const PagerReply& reply) {
   req.flags = (reply.write_protect ? kRegisterWp : 0) | (user_mode_only_ ? kRegisterUserOnly : 0);
   PagerReply ack{};
   return Call(sock_.get(), req, uffd_.get(), &ack, nullptr, "register remote mapping");
+}
+
+Status MappedSegment::RegisterOwners(const PagerReply& reply, MapOptions& options) {
+  if (reply.owner_domain == 0 || !options.host_states) return Status();
+  if (reply.owner_domain == internal::kNoProcDomain || reply.owner_index == 0 ||
+      reply.owner_index > internal::kMaxHostIndex) {
+    return Error(EPROTO, "map: bad owner domain from the pager");
+  }
+  auto liveness =
+      std::make_unique<HomeHostLiveness>(reply.owner_domain, std::move(options.host_states));
+  RAMS_RETURN_IF_ERROR(internal::RegisterOwnerDomain(
+      base_, size_bytes_,
+      internal::OwnerDomain{.domain = reply.owner_domain, .host_index = reply.owner_index,
+                            .liveness = liveness.get()}));
+  liveness_ = std::move(liveness);
+  owner_domain_ = reply.owner_domain;
+  owner_index_ = reply.owner_index;
+  return Status();
 }
 
 void MappedSegment::Watch() {
@@ -118,6 +183,7 @@ Status MappedSegment::Flush() {
 }
 
 MappedSegment::~MappedSegment() {
+  if (liveness_) internal::UnregisterOwnerDomain(base_);
   if (watcher_.joinable()) {
     uint64_t one = 1;
     if (write(wake_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();

@@ -21,7 +21,9 @@
 // from any thread; destruction must not race with use.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -29,12 +31,25 @@
 #include <thread>
 
 #include "rams/status.h"
+#include "sync/owner_domain.h"
 #include "sys/sys.h"
 
 namespace rams::mapping {
 
+// What the home says about the hosts of a mapping domain (MAP_HOSTS):
+// bitmaps of 256 host indexes, bit i of word i / 64.
+struct HostStates {
+  uint64_t domain = 0;  // 0: the home knows no such mapping
+  std::array<uint64_t, 4> live{};
+  std::array<uint64_t, 4> dead{};
+};
+
 struct MapOptions {
   bool write = true;  // map read-write (EROFS for a read-only export)
+  // Asks the home about the hosts of the segment (RemoteAttachment: MAP_HOSTS
+  // on its own session). Empty: the mapping registers no owner domain, so
+  // sync objects in it stay single-host.
+  std::function<Result<HostStates>()> host_states;
 };
 
 class MappedSegment {
@@ -48,6 +63,10 @@ class MappedSegment {
   std::span<std::byte> data() const { return {static_cast<std::byte*>(base_), size_bytes_}; }
   bool read_only() const { return read_only_; }
   bool user_mode_only() const { return user_mode_only_; }
+  // The owner domain of sync objects in the mapping (0: none) and this
+  // process's host index in it (docs/remote-mapping.md "Owners across hosts").
+  uint64_t owner_domain() const { return owner_domain_; }
+  uint32_t owner_index() const { return owner_index_; }
   // Writes this host's dirty pages of the segment back to the home (the
   // mapping's msync: msync(2) itself does not reach the pager).
   Status Flush();
@@ -56,6 +75,7 @@ class MappedSegment {
   MappedSegment() = default;
   Status Map(int memfd);
   Status Register(const struct PagerReply& reply);
+  Status RegisterOwners(const struct PagerReply& reply, MapOptions& options);
   void Watch();
 
   sys::UniqueFd sock_;
@@ -64,6 +84,9 @@ class MappedSegment {
   uint64_t size_bytes_ = 0;
   bool read_only_ = false;
   bool user_mode_only_ = false;
+  uint64_t owner_domain_ = 0;
+  uint32_t owner_index_ = 0;
+  std::unique_ptr<internal::HostLiveness> liveness_;  // registered while set
   sys::UniqueFd wake_;  // eventfd that ends the watcher
   std::thread watcher_; // revokes the mapping when the pager's socket closes
   std::atomic<bool> revoked_{false};

@@ -7,6 +7,7 @@
 // Thread safety: Get/Put/Drop may be called from several threads at once;
 // the sink's callbacks arrive on one thread, in the order the home sent them.
 #pragma once
+#include <cerrno>
 #include <cstdint>
 #include <span>
 #include "rams/status.h"
@@ -20,6 +21,11 @@ enum class Access : uint8_t { kRead = 1, kWrite = 2 };
 struct Grant {
   uint64_t version = 0;      // the page's version at the home after this grant
   bool data_included = false; // false: upgrade with an unchanged version, keep the local copy
+};
+
+struct OwnerIndex {
+  uint64_t domain = 0;      // the segment's mapping domain (SyncHeader::domain)
+  uint32_t host_index = 0;  // 1..255
 };
 
 // Pushes from the home, handled by the host pager. Each returns the bytes
@@ -53,6 +59,13 @@ class PageSource {
   virtual Status Drop(uint64_t page, std::span<const std::byte> dirty) = 0;
   // Where the home's pushes go. Set once, before the first Get.
   virtual void SetSink(CoherenceSink* sink) = 0;
+  // The segment's mapping domain and this host's index in it for processes
+  // of PID-namespace domain `local_domain` (docs/remote-mapping.md "Owners
+  // across hosts"). EOPNOTSUPP when the home has no owner domains.
+  virtual Result<OwnerIndex> Owner(uint64_t local_domain) {
+    (void)local_domain;
+    return Error(EOPNOTSUPP, "owner domains: not served by this page source");
+  }
 };
 
 }  // namespace rams::mapping

@@ -45,6 +45,14 @@ PagerSegment::~PagerSegment() {
   }
 }
 
+Result<OwnerIndex> PagerSegment::Owner(uint64_t local_domain) {
+  std::lock_guard lock(owner_mu_);
+  if (auto it = owners_.find(local_domain); it != owners_.end()) return it->second;
+  RAMS_ASSIGN_OR_RETURN(OwnerIndex o, source_->Owner(local_domain));
+  owners_.emplace(local_domain, o);
+  return o;
+}
+
 Status PagerSegment::AddClient(std::shared_ptr<PagerClient> client) {
   if (wp_) {
     RAMS_RETURN_IF_ERROR(WriteProtect(client->uffd.get(), client->base, size_bytes_, true));

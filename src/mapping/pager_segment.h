@@ -30,6 +30,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -107,6 +108,10 @@ class PagerSegment : public CoherenceSink {
   // Gets the page from the home and installs it; wakes or fails the waiters.
   void FetchPage(uint64_t page);
 
+  // The owner index of this host's processes of PID-namespace domain
+  // `local_domain` (PageSource::Owner), asked of the home once per domain.
+  Result<OwnerIndex> Owner(uint64_t local_domain);
+
   // Writes every exclusively held page back (exclusive -> shared; without
   // write-protect the page is dropped, inv. 2).
   Status Flush();
@@ -176,6 +181,9 @@ class PagerSegment : public CoherenceSink {
   bool lost_ = false;                                     // guarded by mu_
   Status lost_why_;                                       // guarded by mu_
   PagerStats stats_;                                      // guarded by mu_
+
+  std::mutex owner_mu_;  // serializes Owner's questions to the home
+  std::map<uint64_t, OwnerIndex> owners_;  // by local domain, guarded by owner_mu_
 };
 
 }  // namespace rams::mapping

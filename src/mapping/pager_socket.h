@@ -4,7 +4,9 @@
 // caller's SO_PEERCRED against the segment's owner and mode and answers with
 // the host's memfd for it), REGISTER the caller's userfaultfd for the mapping
 // it made (the descriptor travels with SCM_RIGHTS), FLUSH the host's dirty
-// pages. Fixed little-endian layouts; the pager treats every byte and
+// pages. OPEN also hands out the mapping's owner domain and the host index
+// of the caller's PID namespace (docs/remote-mapping.md "Owners across
+// hosts"). Fixed little-endian layouts; the pager treats every byte and
 // descriptor a process sends as hostile.
 //
 // Thread safety: stateless functions on caller-owned descriptors.
@@ -19,7 +21,7 @@
 namespace rams::mapping {
 
 inline constexpr uint32_t kPagerMagic = 0x50534d52;  // "RMSP"
-inline constexpr uint32_t kPagerVersion = 1;
+inline constexpr uint32_t kPagerVersion = 2;
 // Segment names as the pager knows them: "HOST:PORT/NAME" for a segment of
 // the ramsd at HOST:PORT (what RemoteAttachment::Map asks for).
 inline constexpr size_t kPagerNameBytes = 256;
@@ -38,8 +40,9 @@ struct PagerRequest {
   uint64_t addr;   // REGISTER: where the process mapped the memfd
   uint64_t len;    // REGISTER: the length it mapped
   char name[kPagerNameBytes];  // OPEN: NUL-padded segment name
+  uint64_t domain; // OPEN: the process's PID-namespace domain (0: none known)
 };
-static_assert(sizeof(PagerRequest) == 288);
+static_assert(sizeof(PagerRequest) == 296);
 
 struct PagerReply {
   uint32_t magic;
@@ -48,8 +51,11 @@ struct PagerReply {
   uint64_t uffd_features; // OPEN: UFFD_FEATURE_* bits to ask for at UFFDIO_API
   uint32_t read_only;     // OPEN: 1 when the mapping must be PROT_READ
   uint32_t write_protect; // OPEN: 1 when the range must be registered with MODE_WP
+  uint64_t owner_domain;  // OPEN: the segment's mapping domain, 0: none (owner_domain.h)
+  uint32_t owner_index;   // OPEN: this process's host index in it
+  uint32_t reserved;
 };
-static_assert(sizeof(PagerReply) == 32);
+static_assert(sizeof(PagerReply) == 48);
 
 // Sends one message, with descriptor `fd` attached when fd >= 0.
 Status SendMessage(int sock, const void* msg, size_t len, int fd);

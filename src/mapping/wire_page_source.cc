@@ -56,6 +56,14 @@ WirePageSource::~WirePageSource() {
   recall_thread_.join();
 }
 
+Result<OwnerIndex> WirePageSource::Owner(uint64_t local_domain) {
+  Call call{.opcode = wire::Opcode::kMapOwner};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(
+      &call, Encode(wire::MapOwnerRequest{.handle = handle_, .local_domain = local_domain})));
+  RAMS_ASSIGN_OR_RETURN(wire::MapOwnerReply reply, wire::MapOwnerReply::Decode(call.body));
+  return OwnerIndex{.domain = reply.domain, .host_index = reply.host_index};
+}
+
 void WirePageSource::SetSink(CoherenceSink* sink) {
   sys::LocalMutexLock l(mu_);
   sink_ = sink;

@@ -51,6 +51,8 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
   Status Put(uint64_t page, std::span<const std::byte> data) override;
   Status Drop(uint64_t page, std::span<const std::byte> dirty) override;
   void SetSink(CoherenceSink* sink) override;
+  // MAP_OWNER on the mapping session.
+  Result<OwnerIndex> Owner(uint64_t local_domain) override;
 
   // Recalls answered so far (tests, stats).
   uint64_t recalls_answered() const { return recalls_answered_.load(std::memory_order_relaxed); }

@@ -87,8 +87,17 @@ Result<std::span<std::byte>> RemoteAttachment::Map() {
   const char* env = std::getenv("RAMS_PAGER_SOCKET");
   const std::string socket = env != nullptr && *env != '\0' ? env : mapping::kDefaultPagerSocket;
   const std::string what = "map remote segment " + info_.name;
-  auto m = mapping::MappedSegment::Open(socket, conn_->peer() + "/" + info_.name,
-                                        mapping::MapOptions{.write = !read_only_});
+  // The home's view of the segment's hosts, for sync objects in the mapping
+  // whose owners are on other hosts (MAP_HOSTS on this session).
+  auto host_states = [conn = conn_, handle = handle_]() -> Result<mapping::HostStates> {
+    Call call{.opcode = wire::Opcode::kMapHosts};
+    RAMS_RETURN_IF_ERROR(conn->RoundTrip(&call, Encode(wire::HandleRequest{.handle = handle})));
+    RAMS_ASSIGN_OR_RETURN(wire::MapHostsReply reply, wire::MapHostsReply::Decode(call.body));
+    return mapping::HostStates{.domain = reply.domain, .live = reply.live, .dead = reply.dead};
+  };
+  auto m = mapping::MappedSegment::Open(
+      socket, conn_->peer() + "/" + info_.name,
+      mapping::MapOptions{.write = !read_only_, .host_states = std::move(host_states)});
   if (m.code() == ENOENT && m.status().message().find("connect") != std::string::npos) {
     return Error(ENOTSUP, what + ": no host pager at " + socket);
   }

@@ -32,7 +32,7 @@ uint32_t NextGeneration(uint32_t state) {
 
 using internal::AsAtomic;
 
-Barrier::Barrier(uint32_t parties) : header_(internal::MakeHeader(kMagic)), parties_(parties) {
+Barrier::Barrier(uint32_t parties) : header_(internal::MakeHeader(kMagic, this)), parties_(parties) {
   RAMS_SYNC_CHECK(parties >= 1 && parties <= kMaxParties, "Barrier parties out of range");
 }
 
@@ -61,9 +61,9 @@ Result<uint32_t> Barrier::Parties(std::string_view what) const {
 }
 
 Status Barrier::Join() {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "join barrier"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners, internal::Owners::Of(header_, "join barrier"));
   RAMS_ASSIGN_OR_RETURN(const uint32_t parties, Parties("join barrier"));
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("join barrier"));
+  const uint32_t self = owners.self();
   uint32_t used = 0;
   for (uint32_t i = 0; i < parties; ++i) {
     // Relaxed: a slot only names its holder; liveness checks need no order.
@@ -84,7 +84,7 @@ Status Barrier::Join() {
 }
 
 void Barrier::Leave() {
-  uint32_t self = internal::SelfOwnerId();
+  uint32_t self = internal::Owners::SelfOrZero(header_);
   if (self == 0) return;  // never joined under an id we could not compute
   for (uint32_t& member : members_) {
     uint32_t expected = self;
@@ -118,7 +118,7 @@ Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
       break;
     }
   }
-  uint32_t self = internal::SelfOwnerId();
+  const uint32_t self = internal::Owners::SelfOrZero(header_);
   auto passed = [&]() -> std::optional<Status> {
     uint32_t now = state.load();
     if (GenerationOf(now) != generation) return Status();
@@ -132,7 +132,7 @@ Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
   internal::Deadline deadline(timeout);
   // Reap only while our generation is open: once it completed, its members
   // may leave and exit before we look.
-  Status st = internal::BlockOn(state_, waiters_, deadline, passed, [&] {
+  Status st = internal::BlockOn(internal::TuningFor(header_), state_, waiters_, deadline, passed, [&] {
     return GenerationOf(state.load()) == generation && ReapDeadMembers(self, parties);
   });
   if (st.ok()) return false;
@@ -165,10 +165,12 @@ Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
 }
 
 bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
+  Result<internal::Owners> owners = internal::Owners::Of(header_, "wait on barrier");
+  if (!owners.ok()) return false;  // nothing is known to be dead
   for (uint32_t i = 0; i < parties; ++i) {
     // Relaxed: as in Join.
     uint32_t id = AsAtomic(members_[i]).load(std::memory_order_relaxed);
-    if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
+    if (id == 0 || id == self || owners->Alive(id)) continue;
     // A member that finished, left and exited between our load and its
     // check is no dead member. seq_cst: its Leave preceded the exit that
     // the check saw.
@@ -195,10 +197,11 @@ Status Barrier::BrokenError() const {
 }
 
 void Barrier::Reset() {
+  Result<internal::Owners> owners = internal::Owners::Of(header_, "reset barrier");
   for (uint32_t& member : members_) {
     // Relaxed: as in Join.
     uint32_t id = AsAtomic(member).load(std::memory_order_relaxed);
-    if (id != 0 && !internal::OwnerAlive(id)) {
+    if (id != 0 && owners.ok() && !owners->Alive(id)) {
       AsAtomic(member).compare_exchange_strong(id, 0, std::memory_order_relaxed);
     }
   }

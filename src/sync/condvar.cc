@@ -14,7 +14,7 @@ namespace rams {
 
 using internal::AsAtomic;
 
-CondVar::CondVar() : header_(internal::MakeHeader(kMagic)) {}
+CondVar::CondVar() : header_(internal::MakeHeader(kMagic, this)) {}
 
 Result<CondVar*> CondVar::Attach(void* at) {
   RAMS_SYNC_CHECK(reinterpret_cast<uintptr_t>(at) % 8 == 0, "CondVar::Attach: misaligned");
@@ -36,7 +36,9 @@ Result<CondWaitResult> CondVar::WaitUntil(Mutex& mu,
                                           bool forever) {
   if (!mu.HeldByCaller()) return Error(EPERM, "wait on condvar: the mutex is not held by the caller");
   if (deadline == std::chrono::steady_clock::time_point::max()) forever = true;
-  const SyncTuning tuning = internal::CurrentTuning();
+  // In a remote mapping a Signal on another host wakes nobody here: the
+  // slices (capped short there) are the wake-up.
+  const SyncTuning tuning = internal::TuningFor(header_);
   std::atomic<uint32_t>& seq = AsAtomic(seq_);
   std::atomic<uint32_t>& waiters = AsAtomic(waiters_);
   // Read under the mutex: a signaler that changes the predicate after our
@@ -83,6 +85,9 @@ bool CondVar::Park(uint32_t seen, std::chrono::steady_clock::time_point deadline
     // WaitWord returns at once if a signal came whose wake-up went to a
     // waiter that died before returning.
     if (s.ok() || s.code() == EAGAIN) return false;
+    // User-mode-only faults on a remote mapping: the futex cannot fault the
+    // page in; sleep the slice instead of spinning on the error.
+    if (s.code() == EFAULT) internal::SleepFor(slice);
   }
 }
 

@@ -44,7 +44,7 @@ Status NotRecoverableError() {
 
 using internal::AsAtomic;
 
-Mutex::Mutex() : header_(internal::MakeHeader(kMagic)) {}
+Mutex::Mutex() : header_(internal::MakeHeader(kMagic, this)) {}
 
 Result<Mutex*> Mutex::Attach(void* at) {
   RAMS_SYNC_CHECK(reinterpret_cast<uintptr_t>(at) % 8 == 0, "Mutex::Attach: misaligned");
@@ -57,8 +57,8 @@ Result<Mutex*> Mutex::Attach(void* at) {
 }
 
 Result<Acquired> Mutex::TryLock() {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "trylock mutex"));
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("trylock mutex"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners, internal::Owners::Of(header_, "trylock mutex"));
+  const uint32_t self = owners.self();
   // Relaxed: only a guess for the CAS below, which is the acquire.
   uint32_t w = AsAtomic(word_).load(std::memory_order_relaxed);
   for (;;) {
@@ -78,9 +78,9 @@ Result<Acquired> Mutex::TryLock() {
 }
 
 Result<Acquired> Mutex::LockSlow(Timeout timeout) {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock mutex"));
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock mutex"));
-  const SyncTuning tuning = internal::CurrentTuning();
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners, internal::Owners::Of(header_, "lock mutex"));
+  const uint32_t self = owners.self();
+  const SyncTuning tuning = owners.Tuning();
   std::atomic<uint32_t>& word = AsAtomic(word_);
   // Spin with exponential backoff: re-reading the word at once would keep
   // its cache line bouncing between the holder's core and ours.
@@ -130,10 +130,18 @@ Result<Acquired> Mutex::LockSlow(Timeout timeout) {
     // Parks until woken, the slice runs out, or the owner's alive word
     // reports its death (alive.h); the latter two lead to a liveness check,
     // so a parked waiter checks at most once per slice plus once per notice.
+    // An owner on another host has no alive word here, and its release
+    // wakes nobody on this host: the slice is the wake-up (capped short).
     const std::chrono::nanoseconds wait = deadline.Clip(slice);
-    const internal::Park park = wait <= std::chrono::nanoseconds(0)
-                                    ? internal::Park::kRanOut
-                                    : internal::ParkWatchingOwner(&word, w, owner, wait);
+    internal::Park park = internal::Park::kRanOut;
+    if (wait <= std::chrono::nanoseconds(0)) {
+      park = internal::Park::kRanOut;
+    } else if (owners.remote()) {
+      park = internal::ParkSlice(word_, w, wait, deadline) ? internal::Park::kRanOut
+                                                           : internal::Park::kWoken;
+    } else {
+      park = internal::ParkWatchingOwner(&word, w, owner, wait);
+    }
     if (park == internal::Park::kWoken) continue;
     if (TakeFromDead(self)) return Acquired::kOwnerDied;
     if (deadline.Expired()) return Error(ETIMEDOUT, "lock mutex");
@@ -148,7 +156,11 @@ bool Mutex::TakeFromDead(uint32_t self) {
   std::atomic<uint32_t>& word = AsAtomic(word_);
   uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CAS
   uint32_t owner = w & internal::kOwnerIdMask;
-  if (owner == 0 || owner == self || internal::OwnerAlive(owner)) return false;
+  if (owner == 0 || owner == self) return false;
+  // The caller resolved the same header: this only fails if the mapping
+  // went away meanwhile, and then nothing is known to be dead.
+  Result<internal::Owners> owners = internal::Owners::Of(header_, "lock mutex");
+  if (!owners.ok() || owners->self() != self || owners->Alive(owner)) return false;
   // The owner is dead; only a change of owner can make the CAS fail for good.
   // Others may be parked: set the waiters bit so that our Unlock wakes one.
   // Acquire pairs with the release CAS of the Unlock before the dead owner's
@@ -166,7 +178,8 @@ bool Mutex::TakeFromDead(uint32_t self) {
 
 Status Mutex::UnlockSlow() {
   std::atomic<uint32_t>& word = AsAtomic(word_);
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("unlock mutex"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners, internal::Owners::Of(header_, "unlock mutex"));
+  const uint32_t self = owners.self();
   uint32_t w = word.load(std::memory_order_relaxed);  // a guess for the CAS
   for (uint32_t attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
     if ((w & internal::kOwnerIdMask) != self) {
@@ -195,7 +208,9 @@ void Mutex::UnlockOrDie() {
 
 Status Mutex::CheckedMarkConsistent() {
   std::atomic<uint32_t>& word = AsAtomic(word_);
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("mark mutex consistent"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners,
+                        internal::Owners::Of(header_, "mark mutex consistent"));
+  const uint32_t self = owners.self();
   // Relaxed: we hold it (checked here), so only we may clear the bit.
   uint32_t w = word.load(std::memory_order_relaxed);
   if ((w & internal::kOwnerIdMask) != self || (w & kOwnerDiedBit) == 0) {
@@ -215,7 +230,7 @@ void Mutex::MarkConsistent() {
 bool Mutex::HeldByCaller() const {
   // Relaxed: only this thread stores its own id into the word.
   uint32_t w = AsAtomic(word_).load(std::memory_order_relaxed);
-  uint32_t self = internal::SelfOwnerId();
+  uint32_t self = internal::Owners::SelfOrZero(header_);
   return self != 0 && (w & internal::kOwnerIdMask) == self;
 }
 

@@ -18,9 +18,9 @@
 // the check falls back to kill(tid, 0) == ESRCH and a pidfd (where the kernel
 // gives one for the tid), which cannot be fooled.
 //
-// Owners on other hosts (remote mapping) are not checked here: see
-// docs/sync.md "Owner identity" for how a domain index selects a pluggable
-// check.
+// Owners of objects in a remote mapping carry a host index instead of the
+// tag: owner_domain.h checks them (its own host's with CheckOwner on the
+// thread id alone, tag 0).
 //
 // Thread safety: all functions are safe from any thread. The per-process
 // findings (is /proc trustworthy, the time-namespace offset) are cached per

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <time.h>
 
 #include "rams/wait.h"
 #include "sync/check.h"
@@ -75,7 +76,52 @@ bool ParkSlice(const uint32_t& word, uint32_t expected, nanoseconds slice,
   nanoseconds wait = deadline.Clip(slice);
   if (wait <= nanoseconds(0)) return true;
   Status s = WaitWord(&AsAtomic(word), expected, wait);
+  if (s.code() == EFAULT) {
+    // A remote mapping with user-mode-only faults: the kernel's futex cannot
+    // fault the page in. Sleep the slice instead of spinning on the error.
+    SleepFor(wait);
+    return true;
+  }
   return s.code() == ETIMEDOUT;
+}
+
+void SleepFor(nanoseconds wait) {
+  timespec ts{.tv_sec = static_cast<time_t>(wait.count() / 1'000'000'000),
+              .tv_nsec = static_cast<long>(wait.count() % 1'000'000'000)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+Result<Owners> Owners::Of(const SyncHeader& header, std::string_view what) {
+  Owners o;
+  const uint64_t local = SelfDomain();
+  if (local == 0 || header.domain != local) {
+    o.remote_ = FindOwnerDomain(header.domain);
+    if (!o.remote_) return DomainError(header.domain, local, what);
+  }
+  RAMS_ASSIGN_OR_RETURN(const uint32_t id, SelfOwnerIdOr(what));
+  o.self_ = o.remote_ ? MakeRemoteOwnerId(o.remote_->host_index, OwnerTid(id)) : id;
+  return o;
+}
+
+uint32_t Owners::SelfOrZero(const SyncHeader& header) {
+  Result<Owners> o = Of(header, "");
+  return o.ok() ? o->self() : 0;
+}
+
+SyncTuning Owners::Tuning() const {
+  SyncTuning t = CurrentTuning();
+  if (remote_ && t.max_slice > kRemoteMaxSlice) {
+    t.max_slice = kRemoteMaxSlice;
+    if (t.first_slice > t.max_slice) t.first_slice = t.max_slice;
+  }
+  return t;
+}
+
+SyncTuning TuningFor(const SyncHeader& header) {
+  Owners o;
+  if (header.domain != SelfDomain()) o.remote_ = FindOwnerDomain(header.domain);
+  return o.Tuning();
 }
 
 void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters) {
@@ -84,11 +130,12 @@ void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters) {
   if (AsAtomic(waiters).load() != 0) WakeWord(&AsAtomic(word), INT_MAX);
 }
 
-SyncHeader MakeHeader(uint32_t magic) {
+SyncHeader MakeHeader(uint32_t magic, const void* self) {
   SyncHeader h;
   h.magic = magic;
   h.version = kSyncLayoutVersion;
-  h.domain = SelfDomain();
+  std::optional<OwnerDomain> remote = OwnerDomainAt(self);
+  h.domain = remote ? remote->domain : SelfDomain();
   return h;
 }
 

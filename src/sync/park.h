@@ -18,6 +18,7 @@
 #include "rams/sync_common.h"
 #include "cpu_relax.h"
 #include "sync/owner.h"
+#include "sync/owner_domain.h"
 
 namespace rams::internal {
 
@@ -49,6 +50,8 @@ std::chrono::nanoseconds NextSlice(std::chrono::nanoseconds slice, const SyncTun
 // a changed word or a signal).
 bool ParkSlice(const uint32_t& word, uint32_t expected, std::chrono::nanoseconds slice,
                const Deadline& deadline);
+// Sleeps `wait` (signals do not shorten it).
+void SleepFor(std::chrono::nanoseconds wait);
 
 // Blocks until `attempt` finishes. attempt() returns nullopt while blocked,
 // else the Status to return. Spins first (not for a zero deadline), then
@@ -57,10 +60,10 @@ bool ParkSlice(const uint32_t& word, uint32_t expected, std::chrono::nanoseconds
 // may change. After a slice runs out calls reap(), which looks for dead
 // holders and returns true when it released something. ETIMEDOUT when the
 // deadline passes.
+// `tuning` is the object's (TuningFor, Owners::Tuning).
 template <class Attempt, class Reap>
-Status BlockOn(uint32_t& word, uint32_t& waiters, const Deadline& deadline, Attempt attempt,
-               Reap reap) {
-  const SyncTuning tuning = CurrentTuning();
+Status BlockOn(const SyncTuning& tuning, uint32_t& word, uint32_t& waiters,
+               const Deadline& deadline, Attempt attempt, Reap reap) {
   if (!deadline.zero()) {
     for (uint32_t i = 0; i < tuning.spin_iterations; ++i) {
       if (std::optional<Status> done = attempt()) return *std::move(done);
@@ -89,8 +92,9 @@ Status BlockOn(uint32_t& word, uint32_t& waiters, const Deadline& deadline, Atte
 // some (the releasing side of BlockOn).
 void BumpAndWakeAll(uint32_t& word, const uint32_t& waiters);
 
-// Fills a header for this process's domain.
-SyncHeader MakeHeader(uint32_t magic);
+// Fills a header for the object at `self`: the domain of the remote mapping
+// holding it (owner_domain.h), else this process's domain.
+SyncHeader MakeHeader(uint32_t magic, const void* self);
 // EINVAL when `header` is not an initialized object of `magic` and this
 // layout version; `what` names the object for the message.
 Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view what);
@@ -98,13 +102,47 @@ Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view wh
 // be meaningless), the errno (e.g. EMFILE) when ours cannot be determined
 // now; ok otherwise.
 Status DomainError(uint64_t object_domain, uint64_t self, std::string_view what);
+// Objects in a remote mapping have that mapping's domain: ok when this
+// process has the mapping registered.
 inline Status CheckDomain(const SyncHeader& header, std::string_view what) {
   uint64_t self = SelfDomain();
   if (self != 0 && header.domain == self) [[likely]] return Status();
+  if (FindOwnerDomain(header.domain)) return Status();
   return DomainError(header.domain, self, what);
 }
 // The calling thread's owner id, or why it cannot be determined now (the
 // first call found no descriptor, say): the caller's operation fails.
 Result<uint32_t> SelfOwnerIdOr(std::string_view what);
+
+// The owner ids of one object, as its header's domain selects them: this
+// process's (owner.h) or a remote mapping's (owner_domain.h).
+class Owners {
+ public:
+  // CheckDomain's errors, and SelfOwnerIdOr's.
+  static Result<Owners> Of(const SyncHeader& header, std::string_view what);
+  // The caller's id, 0 when it cannot be determined now or the domain is
+  // not ours (for the calls that need no error).
+  static uint32_t SelfOrZero(const SyncHeader& header);
+
+  uint32_t self() const { return self_; }
+  bool remote() const { return remote_.has_value(); }
+  // Only evidence of death takes a holder's place. REQUIRES: id != 0.
+  bool Alive(uint32_t id) const {
+    return (remote_ ? CheckRemoteOwner(*remote_, id) : CheckOwner(id)) != Liveness::kDead;
+  }
+  // The tuning to park with: for a remote mapping the slices stop doubling
+  // at kRemoteMaxSlice, since a wake-up on another host's copy of the word
+  // never reaches this host's futex (docs/remote-mapping.md).
+  SyncTuning Tuning() const;
+
+ private:
+  friend SyncTuning TuningFor(const SyncHeader& header);
+  uint32_t self_ = 0;
+  std::optional<OwnerDomain> remote_;
+};
+inline constexpr std::chrono::nanoseconds kRemoteMaxSlice = std::chrono::milliseconds(2);
+// The tuning to park on an object with `header` (Owners::Tuning's rule),
+// for the objects without owners.
+SyncTuning TuningFor(const SyncHeader& header);
 
 }  // namespace rams::internal

@@ -25,7 +25,7 @@ uint32_t FirstSlot(uint32_t self) { return (self * 2654435761u) % RwLock::kReade
 
 using internal::AsAtomic;
 
-RwLock::RwLock() : header_(internal::MakeHeader(kMagic)) {}
+RwLock::RwLock() : header_(internal::MakeHeader(kMagic, this)) {}
 
 Result<RwLock*> RwLock::Attach(void* at) {
   RAMS_SYNC_CHECK(reinterpret_cast<uintptr_t>(at) % 8 == 0, "RwLock::Attach: misaligned");
@@ -77,15 +77,16 @@ std::optional<Status> RwLock::TryAcquireShared(uint32_t self) {
 }
 
 Result<Acquired> RwLock::LockShared(Timeout timeout) {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock rwlock shared"));
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock rwlock shared"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners,
+                        internal::Owners::Of(header_, "lock rwlock shared"));
+  const uint32_t self = owners.self();
   // Relaxed: only this thread stores its own id into writer_.
   if ((AsAtomic(writer_).load(std::memory_order_relaxed) & internal::kOwnerIdMask) == self) {
     return Error(EDEADLK, "lock rwlock shared: the calling thread holds it exclusively");
   }
   internal::Deadline deadline(timeout);
   Status s = internal::BlockOn(
-      epoch_, waiters_, deadline, [&] { return TryAcquireShared(self); },
+      owners.Tuning(), epoch_, waiters_, deadline, [&] { return TryAcquireShared(self); },
       [&] { return ReapDeadWriter(self) || ReapDeadReaders(); });
   if (!s.ok()) {
     if (s.code() == ETIMEDOUT && deadline.zero()) return Error(EBUSY, "trylock rwlock shared");
@@ -97,7 +98,7 @@ Result<Acquired> RwLock::LockShared(Timeout timeout) {
 Result<Acquired> RwLock::TryLockShared() { return LockShared(std::chrono::nanoseconds(0)); }
 
 Status RwLock::CheckedUnlockShared() {
-  uint32_t self = internal::SelfOwnerId();
+  uint32_t self = internal::Owners::SelfOrZero(header_);
   uint32_t first = FirstSlot(self);
   for (uint32_t i = 0; self != 0 && i < kReaderSlots; ++i) {
     uint32_t& slot = readers_[(first + i) % kReaderSlots];
@@ -135,8 +136,8 @@ RwLock::ReaderState RwLock::Readers(uint32_t self) {
 }
 
 Result<Acquired> RwLock::Lock(Timeout timeout) {
-  RAMS_RETURN_IF_ERROR(internal::CheckDomain(header_, "lock rwlock"));
-  RAMS_ASSIGN_OR_RETURN(const uint32_t self, internal::SelfOwnerIdOr("lock rwlock"));
+  RAMS_ASSIGN_OR_RETURN(const internal::Owners owners, internal::Owners::Of(header_, "lock rwlock"));
+  const uint32_t self = owners.self();
   // Relaxed: only this thread stores its own id into writer_.
   if ((AsAtomic(writer_).load(std::memory_order_relaxed) & internal::kOwnerIdMask) == self) {
     return Error(EDEADLK, "lock rwlock: the calling thread holds it exclusively");
@@ -146,7 +147,7 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
     if (ClaimWriter(self)) return Status();
     return std::nullopt;
   };
-  Status s = internal::BlockOn(epoch_, waiters_, deadline, claim,
+  Status s = internal::BlockOn(owners.Tuning(), epoch_, waiters_, deadline, claim,
                                [&] { return ReapDeadWriter(self); });
   if (s.ok()) {
     // Readers that came before us drain; new ones back off.
@@ -158,7 +159,7 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
       }
       return std::nullopt;
     };
-    s = internal::BlockOn(epoch_, waiters_, deadline, drained, [&] { return ReapDeadReaders(); });
+    s = internal::BlockOn(owners.Tuning(), epoch_, waiters_, deadline, drained, [&] { return ReapDeadReaders(); });
     if (!s.ok()) {
       AsAtomic(writer_).store(0);  // give up: let the readers in again
       Notify();
@@ -177,7 +178,7 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
 Result<Acquired> RwLock::TryLock() { return Lock(std::chrono::nanoseconds(0)); }
 
 Status RwLock::CheckedUnlock() {
-  uint32_t self = internal::SelfOwnerId();
+  uint32_t self = internal::Owners::SelfOrZero(header_);
   uint32_t expected = self | kActive;
   // seq_cst: our writes happen-before a reader that sees writer_ == 0 (pairs
   // with TryAcquireShared's loads). A CAS: a word a peer rewrote is not ours.
@@ -200,7 +201,9 @@ void RwLock::Unlock() {
 bool RwLock::ReapDeadWriter(uint32_t self) {
   uint32_t w = AsAtomic(writer_).load();
   uint32_t owner = w & internal::kOwnerIdMask;
-  if (owner == 0 || owner == self || internal::OwnerAlive(owner)) return false;
+  if (owner == 0 || owner == self) return false;
+  Result<internal::Owners> owners = internal::Owners::Of(header_, "lock rwlock");
+  if (!owners.ok() || owners->Alive(owner)) return false;  // nothing known dead
   if (!AsAtomic(writer_).compare_exchange_strong(w, self | (w & kActive))) return false;
   if ((w & kActive) != 0) AsAtomic(died_).fetch_or(kWriterDied);
   AsAtomic(writer_).store(0);
@@ -209,11 +212,13 @@ bool RwLock::ReapDeadWriter(uint32_t self) {
 }
 
 bool RwLock::ReapDeadReaders() {
-  uint32_t self = internal::SelfOwnerId();
+  Result<internal::Owners> owners = internal::Owners::Of(header_, "lock rwlock");
+  if (!owners.ok()) return false;  // nothing is known to be dead
+  const uint32_t self = owners->self();
   bool reaped = false;
   for (uint32_t& slot : readers_) {
     uint32_t id = AsAtomic(slot).load();
-    if (id == 0 || id == self || internal::OwnerAlive(id)) continue;
+    if (id == 0 || id == self || owners->Alive(id)) continue;
     if (!AsAtomic(slot).compare_exchange_strong(id, self)) continue;
     AsAtomic(died_).fetch_or(kReaderDied);
     AsAtomic(slot).store(0);

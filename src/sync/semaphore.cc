@@ -13,7 +13,7 @@ namespace rams {
 
 using internal::AsAtomic;
 
-Semaphore::Semaphore(uint32_t initial) : header_(internal::MakeHeader(kMagic)), value_(initial) {
+Semaphore::Semaphore(uint32_t initial) : header_(internal::MakeHeader(kMagic, this)), value_(initial) {
   RAMS_SYNC_CHECK(initial <= kMaxValue, "Semaphore initial value above kMaxValue");
 }
 
@@ -45,7 +45,7 @@ Status Semaphore::Wait(Timeout timeout) {
   if (take()) return Status();
   internal::Deadline deadline(timeout);
   // No holders to reap: slices only re-check the count (a lost wake-up).
-  Status s = internal::BlockOn(value_, waiters_, deadline, take, [] { return false; });
+  Status s = internal::BlockOn(internal::TuningFor(header_), value_, waiters_, deadline, take, [] { return false; });
   if (s.code() == ETIMEDOUT) return Error(deadline.zero() ? EAGAIN : ETIMEDOUT, "wait semaphore");
   return s;
 }

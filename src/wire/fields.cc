@@ -36,6 +36,9 @@ static_assert(FixedBytes<PageDropRequest>() == 24);  // clean; dirty adds a page
 static_assert(FixedBytes<RecallRequest>() == 24);
 static_assert(FixedBytes<RecallReply>() == 8);      // clean; dirty adds a page
 static_assert(FixedBytes<PageGrant>() == 24);       // without data
+static_assert(FixedBytes<MapOwnerRequest>() == 16);
+static_assert(FixedBytes<MapOwnerReply>() == 16);
+static_assert(FixedBytes<MapHostsReply>() == 72);
 static_assert(16 + kMaxPagesPerGet * (FixedBytes<PageGrant>() + kPageBytes) <= kMaxBodyBytes);
 
 Status Malformed(std::string_view what) {

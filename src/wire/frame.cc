@@ -44,6 +44,8 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kPageDrop: return "PAGE_DROP";
     case Opcode::kInvalidate: return "INVALIDATE";
     case Opcode::kDowngrade: return "DOWNGRADE";
+    case Opcode::kMapOwner: return "MAP_OWNER";
+    case Opcode::kMapHosts: return "MAP_HOSTS";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

@@ -79,6 +79,8 @@ enum class Opcode : uint8_t {
   kPageDrop = 27,
   kInvalidate = 28,  // server -> client request
   kDowngrade = 29,   // server -> client request
+  kMapOwner = 30,    // on sessions with kFeatureMapping
+  kMapHosts = 31,
   kWakeup = 64,  // push only
 };
 

@@ -400,4 +400,54 @@ struct RecallReply : Message<RecallReply> {
   }
 };
 
+// Owners across hosts (docs/protocol.md §8, docs/remote-mapping.md "Owners
+// across hosts"). Host indexes are 1..kMaxOwnerHosts; index 0 is the home.
+inline constexpr uint32_t kMaxOwnerHosts = 255;
+// Host indexes one mapping session may hold per segment (one per PID
+// namespace of the host that maps it).
+inline constexpr uint32_t kMaxOwnerIndexesPerSession = 16;
+
+// MAP_OWNER: the segment's mapping domain and this host's index in it for
+// the processes of PID-namespace domain `local_domain` (never 0).
+struct MapOwnerRequest : Message<MapOwnerRequest> {
+  static constexpr std::string_view kWhat = "MAP_OWNER";
+  uint32_t handle = 0;
+  uint64_t local_domain = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.Zero32() && f.U64(s.local_domain) &&
+           f.Check(s.local_domain != 0);
+  }
+};
+struct MapOwnerReply : Message<MapOwnerReply> {
+  static constexpr std::string_view kWhat = "MAP_OWNER reply";
+  uint64_t domain = 0;  // the mapping domain: never 0 or 1
+  uint32_t host_index = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U64(s.domain) && f.Check(s.domain > 1) && f.U32(s.host_index) &&
+           f.Check(s.host_index >= 1 && s.host_index <= kMaxOwnerHosts) && f.Zero32();
+  }
+};
+// MAP_HOSTS (request: HandleRequest): which host indexes of the segment's
+// mapping domain are live (their connection is open) and which are dead
+// (their connection ended or was cut off), as bitmaps of 256 bits, bit i of
+// word i / 64 for index i. domain 0: no host maps the segment (nothing known).
+struct MapHostsReply : Message<MapHostsReply> {
+  static constexpr std::string_view kWhat = "MAP_HOSTS reply";
+  uint64_t domain = 0;
+  std::array<uint64_t, 4> live{};
+  std::array<uint64_t, 4> dead{};
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    bool ok = f.U64(s.domain);
+    for (auto& w : s.live) ok = ok && f.U64(w);
+    for (auto& w : s.dead) ok = ok && f.U64(w);
+    // Index 0 is the home, never a host; no index is both.
+    return ok && f.Check((s.live[0] & 1) == 0 && (s.dead[0] & 1) == 0) &&
+           f.Check(((s.live[0] & s.dead[0]) | (s.live[1] & s.dead[1]) | (s.live[2] & s.dead[2]) |
+                    (s.live[3] & s.dead[3])) == 0);
+  }
+};
+
 }  // namespace rams::wire

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -354,6 +355,90 @@ TEST_F(MappingHomeTest, BadRequestsAreRefusedAndChangeNothing) {
   c.raw().Send(wire::Opcode::kPing, wire::kServerRequestIdBit | 1, {});
   EXPECT_EQ(c.raw().NextStatus(), EPROTO);
   EXPECT_TRUE(c.raw().ClosedByServer());
+}
+
+// Owners across hosts: MAP_OWNER hands each (host, PID namespace) its own
+// index in the segment's mapping domain, the same one when asked again;
+// MAP_HOSTS (on any session with the segment open) reports the index live,
+// and dead once its session ends; bad requests are refused.
+TEST_F(MappingHomeTest, OwnerIndexesNameHostsAndDieWithTheirSession) {
+  Start();
+  auto owner = [](Host& h, uint64_t id, uint64_t local_domain) {
+    h.raw().SendMsg(wire::Opcode::kMapOwner, id,
+                    wire::MapOwnerRequest{.handle = h.handle(), .local_domain = local_domain});
+    auto f = h.Expect(id);
+    EXPECT_EQ(f.first.status, 0);
+    auto r = wire::MapOwnerReply::Decode(f.second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : wire::MapOwnerReply{};
+  };
+  auto hosts = [](Host& h, uint64_t id) {
+    h.raw().SendMsg(wire::Opcode::kMapHosts, id, wire::HandleRequest{.handle = h.handle()});
+    auto f = h.Expect(id);
+    EXPECT_EQ(f.first.status, 0);
+    auto r = wire::MapHostsReply::Decode(f.second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : wire::MapHostsReply{};
+  };
+  auto bit = [](const std::array<uint64_t, 4>& bits, uint32_t i) {
+    return ((bits[i / 64] >> (i % 64)) & 1) != 0;
+  };
+  Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+  EXPECT_EQ(hosts(plain, 10).domain, 0u);  // no host maps it yet: nothing known
+  Host a(ramsd_.port(), seg_.name());
+  const wire::MapOwnerReply a1 = owner(a, 11, 0x1234);
+  EXPECT_GT(a1.domain, 1u);
+  EXPECT_GE(a1.host_index, 1u);
+  EXPECT_EQ(owner(a, 12, 0x1234).host_index, a1.host_index);  // asked again: the same
+  const wire::MapOwnerReply a2 = owner(a, 13, 0x5678);       // another PID namespace
+  EXPECT_EQ(a2.domain, a1.domain);
+  EXPECT_NE(a2.host_index, a1.host_index);
+  uint32_t b_index = 0;
+  {
+    Host b(ramsd_.port(), seg_.name());
+    const wire::MapOwnerReply b1 = owner(b, 14, 0x1234);  // another host, same namespace id
+    EXPECT_EQ(b1.domain, a1.domain);
+    EXPECT_NE(b1.host_index, a1.host_index);
+    EXPECT_NE(b1.host_index, a2.host_index);
+    b_index = b1.host_index;
+    const wire::MapHostsReply live = hosts(plain, 15);
+    EXPECT_EQ(live.domain, a1.domain);
+    EXPECT_TRUE(bit(live.live, a1.host_index) && bit(live.live, a2.host_index) &&
+                bit(live.live, b_index));
+    EXPECT_FALSE(bit(live.dead, b_index));
+  }
+  // b's session ended: its index is dead, a's are still live.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  wire::MapHostsReply after;
+  do {
+    after = hosts(plain, 16);
+  } while (!bit(after.dead, b_index) && std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(bit(after.dead, b_index));
+  EXPECT_FALSE(bit(after.live, b_index));
+  EXPECT_TRUE(bit(after.live, a1.host_index) && !bit(after.dead, a1.host_index));
+  // Refusals: MAP_OWNER needs the mapping feature, a known handle and a
+  // non-zero local domain; the connection stays open.
+  plain.raw().SendMsg(wire::Opcode::kMapOwner, 17,
+                      wire::MapOwnerRequest{.handle = plain.handle(), .local_domain = 1});
+  EXPECT_EQ(plain.Expect(17).first.status, EOPNOTSUPP);
+  a.raw().SendMsg(wire::Opcode::kMapOwner, 18,
+                  wire::MapOwnerRequest{.handle = a.handle() + 100, .local_domain = 1});
+  EXPECT_EQ(a.Expect(18).first.status, EBADF);
+  wire::Bytes zero_domain;
+  wire::MapOwnerRequest{.handle = a.handle(), .local_domain = 1}.EncodeTo(&zero_domain);
+  std::memset(zero_domain.data() + 8, 0, 8);
+  a.raw().SendBytes(wire::EncodeFrame(
+      {.opcode = static_cast<uint8_t>(wire::Opcode::kMapOwner), .request_id = 19}, zero_domain));
+  EXPECT_EQ(a.Expect(19).first.status, EINVAL);
+  // At most kMaxOwnerIndexesPerSession per session.
+  int refused = 0;
+  for (uint64_t d = 0; d < wire::kMaxOwnerIndexesPerSession + 1; ++d) {
+    a.raw().SendMsg(wire::Opcode::kMapOwner, 100 + d,
+                    wire::MapOwnerRequest{.handle = a.handle(), .local_domain = 0x9000 + d});
+    refused += a.Expect(100 + d).first.status == ENOSPC;
+  }
+  EXPECT_EQ(refused, 3);  // two of the 16 were taken above
+  EXPECT_EQ(hosts(a, 200).domain, a1.domain);
 }
 
 TEST_F(MappingHomeTest, NoMappingFlagKeepsTheFeatureOff) {

@@ -279,6 +279,44 @@ TEST(WireTest, PagePutAndDropNeedWholePages) {
   EXPECT_EQ(PageDropRequest::Decode(dirty).code(), EINVAL);
 }
 
+TEST(WireTest, OwnerIndexesAndHostStatesKeepTheirLimits) {
+  Bytes req = Encode(MapOwnerRequest{.handle = 3, .local_domain = 0x55});
+  ASSERT_EQ(req.size(), 16u);
+  EXPECT_EQ(MapOwnerRequest::Decode(req)->local_domain, 0x55u);
+  StoreLe32(&req[4], 1);  // reserved
+  EXPECT_EQ(MapOwnerRequest::Decode(req).code(), EINVAL);
+  Bytes zero = Encode(MapOwnerRequest{.handle = 3, .local_domain = 1});
+  std::memset(zero.data() + 8, 0, 8);
+  EXPECT_EQ(MapOwnerRequest::Decode(zero).code(), EINVAL);
+  Bytes reply = Encode(MapOwnerReply{.domain = 99, .host_index = 255});
+  ASSERT_EQ(reply.size(), 16u);
+  EXPECT_EQ(MapOwnerReply::Decode(reply)->host_index, 255u);
+  for (uint32_t bad : {0u, 256u}) {
+    Bytes b = reply;
+    StoreLe32(&b[8], bad);
+    EXPECT_EQ(MapOwnerReply::Decode(b).code(), EINVAL) << bad;
+  }
+  Bytes local = Encode(MapOwnerReply{.domain = 99, .host_index = 1});
+  std::memset(local.data(), 0, 8);
+  local[0] = std::byte{1};  // a local domain value
+  EXPECT_EQ(MapOwnerReply::Decode(local).code(), EINVAL);
+  MapHostsReply hosts{.domain = 7};
+  hosts.live[0] = 0b0110;
+  hosts.dead[3] = uint64_t{1} << 63;
+  Bytes h = Encode(hosts);
+  ASSERT_EQ(h.size(), 72u);
+  auto decoded = MapHostsReply::Decode(h);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->live, hosts.live);
+  EXPECT_EQ(decoded->dead, hosts.dead);
+  hosts.dead[0] = 0b0100;  // index 2 both live and dead
+  EXPECT_EQ(MapHostsReply::Decode(Encode(hosts)).code(), EINVAL);
+  hosts.dead[0] = 0;
+  hosts.live[0] = 1;  // index 0 is the home, never a host
+  EXPECT_EQ(MapHostsReply::Decode(Encode(hosts)).code(), EINVAL);
+  EXPECT_EQ(MapHostsReply::Decode(std::span(h).first(64)).code(), EINVAL);
+}
+
 TEST(WireTest, RecallAndItsAcknowledgement) {
   Bytes req = Encode(RecallRequest{.handle = 4, .page = 8, .version = 2});
   ASSERT_EQ(req.size(), 24u);
