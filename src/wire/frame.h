@@ -96,7 +96,7 @@ inline constexpr uint64_t kFeatureAtomics = 1u << 0;
 inline constexpr uint64_t kFeatureLocks = 1u << 1;
 inline constexpr uint64_t kFeatureWait = 1u << 2;
 inline constexpr uint64_t kFeatureSync = 1u << 3;
-// Remote mapping: opcodes 25-29, and the server sends requests too
+// Remote mapping: opcodes 25-30 (31 needs no bit), and the server sends requests too
 // (protocol.md §8). ramsd grants it unless started with --no-mapping.
 inline constexpr uint64_t kFeatureMapping = 1u << 4;
 inline constexpr uint64_t kAllFeatures =
