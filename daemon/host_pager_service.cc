@@ -91,15 +91,19 @@ std::string PagerService::RenderPrometheus() const {
        &PagerStats::write_backs},
       {"ramsd_pager_failed_faults_total", "counter", "Faults answered with SIGBUS.",
        &PagerStats::failed_faults},
+      {"ramsd_pager_copies_lost_total", "counter",
+       "Exclusive copies dropped unwritten when a home's session was lost.",
+       &PagerStats::copies_lost},
       {"ramsd_pager_resident_pages", "gauge", "Pages cached at this host.",
        &PagerStats::resident_pages},
   };
   const auto all = pager_->AllStats();
+  const rams::mapping::PagerStats retired = pager_->RetiredStats();
   std::string out;
   AppendMetric(out, "ramsd_pager_segments", "gauge", "Remote segments this host's pager serves.",
                uint64_t{all.size()});
   for (const Line& line : kLines) {
-    uint64_t total = 0;
+    uint64_t total = retired.*line.field;  // segments lost and replaced since
     for (const auto& [name, stats] : all) total += stats.*line.field;
     AppendMetric(out, line.name, line.type, line.help, total);
   }

@@ -24,7 +24,7 @@ struct PagerServiceOptions {
   std::string socket_path = rams::mapping::kDefaultPagerSocket;  // '@' first: abstract
   std::string key;             // for the homes' ramsd (empty: loopback homes without a key)
   uint32_t mode = 0660;        // who may map: ramsd's user and group (root always may)
-  std::chrono::milliseconds connect_timeout{5000};  // the provider blocks the pager thread
+  std::chrono::milliseconds connect_timeout{5000};  // bounds an OPEN of an unreachable home
 };
 
 class PagerService {
