@@ -94,6 +94,9 @@ std::string PagerService::RenderPrometheus() const {
       {"ramsd_pager_copies_lost_total", "counter",
        "Exclusive copies dropped unwritten when a home's session was lost.",
        &PagerStats::copies_lost},
+      {"ramsd_pager_loss_notices_total", "counter",
+       "Homes' reports of pages lost with another host (surfaced as EOWNERDEAD).",
+       &PagerStats::loss_notices},
       {"ramsd_pager_resident_pages", "gauge", "Pages cached at this host.",
        &PagerStats::resident_pages},
   };

@@ -120,6 +120,17 @@ class RemoteAttachment final : public Attachment {
   // ENOTSUP when no host pager listens there; the pager's refusals (EACCES,
   // ENOENT, EROFS) otherwise. The mapping lives as long as the attachment.
   Result<std::span<std::byte>> Map() override;
+  // For a mapped attachment: what became of the segment since the last call
+  // (or the Map): EOWNERDEAD once after pages of it were lost with a host
+  // that held them exclusively (a host killed before writing them back:
+  // they went back to the home's last version); the session's error once
+  // this host's copy is lost (the home went away or restarted: every access
+  // to the mapping is SIGBUS, Map() on a new attachment maps afresh). EINVAL
+  // before Map().
+  Status MappingStatus();
+  // Writes this host's dirty pages of the mapping back to the home (what
+  // msync(2) does not reach), then answers as MappingStatus.
+  Status FlushMapping();
   // Reads and writes of up to 1 MiB are atomic; larger ones are split into
   // 1 MiB requests, each atomic on its own.
   Status Read(uint64_t offset, std::span<std::byte> out) override;

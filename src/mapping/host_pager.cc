@@ -25,7 +25,7 @@ constexpr uint64_t PagerStats::*kCounters[] = {
     &PagerStats::faults,        &PagerStats::fetches,       &PagerStats::upgrades,
     &PagerStats::retries,       &PagerStats::invalidations, &PagerStats::downgrades,
     &PagerStats::evictions,     &PagerStats::write_backs,   &PagerStats::failed_faults,
-    &PagerStats::copies_lost};
+    &PagerStats::copies_lost,   &PagerStats::loss_notices};
 
 }  // namespace
 

@@ -24,6 +24,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -105,6 +106,9 @@ class HostPager {
     bool opening = false;
     std::string open_name;
     bool open_write = false;
+    // The segment's loss notices this process was told of (CHECK, FLUSH);
+    // exchanged by the pager thread and the FLUSH workers.
+    std::atomic<uint64_t> loss_seen{0};
   };
   // Jobs and the threads that run them (the fetch workers, the openers).
   struct Pool {
@@ -136,6 +140,8 @@ class HostPager {
                   sys::UniqueFd* send_fd, Status* status);
   Status StartProvide(const std::shared_ptr<Conn>& conn);
   void OnOpened();
+  // EOWNERDEAD once per loss notice, or the lost session's error.
+  static Status CheckLoss(Conn& conn);
   Status FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
                     sys::UniqueFd* send_fd);
   // Sends `reply` with `status`; a broken peer (EINVAL, or the send failed)

@@ -69,11 +69,15 @@ void HostPager::OnSocket(const std::shared_ptr<Conn>& conn) {
       }
       // The write-back waits on the network: a worker answers.
       Post(workers_, [conn, reply]() mutable {
-        reply.error = conn->segment->Flush().code();
+        Status flushed = conn->segment->Flush();
+        reply.error = (flushed.ok() ? CheckLoss(*conn) : flushed).code();
         SendMessage(conn->sock.get(), &reply, sizeof(reply), -1).IgnoreError();
       });
       return;
     }
+    case PagerOp::kCheck:
+      s = conn->segment ? CheckLoss(*conn) : Error(EINVAL, "CHECK before OPEN");
+      break;
     default:
       s = Error(EINVAL, "unknown pager request");
   }
@@ -171,6 +175,15 @@ void HostPager::OnOpened() {
   }
 }
 
+Status HostPager::CheckLoss(Conn& conn) {
+  uint64_t notices = 0;
+  RAMS_RETURN_IF_ERROR(conn.segment->Check(&notices));
+  if (conn.loss_seen.exchange(notices) < notices) {
+    return Error(EOWNERDEAD, "pages of " + conn.segment->name() + " were lost");
+  }
+  return Status();
+}
+
 Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
                              sys::UniqueFd* send_fd) {
   const std::string& name = conn.open_name;
@@ -195,6 +208,9 @@ Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, Page
   reply->uffd_features = UFFD_FEATURE_MISSING_SHMEM |
                          (features_.thread_id ? UFFD_FEATURE_THREAD_ID : 0) |
                          (reply->write_protect ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0);
+  uint64_t notices = 0;
+  seg->Check(&notices).IgnoreError();  // a lost one fails its faults instead
+  conn.loss_seen = notices;            // losses before this mapping are not its own
   conn.segment = std::move(seg);
   conn.writable = write;
   return Status();

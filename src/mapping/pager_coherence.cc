@@ -181,6 +181,18 @@ bool PagerSegment::lost() const {
   return lost_;
 }
 
+Status PagerSegment::Check(uint64_t* notices) const {
+  Lock lock(mu_);
+  if (lost_) return lost_why_;
+  *notices = stats_.loss_notices;
+  return Status();
+}
+
+void PagerSegment::PagesLost() {
+  Lock lock(mu_);
+  ++stats_.loss_notices;
+}
+
 PagerStats PagerSegment::Stats() const {
   Lock lock(mu_);
   PagerStats s = stats_;

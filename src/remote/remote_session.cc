@@ -98,6 +98,18 @@ Result<std::span<std::byte>> RemoteAttachment::Map() {
   return mapped_->data();
 }
 
+Status RemoteAttachment::MappingStatus() {
+  std::lock_guard lock(map_mu_);
+  if (!mapped_) return Error(EINVAL, "mapping status of " + info_.name + ": not mapped");
+  return mapped_->Check();
+}
+
+Status RemoteAttachment::FlushMapping() {
+  std::lock_guard lock(map_mu_);
+  if (!mapped_) return Error(EINVAL, "flush mapping of " + info_.name + ": not mapped");
+  return mapped_->Flush();
+}
+
 Status RemoteAttachment::Read(uint64_t offset, std::span<std::byte> out) {
   RAMS_RETURN_IF_ERROR(internal::CheckRange("read", info_, offset, out.size()));
   do {

@@ -97,6 +97,59 @@ TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {
   EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 0u);
 }
 
+// Waits (bounded) until `metric` at `http_port` reaches `n`.
+bool AwaitMetric(uint16_t http_port, const std::string& metric, uint64_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    const uint64_t v = test::ScrapeMetric(http_port, metric);
+    if (v != UINT64_MAX && v >= n) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// Host A's ramsd (its pager) killed while it holds a page exclusively: the
+// page falls back to the home's last version, and the loss reaches the next
+// user of the segment on host B through the API, once: EOWNERDEAD from
+// RemoteAttachment::MappingStatus (and from MappedSegment::Check of another
+// mapping on B), Ok after that; B's pager counts the notice.
+TEST_F(RamsdPagerTest, PagesLostWithAKilledHostAreReportedOnceThroughTheApi) {
+  ASSERT_EQ(setenv("RAMS_PAGER_SOCKET", sockets_[1].c_str(), 1), 0);
+  auto session = RemoteSession::Connect("127.0.0.1", home_.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  auto attachment = session->Open(seg_.name());
+  ASSERT_TRUE(attachment.ok()) << attachment.status().ToString();
+  EXPECT_EQ((*attachment)->MappingStatus().code(), EINVAL);  // not mapped yet
+  auto mapped = (*attachment)->Map();
+  unsetenv("RAMS_PAGER_SOCKET");
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  const volatile std::byte* b = mapped->data();
+  EXPECT_EQ(static_cast<std::byte>(b[0]), std::byte{1});  // B's session exists at the home
+  auto other = MappedSegment::Open(sockets_[1], name_, MapOptions{.write = false});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+
+  pid_t writer = fork();
+  if (writer == 0) {
+    auto a = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = true});
+    if (!a.ok()) _exit(2);
+    (*a)->data()[3 * kPageBytes] = std::byte{0x77};  // exclusive at host A, never written back
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(writer, &status, 0), writer);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ((*attachment)->MappingStatus().code(), 0);
+  hosts_[0].Stop(SIGKILL);
+  ASSERT_TRUE(AwaitMetric(home_.http_port(), "ramsd_mapping_pages_lost_total", 1));
+
+  EXPECT_EQ(static_cast<std::byte>(b[3 * kPageBytes]), std::byte{4});  // the home's last version
+  Status lost = (*attachment)->MappingStatus();
+  EXPECT_EQ(lost.code(), EOWNERDEAD) << lost.ToString();
+  EXPECT_EQ((*attachment)->MappingStatus().code(), 0);  // once
+  EXPECT_EQ((*other)->Check().code(), EOWNERDEAD);      // once per mapping
+  EXPECT_EQ((*other)->Flush().code(), 0);
+  EXPECT_EQ(test::ScrapeMetric(hosts_[1].http_port(), "ramsd_pager_loss_notices_total"), 1u);
+}
+
 TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {
   test::TempSegment home_seg(kPageBytes, "pagersock");
   test::RamsdProcess home;

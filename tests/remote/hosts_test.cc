@@ -148,6 +148,10 @@ int WithMapping(const Host& home, const std::string& name,
                 const std::function<int(std::byte*)>& body) {
   return rams::test::WithMapping(home, name, kKey, body);
 }
+int WithMapping(const Host& home, const std::string& name,
+                const std::function<int(std::byte*, RemoteAttachment&)>& body) {
+  return rams::test::WithMapping(home, name, kKey, body);
+}
 
 constexpr int kMatrixN = 1024;
 constexpr uint64_t kMatrixBytes = uint64_t{3} * kMatrixN * kMatrixN * sizeof(double);
@@ -375,12 +379,16 @@ TEST_F(MappedHostsTest, HostKilledHoldingAPageExclusively) {
   EXPECT_EQ(Host::Wait(holder), 128 + SIGKILL);
   // Host 2 reads and writes the page again, within the recall timeout.
   const auto start = std::chrono::steady_clock::now();
+  // Its API says so, once: EOWNERDEAD from the mapping's status.
   EXPECT_EQ(hosts_.host(2).Run([&] {
-              return WithMapping(home(), name_, [](std::byte* base) {
+              return WithMapping(home(), name_, [](std::byte* base, RemoteAttachment& seg) {
                 std::atomic_ref word(*reinterpret_cast<uint64_t*>(base));
                 const uint64_t v = word.load();
                 if (v != 1) return 1;  // the home's last version: host 1's store is lost
+                if (seg.MappingStatus().code() != EOWNERDEAD) return 4;
+                if (!seg.MappingStatus().ok()) return 5;
                 word.store(3);
+                if (!seg.FlushMapping().ok()) return 6;
                 return word.load() == 3 ? 0 : 2;
               });
             }),
