@@ -75,6 +75,8 @@ struct MappingHome::Directory {
   std::unique_ptr<rams::Attachment> attachment;
   AttachmentMemory memory;
   mapping::PageDirectory dir;
+  // WAKEs on the segment; read by parked WAITs on pool threads.
+  std::shared_ptr<std::atomic<uint64_t>> wakes = std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 MappingHome::MappingHome(asio::io_context& io, rams::Backend* backend,
@@ -167,6 +169,21 @@ bool MappingHome::Access(const std::string& segment, uint64_t offset, uint64_t l
   }
   Dispatch(d);
   return true;
+}
+
+std::shared_ptr<const std::atomic<uint64_t>> MappingHome::Wakes(
+    const std::string& segment) const {
+  auto it = directories_.find(segment);
+  if (it == directories_.end()) return nullptr;
+  return it->second->wakes;
+}
+
+void MappingHome::CountWake(const std::string& segment) {
+  auto it = directories_.find(segment);
+  // Release: pairs with the acquire load of a parked WAIT, which then sees
+  // the wake as one that may have gone to nobody (it returns, spuriously
+  // at worst).
+  if (it != directories_.end()) it->second->wakes->fetch_add(1, std::memory_order_release);
 }
 
 void MappingHome::HostGone(uint64_t host_id) {

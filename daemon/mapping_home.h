@@ -15,6 +15,7 @@
 
 #include <asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -65,6 +66,12 @@ class MappingHome {
   bool Maps(const std::string& segment) const { return directories_.contains(segment); }
   bool Access(const std::string& segment, uint64_t offset, uint64_t length, bool write,
               std::function<void(uint64_t page)> apply, std::function<void()> done);
+  // The number of WAKEs on a mapped `segment` (null when no host maps it):
+  // a WAIT parked on the home's copy of a word watches it, since a host
+  // that changes the word in its copy and then WAKEs leaves the home's
+  // copy unchanged. CountWake runs before the WAKE's futex wake.
+  std::shared_ptr<const std::atomic<uint64_t>> Wakes(const std::string& segment) const;
+  void CountWake(const std::string& segment);
   // The host's session ended: it leaves every directory (pages it held
   // exclusively are lost, docs/remote-mapping.md rule 6).
   void HostGone(uint64_t host_id);
