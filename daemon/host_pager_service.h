@@ -16,6 +16,7 @@
 #include <string>
 
 #include "mapping/host_pager.h"
+#include "wire/messages.h"
 #include "rams/status.h"
 
 namespace ramsd {
@@ -36,6 +37,8 @@ class PagerService {
   const std::string& socket_path() const { return pager_->socket_path(); }
   // ramsd_pager_* lines for /metrics: HostPager::Stats summed over segments.
   std::string RenderPrometheus() const;
+  // The same totals in MAPPING_STAT's pager fields (and its flag).
+  void FillStat(rams::wire::MappingStatReply* reply) const;
 
  private:
   explicit PagerService(std::unique_ptr<rams::mapping::HostPager> pager)

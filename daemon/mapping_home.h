@@ -79,6 +79,8 @@ class MappingHome {
   void Stop();
 
   MappingCounters counters() const;
+  uint64_t hosts() const { return hosts_.size(); }
+  uint64_t hosts_cut_off() const { return hosts_cut_off_; }
   std::string RenderPrometheus() const;
 
  private:

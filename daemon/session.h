@@ -143,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
       REQUIRES(io_thread_);
   rams::Status HandleWake(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleStat(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleMappingStat(const Header& h, Body body) REQUIRES(io_thread_);
   // Sync objects (session_sync_ops.cc): validated here, run on sync_agent_.
   rams::Status HandleSync(const Header& h, Body body) REQUIRES(io_thread_);
   void CompleteSync(const Header& h, const rams::Status& status, const wire::Bytes& body);

@@ -36,6 +36,7 @@ static_assert(FixedBytes<PageDropRequest>() == 24);  // clean; dirty adds a page
 static_assert(FixedBytes<RecallRequest>() == 24);
 static_assert(FixedBytes<RecallReply>() == 8);      // clean; dirty adds a page
 static_assert(FixedBytes<PageGrant>() == 24);       // without data
+static_assert(FixedBytes<MappingStatReply>() == 8 + 23 * 8);
 static_assert(16 + kMaxPagesPerGet * (FixedBytes<PageGrant>() + kPageBytes) <= kMaxBodyBytes);
 
 Status Malformed(std::string_view what) {

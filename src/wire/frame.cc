@@ -44,6 +44,7 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kPageDrop: return "PAGE_DROP";
     case Opcode::kInvalidate: return "INVALIDATE";
     case Opcode::kDowngrade: return "DOWNGRADE";
+    case Opcode::kMappingStat: return "MAPPING_STAT";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

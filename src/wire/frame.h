@@ -79,6 +79,8 @@ enum class Opcode : uint8_t {
   kPageDrop = 27,
   kInvalidate = 28,  // server -> client request
   kDowngrade = 29,   // server -> client request
+  // The remote-mapping counters of a ramsd: its directories and its host pager.
+  kMappingStat = 40,
   kWakeup = 64,  // push only
 };
 

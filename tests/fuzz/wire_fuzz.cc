@@ -82,6 +82,9 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
     case Opcode::kPageDrop: reply ? RoundTrip<U64Reply>(body) : RoundTrip<PageDropRequest>(body); break;
     case Opcode::kInvalidate:
     case Opcode::kDowngrade: reply ? RoundTrip<RecallReply>(body) : RoundTrip<RecallRequest>(body); break;
+    case Opcode::kMappingStat:
+      if (reply) RoundTrip<MappingStatReply>(body);
+      break;
     case Opcode::kPing: break;
   }
   (void)OpcodeName(opcode);

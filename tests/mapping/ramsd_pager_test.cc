@@ -148,6 +148,20 @@ TEST_F(RamsdPagerTest, PagesLostWithAKilledHostAreReportedOnceThroughTheApi) {
   EXPECT_EQ((*other)->Check().code(), EOWNERDEAD);      // once per mapping
   EXPECT_EQ((*other)->Flush().code(), 0);
   EXPECT_EQ(test::ScrapeMetric(hosts_[1].http_port(), "ramsd_pager_loss_notices_total"), 1u);
+  // And in MAPPING_STAT (`rams stat`): the home's loss, host B's notice.
+  auto home_stat = session->MappingStat();
+  ASSERT_TRUE(home_stat.ok()) << home_stat.status().ToString();
+  EXPECT_EQ(home_stat->pages_lost, 1u);
+  EXPECT_GE(home_stat->pages_granted, 2u);
+  EXPECT_FALSE(home_stat->pager);  // started without --pager-socket: --no-pager
+  auto b_session = RemoteSession::Connect("127.0.0.1", hosts_[1].port());
+  ASSERT_TRUE(b_session.ok()) << b_session.status().ToString();
+  auto b_stat = b_session->MappingStat();
+  ASSERT_TRUE(b_stat.ok()) << b_stat.status().ToString();
+  EXPECT_TRUE(b_stat->pager);
+  EXPECT_EQ(b_stat->loss_notices, 1u);
+  EXPECT_EQ(b_stat->pager_segments, 1u);
+  EXPECT_EQ(b_stat->pages_lost, 0u);  // B is no home of this segment
 }
 
 TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {
