@@ -5,14 +5,20 @@
 // at $RAMS_PAGER_SOCKET), reads what the home holds and writes; a process of
 // host B sees the write after the home's recall. Two processes of host A cost
 // the home one PAGE_GET grant per page; the pagers' counters are in /metrics.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mapping/mapped_segment.h"
@@ -95,6 +101,42 @@ TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {
   auto bad = MappedSegment::Open(sockets_[0], "no-address", MapOptions{.write = false});
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 0u);
+}
+
+// A home that accepts the connection and never answers HELLO: ramsd's
+// provider waits for it (up to its 5 s connect timeout) on an opener thread,
+// so a mapping of a served segment faults in meanwhile; the stalled OPEN
+// then fails cleanly and ramsd goes on.
+TEST_F(RamsdPagerTest, AHomeThatNeverAnswersHelloStallsOnlyItsOwnOpen) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 4), 0);  // the kernel completes the handshake; nobody answers
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string blackhole = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+
+  auto served = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = false});
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  std::atomic<bool> stalled_done{false};
+  Result<std::unique_ptr<MappedSegment>> stalled = Error(EINPROGRESS, "");
+  std::thread opener([&] {
+    stalled = MappedSegment::Open(sockets_[0], blackhole, MapOptions{.write = false});
+    stalled_done = true;
+  });
+  // The provider has connected once the listener's queue holds the connection.
+  pollfd p{.fd = listener, .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&p, 1, 10000), 1);
+  const volatile std::byte* q = (*served)->data().data();
+  EXPECT_EQ(test_wire::CheckInitialPages(q, kPages), 0);  // faults of every page
+  EXPECT_FALSE(stalled_done.load()) << "the faults waited for the stalled OPEN";
+  opener.join();
+  EXPECT_FALSE(stalled.ok());
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 1u);
+  close(listener);
 }
 
 // Waits (bounded) until `metric` at `http_port` reaches `n`.
