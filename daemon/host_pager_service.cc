@@ -64,46 +64,83 @@ rams::Result<std::unique_ptr<PagerService>> PagerService::Start(PagerServiceOpti
   return std::unique_ptr<PagerService>(new PagerService(std::move(pager)));
 }
 
+namespace {
+
+using rams::mapping::PagerStats;
+struct Line {
+  const char* name;
+  const char* type;
+  const char* help;
+  uint64_t PagerStats::*field;
+};
+constexpr Line kLines[] = {
+    {"ramsd_pager_faults_total", "counter", "Page faults of local mappings handled.",
+     &PagerStats::faults},
+    {"ramsd_pager_fetches_total", "counter", "Pages fetched from homes (grants installed).",
+     &PagerStats::fetches},
+    {"ramsd_pager_upgrades_total", "counter", "Shared pages taken exclusively on a write.",
+     &PagerStats::upgrades},
+    {"ramsd_pager_retries_total", "counter", "Grants discarded because a recall overtook them.",
+     &PagerStats::retries},
+    {"ramsd_pager_invalidations_total", "counter", "INVALIDATEs from homes applied.",
+     &PagerStats::invalidations},
+    {"ramsd_pager_downgrades_total", "counter", "DOWNGRADEs from homes applied.",
+     &PagerStats::downgrades},
+    {"ramsd_pager_evictions_total", "counter", "Pages evicted from the host cache.",
+     &PagerStats::evictions},
+    {"ramsd_pager_write_backs_total", "counter", "Dirty pages written back to homes.",
+     &PagerStats::write_backs},
+    {"ramsd_pager_failed_faults_total", "counter", "Faults answered with SIGBUS.",
+     &PagerStats::failed_faults},
+    {"ramsd_pager_copies_lost_total", "counter",
+     "Exclusive copies dropped unwritten when a home's session was lost.",
+     &PagerStats::copies_lost},
+    {"ramsd_pager_loss_notices_total", "counter",
+     "Homes' reports of pages lost with another host (surfaced as EOWNERDEAD).",
+     &PagerStats::loss_notices},
+    {"ramsd_pager_resident_pages", "gauge", "Pages cached at this host.",
+     &PagerStats::resident_pages},
+};
+
+// Every field summed over the served segments and those replaced since.
+PagerStats Totals(const rams::mapping::HostPager& pager, uint64_t* segments) {
+  const auto all = pager.AllStats();
+  *segments = all.size();
+  PagerStats total = pager.RetiredStats();
+  for (const Line& line : kLines) {
+    for (const auto& [name, stats] : all) total.*line.field += stats.*line.field;
+  }
+  return total;
+}
+
+}  // namespace
+
 std::string PagerService::RenderPrometheus() const {
-  using rams::mapping::PagerStats;
-  struct Line {
-    const char* name;
-    const char* type;
-    const char* help;
-    uint64_t PagerStats::*field;
-  };
-  static constexpr Line kLines[] = {
-      {"ramsd_pager_faults_total", "counter", "Page faults of local mappings handled.",
-       &PagerStats::faults},
-      {"ramsd_pager_fetches_total", "counter", "Pages fetched from homes (grants installed).",
-       &PagerStats::fetches},
-      {"ramsd_pager_upgrades_total", "counter", "Shared pages taken exclusively on a write.",
-       &PagerStats::upgrades},
-      {"ramsd_pager_retries_total", "counter", "Grants discarded because a recall overtook them.",
-       &PagerStats::retries},
-      {"ramsd_pager_invalidations_total", "counter", "INVALIDATEs from homes applied.",
-       &PagerStats::invalidations},
-      {"ramsd_pager_downgrades_total", "counter", "DOWNGRADEs from homes applied.",
-       &PagerStats::downgrades},
-      {"ramsd_pager_evictions_total", "counter", "Pages evicted from the host cache.",
-       &PagerStats::evictions},
-      {"ramsd_pager_write_backs_total", "counter", "Dirty pages written back to homes.",
-       &PagerStats::write_backs},
-      {"ramsd_pager_failed_faults_total", "counter", "Faults answered with SIGBUS.",
-       &PagerStats::failed_faults},
-      {"ramsd_pager_resident_pages", "gauge", "Pages cached at this host.",
-       &PagerStats::resident_pages},
-  };
-  const auto all = pager_->AllStats();
+  uint64_t segments = 0;
+  const PagerStats total = Totals(*pager_, &segments);
   std::string out;
   AppendMetric(out, "ramsd_pager_segments", "gauge", "Remote segments this host's pager serves.",
-               uint64_t{all.size()});
+               segments);
   for (const Line& line : kLines) {
-    uint64_t total = 0;
-    for (const auto& [name, stats] : all) total += stats.*line.field;
-    AppendMetric(out, line.name, line.type, line.help, total);
+    AppendMetric(out, line.name, line.type, line.help, total.*line.field);
   }
   return out;
+}
+
+void PagerService::FillStat(rams::wire::MappingStatReply* r) const {
+  const PagerStats t = Totals(*pager_, &r->pager_segments);
+  r->flags |= rams::wire::kMappingStatPager;
+  r->faults = t.faults;
+  r->fetches = t.fetches;
+  r->pager_upgrades = t.upgrades;
+  r->pager_invalidations = t.invalidations;
+  r->pager_downgrades = t.downgrades;
+  r->evictions = t.evictions;
+  r->write_backs = t.write_backs;
+  r->failed_faults = t.failed_faults;
+  r->copies_lost = t.copies_lost;
+  r->loss_notices = t.loss_notices;
+  r->resident_pages = t.resident_pages;
 }
 
 }  // namespace ramsd

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "mapping/host_pager.h"
+#include "wire/messages.h"
 #include "rams/status.h"
 
 namespace ramsd {
@@ -24,7 +25,7 @@ struct PagerServiceOptions {
   std::string socket_path = rams::mapping::kDefaultPagerSocket;  // '@' first: abstract
   std::string key;             // for the homes' ramsd (empty: loopback homes without a key)
   uint32_t mode = 0660;        // who may map: ramsd's user and group (root always may)
-  std::chrono::milliseconds connect_timeout{5000};  // the provider blocks the pager thread
+  std::chrono::milliseconds connect_timeout{5000};  // bounds an OPEN of an unreachable home
 };
 
 class PagerService {
@@ -36,6 +37,8 @@ class PagerService {
   const std::string& socket_path() const { return pager_->socket_path(); }
   // ramsd_pager_* lines for /metrics: HostPager::Stats summed over segments.
   std::string RenderPrometheus() const;
+  // The same totals in MAPPING_STAT's pager fields (and its flag).
+  void FillStat(rams::wire::MappingStatReply* reply) const;
 
  private:
   explicit PagerService(std::unique_ptr<rams::mapping::HostPager> pager)

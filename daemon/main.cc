@@ -281,7 +281,10 @@ int main(int argc, char** argv) {
 
   asio::io_context io(1);
   ramsd::Server server(io, *options);
-  if (pager) server.AddMetrics([&pager] { return pager->RenderPrometheus(); });
+  if (pager) {
+    server.AddMetrics([&pager] { return pager->RenderPrometheus(); });
+    server.SetPagerStat([&pager](rams::wire::MappingStatReply* r) { pager->FillStat(r); });
+  }
   if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
   // SIGHUP reopens the log file (after an external rotation); it never stops ramsd.
   asio::signal_set hangups(io, SIGHUP);

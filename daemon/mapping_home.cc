@@ -102,6 +102,8 @@ struct MappingHome::Directory {
   mapping::PageDirectory dir;
   const uint64_t domain;
   std::array<OwnerSlot, rams::wire::kMaxOwnerHosts + 1> owners;  // [0]: the home, unused
+  // WAKEs on the segment; read by parked WAITs on pool threads.
+  std::shared_ptr<std::atomic<uint64_t>> wakes = std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 MappingHome::MappingHome(asio::io_context& io, rams::Backend* backend,
@@ -245,6 +247,19 @@ MappingHome::HostStates MappingHome::OwnerHosts(const std::string& segment) cons
     if (o.state == OwnerSlot::State::kDead) out.dead[i / 64] |= uint64_t{1} << (i % 64);
   }
   return out;
+std::shared_ptr<const std::atomic<uint64_t>> MappingHome::Wakes(
+    const std::string& segment) const {
+  auto it = directories_.find(segment);
+  if (it == directories_.end()) return nullptr;
+  return it->second->wakes;
+}
+
+void MappingHome::CountWake(const std::string& segment) {
+  auto it = directories_.find(segment);
+  // Release: pairs with the acquire load of a parked WAIT, which then sees
+  // the wake as one that may have gone to nobody (it returns, spuriously
+  // at worst).
+  if (it != directories_.end()) it->second->wakes->fetch_add(1, std::memory_order_release);
 }
 
 void MappingHome::HostGone(uint64_t host_id) {

@@ -16,6 +16,7 @@
 #include <asio.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -85,6 +86,12 @@ class MappingHome {
     std::array<uint64_t, 4> dead{};
   };
   HostStates OwnerHosts(const std::string& segment) const;
+  // The number of WAKEs on a mapped `segment` (null when no host maps it):
+  // a WAIT parked on the home's copy of a word watches it, since a host
+  // that changes the word in its copy and then WAKEs leaves the home's
+  // copy unchanged. CountWake runs before the WAKE's futex wake.
+  std::shared_ptr<const std::atomic<uint64_t>> Wakes(const std::string& segment) const;
+  void CountWake(const std::string& segment);
   // The host's session ended: it leaves every directory (pages it held
   // exclusively are lost, docs/remote-mapping.md rule 6).
   void HostGone(uint64_t host_id);
@@ -92,6 +99,8 @@ class MappingHome {
   void Stop();
 
   MappingCounters counters() const;
+  uint64_t hosts() const { return hosts_.size(); }
+  uint64_t hosts_cut_off() const { return hosts_cut_off_; }
   std::string RenderPrometheus() const;
 
  private:

@@ -217,6 +217,23 @@ wire::ServerStatReply Server::StatReply() const {
   return reply;
 }
 
+wire::MappingStatReply Server::MappingStatReply() const {
+  const MappingCounters c = mapping_.counters();
+  wire::MappingStatReply r{.epoch = mapping_.epoch(),
+                           .segments = c.segments,
+                           .hosts = mapping_.hosts(),
+                           .pages_granted = c.pages.faults_served,
+                           .invalidations = c.pages.invalidations,
+                           .downgrades = c.pages.downgrades,
+                           .upgrades = c.pages.upgrades,
+                           .page_bounces = c.pages.bounces,
+                           .recalls_timed_out = c.pages.recalls_timed_out,
+                           .hosts_cut_off = mapping_.hosts_cut_off(),
+                           .pages_lost = c.pages.pages_lost};
+  if (pager_stat_) pager_stat_(&r);
+  return r;
+}
+
 void Server::Forget(Session* session) {
   for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
     if (it->get() != session) continue;

@@ -89,6 +89,11 @@ class Server {
     for (const auto& render : extra_metrics_) out += render();
     return out;
   }
+  // The host pager's part of MAPPING_STAT (it sets kMappingStatPager).
+  void SetPagerStat(std::function<void(wire::MappingStatReply*)> fill) {
+    pager_stat_ = std::move(fill);
+  }
+  wire::MappingStatReply MappingStatReply() const;
   const std::shared_ptr<SyncGate>& sync_gate() { return sync_gate_; }
   asio::io_context& io() { return io_; }
   // A session finishing its handshake: false when --max-connections
@@ -134,6 +139,7 @@ class Server {
   std::shared_ptr<uint32_t> http_connections_ = std::make_shared<uint32_t>(0);
   bool shutting_down_ = false;
   std::vector<std::function<std::string()>> extra_metrics_;
+  std::function<void(wire::MappingStatReply*)> pager_stat_;
 };
 
 // True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

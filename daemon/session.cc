@@ -186,6 +186,7 @@ void Session::HandleFrame(const Header& h, Body body) {
     case Op::kWait: s = HandleWait(h, body); break;
     case Op::kWake: s = HandleWake(h, body); break;
     case Op::kStat: s = HandleStat(h, body); break;
+    case Op::kMappingStat: s = HandleMappingStat(h, body); break;
     case Op::kMutexLock:
     case Op::kMutexUnlock:
     case Op::kMutexConsistent:

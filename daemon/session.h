@@ -134,8 +134,16 @@ class Session : public std::enable_shared_from_this<Session> {
   rams::Status HandleLock(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleUnlock(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleWait(const Header& h, Body body) REQUIRES(io_thread_);
+  // Parks a WAIT whose word equalled `req.expected` just now. `wakes` (a
+  // mapped segment's WAKE count, else null) ends it too once it moved past
+  // `wakes_seen`: a host's store to its copy does not reach the home's word.
+  rams::Status ParkWait(const Header& h, const wire::WaitRequest& req,
+                        std::shared_ptr<rams::Attachment> attachment,
+                        std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen)
+      REQUIRES(io_thread_);
   rams::Status HandleWake(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleStat(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleMappingStat(const Header& h, Body body) REQUIRES(io_thread_);
   // Sync objects (session_sync_ops.cc): validated here, run on sync_agent_.
   rams::Status HandleSync(const Header& h, Body body) REQUIRES(io_thread_);
   void CompleteSync(const Header& h, const rams::Status& status, const wire::Bytes& body);

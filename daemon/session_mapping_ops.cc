@@ -24,6 +24,12 @@ rams::Result<Session::Handle*> Session::FindMappingHandle(uint32_t handle, std::
   return hd;
 }
 
+Status Session::HandleMappingStat(const Header& h, Body body) {
+  if (!body.empty()) return Error(EINVAL, "MAPPING_STAT: body not empty");
+  Reply(h, Encode(server_.MappingStatReply()));
+  return Status::Ok();
+}
+
 Status Session::HandlePageGet(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(wire::PageGetRequest req, wire::PageGetRequest::Decode(body));
   const bool write = req.access == wire::kAccessWrite;

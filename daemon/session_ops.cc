@@ -269,12 +269,45 @@ Status Session::HandleWait(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "wait"));
   RAMS_RETURN_IF_ERROR(CheckWord("wait", handle->attachment->info(), req.offset));
   std::shared_ptr<rams::Attachment> attachment = handle->attachment;
+  if (server_.mapping().Maps(handle->name)) {
+    // A mapped segment: the word is compared with its current value, an
+    // exclusive copy of its page downgraded first (docs/remote-mapping.md);
+    // the check runs the moment the recall is done, and the park starts
+    // before any later WAKE is handled (both on this thread).
+    auto wakes = server_.mapping().Wakes(handle->name);
+    const uint64_t seen = wakes->load(std::memory_order_acquire);
+    auto checked = std::make_shared<Status>();
+    auto apply = [attachment, req, checked](uint64_t) {
+      *checked = attachment->Wait(req.offset, req.expected, std::chrono::nanoseconds(0));
+    };
+    auto done = [self = shared_from_this(), h, req, attachment, checked, wakes, seen] {
+      self->io_thread_.AssertHeld();
+      if (self->closing_) return;
+      if (checked->code() == EAGAIN) return self->ReplyError(h, *checked);
+      Status s = self->ParkWait(h, req, attachment, wakes, seen);
+      if (!s.ok()) self->ReplyError(h, s);
+    };
+    if (server_.mapping().Access(handle->name, req.offset, 4, /*write=*/false, apply, done)) {
+      return Status::Ok();
+    }
+  }
   // The futex check with a zero timeout: EAGAIN when the word differs now.
   Status now = attachment->Wait(req.offset, req.expected, std::chrono::nanoseconds(0));
   if (now.code() == EAGAIN) return now;
+  return ParkWait(h, req, std::move(attachment), nullptr, 0);
+}
+
+Status Session::ParkWait(const Header& h, const wire::WaitRequest& req,
+                         std::shared_ptr<rams::Attachment> attachment,
+                         std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen) {
   const auto deadline = ParkDeadline(req.timeout_ns);
-  return Park(h, req.handle, /*reply_now=*/true, [attachment, req, deadline](const std::atomic<bool>& cancel) {
+  return Park(h, req.handle, /*reply_now=*/true,
+              [attachment, req, deadline, wakes, wakes_seen](const std::atomic<bool>& cancel) {
     for (;;) {
+      // Acquire: pairs with MappingHome::CountWake's release.
+      if (wakes && wakes->load(std::memory_order_acquire) != wakes_seen) {
+        return std::pair<int, uint64_t>(0, 0);  // a WAKE since the check: maybe ours
+      }
       auto left = deadline - std::chrono::steady_clock::now();
       if (left < std::chrono::nanoseconds::zero()) left = std::chrono::nanoseconds::zero();
       auto slice = std::min<std::chrono::nanoseconds>(left, kParkSlice);
@@ -291,6 +324,7 @@ Status Session::HandleWait(const Header& h, Body body) {
 Status Session::HandleWake(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(wire::WakeRequest req, wire::WakeRequest::Decode(body));
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, "wake"));
+  server_.mapping().CountWake(handle->name);  // before the wake (MappingHome::Wakes)
   RAMS_ASSIGN_OR_RETURN(uint32_t woken, handle->attachment->Wake(req.offset, req.count));
   Reply(h, Encode(wire::U32Reply{.value = woken}));
   return Status::Ok();

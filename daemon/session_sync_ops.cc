@@ -179,6 +179,12 @@ Status Session::HandleSync(const Header& h, Body body) {
   }
   RAMS_ASSIGN_OR_RETURN(Handle * handle, FindHandle(req.handle, name));
   if (handle->read_only) return Error(EROFS, name + " " + handle->name + ": read-only handle");
+  if (server_.mapping().Maps(handle->name)) {
+    // The agent would run the object on the home's copy while a host may
+    // hold the object's page and change it in its own (docs/remote-mapping.md).
+    return Error(EOPNOTSUPP, name + " " + handle->name +
+                                 ": a host maps the segment; use the object in the mapping");
+  }
   // Sync objects are 8-byte aligned in segment memory.
   const rams::SegmentInfo& info = handle->attachment->info();
   RAMS_RETURN_IF_ERROR(rams::internal::CheckAligned(name, info, req.offset, ObjectBytes(op), 8));

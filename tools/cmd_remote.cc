@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The remote commands: `rams stat HOST:PORT` (a ramsd's exports and
-// connections) and `rams ping HOST:PORT` (round-trip latency percentiles).
+// The remote commands: `rams stat HOST:PORT` (a ramsd's exports,
+// connections and remote-mapping counters) and `rams ping HOST:PORT` (round-trip latency percentiles).
 // `rams read/write HOST:PORT/NAME ...` go through OpenTarget (target.h).
 #include <algorithm>
 #include <cerrno>
@@ -27,11 +27,65 @@ Result<RemoteSession> Connect(const std::string& target) {
   return RemoteSession::Connect(address.host, address.port, options);
 }
 
+// MAPPING_STAT's counters by name: the home's, then the host pager's.
+using Counter = std::pair<const char*, uint64_t RemoteMappingStat::*>;
+constexpr Counter kHomeCounters[] = {
+    {"segments", &RemoteMappingStat::segments},
+    {"hosts", &RemoteMappingStat::hosts},
+    {"pages_granted", &RemoteMappingStat::pages_granted},
+    {"invalidations", &RemoteMappingStat::invalidations},
+    {"downgrades", &RemoteMappingStat::downgrades},
+    {"upgrades", &RemoteMappingStat::upgrades},
+    {"page_bounces", &RemoteMappingStat::page_bounces},
+    {"recalls_timed_out", &RemoteMappingStat::recalls_timed_out},
+    {"hosts_cut_off", &RemoteMappingStat::hosts_cut_off},
+    {"pages_lost", &RemoteMappingStat::pages_lost},
+};
+constexpr Counter kPagerCounters[] = {
+    {"segments", &RemoteMappingStat::pager_segments},
+    {"faults", &RemoteMappingStat::faults},
+    {"fetches", &RemoteMappingStat::fetches},
+    {"upgrades", &RemoteMappingStat::pager_upgrades},
+    {"invalidations", &RemoteMappingStat::pager_invalidations},
+    {"downgrades", &RemoteMappingStat::pager_downgrades},
+    {"evictions", &RemoteMappingStat::evictions},
+    {"write_backs", &RemoteMappingStat::write_backs},
+    {"failed_faults", &RemoteMappingStat::failed_faults},
+    {"copies_lost", &RemoteMappingStat::copies_lost},
+    {"loss_notices", &RemoteMappingStat::loss_notices},
+    {"resident_pages", &RemoteMappingStat::resident_pages},
+};
+
+nlohmann::json MappingJson(const RemoteMappingStat& m) {
+  nlohmann::json home = {{"epoch", m.epoch}};
+  for (const auto& [name, field] : kHomeCounters) home[name] = m.*field;
+  nlohmann::json pager = nullptr;
+  if (m.pager) {
+    pager = nlohmann::json::object();
+    for (const auto& [name, field] : kPagerCounters) pager[name] = m.*field;
+  }
+  return {{"home", home}, {"pager", pager}};
+}
+
+void PrintMapping(const RemoteMappingStat& m) {
+  printf("mapping home: epoch %016" PRIx64 "\n", m.epoch);
+  for (const auto& [name, field] : kHomeCounters) printf("  %-20s %" PRIu64 "\n", name, m.*field);
+  if (!m.pager) {
+    printf("host pager:   none\n");
+    return;
+  }
+  printf("host pager:\n");
+  for (const auto& [name, field] : kPagerCounters) printf("  %-20s %" PRIu64 "\n", name, m.*field);
+}
+
 int Stat(const std::string& target, bool json) {
   auto session = Connect(target);
   if (!session.ok()) return Report(session.status());
   auto stat = session->Stat();
   if (!stat.ok()) return Report(stat.status());
+  // A ramsd older than MAPPING_STAT answers EOPNOTSUPP: shown without it.
+  auto mapping = session->MappingStat();
+  if (!mapping.ok() && mapping.code() != EOPNOTSUPP) return Report(mapping.status());
   const double uptime_s = std::chrono::duration<double>(stat->uptime).count();
   if (json) {
     nlohmann::json exports = nlohmann::json::array();
@@ -42,6 +96,7 @@ int Stat(const std::string& target, bool json) {
                           {"uptime_s", uptime_s},
                           {"connections", stat->connections},
                           {"exports", exports}};
+    if (mapping.ok()) out["mapping"] = MappingJson(*mapping);
     printf("%s\n", out.dump(2).c_str());
     return kExitOk;
   }
@@ -53,6 +108,7 @@ int Stat(const std::string& target, bool json) {
     printf("  %-32s %s %12" PRIu64 " bytes\n", e.name.c_str(), e.read_only ? "ro" : "rw",
            e.size_bytes);
   }
+  if (mapping.ok()) PrintMapping(*mapping);
   return kExitOk;
 }
 
@@ -95,7 +151,9 @@ struct RemoteArgs {
 void AddRemoteCommands(CLI::App& app, GlobalOptions& /*g*/, int& rc) {
   static RemoteArgs a;
   auto* stat = app.add_subcommand(
-      "stat", "Show a ramsd's exports and connections (key: file named by RAMS_KEY_FILE)");
+      "stat",
+      "Show a ramsd's exports, connections and remote-mapping counters (key: file named by "
+      "RAMS_KEY_FILE)");
   stat->add_option("server", a.stat_target, "HOST:PORT")->required();
   stat->add_flag("--json", a.stat_json, "machine-readable output");
   stat->callback([&] { rc = Stat(a.stat_target, a.stat_json); });

@@ -82,8 +82,9 @@ int rams_wake_word(const uint32_t* word, uint32_t count);
 /* ---- Remote segments (ramsd) ---------------------------------------------
  * A session with a ramsd on another (or this) host; see docs/protocol.md.
  * rams_remote_open hands out an ordinary rams_segment: rams_segment_read,
- * _write, _lock, _unlock, _lock_held, _wait, _wake and _describe work on it
- * (rams_segment_map answers -ENOTSUP). A lost connection makes every call
+ * _write, _lock, _unlock, _lock_held, _wait, _wake and _describe work on it,
+ * and rams_segment_map maps it through the host's pager (docs/host-pager.md;
+ * -ENOTSUP when no pager listens). A lost connection makes every call
  * fail (-ECONNRESET, -ENOTCONN), never hang; reconnect with a new session.
  * Segments stay usable after their session is closed, until they fail. */
 typedef struct rams_remote rams_remote; /* opaque: one connection */
@@ -127,6 +128,16 @@ int rams_remote_cond_broadcast(rams_segment* seg, uint64_t offset);
 int rams_remote_barrier_join(rams_segment* seg, uint64_t offset);
 int rams_remote_barrier_wait(rams_segment* seg, uint64_t offset, int64_t timeout_ns);
 int rams_remote_barrier_leave(rams_segment* seg, uint64_t offset);
+/* A remote segment mapped with rams_segment_map (through the host pager,
+ * docs/host-pager.md): what became of it since the last call or the map.
+ * -EOWNERDEAD once after pages of it were lost with a host that held them
+ * exclusively (they went back to the home's last version); the session's
+ * error (-ENOTCONN, -ECONNRESET, -ESTALE, ...) once this host's copy is lost
+ * (every access to the mapping is SIGBUS then); -EINVAL when not mapped;
+ * -ENOTSUP for a local segment. rams_remote_flush_mapping first writes this
+ * host's dirty pages back to the home (what msync(2) does not reach). */
+int rams_remote_mapping_status(rams_segment* seg);
+int rams_remote_flush_mapping(rams_segment* seg);
 /* ---- end of remote segments ---------------------------------------------- */
 
 /* Describes the calling thread's last failure ("" when none). */

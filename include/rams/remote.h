@@ -78,6 +78,21 @@ struct RemoteServerStat {
   std::vector<RemoteExport> exports;
 };
 
+// A ramsd's remote-mapping counters (docs/remote-mapping.md): as the home of
+// its exports (its page directories) and as its host's pager (all 0 unless
+// `pager`). Counters only grow, except the gauges segments, hosts,
+// pager_segments, resident_pages and epoch.
+struct RemoteMappingStat {
+  uint64_t epoch = 0;  // the home's directory epoch (new at every start)
+  uint64_t segments = 0, hosts = 0, pages_granted = 0, invalidations = 0, downgrades = 0,
+           upgrades = 0, page_bounces = 0, recalls_timed_out = 0, hosts_cut_off = 0,
+           pages_lost = 0;
+  bool pager = false;
+  uint64_t pager_segments = 0, faults = 0, fetches = 0, pager_upgrades = 0,
+           pager_invalidations = 0, pager_downgrades = 0, evictions = 0, write_backs = 0,
+           failed_faults = 0, copies_lost = 0, loss_notices = 0, resident_pages = 0;
+};
+
 class RemoteAttachment;
 class RemoteBatch;
 class RemoteSyncObject;
@@ -93,6 +108,8 @@ class RemoteSession {
 
   Status Ping();
   Result<RemoteServerStat> Stat();
+  // EOPNOTSUPP from a ramsd older than MAPPING_STAT.
+  Result<RemoteMappingStat> MappingStat();
   // False once the connection failed.
   bool connected() const;
   std::string peer() const;  // "host:port"
@@ -120,6 +137,17 @@ class RemoteAttachment final : public Attachment {
   // ENOTSUP when no host pager listens there; the pager's refusals (EACCES,
   // ENOENT, EROFS) otherwise. The mapping lives as long as the attachment.
   Result<std::span<std::byte>> Map() override;
+  // For a mapped attachment: what became of the segment since the last call
+  // (or the Map): EOWNERDEAD once after pages of it were lost with a host
+  // that held them exclusively (a host killed before writing them back:
+  // they went back to the home's last version); the session's error once
+  // this host's copy is lost (the home went away or restarted: every access
+  // to the mapping is SIGBUS, Map() on a new attachment maps afresh). EINVAL
+  // before Map().
+  Status MappingStatus();
+  // Writes this host's dirty pages of the mapping back to the home (what
+  // msync(2) does not reach), then answers as MappingStatus.
+  Status FlushMapping();
   // Reads and writes of up to 1 MiB are atomic; larger ones are split into
   // 1 MiB requests, each atomic on its own.
   Status Read(uint64_t offset, std::span<std::byte> out) override;

@@ -88,4 +88,20 @@ int rams_remote_fetch_add(rams_segment* seg, uint64_t offset, uint64_t addend,
   return 0;
 }
 
+int rams_remote_mapping_status(rams_segment* seg) {
+  if (Null(seg, "rams_remote_mapping_status")) return -EINVAL;
+  auto remote = AsRemote(seg, "rams_remote_mapping_status");
+  if (!remote.ok()) return CApiFail(remote.status());
+  rams::Status s = (*remote)->MappingStatus();
+  return s.ok() ? 0 : CApiFail(s);
+}
+
+int rams_remote_flush_mapping(rams_segment* seg) {
+  if (Null(seg, "rams_remote_flush_mapping")) return -EINVAL;
+  auto remote = AsRemote(seg, "rams_remote_flush_mapping");
+  if (!remote.ok()) return CApiFail(remote.status());
+  rams::Status s = (*remote)->FlushMapping();
+  return s.ok() ? 0 : CApiFail(s);
+}
+
 }  // extern "C"

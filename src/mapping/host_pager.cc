@@ -20,15 +20,21 @@ namespace {
 
 constexpr int kMaxEventsPerWake = 64;
 constexpr size_t kMaxConnections = 4096;  // local processes connected at once
+// The monotonic fields of PagerStats (all but resident_pages).
+constexpr uint64_t PagerStats::*kCounters[] = {
+    &PagerStats::faults,        &PagerStats::fetches,       &PagerStats::upgrades,
+    &PagerStats::retries,       &PagerStats::invalidations, &PagerStats::downgrades,
+    &PagerStats::evictions,     &PagerStats::write_backs,   &PagerStats::failed_faults,
+    &PagerStats::copies_lost,   &PagerStats::loss_notices};
 
-Status Watch(int epoll, int fd) {
+}  // namespace
+
+Status HostPager::Watch(int epoll, int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = fd;
   return sys::SysCall("epoll_ctl ADD", [&] { return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev); });
 }
-
-}  // namespace
 
 Result<std::unique_ptr<HostPager>> HostPager::Start(HostPagerOptions options) {
   if (sysconf(_SC_PAGESIZE) != static_cast<long>(kPageBytes)) {
@@ -40,45 +46,50 @@ Result<std::unique_ptr<HostPager>> HostPager::Start(HostPagerOptions options) {
     return epoll_create1(EPOLL_CLOEXEC);
   }));
   sys::UniqueFd epoll(ep);
-  RAMS_ASSIGN_OR_RETURN(int ev, sys::SysCallValue("eventfd", [] {
-    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  }));
-  sys::UniqueFd stop(ev);
+  sys::UniqueFd events[2];
+  for (sys::UniqueFd& e : events) {
+    RAMS_ASSIGN_OR_RETURN(int ev, sys::SysCallValue("eventfd", [] {
+      return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    }));
+    e.Reset(ev);
+    RAMS_RETURN_IF_ERROR(Watch(epoll.get(), e.get()));
+  }
   RAMS_RETURN_IF_ERROR(Watch(epoll.get(), listen.get()));
-  RAMS_RETURN_IF_ERROR(Watch(epoll.get(), stop.get()));
   return std::unique_ptr<HostPager>(new HostPager(std::move(options), features, std::move(listen),
-                                                  std::move(epoll), std::move(stop)));
+                                                  std::move(epoll), std::move(events[0]),
+                                                  std::move(events[1])));
 }
 
 HostPager::HostPager(HostPagerOptions options, UffdFeatures features, sys::UniqueFd listen,
-                     sys::UniqueFd epoll, sys::UniqueFd stop)
+                     sys::UniqueFd epoll, sys::UniqueFd stop, sys::UniqueFd opened)
     : options_(std::move(options)),
       features_(features),
       listen_(std::move(listen)),
       epoll_(std::move(epoll)),
-      stop_(std::move(stop)) {
-  loop_ = std::thread([this] { Loop(); });
+      stop_(std::move(stop)),
+      opened_(std::move(opened)) {
   for (int i = 0; i < std::max(1, options_.fetch_threads); ++i) {
-    workers_.emplace_back([this] { Worker(); });
+    workers_.threads.emplace_back([this] { RunPool(workers_); });
   }
+  for (int i = 0; i < std::max(1, options_.open_threads); ++i) {
+    openers_.threads.emplace_back([this] { RunPool(openers_); });
+  }
+  loop_ = std::thread([this] { Loop(); });
 }
 
 HostPager::~HostPager() {
   uint64_t one = 1;
   if (write(stop_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
   loop_.join();
-  {
-    std::lock_guard lock(jobs_mu_);
-    stopping_ = true;
-  }
-  jobs_cv_.notify_all();
-  for (auto& w : workers_) w.join();
+  StopPool(workers_);
+  StopPool(openers_);  // a provider call in flight ends within its own timeout
   conns_.clear();
   if (options_.socket_path[0] != '@') ::unlink(options_.socket_path.c_str());
 }
 
-Status HostPager::AddSegment(std::string_view name, std::unique_ptr<PageSource> source,
-                             SegmentAccess access) {
+Result<std::shared_ptr<PagerSegment>> HostPager::MakeSegment(std::string_view name,
+                                                             std::unique_ptr<PageSource> source,
+                                                             SegmentAccess access) const {
   if (name.empty() || name.size() >= kPagerNameBytes) return Error(EINVAL, "segment name");
   if (source->SizeBytes() == 0 || source->SizeBytes() % kPageBytes != 0) {
     return Error(EINVAL, "map " + std::string(name) + ": size is not a multiple of 4 KiB");
@@ -90,12 +101,43 @@ Status HostPager::AddSegment(std::string_view name, std::unique_ptr<PageSource> 
   RAMS_RETURN_IF_ERROR(sys::SysCall("ftruncate memfd " + std::string(name), [&] {
     return ftruncate(memfd.get(), static_cast<off_t>(source->SizeBytes()));
   }));
+  return std::make_shared<PagerSegment>(std::string(name), std::move(source), access,
+                                        options_.tuning, features_, std::move(memfd));
+}
+
+Status HostPager::AddSegment(std::string_view name, std::unique_ptr<PageSource> source,
+                             SegmentAccess access) {
+  RAMS_ASSIGN_OR_RETURN(std::shared_ptr<PagerSegment> seg,
+                        MakeSegment(name, std::move(source), access));
   std::lock_guard lock(mu_);
   if (segments_.count(name) != 0) return Error(EEXIST, "map " + std::string(name));
-  segments_.emplace(std::string(name),
-                    std::make_shared<PagerSegment>(std::string(name), std::move(source), access,
-                                                   options_.tuning, features_, std::move(memfd)));
+  segments_.emplace(std::string(name), std::move(seg));
   return Status();
+}
+
+Result<std::shared_ptr<PagerSegment>> HostPager::Adopt(const std::string& name,
+                                                       ProvidedSegment provided) {
+  RAMS_ASSIGN_OR_RETURN(std::shared_ptr<PagerSegment> seg,
+                        MakeSegment(name, std::move(provided.source), provided.access));
+  std::shared_ptr<PagerSegment> replaced;  // destroyed outside mu_
+  std::lock_guard lock(mu_);
+  auto it = segments_.find(name);
+  if (it == segments_.end()) {
+    segments_.emplace(name, seg);
+    return seg;
+  }
+  if (!it->second->lost()) return it->second;
+  // The old source is lost (its home restarted or went away): processes
+  // still mapping it keep it and fail cleanly; new ones get this one.
+  replaced = std::exchange(it->second, seg);
+  const PagerStats old = replaced->Stats();
+  for (uint64_t PagerStats::*f : kCounters) retired_.*f += old.*f;
+  return seg;
+}
+
+PagerStats HostPager::RetiredStats() const {
+  std::lock_guard lock(mu_);
+  return retired_;
 }
 
 std::shared_ptr<PagerSegment> HostPager::Find(std::string_view name) const {
@@ -127,26 +169,35 @@ std::vector<std::pair<std::string, PagerStats>> HostPager::AllStats() const {
   return out;
 }
 
-void HostPager::Post(std::function<void()> job) {
+void HostPager::Post(Pool& pool, std::function<void()> job) {
   {
-    std::lock_guard lock(jobs_mu_);
-    jobs_.push_back(std::move(job));
+    std::lock_guard lock(pool.mu);
+    pool.jobs.push_back(std::move(job));
   }
-  jobs_cv_.notify_one();
+  pool.cv.notify_one();
 }
 
-void HostPager::Worker() {
+void HostPager::RunPool(Pool& pool) {
   for (;;) {
     std::function<void()> job;
     {
-      std::unique_lock lock(jobs_mu_);
-      jobs_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      std::unique_lock lock(pool.mu);
+      pool.cv.wait(lock, [&] { return pool.stopping || !pool.jobs.empty(); });
+      if (pool.jobs.empty()) return;
+      job = std::move(pool.jobs.front());
+      pool.jobs.pop_front();
     }
     job();
   }
+}
+
+void HostPager::StopPool(Pool& pool) {
+  {
+    std::lock_guard lock(pool.mu);
+    pool.stopping = true;
+  }
+  pool.cv.notify_all();
+  for (auto& t : pool.threads) t.join();
 }
 
 void HostPager::Loop() {
@@ -158,6 +209,10 @@ void HostPager::Loop() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == stop_.get()) return;
+      if (fd == opened_.get()) {
+        OnOpened();
+        continue;
+      }
       if (fd == listen_.get()) {
         Accept();
         continue;

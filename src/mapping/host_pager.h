@@ -16,11 +16,15 @@
 // Thread safety: every public member may be called from any thread. One
 // pager thread reads the socket and the userfaultfds and never blocks on the
 // network or touches registered memory; `fetch_threads` workers run the
-// PageSource calls, so a slow page does not stall the others.
+// PageSource calls, so a slow page does not stall the others, and
+// `open_threads` openers run the SegmentProvider, so a process naming an
+// unreachable home stalls only its own OPEN (and others of the same name),
+// never the faults of other segments.
 #pragma once
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -48,16 +52,18 @@ struct ProvidedSegment {
   std::unique_ptr<PageSource> source;
   SegmentAccess access;
 };
-// Called on the pager thread when a process OPENs an unknown name (ramsd:
-// open the remote segment "HOST:PORT/NAME" and wrap it in a WirePageSource).
-// ENOENT: no such segment. It blocks the pager thread, so it must be bounded
-// by a short timeout.
+// Called on an opener thread when a process OPENs a name the pager does not
+// serve, or serves from a lost source (ramsd: open the remote segment
+// "HOST:PORT/NAME" and wrap it in a WirePageSource). ENOENT: no such
+// segment. It may block (it is bounded by its own timeout); calls for
+// different names may run at once.
 using SegmentProvider = std::function<Result<ProvidedSegment>(std::string_view name)>;
 
 struct HostPagerOptions {
   std::string socket_path = kDefaultPagerSocket;  // '@' first: abstract namespace
   PagerTuning tuning;
   int fetch_threads = 4;
+  int open_threads = 2;      // provider calls in flight at once
   SegmentProvider provider;  // empty: only segments added with AddSegment
 };
 
@@ -70,7 +76,8 @@ class HostPager {
   // (SIGBUS/SIGSEGV on access, never zeros).
   ~HostPager();
 
-  // Serves `name` from `source` (one source per segment and host).
+  // Serves `name` from `source` (one source per segment and host). EEXIST
+  // when `name` is served already (lost or not).
   Status AddSegment(std::string_view name, std::unique_ptr<PageSource> source,
                     SegmentAccess access);
   // Writes this host's dirty pages of `name` back to the home.
@@ -78,6 +85,10 @@ class HostPager {
   Result<PagerStats> Stats(std::string_view name) const;
   // Every served segment's counters, by name.
   std::vector<std::pair<std::string, PagerStats>> AllStats() const;
+  // The counters of segments replaced after their source was lost, summed
+  // as they were at the replacement (resident_pages 0), so that totals over
+  // AllStats and these never go down.
+  PagerStats RetiredStats() const;
 
   const UffdFeatures& features() const { return features_; }
   const std::string& socket_path() const { return options_.socket_path; }
@@ -91,42 +102,84 @@ class HostPager {
     std::shared_ptr<PagerSegment> segment;
     bool writable = false;
     std::shared_ptr<PagerClient> client;
+    // An OPEN waiting for the provider: the socket is not read meanwhile.
+    bool opening = false;
+    std::string open_name;
+    bool open_write = false;
+    // The segment's loss notices this process was told of (CHECK, FLUSH);
+    // exchanged by the pager thread and the FLUSH workers.
+    std::atomic<uint64_t> loss_seen{0};
+  };
+  // Jobs and the threads that run them (the fetch workers, the openers).
+  struct Pool {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::function<void()>> jobs;  // guarded by mu
+    bool stopping = false;                   // guarded by mu
+    std::vector<std::thread> threads;
+  };
+  // A provider's answer, handed from an opener to the pager thread.
+  struct Opened {
+    std::string name;
+    Result<ProvidedSegment> provided;
   };
   HostPager(HostPagerOptions options, UffdFeatures features, sys::UniqueFd listen,
-            sys::UniqueFd epoll, sys::UniqueFd stop);
+            sys::UniqueFd epoll, sys::UniqueFd stop, sys::UniqueFd opened);
   std::shared_ptr<PagerSegment> Find(std::string_view name) const;
+  Result<std::shared_ptr<PagerSegment>> MakeSegment(std::string_view name,
+                                                    std::unique_ptr<PageSource> source,
+                                                    SegmentAccess access) const;
+  // Serves a provider's segment unless a live one of that name is served
+  // already (which is then kept); a lost one is replaced.
+  Result<std::shared_ptr<PagerSegment>> Adopt(const std::string& name, ProvidedSegment provided);
   void Loop();
   void Accept();
   void OnSocket(const std::shared_ptr<Conn>& conn);
-  Status HandleOpen(Conn& conn, const PagerRequest& req, PagerReply* reply,
+  // OPEN: answered at once, or (false) left to the provider on an opener.
+  bool HandleOpen(const std::shared_ptr<Conn>& conn, const PagerRequest& req, PagerReply* reply,
+                  sys::UniqueFd* send_fd, Status* status);
+  Status StartProvide(const std::shared_ptr<Conn>& conn);
+  void OnOpened();
+  // EOWNERDEAD once per loss notice, or the lost session's error.
+  static Status CheckLoss(Conn& conn);
+  Status FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
                     sys::UniqueFd* send_fd);
+  // Sends `reply` with `status`; a broken peer (EINVAL, or the send failed)
+  // is disconnected.
+  void Answer(const std::shared_ptr<Conn>& conn, PagerReply reply, const Status& status,
+              int send_fd);
   Status HandleRegister(const std::shared_ptr<Conn>& conn, const PagerRequest& req,
                         sys::UniqueFd fd);
   void OnUffd(const std::shared_ptr<Conn>& conn);
   void Close(const std::shared_ptr<Conn>& conn);
-  void Post(std::function<void()> job);
-  void Worker();
+  static Status Watch(int epoll, int fd);  // EPOLLIN, data.fd = fd
+  static void Post(Pool& pool, std::function<void()> job);
+  static void RunPool(Pool& pool);
+  static void StopPool(Pool& pool);
 
   // Constant after construction.
   const HostPagerOptions options_;
   const UffdFeatures features_;
   const sys::UniqueFd listen_;
   const sys::UniqueFd epoll_;
-  const sys::UniqueFd stop_;  // eventfd: the loop ends when it is readable
+  const sys::UniqueFd stop_;    // eventfd: the loop ends when it is readable
+  const sys::UniqueFd opened_;  // eventfd: a provider answered (opened_list_)
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<PagerSegment>, std::less<>> segments_;  // mu_
+  PagerStats retired_;                                                          // mu_
 
-  std::mutex jobs_mu_;
-  std::condition_variable jobs_cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by jobs_mu_
-  bool stopping_ = false;                   // guarded by jobs_mu_
+  std::mutex opened_mu_;
+  std::deque<Opened> opened_list_;  // guarded by opened_mu_
 
   // Touched only by the pager thread.
   std::map<int, std::shared_ptr<Conn>> conns_;  // by socket and by uffd descriptor
+  // Names being provided, with the connections waiting for each.
+  std::map<std::string, std::vector<std::shared_ptr<Conn>>, std::less<>> opening_;
 
+  Pool workers_;  // FetchPage, FLUSH
+  Pool openers_;  // SegmentProvider calls
   std::thread loop_;
-  std::vector<std::thread> workers_;
 };
 
 }  // namespace rams::mapping

@@ -16,6 +16,8 @@ namespace rams::mapping {
 namespace {
 
 constexpr int kMaxFaultsPerRead = 32;
+// Distinct names waiting for the provider at once; more OPENs get EAGAIN.
+constexpr size_t kMaxOpensInFlight = 64;
 
 // Whether `cred` may map a segment with `access` (as file permissions).
 bool Allowed(const ucred& cred, const SegmentAccess& access, bool write) {
@@ -55,7 +57,7 @@ void HostPager::OnSocket(const std::shared_ptr<Conn>& conn) {
   Status s;
   switch (static_cast<PagerOp>(req.op)) {
     case PagerOp::kOpen:
-      s = conn->segment ? Error(EINVAL, "second OPEN") : HandleOpen(*conn, req, &reply, &send_fd);
+      if (!HandleOpen(conn, req, &reply, &send_fd, &s)) return;  // OnOpened answers
       break;
     case PagerOp::kRegister:
       s = HandleRegister(conn, req, std::move(fd));
@@ -66,44 +68,135 @@ void HostPager::OnSocket(const std::shared_ptr<Conn>& conn) {
         break;
       }
       // The write-back waits on the network: a worker answers.
-      Post([conn, reply]() mutable {
-        reply.error = conn->segment->Flush().code();
+      Post(workers_, [conn, reply]() mutable {
+        Status flushed = conn->segment->Flush();
+        reply.error = (flushed.ok() ? CheckLoss(*conn) : flushed).code();
         SendMessage(conn->sock.get(), &reply, sizeof(reply), -1).IgnoreError();
       });
       return;
     }
+    case PagerOp::kCheck:
+      s = conn->segment ? CheckLoss(*conn) : Error(EINVAL, "CHECK before OPEN");
+      break;
     default:
       s = Error(EINVAL, "unknown pager request");
   }
-  reply.error = s.code();
-  if (!SendMessage(conn->sock.get(), &reply, sizeof(reply), send_fd.get()).ok() ||
-      (!s.ok() && s.code() == EINVAL)) {
+  Answer(conn, reply, s, send_fd.get());
+}
+
+void HostPager::Answer(const std::shared_ptr<Conn>& conn, PagerReply reply, const Status& status,
+                       int send_fd) {
+  reply.error = status.code();
+  if (!SendMessage(conn->sock.get(), &reply, sizeof(reply), send_fd).ok() ||
+      (!status.ok() && status.code() == EINVAL)) {
     Close(conn);  // a broken peer: disconnected
   }
 }
 
-Status HostPager::HandleOpen(Conn& conn, const PagerRequest& req, PagerReply* reply,
-                             sys::UniqueFd* send_fd) {
+bool HostPager::HandleOpen(const std::shared_ptr<Conn>& conn, const PagerRequest& req,
+                           PagerReply* reply, sys::UniqueFd* send_fd, Status* status) {
+  if (conn->segment || conn->opening) {
+    *status = Error(EINVAL, "second OPEN");
+    return true;
+  }
   char name[kPagerNameBytes + 1] = {};
   std::memcpy(name, req.name, kPagerNameBytes);
-  if (std::strlen(name) == kPagerNameBytes) return Error(EINVAL, "OPEN: name not terminated");
-  auto seg = Find(name);
-  if (!seg && options_.provider) {
-    RAMS_ASSIGN_OR_RETURN(ProvidedSegment provided, options_.provider(name));
-    Status added = AddSegment(name, std::move(provided.source), provided.access);
-    if (!added.ok() && added.code() != EEXIST) return added;
-    seg = Find(name);
+  if (std::strlen(name) == kPagerNameBytes) {
+    *status = Error(EINVAL, "OPEN: name not terminated");
+    return true;
   }
-  if (!seg) return Error(ENOENT, std::string("map ") + name);
-  const bool write = (req.flags & kOpenWrite) != 0;
+  conn->open_name = name;
+  conn->open_write = (req.flags & kOpenWrite) != 0;
+  std::shared_ptr<PagerSegment> seg = Find(name);
+  // A segment whose source was lost (its home restarted or went away) is
+  // opened again for new mappings; without a provider it stays served, and
+  // its faults fail at once.
+  if ((!seg || seg->lost()) && options_.provider) {
+    *status = StartProvide(conn);
+    return !status->ok();
+  }
+  *status = FinishOpen(*conn, std::move(seg), reply, send_fd);
+  return true;
+}
+
+Status HostPager::StartProvide(const std::shared_ptr<Conn>& conn) {
+  auto it = opening_.find(conn->open_name);
+  if (it == opening_.end() && opening_.size() >= kMaxOpensInFlight) {
+    return Error(EAGAIN, "map " + conn->open_name + ": too many segments being opened");
+  }
+  // Nothing more is read from this process until its OPEN is answered.
+  RAMS_RETURN_IF_ERROR(sys::SysCall("epoll_ctl DEL", [&] {
+    return epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->sock.get(), nullptr);
+  }));
+  conn->opening = true;
+  if (it != opening_.end()) {
+    it->second.push_back(conn);  // the provider call in flight answers it too
+    return Status();
+  }
+  opening_[conn->open_name].push_back(conn);
+  Post(openers_, [this, name = conn->open_name] {
+    Result<ProvidedSegment> provided = options_.provider(name);
+    {
+      std::lock_guard lock(opened_mu_);
+      opened_list_.push_back(Opened{name, std::move(provided)});
+    }
+    uint64_t one = 1;
+    if (write(opened_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
+  });
+  return Status();
+}
+
+void HostPager::OnOpened() {
+  uint64_t count = 0;
+  if (read(opened_.get(), &count, sizeof(count)) < 0) return;  // EAGAIN: drained already
+  std::deque<Opened> done;
+  {
+    std::lock_guard lock(opened_mu_);
+    done.swap(opened_list_);
+  }
+  for (Opened& o : done) {
+    auto node = opening_.extract(o.name);
+    if (node.empty()) continue;
+    Result<std::shared_ptr<PagerSegment>> seg =
+        o.provided.ok() ? Adopt(o.name, std::move(*o.provided))
+                        : Result<std::shared_ptr<PagerSegment>>(o.provided.status());
+    for (const std::shared_ptr<Conn>& conn : node.mapped()) {
+      conn->opening = false;
+      PagerReply reply{};
+      reply.magic = kPagerMagic;
+      sys::UniqueFd send_fd;
+      Status s = seg.ok() ? FinishOpen(*conn, *seg, &reply, &send_fd) : seg.status();
+      if (!Watch(epoll_.get(), conn->sock.get()).ok()) {
+        Close(conn);
+        continue;
+      }
+      Answer(conn, reply, s, send_fd.get());
+    }
+  }
+}
+
+Status HostPager::CheckLoss(Conn& conn) {
+  uint64_t notices = 0;
+  RAMS_RETURN_IF_ERROR(conn.segment->Check(&notices));
+  if (conn.loss_seen.exchange(notices) < notices) {
+    return Error(EOWNERDEAD, "pages of " + conn.segment->name() + " were lost");
+  }
+  return Status();
+}
+
+Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
+                             sys::UniqueFd* send_fd) {
+  const std::string& name = conn.open_name;
+  if (!seg) return Error(ENOENT, "map " + name);
+  const bool write = conn.open_write;
   if (write && seg->read_only()) {
-    return Error(EROFS, std::string("map ") + name + " for writing: read-only export");
+    return Error(EROFS, "map " + name + " for writing: read-only export");
   }
   // userfaultfd needs a mapping that may become writable, so every mapper
   // holds a read-write descriptor of the host's one copy: mapping a writable
   // export therefore needs write permission even for a read-only mapping.
   if (!Allowed(conn.cred, seg->access(), !seg->read_only())) {
-    return Error(EACCES, std::string("map ") + name + ": refused by the segment's mode");
+    return Error(EACCES, "map " + name + ": refused by the segment's mode");
   }
   // The owner domain: without one (a home or page source that has none)
   // the mapping still works, and its sync objects stay single-host.
@@ -127,6 +220,9 @@ Status HostPager::HandleOpen(Conn& conn, const PagerRequest& req, PagerReply* re
   reply->uffd_features = UFFD_FEATURE_MISSING_SHMEM |
                          (features_.thread_id ? UFFD_FEATURE_THREAD_ID : 0) |
                          (reply->write_protect ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0);
+  uint64_t notices = 0;
+  seg->Check(&notices).IgnoreError();  // a lost one fails its faults instead
+  conn.loss_seen = notices;            // losses before this mapping are not its own
   conn.segment = std::move(seg);
   conn.writable = write;
   return Status();
@@ -173,7 +269,7 @@ void HostPager::OnUffd(const std::shared_ptr<Conn>& conn) {
     std::shared_ptr<PagerSegment> seg = conn->segment;
     if (seg->OnFault(conn->client, addr, write, m.arg.pagefault.feat.ptid)) {
       const uint64_t page = (addr - conn->client->base) / kPageBytes;
-      Post([seg, page] { seg->FetchPage(page); });
+      Post(workers_, [seg, page] { seg->FetchPage(page); });
     }
   }
 }

@@ -182,6 +182,18 @@ Status MappedSegment::Flush() {
   return Call(sock_.get(), req, -1, &reply, nullptr, "flush remote mapping");
 }
 
+Status MappedSegment::Check() {
+  if (revoked_) return Error(ENOTCONN, "check: the host pager is gone");
+  PagerRequest req = MakeRequest(PagerOp::kCheck);
+  PagerReply reply{};
+  Status s = Call(sock_.get(), req, -1, &reply, nullptr, "remote mapping");
+  if (s.code() == EOWNERDEAD) {
+    return Error(EOWNERDEAD, "remote mapping: pages were lost with a host that held them "
+                             "exclusively (they went back to the home's last version)");
+  }
+  return s;
+}
+
 MappedSegment::~MappedSegment() {
   if (liveness_) internal::UnregisterOwnerDomain(base_);
   if (watcher_.joinable()) {

@@ -16,6 +16,9 @@
 //  - A fault the pager cannot satisfy (home gone, timeout) is SIGBUS on the
 //    faulting thread; a handler must not return to the faulting access.
 //  - If the pager goes away, the mapping is revoked (PROT_NONE): SIGSEGV.
+//  - Check (and Flush) report what became of the segment: EOWNERDEAD once
+//    after the home reported pages lost with a host that held them
+//    exclusively; the session's error once the host's copy is lost.
 //
 // Thread safety: data() may be used by every thread; Flush may be called
 // from any thread; destruction must not race with use.
@@ -68,8 +71,16 @@ class MappedSegment {
   uint64_t owner_domain() const { return owner_domain_; }
   uint32_t owner_index() const { return owner_index_; }
   // Writes this host's dirty pages of the segment back to the home (the
-  // mapping's msync: msync(2) itself does not reach the pager).
+  // mapping's msync: msync(2) itself does not reach the pager), then
+  // answers as Check.
   Status Flush();
+  // What became of the segment since this mapping last asked (or was made):
+  // EOWNERDEAD once after the home reported that exclusive copies of some of
+  // its pages were lost with their host (those pages went back to the
+  // home's last version); the session's error (ENOTCONN, ECONNRESET,
+  // ESTALE, ...) once this host's copy is lost, every access being SIGBUS;
+  // ENOTCONN when the pager is gone. Ok otherwise.
+  Status Check();
 
  private:
   MappedSegment() = default;

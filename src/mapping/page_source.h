@@ -41,6 +41,10 @@ class CoherenceSink {
   virtual Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) = 0;
   // The home is gone or the session broke: fail every pending and future fault clearly.
   virtual void Lost(Status why) = 0;
+  // The home reports that exclusive copies of some of the segment's pages
+  // were lost with the host that held them (they fell back to the home's
+  // last version): tell the segment's users.
+  virtual void PagesLost() = 0;
 };
 
 class PageSource {

@@ -158,11 +158,39 @@ Status PagerSegment::Downgrade(uint64_t page, std::span<std::byte> dirty_out, bo
 
 void PagerSegment::Lost(Status why) {
   Lock lock(mu_);
+  if (lost_) return;
   lost_ = true;
   lost_why_ = std::move(why);
+  // The home's directory no longer knows this host's copies (a new epoch, or
+  // no home at all): none may be read or written again. Past the end of the
+  // file every access faults as SIGBUS in every process at once.
+  if (ftruncate(memfd_.get(), 0) != 0) {
+    // Cannot happen on a memfd we own; the faults still fail below.
+  }
   for (Page& p : pages_) {
+    if (p.held == Held::kExclusive) ++stats_.copies_lost;
+    p.held = Held::kNone;
     if (!p.fetching && !p.waiters.empty()) FailWaiters(p, lost_why_);
   }
+  resident_.clear();
+  resident_count_ = 0;
+}
+
+bool PagerSegment::lost() const {
+  Lock lock(mu_);
+  return lost_;
+}
+
+Status PagerSegment::Check(uint64_t* notices) const {
+  Lock lock(mu_);
+  if (lost_) return lost_why_;
+  *notices = stats_.loss_notices;
+  return Status();
+}
+
+void PagerSegment::PagesLost() {
+  Lock lock(mu_);
+  ++stats_.loss_notices;
 }
 
 PagerStats PagerSegment::Stats() const {

@@ -117,8 +117,8 @@ void PagerSegment::FetchPage(uint64_t page) {
     Result<Grant> grant =
         source_->Get(page, want == Held::kExclusive ? Access::kWrite : Access::kRead, have, data);
     lock.lock();
-    if (!grant.ok()) {
-      FailWaiters(p, grant.status());
+    if (!grant.ok() || lost_) {
+      FailWaiters(p, grant.ok() ? lost_why_ : grant.status());
       break;
     }
     if (p.pushes == pushes_before && Install(lock, page, want, *grant, data)) {

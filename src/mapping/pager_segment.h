@@ -61,6 +61,8 @@ struct PagerStats {
   uint64_t evictions = 0;      // pages evicted for room
   uint64_t write_backs = 0;    // dirty pages handed back (push, eviction, flush)
   uint64_t failed_faults = 0;  // faults answered with SIGBUS
+  uint64_t copies_lost = 0;    // exclusive copies dropped unwritten when the source was lost
+  uint64_t loss_notices = 0;   // the home's reports of pages lost with another host
   uint64_t resident_pages = 0;
 };
 
@@ -94,6 +96,10 @@ class PagerSegment : public CoherenceSink {
   bool read_only() const { return source_->ReadOnly(); }
   bool write_protect() const { return wp_; }
   const SegmentAccess& access() const { return access_; }
+  // Whether the source was lost (Lost): the copy is gone for good.
+  bool lost() const;
+  // The lost session's error, else Ok with *notices = stats().loss_notices.
+  Status Check(uint64_t* notices) const;
   int memfd() const { return memfd_.get(); }
 
   // Adds a process's mapping; write-protects the whole range in it (which
@@ -120,7 +126,11 @@ class PagerSegment : public CoherenceSink {
   // CoherenceSink.
   Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
   Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
+  // Drops the host's copy (the memfd is truncated: every access in the
+  // processes still mapping it is SIGBUS, never a stale or zero page) and
+  // fails every fault from now on.
   void Lost(Status why) override;
+  void PagesLost() override;
 
  private:
   enum class Held : uint8_t { kNone, kShared, kExclusive };

@@ -4,9 +4,13 @@
 // caller's SO_PEERCRED against the segment's owner and mode and answers with
 // the host's memfd for it), REGISTER the caller's userfaultfd for the mapping
 // it made (the descriptor travels with SCM_RIGHTS), FLUSH the host's dirty
-// pages. OPEN also hands out the mapping's owner domain and the host index
-// of the caller's PID namespace (docs/remote-mapping.md "Owners across
-// hosts"). Fixed little-endian layouts; the pager treats every byte and
+// pages, CHECK what became of the segment since the connection last asked
+// (EOWNERDEAD once after the home reported pages of it lost with another
+// host; the lost session's error once the host's copy is gone; FLUSH
+// answers the same after its write-back). OPEN also hands out the mapping's
+// owner domain and the host index of the caller's PID namespace
+// (docs/remote-mapping.md "Owners across hosts"). Fixed little-endian
+// layouts; the pager treats every byte and
 // descriptor a process sends as hostile.
 //
 // Thread safety: stateless functions on caller-owned descriptors.
@@ -26,7 +30,7 @@ inline constexpr uint32_t kPagerVersion = 2;
 // the ramsd at HOST:PORT (what RemoteAttachment::Map asks for).
 inline constexpr size_t kPagerNameBytes = 256;
 
-enum class PagerOp : uint32_t { kOpen = 1, kRegister = 2, kFlush = 3 };
+enum class PagerOp : uint32_t { kOpen = 1, kRegister = 2, kFlush = 3, kCheck = 4 };
 
 inline constexpr uint32_t kOpenWrite = 1;        // OPEN flag: map read-write
 inline constexpr uint32_t kRegisterWp = 1;       // REGISTER flag: registered with MODE_WP

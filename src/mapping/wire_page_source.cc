@@ -123,6 +123,12 @@ Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_ve
     fprintf(stderr, "rams: pages of a mapped segment on %s were lost with a host that held "
                     "them exclusively\n",
             conn_->peer().c_str());
+    CoherenceSink* sink = nullptr;
+    {
+      sys::LocalMutexLock l(mu_);
+      sink = sink_;
+    }
+    if (sink != nullptr) sink->PagesLost();
   }
   if ((g.flags & wire::kGrantData) != 0) std::copy(g.data.begin(), g.data.end(), data.begin());
   return Grant{.version = g.version, .data_included = (g.flags & wire::kGrantData) != 0};

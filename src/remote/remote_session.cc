@@ -60,6 +60,24 @@ Result<RemoteServerStat> RemoteSession::Stat() {
   return stat;
 }
 
+Result<RemoteMappingStat> RemoteSession::MappingStat() {
+  Call call{.opcode = wire::Opcode::kMappingStat};
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, {}));
+  RAMS_ASSIGN_OR_RETURN(wire::MappingStatReply r, wire::MappingStatReply::Decode(call.body));
+  return RemoteMappingStat{
+      .epoch = r.epoch, .segments = r.segments, .hosts = r.hosts,
+      .pages_granted = r.pages_granted, .invalidations = r.invalidations,
+      .downgrades = r.downgrades, .upgrades = r.upgrades, .page_bounces = r.page_bounces,
+      .recalls_timed_out = r.recalls_timed_out, .hosts_cut_off = r.hosts_cut_off,
+      .pages_lost = r.pages_lost, .pager = (r.flags & wire::kMappingStatPager) != 0,
+      .pager_segments = r.pager_segments, .faults = r.faults, .fetches = r.fetches,
+      .pager_upgrades = r.pager_upgrades, .pager_invalidations = r.pager_invalidations,
+      .pager_downgrades = r.pager_downgrades, .evictions = r.evictions,
+      .write_backs = r.write_backs, .failed_faults = r.failed_faults,
+      .copies_lost = r.copies_lost, .loss_notices = r.loss_notices,
+      .resident_pages = r.resident_pages};
+}
+
 Result<std::unique_ptr<RemoteAttachment>> RemoteSession::Open(std::string_view name, bool read_only) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
   Call call{.opcode = wire::Opcode::kOpen};
@@ -105,6 +123,18 @@ Result<std::span<std::byte>> RemoteAttachment::Map() {
   if (!m.ok()) return Status(m.code(), what + ": " + m.status().message());
   mapped_ = std::move(*m);
   return mapped_->data();
+}
+
+Status RemoteAttachment::MappingStatus() {
+  std::lock_guard lock(map_mu_);
+  if (!mapped_) return Error(EINVAL, "mapping status of " + info_.name + ": not mapped");
+  return mapped_->Check();
+}
+
+Status RemoteAttachment::FlushMapping() {
+  std::lock_guard lock(map_mu_);
+  if (!mapped_) return Error(EINVAL, "flush mapping of " + info_.name + ": not mapped");
+  return mapped_->Flush();
 }
 
 Status RemoteAttachment::Read(uint64_t offset, std::span<std::byte> out) {

@@ -46,6 +46,7 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kDowngrade: return "DOWNGRADE";
     case Opcode::kMapOwner: return "MAP_OWNER";
     case Opcode::kMapHosts: return "MAP_HOSTS";
+    case Opcode::kMappingStat: return "MAPPING_STAT";
     case Opcode::kWakeup: return "WAKEUP";
   }
   thread_local std::string unknown;

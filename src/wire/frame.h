@@ -81,6 +81,8 @@ enum class Opcode : uint8_t {
   kDowngrade = 29,   // server -> client request
   kMapOwner = 30,    // on sessions with kFeatureMapping
   kMapHosts = 31,
+  // The remote-mapping counters of a ramsd: its directories and its host pager.
+  kMappingStat = 40,
   kWakeup = 64,  // push only
 };
 

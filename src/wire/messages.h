@@ -289,6 +289,35 @@ struct ServerStatReply : Message<ServerStatReply> {
 };
 
 
+// MAPPING_STAT reply: a ramsd's remote-mapping counters, as the home of its
+// exports (its directories) and as its host's pager (flags bit 0: one runs;
+// else those fields are 0). Monotonic except the gauges (segments, hosts,
+// pager_segments, resident_pages, epoch).
+inline constexpr uint32_t kMappingStatPager = 1u << 0;
+struct MappingStatReply : Message<MappingStatReply> {
+  static constexpr std::string_view kWhat = "MAPPING_STAT reply";
+  uint32_t flags = 0;
+  uint64_t epoch = 0;
+  uint64_t segments = 0, hosts = 0, pages_granted = 0, invalidations = 0, downgrades = 0,
+           upgrades = 0, page_bounces = 0, recalls_timed_out = 0, hosts_cut_off = 0,
+           pages_lost = 0;
+  uint64_t pager_segments = 0, faults = 0, fetches = 0, pager_upgrades = 0,
+           pager_invalidations = 0, pager_downgrades = 0, evictions = 0, write_backs = 0,
+           failed_faults = 0, copies_lost = 0, loss_notices = 0, resident_pages = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.flags) && f.Check((s.flags & ~kMappingStatPager) == 0) && f.Zero32() &&
+           f.U64(s.epoch) && f.U64(s.segments) && f.U64(s.hosts) && f.U64(s.pages_granted) &&
+           f.U64(s.invalidations) && f.U64(s.downgrades) && f.U64(s.upgrades) &&
+           f.U64(s.page_bounces) && f.U64(s.recalls_timed_out) && f.U64(s.hosts_cut_off) &&
+           f.U64(s.pages_lost) && f.U64(s.pager_segments) && f.U64(s.faults) &&
+           f.U64(s.fetches) && f.U64(s.pager_upgrades) && f.U64(s.pager_invalidations) &&
+           f.U64(s.pager_downgrades) && f.U64(s.evictions) && f.U64(s.write_backs) &&
+           f.U64(s.failed_faults) && f.U64(s.copies_lost) && f.U64(s.loss_notices) &&
+           f.U64(s.resident_pages);
+  }
+};
+
 // Remote mapping (docs/protocol.md §8, docs/remote-mapping.md). Pages are
 // kPageBytes whatever the kernel's page size; a segment's page n is
 // [n * kPageBytes, (n + 1) * kPageBytes) (the last one zero-padded).

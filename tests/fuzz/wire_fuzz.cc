@@ -84,6 +84,9 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
     case Opcode::kDowngrade: reply ? RoundTrip<RecallReply>(body) : RoundTrip<RecallRequest>(body); break;
     case Opcode::kMapOwner: reply ? RoundTrip<MapOwnerReply>(body) : RoundTrip<MapOwnerRequest>(body); break;
     case Opcode::kMapHosts: reply ? RoundTrip<MapHostsReply>(body) : RoundTrip<HandleRequest>(body); break;
+    case Opcode::kMappingStat:
+      if (reply) RoundTrip<MappingStatReply>(body);
+      break;
     case Opcode::kPing: break;
   }
   (void)OpcodeName(opcode);

@@ -36,6 +36,7 @@ struct ClusterOptions {
   SegmentAccess access;
   PagerTuning tuning;
   std::chrono::milliseconds home_timeout{3000};
+  SegmentProvider provider;  // for names other than kSegment
 };
 
 class Cluster {
@@ -47,6 +48,7 @@ class Cluster {
       po.socket_path = "@rams-pager-test-" + std::to_string(getpid()) + "-" +
                        std::to_string(serial++);
       po.tuning = o.tuning;
+      po.provider = o.provider;
       auto pager = HostPager::Start(po);
       if (!pager.ok()) {
         error = pager.status();

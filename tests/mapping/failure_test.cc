@@ -6,9 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "cluster.h"
 #include "common/test_util.h"
@@ -141,6 +145,175 @@ TEST(FailureTest, LostSessionFailsFaultsAtOnce) {
     return p[0] == std::byte{0} ? 3 : 4;
   });
   EXPECT_EQ(WaitChild(k, std::chrono::seconds(20)), kSigbus);
+}
+
+// A provider that blocks until released, like a home that accepts the
+// connection and never answers HELLO.
+class BlackholeProvider {
+ public:
+  SegmentProvider Provider() {
+    return [this](std::string_view) -> Result<ProvidedSegment> {
+      std::unique_lock l(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait(l, [&] { return released_; });
+      return Error(ETIMEDOUT, "the home never answered HELLO");
+    };
+  }
+  bool AwaitEntered(int calls) {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return entered_ >= calls; });
+  }
+  int entered() {
+    std::lock_guard l(mu_);
+    return entered_;
+  }
+  void Release() {
+    std::lock_guard l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool released_ = false;
+};
+
+// One process naming an unreachable home must not stall the host: while
+// the provider waits for that home, another process's faults on a served
+// segment complete (the provider runs on an opener, not the pager thread),
+// and a second OPEN of the same name joins the first instead of taking
+// another opener. The provider answers only after the faults are done, so
+// a pager that waits for it on its own thread fails here (the child is
+// killed after 30 s).
+TEST(FailureTest, AnUnreachableHomeStallsOnlyItsOwnOpen) {
+  BlackholeProvider blackhole;
+  Cluster c({.hosts = 1, .provider = blackhole.Provider()});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t k = ForkChild([&c, &ready, &go] {
+    auto m = c.Map(0);
+    if (!m.ok()) return 2;
+    char b = 1;
+    if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1) return 3;
+    volatile std::byte* p = (*m)->data().data();
+    for (uint64_t pg = 0; pg < 4; ++pg) {
+      if (p[pg * kPageBytes] != std::byte{0}) return 4;  // read faults
+      p[pg * kPageBytes + 1] = std::byte{7};            // write faults
+    }
+    return 0;
+  });
+  char b = 0;
+  ASSERT_EQ(read(ready[0], &b, 1), 1);
+  Result<std::unique_ptr<MappedSegment>> stalled[2] = {Error(EINPROGRESS, ""),
+                                                       Error(EINPROGRESS, "")};
+  auto open = [&](int i) {
+    return std::thread([&, i] {
+      stalled[i] = MappedSegment::Open(c.socket(0), "10.77.255.1:7700/blackhole", MapOptions{});
+    });
+  };
+  std::thread openers[2];
+  openers[0] = open(0);
+  EXPECT_TRUE(blackhole.AwaitEntered(1));
+  openers[1] = open(1);
+  ASSERT_EQ(write(go[1], &b, 1), 1);
+  const int rc = WaitChild(k, std::chrono::seconds(30));
+  const int provider_calls = blackhole.entered();
+  blackhole.Release();
+  for (std::thread& t : openers) t.join();
+  for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(provider_calls, 1);
+  for (const auto& s : stalled) EXPECT_EQ(s.code(), ETIMEDOUT) << s.status().ToString();
+  EXPECT_EQ(c.home.ReadCoherent(3)[1], std::byte{7});
+}
+
+// Waits (bounded) until host 0's pager counted `n` exclusive copies lost.
+bool AwaitCopiesLost(const Cluster& c, uint64_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    if (c.stats(0).copies_lost >= n) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// A lost session takes the host's copy with it: pages cached before the
+// loss, clean or dirty, are SIGBUS in the processes still mapping them,
+// never a stale copy the home's directory no longer knows about.
+TEST(FailureTest, LostSessionDropsTheCachedCopies) {
+  Cluster c({.hosts = 1});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  std::vector<std::byte> page(kPageBytes, std::byte{0x33});
+  c.home.WriteCoherent(0, page);
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t k = ForkChild([&c, &ready, &go] {
+    DieOnFaultSignals();
+    auto m = c.Map(0);
+    if (!m.ok()) return 2;
+    volatile std::byte* p = (*m)->data().data();
+    if (p[0] != std::byte{0x33}) return 3;  // cached shared
+    p[kPageBytes] = std::byte{1};           // cached exclusive, dirty
+    char b = 1;
+    if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1) return 4;
+    return p[0] == std::byte{0x33} ? 5 : 6;  // must not return: SIGBUS
+  });
+  char b = 0;
+  ASSERT_EQ(read(ready[0], &b, 1), 1);
+  c.home.Disconnect(0);
+  EXPECT_TRUE(AwaitCopiesLost(c, 1));
+  ASSERT_EQ(write(go[1], &b, 1), 1);
+  EXPECT_EQ(WaitChild(k), kSigbus);
+  for (int fd : {ready[0], ready[1], go[0], go[1]}) close(fd);
+}
+
+// After its source is lost, a new OPEN of the name asks the provider again
+// (a new session, a new epoch): the new mapping works on the home's data,
+// while the write the lost copy held is gone.
+TEST(FailureTest, ANewMappingAfterALostSessionOpensAFreshSource) {
+  std::atomic<FakeHome*> home{nullptr};
+  std::atomic<int> provided{0};
+  Cluster c({.hosts = 1, .provider = [&](std::string_view) -> Result<ProvidedSegment> {
+               return ProvidedSegment{.source = home.load()->Connect(++provided), .access = {}};
+             }});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  home = &c.home;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t k = ForkChild([&c, &ready] {
+    auto m = c.Map(0);
+    if (!m.ok()) return 2;
+    (*m)->data()[kPageBytes] = std::byte{1};  // held exclusively when the session goes
+    char b = 1;
+    if (write(ready[1], &b, 1) != 1) return 3;
+    for (;;) pause();
+  });
+  char b = 0;
+  ASSERT_EQ(read(ready[0], &b, 1), 1);
+  close(ready[0]);
+  close(ready[1]);
+  c.home.WriteCoherent(2, std::vector<std::byte>(kPageBytes, std::byte{0x44}));
+  c.home.Disconnect(0);
+  EXPECT_TRUE(AwaitCopiesLost(c, 1));
+  pid_t again = ForkChild([&c] {
+    auto m = c.Map(0);
+    if (!m.ok()) return 2;
+    volatile std::byte* p = (*m)->data().data();
+    if (p[2 * kPageBytes] != std::byte{0x44}) return 3;
+    if (p[kPageBytes] != std::byte{0}) return 4;  // the lost write
+    p[3 * kPageBytes] = std::byte{5};
+    return 0;
+  });
+  EXPECT_EQ(WaitChild(again), 0);
+  kill(k, SIGKILL);
+  WaitChild(k);
+  EXPECT_EQ(provided, 1);
+  EXPECT_EQ(c.home.ReadCoherent(3)[0], std::byte{5});
 }
 
 TEST(FailureTest, PagerGoneRevokesTheMappingNeverZeros) {

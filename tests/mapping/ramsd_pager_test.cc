@@ -5,14 +5,20 @@
 // at $RAMS_PAGER_SOCKET), reads what the home holds and writes; a process of
 // host B sees the write after the home's recall. Two processes of host A cost
 // the home one PAGE_GET grant per page; the pagers' counters are in /metrics.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mapping/mapped_segment.h"
@@ -95,6 +101,104 @@ TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {
   auto bad = MappedSegment::Open(sockets_[0], "no-address", MapOptions{.write = false});
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 0u);
+}
+
+// A home that accepts the connection and never answers HELLO: ramsd's
+// provider waits for it (up to its 5 s connect timeout) on an opener thread,
+// so a mapping of a served segment faults in meanwhile; the stalled OPEN
+// then fails cleanly and ramsd goes on.
+TEST_F(RamsdPagerTest, AHomeThatNeverAnswersHelloStallsOnlyItsOwnOpen) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(listener, 4), 0);  // the kernel completes the handshake; nobody answers
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string blackhole = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+
+  auto served = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = false});
+  ASSERT_TRUE(served.ok()) << served.status().ToString();
+  std::atomic<bool> stalled_done{false};
+  Result<std::unique_ptr<MappedSegment>> stalled = Error(EINPROGRESS, "");
+  std::thread opener([&] {
+    stalled = MappedSegment::Open(sockets_[0], blackhole, MapOptions{.write = false});
+    stalled_done = true;
+  });
+  // The provider has connected once the listener's queue holds the connection.
+  pollfd p{.fd = listener, .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&p, 1, 10000), 1);
+  const volatile std::byte* q = (*served)->data().data();
+  EXPECT_EQ(test_wire::CheckInitialPages(q, kPages), 0);  // faults of every page
+  EXPECT_FALSE(stalled_done.load()) << "the faults waited for the stalled OPEN";
+  opener.join();
+  EXPECT_FALSE(stalled.ok());
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments"), 1u);
+  close(listener);
+}
+
+// Waits (bounded) until `metric` at `http_port` reaches `n`.
+bool AwaitMetric(uint16_t http_port, const std::string& metric, uint64_t n) {
+  for (int i = 0; i < 1000; ++i) {
+    const uint64_t v = test::ScrapeMetric(http_port, metric);
+    if (v != UINT64_MAX && v >= n) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// Host A's ramsd (its pager) killed while it holds a page exclusively: the
+// page falls back to the home's last version, and the loss reaches the next
+// user of the segment on host B through the API, once: EOWNERDEAD from
+// RemoteAttachment::MappingStatus (and from MappedSegment::Check of another
+// mapping on B), Ok after that; B's pager counts the notice.
+TEST_F(RamsdPagerTest, PagesLostWithAKilledHostAreReportedOnceThroughTheApi) {
+  ASSERT_EQ(setenv("RAMS_PAGER_SOCKET", sockets_[1].c_str(), 1), 0);
+  auto session = RemoteSession::Connect("127.0.0.1", home_.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  auto attachment = session->Open(seg_.name());
+  ASSERT_TRUE(attachment.ok()) << attachment.status().ToString();
+  EXPECT_EQ((*attachment)->MappingStatus().code(), EINVAL);  // not mapped yet
+  auto mapped = (*attachment)->Map();
+  unsetenv("RAMS_PAGER_SOCKET");
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  const volatile std::byte* b = mapped->data();
+  EXPECT_EQ(static_cast<std::byte>(b[0]), std::byte{1});  // B's session exists at the home
+  auto other = MappedSegment::Open(sockets_[1], name_, MapOptions{.write = false});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+
+  {
+    auto a = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = true});
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    (*a)->data()[3 * kPageBytes] = std::byte{0x77};  // exclusive at host A, never written back
+  }  // unmapped here; host A's pager keeps the page
+  EXPECT_EQ((*attachment)->MappingStatus().code(), 0);
+  hosts_[0].Stop(SIGKILL);
+  ASSERT_TRUE(AwaitMetric(home_.http_port(), "ramsd_mapping_pages_lost_total", 1));
+
+  EXPECT_EQ(static_cast<std::byte>(b[3 * kPageBytes]), std::byte{4});  // the home's last version
+  Status lost = (*attachment)->MappingStatus();
+  EXPECT_EQ(lost.code(), EOWNERDEAD) << lost.ToString();
+  EXPECT_EQ((*attachment)->MappingStatus().code(), 0);  // once
+  EXPECT_EQ((*other)->Check().code(), EOWNERDEAD);      // once per mapping
+  EXPECT_EQ((*other)->Flush().code(), 0);
+  EXPECT_EQ(test::ScrapeMetric(hosts_[1].http_port(), "ramsd_pager_loss_notices_total"), 1u);
+  // And in MAPPING_STAT (`rams stat`): the home's loss, host B's notice.
+  auto home_stat = session->MappingStat();
+  ASSERT_TRUE(home_stat.ok()) << home_stat.status().ToString();
+  EXPECT_EQ(home_stat->pages_lost, 1u);
+  EXPECT_GE(home_stat->pages_granted, 2u);
+  EXPECT_FALSE(home_stat->pager);  // started without --pager-socket: --no-pager
+  auto b_session = RemoteSession::Connect("127.0.0.1", hosts_[1].port());
+  ASSERT_TRUE(b_session.ok()) << b_session.status().ToString();
+  auto b_stat = b_session->MappingStat();
+  ASSERT_TRUE(b_stat.ok()) << b_stat.status().ToString();
+  EXPECT_TRUE(b_stat->pager);
+  EXPECT_EQ(b_stat->loss_notices, 1u);
+  EXPECT_EQ(b_stat->pager_segments, 1u);
+  EXPECT_EQ(b_stat->pages_lost, 0u);  // B is no home of this segment
 }
 
 TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {

@@ -37,6 +37,10 @@ struct RecordingSink : CoherenceSink {
     std::lock_guard l(mu);
     lost.push_back(why.code());
   }
+  void PagesLost() override {
+    std::lock_guard l(mu);
+    ++pages_lost;
+  }
   Status Record(char what, uint64_t page, std::span<std::byte> out, bool* dirty) {
     std::lock_guard l(mu);
     events.push_back(std::string(1, what) + std::to_string(page));
@@ -55,6 +59,7 @@ struct RecordingSink : CoherenceSink {
   std::mutex mu;
   std::vector<std::string> events;
   std::vector<int> lost;
+  int pages_lost = 0;
 };
 
 // A listening loopback socket; Accept() hands the connection to a RawClient.
@@ -191,6 +196,32 @@ TEST(WireSourceScriptTest, AnEpermPutIsStaleOnlyWhenARecallCrossedIt) {
   ASSERT_TRUE(ack.has_value());
   EXPECT_EQ(ack->first.request_id, wire::kServerRequestIdBit | 20);
   EXPECT_TRUE(s.sink.Lost().empty());
+}
+
+// A PAGE_GET reply flagged kSegmentLostPages tells the sink, once per
+// flagged reply; the grant is used as usual.
+TEST(WireSourceScriptTest, ALostPagesFlagReachesTheSink) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  const std::vector<std::byte> data(kPageBytes, std::byte{0x61});
+  for (uint32_t flags : {wire::kSegmentLostPages, 0u}) {
+    std::vector<std::byte> page(kPageBytes);
+    auto get = std::async(std::launch::async,
+                          [&] { return s.source->Get(2, Access::kRead, 0, page); });
+    auto req = s.peer->Receive();
+    ASSERT_TRUE(req.has_value());
+    ASSERT_EQ(req->first.opcode, static_cast<uint8_t>(wire::Opcode::kPageGet));
+    s.peer->SendFrame({.opcode = req->first.opcode, .flags = wire::kFlagReply,
+                       .request_id = req->first.request_id},
+                      wire::PageGetReply{.epoch = 5, .flags = flags,
+                                         .grants = {{.page = 2, .version = 1,
+                                                     .flags = wire::kGrantData, .data = data}}});
+    auto g = get.get();
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(page, data);
+    std::lock_guard l(s.sink.mu);
+    EXPECT_EQ(s.sink.pages_lost, 1);
+  }
 }
 
 TEST(WireSourceScriptTest, AReplyToAnIdNeverSentClosesWithEproto) {

@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
   void* addr = NULL;
   uint64_t size = 0;
   CHECK(rams_segment_map(seg, &addr, &size) == -ENOTSUP);
+  CHECK(rams_remote_mapping_status(seg) == -EINVAL); /* not mapped */
+  CHECK(rams_remote_flush_mapping(seg) == -EINVAL);
   rams_remote_close(r); /* the segment outlives its session */
   CHECK(rams_segment_read(seg, 100, back, 5) == 0);
   rams_segment_close(seg);

@@ -49,8 +49,12 @@ expect 3 "unexported segment" -- "$rams" read "127.0.0.1:$port/$n-hidden" 0 4
 expect 2 "bad address" -- "$rams" read "127.0.0.1/$n" 0 4
 expect 0 "stat" -- "$rams" stat "127.0.0.1:$port"
 says "$dir/out" "$n" "stat lists the export"
+says "$dir/out" "pages_lost  *0" "stat shows the mapping counters"
+says "$dir/out" "host pager:   none" "stat says ramsd runs no pager (--no-pager)"
 expect 0 "stat --json" -- "$rams" stat --json "127.0.0.1:$port"
 says "$dir/out" '"read_only": false' "json export"
+says "$dir/out" '"pages_lost": 0' "json mapping counters"
+says "$dir/out" '"pager": null' "json: no pager"
 expect 0 "ping" -- "$rams" ping -c 20 "127.0.0.1:$port"
 says "$dir/out" "p99" "ping percentiles"
 expect 2 "stat with a segment name" -- "$rams" stat "127.0.0.1:$port/$n"

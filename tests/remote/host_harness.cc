@@ -188,7 +188,7 @@ HostProcess Host::Exec(const std::vector<std::string>& argv) {
 int Host::Wait(const HostProcess& p) { return p.waiter > 0 ? WaitStatus(p.waiter) : -1; }
 
 int WithMapping(const Host& home, const std::string& name, const std::string& key,
-                const std::function<int(std::byte*)>& body) {
+                const std::function<int(std::byte*, RemoteAttachment&)>& body) {
   auto s = RemoteSession::Connect(home.address(), HostRamsd::kPort, {.key = key});
   if (!s.ok()) return 60;
   auto seg = s->Open(name);
@@ -198,7 +198,13 @@ int WithMapping(const Host& home, const std::string& name, const std::string& ke
     std::fprintf(stderr, "map: %s\n", bytes.status().ToString().c_str());
     return 62;
   }
-  return body(bytes->data());
+  return body(bytes->data(), **seg);
+}
+
+int WithMapping(const Host& home, const std::string& name, const std::string& key,
+                const std::function<int(std::byte*)>& body) {
+  return WithMapping(home, name, key,
+                     [&](std::byte* base, RemoteAttachment&) { return body(base); });
 }
 
 std::string MatmulOnHosts(const Host& home, const std::string& name, const std::string& key,

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "rams/remote.h"
+
 namespace rams::test {
 
 // A process started on a host.
@@ -106,6 +108,9 @@ class HostPagerProcess {
 // for a failed connect, open or map.
 int WithMapping(const Host& home, const std::string& name, const std::string& key,
                 const std::function<int(std::byte*)>& body);
+// The same, with the mapped attachment too (MappingStatus, FlushMapping).
+int WithMapping(const Host& home, const std::string& name, const std::string& key,
+                const std::function<int(std::byte*, RemoteAttachment&)>& body);
 
 // The n x n matrix multiplication with A, B and C in the remote segment
 // `name` (3 n^2 doubles, homed at `home`, which runs HostRamsd): the first

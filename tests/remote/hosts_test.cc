@@ -151,6 +151,10 @@ int WithMapping(const Host& home, const std::string& name,
                 const std::function<int(std::byte*)>& body) {
   return rams::test::WithMapping(home, name, kKey, body);
 }
+int WithMapping(const Host& home, const std::string& name,
+                const std::function<int(std::byte*, RemoteAttachment&)>& body) {
+  return rams::test::WithMapping(home, name, kKey, body);
+}
 
 constexpr int kMatrixN = 1024;
 constexpr uint64_t kMatrixBytes = uint64_t{3} * kMatrixN * kMatrixN * sizeof(double);
@@ -389,12 +393,16 @@ TEST_F(MappedHostsTest, HostKilledHoldingAPageExclusively) {
   EXPECT_EQ(Host::Wait(holder), 128 + SIGKILL);
   // Host 2 reads and writes the page again, within the recall timeout.
   const auto start = std::chrono::steady_clock::now();
+  // Its API says so, once: EOWNERDEAD from the mapping's status.
   EXPECT_EQ(hosts_.host(2).Run([&] {
-              return WithMapping(home(), name_, [](std::byte* base) {
+              return WithMapping(home(), name_, [](std::byte* base, RemoteAttachment& seg) {
                 std::atomic_ref word(*reinterpret_cast<uint64_t*>(base));
                 const uint64_t v = word.load();
                 if (v != 1) return 1;  // the home's last version: host 1's store is lost
+                if (seg.MappingStatus().code() != EOWNERDEAD) return 4;
+                if (!seg.MappingStatus().ok()) return 5;
                 word.store(3);
+                if (!seg.FlushMapping().ok()) return 6;
                 return word.load() == 3 ? 0 : 2;
               });
             }),
@@ -442,29 +450,48 @@ TEST_F(MappedHostsTest, HomeGoneFaultEndsInSigbus) {
 }
 
 // After the home's ramsd restarts, a process that maps the segment again
-// works. Known defect: the host pager keeps serving the lost segment (the
-// new process gets SIGBUS) until the pager itself restarts
-// (RAMS_TEST_RESTART_PAGER=1 restarts it first, and then the test passes).
+// works: the host pager opens a new session (a new directory epoch) for new
+// mappings. A process that mapped it before the restart has lost its copy:
+// a page it had cached is SIGBUS now, never a copy the new directory does
+// not know about.
 TEST_F(MappedHostsTest, HomeRestartedThenMapAgain) {
   if (IsSkipped()) return;
-  if (std::getenv("RAMS_TEST_KNOWN_DEFECTS") == nullptr) {
-    GTEST_SKIP() << "known defect: the host pager keeps a segment lost with its home's restart";
-  }
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  HostProcess old_mapping = hosts_.host(2).Spawn([&] {
+    alarm(120);
+    signal(SIGBUS, SIG_DFL);
+    return WithMapping(home(), name_, [&](std::byte* base) {
+      std::atomic_ref(base[3 * 4096]).store(std::byte{8});  // cached exclusively
+      char c = 1;
+      if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) return 2;
+      return std::atomic_ref(base[3 * 4096]).load() == std::byte{8} ? 3 : 4;  // must be SIGBUS
+    });
+  });
+  close(ready[1]);
+  close(go[0]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
   EXPECT_EQ(KillHomeUnderAMapping(hosts_.host(1), home(), *ramsd_, name_), 128 + SIGBUS);
   std::string error;
   ASSERT_TRUE(ramsd_->Start({"--key-file", "/tmp/key", "--export", name_}, &error)) << error;
-  if (std::getenv("RAMS_TEST_RESTART_PAGER") != nullptr) {
-    pagers_[1].emplace(hosts_.host(1));
-    ASSERT_TRUE(pagers_[1]->Start(kKey, &error)) << error;
+  for (int h : {1, 2}) {
+    EXPECT_EQ(hosts_.host(h).Run([&] {
+                alarm(60);
+                return WithMapping(home(), name_, [](std::byte* base) {
+                  if (std::atomic_ref(base[3 * 4096]).load() != std::byte{0}) return 1;  // lost
+                  std::atomic_ref(base[6 * 4096]).store(std::byte{9});
+                  return std::atomic_ref(base[6 * 4096]).load() == std::byte{9} ? 0 : 2;
+                });
+              }),
+              0)
+        << "host " << h;
   }
-  EXPECT_EQ(hosts_.host(1).Run([&] {
-              alarm(60);
-              return WithMapping(home(), name_, [](std::byte* base) {
-                std::atomic_ref(base[6 * 4096]).store(std::byte{9});
-                return std::atomic_ref(base[6 * 4096]).load() == std::byte{9} ? 0 : 1;
-              });
-            }),
-            0);
+  EXPECT_EQ(write(go[1], &c, 1), 1);
+  close(go[1]);
+  EXPECT_EQ(Host::Wait(old_mapping), 128 + SIGBUS);
 }
 
 // The page ping-pong: a process on each of hosts 1 and 2 increments one

@@ -68,6 +68,15 @@ class Host {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : wire::PageGetReply{};
   }
+  // Takes `page` exclusively (request `id`); its version, 0 on failure.
+  uint64_t TakeExclusive(uint64_t id, uint64_t page) {
+    SendGet(id, page, 1, true);
+    auto [h, body] = Expect(id);
+    EXPECT_EQ(h.status, 0u);
+    if (h.status != 0) return 0;
+    const wire::PageGetReply g = Grant(body);
+    return g.grants.empty() ? 0 : g.grants[0].version;
+  }
   // Reads the next frame, which must be a recall `op`, and answers it.
   void AnswerNext(wire::Opcode op, uint8_t fill) {
     auto recall = c_.Receive();
@@ -242,6 +251,55 @@ TEST_F(MappingHomeTest, OneSidedOperationsRecallTheHostsCopiesFirst) {
   std::vector<std::byte> home(8);
   ASSERT_TRUE(seg_.segment().Read(2 * kPage, home).ok());
   EXPECT_EQ(home[0], std::byte{7});
+}
+
+// WAIT on a mapped segment compares the word with its current value: the
+// exclusive copy of its page is downgraded first (a host's store to it makes
+// the WAIT answer EAGAIN at once, where the home's own copy would have let
+// it park). A WAKE from the host then ends a WAIT parked on the home's copy.
+// The sync agent's opcodes are refused there (EOPNOTSUPP): the agent would
+// run the object on the home's copy while a host holds its page.
+TEST_F(MappingHomeTest, WaitComparesTheCurrentCopyAndSyncAgentOpsAreRefused) {
+  Start();
+  Host a(ramsd_.port(), seg_.name());
+  Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+  const uint64_t v1 = a.TakeExclusive(10, 1);
+  ASSERT_NE(v1, 0u);
+
+  // Page 1 holds 0x02 bytes at the home; host A wrote 0xCD into its copy.
+  plain.raw().SendMsg(wire::Opcode::kWait, 40,
+                      wire::WaitRequest{.handle = plain.handle(), .expected = 0x02020202,
+                                        .offset = kPage, .timeout_ns = 5'000'000'000});
+  a.AnswerNext(wire::Opcode::kDowngrade, 0xCD);
+  EXPECT_EQ(plain.Expect(40).first.status, static_cast<uint32_t>(EAGAIN));
+
+  // Now the home has 0xCD: a WAIT for it parks, A takes the page back (an
+  // upgrade: no data), changes it in its copy and wakes.
+  plain.raw().SendMsg(wire::Opcode::kWait, 41,
+                      wire::WaitRequest{.handle = plain.handle(), .expected = 0xCDCDCDCD,
+                                        .offset = kPage, .timeout_ns = 5'000'000'000});
+  EXPECT_EQ(plain.Expect(41).first.status, 0u);  // parked
+  a.SendGet(11, 1, 1, true, v1);
+  auto up = a.raw().Receive();
+  ASSERT_TRUE(up.has_value());
+  ASSERT_EQ(up->first.status, 0u);
+  a.raw().SendMsg(wire::Opcode::kWake, 12,
+                  wire::WakeRequest{.handle = a.handle(), .count = 1, .offset = kPage});
+  EXPECT_EQ(a.Expect(12).first.status, 0u);
+  auto woken = plain.raw().Receive();  // the WAKEUP push, well within the 5 s timeout
+  ASSERT_TRUE(woken.has_value());
+  EXPECT_EQ(woken->first.opcode, static_cast<uint8_t>(wire::Opcode::kWakeup));
+  EXPECT_EQ(woken->first.request_id, 41u);
+  auto result = wire::U32Reply::Decode(woken->second);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->value, 0u);  // woken, not timed out
+
+  for (wire::Opcode op : {wire::Opcode::kMutexLock, wire::Opcode::kCondSignal,
+                          wire::Opcode::kBarrierJoin}) {
+    plain.raw().SendMsg(op, 50, wire::SyncRequest{.handle = plain.handle(), .offset = 0});
+    auto [hs, body] = plain.Expect(50);
+    EXPECT_EQ(hs.status, static_cast<uint32_t>(EOPNOTSUPP)) << wire::OpcodeName(uint8_t(op));
+  }
 }
 
 TEST_F(MappingHomeTest, AHostThatNeverAcknowledgesIsCutOffAndTheOthersProceed) {

@@ -334,5 +334,24 @@ TEST(WireTest, RecallAndItsAcknowledgement) {
   EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kPageGet)), "PAGE_GET");
 }
 
+TEST(WireMappingStatTest, FixedLayoutFlagsAndReservedChecked) {
+  Bytes b = Encode(MappingStatReply{.flags = kMappingStatPager, .epoch = 9, .pages_lost = 3,
+                                    .resident_pages = 5});
+  ASSERT_EQ(b.size(), 192u);
+  auto r = MappingStatReply::Decode(b);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->epoch, 9u);
+  EXPECT_EQ(r->pages_lost, 3u);
+  EXPECT_EQ(r->resident_pages, 5u);
+  EXPECT_EQ(MappingStatReply::Decode(std::span(b).first(191)).code(), EINVAL);
+  Bytes bad = b;
+  StoreLe32(&bad[0], 2);  // an unknown flag
+  EXPECT_EQ(MappingStatReply::Decode(bad).code(), EINVAL);
+  bad = b;
+  StoreLe32(&bad[4], 1);  // reserved
+  EXPECT_EQ(MappingStatReply::Decode(bad).code(), EINVAL);
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kMappingStat)), "MAPPING_STAT");
+}
+
 }  // namespace
 }  // namespace rams::wire
