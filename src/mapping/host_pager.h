@@ -106,6 +106,7 @@ class HostPager {
     bool opening = false;
     std::string open_name;
     bool open_write = false;
+    uint64_t open_domain = 0;  // the caller's PID-namespace domain (0: none)
     // The segment's loss notices this process was told of (CHECK, FLUSH);
     // exchanged by the pager thread and the FLUSH workers.
     std::atomic<uint64_t> loss_seen{0};

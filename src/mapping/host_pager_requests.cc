@@ -107,6 +107,7 @@ bool HostPager::HandleOpen(const std::shared_ptr<Conn>& conn, const PagerRequest
   }
   conn->open_name = name;
   conn->open_write = (req.flags & kOpenWrite) != 0;
+  conn->open_domain = req.domain;
   std::shared_ptr<PagerSegment> seg = Find(name);
   // A segment whose source was lost (its home restarted or went away) is
   // opened again for new mappings; without a provider it stays served, and
@@ -200,8 +201,8 @@ Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, Page
   }
   // The owner domain: without one (a home or page source that has none)
   // the mapping still works, and its sync objects stay single-host.
-  if (req.domain != 0) {
-    Result<OwnerIndex> owner = seg->Owner(req.domain);
+  if (conn.open_domain != 0) {
+    Result<OwnerIndex> owner = seg->Owner(conn.open_domain);
     if (owner.ok()) {
       reply->owner_domain = owner->domain;
       reply->owner_index = owner->host_index;
