@@ -137,10 +137,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Parks a WAIT whose word equalled `req.expected` just now. `wakes` (a
   // mapped segment's WAKE count, else null) ends it too once it moved past
   // `wakes_seen`: a host's store to its copy does not reach the home's word.
+  // `probe` is the zero-timeout check's result: ok when a WAKE woke the
+  // check itself, so the WAIT ends at once (that wake counted it as woken).
   rams::Status ParkWait(const Header& h, const wire::WaitRequest& req,
                         std::shared_ptr<rams::Attachment> attachment,
-                        std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen)
-      REQUIRES(io_thread_);
+                        std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen,
+                        const rams::Status& probe) REQUIRES(io_thread_);
   rams::Status HandleWake(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleStat(const Header& h, Body body) REQUIRES(io_thread_);
   rams::Status HandleMappingStat(const Header& h, Body body) REQUIRES(io_thread_);

@@ -284,25 +284,31 @@ Status Session::HandleWait(const Header& h, Body body) {
       self->io_thread_.AssertHeld();
       if (self->closing_) return;
       if (checked->code() == EAGAIN) return self->ReplyError(h, *checked);
-      Status s = self->ParkWait(h, req, attachment, wakes, seen);
+      Status s = self->ParkWait(h, req, attachment, wakes, seen, *checked);
       if (!s.ok()) self->ReplyError(h, s);
     };
     if (server_.mapping().Access(handle->name, req.offset, 4, /*write=*/false, apply, done)) {
       return Status::Ok();
     }
   }
-  // The futex check with a zero timeout: EAGAIN when the word differs now.
+  // The futex check with a zero timeout: EAGAIN when the word differs now,
+  // ok when a WAKE woke the check (the waker counted this WAIT as woken).
   Status now = attachment->Wait(req.offset, req.expected, std::chrono::nanoseconds(0));
   if (now.code() == EAGAIN) return now;
-  return ParkWait(h, req, std::move(attachment), nullptr, 0);
+  return ParkWait(h, req, std::move(attachment), nullptr, 0, now);
 }
 
 Status Session::ParkWait(const Header& h, const wire::WaitRequest& req,
                          std::shared_ptr<rams::Attachment> attachment,
-                         std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen) {
+                         std::shared_ptr<const std::atomic<uint64_t>> wakes, uint64_t wakes_seen,
+                         const Status& probe) {
   const auto deadline = ParkDeadline(req.timeout_ns);
+  // A wake that hit the zero-timeout check was spent on it: parking again
+  // would lose it, and the waker was told it woke someone.
+  const bool woken = probe.ok();
   return Park(h, req.handle, /*reply_now=*/true,
-              [attachment, req, deadline, wakes, wakes_seen](const std::atomic<bool>& cancel) {
+              [attachment, req, deadline, wakes, wakes_seen, woken](const std::atomic<bool>& cancel) {
+    if (woken) return std::pair<int, uint64_t>(0, 0);
     for (;;) {
       // Acquire: pairs with MappingHome::CountWake's release.
       if (wakes && wakes->load(std::memory_order_acquire) != wakes_seen) {

@@ -3,6 +3,7 @@
 // handles and on two remote sessions must give the same results; waits park
 // on the home host and are woken by local and remote wakers alike.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cerrno>
@@ -129,15 +130,22 @@ TEST_F(SyncOpsTest, RemoteWaiterWokenByLocalAndRemoteWakers) {
     auto waker_remote = Remote();
     std::atomic<int> result{-1};
     std::thread waiter([&] { result = remote->Wait(4, 0, std::nullopt).code(); });
-    // Wake until the waiter is parked and woken.
+    // Wake until the waiter is parked and woken. The bound is generous (an
+    // emulated ramsd may take seconds to park the wait); when it passes, the
+    // server is stopped so that the waiter returns and the test fails
+    // instead of hanging in join().
     uint32_t woken = 0;
-    for (int i = 0; i < 2000 && woken == 0; ++i) {
+    Status wake_status;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (woken == 0 && wake_status.ok() && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(milliseconds(5));
       auto w = local_waker ? local->Wake(4, 1) : waker_remote->Wake(4, 1);
-      ASSERT_TRUE(w.ok());
-      woken = *w;
+      if (w.ok()) woken = *w;
+      else wake_status = w.status();
     }
+    if (woken == 0) ramsd_.Stop(SIGKILL);
     waiter.join();
+    ASSERT_TRUE(wake_status.ok()) << wake_status.ToString();
     EXPECT_EQ(woken, 1u);
     EXPECT_EQ(result.load(), 0) << (local_waker ? "local" : "remote") << " waker";
   }
