@@ -247,6 +247,8 @@ MappingHome::HostStates MappingHome::OwnerHosts(const std::string& segment) cons
     if (o.state == OwnerSlot::State::kDead) out.dead[i / 64] |= uint64_t{1} << (i % 64);
   }
   return out;
+}
+
 std::shared_ptr<const std::atomic<uint64_t>> MappingHome::Wakes(
     const std::string& segment) const {
   auto it = directories_.find(segment);
