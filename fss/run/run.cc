@@ -47,7 +47,7 @@ constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
 
 // Group commit (see Checkpoint): at most this long, or this many records,
 // between a record that may wait and its fdatasync.
-constexpr int64_t kCommitWindowNs = 10'000'000;
+constexpr int64_t kCommitWindowNs = 100'000'000;
 constexpr size_t kGroupRecords = 1024;
 
 int64_t MonotonicNs() {

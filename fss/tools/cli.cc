@@ -70,7 +70,9 @@ Result<Runs> OpenRuns(const CliTarget& t, bool lock) {
   }
   Result<RunArea> area = RunArea::Open(dir, root.abs_path(), /*create=*/false, lock);
   runs.root.emplace(std::move(root));
-  if (area.code() == ENOENT) return runs;
+  // None there; or the default place is not this user's to reach (a program
+  // run as another user, with its HOME): no fss run ever used it.
+  if (area.code() == ENOENT || (area.code() == EACCES && t.run_area.empty())) return runs;
   if (!area.ok()) return area.status();
   RAMS_ASSIGN_OR_RETURN(runs.generations, area->Generations());
   runs.area.emplace(std::move(*area));
