@@ -320,9 +320,20 @@ Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow
       path = "/proc/" + std::to_string(pid_) + path.substr(n);
     }
   }
-  if (!path.empty() && path[0] == '/') return LocatePath(AT_FDCWD, path, follow, 0);
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
-  return LocatePath(base.get(), path, follow, 0);
+  Result<Target> t = Error(ENOENT, "path");
+  if (!path.empty() && path[0] == '/') {
+    t = LocatePath(AT_FDCWD, path, follow, 0);
+  } else {
+    RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
+    t = LocatePath(base.get(), path, follow, 0);
+  }
+  // "name/" must be a directory, as the kernel says (a symlink to one too).
+  struct stat st;
+  if (t.ok() && path.size() > 1 && path.back() == '/' && fstatat(t->dir.get(), t->name.c_str(), &st, 0) == 0 &&
+      !S_ISDIR(st.st_mode)) {
+    return Error(ENOTDIR, "not a directory");
+  }
+  return t;
 }
 
 int64_t Supervisor::Save(const Target& t, Change change) {
@@ -338,6 +349,12 @@ int64_t Supervisor::Save(const Target& t, Change change) {
 int64_t Supervisor::Unlink(int64_t dirfd, uint64_t path, int flags) {
   Result<Target> t = Locate(dirfd, path, false);
   if (!t.ok()) return NegErrno(t.status());
+  // The kernel's own refusals come before any save (whose error would differ).
+  struct stat st;
+  if (fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if ((flags & AT_REMOVEDIR) == 0 && S_ISDIR(st.st_mode)) return -EISDIR;
+    if ((flags & AT_REMOVEDIR) != 0 && !S_ISDIR(st.st_mode)) return -ENOTDIR;
+  }
   if (t->inside && (flags & AT_REMOVEDIR) == 0) {
     Result<bool> moved = cp_.MoveAway(t->rel, t->dir.get(), t->name);
     if (!moved.ok()) return NegErrno(moved.status());
@@ -383,6 +400,11 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   if (!t.ok()) return NegErrno(t.status());
   struct stat st;
   bool exists = fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  // Writing to a directory is the kernel's EISDIR, before any save.
+  if (exists && S_ISDIR(st.st_mode) && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) &&
+      (flags & __O_TMPFILE) != __O_TMPFILE) {
+    return -EISDIR;
+  }
   // O_TMPFILE makes nothing visible; the linkat that names it is saved.
   if ((flags & kWriteIntent) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE) {
     if (int64_t r = Save(*t, exists ? Change::kContent : Change::kReplace); r != 0) return r;
@@ -511,6 +533,12 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
     }
     case SYS_truncate: {
       int64_t len = static_cast<int64_t>(a[1]);
+      Result<Target> probe = Locate(AT_FDCWD, a[0], true);
+      struct stat st;
+      if (probe.ok() && fstatat(probe->dir.get(), probe->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISDIR(st.st_mode)) {
+        return -EISDIR;  // the kernel's refusal, before any save
+      }
       return simple(AT_FDCWD, a[0], true, Change::kContent, [&](const Target& t) {
         sys::UniqueFd f(::openat(t.dir.get(), t.name.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
         if (!f.valid()) return -1;
