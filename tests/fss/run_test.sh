@@ -111,6 +111,13 @@ seed
 if [ -d "$AREA/gen-1" ]; then echo "FAIL read-only: reading saved something"; fails=$((fails + 1)); else
   echo "ok   read-only"; fi
 
+# "file/" is ENOTDIR as in the kernel (the supervisor once stripped the slash
+# and wrote the file).
+seed
+"$FSS" run --root "$R" -- sh -c '(echo x > a/) 2>/dev/null && exit 1; [ "$(cat a)" = hello ]'
+if [ $? -eq 0 ]; then echo "ok   trailing-slash"; else echo "FAIL trailing-slash"; fails=$((fails + 1)); fi
+"$FSS" restore --root "$R" > /dev/null
+
 # The run area is outside the tree: a program listing the tree does not see
 # it, and one that knows where it is cannot change it.
 seed
