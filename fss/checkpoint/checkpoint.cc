@@ -19,6 +19,7 @@ namespace {
 constexpr char kLockName[] = ".fss.lock";
 constexpr char kSocketName[] = ".fss.sock";  // fssd's default socket lives here too
 constexpr char kEscapeDir[] = ".fss.esc";
+constexpr char kMovedPrefix[] = ".fss.moved.";
 
 int64_t Ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
 
@@ -33,6 +34,12 @@ void FillMetadata(const struct stat& st, Record* r) {
   r->size_bytes = static_cast<uint64_t>(st.st_size);
   r->ino = st.st_ino;
   r->dev = st.st_dev;
+}
+
+bool IsMovedLocation(std::string_view location) { return location.substr(0, 11) == kMovedPrefix; }
+
+std::string Checkpoint::MovedLocation(std::string_view rel) const {
+  return JoinPath(kMovedPrefix + std::to_string(generation_), rel);
 }
 
 std::string Checkpoint::LocationFor(std::string_view rel) {
@@ -71,11 +78,11 @@ Status WriteMarker(int area) {
 
 // Opens the area directory, creating it, or refusing a directory the FSS did
 // not create: its contents are the user's and Begin() would delete them.
-Result<sys::UniqueFd> ClaimArea(const Root& root) {
-  const std::string& name = root.checkpoint_name();
-  bool created = ::mkdirat(root.fd(), name.c_str(), 0700) == 0;
+Result<sys::UniqueFd> ClaimArea(int parent, const std::string& name) {
+  if (name.empty()) return Error(EINVAL, "no checkpoint area");
+  bool created = ::mkdirat(parent, name.c_str(), 0700) == 0;
   if (!created && errno != EEXIST) return ErrnoError("create checkpoint area");
-  sys::UniqueFd area(::openat(root.fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  sys::UniqueFd area(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!area.valid()) return ErrnoError("open checkpoint area " + name);
   if (!created && ::faccessat(area.get(), kMarkerName, F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
     RAMS_ASSIGN_OR_RETURN(bool ours, Adoptable(area.get()));
@@ -92,7 +99,12 @@ Result<sys::UniqueFd> ClaimArea(const Root& root) {
 }  // namespace
 
 Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const Root& root, OpenMode mode) {
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd area, ClaimArea(root));
+  return OpenAt(root, root.fd(), root.checkpoint_name(), mode);
+}
+
+Result<std::unique_ptr<Checkpoint>> Checkpoint::OpenAt(const Root& root, int area_parent, const std::string& area_name,
+                                                       OpenMode mode) {
+  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd area, ClaimArea(area_parent, area_name));
   sys::UniqueFd lock(::openat(area.get(), kLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!lock.valid()) return ErrnoError("open checkpoint lock");
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -100,6 +112,7 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const Root& root, OpenMode 
     return ErrnoError("lock checkpoint area");
   }
   std::unique_ptr<Checkpoint> cp(new Checkpoint(root, std::move(area), std::move(lock)));
+  cp->area_name_ = area_name;
   RAMS_RETURN_IF_ERROR(cp->Load(mode));
   return cp;
 }
@@ -115,10 +128,11 @@ Status Checkpoint::Load(OpenMode mode) {
     records_.push_back(std::move(r));
   }
   damage_ = contents->damage;
+  RAMS_RETURN_IF_ERROR(AdoptMovedOrphans());
   if (!damage_.empty()) {
     // Nothing is appended to, cut or deleted: the saved copies stay for restore.
     if (mode == OpenMode::kAcceptDamage) return Status::Ok();
-    return Error(EBADMSG, "checkpoint journal " + root_.checkpoint_name() + "/" + kJournalName + " is damaged (" +
+    return Error(EBADMSG, "checkpoint journal " + area_name_ + "/" + kJournalName + " is damaged (" +
                               damage_ + "); the saved copies are kept: run fss-restore to restore what can "
                               "be trusted");
   }
@@ -158,6 +172,76 @@ Status Checkpoint::Begin() {
   return Status::Ok();
 }
 
+Status Checkpoint::Commit() {
+  return journal_ == nullptr ? Status::Ok() : journal_->Sync();
+}
+
+// A file MoveAway moved into the area is its own evidence: its place names
+// its path, its inode keeps its metadata. One without a record (a power loss
+// kept the rename and lost the unsynced record) gets one in memory, after
+// the trusted ones, so restore and status see it.
+Status Checkpoint::AdoptMovedOrphans() {
+  std::string top = kMovedPrefix + std::to_string(generation_);
+  sys::UniqueFd dir(::openat(area_.get(), top.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return errno == ENOENT ? Status::Ok() : ErrnoError("open " + top);
+  std::set<std::string> recorded;
+  for (const Record& r : records_) {
+    if (IsMovedLocation(r.location)) recorded.insert(r.location);
+  }
+  std::deque<std::pair<std::string, sys::UniqueFd>> dirs;
+  dirs.emplace_back("", std::move(dir));
+  while (!dirs.empty()) {
+    auto [rel, fd] = std::move(dirs.front());
+    dirs.pop_front();
+    RAMS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(fd.get()));
+    for (const std::string& n : names) {
+      std::string path = JoinPath(rel, n);
+      struct stat st;
+      if (::fstatat(fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError("stat moved " + path);
+      if (S_ISDIR(st.st_mode)) {
+        sys::UniqueFd sub(::openat(fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub.valid()) return ErrnoError("open moved " + path);
+        dirs.emplace_back(path, std::move(sub));
+        continue;
+      }
+      Record r;
+      r.kind = RecordKind::kFile;
+      r.path = path;
+      r.location = MovedLocation(path);
+      if (recorded.count(r.location) != 0) continue;
+      FillMetadata(st, &r);
+      r.seq = next_seq_++;
+      Index(r);
+      records_.push_back(std::move(r));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std::string& name) {
+  RAMS_CHECK(!root_.IsHidden(rel));
+  if (group_max_ == 0 || rel.empty() || Covered(rel)) return false;
+  struct stat st, area_st;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_nlink != 1 || ::fstat(area_.get(), &area_st) != 0 || area_st.st_dev != st.st_dev) {
+    return false;
+  }
+  Record r;
+  r.kind = RecordKind::kFile;
+  r.path = rel;
+  r.location = MovedLocation(rel);
+  FillMetadata(st, &r);
+  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, AreaDirFor(r.location));
+  std::string base(BaseName(r.location));
+  RAMS_RETURN_IF_ERROR(RemoveTree(dir.get(), base));  // left by an earlier crash
+  RAMS_RETURN_IF_ERROR(Append(r, /*may_wait=*/true));
+  RAMS_RETURN_IF_ERROR(Fault("change"));
+  // The change and the save in one step. Should it fail, the record names a
+  // location that does not exist, which restore reads as "never moved".
+  if (::renameat(parent, name.c_str(), dir.get(), base.c_str()) != 0) return ErrnoError("unlink " + rel);
+  return true;
+}
+
 bool Checkpoint::Covered(const std::string& rel) const {
   if (covered_.empty()) return false;
   std::string_view p = rel;
@@ -173,14 +257,19 @@ bool Checkpoint::HoldsSaved(const std::string& rel) const {
   return it != covered_.end() && IsWithin(*it, rel);
 }
 
-Status Checkpoint::Append(Record record) {
+Status Checkpoint::Append(Record record, bool may_wait) {
   RAMS_RETURN_IF_ERROR(Fault("record"));
   if (journal_ == nullptr) {
     return Error(EIO, damage_.empty() ? "checkpoint journal could not be reopened: restart the server"
                                       : "checkpoint journal is damaged: restore it first");
   }
   record.seq = next_seq_;
-  RAMS_RETURN_IF_ERROR(journal_->Append(record));
+  if (group_max_ != 0 && may_wait) {
+    RAMS_RETURN_IF_ERROR(journal_->Write(record));
+    if (journal_->unsynced() >= group_max_) RAMS_RETURN_IF_ERROR(journal_->Sync());
+  } else {
+    RAMS_RETURN_IF_ERROR(journal_->Append(record));
+  }
   ++next_seq_;
   Index(record);
   records_.push_back(std::move(record));
@@ -286,7 +375,7 @@ Status Checkpoint::Save(const std::string& rel, Change change) {
     Record r;
     r.kind = RecordKind::kAbsent;
     r.path = rel;
-    return Append(std::move(r));
+    return Append(std::move(r), /*may_wait=*/true);
   }
   if (S_ISDIR(st.st_mode) && change == Change::kMetadata) {
     if (dir_meta_.count(rel) != 0) return Status::Ok();

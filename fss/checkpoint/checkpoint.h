@@ -21,6 +21,17 @@
 //     kFile record that lists the inode's other names in the tree (so a crash
 //     cannot save some names of an inode and not others).
 //
+// Group commit (SetGroupCommit, used by `fss run`): a record is always
+// written into the journal before its change is made, but only the records
+// whose loss could lose data are made durable at once (with every record
+// written before them, in one fdatasync): file copies, directory trees,
+// symlinks, links, directory metadata. Two kinds wait for the next Commit():
+// "did not exist" records (their loss cannot lose data: the path is created
+// after them) and files saved by MoveAway, where the save is the change
+// itself (one rename of the original into the area, which no crash can
+// undo halfway) and restore finds a moved file whose record was lost by its
+// place (.fss.moved.<generation>/<path>). See docs/fss.md, "Group commit".
+//
 // The area is locked (flock on .fss.lock) by the one process that owns it:
 // fssd, or fss-restore / fss commit while fssd is not running.
 //
@@ -63,6 +74,10 @@ class Checkpoint {
   // journal.h) is EBADMSG unless kAcceptDamage, and the area stays as it
   // is. EBUSY when another process holds the area.
   static Result<std::unique_ptr<Checkpoint>> Open(const Root& root, OpenMode mode = OpenMode::kStrict);
+  // The same for an area outside the tree: directory `area_name` in
+  // directory `area_parent` (`fss run`'s generations, see run_area.h).
+  static Result<std::unique_ptr<Checkpoint>> OpenAt(const Root& root, int area_parent, const std::string& area_name,
+                                                    OpenMode mode = OpenMode::kStrict);
 
   // Begins a new checkpoint: a fresh journal (next generation), the old
   // saved copies deleted. The current tree becomes the state to restore.
@@ -73,6 +88,24 @@ class Checkpoint {
   // Saves `rel` (canonical) unless already covered. REQUIRES: `rel` is not
   // in the checkpoint area.
   Status BeforeChange(const std::string& rel, Change change);
+
+  // Group commit: from now on records that may wait (see above) are made
+  // durable by Commit(), or once `max_unsynced` of them are waiting.
+  void SetGroupCommit(size_t max_unsynced) { group_max_ = max_unsynced; }
+  // Makes every record written so far durable.
+  Status Commit();
+  // Records written but not yet durable.
+  size_t unsynced() const { return journal_ == nullptr ? 0 : journal_->unsynced(); }
+
+  // Under group commit, removes the regular file parent/name (canonical
+  // `rel`) as unlink would, by moving it into the area as its saved copy,
+  // when this is the path's first change, the file has one link and lives on
+  // the area's file system: true then (or an error: the file is then still
+  // in place). False when it does not apply: the caller saves with
+  // BeforeChange and unlinks.
+  Result<bool> MoveAway(const std::string& rel, int parent, const std::string& name);
+  // Where MoveAway puts the original of `rel`, relative to the area.
+  std::string MovedLocation(std::string_view rel) const;
 
   // Puts every saved path back (see restore.h), then begins a new checkpoint.
   // Restore goes on past a path it cannot restore; then, or when the journal
@@ -102,7 +135,11 @@ class Checkpoint {
   bool Covered(const std::string& rel) const;
   bool HoldsSaved(const std::string& rel) const;
   Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }
-  Status Append(Record record);
+  // Journals the record; `may_wait`: under group commit it need not be
+  // durable before the change (see above).
+  Status Append(Record record, bool may_wait = false);
+  // Records for moved files whose own record a crash lost (in memory only).
+  Status AdoptMovedOrphans();
   Result<sys::UniqueFd> AreaDirFor(const std::string& location);
   Status SaveNode(const std::string& rel, int parent, const std::string& name, const struct stat& st,
                   std::string other_links = "");
@@ -115,6 +152,7 @@ class Checkpoint {
   const Root& root_;
   sys::UniqueFd area_;
   sys::UniqueFd lock_;
+  std::string area_name_;  // for messages
 
   uint64_t generation_ = 0;
   std::unique_ptr<Journal> journal_;  // null while the journal cannot be appended to
@@ -125,7 +163,12 @@ class Checkpoint {
   std::set<std::string> dir_meta_;  // paths with a kDirMeta record
   std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_;  // (dev, ino) -> path
   std::function<Status(std::string_view)> fault_;
+  size_t group_max_ = 0;  // 0: every record durable before its change
 };
+
+// Whether a record's location is where MoveAway puts files
+// (".fss.moved.<generation>/...").
+bool IsMovedLocation(std::string_view location);
 
 // The other names of a kFile record's inode (its '\\0'-separated target).
 std::vector<std::string> OtherLinks(const Record& record);

@@ -191,7 +191,7 @@ Result<Journal> Journal::OpenForAppend(int dirfd, uint64_t valid_bytes) {
   return Journal(std::move(fd), valid_bytes);
 }
 
-Status Journal::Append(const Record& record) {
+Status Journal::Write(const Record& record) {
   std::string bytes = EncodeRecord(record);
   size_t done = 0;
   while (done < bytes.size()) {
@@ -202,13 +202,33 @@ Status Journal::Append(const Record& record) {
     if (w < 0) break;
     done += static_cast<size_t>(w);
   }
-  if (done == bytes.size() && sys::RetryEintr([&] { return ::fdatasync(fd_.get()); }) == 0) {
+  if (done == bytes.size()) {
     end_ += bytes.size();
+    ++unsynced_;
     return Status::Ok();
   }
   Status failed = ErrnoError("append journal");
   if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) return ErrnoError("cut journal after failed append");
   return failed;
+}
+
+Status Journal::Sync() {
+  if (unsynced_ == 0) return Status::Ok();
+  if (sys::RetryEintr([&] { return ::fdatasync(fd_.get()); }) != 0) return ErrnoError("sync journal");
+  unsynced_ = 0;
+  return Status::Ok();
+}
+
+Status Journal::Append(const Record& record) {
+  uint64_t start = end_;
+  RAMS_RETURN_IF_ERROR(Write(record));
+  Status s = Sync();
+  if (s.ok()) return s;
+  // Not durable: cut it, so that the caller's refusal of the change holds.
+  end_ = start;
+  --unsynced_;
+  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) return ErrnoError("cut journal after failed append");
+  return s;
 }
 
 }  // namespace rams::fss

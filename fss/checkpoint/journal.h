@@ -4,7 +4,9 @@
 // version, checkpoint generation, CRC-32C) followed by records, each a
 // 88-byte fixed header (magic, kind, lengths, metadata, CRC-32C over header
 // and payload) and a payload of three strings (path, location, target).
-// A record is appended and fdatasync'ed before the change it protects is made.
+// A record is written before the change it protects is made, and made
+// durable (fdatasync) either at once (Append) or together with the records
+// written before it (Write, then Sync: group commit, see checkpoint.h).
 // Reading tells two kinds of bad bytes apart. A torn tail (a crash during an
 // append: fewer bytes than the record claims, or zeros) is cut, because its
 // change was never made. Anything else (a bad header, a bad record with bytes
@@ -126,14 +128,24 @@ class Journal {
   // Opens for appending; cuts a torn tail at `valid_bytes` first.
   static Result<Journal> OpenForAppend(int dirfd, uint64_t valid_bytes);
 
-  // Appends the record and makes it durable before returning. On failure the
-  // journal is cut back, so a later append never follows a partial record.
+  // Appends the record and makes it durable, with every record written
+  // before it, before returning. On failure the journal is cut back, so a
+  // later append never follows a partial record.
   Status Append(const Record& record);
+  // Writes the record into the file (the page cache: it survives the death
+  // of any process, not a power loss) without waiting for the disk. On
+  // failure the journal is cut back as for Append.
+  Status Write(const Record& record);
+  // Makes every record written so far durable (one fdatasync).
+  Status Sync();
+  // Records written but not yet durable.
+  size_t unsynced() const { return unsynced_; }
 
  private:
   Journal(sys::UniqueFd fd, uint64_t end) : fd_(std::move(fd)), end_(end) {}
   sys::UniqueFd fd_;
-  uint64_t end_;  // offset after the last durable record
+  uint64_t end_;  // offset after the last whole record written
+  size_t unsynced_ = 0;
 };
 
 }  // namespace rams::fss

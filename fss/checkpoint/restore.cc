@@ -121,6 +121,12 @@ class Failures {
 // Restores one record; everything it writes, and the directory it changed,
 // go to `batch`.
 Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* batch, Progress* progress) {
+  // A file whose move into the area never happened (a crash between its
+  // record and the rename) is still in place, unchanged.
+  if (IsMovedLocation(r.location) && ::faccessat(area_fd, r.location.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+      errno == ENOENT) {
+    return Status::Ok();
+  }
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd parent, OpenTreeDir(root, DirName(r.path)));
   std::string name(BaseName(r.path));
   WritableDir writable(parent.get());  // a read-only parent, for a non-root server

@@ -45,8 +45,7 @@ Result<std::string> ReadLinkAt(int dirfd, const std::string& name) {
 
 Result<Root> Root::Open(const std::string& dir, const std::string& checkpoint_name,
                         bool walk_only) {
-  if (checkpoint_name.empty() || checkpoint_name.find('/') != std::string::npos ||
-      checkpoint_name == "." || checkpoint_name == "..") {
+  if (checkpoint_name.find('/') != std::string::npos || checkpoint_name == "." || checkpoint_name == "..") {
     return Error(EINVAL, "checkpoint area must be one path component: " + checkpoint_name);
   }
   sys::UniqueFd fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -47,8 +47,9 @@ bool EndsInSlash(std::string_view path);
 class Root {
  public:
   // Opens `dir` as the root; `checkpoint_name` is the checkpoint area, one
-  // component directly under the root. `walk_only` forces the fallback walk
-  // (for tests).
+  // component directly under the root, or "" when the area lies elsewhere
+  // (`fss run`: nothing in the tree is hidden then). `walk_only` forces the
+  // fallback walk (for tests).
   static Result<Root> Open(const std::string& dir, const std::string& checkpoint_name,
                            bool walk_only = false);
 
@@ -71,7 +72,9 @@ class Root {
   Result<std::string> CanonicalOf(int fd) const;
 
   // Whether a canonical path lies in the checkpoint area.
-  bool IsHidden(std::string_view rel) const { return IsWithin(rel, checkpoint_name_); }
+  bool IsHidden(std::string_view rel) const {
+    return !checkpoint_name_.empty() && IsWithin(rel, checkpoint_name_);
+  }
 
  private:
   Root(sys::UniqueFd fd, std::string abs_path, std::string checkpoint_name, bool walk_only)

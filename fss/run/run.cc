@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@
 #include "checkpoint.h"
 #include "mapping/pager_socket.h"
 #include "root.h"
+#include "run_area.h"
 #include "sys/sys.h"
 
 namespace rams::fss {
@@ -43,9 +45,22 @@ constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
 #error "fss run: unsupported architecture"
 #endif
 
+// Group commit (see Checkpoint): at most this long, or this many records,
+// between a record that may wait and its fdatasync.
+constexpr int64_t kCommitWindowNs = 100'000'000;
+constexpr size_t kGroupRecords = 1024;
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 int64_t NegErrno(const Status& s) { return s.ok() ? 0 : -static_cast<int64_t>(s.code()); }
 
-constexpr int kWriteIntent = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | __O_TMPFILE;
+// glibc's __O_TMPFILE includes O_DIRECTORY: only its own bit means write
+// intent (else every directory open, ls or rm -r, would count as one).
+constexpr int kWriteIntent = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | (__O_TMPFILE & ~O_DIRECTORY);
 
 // The calls the supervisor performs itself (after saving).
 constexpr int kNotified[] = {
@@ -153,13 +168,19 @@ std::string FdPath(int fd) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// Whether absolute path `p` is `dir` or beneath it.
+bool InDir(const std::string& p, const std::string& dir) {
+  return p == dir || (p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/');
+}
+
 class Supervisor {
  public:
-  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine)
-      : root_(root), cp_(cp), listener_(listener), confine_(confine) {}
+  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area)
+      : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)) {}
   void Serve();
 
  private:
+  void Commit();
   void Handle(const seccomp_notif& req);
   // The call's result: >= 0 or -errno. Sets fd_ to a descriptor to install.
   int64_t Perform(const seccomp_notif& req);
@@ -170,6 +191,9 @@ class Supervisor {
   Result<Target> LocatePath(int base, std::string path, bool follow, int hops);
   // Saves before the change; a refusal under --confine.
   int64_t Save(const Target& t, Change change);
+  // unlink/unlinkat: a file's first change moves it into the area (saved
+  // and removed in one rename) where it can.
+  int64_t Unlink(int64_t dirfd, uint64_t path, int flags);
   int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
   int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
   // Takes the caller's umask; false (refuse: EPERM) when its status cannot
@@ -184,6 +208,7 @@ class Supervisor {
   Checkpoint& cp_;
   int listener_;
   bool confine_;
+  const std::string area_;  // the run area's absolute path: untouchable
   pid_t pid_ = 0;
   uint64_t id_ = 0;
   sys::UniqueFd fd_;
@@ -254,6 +279,7 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
     return LocatePath(AT_FDCWD, real, false, hops);
   }
   std::string real = FdPath(pdir.get());
+  if (InDir(real, area_) || InDir(real + "/" + name, area_)) return Error(EACCES, "the run area");
   const std::string& r = root_.abs_path();
   bool inside = real == r || (real.size() > r.size() && real.compare(0, r.size(), r) == 0 && real[r.size()] == '/');
   Target t;
@@ -294,9 +320,20 @@ Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow
       path = "/proc/" + std::to_string(pid_) + path.substr(n);
     }
   }
-  if (!path.empty() && path[0] == '/') return LocatePath(AT_FDCWD, path, follow, 0);
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
-  return LocatePath(base.get(), path, follow, 0);
+  Result<Target> t = Error(ENOENT, "path");
+  if (!path.empty() && path[0] == '/') {
+    t = LocatePath(AT_FDCWD, path, follow, 0);
+  } else {
+    RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
+    t = LocatePath(base.get(), path, follow, 0);
+  }
+  // "name/" must be a directory, as the kernel says (a symlink to one too).
+  struct stat st;
+  if (t.ok() && path.size() > 1 && path.back() == '/' && fstatat(t->dir.get(), t->name.c_str(), &st, 0) == 0 &&
+      !S_ISDIR(st.st_mode)) {
+    return Error(ENOTDIR, "not a directory");
+  }
+  return t;
 }
 
 int64_t Supervisor::Save(const Target& t, Change change) {
@@ -307,6 +344,24 @@ int64_t Supervisor::Save(const Target& t, Change change) {
     return NegErrno(s);
   }
   return 0;
+}
+
+int64_t Supervisor::Unlink(int64_t dirfd, uint64_t path, int flags) {
+  Result<Target> t = Locate(dirfd, path, false);
+  if (!t.ok()) return NegErrno(t.status());
+  // The kernel's own refusals come before any save (whose error would differ).
+  struct stat st;
+  if (fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if ((flags & AT_REMOVEDIR) == 0 && S_ISDIR(st.st_mode)) return -EISDIR;
+    if ((flags & AT_REMOVEDIR) != 0 && !S_ISDIR(st.st_mode)) return -ENOTDIR;
+  }
+  if (t->inside && (flags & AT_REMOVEDIR) == 0) {
+    Result<bool> moved = cp_.MoveAway(t->rel, t->dir.get(), t->name);
+    if (!moved.ok()) return NegErrno(moved.status());
+    if (*moved) return 0;
+  }
+  if (int64_t r = Save(*t, Change::kReplace); r != 0) return r;
+  return unlinkat(t->dir.get(), t->name.c_str(), flags) == 0 ? 0 : -errno;
 }
 
 bool Supervisor::ApplyUmask() {
@@ -345,6 +400,11 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   if (!t.ok()) return NegErrno(t.status());
   struct stat st;
   bool exists = fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  // Writing to a directory is the kernel's EISDIR, before any save.
+  if (exists && S_ISDIR(st.st_mode) && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) &&
+      (flags & __O_TMPFILE) != __O_TMPFILE) {
+    return -EISDIR;
+  }
   // O_TMPFILE makes nothing visible; the linkat that names it is saved.
   if ((flags & kWriteIntent) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE) {
     if (int64_t r = Save(*t, exists ? Change::kContent : Change::kReplace); r != 0) return r;
@@ -376,6 +436,7 @@ int64_t Supervisor::FdMeta(int64_t fd, const std::function<int(int)>& op) {
   snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid_, static_cast<int>(fd));
   sys::UniqueFd o(::open(link, O_PATH | O_CLOEXEC));
   if (!o.valid()) return -EBADF;
+  if (InDir(FdPath(o.get()), area_)) return -EACCES;  // the run area
   Result<std::string> rel = root_.CanonicalOf(o.get());
   if (rel.ok()) {
     if (root_.IsHidden(*rel)) return -EACCES;
@@ -402,8 +463,7 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
 #ifdef SYS_open
     case SYS_open: return Open(AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<mode_t>(a[2]), nullptr);
     case SYS_creat: return Open(AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<mode_t>(a[1]), nullptr);
-    case SYS_unlink: return simple(AT_FDCWD, a[0], false, Change::kReplace,
-                                   [](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), 0); });
+    case SYS_unlink: return Unlink(AT_FDCWD, a[0], 0);
     case SYS_rmdir: return simple(AT_FDCWD, a[0], false, Change::kReplace,
                                   [](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), AT_REMOVEDIR); });
     case SYS_mkdir: return simple(AT_FDCWD, a[0], false, Change::kReplace, [&](const Target& t) {
@@ -431,11 +491,7 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       if (Status s = ReadMem(a[2], &how, sizeof(how)); !s.ok()) return -EFAULT;
       return Open(a[0], a[1], static_cast<int>(how.flags), static_cast<mode_t>(how.mode), &how);
     }
-    case SYS_unlinkat: {
-      int flags = static_cast<int>(a[2]);
-      return simple(a[0], a[1], false, Change::kReplace,
-                    [&](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), flags); });
-    }
+    case SYS_unlinkat: return Unlink(a[0], a[1], static_cast<int>(a[2]));
     case SYS_mkdirat: return simple(a[0], a[1], false, Change::kReplace, [&](const Target& t) {
       return mkdirat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]));
     });
@@ -477,6 +533,12 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
     }
     case SYS_truncate: {
       int64_t len = static_cast<int64_t>(a[1]);
+      Result<Target> probe = Locate(AT_FDCWD, a[0], true);
+      struct stat st;
+      if (probe.ok() && fstatat(probe->dir.get(), probe->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISDIR(st.st_mode)) {
+        return -EISDIR;  // the kernel's refusal, before any save
+      }
       return simple(AT_FDCWD, a[0], true, Change::kContent, [&](const Target& t) {
         sys::UniqueFd f(::openat(t.dir.get(), t.name.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
         if (!f.valid()) return -1;
@@ -585,26 +647,56 @@ void Supervisor::Handle(const seccomp_notif& req) {
   ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: the caller died meanwhile
 }
 
+void Supervisor::Commit() {
+  if (cp_.unsynced() == 0) return;
+  if (Status s = cp_.Commit(); !s.ok()) {
+    // The records are in the journal file still; the next save that must be
+    // durable syncs again, and is refused should that fail too.
+    fprintf(stderr, "fss run: journal sync failed: %s\n", s.ToString().c_str());
+  }
+}
+
 void Supervisor::Serve() {
   seccomp_notif_sizes sizes{};
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) sizes.seccomp_notif = sizeof(seccomp_notif);
   std::vector<char> buf(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
+  // Group commit: records that may wait are made durable within
+  // kCommitWindow of the first of them (or at kGroupRecords of them, see
+  // RunUnder), and when the session ends.
+  int64_t first_unsynced = 0;
   for (;;) {
+    int timeout = -1;
+    if (cp_.unsynced() != 0) {
+      int64_t now = MonotonicNs();
+      if (first_unsynced == 0) first_unsynced = now;
+      int64_t left = first_unsynced + kCommitWindowNs - now;
+      if (left <= 0) {
+        Commit();
+        first_unsynced = 0;
+        continue;
+      }
+      timeout = static_cast<int>((left + 999999) / 1000000);
+    } else {
+      first_unsynced = 0;
+    }
     pollfd p{listener_, POLLIN, 0};
-    if (sys::RetryEintr([&] { return poll(&p, 1, -1); }) < 0) return;
+    int n = sys::RetryEintr([&] { return poll(&p, 1, timeout); });
+    if (n < 0) break;
+    if (n == 0) continue;  // the window closed: committed above
     if (p.revents & POLLIN) {
       memset(buf.data(), 0, buf.size());
       if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) {
         if (errno == EINTR || errno == ENOENT) continue;
-        return;
+        break;
       }
       seccomp_notif req;
       memcpy(&req, buf.data(), sizeof(req));
       Handle(req);
       continue;
     }
-    if (p.revents & (POLLHUP | POLLERR)) return;  // the last process of the session exited
+    if (p.revents & (POLLHUP | POLLERR)) break;  // the last process of the session exited
   }
+  Commit();
 }
 
 }  // namespace
@@ -614,15 +706,34 @@ int RunUnder(const RunOptions& o) {
     fprintf(stderr, "fss run: no command (fss run [--root DIR] -- COMMAND...)\n");
     return 2;
   }
-  Result<Root> root = Root::Open(o.target.root, o.target.checkpoint_name);
+  // Nothing of the checkpoint in the tree: the program lists it itself.
+  Result<Root> root = Root::Open(o.target.root, "");
   if (!root.ok()) {
     fprintf(stderr, "fss run: %s\n", root.status().ToString().c_str());
     return 1;
   }
-  auto cp = Checkpoint::Open(*root);
+  std::string area_dir = o.target.run_area;
+  if (area_dir.empty()) {
+    Result<std::string> def = DefaultRunArea(root->abs_path());
+    if (!def.ok()) {
+      fprintf(stderr, "fss run: %s\n", def.status().ToString().c_str());
+      return 1;
+    }
+    area_dir = *def;
+  }
+  Result<RunArea> area = RunArea::Open(area_dir, root->abs_path(), /*create=*/true);
+  if (!area.ok()) {
+    fprintf(stderr, "fss run: %s\n", area.status().ToString().c_str());
+    return 1;
+  }
+  Result<uint64_t> gen = area->NewGeneration();
+  if (!gen.ok()) {
+    fprintf(stderr, "fss run: %s\n", gen.status().ToString().c_str());
+    return 1;
+  }
+  auto cp = Checkpoint::OpenAt(*root, area->fd(), RunArea::NameOf(*gen));
   if (!cp.ok()) {
-    fprintf(stderr, "fss run: checkpoint: %s%s\n", cp.status().ToString().c_str(),
-            cp.code() == EBUSY ? " (stop the fssd serving this root first)" : "");
+    fprintf(stderr, "fss run: checkpoint: %s\n", cp.status().ToString().c_str());
     return 1;
   }
   int sv[2];
@@ -638,8 +749,10 @@ int RunUnder(const RunOptions& o) {
   }
   if (child == 0) {
     close(sv[0]);
-    // The checkpoint area's descriptors are the supervisor's, not the program's.
+    // The run area's descriptors are the supervisor's, not the program's
+    // (all are close-on-exec; these go before the program starts).
     close((*cp)->area_fd());
+    close(area->fd());
     ChildMain(sv[1], o.command);
   }
   close(sv[1]);
@@ -657,10 +770,18 @@ int RunUnder(const RunOptions& o) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
   }
   close(sv[0]);
-  Supervisor sup(*root, **cp, listener.get(), o.confine);
+  (*cp)->SetGroupCommit(kGroupRecords);
+  Supervisor sup(*root, **cp, listener.get(), o.confine, area->path());
   sup.Serve();
   int st = 0;
   if (sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;
+  if ((*cp)->records().empty()) {
+    cp->reset();
+    (void)area->Drop(*gen);  // nothing to undo: no generation
+  } else if (isatty(2)) {
+    fprintf(stderr, "fss run: changes saved as generation %llu (fss restore --generation %llu undoes them)\n",
+            static_cast<unsigned long long>(*gen), static_cast<unsigned long long>(*gen));
+  }
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return WEXITSTATUS(st);
 }

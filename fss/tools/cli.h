@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 
 namespace rams::fss {
@@ -17,6 +18,8 @@ struct CliTarget {
   std::string root;
   std::string checkpoint_name = "checkpoint";
   std::string socket_path;  // "" = the default for root
+  std::string run_area;     // fss run's generations; "" = the default (run_area.h)
+  uint64_t generation = 0;  // restore: only this fss run (0 = everything)
 };
 
 // Puts the tree back to its checkpoint. `via_server`: when fssd holds the

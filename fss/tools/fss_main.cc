@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // fss: the File-System Server's command line.
 //   fss serve --root DIR [fssd options]     run the server (as fssd)
-//   fss restore --root DIR                  put the tree back to its checkpoint
+//   fss restore --root DIR [--generation N] put the tree back (fss run generation N only)
 //   fss status --root DIR                   list changed paths (M, A, D)
 //   fss diff PATH --root DIR                show how PATH changed
 //   fss commit --root DIR                   accept the changes, new checkpoint
@@ -31,6 +31,8 @@ CLI::App* AddRootCommand(CLI::App& app, const char* name, const char* help, Args
   sub->add_option("--checkpoint-dir", a.target.checkpoint_name, "the checkpoint area in the root")
       ->capture_default_str();
   sub->add_option("--socket", a.target.socket_path, "fssd's socket (default: in the checkpoint area)");
+  sub->add_option("--run-area", a.target.run_area, "where fss run keeps its generations (default: see fss(1))")
+      ->envname("FSS_RUN_AREA");
   return sub;
 }
 
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
   rams::fss::AddServeOptions(*serve, a.serve);
   CLI::App* restore = AddRootCommand(app, "restore", "put the tree back to its checkpoint", a);
   restore->add_option("ROOT", a.path, "the root, instead of --root");
+  restore->add_option("--generation", a.target.generation, "undo only this fss run (see fss status)")
+      ->check(CLI::PositiveNumber);
   CLI::App* status = AddRootCommand(app, "status", "list changed paths (M, A, D)", a);
   CLI::App* diff = AddRootCommand(app, "diff", "show how PATH changed since the checkpoint", a);
   diff->add_option("PATH", a.path, "a path in the root")->required();
@@ -52,8 +56,8 @@ int main(int argc, char** argv) {
   rams::fss::RunOptions run_opts;
   CLI::App* run = app.add_subcommand("run", "run COMMAND so that fss restore undoes what it changes");
   run->add_option("--root", a.target.root, "the directory tree whose changes are saved")->envname("FSS_ROOT");
-  run->add_option("--checkpoint-dir", a.target.checkpoint_name, "the checkpoint area in the root")
-      ->capture_default_str();
+  run->add_option("--run-area", a.target.run_area, "where the saved copies go, outside the root (default: see fss(1))")
+      ->envname("FSS_RUN_AREA");
   run->add_flag("--confine", run_opts.confine, "refuse changes outside the root (EACCES)");
   run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
   run->prefix_command();

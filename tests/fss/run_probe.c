@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,12 +70,23 @@ static int escape(void) {
   /* io_uring is refused */
   char params[120] = {0};
   if (syscall(SYS_io_uring_setup, 4, params) >= 0) { fprintf(stderr, "io_uring allowed\n"); return 1; }
-  /* the checkpoint area cannot be changed */
-  if (open("checkpoint/.fss.journal", O_WRONLY | O_TRUNC) >= 0 || errno != ENOENT) {
-    fprintf(stderr, "checkpoint area writable\n");
+  /* the run area (outside the root, $AREA) cannot be changed, by any call */
+  char j[4096];
+  snprintf(j, sizeof(j), "%s/gen-1/.fss.journal", getenv("AREA"));
+  if (open(j, O_WRONLY | O_TRUNC) >= 0 || errno != EACCES) { fprintf(stderr, "run area writable\n"); return 1; }
+  if (syscall(SYS_openat, AT_FDCWD, j, O_RDWR) >= 0 || errno != EACCES) {
+    fprintf(stderr, "run area writable by a raw openat\n");
     return 1;
   }
-  if (rename("checkpoint", "gone") == 0) { fprintf(stderr, "checkpoint area renamed\n"); return 1; }
+  if (rename(getenv("AREA"), "gone") == 0 || errno != EACCES) { fprintf(stderr, "run area renamed\n"); return 1; }
+  if (unlink(j) == 0 || errno != EACCES) { fprintf(stderr, "run area journal removed\n"); return 1; }
+  int ad = open(getenv("AREA"), O_RDONLY | O_DIRECTORY);
+  if (ad < 0 || unlinkat(ad, "gen-1/.fss.journal", 0) == 0 || errno != EACCES) {
+    fprintf(stderr, "run area changed through a directory descriptor\n");
+    return 1;
+  }
+  if (fchmod(ad, 0777) == 0 || errno != EACCES) { fprintf(stderr, "run area chmod\n"); return 1; }
+  close(ad);
   return 0;
 }
 

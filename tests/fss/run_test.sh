@@ -12,6 +12,11 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/fss-run-test.XXXXXX")
 trap 'chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T"' EXIT
 R=$T/root
 fails=0
+# fss run keeps its saved copies outside the root, by default under
+# $HOME/.local/state/fss/runs/<root path, '/' written %2F>.
+export HOME=$T/home
+unset XDG_STATE_HOME FSS_RUN_AREA
+AREA=$HOME/.local/state/fss/runs/$(printf '%s' "$T/root" | sed 's/%/%25/g; s|/|%2F|g')
 
 # qemu-user refuses seccomp filters: there `fss run` cannot start, and the
 # suite skips with fss's own message (tests/SKIPS.md).
@@ -23,9 +28,9 @@ if ! "$FSS" run --root "$T/probe-root" -- true 2> "$T/probe"; then
   fi
 fi
 
-snap() {  # the tree under $R but the checkpoint area
-  (cd "$R" && find . -path ./checkpoint -prune -o -type d -printf '%p %y %m %U %G\n' -o -printf '%p %y %m %U %G %s %T@ %l\n' | LC_ALL=C sort &&
-   find . -path ./checkpoint -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
+snap() {  # the whole tree under $R (fss run keeps nothing in it)
+  (cd "$R" && find . -type d -printf '%p %y %m %U %G\n' -o -printf '%p %y %m %U %G %s %T@ %l\n' | LC_ALL=C sort &&
+   find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum)
 }
 
 seed() {
@@ -54,6 +59,9 @@ case_() {
   fi
   if [ "$(snap)" = "$before" ]; then
     echo "FAIL $name: the command changed nothing"; fails=$((fails + 1)); return
+  fi
+  if [ -e "$R/checkpoint" ] || [ ! -d "$AREA/gen-1" ]; then
+    echo "FAIL $name: the saved copies are not in the run area outside the root"; fails=$((fails + 1)); return
   fi
   "$FSS" restore --root "$R" > /dev/null || { echo "FAIL $name: restore"; fails=$((fails + 1)); return; }
   after=$(snap)
@@ -92,9 +100,81 @@ if command -v git > /dev/null; then
     --author="t <t@t>" 2>/dev/null || git -c user.name=t -c user.email=t@t commit -qam two'
 fi
 OUTLINK=$T/outlink
-export OUTLINK
+export OUTLINK AREA
 ln -sf "$R/d/b" "$OUTLINK"
 case_ escape "$PROBE" escape
+
+# Reading changes nothing, so it saves nothing: directory opens (O_DIRECTORY,
+# as ls, find and rm -r make) are no write intent, and leave no generation.
+seed
+"$FSS" run --root "$R" -- sh -c 'ls -R > /dev/null; find . -type f > /dev/null; cat a d/b > /dev/null'
+if [ -d "$AREA/gen-1" ]; then echo "FAIL read-only: reading saved something"; fails=$((fails + 1)); else
+  echo "ok   read-only"; fi
+
+# "file/" is ENOTDIR as in the kernel (the supervisor once stripped the slash
+# and wrote the file).
+seed
+"$FSS" run --root "$R" -- sh -c '(echo x > a/) 2>/dev/null && exit 1; [ "$(cat a)" = hello ]'
+if [ $? -eq 0 ]; then echo "ok   trailing-slash"; else echo "FAIL trailing-slash"; fails=$((fails + 1)); fi
+"$FSS" restore --root "$R" > /dev/null
+
+# The run area is outside the tree: a program listing the tree does not see
+# it, and one that knows where it is cannot change it.
+seed
+before=$(snap)
+"$FSS" run --root "$R" -- sh -c 'echo changed > a; find . > "$0/listing"; echo x > "$1/gen-1/planted";
+  rm -rf "$1"; mv "$1/gen-1" "$0/stolen"; ln "$1/.fss.runs.lock" "$0/lock-link"; exit 0' "$T" "$AREA" 2> /dev/null
+if grep -q 'fss\|checkpoint' "$T/listing" || [ -e "$AREA/gen-1/planted" ] || [ ! -d "$AREA/gen-1" ] ||
+   [ -e "$T/stolen" ] || [ -e "$T/lock-link" ]; then
+  echo "FAIL area-outside: the program saw or changed the run area"; fails=$((fails + 1))
+else
+  "$FSS" restore --root "$R" > /dev/null
+  if [ "$(snap)" = "$before" ] && [ ! -d "$AREA/gen-1" ]; then echo "ok   area-outside"; else
+    echo "FAIL area-outside: restore"; fails=$((fails + 1)); fi
+fi
+rm -f "$T/listing"
+
+# Per-run generations: each fss run is undone on its own; one whose paths a
+# later run changed again is refused until that one is undone.
+seed
+before=$(snap)
+"$FSS" run --root "$R" -- sh -c 'echo one > a; rm d/e/c' &&
+"$FSS" run --root "$R" -- sh -c 'echo two > d/b; mkdir n' &&
+"$FSS" run --root "$R" -- sh -c 'true'  # changes nothing: no generation
+gens=$("$FSS" status --root "$R" | grep -c '^# generation')
+"$FSS" restore --root "$R" --generation 1 > /dev/null
+if [ "$gens" != 2 ] || [ "$(cat "$R/a")" != hello ] || [ ! -e "$R/d/e/c" ] || [ "$(cat "$R/d/b")" != two ] ||
+   [ ! -d "$R/n" ]; then
+  echo "FAIL generations: generation 1 alone (gens=$gens)"; fails=$((fails + 1))
+else
+  "$FSS" restore --root "$R" --generation 2 > /dev/null
+  if [ "$(snap)" = "$before" ]; then echo "ok   generations"; else echo "FAIL generations: generation 2"; fails=$((fails + 1)); fi
+fi
+"$FSS" run --root "$R" -- sh -c 'echo x > a' && "$FSS" run --root "$R" -- sh -c 'echo y > a; echo z > other'
+if "$FSS" restore --root "$R" --generation 1 > /dev/null 2>&1 || [ "$(cat "$R/a")" != y ]; then
+  echo "FAIL generation-conflict: undone under a later run"; fails=$((fails + 1))
+else
+  "$FSS" restore --root "$R" > /dev/null
+  if [ "$(snap)" = "$before" ]; then echo "ok   generation-conflict"; else
+    echo "FAIL generation-conflict: restore of all"; fails=$((fails + 1)); fi
+fi
+
+# rm -rf SIGKILLed mid-way: files are saved by moving them into the area and
+# their records synced in groups; restore is exact with records unsynced.
+seed
+mkdir "$R/many" && (cd "$R/many" && seq 3000 | sed 's/^/f/' | xargs touch)
+before=$(snap)
+"$FSS" run --root "$R" -- rm -rf many > /dev/null 2>&1 &
+runpid=$!
+n=0
+while [ -e "$R/many/f1" ] && [ $n -lt 200 ]; do sleep 0.02; n=$((n + 1)); done
+kill -9 $runpid
+wait $runpid 2>/dev/null
+sleep 0.3
+if [ "$(snap)" = "$before" ]; then echo "FAIL killed-mid-rm: nothing removed"; fails=$((fails + 1)); else
+  "$FSS" restore --root "$R" > /dev/null
+  if [ "$(snap)" = "$before" ]; then echo "ok   killed-mid-rm"; else echo "FAIL killed-mid-rm"; fails=$((fails + 1)); fi
+fi
 
 # fss run SIGKILLed mid-way: the program's further changes fail (the
 # listener is gone, the kernel answers ENOSYS), and restore is exact.

@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Differential conformance of fss run: conformance_probe's seeded sequence of
+# file-system calls (results and errno printed) runs once directly and once
+# under `fss run` on equal starting trees; the logs and the final trees
+# (types, modes, sizes, link counts, contents, symlink targets) must be equal,
+# and `fss restore` must give the starting tree back. As root the whole test
+# runs as nobody (65534), so that EACCES comes from permissions as for any
+# user. Usage: conformance_test.sh FSS PROBE [SEEDS] [CALLS]
+set -u
+FSS=$1
+PROBE=$2
+SEEDS=${3:-4}
+CALLS=${4:-1000}
+if [ "$(id -u)" = 0 ] && [ -z "${FSS_CONFORMANCE_AS_NOBODY:-}" ]; then
+  if command -v setpriv > /dev/null; then
+    T=$(mktemp -d "${TMPDIR:-/tmp}/fss-conformance.XXXXXX")
+    cp "$FSS" "$PROBE" "$0" "$T/" && chown -R 65534:65534 "$T" && chmod 755 "$T"
+    FSS_CONFORMANCE_AS_NOBODY=1 HOME=$T setpriv --reuid=65534 --regid=65534 --clear-groups \
+      sh "$T/$(basename "$0")" "$T/$(basename "$FSS")" "$T/$(basename "$PROBE")" "$SEEDS" "$CALLS"
+    rc=$?
+    rm -rf "$T"
+    exit $rc
+  fi
+  echo "SKIP fss_conformance: no setpriv to run as nobody"
+  exit 0
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/fss-conformance-run.XXXXXX")
+# EXDEV needs a second file system: /dev/shm when the tree is not on it.
+O=$(mktemp -d /dev/shm/fss-conformance.XXXXXX)
+trap 'chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T" "$O"' EXIT
+export HOME=$T/home
+fails=0
+
+seed_tree() {
+  mkdir -p "$1/d/e" "$1/ro" && printf 'hello\n' > "$1/a" && printf 'source bytes\n' > "$1/src" &&
+    printf 'in ro\n' > "$1/ro/a" && ln -s a "$1/link-a" && ln -s d "$1/link-d" && chmod 555 "$1/ro"
+}
+snap() {
+  (cd "$1" && find . -printf '%p %y %m %s %n %l\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z |
+    xargs -0r sha256sum)
+}
+
+s=1
+while [ "$s" -le "$SEEDS" ]; do
+  for side in direct fss; do
+    chmod -R u+rwX "$T/$side" 2>/dev/null; rm -rf "$T/$side" && mkdir -p "$T/$side" "$O/$side" && seed_tree "$T/$side"
+  done
+  start=$(snap "$T/fss")
+  (cd "$T/direct" && "$PROBE" "$s" "$CALLS" "$O/direct" > "$T/direct.log")
+  (cd "$T/fss" && "$FSS" run --root "$T/fss" -- "$PROBE" "$s" "$CALLS" "$O/fss" > "$T/fss.log")
+  if ! cmp -s "$T/direct.log" "$T/fss.log"; then
+    echo "FAIL seed $s: results differ"; diff "$T/direct.log" "$T/fss.log" | head -20; fails=$((fails + 1))
+  elif [ "$(snap "$T/direct")" != "$(snap "$T/fss")" ]; then
+    echo "FAIL seed $s: trees differ"; snap "$T/direct" > "$T/a.snap"; snap "$T/fss" > "$T/b.snap"
+    diff "$T/a.snap" "$T/b.snap" | head -20; fails=$((fails + 1))
+  else
+    "$FSS" restore --root "$T/fss" > /dev/null
+    if [ "$(snap "$T/fss")" != "$start" ]; then echo "FAIL seed $s: restore"; fails=$((fails + 1)); else
+      echo "ok   seed $s: $CALLS calls, $(grep -c ' -> -1 ' "$T/fss.log") failing ($(sed -n 's/.* -> -1 //p' \
+        "$T/fss.log" | sort -u | tr '\n' ' '))"
+    fi
+  fi
+  s=$((s + 1))
+done
+[ $fails -eq 0 ] || { echo "$fails seed(s) failed"; exit 1; }
