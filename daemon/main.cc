@@ -5,6 +5,7 @@
 //         [--key-file F] [--config F] [--http ADDR:PORT [--http-public]]
 //         [--max-connections N] [--handshake-timeout-ms MS]
 //         [--pager-socket PATH | --no-pager] [--pager-key-file F] [--pager-mode MODE]
+//         [--kernel-channel]
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
 // not start (bad options, port in use, unreadable key), 2 for usage errors.
@@ -21,6 +22,7 @@
 #include <fstream>
 
 #include "host_pager_service.h"
+#include "kernel_channel.h"
 #include "logging.h"
 #include "notify.h"
 #include "rams/remote.h"
@@ -121,6 +123,7 @@ struct CommandLine {
   bool http_public = false;
   bool no_mapping = false;
   bool no_pager = false;
+  bool kernel_channel = false;
 };
 
 void DefineOptions(CLI::App& app, CommandLine& c) {
@@ -163,6 +166,9 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.add_option("--pager-mode", c.pager_mode,
                  "octal mode of pager mappings for ramsd's user and group (root always may)")
       ->capture_default_str();
+  app.add_flag("--kernel-channel", c.kernel_channel,
+               "hold rams.ko's control channel and serve /dev/rams remote segments "
+               "(RAMS_ATTACH_REMOTE) for this host's processes (needs CAP_SYS_ADMIN)");
   app.add_option("--backend", c.backend_name, "segment backend: posix or kernel (default: auto)");
   app.add_option("--port-file", c.port_file, "write 'PORT HTTP_PORT' here once listening");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error, critical or off")
@@ -279,11 +285,24 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::unique_ptr<ramsd::KernelChannel> kernel_channel;
+  if (c.kernel_channel) {
+    rams::Result<ramsd::PagerServiceOptions> po = PagerOptions(c);  // the homes' key
+    if (!po.ok()) return Fail(po.status());
+    auto started = ramsd::KernelChannel::Start({.key = po->key});
+    if (!started.ok()) return Fail(started.status());
+    kernel_channel = std::move(*started);
+    spdlog::info("serving rams.ko's remote segments on its control channel");
+  }
+
   asio::io_context io(1);
   ramsd::Server server(io, *options);
   if (pager) {
     server.AddMetrics([&pager] { return pager->RenderPrometheus(); });
     server.SetPagerStat([&pager](rams::wire::MappingStatReply* r) { pager->FillStat(r); });
+  }
+  if (kernel_channel) {
+    server.AddMetrics([&kernel_channel] { return kernel_channel->RenderPrometheus(); });
   }
   if (rams::Status s = server.Listen(); !s.ok()) return Fail(s);
   // SIGHUP reopens the log file (after an external rotation); it never stops ramsd.

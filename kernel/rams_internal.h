@@ -30,6 +30,14 @@
  *     hence to the handle, the segment and the module.
  *  6. h->seg is written once (under h->attach_mu) with release semantics and
  *     read with acquire; it does not change until the handle is released.
+ *  7. Remote-backed segments (rams_remote.c): rams_ctl_mu guards the control
+ *     channel (its request queues, the id -> segment table) and each remote
+ *     segment's table of pending requests. It nests inside rams_registry_mu,
+ *     is never held across a user copy or a wait, and nothing holding it
+ *     takes rams_registry_mu or drops a segment reference. A remote page's
+ *     state changes only under its page lock (the shmem page's), which the
+ *     fault path holds from its check until the PTE is installed; nothing
+ *     waits for the channel while holding a page lock or mmap_lock.
  */
 #ifndef RAMS_INTERNAL_H
 #define RAMS_INTERNAL_H
@@ -37,6 +45,7 @@
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/wait.h>
@@ -61,11 +70,13 @@ struct rams_counters {
 	atomic64_t handles;
 	atomic64_t leases;
 	atomic64_t waiters;
+	atomic64_t remote_requests;
 };
 extern struct rams_counters rams_counters;
 
 struct rams_user;
 struct rams_ns;
+struct rams_remote;
 
 struct rams_segment {
 	struct kref ref;
@@ -94,10 +105,13 @@ struct rams_segment {
 
 	atomic64_t write_seq;          /* bumped by every write(); for poll */
 	wait_queue_head_t poll_wq;
+
+	struct rams_remote *remote;    /* set once at creation: a remote-backed segment */
 };
 
 struct rams_handle {
 	struct mutex attach_mu;
+	bool control;                  /* the control handle (under rams_ctl_mu) */
 	struct rams_segment *seg;      /* invariant 6 */
 	bool writable;
 	bool write_wait;
@@ -124,7 +138,10 @@ struct rams_lock_waiter {
 /* rams_segment.c */
 int rams_segment_attach(const struct rams_attach *req, struct rams_segment **out,
 			bool *created);
+int rams_segment_attach_remote(const struct rams_attach *req, struct rams_segment **out,
+			       bool *created);
 void rams_segment_put(struct rams_segment *seg);
+void rams_segment_detach(struct rams_segment *seg);
 int rams_segment_remove(const char *name);
 void rams_segment_unlink(struct rams_segment *seg);
 int rams_segment_list(struct rams_info __user *entries, u32 capacity, u32 *count);
@@ -158,6 +175,25 @@ int rams_wait(struct rams_handle *h, const struct rams_wait *req);
 int rams_wake(struct rams_handle *h, const struct rams_wake *req);
 void rams_wait_init(void);
 int rams_restart_error(bool timed);
+
+/* rams_remote.c: remote-backed segments and the control channel. */
+int rams_remote_validate_name(const char *name);
+int rams_remote_open(const char *name, bool rdonly, u64 *size, bool *ro_export, u64 *id);
+int rams_remote_init_segment(struct rams_segment *seg, u64 id, bool ro_export);
+void rams_remote_fill_info(struct rams_segment *seg, struct rams_info *info);
+void rams_remote_free_segment(struct rams_segment *seg);
+void rams_remote_forget(u64 id);
+void rams_remote_last_detach(struct rams_segment *seg);
+bool rams_remote_dead(struct rams_segment *seg);
+bool rams_remote_readonly(struct rams_segment *seg);
+ssize_t rams_remote_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len);
+ssize_t rams_remote_copy_in(struct rams_segment *seg, struct iov_iter *from, u64 pos, size_t len);
+vm_fault_t rams_remote_fault(struct vm_fault *vmf, struct rams_segment *seg);
+vm_fault_t rams_remote_page_mkwrite(struct vm_fault *vmf, struct rams_segment *seg);
+long rams_ctl_ioctl(struct rams_handle *h, unsigned int cmd, void __user *arg, bool nonblock);
+int rams_ctl_become(struct rams_handle *h);
+void rams_ctl_release(struct rams_handle *h);
+__poll_t rams_ctl_poll(struct file *file, struct poll_table_struct *wait);
 
 /* rams_ioctl.c */
 long rams_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

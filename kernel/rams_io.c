@@ -88,7 +88,8 @@ ssize_t rams_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	}
 	/* Stable: writers hold seg->rw exclusively. */
 	WRITE_ONCE(h->read_seq, atomic64_read(&seg->write_seq));
-	ret = rams_copy_out(seg, to, iocb->ki_pos, len);
+	ret = seg->remote ? rams_remote_copy_out(seg, to, iocb->ki_pos, len)
+			  : rams_copy_out(seg, to, iocb->ki_pos, len);
 	up_read(&seg->rw);
 	if (ret > 0)
 		iocb->ki_pos += ret;
@@ -153,7 +154,8 @@ ssize_t rams_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ret = rams_write_begin(h, seg, pos, len, iocb->ki_flags & IOCB_NOWAIT);
 	if (ret)
 		return ret;
-	ret = rams_copy_in(seg, from, pos, len);
+	ret = seg->remote ? rams_remote_copy_in(seg, from, pos, len)
+			  : rams_copy_in(seg, from, pos, len);
 	if (ret > 0) {
 		rams_lease_account_write(h, pos, ret);
 		atomic64_inc(&seg->write_seq);
@@ -183,6 +185,8 @@ __poll_t rams_poll(struct file *file, struct poll_table_struct *wait)
 	struct rams_segment *seg = rams_handle_segment(h);
 	__poll_t mask = 0;
 
+	if (READ_ONCE(h->control))
+		return rams_ctl_poll(file, wait);
 	if (!seg)
 		return EPOLLERR;
 	poll_wait(file, &seg->poll_wq, wait);

@@ -45,7 +45,10 @@ static int rams_ioctl_attach(struct rams_handle *h, struct file *file, void __us
 		return -EINVAL;
 	if ((req.flags & RAMS_ATTACH_EXCL) && !(req.flags & RAMS_ATTACH_CREATE))
 		return -EINVAL;
-	ret = rams_validate_name(req.name);
+	if ((req.flags & RAMS_ATTACH_REMOTE) && (req.flags & RAMS_ATTACH_CREATE))
+		return -EINVAL; /* a remote segment is made at its home */
+	ret = (req.flags & RAMS_ATTACH_REMOTE) ? rams_remote_validate_name(req.name)
+					       : rams_validate_name(req.name);
 	if (ret)
 		return ret;
 	if (!(req.flags & RAMS_ATTACH_RDONLY) && !(file->f_mode & FMODE_WRITE))
@@ -54,11 +57,12 @@ static int rams_ioctl_attach(struct rams_handle *h, struct file *file, void __us
 	/* Held across the copy-out below: killable, and it only stalls this handle. */
 	if (mutex_lock_killable(&h->attach_mu))
 		return -EINTR;
-	if (h->seg) {
+	if (h->seg || READ_ONCE(h->control)) {
 		ret = -EISCONN;
 		goto out_unlock;
 	}
-	ret = rams_segment_attach(&req, &seg, &created);
+	ret = (req.flags & RAMS_ATTACH_REMOTE) ? rams_segment_attach_remote(&req, &seg, &created)
+					       : rams_segment_attach(&req, &seg, &created);
 	if (ret)
 		goto out_unlock;
 	req.size = seg->size;
@@ -76,6 +80,10 @@ static int rams_ioctl_attach(struct rams_handle *h, struct file *file, void __us
 	return 0;
 
 out_detach:
+	if (seg->remote) {
+		rams_segment_detach(seg);
+		goto out_unlock;
+	}
 	atomic_dec(&seg->attached);
 	if (created)
 		rams_segment_unlink(seg); /* by pointer: the name may be someone else's by now */
@@ -200,6 +208,7 @@ static int rams_ioctl_stats(void __user *arg)
 		.handles = atomic64_read(&rams_counters.handles),
 		.leases = atomic64_read(&rams_counters.leases),
 		.waiters = atomic64_read(&rams_counters.waiters),
+		.remote_requests = atomic64_read(&rams_counters.remote_requests),
 	};
 
 	return copy_to_user(arg, &s, sizeof(s)) ? -EFAULT : 0;
@@ -212,6 +221,9 @@ static long rams_ioctl_segment(struct rams_handle *h, unsigned int cmd, void __u
 
 	if (!seg)
 		return -ENOTCONN;
+	/* Leases and wait/wake of a remote segment would need the home: not served yet. */
+	if (seg->remote && cmd != RAMS_IOC_INFO)
+		return -EOPNOTSUPP;
 	switch (cmd) {
 	case RAMS_IOC_INFO:
 		return rams_ioctl_info(seg, arg);
@@ -244,6 +256,12 @@ long rams_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return rams_ioctl_list(uarg);
 	case RAMS_IOC_STATS:
 		return rams_ioctl_stats(uarg);
+	case RAMS_IOC_CONTROL:
+		return rams_ctl_become(h);
+	case RAMS_IOC_CTL_RECV:
+	case RAMS_IOC_CTL_ANSWER:
+	case RAMS_IOC_CTL_PUSH:
+		return rams_ctl_ioctl(h, cmd, uarg, file->f_flags & O_NONBLOCK);
 	case RAMS_IOC_INFO:
 	case RAMS_IOC_LOCK:
 	case RAMS_IOC_UNLOCK:

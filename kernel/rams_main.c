@@ -63,9 +63,10 @@ static int rams_release(struct inode *inode, struct file *file)
 
 	if (seg) {
 		rams_lease_drop_all(h);
-		atomic_dec(&seg->attached);
-		rams_segment_put(seg);
+		rams_segment_detach(seg);
 	}
+	if (h->control)
+		rams_ctl_release(h);
 	mutex_destroy(&h->attach_mu);
 	kfree(h);
 	atomic64_dec(&rams_counters.handles);
@@ -102,13 +103,14 @@ static struct miscdevice rams_misc = {
 /* /proc/rams: counters, then one line per named segment. */
 static int rams_proc_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "abi %d segments %lld reserved_bytes %lld pages %lld handles %lld leases %lld waiters %lld\n",
+	seq_printf(m, "abi %d segments %lld reserved_bytes %lld pages %lld handles %lld leases %lld waiters %lld remote_requests %lld\n",
 		   RAMS_ABI_VERSION, atomic64_read(&rams_counters.segments),
 		   atomic64_read(&rams_counters.reserved_bytes),
 		   atomic64_read(&rams_counters.pages),
 		   atomic64_read(&rams_counters.handles),
 		   atomic64_read(&rams_counters.leases),
-		   atomic64_read(&rams_counters.waiters));
+		   atomic64_read(&rams_counters.waiters),
+		   atomic64_read(&rams_counters.remote_requests));
 	seq_puts(m, "# segment name size uid gid mode attached locks pages\n");
 	seq_puts(m, "# lock segment id offset len writes_left\n");
 	return rams_registry_show(m);
@@ -121,7 +123,8 @@ static bool rams_counters_zero(void)
 	       !atomic64_read(&rams_counters.pages) &&
 	       !atomic64_read(&rams_counters.handles) &&
 	       !atomic64_read(&rams_counters.leases) &&
-	       !atomic64_read(&rams_counters.waiters);
+	       !atomic64_read(&rams_counters.waiters) &&
+	       !atomic64_read(&rams_counters.remote_requests);
 }
 
 static int __init rams_init(void)

@@ -57,6 +57,29 @@ static const struct vm_operations_struct rams_vm_ops = {
 	.fault = rams_vm_fault,
 };
 
+/* A remote segment's pages come through the control channel (rams_remote.c). */
+static vm_fault_t rams_remote_vm_fault(struct vm_fault *vmf)
+{
+	struct rams_segment *seg = rams_vma_segment(vmf->vma);
+
+	if (vmf->pgoff >= seg->npages)
+		return VM_FAULT_SIGBUS;
+	return rams_remote_fault(vmf, seg);
+}
+
+static vm_fault_t rams_remote_vm_page_mkwrite(struct vm_fault *vmf)
+{
+	return rams_remote_page_mkwrite(vmf, rams_vma_segment(vmf->vma));
+}
+
+/* page_mkwrite makes shared writable mappings map pages read-only first (write-notify). */
+static const struct vm_operations_struct rams_remote_vm_ops = {
+	.open = rams_vm_open,
+	.close = rams_vm_close,
+	.fault = rams_remote_vm_fault,
+	.page_mkwrite = rams_remote_vm_page_mkwrite,
+};
+
 /*
  * The longest mapping: room past the end (up to the size limit) faults with
  * SIGBUS, like a file; a segment made under a higher limit still maps whole.
@@ -97,6 +120,6 @@ int rams_mmap(struct file *file, struct vm_area_struct *vma)
 #endif
 	vma->vm_private_data = get_file(file);
 	vma_set_file(vma, seg->shm);
-	vma->vm_ops = &rams_vm_ops;
+	vma->vm_ops = seg->remote ? &rams_remote_vm_ops : &rams_vm_ops;
 	return 0;
 }

@@ -120,7 +120,7 @@ static int rams_segment_permit(struct rams_segment *seg, bool write, bool audit)
 /* LIST and /proc/rams show a segment to those who may open it. */
 static bool rams_segment_visible(struct rams_segment *seg)
 {
-	return seg->ns->ipc_ns == rams_current_ipc_ns() &&
+	return !seg->remote && seg->ns->ipc_ns == rams_current_ipc_ns() &&
 	       rams_segment_permit(seg, false, false) == 0;
 }
 
@@ -173,7 +173,8 @@ static void rams_sweep_dead_namespaces(void)
 		list_for_each_entry_safe(seg, next, &rams_registry, registry_node) {
 			if (n == RAMS_SWEEP_BATCH)
 				break;
-			if (refcount_read(&seg->ns->ipc_ns->ns.count) > 1)
+			/* A remote segment's name holds no reference: it goes with its last handle. */
+			if (seg->remote || refcount_read(&seg->ns->ipc_ns->ns.count) > 1)
 				continue;
 			list_del_init(&seg->registry_node);
 			doomed[n++] = seg;
@@ -359,7 +360,11 @@ static void rams_segment_free(struct kref *ref)
 	rams_ns_put_unused(seg->ns);
 	rams_nsegments--;
 	rams_alive_bytes -= bytes;
+	list_del_init(&seg->registry_node); /* a remote segment's (local ones are unlinked) */
 	mutex_unlock(&rams_registry_mu);
+
+	if (seg->remote)
+		rams_remote_free_segment(seg);
 
 	WARN_ON(!list_empty(&seg->leases));
 	WARN_ON(!list_empty(&seg->lock_waiters));
@@ -376,6 +381,130 @@ static void rams_segment_free(struct kref *ref)
 void rams_segment_put(struct rams_segment *seg)
 {
 	kref_put_mutex(&seg->ref, rams_segment_free, &rams_registry_mu);
+}
+
+/*
+ * A handle leaves `seg`, dropping its reference. The last handle of a
+ * remote segment takes its name away (a later ATTACH opens it afresh) and
+ * lets ramsd hand the pages back.
+ */
+void rams_segment_detach(struct rams_segment *seg)
+{
+	if (atomic_dec_and_test(&seg->attached) && seg->remote) {
+		mutex_lock(&rams_registry_mu);
+		list_del_init(&seg->registry_node);
+		mutex_unlock(&rams_registry_mu);
+		rams_remote_last_detach(seg);
+	}
+	rams_segment_put(seg);
+}
+
+static DEFINE_MUTEX(rams_remote_attach_mu);
+
+/* A live remote segment of this IPC namespace named `name`, with an attachment, or NULL. */
+static struct rams_segment *rams_remote_find_attach(const char *name)
+{
+	struct ipc_namespace *ns = rams_current_ipc_ns();
+	struct rams_segment *seg;
+
+	lockdep_assert_held(&rams_registry_mu);
+	list_for_each_entry(seg, &rams_registry, registry_node) {
+		if (!seg->remote || seg->ns->ipc_ns != ns || strcmp(seg->name, name) ||
+		    rams_remote_dead(seg))
+			continue;
+		if (!atomic_inc_not_zero(&seg->attached))
+			continue; /* its last handle is leaving */
+		kref_get(&seg->ref);
+		return seg;
+	}
+	return NULL;
+}
+
+/*
+ * ATTACH of a remote name: the host's existing copy, or a new remote
+ * segment opened through ramsd (one such open at a time, so two attachers
+ * never make two copies). mode (0: 0600) guards it for this host's users
+ * like a local segment's. REQUIRES: flags have RAMS_ATTACH_REMOTE and
+ * neither CREATE nor EXCL.
+ */
+int rams_segment_attach_remote(const struct rams_attach *req, struct rams_segment **out,
+			       bool *created)
+{
+	bool write = !(req->flags & RAMS_ATTACH_RDONLY);
+	struct rams_attach creq = *req;
+	struct rams_segment *seg;
+	bool ro_export;
+	u64 size, id;
+	int ret;
+
+	*created = false;
+	if (PAGE_SIZE != RAMS_REMOTE_PAGE_BYTES)
+		return -EOPNOTSUPP;
+	ret = rams_remote_validate_name(req->name);
+	if (ret)
+		return ret;
+	if (mutex_lock_killable(&rams_remote_attach_mu))
+		return -EINTR;
+	ret = mutex_lock_killable(&rams_registry_mu) ? -EINTR : 0;
+	if (ret)
+		goto out_attach_mu;
+	seg = rams_remote_find_attach(req->name);
+	if (seg) {
+		if (req->size != 0 && req->size != seg->size)
+			ret = -EINVAL;
+		else if (write && rams_remote_readonly(seg))
+			ret = -EROFS;
+		else
+			ret = rams_segment_permit(seg, write, true);
+		mutex_unlock(&rams_registry_mu);
+		if (ret)
+			rams_segment_detach(seg);
+		else
+			*out = seg;
+		goto out_attach_mu;
+	}
+	mutex_unlock(&rams_registry_mu);
+
+	ret = rams_remote_open(req->name, !write, &size, &ro_export, &id);
+	if (ret)
+		goto out_attach_mu;
+	if ((req->size != 0 && req->size != size) || (write && ro_export)) {
+		ret = req->size != 0 && req->size != size ? -EINVAL : -EROFS;
+		goto out_forget;
+	}
+	creq.size = size;
+	creq.mode = req->mode ? req->mode : 0600;
+	if (mutex_lock_killable(&rams_registry_mu)) {
+		ret = -EINTR;
+		goto out_forget;
+	}
+	seg = rams_segment_create(&creq); /* its first reference is the handle's */
+	if (IS_ERR(seg)) {
+		mutex_unlock(&rams_registry_mu);
+		ret = PTR_ERR(seg);
+		goto out_forget;
+	}
+	atomic_set(&seg->attached, 1);
+	mutex_unlock(&rams_registry_mu);
+	ret = rams_remote_init_segment(seg, id, ro_export); /* tells ramsd itself on failure */
+	if (ret) {
+		/* Not remote yet: dropped like a local segment that was never named. */
+		mutex_lock(&rams_registry_mu);
+		list_del_init(&seg->registry_node);
+		mutex_unlock(&rams_registry_mu);
+		atomic_dec(&seg->attached);
+		rams_segment_put(seg);
+		goto out_attach_mu;
+	}
+	*created = true;
+	*out = seg;
+	goto out_attach_mu;
+
+out_forget:
+	rams_remote_forget(id);
+out_attach_mu:
+	mutex_unlock(&rams_remote_attach_mu);
+	return ret;
 }
 
 /* Drops the name of `seg` if it still has it (undo of a create); not a permission check. */
@@ -434,6 +563,8 @@ void rams_segment_fill_info(struct rams_segment *seg, struct rams_info *info)
 	info->attached = atomic_read(&seg->attached);
 	info->locks_held = READ_ONCE(seg->nleases);
 	info->pages = atomic64_read(&seg->pages_allocated);
+	if (seg->remote)
+		rams_remote_fill_info(seg, info);
 }
 
 /* Visible segments: fills up to `room` of `out`, returns how many there are. */

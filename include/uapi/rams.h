@@ -34,9 +34,10 @@
 #define RAMS_FEATURE_WAIT       (1ULL << 2)
 #define RAMS_FEATURE_POLL       (1ULL << 3)
 #define RAMS_FEATURE_LIST       (1ULL << 4)
+#define RAMS_FEATURE_REMOTE     (1ULL << 5) /* RAMS_ATTACH_REMOTE and the control channel */
 #define RAMS_FEATURES_ALL \
 	(RAMS_FEATURE_MMAP | RAMS_FEATURE_LOCK | RAMS_FEATURE_WAIT | \
-	 RAMS_FEATURE_POLL | RAMS_FEATURE_LIST)
+	 RAMS_FEATURE_POLL | RAMS_FEATURE_LIST | RAMS_FEATURE_REMOTE)
 
 struct rams_version {
 	__u32 abi_version;      /* out: RAMS_ABI_VERSION */
@@ -55,8 +56,10 @@ struct rams_version {
 #define RAMS_ATTACH_EXCL        (1U << 1) /* with CREATE: EEXIST when present */
 #define RAMS_ATTACH_RDONLY      (1U << 2) /* read-only handle */
 #define RAMS_ATTACH_WRITE_WAIT  (1U << 3) /* write() waits for others' locks instead of EBUSY */
+#define RAMS_ATTACH_REMOTE      (1U << 4) /* name is HOST:PORT/NAME, served through ramsd */
 #define RAMS_ATTACH_FLAGS_ALL \
-	(RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL | RAMS_ATTACH_RDONLY | RAMS_ATTACH_WRITE_WAIT)
+	(RAMS_ATTACH_CREATE | RAMS_ATTACH_EXCL | RAMS_ATTACH_RDONLY | RAMS_ATTACH_WRITE_WAIT | \
+	 RAMS_ATTACH_REMOTE)
 
 struct rams_attach {
 	char name[RAMS_NAME_BYTES];
@@ -70,6 +73,8 @@ struct rams_attach {
 
 /* rams_info.flags */
 #define RAMS_INFO_REMOVED       (1U << 0) /* name already removed; alive while attached */
+#define RAMS_INFO_REMOTE        (1U << 1) /* a remote-backed segment (RAMS_ATTACH_REMOTE) */
+#define RAMS_INFO_DEAD          (1U << 2) /* remote: its ramsd is gone, every access fails */
 
 struct rams_info {
 	char name[RAMS_NAME_BYTES];
@@ -148,6 +153,68 @@ struct rams_stats {
 	__u64 handles;          /* open /dev/rams files */
 	__u64 leases;           /* range locks held */
 	__u64 waiters;          /* tasks in WAIT or blocked in LOCK */
+	__u64 remote_requests;  /* control-channel requests queued or being answered */
+	__u64 reserved[1];
+};
+
+/*
+ * The control channel (docs/kernel-abi.md, "Remote segments"): one handle,
+ * turned into the control handle by RAMS_IOC_CONTROL, on which the local
+ * ramsd receives the module's requests for remote-backed segments and
+ * answers them, and pushes the home's invalidations and downgrades.
+ * Pages on the channel are RAMS_REMOTE_PAGE_BYTES whatever the kernel's
+ * page size (remote segments need PAGE_SIZE == 4096: EOPNOTSUPP otherwise).
+ */
+#define RAMS_REMOTE_PAGE_BYTES  4096
+
+/* rams_ctl_request.kind */
+#define RAMS_CTL_ATTACH         1 /* open name at its home; answer: size, flags */
+#define RAMS_CTL_READ           2 /* a copy of page; answer: data + grant */
+#define RAMS_CTL_WRITE          3 /* page exclusively; answer: data (or none) + grant */
+#define RAMS_CTL_RELEASE        4 /* the last handle left: hand dirty pages back, close */
+
+/* rams_ctl_request.flags */
+#define RAMS_CTL_RDONLY         (1U << 0) /* ATTACH: read-only handle asked; answer: read-only export */
+#define RAMS_CTL_HAVE_COPY      (1U << 1) /* WRITE: the module holds a shared copy (an upgrade) */
+
+struct rams_ctl_request {
+	__u64 id;               /* out: for the answer */
+	__u32 kind;             /* out: RAMS_CTL_ATTACH..RELEASE */
+	__u32 flags;            /* out: RAMS_CTL_RDONLY, RAMS_CTL_HAVE_COPY */
+	__u64 segment;          /* out: the module's id of the remote segment (ATTACH: the id
+			         *      it will have when the answer succeeds) */
+	__u64 page;             /* out: READ, WRITE: page index */
+	char name[RAMS_NAME_BYTES]; /* out: ATTACH: HOST:PORT/NAME */
+	__u64 reserved[2];
+};
+
+/* rams_ctl_answer.grant */
+#define RAMS_CTL_GRANT_READ     1
+#define RAMS_CTL_GRANT_WRITE    2
+
+struct rams_ctl_answer {
+	__u64 id;               /* in: a request received and not yet answered */
+	__s32 status;           /* in: 0, or -errno (-4095..-1) handed to the waiters */
+	__u32 grant;            /* in: READ, WRITE with status 0: RAMS_CTL_GRANT_*; else 0 */
+	__u64 data;             /* in: READ, WRITE: user pointer to the page, or 0 for an
+			         *     upgrade that keeps the module's copy; else 0 */
+	__u64 size;             /* in: ATTACH with status 0: the segment's size; else 0 */
+	__u32 flags;            /* in: ATTACH: RAMS_CTL_RDONLY for a read-only export; else 0 */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* rams_ctl_push.kind */
+#define RAMS_CTL_INVALIDATE     1 /* drop the page from every local mapping */
+#define RAMS_CTL_DOWNGRADE      2 /* make it read-only everywhere here */
+
+struct rams_ctl_push {
+	__u64 segment;          /* in: a live remote segment's id */
+	__u64 page;             /* in: page index inside it */
+	__u32 kind;             /* in: RAMS_CTL_INVALIDATE, RAMS_CTL_DOWNGRADE */
+	__u32 dirty;            /* in: 0; out: 1 when the page was held exclusively and
+			         *      its data was copied to `data` */
+	__u64 data;             /* in: user pointer to RAMS_REMOTE_PAGE_BYTES bytes */
 	__u64 reserved[2];
 };
 
@@ -164,6 +231,10 @@ struct rams_stats {
 #define RAMS_IOC_REMOVE  _IOW(RAMS_IOC_MAGIC, 0x08, struct rams_remove)
 #define RAMS_IOC_LIST    _IOWR(RAMS_IOC_MAGIC, 0x09, struct rams_list)
 #define RAMS_IOC_STATS   _IOR(RAMS_IOC_MAGIC, 0x0A, struct rams_stats)
+#define RAMS_IOC_CONTROL _IO(RAMS_IOC_MAGIC, 0x0B)
+#define RAMS_IOC_CTL_RECV   _IOR(RAMS_IOC_MAGIC, 0x0C, struct rams_ctl_request)
+#define RAMS_IOC_CTL_ANSWER _IOW(RAMS_IOC_MAGIC, 0x0D, struct rams_ctl_answer)
+#define RAMS_IOC_CTL_PUSH   _IOWR(RAMS_IOC_MAGIC, 0x0E, struct rams_ctl_push)
 
 #ifdef __cplusplus
 #define RAMS_ABI_ASSERT(cond, msg) static_assert(cond, msg)
@@ -184,6 +255,9 @@ RAMS_ABI_ASSERT(sizeof(struct rams_wake) == 24, "rams_wake layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_remove) == 72, "rams_remove layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_list) == 32, "rams_list layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_stats) == 64, "rams_stats layout");
+RAMS_ABI_ASSERT(sizeof(struct rams_ctl_request) == 112, "rams_ctl_request layout");
+RAMS_ABI_ASSERT(sizeof(struct rams_ctl_answer) == 56, "rams_ctl_answer layout");
+RAMS_ABI_ASSERT(sizeof(struct rams_ctl_push) == 48, "rams_ctl_push layout");
 #undef RAMS_ABI_ASSERT
 
 #endif /* _UAPI_RAMS_H */

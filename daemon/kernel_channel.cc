@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+#include "kernel_channel.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "mapping/wire_page_source.h"
+#include "metrics.h"
+#include "rams/remote.h"
+
+namespace ramsd {
+
+namespace {
+
+using rams::mapping::Access;
+using rams::mapping::kPageBytes;
+using rams::mapping::PageSource;
+
+static_assert(kPageBytes == RAMS_REMOTE_PAGE_BYTES, "the channel's pages are the protocol's");
+
+// A push for a page whose grant is being installed waits this long for it.
+constexpr auto kInstallWait = std::chrono::milliseconds(50);
+// A grant overtaken by pushes is asked again at most this often.
+constexpr int kFetchAttempts = 5;
+// How often the receiver looks at the stop flag while the module is quiet.
+constexpr int kPollSliceMs = 100;
+
+int ErrnoOf(const rams::Status& s) {
+  const int code = s.code();
+  return code > 0 && code < 4096 ? code : EIO;
+}
+
+}  // namespace
+
+// One remote segment served for the module: its source at the home and what
+// this host holds of each page, as far as the grants and pushes tell.
+class KernelChannel::Remote : public rams::mapping::CoherenceSink {
+ public:
+  Remote(KernelChannel* channel, uint64_t id, std::unique_ptr<PageSource> source)
+      : channel_(channel), id_(id), source_(std::move(source)) {}
+
+  PageSource& source() { return *source_; }
+
+  rams::Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+    return Push(page, dirty_out, dirty, RAMS_CTL_INVALIDATE);
+  }
+  rams::Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+    return Push(page, dirty_out, dirty, RAMS_CTL_DOWNGRADE);
+  }
+  // The module has no way yet to tell a mapping's users (docs/kernel-abi.md): logged and counted.
+  void PagesLost() override {
+    ++channel_->counters_.pages_lost_reports;
+    spdlog::warn("kernel channel: the home of segment {} reports exclusive pages lost with a host",
+                 id_);
+  }
+  void Lost(rams::Status why) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!lost_) spdlog::warn("kernel channel: segment {} lost its home: {}", id_, why.ToString());
+    lost_ = true;
+  }
+
+  // Serves a READ or WRITE request; every path answers it.
+  void Fetch(const rams_ctl_request& r);
+  // RELEASE: the exclusive pages' data back to the home (PAGE_DROP).
+  void HandBack();
+
+ private:
+  enum class Held : uint8_t { kNone, kRead, kWrite };
+  struct Page {
+    Held held = Held::kNone;
+    uint64_t version = 0;
+    uint64_t pushes = 0;
+    bool fetching = false;
+  };
+  // CTL_PUSH in the module; the data when it was dirty.
+  rams::Status PushToModule(uint64_t page, uint32_t kind, std::span<std::byte> out, bool* dirty);
+  rams::Status Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty, uint32_t kind);
+
+  KernelChannel* const channel_;
+  const uint64_t id_;
+  const std::unique_ptr<PageSource> source_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::unordered_map<uint64_t, Page> pages_;  // under mu_
+  bool lost_ = false;                         // under mu_
+};
+
+rams::Status KernelChannel::Remote::PushToModule(uint64_t page, uint32_t kind,
+                                                 std::span<std::byte> out, bool* dirty) {
+  rams_ctl_push p{};
+  p.segment = id_;
+  p.page = page;
+  p.kind = kind;
+  p.data = reinterpret_cast<uintptr_t>(out.data());
+  if (ioctl(channel_->fd_.get(), RAMS_IOC_CTL_PUSH, &p) != 0) {
+    return rams::ErrnoError("CTL_PUSH segment " + std::to_string(id_) + " page " +
+                            std::to_string(page));
+  }
+  *dirty = p.dirty != 0;
+  return rams::Status::Ok();
+}
+
+rams::Status KernelChannel::Remote::Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty,
+                                         uint32_t kind) {
+  *dirty = false;
+  if (dirty_out.size() < kPageBytes) return rams::Error(EINVAL, "push: short buffer");
+  std::unique_lock<std::mutex> l(mu_);
+  Page& p = pages_[page];
+  // The home's grant to us came first and is being installed: let it land.
+  if (p.fetching) changed_.wait_for(l, kInstallWait, [&] { return !p.fetching; });
+  ++p.pushes;
+  RAMS_RETURN_IF_ERROR(PushToModule(page, kind, dirty_out, dirty));
+  if (kind == RAMS_CTL_INVALIDATE) {
+    p.held = Held::kNone;
+    ++channel_->counters_.invalidations;
+  } else {
+    if (p.held == Held::kWrite) p.held = Held::kRead;
+    ++channel_->counters_.downgrades;
+  }
+  if (*dirty) ++channel_->counters_.write_backs;
+  return rams::Status::Ok();
+}
+
+void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
+  const Access access = r.kind == RAMS_CTL_WRITE ? Access::kWrite : Access::kRead;
+  std::vector<std::byte> data(kPageBytes);
+  std::unique_lock<std::mutex> l(mu_);
+  if (lost_ || r.page >= (source_->SizeBytes() + kPageBytes - 1) / kPageBytes) {
+    l.unlock();
+    return channel_->AnswerError(r.id, lost_ ? EIO : EINVAL);
+  }
+  Page& p = pages_[r.page];
+  changed_.wait(l, [&] { return !p.fetching; });
+  p.fetching = true;
+  bool keep_copy = (r.flags & RAMS_CTL_HAVE_COPY) != 0;
+  int error = EIO;
+  for (int attempt = 0; attempt < kFetchAttempts; ++attempt) {
+    const uint64_t have = keep_copy && p.held != Held::kNone ? p.version : 0;
+    const uint64_t pushes = p.pushes;
+    l.unlock();
+    rams::Result<rams::mapping::Grant> grant = source_->Get(r.page, access, have, data);
+    l.lock();
+    if (!grant.ok()) {
+      error = ErrnoOf(grant.status());
+      break;
+    }
+    if (p.pushes != pushes) {  // a push overtook the grant: ask again
+      ++channel_->counters_.retries;
+      keep_copy = false;
+      continue;
+    }
+    rams_ctl_answer a{};
+    a.id = r.id;
+    a.grant = access == Access::kWrite ? RAMS_CTL_GRANT_WRITE : RAMS_CTL_GRANT_READ;
+    a.data = grant->data_included ? reinterpret_cast<uintptr_t>(data.data()) : 0;
+    if (ioctl(channel_->fd_.get(), RAMS_IOC_CTL_ANSWER, &a) != 0) {
+      if (errno == EINVAL && !grant->data_included) {  // the module's copy went meanwhile
+        keep_copy = false;
+        continue;
+      }
+      spdlog::warn("kernel channel: CTL_ANSWER {}: {}", r.id, std::strerror(errno));
+      break;
+    }
+    p.held = access == Access::kWrite ? Held::kWrite : Held::kRead;
+    p.version = grant->version;
+    ++channel_->counters_.fetches;
+    if (!grant->data_included) ++channel_->counters_.upgrades;
+    p.fetching = false;
+    changed_.notify_all();
+    return;
+  }
+  p.fetching = false;
+  changed_.notify_all();
+  l.unlock();
+  channel_->AnswerError(r.id, error);
+}
+
+void KernelChannel::Remote::HandBack() {
+  std::vector<std::byte> data(kPageBytes);
+  std::unique_lock<std::mutex> l(mu_);
+  for (auto& [page, p] : pages_) {
+    if (p.held != Held::kWrite) continue;
+    bool dirty = false;
+    rams::Status s = PushToModule(page, RAMS_CTL_INVALIDATE, data, &dirty);
+    p.held = Held::kNone;
+    if (!s.ok()) {
+      spdlog::warn("kernel channel: release: {}", s.ToString());
+      continue;
+    }
+    const uint64_t this_page = page;
+    l.unlock();
+    s = source_->Drop(this_page, dirty ? std::span<const std::byte>(data)
+                                       : std::span<const std::byte>());
+    l.lock();
+    if (dirty && s.ok()) ++channel_->counters_.write_backs;
+    if (!s.ok()) spdlog::warn("kernel channel: release page {}: {}", this_page, s.ToString());
+  }
+}
+
+rams::Result<std::unique_ptr<KernelChannel>> KernelChannel::Start(KernelChannelOptions options) {
+  rams::sys::UniqueFd fd(open(options.device.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) return rams::ErrnoError("open " + options.device);
+  rams_version v{};
+  if (ioctl(fd.get(), RAMS_IOC_VERSION, &v) != 0) return rams::ErrnoError("RAMS_IOC_VERSION");
+  if ((v.features & RAMS_FEATURE_REMOTE) == 0) {
+    return rams::Error(EOPNOTSUPP, "rams.ko has no remote segments (an older module)");
+  }
+  if (ioctl(fd.get(), RAMS_IOC_CONTROL) != 0) {
+    return rams::ErrnoError(errno == EBUSY ? "RAMS_IOC_CONTROL: another ramsd holds the channel"
+                                           : "RAMS_IOC_CONTROL");
+  }
+  return std::unique_ptr<KernelChannel>(new KernelChannel(std::move(options), std::move(fd)));
+}
+
+KernelChannel::KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd)
+    : options_(std::move(options)), fd_(std::move(fd)) {
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  receiver_ = std::thread([this] { ReceiveLoop(); });
+}
+
+KernelChannel::~KernelChannel() {
+  stopping_.store(true, std::memory_order_relaxed);
+  receiver_.join();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    work_.notify_all();
+  }
+  for (std::thread& t : workers_) t.join();
+  // The sources close with remotes_; fd_ closes last, which fails what the
+  // module still waits for.
+  std::map<uint64_t, std::shared_ptr<Remote>> remotes;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    remotes.swap(remotes_);
+  }
+}
+
+void KernelChannel::ReceiveLoop() {
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
+    if (poll(&p, 1, kPollSliceMs) < 0 && errno != EINTR) {
+      spdlog::error("kernel channel: poll: {}", std::strerror(errno));
+      return;
+    }
+    for (;;) {
+      rams_ctl_request r{};
+      if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, &r) != 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+          spdlog::error("kernel channel: CTL_RECV: {}", std::strerror(errno));
+        }
+        break;
+      }
+      ++counters_.requests;
+      std::lock_guard<std::mutex> l(mu_);
+      queue_.push_back(r);
+      work_.notify_one();
+    }
+  }
+}
+
+void KernelChannel::WorkerLoop() {
+  for (;;) {
+    rams_ctl_request r;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      work_.wait(l, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      r = queue_.front();
+      queue_.pop_front();
+    }
+    Serve(r);
+  }
+}
+
+void KernelChannel::Serve(const rams_ctl_request& r) {
+  switch (r.kind) {
+    case RAMS_CTL_ATTACH:
+      return Attach(r);
+    case RAMS_CTL_RELEASE:
+      return Release(r);
+    case RAMS_CTL_READ:
+    case RAMS_CTL_WRITE:
+      if (std::shared_ptr<Remote> remote = Find(r.segment)) return remote->Fetch(r);
+      return AnswerError(r.id, EIO);
+  }
+  spdlog::warn("kernel channel: request {} of unknown kind {}", r.id, r.kind);
+  AnswerError(r.id, EINVAL);
+}
+
+void KernelChannel::Attach(const rams_ctl_request& r) {
+  const std::string name(r.name, strnlen(r.name, sizeof(r.name)));
+  rams::Result<rams::RemoteAddress> a = rams::ParseRemoteAddress(name);
+  if (!a.ok() || a->name.empty()) return AnswerError(r.id, EINVAL);
+  const rams::RemoteOptions remote{.key = options_.key, .timeout = options_.connect_timeout};
+  const bool read_only = (r.flags & RAMS_CTL_RDONLY) != 0;
+  auto source = rams::mapping::WirePageSource::Open(a->host, a->port, a->name, read_only, remote);
+  if (!read_only && (source.code() == EROFS || source.code() == EACCES)) {
+    source = rams::mapping::WirePageSource::Open(a->host, a->port, a->name, true, remote);
+  }
+  if (!source.ok()) {
+    spdlog::warn("kernel channel: attach {}: {}", name, source.status().ToString());
+    return AnswerError(r.id, ErrnoOf(source.status()));
+  }
+  auto served = std::make_shared<Remote>(this, r.segment, std::move(*source));
+  served->source().SetSink(served.get());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    remotes_[r.segment] = served;
+  }
+  rams_ctl_answer ans{};
+  ans.id = r.id;
+  ans.size = served->source().SizeBytes();
+  ans.flags = served->source().ReadOnly() ? RAMS_CTL_RDONLY : 0;
+  if (!Answer(ans)) {
+    std::lock_guard<std::mutex> l(mu_);
+    remotes_.erase(r.segment);
+    return;
+  }
+  ++counters_.attaches;
+  spdlog::info("kernel channel: serving {} as segment {} ({} bytes{})", name, r.segment, ans.size,
+               ans.flags ? ", read-only" : "");
+}
+
+void KernelChannel::Release(const rams_ctl_request& r) {
+  std::shared_ptr<Remote> remote;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto it = remotes_.find(r.segment); it != remotes_.end()) {
+      remote = std::move(it->second);
+      remotes_.erase(it);
+    }
+  }
+  if (remote) remote->HandBack();
+  rams_ctl_answer a{};
+  a.id = r.id;
+  Answer(a);
+}
+
+std::shared_ptr<KernelChannel::Remote> KernelChannel::Find(uint64_t segment) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = remotes_.find(segment);
+  return it == remotes_.end() ? nullptr : it->second;
+}
+
+bool KernelChannel::Answer(const rams_ctl_answer& a) {
+  if (ioctl(fd_.get(), RAMS_IOC_CTL_ANSWER, &a) == 0) return true;
+  spdlog::warn("kernel channel: CTL_ANSWER {}: {}", a.id, std::strerror(errno));
+  return false;
+}
+
+void KernelChannel::AnswerError(uint64_t id, int code) {
+  ++counters_.failed;
+  rams_ctl_answer a{};
+  a.id = id;
+  a.status = -code;
+  Answer(a);
+}
+
+KernelChannelStats KernelChannel::Stats() const {
+  KernelChannelStats s{.requests = counters_.requests.load(),
+                       .attaches = counters_.attaches.load(),
+                       .fetches = counters_.fetches.load(),
+                       .upgrades = counters_.upgrades.load(),
+                       .retries = counters_.retries.load(),
+                       .invalidations = counters_.invalidations.load(),
+                       .downgrades = counters_.downgrades.load(),
+                       .write_backs = counters_.write_backs.load(),
+                       .failed = counters_.failed.load(),
+                       .pages_lost_reports = counters_.pages_lost_reports.load()};
+  std::lock_guard<std::mutex> l(mu_);
+  s.segments = remotes_.size();
+  return s;
+}
+
+std::string KernelChannel::RenderPrometheus() const {
+  struct Line {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t KernelChannelStats::*field;
+  };
+  static constexpr Line kLines[] = {
+      {"ramsd_kernel_requests_total", "counter", "Requests received from rams.ko.",
+       &KernelChannelStats::requests},
+      {"ramsd_kernel_attaches_total", "counter", "Remote segments opened for rams.ko.",
+       &KernelChannelStats::attaches},
+      {"ramsd_kernel_fetches_total", "counter", "Page grants installed in rams.ko.",
+       &KernelChannelStats::fetches},
+      {"ramsd_kernel_upgrades_total", "counter", "Write grants that kept the module's copy.",
+       &KernelChannelStats::upgrades},
+      {"ramsd_kernel_retries_total", "counter", "Grants discarded because a recall overtook them.",
+       &KernelChannelStats::retries},
+      {"ramsd_kernel_invalidations_total", "counter", "INVALIDATEs applied in rams.ko.",
+       &KernelChannelStats::invalidations},
+      {"ramsd_kernel_downgrades_total", "counter", "DOWNGRADEs applied in rams.ko.",
+       &KernelChannelStats::downgrades},
+      {"ramsd_kernel_write_backs_total", "counter", "Dirty pages of rams.ko handed back to homes.",
+       &KernelChannelStats::write_backs},
+      {"ramsd_kernel_failed_requests_total", "counter", "Requests answered with an error.",
+       &KernelChannelStats::failed},
+      {"ramsd_kernel_pages_lost_reports_total", "counter",
+       "Homes' reports of exclusive pages lost with another host.",
+       &KernelChannelStats::pages_lost_reports},
+      {"ramsd_kernel_segments", "gauge", "Remote segments served for rams.ko.",
+       &KernelChannelStats::segments},
+  };
+  const KernelChannelStats s = Stats();
+  std::string out;
+  for (const Line& line : kLines) AppendMetric(out, line.name, line.type, line.help, s.*line.field);
+  return out;
+}
+
+}  // namespace ramsd

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+// ramsd's end of the rams.ko control channel (docs/kernel-abi.md, "Remote
+// segments"), run with --kernel-channel: ramsd holds /dev/rams's control
+// handle and serves the module's remote-backed segments for this host's
+// processes. An ATTACH request opens "HOST:PORT/NAME" at its home with a
+// WirePageSource (the key of --pager-key-file, or --key-file); READ and
+// WRITE requests become PageSource::Get calls whose grants are installed
+// with CTL_ANSWER; the home's INVALIDATE and DOWNGRADE pushes are applied in
+// the module with CTL_PUSH, which hands the dirty data back; RELEASE (the
+// host's last handle closed) hands the exclusive pages back (PAGE_DROP with
+// their data) and closes the source. When ramsd exits or dies the module
+// fails every waiter and the segments it served die (the module's rule).
+//
+// Thread safety: Stats and RenderPrometheus from any thread. One thread
+// receives the requests, `workers` threads serve them (a slow home stalls
+// only the workers waiting on it); the sources' recall threads push.
+// Per segment, mu_ is never held across a PageSource call; a push for a
+// page whose grant is being installed waits for the install (bounded), and
+// a grant that a push overtook is discarded and asked again, as the host
+// pager does (src/mapping/pager_segment.h, invariant 4).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rams/status.h"
+#include "sys/sys.h"
+#include "uapi/rams.h"
+
+namespace ramsd {
+
+struct KernelChannelOptions {
+  std::string device = RAMS_DEVICE_PATH;
+  std::string key;  // for the homes (empty: loopback homes without a key)
+  std::chrono::milliseconds connect_timeout{5000};
+  int workers = 8;
+};
+
+// Monotonic counters, except segments.
+struct KernelChannelStats {
+  uint64_t requests = 0;       // requests received from the module
+  uint64_t attaches = 0;       // remote segments opened for the module
+  uint64_t fetches = 0;        // grants installed (READ and WRITE answered with a grant)
+  uint64_t upgrades = 0;       // of which write grants that kept the module's copy
+  uint64_t retries = 0;        // grants discarded because a push overtook them
+  uint64_t invalidations = 0;  // INVALIDATE pushes applied in the module
+  uint64_t downgrades = 0;     // DOWNGRADE pushes applied in the module
+  uint64_t write_backs = 0;    // dirty pages handed back to homes
+  uint64_t failed = 0;         // requests answered with an error
+  uint64_t pages_lost_reports = 0;  // the homes' PagesLost reports (not yet surfaced to users)
+  uint64_t segments = 0;       // remote segments served now
+};
+
+class KernelChannel {
+ public:
+  // ENOENT without the module; EBUSY when another process holds the channel;
+  // EPERM without CAP_SYS_ADMIN.
+  static rams::Result<std::unique_ptr<KernelChannel>> Start(KernelChannelOptions options);
+  ~KernelChannel();
+  KernelChannel(const KernelChannel&) = delete;
+  KernelChannel& operator=(const KernelChannel&) = delete;
+
+  KernelChannelStats Stats() const;
+  // ramsd_kernel_* lines for /metrics.
+  std::string RenderPrometheus() const;
+
+ private:
+  class Remote;
+  KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd);
+  void ReceiveLoop();
+  void WorkerLoop();
+  void Serve(const rams_ctl_request& r);
+  void Attach(const rams_ctl_request& r);
+  void Release(const rams_ctl_request& r);
+  // CTL_ANSWER; false (logged) when the module refused it.
+  bool Answer(const rams_ctl_answer& a);
+  void AnswerError(uint64_t id, int code);
+  std::shared_ptr<Remote> Find(uint64_t segment);
+
+  const KernelChannelOptions options_;
+  const rams::sys::UniqueFd fd_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<rams_ctl_request> queue_;     // under mu_
+  std::map<uint64_t, std::shared_ptr<Remote>> remotes_;  // by the module's id, under mu_
+  bool stop_ = false;                       // under mu_
+
+  struct Counters {
+    std::atomic<uint64_t> requests{0}, attaches{0}, fetches{0}, upgrades{0}, retries{0},
+        invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, pages_lost_reports{0};
+  };
+  Counters counters_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> workers_;
+  std::thread receiver_;
+};
+
+}  // namespace ramsd

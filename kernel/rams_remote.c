@@ -1,0 +1,928 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Remote-backed segments and the control channel to the local ramsd, which
+ * serves them from their home host (docs/kernel-abi.md, "Remote segments").
+ *
+ * A remote segment keeps this host's one copy of its pages in its shmem file,
+ * like a local one, with a state per page: INVALID (no usable copy), SHARED
+ * (a read-only copy) or EXCL (held exclusively: writable, and dirty as far as
+ * the home is concerned). A fault, read() or write() that needs more than the
+ * page's state asks ramsd through a request on the channel, one per page at
+ * a time, and waits for the answer killably; a fault drops mmap_lock first
+ * and returns VM_FAULT_RETRY. ramsd answers with the data and the grant, and
+ * pushes the home's invalidations and downgrades, which zap or write-protect
+ * the page in every local mapping and hand dirty data back.
+ *
+ * Locking is rams_internal.h invariant 7. Requests are reference counted:
+ * the channel's reference (while queued or in flight) and one per waiter.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/poll.h>
+#include <linux/rmap.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <linux/version.h>
+#include <linux/xarray.h>
+
+#include "rams_internal.h"
+
+/* Page states, in order of what they allow. */
+#define RAMS_PS_INVALID 0
+#define RAMS_PS_SHARED  1
+#define RAMS_PS_EXCL    2
+
+/* Failed faults remembered until the faulting thread retries (see rams_remote_fault). */
+#define RAMS_FAULT_FAILS 16
+
+struct rams_fault_fail {
+	pid_t pid;                     /* 0: free */
+	pgoff_t idx;
+};
+
+struct rams_remote {
+	u64 id;                        /* in rams_ctl_segments; requests name it */
+	bool ro_export;
+	bool dead;                     /* the channel closed: WRITE_ONCE/READ_ONCE */
+	u8 *state;                     /* RAMS_PS_* per page, changed under the page lock */
+	struct xarray pending;         /* page -> struct rams_req, under rams_ctl_mu */
+	spinlock_t fail_lock;
+	struct rams_fault_fail fails[RAMS_FAULT_FAILS];
+	unsigned int next_fail;
+};
+
+struct rams_req {
+	struct kref ref;
+	struct list_head node;         /* in the queue or in flight, under rams_ctl_mu */
+	u64 id;
+	u32 kind;
+	u32 flags;
+	u64 segment_id;
+	struct rams_segment *seg;      /* READ, WRITE, RELEASE of a segment: a reference */
+	u64 page;
+	char name[RAMS_NAME_BYTES];
+	/* Results, under rams_ctl_mu. */
+	bool done;
+	bool abandoned;                /* ATTACH: its waiter gave up */
+	int status;
+	u64 size;
+	bool ro_export;
+	wait_queue_head_t wq;
+};
+
+static DEFINE_MUTEX(rams_ctl_mu);
+static struct rams_handle *rams_ctl_owner;   /* the control handle, under rams_ctl_mu */
+static LIST_HEAD(rams_ctl_queue);             /* not yet received */
+static LIST_HEAD(rams_ctl_inflight);          /* received, not answered */
+static DECLARE_WAIT_QUEUE_HEAD(rams_ctl_wq);  /* ramsd waits here for requests */
+static u64 rams_ctl_next_id = 1;
+static u64 rams_ctl_next_segment = 1;
+static DEFINE_XARRAY(rams_ctl_segments);     /* id -> live remote segment */
+
+/* HOST:PORT/NAME: 3..63 bytes of [A-Za-z0-9._:/[]-], with a ':' and a '/'. ramsd parses it. */
+int rams_remote_validate_name(const char *name)
+{
+	size_t len = strnlen(name, RAMS_NAME_BYTES);
+	size_t i;
+
+	if (len == RAMS_NAME_BYTES)
+		return -ENAMETOOLONG;
+	if (len < 3 || !strchr(name, ':') || !strchr(name, '/'))
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == ':' || c == '/' || c == '[' || c == ']'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static struct rams_req *rams_req_alloc(u32 kind, struct rams_segment *seg, gfp_t gfp)
+{
+	struct rams_req *req = kzalloc(sizeof(*req), gfp);
+
+	if (!req)
+		return NULL;
+	kref_init(&req->ref);
+	INIT_LIST_HEAD(&req->node);
+	init_waitqueue_head(&req->wq);
+	req->kind = kind;
+	if (seg) {
+		kref_get(&seg->ref);
+		req->seg = seg;
+		req->segment_id = seg->remote->id;
+	}
+	atomic64_inc(&rams_counters.remote_requests);
+	return req;
+}
+
+static void rams_req_free(struct kref *ref)
+{
+	struct rams_req *req = container_of(ref, struct rams_req, ref);
+
+	if (req->seg)
+		rams_segment_put(req->seg);
+	kfree(req);
+	atomic64_dec(&rams_counters.remote_requests);
+}
+
+/* Never under rams_ctl_mu: the last reference may drop a segment's. */
+static void rams_req_put(struct rams_req *req)
+{
+	kref_put(&req->ref, rams_req_free);
+}
+
+/* Queues `req` (taking the channel's reference, which it already has). */
+static void rams_req_queue(struct rams_req *req)
+{
+	lockdep_assert_held(&rams_ctl_mu);
+	req->id = rams_ctl_next_id++;
+	list_add_tail(&req->node, &rams_ctl_queue);
+	wake_up_interruptible(&rams_ctl_wq);
+}
+
+/* Records the outcome of `req` and wakes its waiters. */
+static void rams_req_finish(struct rams_req *req, int status)
+{
+	lockdep_assert_held(&rams_ctl_mu);
+	if (req->seg && xa_load(&req->seg->remote->pending, req->page) == req)
+		xa_erase(&req->seg->remote->pending, req->page);
+	req->status = status;
+	WRITE_ONCE(req->done, true);
+	wake_up_all(&req->wq);
+}
+
+
+/* Asks ramsd to forget segment `id` (its ATTACH succeeded, but no segment was made of it). */
+void rams_remote_forget(u64 id)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_RELEASE, NULL, GFP_KERNEL | __GFP_NOFAIL);
+
+	req->segment_id = id;
+	mutex_lock(&rams_ctl_mu);
+	if (rams_ctl_owner) {
+		rams_req_queue(req);
+		req = NULL;
+	}
+	mutex_unlock(&rams_ctl_mu);
+	if (req)
+		rams_req_put(req);
+}
+
+int rams_remote_open(const char *name, bool rdonly, u64 *size, bool *ro_export, u64 *id)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_ATTACH, NULL, GFP_KERNEL_ACCOUNT);
+	int ret, status;
+
+	if (!req)
+		return -ENOMEM;
+	strscpy(req->name, name, sizeof(req->name));
+	req->flags = rdonly ? RAMS_CTL_RDONLY : 0;
+	mutex_lock(&rams_ctl_mu);
+	if (!rams_ctl_owner) {
+		mutex_unlock(&rams_ctl_mu);
+		rams_req_put(req);
+		return -ENOTCONN;
+	}
+	req->segment_id = rams_ctl_next_segment++;
+	rams_req_queue(req);
+	kref_get(&req->ref); /* ours */
+	mutex_unlock(&rams_ctl_mu);
+
+	ret = wait_event_killable(req->wq, READ_ONCE(req->done));
+	mutex_lock(&rams_ctl_mu);
+	if (!req->done)
+		req->abandoned = true; /* a late success is forgotten at ramsd */
+	status = req->status;
+	*size = req->size;
+	*ro_export = req->ro_export;
+	*id = req->segment_id;
+	mutex_unlock(&rams_ctl_mu);
+	rams_req_put(req);
+	if (ret)
+		return -EINTR;
+	return status;
+}
+
+int rams_remote_init_segment(struct rams_segment *seg, u64 id, bool ro_export)
+{
+	struct rams_remote *r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!r)
+		goto fail;
+	r->state = kvcalloc(seg->npages, 1, GFP_KERNEL_ACCOUNT);
+	if (!r->state)
+		goto fail;
+	r->id = id;
+	r->ro_export = ro_export;
+	xa_init(&r->pending);
+	spin_lock_init(&r->fail_lock);
+	mutex_lock(&rams_ctl_mu);
+	/* A channel that closed meanwhile makes it dead from the start. */
+	r->dead = !rams_ctl_owner;
+	ret = xa_err(xa_store(&rams_ctl_segments, id, seg, GFP_KERNEL));
+	if (!ret)
+		seg->remote = r;
+	mutex_unlock(&rams_ctl_mu);
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	if (r)
+		kvfree(r->state);
+	kfree(r);
+	rams_remote_forget(id);
+	return -ENOMEM;
+}
+
+/* The segment's last reference is gone; no request names it any more (each holds one). */
+void rams_remote_free_segment(struct rams_segment *seg)
+{
+	struct rams_remote *r = seg->remote;
+
+	mutex_lock(&rams_ctl_mu);
+	xa_erase(&rams_ctl_segments, r->id);
+	mutex_unlock(&rams_ctl_mu);
+	WARN_ON(!xa_empty(&r->pending));
+	xa_destroy(&r->pending);
+	kvfree(r->state);
+	kfree(r);
+}
+
+/*
+ * The last handle detached (its name is already gone): ramsd gets RELEASE
+ * with a reference to the segment, hands the dirty pages back and answers;
+ * the pages live until then. Without a channel there is nobody to tell.
+ */
+void rams_remote_last_detach(struct rams_segment *seg)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_RELEASE, seg, GFP_KERNEL | __GFP_NOFAIL);
+
+	mutex_lock(&rams_ctl_mu);
+	if (rams_ctl_owner && !seg->remote->dead) {
+		rams_req_queue(req);
+		req = NULL;
+	}
+	mutex_unlock(&rams_ctl_mu);
+	if (req)
+		rams_req_put(req);
+}
+
+bool rams_remote_dead(struct rams_segment *seg)
+{
+	return READ_ONCE(seg->remote->dead);
+}
+
+bool rams_remote_readonly(struct rams_segment *seg)
+{
+	return seg->remote->ro_export;
+}
+
+void rams_remote_fill_info(struct rams_segment *seg, struct rams_info *info)
+{
+	info->flags |= RAMS_INFO_REMOTE;
+	if (rams_remote_dead(seg))
+		info->flags |= RAMS_INFO_DEAD;
+}
+
+/*
+ * The pending request for (seg, idx), made and queued when there is none,
+ * with a reference for the caller. ERR_PTR(-EIO) when the segment is dead.
+ */
+static struct rams_req *rams_remote_request(struct rams_segment *seg, pgoff_t idx, bool write)
+{
+	struct rams_remote *r = seg->remote;
+	struct rams_req *fresh = rams_req_alloc(write ? RAMS_CTL_WRITE : RAMS_CTL_READ, seg,
+						GFP_KERNEL_ACCOUNT);
+	struct rams_req *req;
+	int ret = 0;
+
+	if (!fresh)
+		return ERR_PTR(-ENOMEM);
+	fresh->page = idx;
+	mutex_lock(&rams_ctl_mu);
+	if (READ_ONCE(r->dead) || !rams_ctl_owner) {
+		ret = -EIO;
+		goto out_unlock;
+	}
+	req = xa_load(&r->pending, idx);
+	if (!req) {
+		if (write && READ_ONCE(r->state[idx]) == RAMS_PS_SHARED)
+			fresh->flags |= RAMS_CTL_HAVE_COPY;
+		ret = xa_err(xa_store(&r->pending, idx, fresh, GFP_KERNEL));
+		if (ret)
+			goto out_unlock;
+		req = fresh;
+		fresh = NULL;
+		rams_req_queue(req);
+	}
+	kref_get(&req->ref);
+out_unlock:
+	mutex_unlock(&rams_ctl_mu);
+	if (fresh)
+		rams_req_put(fresh);
+	return ret ? ERR_PTR(ret) : req;
+}
+
+/* Waits for `req`; 0 or its error, -EINTR when killed. Drops the caller's reference. */
+static int rams_req_wait_put(struct rams_req *req)
+{
+	int ret = wait_event_killable(req->wq, READ_ONCE(req->done));
+
+	if (!ret)
+		ret = READ_ONCE(req->status);
+	else
+		ret = -EINTR;
+	rams_req_put(req);
+	return ret;
+}
+
+/* Waits until page `idx` is at least SHARED (EXCL when `write`), asking ramsd as needed. */
+static int rams_remote_need(struct rams_segment *seg, pgoff_t idx, bool write)
+{
+	u8 need = write ? RAMS_PS_EXCL : RAMS_PS_SHARED;
+
+	for (;;) {
+		struct rams_req *req;
+		int ret;
+
+		if (rams_remote_dead(seg))
+			return -EIO;
+		if (READ_ONCE(seg->remote->state[idx]) >= need)
+			return 0;
+		req = rams_remote_request(seg, idx, write);
+		if (IS_ERR(req))
+			return PTR_ERR(req);
+		ret = rams_req_wait_put(req);
+		if (ret)
+			return ret;
+	}
+}
+
+/*
+ * The page at `idx`, locked and at least in state `need`, for a read() or
+ * write() to copy from or to. Waits (killably) without holding anything.
+ */
+static struct page *rams_remote_lock_page(struct rams_segment *seg, pgoff_t idx, bool write)
+{
+	u8 need = write ? RAMS_PS_EXCL : RAMS_PS_SHARED;
+
+	for (;;) {
+		struct page *page;
+		int ret = rams_remote_need(seg, idx, write);
+
+		if (ret)
+			return ERR_PTR(ret);
+		page = rams_segment_page(seg, idx, true);
+		if (IS_ERR(page))
+			return page;
+		if (lock_page_killable(page)) {
+			put_page(page);
+			return ERR_PTR(-EINTR);
+		}
+		if (READ_ONCE(seg->remote->state[idx]) >= need && !rams_remote_dead(seg))
+			return page;
+		unlock_page(page);
+		put_page(page);
+	}
+}
+
+/*
+ * read() or write() of a remote segment, through a bounce buffer so that no
+ * user copy happens under a page lock: a write copies the bytes in first,
+ * then takes each page exclusively; a read copies the page out under its
+ * lock. Bytes copied, or an error when none.
+ */
+static ssize_t rams_remote_copy(struct rams_segment *seg, struct iov_iter *iter, u64 pos,
+				size_t len, bool write)
+{
+	void *buf;
+	ssize_t ret = 0;
+	size_t done = 0;
+
+	if (write && seg->remote->ro_export)
+		return -EROFS;
+	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	while (done < len) {
+		size_t off = (pos + done) & ~PAGE_MASK;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
+		size_t copied = write ? copy_from_iter(buf, n, iter) : n;
+		struct page *page;
+
+		if (!copied) {
+			ret = -EFAULT;
+			break;
+		}
+		page = rams_remote_lock_page(seg, (pos + done) >> PAGE_SHIFT, write);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page);
+			break;
+		}
+		if (write) {
+			memcpy_to_page(page, off, buf, copied);
+			set_page_dirty(page);
+		} else {
+			memcpy_from_page(buf, page, off, n);
+		}
+		unlock_page(page);
+		put_page(page);
+		if (!write)
+			copied = copy_to_iter(buf, n, iter);
+		done += copied;
+		if (copied < n) {
+			ret = -EFAULT;
+			break;
+		}
+		cond_resched();
+	}
+	kfree(buf);
+	return done ? done : ret;
+}
+
+ssize_t rams_remote_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len)
+{
+	return rams_remote_copy(seg, to, pos, len, false);
+}
+
+ssize_t rams_remote_copy_in(struct rams_segment *seg, struct iov_iter *from, u64 pos, size_t len)
+{
+	return rams_remote_copy(seg, from, pos, len, true);
+}
+
+static void rams_fail_record(struct rams_remote *r, pgoff_t idx)
+{
+	spin_lock(&r->fail_lock);
+	r->fails[r->next_fail].pid = current->pid;
+	r->fails[r->next_fail].idx = idx;
+	r->next_fail = (r->next_fail + 1) % RAMS_FAULT_FAILS;
+	spin_unlock(&r->fail_lock);
+}
+
+static bool rams_fail_take(struct rams_remote *r, pgoff_t idx)
+{
+	bool found = false;
+	int i;
+
+	spin_lock(&r->fail_lock);
+	for (i = 0; i < RAMS_FAULT_FAILS; i++) {
+		if (r->fails[i].pid == current->pid && r->fails[i].idx == idx) {
+			r->fails[i].pid = 0;
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&r->fail_lock);
+	return found;
+}
+
+static void rams_release_fault_lock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	release_fault_lock(vmf);
+#else
+	mmap_read_unlock(vmf->vma->vm_mm);
+#endif
+}
+
+/*
+ * A fault on a remote segment (idx inside it). With the page's state good
+ * enough the page is returned locked, so a push cannot slip between the check
+ * and the PTE. Else the request is made and waited for with mmap_lock
+ * dropped (VM_FAULT_RETRY), like userfaultfd; an answer with an error is
+ * remembered for the same thread's retry, which gets SIGBUS. Callers that
+ * cannot retry (some get_user_pages users) wait holding the lock, killably.
+ * A write fault asks for the page exclusively; a write to a page mapped
+ * read-only comes through rams_remote_page_mkwrite, which zaps it so that
+ * the write faults here again.
+ */
+vm_fault_t rams_remote_fault(struct vm_fault *vmf, struct rams_segment *seg)
+{
+	struct rams_remote *r = seg->remote;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	u8 need = write ? RAMS_PS_EXCL : RAMS_PS_SHARED;
+	pgoff_t idx = vmf->pgoff;
+	struct rams_req *req;
+	int ret;
+
+	if (rams_remote_dead(seg))
+		return VM_FAULT_SIGBUS;
+	if ((vmf->flags & FAULT_FLAG_TRIED) && rams_fail_take(r, idx))
+		return VM_FAULT_SIGBUS;
+	if (READ_ONCE(r->state[idx]) >= need) {
+		struct page *page = rams_segment_page(seg, idx, true);
+
+		if (IS_ERR(page))
+			return PTR_ERR(page) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+		lock_page(page);
+		if (READ_ONCE(r->state[idx]) >= need && !rams_remote_dead(seg)) {
+			vmf->page = page;
+			return VM_FAULT_LOCKED;
+		}
+		unlock_page(page);
+		put_page(page);
+	}
+	req = rams_remote_request(seg, idx, write);
+	if (IS_ERR(req))
+		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+		ret = rams_req_wait_put(req);
+		return ret ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE; /* NOPAGE: the access is retried */
+	}
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
+		rams_req_put(req);
+		return VM_FAULT_RETRY;
+	}
+	rams_release_fault_lock(vmf);
+	/* From here on the VMA may go; req holds the segment. */
+	ret = wait_event_killable(req->wq, READ_ONCE(req->done));
+	if (!ret && READ_ONCE(req->status))
+		rams_fail_record(r, idx);
+	rams_req_put(req);
+	return VM_FAULT_RETRY; /* killed: the fault handler sees the fatal signal */
+}
+
+vm_fault_t rams_remote_page_mkwrite(struct vm_fault *vmf, struct rams_segment *seg)
+{
+	struct rams_remote *r = seg->remote;
+	struct page *page = vmf->page;
+	pgoff_t idx = vmf->pgoff;
+
+	if (rams_remote_dead(seg) || r->ro_export)
+		return VM_FAULT_SIGBUS;
+	lock_page(page);
+	if (page->mapping != seg->shm->f_mapping) {
+		unlock_page(page);
+		return VM_FAULT_NOPAGE;
+	}
+	if (READ_ONCE(r->state[idx]) == RAMS_PS_EXCL) {
+		set_page_dirty(page);
+		return VM_FAULT_LOCKED;
+	}
+	unlock_page(page);
+	/* No waiting here (mmap_lock is held and cannot be dropped): refault as a write. */
+	unmap_mapping_range(seg->shm->f_mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 0);
+	return VM_FAULT_NOPAGE;
+}
+
+/* ---- The control handle ---- */
+
+int rams_ctl_become(struct rams_handle *h)
+{
+	int ret = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (mutex_lock_killable(&h->attach_mu))
+		return -EINTR;
+	if (h->seg) {
+		ret = -EISCONN;
+		goto out;
+	}
+	mutex_lock(&rams_ctl_mu);
+	if (rams_ctl_owner)
+		ret = -EBUSY;
+	else
+		rams_ctl_owner = h;
+	mutex_unlock(&rams_ctl_mu);
+	if (!ret)
+		WRITE_ONCE(h->control, true);
+out:
+	mutex_unlock(&h->attach_mu);
+	return ret;
+}
+
+/*
+ * ramsd closed the control handle (or died): every request fails with
+ * ENOTCONN, every remote segment becomes dead and is zapped from every
+ * mapping, so each later access faults with SIGBUS or fails with EIO.
+ */
+void rams_ctl_release(struct rams_handle *h)
+{
+	struct rams_req *req, *next;
+	struct rams_segment *seg;
+	unsigned long id;
+	LIST_HEAD(failed);
+
+	mutex_lock(&rams_ctl_mu);
+	if (rams_ctl_owner != h) {
+		mutex_unlock(&rams_ctl_mu);
+		return;
+	}
+	rams_ctl_owner = NULL;
+	list_splice_init(&rams_ctl_queue, &failed);
+	list_splice_tail_init(&rams_ctl_inflight, &failed);
+	list_for_each_entry(req, &failed, node)
+		rams_req_finish(req, -ENOTCONN);
+	xa_for_each(&rams_ctl_segments, id, seg)
+		WRITE_ONCE(seg->remote->dead, true);
+	mutex_unlock(&rams_ctl_mu);
+	list_for_each_entry_safe(req, next, &failed, node) {
+		list_del_init(&req->node);
+		rams_req_put(req); /* the channel's */
+	}
+	for (id = 0;; id++) {
+		mutex_lock(&rams_ctl_mu);
+		seg = xa_find(&rams_ctl_segments, &id, ULONG_MAX, XA_PRESENT);
+		if (seg && !kref_get_unless_zero(&seg->ref))
+			seg = ERR_PTR(-ENOENT); /* being freed */
+		mutex_unlock(&rams_ctl_mu);
+		if (!seg)
+			break;
+		if (IS_ERR(seg))
+			continue;
+		unmap_mapping_range(seg->shm->f_mapping, 0, 0, 0);
+		rams_segment_put(seg);
+	}
+}
+
+__poll_t rams_ctl_poll(struct file *file, struct poll_table_struct *wait)
+{
+	__poll_t mask = 0;
+
+	poll_wait(file, &rams_ctl_wq, wait);
+	mutex_lock(&rams_ctl_mu);
+	if (!list_empty(&rams_ctl_queue))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	mutex_unlock(&rams_ctl_mu);
+	return mask | EPOLLOUT | EPOLLWRNORM;
+}
+
+/* The oldest queued request, moved in flight; it goes back to the queue when the copy fails. */
+static int rams_ctl_recv(void __user *arg, bool nonblock)
+{
+	struct rams_ctl_request out;
+	struct rams_req *req;
+
+	for (;;) {
+		mutex_lock(&rams_ctl_mu);
+		req = list_first_entry_or_null(&rams_ctl_queue, struct rams_req, node);
+		if (req)
+			break;
+		mutex_unlock(&rams_ctl_mu);
+		if (nonblock)
+			return -EAGAIN;
+		if (wait_event_interruptible(rams_ctl_wq, !list_empty_careful(&rams_ctl_queue)))
+			return -ERESTARTSYS;
+	}
+	list_move_tail(&req->node, &rams_ctl_inflight);
+	memset(&out, 0, sizeof(out));
+	out.id = req->id;
+	out.kind = req->kind;
+	out.flags = req->flags;
+	out.segment = req->segment_id;
+	out.page = req->page;
+	memcpy(out.name, req->name, sizeof(out.name));
+	mutex_unlock(&rams_ctl_mu);
+	if (copy_to_user(arg, &out, sizeof(out))) {
+		mutex_lock(&rams_ctl_mu);
+		if (!READ_ONCE(req->done))
+			list_move(&req->node, &rams_ctl_queue);
+		mutex_unlock(&rams_ctl_mu);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static struct rams_req *rams_ctl_find_inflight(u64 id)
+{
+	struct rams_req *req;
+
+	lockdep_assert_held(&rams_ctl_mu);
+	list_for_each_entry(req, &rams_ctl_inflight, node)
+		if (req->id == id)
+			return req;
+	return NULL;
+}
+
+/* Whether `a` fits the request it answers (nothing is changed when it does not). */
+static bool rams_ctl_answer_fits(const struct rams_ctl_answer *a, const struct rams_req *req)
+{
+	if (a->status)
+		return true; /* checked: nothing else set */
+	switch (req->kind) {
+	case RAMS_CTL_ATTACH:
+		return !a->grant && !a->data && a->size && a->size <= rams_max_segment_bytes;
+	case RAMS_CTL_READ:
+	case RAMS_CTL_WRITE:
+		if (a->size || a->flags || !a->grant)
+			return false;
+		if (req->kind == RAMS_CTL_WRITE && a->grant != RAMS_CTL_GRANT_WRITE)
+			return false;
+		if (a->grant == RAMS_CTL_GRANT_WRITE && req->seg->remote->ro_export)
+			return false;
+		/* Keeping the local copy is an upgrade's answer only. */
+		return a->data || req->kind == RAMS_CTL_WRITE;
+	case RAMS_CTL_RELEASE:
+		return !a->grant && !a->data && !a->size && !a->flags;
+	}
+	return false;
+}
+
+/*
+ * Installs a page grant: the data (when given) and the new state, under the
+ * page lock, after zapping any mapping of an older copy. -EINVAL, changing
+ * nothing, for an answer without data when no copy is left to keep.
+ */
+static int rams_ctl_install(struct rams_req *req, const struct rams_ctl_answer *a, const void *data)
+{
+	struct rams_segment *seg = req->seg;
+	struct rams_remote *r = seg->remote;
+	u8 state = a->grant == RAMS_CTL_GRANT_WRITE ? RAMS_PS_EXCL : RAMS_PS_SHARED;
+	pgoff_t idx = req->page;
+	struct page *page = rams_segment_page(seg, idx, true);
+	u8 old;
+
+	if (IS_ERR(page))
+		return PTR_ERR(page);
+	lock_page(page);
+	old = r->state[idx];
+	if (!data && old == RAMS_PS_INVALID) {
+		unlock_page(page);
+		put_page(page);
+		return -EINVAL;
+	}
+	if (data) {
+		if (old != RAMS_PS_INVALID)
+			unmap_mapping_range(seg->shm->f_mapping, (loff_t)idx << PAGE_SHIFT, PAGE_SIZE, 0);
+		memcpy_to_page(page, 0, data, PAGE_SIZE);
+	} else if (old == RAMS_PS_EXCL && state == RAMS_PS_SHARED) {
+		folio_mkclean(page_folio(page));
+	}
+	set_page_dirty(page); /* shmem must keep it: reclaim swaps it, never drops it */
+	WRITE_ONCE(r->state[idx], state);
+	unlock_page(page);
+	put_page(page);
+	return 0;
+}
+
+static int rams_ctl_answer(void __user *arg)
+{
+	struct rams_ctl_answer a;
+	struct rams_req *req;
+	void *data = NULL;
+	bool forget = false;
+	int ret = 0;
+
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (a.reserved0 || a.reserved[0] || a.reserved[1] || a.status > 0 || a.status < -4095 ||
+	    a.grant > RAMS_CTL_GRANT_WRITE || (a.flags & ~RAMS_CTL_RDONLY))
+		return -EINVAL;
+	if (a.status && (a.grant || a.data || a.size || a.flags))
+		return -EINVAL;
+	if (a.data) {
+		data = kmalloc(PAGE_SIZE, GFP_KERNEL);
+		if (!data)
+			return -ENOMEM;
+		if (copy_from_user(data, u64_to_user_ptr(a.data), PAGE_SIZE)) {
+			kfree(data);
+			return -EFAULT;
+		}
+	}
+	mutex_lock(&rams_ctl_mu);
+	req = rams_ctl_find_inflight(a.id);
+	if (!req || !rams_ctl_answer_fits(&a, req)) {
+		mutex_unlock(&rams_ctl_mu);
+		kfree(data);
+		return -EINVAL;
+	}
+	list_del_init(&req->node); /* ours now: no other answer finds it */
+	mutex_unlock(&rams_ctl_mu);
+
+	if (!a.status && (req->kind == RAMS_CTL_READ || req->kind == RAMS_CTL_WRITE)) {
+		ret = rams_ctl_install(req, &a, data);
+		if (ret == -EINVAL) {
+			mutex_lock(&rams_ctl_mu);
+			list_add_tail(&req->node, &rams_ctl_inflight); /* unanswered still */
+			mutex_unlock(&rams_ctl_mu);
+			kfree(data);
+			return ret;
+		}
+	}
+	kfree(data);
+	mutex_lock(&rams_ctl_mu);
+	if (req->kind == RAMS_CTL_ATTACH && !a.status) {
+		req->size = a.size;
+		req->ro_export = a.flags & RAMS_CTL_RDONLY;
+		forget = req->abandoned;
+	}
+	rams_req_finish(req, ret ? ret : a.status);
+	mutex_unlock(&rams_ctl_mu);
+	if (forget)
+		rams_remote_forget(req->segment_id);
+	rams_req_put(req); /* the channel's */
+	return ret;
+}
+
+static struct rams_segment *rams_ctl_segment_get(u64 id)
+{
+	struct rams_segment *seg;
+
+	mutex_lock(&rams_ctl_mu);
+	seg = xa_load(&rams_ctl_segments, id);
+	if (seg && !kref_get_unless_zero(&seg->ref))
+		seg = NULL;
+	mutex_unlock(&rams_ctl_mu);
+	return seg;
+}
+
+/*
+ * An INVALIDATE or DOWNGRADE from the home: applied under the page lock;
+ * an exclusive copy's data goes back through p.data. When that copy-out
+ * fails the page's state is put back (its mappings were zapped or
+ * write-protected, which only costs a fault) and EFAULT returned.
+ */
+static int rams_ctl_push(struct rams_ctl_push __user *arg)
+{
+	struct rams_ctl_push p;
+	struct rams_segment *seg;
+	struct rams_remote *r;
+	struct page *page;
+	void *buf = NULL;
+	int ret = 0;
+	u8 old;
+
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	if ((p.kind != RAMS_CTL_INVALIDATE && p.kind != RAMS_CTL_DOWNGRADE) || p.dirty || !p.data ||
+	    p.reserved[0] || p.reserved[1])
+		return -EINVAL;
+	/* The answer must be writable before anything changes. */
+	if (put_user(0U, &arg->dirty))
+		return -EFAULT;
+	seg = rams_ctl_segment_get(p.segment);
+	if (!seg)
+		return -EINVAL;
+	r = seg->remote;
+	if (p.page >= seg->npages) {
+		ret = -EINVAL;
+		goto out_put;
+	}
+	page = rams_segment_page(seg, p.page, false);
+	if (!page)
+		goto out_put; /* never filled: INVALID, nothing to do */
+	if (IS_ERR(page)) {
+		ret = PTR_ERR(page);
+		goto out_put;
+	}
+	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!buf) {
+		put_page(page);
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	lock_page(page);
+	old = r->state[p.page];
+	if (old == RAMS_PS_EXCL) {
+		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+		p.dirty = 1;
+	}
+	if (p.kind == RAMS_CTL_INVALIDATE && old != RAMS_PS_INVALID) {
+		WRITE_ONCE(r->state[p.page], RAMS_PS_INVALID);
+		unmap_mapping_range(seg->shm->f_mapping, (loff_t)p.page << PAGE_SHIFT, PAGE_SIZE, 0);
+	} else if (p.kind == RAMS_CTL_DOWNGRADE && old == RAMS_PS_EXCL) {
+		WRITE_ONCE(r->state[p.page], RAMS_PS_SHARED);
+		folio_mkclean(page_folio(page));
+		set_page_dirty(page);
+	}
+	unlock_page(page);
+	if (p.dirty && (copy_to_user(u64_to_user_ptr(p.data), buf, PAGE_SIZE) ||
+			put_user(1U, &arg->dirty))) {
+		lock_page(page);
+		WRITE_ONCE(r->state[p.page], old);
+		unlock_page(page);
+		ret = -EFAULT;
+	}
+	put_page(page);
+out_put:
+	kfree(buf);
+	rams_segment_put(seg);
+	return ret;
+}
+
+long rams_ctl_ioctl(struct rams_handle *h, unsigned int cmd, void __user *arg, bool nonblock)
+{
+	if (!READ_ONCE(h->control))
+		return -EPERM;
+	switch (cmd) {
+	case RAMS_IOC_CTL_RECV:
+		return rams_ctl_recv(arg, nonblock);
+	case RAMS_IOC_CTL_ANSWER:
+		return rams_ctl_answer(arg);
+	case RAMS_IOC_CTL_PUSH:
+		return rams_ctl_push(arg);
+	}
+	return -ENOTTY;
+}

@@ -1,0 +1,116 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# A remote segment mapped through /dev/rams across two "hosts" in one guest
+# (two guests do not fit the suite's time budget under TCG): the home is a
+# ramsd in its own network, mount (private /dev/shm and /tmp) and IPC
+# namespace, joined to this namespace by a veth pair; the client host is
+# this namespace, whose ramsd holds rams.ko's control channel
+# (--kernel-channel). Nothing but TCP passes between them: the home serves
+# its segment from its private /dev/shm, the client maps it through the
+# module. Checks: the client reads what the home wrote, the home reads (a
+# one-sided READ, which recalls the client's exclusive copy) what the client
+# wrote, the home's one-sided write reaches the client's mapping, the pages
+# crossed (the home's PAGE_GET grants and the client ramsd's counters), and a
+# fault waiting on a stopped home ends in SIGBUS within 10 s once the client's
+# ramsd is SIGKILLed. Then the module's counters are back to zero.
+set -u
+bin=/tests/bin
+dir=/tmp/kdev-remote
+key=$dir/key
+home_addr=10.77.0.2
+port=47010
+name=$home_addr:$port/kdevseg
+fail() { echo "remote_ramsd_test: FAIL: $*"; exit 1; }
+metric() { # URL NAME: the value of an unlabelled metric
+  wget -q -O - "$1" | sed -n "s/^$2 \([0-9]*\).*/\1/p"
+}
+in_home() { nsenter -t "$holder" -n -m -i "$@"; }
+await() { # WHAT COMMAND...: runs COMMAND every 0.1 s until it succeeds, at most 60 s
+  what=$1; shift; i=0
+  until "$@"; do
+    i=$((i + 1)); [ $i -lt 600 ] || fail "$what"; sleep 0.1
+  done
+}
+
+rm -rf "$dir" && mkdir -p "$dir" || fail "mkdir"
+insmod /modules/veth.ko 2>/dev/null
+printf 'kdev-remote-test-key-0123456789' >"$key" && chmod 600 "$key"
+
+# The home host: a namespace holder, its private mounts, its end of the veth.
+unshare -n -i -m sh -c 'mount -t tmpfs tmpfs /dev/shm && mount -t tmpfs tmpfs /tmp && exec sleep 1000' &
+holder=$!
+sleep 0.5
+ip link add name kdevc type veth peer name kdevh || fail "veth"
+peer=$(ip link | sed -n 's/^[0-9]*: \([a-z0-9]*\)@kdevc.*/\1/p')
+[ -n "$peer" ] || fail "no veth peer"
+ip link set "$peer" netns "$holder" || fail "move the veth"
+ip addr add 10.77.0.1/24 dev kdevc && ip link set kdevc up && ip link set lo up || fail "client net"
+in_home sh -c "ip link set lo up && ip addr add $home_addr/24 dev $peer && ip link set $peer up" ||
+  fail "home net"
+mkdir -p "$dir/home"
+in_home sh -c "cat >/tmp/key && chmod 600 /tmp/key" <"$key" || fail "home key"
+in_home "$bin/rams" --backend posix create kdevseg 65536 >/dev/null || fail "home create"
+i=1
+while [ $i -lt 16 ]; do
+  printf "page-$i" | in_home "$bin/rams" --backend posix write kdevseg $((i * 4096)) || fail "home write"
+  i=$((i + 1))
+done
+printf 'home-v1' | in_home "$bin/rams" --backend posix write kdevseg 0 || fail "home write"
+nsenter -t "$holder" -n -m -i "$bin/ramsd" --listen $home_addr:$port --export kdevseg --backend posix --no-pager \
+  --key-file /tmp/key --http 127.0.0.1:47011 --log-dir /tmp/ramsd --port-file /tmp/port &
+home=$!
+await "the home ramsd did not start" in_home test -f /tmp/port
+
+# The client host's ramsd, on the control channel.
+"$bin/ramsd" --listen 127.0.0.1:47020 --export unused --backend posix --no-pager --kernel-channel \
+  --key-file "$key" --http 127.0.0.1:47021 --log-dir "$dir/ramsd" --port-file "$dir/port" &
+client=$!
+await "the client ramsd did not start" test -f "$dir/port"
+
+# Read, write, and the home's view of it.
+/tests/remote_client rw "$name" "$dir" &
+proc=$!
+await "the client process did not write" test -f "$dir/written"
+seen=$(in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" read "$name" 0 9)
+[ "$seen" = "client-v2" ] || fail "the home read '$seen' at 0, want client-v2"
+seen=$(in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" read "$name" 8192 9)
+[ "$seen" = "pwrite-v2" ] || fail "the home read '$seen' at 8192, want pwrite-v2"
+printf 'home-v3' | in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" write "$name" 0 ||
+  fail "the home's one-sided write"
+touch "$dir/go"
+wait $proc || fail "the client process failed"
+granted=$(in_home wget -q -O - http://127.0.0.1:47011/metrics | sed -n 's/^ramsd_mapping_pages_granted_total \([0-9]*\).*/\1/p')
+fetches=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_fetches_total)
+backs=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_write_backs_total)
+echo "home granted ${granted:-?} pages; client ramsd installed ${fetches:-?} grants, handed back ${backs:-?} dirty pages"
+[ "${granted:-0}" -ge 16 ] || fail "the home granted ${granted:-none} pages, want >= 16"
+[ "${fetches:-0}" -ge 16 ] || fail "the client ramsd installed ${fetches:-none} grants, want >= 16"
+[ "${backs:-0}" -ge 1 ] || fail "no dirty page went back to the home"
+
+# A fault waiting on a stopped home, and the client's ramsd SIGKILLed.
+rm -f "$dir/go"
+/tests/remote_client hang "$name" "$dir" &
+proc=$!
+await "the hanging client did not attach" test -f "$dir/attached"
+kill -STOP $home
+touch "$dir/go"
+sleep 1
+kill -KILL $client
+start=$(cut -d' ' -f1 /proc/uptime)
+wait $proc
+rc=$?
+end=$(cut -d' ' -f1 /proc/uptime)
+kill -CONT $home
+echo "the waiting fault ended with status $rc, ${start}..${end}s"
+[ $rc -eq 135 ] || fail "the waiting fault ended with $rc, want 135 (SIGBUS)"
+awk -v s="$start" -v e="$end" 'BEGIN { exit !(e - s < 10) }' || fail "SIGBUS took over 10 s"
+wait $client 2>/dev/null
+
+kill -TERM $home
+wait $home 2>/dev/null
+kill $holder
+wait $holder 2>/dev/null
+ip link del kdevc 2>/dev/null
+zero() { head -1 /proc/rams | grep -q 'segments 0 reserved_bytes 0 pages 0 handles 0 leases 0 waiters 0 remote_requests 0'; }
+await "module counters not zero" zero
+echo "remote_ramsd_test: all passed"

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Remote-backed segments through the control channel, with this program as
+ * the ramsd: the control handle's rules, ATTACH of a remote name, faults,
+ * upgrades, pread/pwrite answered over the channel, the home's pushes
+ * (dirty data handed back), malformed answers and pushes refused with
+ * EINVAL changing nothing, a waiter SIGKILLed while it waits, and the
+ * channel closing under waiting faults (SIGBUS) and calls (an error), each
+ * within a bound. Module counters are back to zero after each part.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "rams_test.h"
+
+#define PG 4096
+#define NAME "10.9.0.1:47001/seg"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int open_control(void)
+{
+	int fd = open(RAMS_DEVICE_PATH, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	CHECK(fd >= 0);
+	CHECK(ioctl(fd, RAMS_IOC_CONTROL) == 0);
+	return fd;
+}
+
+/* The next request, waiting at most 10 s for one. */
+static struct rams_ctl_request recv_req(int ctl)
+{
+	struct pollfd p = { .fd = ctl, .events = POLLIN };
+	struct rams_ctl_request r;
+
+	CHECK(poll(&p, 1, 10000) == 1);
+	memset(&r, 0xff, sizeof(r));
+	CHECK(ioctl(ctl, RAMS_IOC_CTL_RECV, &r) == 0);
+	CHECK(r.reserved[0] == 0 && r.reserved[1] == 0);
+	return r;
+}
+
+static int answer(int ctl, uint64_t id, int32_t status, uint32_t grant, const void *data,
+		  uint64_t size, uint32_t flags)
+{
+	struct rams_ctl_answer a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.status = status;
+	a.grant = grant;
+	a.data = (uintptr_t)data;
+	a.size = size;
+	a.flags = flags;
+	return ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a);
+}
+
+static int push(int ctl, uint64_t seg, uint64_t page, uint32_t kind, void *buf, uint32_t *dirty)
+{
+	struct rams_ctl_push p;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.segment = seg;
+	p.page = page;
+	p.kind = kind;
+	p.data = (uintptr_t)buf;
+	r = ioctl(ctl, RAMS_IOC_CTL_PUSH, &p);
+	if (dirty)
+		*dirty = p.dirty;
+	return r;
+}
+
+/* Answers the ATTACH the next request must be: `pages` pages, writable. */
+static uint64_t serve_attach(int ctl, uint64_t pages)
+{
+	struct rams_ctl_request r = recv_req(ctl);
+
+	CHECK(r.kind == RAMS_CTL_ATTACH);
+	CHECK(strcmp(r.name, NAME) == 0);
+	CHECK(answer(ctl, r.id, 0, 0, NULL, pages * PG, 0) == 0);
+	return r.segment;
+}
+
+static void stats_zero(void)
+{
+	struct rams_stats s;
+	int i;
+
+	for (i = 0; i < 3000; i++) {
+		s = rams_get_stats();
+		if (s.segments == 0 && s.pages == 0 && s.remote_requests == 0 && s.handles == 0)
+			return;
+		usleep(1000);
+	}
+	fprintf(stderr, "stats: segments %llu pages %llu remote_requests %llu handles %llu\n",
+		(unsigned long long)s.segments, (unsigned long long)s.pages,
+		(unsigned long long)s.remote_requests, (unsigned long long)s.handles);
+	CHECK(0);
+}
+
+static void try_control(void)
+{
+	int fd = rams_open_dev();
+
+	CHECK_ERR(ioctl(fd, RAMS_IOC_CONTROL), EPERM);
+}
+
+static void test_control_rules(void)
+{
+	int ctl = open_control(), other = rams_open_dev(), att;
+	struct rams_ctl_request r;
+
+	CHECK_ERR(ioctl(other, RAMS_IOC_CONTROL), EBUSY);
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CONTROL), EBUSY);
+	CHECK_ERR(ioctl(other, RAMS_IOC_CTL_RECV, &r), EPERM);
+	CHECK_ERR(rams_attach_fd(ctl, "local", PG, 0600, RAMS_ATTACH_CREATE), EISCONN);
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_RECV, &r), EAGAIN);
+	as_other_user(try_control);
+	att = rams_open_segment("remote_test_local", PG, RAMS_ATTACH_CREATE);
+	CHECK_ERR(ioctl(att, RAMS_IOC_CONTROL), EISCONN);
+	CHECK(rams_remove_name(att, "remote_test_local") == 0);
+	close(att);
+	/* Remote names: a ':' and a '/', no CREATE. */
+	CHECK_ERR(rams_attach_fd(other, "nocolon/x", 0, 0, RAMS_ATTACH_REMOTE), EINVAL);
+	CHECK_ERR(rams_attach_fd(other, "a:1", 0, 0, RAMS_ATTACH_REMOTE), EINVAL);
+	CHECK_ERR(rams_attach_fd(other, "a:1/b c", 0, 0, RAMS_ATTACH_REMOTE), EINVAL);
+	CHECK_ERR(rams_attach_fd(other, NAME, 0, 0, RAMS_ATTACH_REMOTE | RAMS_ATTACH_CREATE), EINVAL);
+	close(ctl);
+	/* No ramsd: nobody to ask. */
+	CHECK_ERR(rams_attach_fd(other, NAME, 0, 0, RAMS_ATTACH_REMOTE), ENOTCONN);
+	close(other);
+	/* A new control handle may take over. */
+	ctl = open_control();
+	close(ctl);
+	stats_zero();
+}
+
+static void test_bad_attach_answers(void)
+{
+	int ctl = open_control();
+	struct rams_ctl_request r;
+	struct rams_ctl_answer a;
+	char page[PG];
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		close(ctl);
+		fd = rams_open_dev();
+		CHECK_ERR(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE), EHOSTUNREACH);
+		_exit(0);
+	}
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_ATTACH && r.flags == 0 && strcmp(r.name, NAME) == 0);
+	CHECK_ERR(answer(ctl, r.id + 1000, 0, 0, NULL, PG, 0), EINVAL);  /* unknown id */
+	CHECK_ERR(answer(ctl, r.id, 5, 0, NULL, 0, 0), EINVAL);          /* positive status */
+	CHECK_ERR(answer(ctl, r.id, -5000, 0, NULL, 0, 0), EINVAL);      /* not an errno */
+	CHECK_ERR(answer(ctl, r.id, 0, 0, NULL, 0, 0), EINVAL);          /* size 0 */
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, NULL, PG, 0), EINVAL);
+	CHECK_ERR(answer(ctl, r.id, 0, 0, page, PG, 0), EINVAL);         /* data for an ATTACH */
+	CHECK_ERR(answer(ctl, r.id, 0, 0, NULL, PG, 1u << 7), EINVAL);   /* unknown flag */
+	CHECK_ERR(answer(ctl, r.id, 0, 0, NULL, 1ULL << 62, 0), EINVAL); /* past the size limit */
+	CHECK_ERR(answer(ctl, r.id, -EIO, 0, NULL, PG, 0), EINVAL);      /* error with a size */
+	memset(&a, 0, sizeof(a));
+	a.id = r.id;
+	a.size = PG;
+	a.reserved[1] = 1;
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a), EINVAL);
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_ANSWER, (void *)8), EFAULT);
+	/* Nothing changed: the request is still there to answer. */
+	CHECK(answer(ctl, r.id, -EHOSTUNREACH, 0, NULL, 0, 0) == 0);
+	CHECK_ERR(answer(ctl, r.id, -EHOSTUNREACH, 0, NULL, 0, 0), EINVAL); /* answered already */
+	rams_reap_ok(pid);
+	close(ctl);
+	stats_zero();
+}
+
+/* The client side of test_pages, in a child: each step waits for the parent's go. */
+static void pages_client(int go, int done)
+{
+	int fd = rams_open_dev();
+	struct rams_info info;
+	char buf[16];
+	volatile char *p;
+
+	CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+	CHECK(ioctl(fd, RAMS_IOC_INFO, &info) == 0);
+	CHECK(info.size == 3 * PG && (info.flags & RAMS_INFO_REMOTE) && !(info.flags & RAMS_INFO_DEAD));
+	CHECK_ERR(rams_lock_range(fd, 0, 1, 0, 0, 0, NULL), EOPNOTSUPP);
+	p = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A'); /* a read miss */
+	rams_signal(done);
+	p[PG + 1] = 'B';                              /* an upgrade */
+	CHECK(p[PG] == 'A' && p[PG + 1] == 'B');
+	rams_signal(done);
+	rams_await(go);                               /* the page was recalled */
+	CHECK(p[PG] == 'D');
+	rams_signal(done);
+	CHECK(pread(fd, buf, 10, 2 * PG + 5) == 10);  /* read() through the channel */
+	CHECK(memcmp(buf, "EEEEEEEEEE", 10) == 0);
+	CHECK(pwrite(fd, "xyz", 3, 2 * PG) == 3);     /* write() takes it exclusively */
+	rams_signal(done);
+	rams_await(go);
+	_exit(0);
+}
+
+static void test_pages(void)
+{
+	int ctl = open_control(), go[2], done[2];
+	struct rams_ctl_request r;
+	char data[PG], back[PG];
+	uint32_t dirty;
+	uint64_t seg;
+	pid_t pid;
+
+	CHECK(pipe(go) == 0 && pipe(done) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(ctl);
+		pages_client(go[0], done[1]);
+	}
+	seg = serve_attach(ctl, 3);
+
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.segment == seg && r.page == 1 && r.flags == 0);
+	memset(data, 'A', PG);
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, NULL, 0, 0), EINVAL); /* no data */
+	CHECK_ERR(answer(ctl, r.id, 0, 0, data, 0, 0), EINVAL);                   /* no grant */
+	CHECK_ERR(answer(ctl, r.id, 0, 3, data, 0, 0), EINVAL);                   /* bad grant */
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, PG, 0), EINVAL);
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, (void *)8, 0, 0), EFAULT);
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
+	rams_await(done[0]);
+
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 1 && (r.flags & RAMS_CTL_HAVE_COPY));
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, NULL, 0, 0), EINVAL); /* too little */
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_WRITE, NULL, 0, 0) == 0);       /* keep the copy */
+	rams_await(done[0]);
+
+	/* Malformed pushes change nothing. */
+	CHECK_ERR(push(ctl, seg + 100, 1, RAMS_CTL_DOWNGRADE, back, NULL), EINVAL);
+	CHECK_ERR(push(ctl, seg, 3, RAMS_CTL_DOWNGRADE, back, NULL), EINVAL);
+	CHECK_ERR(push(ctl, seg, 1, 3, back, NULL), EINVAL);
+	CHECK_ERR(push(ctl, seg, 1, RAMS_CTL_DOWNGRADE, NULL, NULL), EINVAL);
+	CHECK_ERR(push(ctl, seg, 1, RAMS_CTL_DOWNGRADE, (void *)8, NULL), EFAULT);
+	/* The page is still exclusive: its data comes back with the downgrade. */
+	memset(back, 0, PG);
+	CHECK(push(ctl, seg, 1, RAMS_CTL_DOWNGRADE, back, &dirty) == 0);
+	CHECK(dirty == 1 && back[0] == 'A' && back[1] == 'B' && back[2] == 'A');
+	CHECK(push(ctl, seg, 1, RAMS_CTL_INVALIDATE, back, &dirty) == 0);
+	CHECK(dirty == 0);                                /* shared: nothing to hand back */
+	CHECK(push(ctl, seg, 0, RAMS_CTL_INVALIDATE, back, &dirty) == 0 && dirty == 0);
+	rams_signal(go[1]);
+
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.page == 1);
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_WRITE, NULL, 0, 0), EINVAL); /* keeping a copy: upgrades only */
+	memset(data, 'D', PG);
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
+	rams_await(done[0]);
+
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.page == 2);
+	memset(data, 'E', PG);
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 2 && (r.flags & RAMS_CTL_HAVE_COPY));
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_WRITE, NULL, 0, 0) == 0);
+	rams_await(done[0]);
+	CHECK(push(ctl, seg, 2, RAMS_CTL_INVALIDATE, back, &dirty) == 0);
+	CHECK(dirty == 1 && memcmp(back, "xyzEE", 5) == 0);
+	rams_signal(go[1]);
+	rams_reap_ok(pid);
+
+	/* The last handle left: ramsd gets RELEASE and the segment lives until the answer. */
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_RELEASE && r.segment == seg);
+	CHECK(rams_get_stats().segments == 1);
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, NULL, 0, 0), EINVAL);
+	CHECK(answer(ctl, r.id, 0, 0, NULL, 0, 0) == 0);
+	CHECK_ERR(push(ctl, seg, 0, RAMS_CTL_INVALIDATE, back, &dirty), EINVAL); /* gone */
+	close(ctl);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	stats_zero();
+}
+
+/* A child attached to NAME that faults on page 0 (or preads it) and reports the outcome. */
+static pid_t spawn_waiter(int ctl, int use_pread, int ready)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		close(ctl); /* only the parent may hold the channel open */
+		fd = rams_open_dev();
+		volatile char *p;
+		char c;
+
+		CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+		rams_signal(ready);
+		if (use_pread) {
+			ssize_t n = pread(fd, &c, 1, 0);
+
+			CHECK(n == -1 && (errno == ENOTCONN || errno == EIO));
+			CHECK(pread(fd, &c, 1, 0) == -1 && errno == EIO); /* dead from now on */
+			_exit(0);
+		}
+		p = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+		CHECK(p != MAP_FAILED);
+		c = p[0];
+		_exit(3); /* a fault answered with nothing must not return */
+	}
+	return pid;
+}
+
+/* Waits at most `limit` seconds for `pid`; its wait status. */
+static int reap_within(pid_t pid, double limit)
+{
+	double start = now_s();
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		CHECK(r >= 0);
+		if (r == pid)
+			return status;
+		if (now_s() - start > limit) {
+			fprintf(stderr, "pid %d still alive after %.1f s\n", (int)pid, limit);
+			kill(pid, SIGKILL);
+			exit(1);
+		}
+		usleep(2000);
+	}
+}
+
+static void test_killed_waiter(void)
+{
+	int ctl = open_control(), ready[2], status;
+	struct rams_ctl_request r, rel;
+	char data[PG];
+	pid_t pid;
+
+	CHECK(pipe(ready) == 0);
+	pid = spawn_waiter(ctl, 0, ready[1]);
+	serve_attach(ctl, 1);
+	rams_await(ready[0]);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.page == 0);
+	kill(pid, SIGKILL);
+	status = reap_within(pid, 5.0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The request outlived its waiter: answering it is still valid. */
+	memset(data, 'K', PG);
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
+	rel = recv_req(ctl);
+	CHECK(rel.kind == RAMS_CTL_RELEASE);
+	CHECK(answer(ctl, rel.id, 0, 0, NULL, 0, 0) == 0);
+	close(ctl);
+	close(ready[0]);
+	close(ready[1]);
+	stats_zero();
+}
+
+static void test_ramsd_gone(void)
+{
+	int ctl = open_control(), ready[2], status, fd;
+	pid_t faulter, reader;
+	double start;
+
+	CHECK(pipe(ready) == 0);
+	faulter = spawn_waiter(ctl, 0, ready[1]);
+	serve_attach(ctl, 1);
+	rams_await(ready[0]);
+	reader = spawn_waiter(ctl, 1, ready[1]); /* finds the host's copy: no ATTACH */
+	rams_await(ready[0]);
+	/* Both wait on page 0: one request. */
+	CHECK(recv_req(ctl).kind == RAMS_CTL_READ);
+	usleep(300 * 1000); /* both reach their wait (either order is checked) */
+	start = now_s();
+	close(ctl); /* ramsd died */
+	status = reap_within(faulter, 5.0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+	status = reap_within(reader, 5.0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	printf("waiters failed %.3f s after the channel closed\n", now_s() - start);
+	fd = rams_open_dev();
+	CHECK_ERR(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE), ENOTCONN);
+	close(fd);
+	close(ready[0]);
+	close(ready[1]);
+	stats_zero();
+}
+
+int main(void)
+{
+	struct rams_version v;
+	int fd = rams_open_dev();
+
+	CHECK(ioctl(fd, RAMS_IOC_VERSION, &v) == 0);
+	CHECK(v.features & RAMS_FEATURE_REMOTE);
+	close(fd);
+	test_control_rules();
+	test_bad_attach_answers();
+	test_pages();
+	test_killed_waiter();
+	test_ramsd_gone();
+	printf("remote_test: all passed\n");
+	return 0;
+}
