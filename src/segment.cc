@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "rams/wait.h"
+#include "wait_ranges.h"
 
 namespace rams {
 namespace {
@@ -67,9 +68,14 @@ Segment::~Segment() {
 Result<std::span<std::byte>> Segment::Map() {
   RAMS_ASSIGN_OR_RETURN(std::span<std::byte> bytes, attachment_->Map());
   // Words of posix segments use the futex directly; other backends route
-  // WaitWord/WakeWord on their words to the attachment.
+  // WaitWord/WakeWord on their words to the attachment. A fork() child
+  // inherits a kernel mapping and its descriptor, but not a remote mapping
+  // (MADV_DONTFORK) nor a usable connection: the child drops that range.
   if (registered_base_ == nullptr && info().backend != "posix" && !bytes.empty()) {
-    RAMS_RETURN_IF_ERROR(RegisterWaitRange(bytes.data(), bytes.size(), attachment_.get()));
+    RAMS_RETURN_IF_ERROR(info().backend == "remote"
+                             ? internal::RegisterWaitRangeNotInherited(bytes.data(), bytes.size(),
+                                                                       attachment_.get())
+                             : RegisterWaitRange(bytes.data(), bytes.size(), attachment_.get()));
     registered_base_ = bytes.data();
   }
   return bytes;

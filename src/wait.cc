@@ -7,10 +7,17 @@
 // first; a reader that sees a base (acquire) sees the len and attachment stored
 // before it. Using a word of a mapping while it is being unregistered is a
 // programmer error (the memory is about to be unmapped).
+//
+// fork: a range registered as not inherited (wait_ranges.h) is dropped in a
+// fork() child, whose copy of the table would otherwise route its words to
+// the parent's attachment.
 #include "rams/wait.h"
+
+#include <pthread.h>
 
 #include <cerrno>
 #include "sys/local_mutex.h"
+#include "wait_ranges.h"
 
 #include "futex.h"
 #include "check.h"
@@ -24,6 +31,7 @@ struct Range {
   std::atomic<uintptr_t> base{0};
   std::atomic<uint64_t> len{0};
   std::atomic<Attachment*> attachment{nullptr};
+  bool inherited = true;  // written and read under g_register_mu (or in a fork child)
 };
 
 Range g_ranges[kMaxRanges];
@@ -77,12 +85,33 @@ uint32_t WakeWord(const std::atomic<uint32_t>* word, uint32_t count) {
   return internal::FutexWake(word, count);
 }
 
-Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment) {
+namespace {
+
+// The fork() child's copy of the table keeps only the inherited ranges. The
+// child is single-threaded here; the mutex was taken by the forking thread
+// before the fork (so no other thread was half way through the table) and is
+// released in both processes.
+void LockTableForFork() NO_THREAD_SAFETY_ANALYSIS { g_register_mu.Lock(); }
+void UnlockTableInParent() NO_THREAD_SAFETY_ANALYSIS { g_register_mu.Unlock(); }
+void DropRangesNotInheritedInChild() NO_THREAD_SAFETY_ANALYSIS {
+  for (Range& r : g_ranges) {
+    if (r.base.load(std::memory_order_relaxed) != 0 && !r.inherited) {
+      r.base.store(0, std::memory_order_relaxed);
+      g_registered.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  g_register_mu.Unlock();
+}
+
+Status Register(const void* base, uint64_t len, Attachment* attachment, bool inherited) {
   RAMS_CHECK(base != nullptr && attachment != nullptr);
+  [[maybe_unused]] static const int at_fork =
+      pthread_atfork(LockTableForFork, UnlockTableInParent, DropRangesNotInheritedInChild);
   sys::LocalMutexLock lock(g_register_mu);
   for (Range& r : g_ranges) {
     // Relaxed: writers are serialized by g_register_mu.
     if (r.base.load(std::memory_order_relaxed) != 0) continue;
+    r.inherited = inherited;
     // Relaxed: published by the release store of base below.
     r.len.store(len, std::memory_order_relaxed);
     r.attachment.store(attachment, std::memory_order_relaxed);
@@ -92,6 +121,17 @@ Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment)
     return Status();
   }
   return Error(ENOSPC, "register wait range: all 256 slots in use");
+}
+
+}  // namespace
+
+Status RegisterWaitRange(const void* base, uint64_t len, Attachment* attachment) {
+  return Register(base, len, attachment, /*inherited=*/true);
+}
+
+Status internal::RegisterWaitRangeNotInherited(const void* base, uint64_t len,
+                                               Attachment* attachment) {
+  return Register(base, len, attachment, /*inherited=*/false);
 }
 
 void UnregisterWaitRange(const void* base) {

@@ -105,7 +105,7 @@ Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view page
   }
   m->size_bytes_ = reply.size_bytes;
   m->read_only_ = reply.read_only != 0;
-  RAMS_RETURN_IF_ERROR(m->Map(memfd.get()));
+  RAMS_RETURN_IF_ERROR(m->Map(memfd.get(), options.address));
   RAMS_RETURN_IF_ERROR(m->Register(reply));
   RAMS_RETURN_IF_ERROR(m->RegisterOwners(reply, options));
   RAMS_ASSIGN_OR_RETURN(int ev, sys::SysCallValue("eventfd", [] {
@@ -116,10 +116,16 @@ Result<std::unique_ptr<MappedSegment>> MappedSegment::Open(std::string_view page
   return m;
 }
 
-Status MappedSegment::Map(int memfd) {
+Status MappedSegment::Map(int memfd, void* address) {
   const int prot = read_only_ ? PROT_READ : PROT_READ | PROT_WRITE;
-  void* p = mmap(nullptr, size_bytes_, prot, MAP_SHARED, memfd, 0);
+  const int flags = MAP_SHARED | (address != nullptr ? MAP_FIXED_NOREPLACE : 0);
+  void* p = mmap(address, size_bytes_, prot, flags, memfd, 0);
   if (p == MAP_FAILED) return ErrnoError("mmap remote mapping");
+  if (address != nullptr && p != address) {
+    // Kernels before 4.17 take MAP_FIXED_NOREPLACE as a mere hint.
+    munmap(p, size_bytes_);
+    return Error(EEXIST, "mmap remote mapping: the address asked for is not free");
+  }
   base_ = p;
   // fork: the child does not inherit the range (SIGSEGV there, never zeros).
   return sys::SysCall("madvise DONTFORK", [&] { return madvise(base_, size_bytes_, MADV_DONTFORK); });

@@ -8,7 +8,9 @@
 //
 // Rules a user must know (docs/host-pager.md):
 //  - fork: the mapping is MADV_DONTFORK; a child does not inherit it and an
-//    access there is SIGSEGV (it never reads zeros). A child maps it again.
+//    access there is SIGSEGV (it never reads zeros). A child maps it again,
+//    at the parent's address (MapOptions::address) when the parent's
+//    pointers into it must stay valid.
 //  - user_mode_only(): the kernel let this process have only user-mode
 //    faults (vm.unprivileged_userfaultfd=0). Kernel accesses to a page not
 //    yet present (read(2) into the mapping, a futex on it) then fail with
@@ -53,6 +55,10 @@ struct MapOptions {
   // on its own session). Empty: the mapping registers no owner domain, so
   // sync objects in it stay single-host.
   std::function<Result<HostStates>()> host_states;
+  // Map exactly here (page-aligned), never over another mapping: EEXIST
+  // when [address, address + size) is not free. nullptr: where the kernel
+  // chooses.
+  void* address = nullptr;
 };
 
 class MappedSegment {
@@ -84,7 +90,7 @@ class MappedSegment {
 
  private:
   MappedSegment() = default;
-  Status Map(int memfd);
+  Status Map(int memfd, void* address);
   Status Register(const struct PagerReply& reply);
   Status RegisterOwners(const struct PagerReply& reply, MapOptions& options);
   void Watch();
