@@ -2,10 +2,12 @@
 // rams-remote-demo: the matrix multiplication of `make demo` with worker
 // processes that reach the matrices only through ramsd on loopback. The
 // parent creates the segment locally and starts ramsd exporting it; each
-// worker connects, READs A and B, computes its band of C, WRITEs it back in a
-// pipelined batch and meets the others at a rams::Barrier in the segment
-// (constructed by the parent, used remotely through ramsd's sync agents);
-// worker 0 then reads C and stores its checksum.
+// worker (remote_worker.h: forked, or with --worker-command a program of its
+// own, such as the Windows rams-remote-worker.exe under wine) connects, READs
+// A and B, computes its band of C, WRITEs it back in a pipelined batch and
+// meets the others at a rams::Barrier in the segment (constructed by the
+// parent, used remotely through ramsd's sync agents); worker 0 then reads C
+// and stores its checksum.
 // The parent checks C against a product it computed alone. Exit 0 when right.
 #include <signal.h>
 #include <sys/wait.h>
@@ -26,49 +28,17 @@
 #include "rams/barrier.h"
 #include "rams/remote.h"
 #include "rams/segment.h"
-#include "shared_matrices.h"
+#include "remote_worker.h"
 
 namespace {
 
 using rams::Status;
+using rams::demo::kBarrier;
+using rams::demo::kChecksum;
+using rams::demo::kData;
+using rams::demo::MatrixBytes;
 
-// Layout: the checksum word, the barrier, then A, B and C (n x n doubles
-// each) from kData.
-constexpr uint64_t kChecksum = 0;  // u64: bit pattern of sum(C), by worker 0
-constexpr uint64_t kBarrier = 64;  // rams::Barrier for the workers
-constexpr uint64_t kData = 512;
 static_assert(kBarrier + sizeof(rams::Barrier) <= kData);
-
-uint64_t MatrixBytes(int n) { return uint64_t(n) * n * sizeof(double); }
-
-Status Worker(uint16_t port, const std::string& name, int n, int index, int count) {
-  RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session, rams::RemoteSession::Connect("127.0.0.1", port));
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::RemoteAttachment> seg, session.Open(name));
-  // Join before the work, so that a worker dying before it arrives breaks
-  // the barrier for the others instead of leaving them waiting.
-  rams::RemoteBarrier barrier(*seg, kBarrier);
-  RAMS_RETURN_IF_ERROR(barrier.Join());
-  const uint64_t m = MatrixBytes(n);
-  std::vector<double> a(size_t(n) * n), b(size_t(n) * n), c(size_t(n) * n);
-  RAMS_RETURN_IF_ERROR(seg->Read(kData, std::as_writable_bytes(std::span(a))));
-  RAMS_RETURN_IF_ERROR(seg->Read(kData + m, std::as_writable_bytes(std::span(b))));
-  const int begin = rams::matrix::BandBegin(n, index, count);
-  const int end = rams::matrix::BandBegin(n, index + 1, count);
-  rams::matrix::MultiplyRows(a.data(), b.data(), c.data(), n, begin, end);
-  // The band, row by row in one pipelined batch.
-  rams::RemoteBatch batch;
-  for (int row = begin; row < end; ++row) {
-    auto bytes = std::as_bytes(std::span(c).subspan(size_t(row) * n, n));
-    batch.Write(*seg, kData + 2 * m + uint64_t(row) * n * sizeof(double), bytes);
-  }
-  RAMS_RETURN_IF_ERROR(batch.Run());
-  RAMS_RETURN_IF_ERROR(barrier.Wait(std::chrono::seconds(60)).status());
-  RAMS_RETURN_IF_ERROR(barrier.Leave());
-  if (index != 0) return Status::Ok();
-  RAMS_RETURN_IF_ERROR(seg->Read(kData + 2 * m, std::as_writable_bytes(std::span(c))));
-  const uint64_t bits = std::bit_cast<uint64_t>(rams::matrix::Checksum(c.data(), n));
-  return seg->CompareExchange(kChecksum, 0, bits).status();
-}
 
 std::string RamsdPath() {
   if (const char* env = getenv("RAMSD"); env != nullptr) return env;
@@ -93,6 +63,21 @@ pid_t StartRamsd(const std::string& name, const std::string& dir, uint16_t* port
   return pid;
 }
 
+// Starts worker `index` as `command` (run by /bin/sh, e.g. "wine
+// rams-remote-worker.exe") with the worker's arguments appended.
+pid_t StartWorkerCommand(const std::string& command, uint16_t port, const std::string& name,
+                         int n, int index, int count) {
+  const std::string line = command + " --port " + std::to_string(port) + " --name " + name +
+                           " --size " + std::to_string(n) + " --index " + std::to_string(index) +
+                           " --count " + std::to_string(count);
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,8 +85,12 @@ int main(int argc, char** argv) {
                "matrices through ramsd on loopback; exits non-zero when the result is wrong.",
                "rams-remote-demo"};
   int procs = 4, n = 256;
+  std::string worker_command;
   app.add_option("--procs", procs, "worker processes")->check(CLI::Range(1, 20))->capture_default_str();
   app.add_option("--size", n, "matrix dimension n")->check(CLI::Range(1, 2048))->capture_default_str();
+  app.add_option("--worker-command", worker_command,
+                 "run each worker as this command (by /bin/sh) with --port, --name, --size, "
+                 "--index, --count appended, e.g. 'wine rams-remote-worker.exe' (default: fork)");
   CLI11_PARSE(app, argc, argv);
 
   auto posix = rams::BackendByName("posix");
@@ -125,15 +114,20 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   uint16_t port = 0;
   const pid_t ramsd = StartRamsd(name, dir, &port);
-  printf("remote matrix multiplication: %dx%d doubles, %d worker processes, each reaching segment "
-         "%s only through ramsd at 127.0.0.1:%u\n", n, n, procs, name.c_str(), port);
+  printf("remote matrix multiplication: %dx%d doubles, %d worker processes%s, each reaching "
+         "segment %s only through ramsd at 127.0.0.1:%u\n", n, n, procs,
+         worker_command.empty() ? "" : (" (" + worker_command + ")").c_str(), name.c_str(), port);
   fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<pid_t> workers;
   for (int p = 0; p < procs && port != 0; ++p) {
+    if (!worker_command.empty()) {
+      workers.push_back(StartWorkerCommand(worker_command, port, name, n, p, procs));
+      continue;
+    }
     pid_t pid = fork();
     if (pid == 0) {
-      Status s = Worker(port, name, n, p, procs);
+      Status s = rams::demo::RunRemoteWorker("127.0.0.1", port, {}, name, n, p, procs);
       if (!s.ok()) fprintf(stderr, "rams-remote-demo: worker %d: %s\n", p, s.ToString().c_str());
       _exit(s.ok() ? 0 : 1);
     }

@@ -28,4 +28,10 @@ void FillInputs(double* a, double* b, int n, uint64_t seed) {
   for (int64_t i = 0; i < int64_t{n} * n; ++i) b[i] = next();
 }
 
+double Checksum(const double* m, int n) {
+  double sum = 0;
+  for (int64_t i = 0; i < int64_t{n} * n; ++i) sum += m[i];
+  return sum;
+}
+
 }  // namespace rams::matrix

@@ -15,6 +15,9 @@ void MultiplyRows(const double* a, const double* b, double* c, int n, int row_be
 // Fills A and B with reproducible values from `seed`.
 void FillInputs(double* a, double* b, int n, uint64_t seed);
 
+// Sum of all elements, in a fixed order.
+double Checksum(const double* m, int n);
+
 // The rows [begin, end) that worker `index` of `count` computes.
 inline int BandBegin(int n, int index, int count) {
   return static_cast<int>(int64_t{n} * index / count);

@@ -27,12 +27,6 @@ Result<MatrixView> ViewMatrices(Segment& seg, int n) {
   return MatrixView{header, a, a + nn, a + 2 * nn};
 }
 
-double Checksum(const double* m, int n) {
-  double sum = 0;
-  for (int64_t i = 0; i < int64_t{n} * n; ++i) sum += m[i];
-  return sum;
-}
-
 namespace {
 
 // Maps the pages of [p, p+len) into this process up front: one batched call

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "matmul.h"
 #include "rams/barrier.h"
 #include "rams/segment.h"
 
@@ -45,9 +46,6 @@ struct MatrixView {
 
 // Maps `seg` and returns pointers into it. REQUIRES: seg is big enough.
 Result<MatrixView> ViewMatrices(Segment& seg, int n);
-
-// Sum of all elements, in a fixed order.
-double Checksum(const double* m, int n);
 
 // The whole worker: attach to `name`, barrier, compute band `index` of
 // `count`, barrier; worker 0 then stores the checksum of C. Returns 0 on

@@ -3,8 +3,10 @@
 
 #include <utility>
 
+#if !RAMS_REMOTE_ONLY
 #include "rams/wait.h"
 #include "wait_ranges.h"
+#endif
 
 namespace rams {
 namespace {
@@ -12,6 +14,17 @@ namespace {
 Result<Backend*> Choose(Backend* backend) {
   if (backend != nullptr) return backend;
   return DefaultBackend();
+}
+
+// The remote-only client (RAMS_REMOTE_ONLY, the Windows build) maps nothing
+// (RemoteAttachment::Map is ENOTSUP there) and has no WaitWord, so it never
+// registers a wait range.
+void Unregister(const void* registered_base) {
+#if !RAMS_REMOTE_ONLY
+  if (registered_base != nullptr) UnregisterWaitRange(registered_base);
+#else
+  (void)registered_base;
+#endif
 }
 
 }  // namespace
@@ -54,16 +67,14 @@ Segment::Segment(Segment&& other) noexcept
 
 Segment& Segment::operator=(Segment&& other) noexcept {
   if (this != &other) {
-    if (registered_base_ != nullptr) UnregisterWaitRange(registered_base_);
+    Unregister(registered_base_);
     attachment_ = std::move(other.attachment_);
     registered_base_ = std::exchange(other.registered_base_, nullptr);
   }
   return *this;
 }
 
-Segment::~Segment() {
-  if (registered_base_ != nullptr) UnregisterWaitRange(registered_base_);
-}
+Segment::~Segment() { Unregister(registered_base_); }
 
 Result<std::span<std::byte>> Segment::Map() {
   RAMS_ASSIGN_OR_RETURN(std::span<std::byte> bytes, attachment_->Map());
@@ -71,6 +82,7 @@ Result<std::span<std::byte>> Segment::Map() {
   // WaitWord/WakeWord on their words to the attachment. A fork() child
   // inherits a kernel mapping and its descriptor, but not a remote mapping
   // (MADV_DONTFORK) nor a usable connection: the child drops that range.
+#if !RAMS_REMOTE_ONLY
   if (registered_base_ == nullptr && info().backend != "posix" && !bytes.empty()) {
     RAMS_RETURN_IF_ERROR(info().backend == "remote"
                              ? internal::RegisterWaitRangeNotInherited(bytes.data(), bytes.size(),
@@ -78,6 +90,7 @@ Result<std::span<std::byte>> Segment::Map() {
                              : RegisterWaitRange(bytes.data(), bytes.size(), attachment_.get()));
     registered_base_ = bytes.data();
   }
+#endif
   return bytes;
 }
 

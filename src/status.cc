@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Status formatting and errno naming.
+// Status formatting and errno naming (glibc's names; elsewhere those of the
+// protocol's table, wire/errno_codes.h).
 #include "rams/status.h"
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
+#include "wire/errno_codes.h"
+
 namespace rams {
 
 std::string_view ErrnoName(int code) {
+#ifdef __GLIBC__
   const char* name = strerrorname_np(code);
+#else
+  // strerrorname_np is glibc's; elsewhere the protocol's table names the codes.
+  const char* name = wire::ErrnoCodeName(code);
+#endif
   if (name != nullptr) return name;
   thread_local std::string unknown;
   unknown = "E" + std::to_string(code);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The segment commands: create, ls, info, rm, read, write, lock.
+// The local segment commands: create, ls, info, rm, lock (read and write,
+// which also take remote targets, are in cmd_io.cc).
 #include <signal.h>
 #include <unistd.h>
 
@@ -7,20 +8,15 @@
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
-#include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli.h"
 #include "commands.h"
 #include "target.h"
-#include "sys/sys.h"
 
 namespace rams::cli {
 namespace {
-
-// Largest read done as one atomic call; longer reads go in pieces of this.
-constexpr uint64_t kMaxAtomicReadBytes = uint64_t{64} << 20;
 
 std::string TimeString(int64_t unix_ns) {
   time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
@@ -39,28 +35,6 @@ void PrintInfo(const SegmentInfo& i) {
   printf("backend:  %s\n", i.backend.c_str());
   printf("created:  %s\n", TimeString(i.created_unix_ns).c_str());
   printf("locks:    %u held\n", i.locks_held);
-}
-
-void HexDump(const std::vector<std::byte>& bytes, uint64_t base) {
-  for (size_t row = 0; row < bytes.size(); row += 16) {
-    printf("%08" PRIx64 "  ", base + row);
-    for (size_t i = 0; i < 16; ++i) {
-      if (row + i < bytes.size()) printf("%02x ", static_cast<unsigned>(bytes[row + i]));
-      else printf("   ");
-      if (i == 7) printf(" ");
-    }
-    printf(" |");
-    for (size_t i = 0; i < 16 && row + i < bytes.size(); ++i) {
-      auto c = static_cast<unsigned char>(bytes[row + i]);
-      putchar(c >= 0x20 && c < 0x7f ? c : '.');
-    }
-    printf("|\n");
-  }
-}
-
-Result<uint64_t> ParseOpt(const std::string& text, uint64_t fallback) {
-  if (text.empty()) return fallback;
-  return ParseSize(text);
 }
 
 int Create(const GlobalOptions& g, const std::string& name, const std::string& size_text,
@@ -120,54 +94,6 @@ int Remove(const GlobalOptions& g, const std::vector<std::string>& names) {
   return rc;
 }
 
-int Read(const GlobalOptions& g, const std::string& target, const std::string& off_text,
-         const std::string& len_text, bool hex) {
-  auto seg = OpenTarget(target, g.backend, /*read_only=*/true);
-  if (!seg.ok()) return Report(seg.status());
-  auto off = ParseOpt(off_text, 0);
-  if (!off.ok()) return Report(WithContext("read " + target + ": offset", off.status()));
-  uint64_t rest = *off <= seg->size() ? seg->size() - *off : 0;
-  auto len = ParseOpt(len_text, rest);
-  if (!len.ok()) return Report(WithContext("read " + target + ": length", len.status()));
-  for (uint64_t done = 0; done < *len || done == 0; ) {
-    uint64_t n = std::min(*len - done, kMaxAtomicReadBytes);
-    std::vector<std::byte> buf(n);
-    Status s = seg->Read(*off + done, buf);
-    if (!s.ok()) return Report(s);
-    if (hex) {
-      HexDump(buf, *off + done);
-    } else if (n > 0 && fwrite(buf.data(), 1, n, stdout) != n) {
-      return Report(ErrnoError("read " + target + ": writing to stdout"));
-    }
-    done += n;
-    if (n == 0) break;
-  }
-  return fflush(stdout) == 0 ? kExitOk : Report(ErrnoError("read: flushing stdout"));
-}
-
-int Write(const GlobalOptions& g, const std::string& target, const std::string& off_text) {
-  auto seg = OpenTarget(target, g.backend);
-  if (!seg.ok()) return Report(seg.status());
-  auto off = ParseOpt(off_text, 0);
-  if (!off.ok()) return Report(WithContext("write " + target + ": offset", off.status()));
-  uint64_t room = *off <= seg->size() ? seg->size() - *off : 0;
-  std::vector<std::byte> data;
-  std::byte chunk[65536];
-  for (;;) {
-    ssize_t n = sys::RetryEintr([&] { return read(STDIN_FILENO, chunk, sizeof chunk); });
-    if (n < 0) return Report(ErrnoError("write " + target + ": reading stdin"));
-    if (n == 0) break;
-    if (data.size() + n > room) {
-      return Report(Error(EINVAL, "write " + target + ": input is longer than the " +
-                                      std::to_string(room) + " bytes from offset " +
-                                      std::to_string(*off) + " to the end; nothing written"));
-    }
-    data.insert(data.end(), chunk, chunk + n);
-  }
-  Status s = seg->Write(*off, data);  // one call: atomic with respect to readers
-  return s.ok() ? kExitOk : Report(s);
-}
-
 int Lock(const GlobalOptions& g, const std::string& target, const std::string& off_text,
          const std::string& len_text, uint32_t writes, double timeout_s, double hold_s) {
   auto seg = OpenTarget(target, g.backend);
@@ -214,12 +140,6 @@ struct Args {
   std::string i_name;
   bool i_json{false};
   std::vector<std::string> rm_names;
-  std::string r_target;
-  std::string r_off;
-  std::string r_len;
-  bool r_hex{false};
-  std::string w_target;
-  std::string w_off;
   std::string l_target;
   std::string l_off;
   std::string l_len;
@@ -252,18 +172,6 @@ void AddSegmentCommands(CLI::App& app, GlobalOptions& g, int& rc) {
   auto* rm = app.add_subcommand("rm", "Remove segments (attached users keep them until they close)");
   rm->add_option("NAME", a.rm_names, "segment names")->required();
   rm->callback([&] { rc = Remove(g, a.rm_names); });
-
-  auto* read = app.add_subcommand("read", "Write a segment's bytes to stdout");
-  read->add_option("NAME", a.r_target, "segment name")->required();
-  read->add_option("OFF", a.r_off, "offset (default 0)");
-  read->add_option("LEN", a.r_len, "length (default: to the end)");
-  read->add_flag("--hex", a.r_hex, "hex dump instead of raw bytes");
-  read->callback([&] { rc = Read(g, a.r_target, a.r_off, a.r_len, a.r_hex); });
-
-  auto* write = app.add_subcommand("write", "Write stdin into a segment, as one atomic write");
-  write->add_option("NAME", a.w_target, "segment name")->required();
-  write->add_option("OFF", a.w_off, "offset (default 0)");
-  write->callback([&] { rc = Write(g, a.w_target, a.w_off); });
 
   auto* lock = app.add_subcommand(
       "lock", "Lock a byte range and hold it until SIGINT/SIGTERM/SIGHUP or --hold runs out");

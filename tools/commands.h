@@ -15,7 +15,10 @@ struct GlobalOptions {
   std::string backend;  // --backend: "" = default choice
 };
 
+// create, ls, info, rm, lock: local segments (cmd_segment.cc).
 void AddSegmentCommands(CLI::App& app, GlobalOptions& g, int& rc);
+// read, write: local and remote targets (cmd_io.cc).
+void AddIoCommands(CLI::App& app, GlobalOptions& g, int& rc);
 // stat and ping of a ramsd (cmd_remote.cc).
 void AddRemoteCommands(CLI::App& app, GlobalOptions& g, int& rc);
 

@@ -8,17 +8,27 @@
 
 int main(int argc, char** argv) {
   using namespace rams::cli;
+#if RAMS_REMOTE_ONLY
+  CLI::App app{
+      "rams: read and write segments exported by a ramsd (HOST:PORT/NAME), stat and ping it.\n"
+      "This is the remote-only client: it has no local segments.",
+      "rams"};
+#else
   CLI::App app{
       "rams: shared memory segments with range locks and wait/wake.\n"
       "Backend: RAMS_BACKEND=posix|kernel or --backend; default /dev/rams when present, else POSIX shm.",
       "rams"};
+#endif
   app.footer(kExitCodesHelp);
   app.set_version_flag("--version", "rams " RAMS_VERSION_STRING);
   app.require_subcommand(1);
   GlobalOptions global;
-  app.add_option("--backend", global.backend, "posix or kernel (default: automatic)");
   int rc = kExitOk;
+#if !RAMS_REMOTE_ONLY
+  app.add_option("--backend", global.backend, "posix or kernel (default: automatic)");
   AddSegmentCommands(app, global, rc);
+#endif
+  AddIoCommands(app, global, rc);
   AddRemoteCommands(app, global, rc);
   for (CLI::App* sub : app.get_subcommands({})) sub->footer(kExitCodesHelp);
   try {

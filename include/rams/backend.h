@@ -124,10 +124,12 @@ class Backend {
 };
 
 // The backend chosen by RAMS_BACKEND (posix|kernel), else kernel when
-// /dev/rams exists, else posix.
+// /dev/rams exists, else posix. ENOTSUP in the remote-only client (the
+// Windows build), which has no local backend.
 Result<Backend*> DefaultBackend();
 // A backend by its name ("posix", "kernel"); EINVAL for an unknown name,
-// ENODEV when the kernel backend is absent (no /dev/rams, wrong module ABI).
+// ENODEV when the kernel backend is absent (no /dev/rams, wrong module ABI),
+// ENOTSUP for either in the remote-only client.
 Result<Backend*> BackendByName(std::string_view name);
 
 // EINVAL with a message when `name` is not a valid segment name.

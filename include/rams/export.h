@@ -12,7 +12,13 @@
 #ifndef RAMS_EXPORT_H_
 #define RAMS_EXPORT_H_
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(_WIN32)
+/* The Windows client is a static library: nothing to export. */
+#define RAMS_EXPORT
+#define RAMS_HIDDEN
+#define RAMS_API_BEGIN
+#define RAMS_API_END
+#elif defined(__GNUC__) || defined(__clang__)
 #define RAMS_EXPORT __attribute__((visibility("default")))
 #define RAMS_HIDDEN __attribute__((visibility("hidden")))
 #define RAMS_API_BEGIN _Pragma("GCC visibility push(default)")

@@ -56,7 +56,8 @@ struct RemoteOptions {
 
 // The key held in a key file (its content without trailing newlines; 16..256
 // bytes), as ramsd --key-file reads it. EACCES when others (not the owner or
-// its group) may access the file.
+// its group) may access the file (on POSIX systems; on Windows the file's ACL
+// decides).
 Result<std::string> LoadRemoteKey(const std::string& path);
 
 // Where a remote segment lives: "HOST:PORT/NAME" or "[V6]:PORT/NAME".
@@ -134,8 +135,9 @@ class RemoteAttachment final : public Attachment {
   // Maps the segment through this host's pager (docs/host-pager.md), found
   // at $RAMS_PAGER_SOCKET, else /run/rams/pager.sock, under the name
   // "HOST:PORT/NAME" (peer()/name). Read-only attachments map read-only.
-  // ENOTSUP when no host pager listens there; the pager's refusals (EACCES,
-  // ENOENT, EROFS) otherwise. The mapping lives as long as the attachment.
+  // ENOTSUP when no host pager listens there (always in the remote-only
+  // client, the Windows build); the pager's refusals (EACCES, ENOENT, EROFS)
+  // otherwise. The mapping lives as long as the attachment.
   Result<std::span<std::byte>> Map() override;
   // For a mapped attachment: what became of the segment since the last call
   // (or the Map): EOWNERDEAD once after pages of it were lost with a host

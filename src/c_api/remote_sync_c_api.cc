@@ -21,11 +21,6 @@ rams::Result<rams::RemoteAttachment*> AsRemote(rams_segment* seg, const char* wh
   return remote;
 }
 
-rams::Timeout ToTimeout(int64_t timeout_ns) {
-  if (timeout_ns < 0) return std::nullopt;
-  return std::chrono::nanoseconds(timeout_ns);
-}
-
 int FromStatus(const rams::Status& s) { return s.ok() ? 0 : CApiFail(s); }
 
 int FromAcquired(const rams::Result<rams::Acquired>& r) {
@@ -49,7 +44,7 @@ extern "C" {
 
 int rams_remote_mutex_lock(rams_segment* seg, uint64_t offset, int64_t timeout_ns) {
   return OnRemote<rams::RemoteMutex>(seg, offset, "rams_remote_mutex_lock", [&](auto& mu) {
-    return FromAcquired(mu.Lock(ToTimeout(timeout_ns)));
+    return FromAcquired(mu.Lock(rams::internal::ToTimeout(timeout_ns)));
   });
 }
 
@@ -72,7 +67,7 @@ int rams_remote_cond_wait(rams_segment* seg, uint64_t cond_offset, uint64_t mute
                           int64_t timeout_ns) {
   return OnRemote<rams::RemoteCondVar>(seg, cond_offset, "rams_remote_cond_wait", [&](auto& cv) {
     rams::RemoteMutex mu(cv.segment(), mutex_offset);
-    auto r = cv.Wait(mu, ToTimeout(timeout_ns));
+    auto r = cv.Wait(mu, rams::internal::ToTimeout(timeout_ns));
     if (!r.ok()) return CApiFail(r.status());
     return static_cast<int>(r->lock) | (r->timed_out ? RAMS_TIMED_OUT : 0);
   });
@@ -95,7 +90,7 @@ int rams_remote_barrier_join(rams_segment* seg, uint64_t offset) {
 
 int rams_remote_barrier_wait(rams_segment* seg, uint64_t offset, int64_t timeout_ns) {
   return OnRemote<rams::RemoteBarrier>(seg, offset, "rams_remote_barrier_wait", [&](auto& b) {
-    auto last = b.Wait(ToTimeout(timeout_ns));
+    auto last = b.Wait(rams::internal::ToTimeout(timeout_ns));
     if (!last.ok()) return CApiFail(last.status());
     return *last ? 1 : 0;
   });

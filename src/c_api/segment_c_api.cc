@@ -8,7 +8,6 @@
 
 #include "c_api_internal.h"
 #include "rams/segment.h"
-#include "rams/wait.h"
 
 namespace rams::internal {
 
@@ -25,11 +24,6 @@ namespace {
 
 using rams::internal::g_last_error;
 int Fail(const rams::Status& s) { return rams::internal::CApiFail(s); }
-
-rams::Timeout ToTimeout(int64_t timeout_ns) {
-  if (timeout_ns < 0) return std::nullopt;
-  return std::chrono::nanoseconds(timeout_ns);
-}
 
 void Fill(const rams::SegmentInfo& in, rams_segment_info* out) {
   std::memset(out, 0, sizeof *out);
@@ -134,7 +128,7 @@ int rams_segment_lock(rams_segment* seg, uint64_t offset, uint64_t len, uint32_t
   if (BadArg(seg, "rams_segment_lock") || BadArg(lock_id, "rams_segment_lock")) return -EINVAL;
   rams::LockOptions options;
   options.writes = writes;
-  options.timeout = ToTimeout(timeout_ns);
+  options.timeout = rams::internal::ToTimeout(timeout_ns);
   auto id = seg->segment.attachment().Lock(offset, len, options);
   if (!id.ok()) return Fail(id.status());
   *lock_id = *id;
@@ -156,7 +150,7 @@ int rams_segment_lock_held(rams_segment* seg, uint64_t lock_id) {
 
 int rams_segment_wait(rams_segment* seg, uint64_t offset, uint32_t expected, int64_t timeout_ns) {
   if (BadArg(seg, "rams_segment_wait")) return -EINVAL;
-  rams::Status s = seg->segment.Wait(offset, expected, ToTimeout(timeout_ns));
+  rams::Status s = seg->segment.Wait(offset, expected, rams::internal::ToTimeout(timeout_ns));
   return s.ok() ? 0 : Fail(s);
 }
 
@@ -165,22 +159,6 @@ int rams_segment_wake(rams_segment* seg, uint64_t offset, uint32_t count) {
   auto woken = seg->segment.Wake(offset, count);
   if (!woken.ok()) return Fail(woken.status());
   return static_cast<int>(*woken > INT32_MAX ? INT32_MAX : *woken);
-}
-
-int rams_wait_word(const uint32_t* word, uint32_t expected, int64_t timeout_ns) {
-  if (BadArg(word, "rams_wait_word")) return -EINVAL;
-  if (reinterpret_cast<uintptr_t>(word) % 4 != 0) {
-    return Fail(rams::Error(EINVAL, "rams_wait_word: word is not 4-byte aligned"));
-  }
-  rams::Status s = rams::WaitWord(reinterpret_cast<const std::atomic<uint32_t>*>(word), expected,
-                                  ToTimeout(timeout_ns));
-  return s.ok() ? 0 : Fail(s);
-}
-
-int rams_wake_word(const uint32_t* word, uint32_t count) {
-  if (BadArg(word, "rams_wake_word")) return -EINVAL;
-  uint32_t n = rams::WakeWord(reinterpret_cast<const std::atomic<uint32_t>*>(word), count);
-  return static_cast<int>(n > INT32_MAX ? INT32_MAX : n);
 }
 
 const char* rams_last_error(void) { return g_last_error.c_str(); }

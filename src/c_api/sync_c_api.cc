@@ -32,11 +32,6 @@ Cpp* As(C* c) {
   return std::launder(reinterpret_cast<Cpp*>(c));
 }
 
-rams::Timeout ToTimeout(int64_t timeout_ns) {
-  if (timeout_ns < 0) return std::nullopt;
-  return std::chrono::nanoseconds(timeout_ns);
-}
-
 int FromStatus(const rams::Status& s) { return s.ok() ? 0 : rams::internal::CApiFail(s); }
 
 // -errno when the caller's domain cannot be determined now, so that an
@@ -62,7 +57,7 @@ int rams_mutex_init(rams_mutex* m) {
   return 0;
 }
 int rams_mutex_lock(rams_mutex* m, int64_t timeout_ns) {
-  return FromAcquired(As<rams::Mutex>(m)->Lock(ToTimeout(timeout_ns)));
+  return FromAcquired(As<rams::Mutex>(m)->Lock(rams::internal::ToTimeout(timeout_ns)));
 }
 int rams_mutex_trylock(rams_mutex* m) { return FromAcquired(As<rams::Mutex>(m)->TryLock()); }
 int rams_mutex_unlock(rams_mutex* m) { return FromStatus(As<rams::Mutex>(m)->CheckedUnlock()); }
@@ -76,7 +71,7 @@ int rams_cond_init(rams_cond* c) {
   return 0;
 }
 int rams_cond_wait(rams_cond* c, rams_mutex* m, int64_t timeout_ns) {
-  auto r = As<rams::CondVar>(c)->Wait(*As<rams::Mutex>(m), ToTimeout(timeout_ns));
+  auto r = As<rams::CondVar>(c)->Wait(*As<rams::Mutex>(m), rams::internal::ToTimeout(timeout_ns));
   if (!r.ok()) return rams::internal::CApiFail(r.status());
   return static_cast<int>(r->lock) | (r->timed_out ? RAMS_TIMED_OUT : 0);
 }
@@ -89,10 +84,10 @@ int rams_rwlock_init(rams_rwlock* rw) {
   return 0;
 }
 int rams_rwlock_rdlock(rams_rwlock* rw, int64_t timeout_ns) {
-  return FromAcquired(As<rams::RwLock>(rw)->LockShared(ToTimeout(timeout_ns)));
+  return FromAcquired(As<rams::RwLock>(rw)->LockShared(rams::internal::ToTimeout(timeout_ns)));
 }
 int rams_rwlock_wrlock(rams_rwlock* rw, int64_t timeout_ns) {
-  return FromAcquired(As<rams::RwLock>(rw)->Lock(ToTimeout(timeout_ns)));
+  return FromAcquired(As<rams::RwLock>(rw)->Lock(rams::internal::ToTimeout(timeout_ns)));
 }
 int rams_rwlock_rdunlock(rams_rwlock* rw) {
   return FromStatus(As<rams::RwLock>(rw)->CheckedUnlockShared());
@@ -107,7 +102,7 @@ int rams_sem_init(rams_sem* s, uint32_t initial) {
   return 0;
 }
 int rams_sem_wait(rams_sem* s, int64_t timeout_ns) {
-  return FromStatus(As<rams::Semaphore>(s)->Wait(ToTimeout(timeout_ns)));
+  return FromStatus(As<rams::Semaphore>(s)->Wait(rams::internal::ToTimeout(timeout_ns)));
 }
 int rams_sem_post(rams_sem* s) {
   return FromStatus(As<rams::Semaphore>(s)->Post());
@@ -127,7 +122,7 @@ int rams_barrier_join(rams_barrier* b) {
 }
 void rams_barrier_leave(rams_barrier* b) { As<rams::Barrier>(b)->Leave(); }
 int rams_barrier_wait(rams_barrier* b, int64_t timeout_ns) {
-  auto r = As<rams::Barrier>(b)->Wait(ToTimeout(timeout_ns));
+  auto r = As<rams::Barrier>(b)->Wait(rams::internal::ToTimeout(timeout_ns));
   if (!r.ok()) return rams::internal::CApiFail(r.status());
   return *r ? 1 : 0;
 }

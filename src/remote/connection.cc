@@ -2,70 +2,20 @@
 // Client connection: socket setup, handshake, framing and reply matching.
 #include "remote/connection.h"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <climits>
 
 #include "wire/auth.h"
-#include "sys/sys.h"
+#include "wire/errno_codes.h"
 #include "check.h"
 
 namespace rams::remote_internal {
 namespace {
 
-
-int PollTimeoutMs(Deadline deadline) {
-  if (!deadline) return -1;
-  auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
-  return static_cast<int>(std::clamp<int64_t>(left, 0, 1 << 30));
-}
-
-void SetSocketOptions(int fd, std::chrono::milliseconds timeout) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  // A peer host that vanishes without a FIN is noticed within about 20 s.
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  int idle = 10, interval = 5, count = 2;
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-  // A bounded send buffer bounds how much bulk data a small request can queue
-  // behind in the kernel (docs/protocol.md §6).
-  int sndbuf_bytes = 256 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf_bytes, sizeof(sndbuf_bytes));
-  // A server that stops reading for longer than the timeout fails the send.
-  timeval tv{.tv_sec = static_cast<time_t>(timeout.count() / 1000),
-             .tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-// Connects to one address within `deadline`; returns the blocking socket.
-Result<int> ConnectOne(const addrinfo* ai, Deadline deadline) {
-  sys::UniqueFd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
-  if (!fd.valid()) return ErrnoError("socket");
-  if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-    return ErrnoError("connect");
-  }
-  pollfd p{.fd = fd.get(), .events = POLLOUT, .revents = 0};
-  int n = sys::RetryEintr([&] { return poll(&p, 1, PollTimeoutMs(deadline)); });
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (n == 0) err = ETIMEDOUT;
-  else if (n < 0) err = errno;
-  else if (getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) return Error(err, "connect");
-  fcntl(fd.get(), F_SETFL, fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
-  return fd.Release();
+// `s` with "WHAT: " in front of its message, its code unchanged.
+Status Context(const std::string& what, const Status& s) {
+  return Status(s.code(), what + ": " + s.message());
 }
 
 }  // namespace
@@ -77,29 +27,15 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
   const std::string host_str(host), port_str = std::to_string(port);
   const std::string peer = (host_str.find(':') != std::string::npos ? "[" + host_str + "]" : host_str) +
                            ":" + port_str;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* list = nullptr;
-  int rc = getaddrinfo(host_str.c_str(), port_str.c_str(), &hints, &list);
-  if (rc != 0) return Error(EHOSTUNREACH, "resolve " + peer + ": " + gai_strerror(rc));
-  const Deadline deadline = Clock::now() + options.timeout;
-  Status last = Error(EHOSTUNREACH, "connect " + peer);
-  int fd = -1;
-  for (addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    Result<int> r = ConnectOne(ai, deadline);
-    if (r.ok()) fd = *r;
-    else last = Error(r.code(), "connect " + peer);
-  }
-  freeaddrinfo(list);
-  if (fd < 0) return last;
-  SetSocketOptions(fd, options.timeout);
-  std::shared_ptr<Connection> conn(new Connection(fd, peer, options));
+  Result<net::SocketHandle> fd =
+      net::Connect(host_str, port, Clock::now() + options.timeout, options.timeout);
+  if (!fd.ok()) return Context("connect " + peer, fd.status());
+  std::shared_ptr<Connection> conn(new Connection(*fd, peer, options));
   RAMS_RETURN_IF_ERROR(conn->Handshake(options.key, features));
   return conn;
 }
 
-Connection::Connection(int fd, std::string peer, const RemoteOptions& options)
+Connection::Connection(net::SocketHandle fd, std::string peer, const RemoteOptions& options)
     : fd_(fd),
       peer_(std::move(peer)),
       timeout_(options.timeout),
@@ -108,7 +44,7 @@ Connection::Connection(int fd, std::string peer, const RemoteOptions& options)
 
 Connection::~Connection() {
   RAMS_CHECK(calls_.empty() || broken_ != 0);
-  close(fd_);
+  net::Close(fd_);
 }
 
 bool Connection::connected() const {
@@ -160,7 +96,7 @@ Status Connection::Start(Call* call, std::span<const std::byte> fixed,
 
 Status Connection::StartMany(std::span<const Request> requests) {
   std::vector<wire::HeaderBytes> headers(requests.size());
-  std::vector<iovec> iov;
+  std::vector<net::IoVec> iov;
   iov.reserve(requests.size() * 3);
   {
     sys::LocalMutexLock l(mu_);
@@ -195,18 +131,12 @@ Status Connection::StartMany(std::span<const Request> requests) {
   return sent;
 }
 
-Status Connection::SendAll(std::vector<iovec>& iov) {
+Status Connection::SendAll(std::vector<net::IoVec>& iov) {
   size_t first = 0;
   while (first < iov.size()) {
-    msghdr msg{};
-    msg.msg_iov = &iov[first];
-    msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
-    ssize_t n = sys::RetryEintr([&] { return sendmsg(fd_, &msg, MSG_NOSIGNAL); });
-    if (n < 0) {
-      if (errno == EAGAIN) return Error(ETIMEDOUT, "send to " + peer_);
-      return ErrnoError("send to " + peer_);
-    }
-    auto left = static_cast<size_t>(n);
+    Result<size_t> n = net::SendSome(fd_, std::span(iov).subspan(first));
+    if (!n.ok()) return Context("send to " + peer_, n.status());
+    auto left = *n;
     while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
     if (first < iov.size()) {
       iov[first].iov_base = static_cast<std::byte*>(iov[first].iov_base) + left;
@@ -285,7 +215,7 @@ Status Connection::AnswerServerRequest(const wire::FrameHeader& request,
   wire::HeaderBytes hb = wire::EncodeHeader({.opcode = request.opcode, .flags = wire::kFlagReply,
                                              .request_id = request.request_id,
                                              .body_bytes = static_cast<uint32_t>(body.size())});
-  std::vector<iovec> iov = {{hb.data(), hb.size()}};
+  std::vector<net::IoVec> iov = {{hb.data(), hb.size()}};
   if (!body.empty()) iov.push_back({const_cast<std::byte*>(body.data()), body.size()});
   Status sent;
   {
@@ -317,21 +247,17 @@ Status Connection::ReadSome(Deadline deadline) {
       if (got) return Status::Ok();
     } while (Clock::now() < until && (!deadline || Clock::now() < *deadline));
   }
-  pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
-  int n = poll(&p, 1, PollTimeoutMs(deadline));
-  if (n == 0) return Error(ETIMEDOUT, "receive from " + peer_);
-  if (n < 0) return errno == EINTR ? Status::Ok() : ErrnoError("poll " + peer_);
+  Result<bool> readable = net::WaitReadable(fd_, deadline);
+  if (!readable.ok()) return Context("poll " + peer_, readable.status());
+  if (!*readable) return Error(ETIMEDOUT, "receive from " + peer_);
   return ReceiveNow(&got);
 }
 
 Status Connection::ReceiveNow(bool* got) {
-  ssize_t n = recv(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
-  if (n == 0) return Error(ECONNRESET, "receive from " + peer_ + ": connection closed");
-  if (n < 0) {
-    if (errno == EINTR || errno == EAGAIN) return Status::Ok();
-    return ErrnoError("receive from " + peer_);
-  }
-  rend_ += static_cast<size_t>(n);
+  Result<size_t> n = net::ReceiveNow(fd_, std::span(rbuf_).subspan(rend_));
+  if (!n.ok()) return Context("receive from " + peer_, n.status());
+  if (*n == 0) return Status::Ok();
+  rend_ += *n;
   *got = true;
   return Status::Ok();
 }
@@ -377,14 +303,14 @@ void Connection::Dispatch(const wire::FrameHeader& h, std::span<const std::byte>
   if (h.is_push()) {
     if (h.opcode != static_cast<uint8_t>(wire::Opcode::kWakeup) || !call->want_push) return;
     Result<wire::U32Reply> r = wire::U32Reply::Decode(body);
-    call->status = r.ok() ? static_cast<int>(r->value) : EPROTO;
+    call->status = r.ok() ? wire::ErrnoFromWire(r->value) : EPROTO;
     if (call->status == 0 && !call->replied) call->status = EPROTO;
   } else {
     if (h.opcode != static_cast<uint8_t>(call->opcode) || call->replied) {
       call->status = EPROTO;
       call->message = "reply does not match its request";
     } else if (h.status != 0) {
-      call->status = static_cast<int>(h.status);
+      call->status = wire::ErrnoFromWire(h.status);
       size_t n = std::min<size_t>(body.size(), wire::kMaxErrorMessageBytes);
       call->message.assign(reinterpret_cast<const char*>(body.data()), n);
     } else if (call->opcode == wire::Opcode::kRead) {
@@ -410,7 +336,7 @@ void Connection::Break(int code, const std::string& why) {
     call->done = true;
   }
   calls_.clear();
-  shutdown(fd_, SHUT_RDWR);
+  net::Shutdown(fd_);
   cv_.NotifyAll();
 }
 

@@ -29,9 +29,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include <sys/uio.h>
-
 #include "rams/remote.h"
+#include "remote/socket.h"
 #include "rams/status.h"
 #include "sys/local_mutex.h"
 #include "wire/frame.h"
@@ -39,8 +38,8 @@
 
 namespace rams::remote_internal {
 
-using Clock = std::chrono::steady_clock;
-using Deadline = std::optional<Clock::time_point>;
+using net::Clock;
+using net::Deadline;
 
 // One request in flight.
 struct Call {
@@ -121,7 +120,7 @@ class Connection {
   uint32_t max_body_bytes() const { return server_max_body_; }
 
  private:
-  Connection(int fd, std::string peer, const RemoteOptions& options);
+  Connection(net::SocketHandle fd, std::string peer, const RemoteOptions& options);
   Status Handshake(const std::string& key, uint64_t features);
   // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
   // nobody reading; mu_ is released while reading and held again on return.
@@ -130,7 +129,7 @@ class Connection {
   // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
   void AwaitProgress(Deadline deadline) REQUIRES(mu_);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
-  Status SendAll(std::vector<iovec>& iov) REQUIRES(send_mu_);
+  Status SendAll(std::vector<net::IoVec>& iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
   Status ReadSome(Deadline deadline) EXCLUDES(mu_);
@@ -144,7 +143,7 @@ class Connection {
   Status CallStatus(const Call& call) const;
 
   // Constant after construction.
-  const int fd_;
+  const net::SocketHandle fd_;
   const std::string peer_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::microseconds busy_poll_;

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Challenge–response MACs over libsodium's HMAC-SHA-256.
+// Challenge–response MACs over HMAC-SHA-256 (wire/crypto.h), and key files.
 #include "wire/auth.h"
 
-#include <sodium.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -10,41 +9,22 @@
 #include <fstream>
 #include <sstream>
 
+#include "wire/crypto.h"
+
 namespace rams::wire {
 namespace {
 
-void InitSodium() {
-  // sodium_init is thread-safe and idempotent; it fails only when no entropy
-  // source exists, which leaves no safe way to run.
-  static const int ok = sodium_init();
-  if (ok < 0) std::abort();
-}
-
 Mac ComputeMac(std::string_view key, std::string_view label, const Nonce& first,
                const Nonce& second) {
-  InitSodium();
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()),
-                              key.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(label.data()),
-                                label.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(first.data()),
-                                first.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(second.data()),
-                                second.size());
-  Mac mac{};
-  static_assert(kMacBytes == crypto_auth_hmacsha256_BYTES);
-  crypto_auth_hmacsha256_final(&state, reinterpret_cast<unsigned char*>(mac.data()));
-  sodium_memzero(&state, sizeof(state));
-  return mac;
+  static_assert(kMacBytes == crypto::kSha256Bytes);
+  return crypto::HmacSha256(key, {std::as_bytes(std::span(label)), first, second});
 }
 
 }  // namespace
 
 Nonce RandomNonce() {
-  InitSodium();
   Nonce n{};
-  randombytes_buf(n.data(), n.size());
+  crypto::RandomBytes(n);
   return n;
 }
 
@@ -56,10 +36,7 @@ Mac ServerMac(std::string_view key, const Nonce& client_nonce, const Nonce& serv
   return ComputeMac(key, "rams/1 server", client_nonce, server_nonce);
 }
 
-bool MacEqual(const Mac& a, const Mac& b) {
-  InitSodium();
-  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+bool MacEqual(const Mac& a, const Mac& b) { return crypto::ConstantTimeEqual(a, b); }
 
 Status ValidateKey(std::string_view key) {
   if (key.size() < kMinKeyBytes || key.size() > kMaxKeyBytes) {
@@ -73,11 +50,16 @@ Status ValidateKey(std::string_view key) {
 Result<std::string> LoadKeyFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError("open key file " + path);
+#ifndef _WIN32
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return ErrnoError("stat key file " + path);
   if ((st.st_mode & 007) != 0) {
     return Error(EACCES, "key file " + path + " is accessible by others (chmod o-rwx it)");
   }
+#endif
+  // On Windows the file's ACL decides who may read it: the C runtime's
+  // st_mode copies the owner's bits to group and others for every file, so
+  // it cannot tell.
   std::string key;
   char buf[kMaxKeyBytes + 2];
   in.read(buf, sizeof(buf));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 // Pre-shared-key challenge–response of the rams wire protocol
 // (docs/protocol.md §2): nonces, the client's and the server's MACs
-// (HMAC-SHA-256 with libsodium), constant-time comparison, and loading the key
+// (HMAC-SHA-256, wire/crypto.h), constant-time comparison, and loading the key
 // file.
 //
 // Thread safety: all functions are safe from any thread.
