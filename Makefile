@@ -7,6 +7,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 ARM64_BUILD ?= build-arm64
+WINDOWS_BUILD ?= build-windows
 # Wall time and result of each suite of `make test`, reported at its end.
 TIMES      ?= $(BUILD)/suite-times
 JOBS       ?= $(shell nproc)
@@ -15,13 +16,14 @@ CMAKE_GEN  := -G Ninja
 FUZZ_SECONDS ?= 20
 
 .PHONY: all build deps demo test check unit-test asan-test tsan-test fuzz-test kernel-test \
-        install-test arm64-test kernel-test-arm64 test-native test-arm64 deb packaging-test bench \
+        install-test arm64-test kernel-test-arm64 windows-test test-native test-arm64 deb packaging-test bench \
         report bench-container bench-arm64 clean
 
 # The suites of `make test`: the native ones in one lane and, beside them,
 # the aarch64 ones (`arm64-test`: a cross-build tested under qemu-user;
-# `kernel-test-arm64`: the module in qemu-system-aarch64) and the packaging
-# test in a second lane, their lines prefixed with their names.
+# `kernel-test-arm64`: the module in qemu-system-aarch64), the Windows client
+# under wine (`windows-test`) and the packaging test in a second lane, their
+# lines prefixed with their names.
 # On an aarch64 host (a Pi 4) the native suites are the arm64 ones, and the
 # QEMU kernel suites, which need an x86_64 host's Debian kernel packages, are
 # left out.
@@ -31,8 +33,8 @@ ARM64_SUITES  :=
 TEST_DEPS     := build deb
 else
 NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test kernel-test
-ARM64_SUITES  := arm64-test kernel-test-arm64 packaging-test
-TEST_DEPS     := kernel deb arm64
+ARM64_SUITES  := arm64-test kernel-test-arm64 windows-test packaging-test
+TEST_DEPS     := kernel deb arm64 windows
 endif
 
 all: build
@@ -124,6 +126,12 @@ arm64-test:
 	@scripts/install-deps arm64
 	scripts/arm64-test $(ARM64_BUILD)
 
+# The Windows client (mingw-w64 cross-build) under wine against native
+# Linux ramsds on loopback, and the remote demo with Windows workers.
+windows-test: build
+	@scripts/install-deps windows
+	scripts/windows-test $(WINDOWS_BUILD) $(BUILD)
+
 kernel-test-arm64:
 	@scripts/install-deps kernel arm64
 	RAMS_KERNEL_ARCH=arm64 scripts/kernel-test build-kernel-arm64
@@ -153,5 +161,5 @@ bench-arm64:
 	scripts/bench-arm64 $(ARM64_BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD) build-kernel \
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(ARM64_BUILD) $(WINDOWS_BUILD) build-kernel \
 	  build-kernel-arm64 build-deb
