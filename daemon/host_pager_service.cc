@@ -22,7 +22,8 @@ rams::Result<rams::mapping::ProvidedSegment> Provide(const PagerServiceOptions& 
                                                      std::string_view name) {
   RAMS_ASSIGN_OR_RETURN(rams::RemoteAddress a, rams::ParseRemoteAddress(name));
   if (a.name.empty()) return rams::Error(EINVAL, "map " + std::string(name) + ": want HOST:PORT/NAME");
-  const rams::RemoteOptions remote{.key = o.key, .timeout = o.connect_timeout};
+  const rams::RemoteOptions remote{.key = o.key, .timeout = o.connect_timeout,
+                                   .busy_poll = o.busy_poll};
   auto source = rams::mapping::WirePageSource::Open(a.host, a.port, a.name, false, remote);
   if (source.code() == EROFS || source.code() == EACCES) {
     source = rams::mapping::WirePageSource::Open(a.host, a.port, a.name, true, remote);
@@ -53,6 +54,7 @@ rams::Result<std::unique_ptr<PagerService>> PagerService::Start(PagerServiceOpti
     }
   }
   rams::mapping::HostPagerOptions pager_options{.socket_path = path};
+  pager_options.tuning.readahead_pages = options.readahead_pages;
   pager_options.provider = [o = options](std::string_view name) { return Provide(o, name); };
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::mapping::HostPager> pager,
                         rams::mapping::HostPager::Start(std::move(pager_options)));
@@ -78,6 +80,8 @@ constexpr Line kLines[] = {
      &PagerStats::faults},
     {"ramsd_pager_fetches_total", "counter", "Pages fetched from homes (grants installed).",
      &PagerStats::fetches},
+    {"ramsd_pager_read_ahead_total", "counter", "Pages installed ahead of a sequential read miss.",
+     &PagerStats::read_ahead},
     {"ramsd_pager_upgrades_total", "counter", "Shared pages taken exclusively on a write.",
      &PagerStats::upgrades},
     {"ramsd_pager_retries_total", "counter", "Grants discarded because a recall overtook them.",
@@ -132,6 +136,7 @@ void PagerService::FillStat(rams::wire::MappingStatReply* r) const {
   r->flags |= rams::wire::kMappingStatPager;
   r->faults = t.faults;
   r->fetches = t.fetches;
+  r->read_ahead = t.read_ahead;
   r->pager_upgrades = t.upgrades;
   r->pager_invalidations = t.invalidations;
   r->pager_downgrades = t.downgrades;

@@ -26,6 +26,8 @@ struct PagerServiceOptions {
   std::string key;             // for the homes' ramsd (empty: loopback homes without a key)
   uint32_t mode = 0660;        // who may map: ramsd's user and group (root always may)
   std::chrono::milliseconds connect_timeout{5000};  // bounds an OPEN of an unreachable home
+  std::chrono::microseconds busy_poll{0};  // the sessions to homes poll this long before sleeping
+  uint32_t readahead_pages = rams::mapping::kDefaultReadAheadPages;  // PagerTuning's
 };
 
 class PagerService {

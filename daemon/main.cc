@@ -120,6 +120,7 @@ struct CommandLine {
   uint32_t handshake_timeout_ms = 2000;
   uint32_t busy_poll_us = 0;
   uint32_t recall_timeout_ms = 2000;
+  uint32_t map_readahead_pages = rams::mapping::kDefaultReadAheadPages;
   bool http_public = false;
   bool no_mapping = false;
   bool no_pager = false;
@@ -161,6 +162,9 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
                  "Unix socket of this host's pager for remote mappings ('@name': abstract)")
       ->capture_default_str();
   app.add_flag("--no-pager", c.no_pager, "do not run the host pager (remote Map() gets ENOTSUP)");
+  app.add_option("--map-readahead-pages", c.map_readahead_pages,
+                 "host pager: pages a sequential read miss asks the home for (1: no read-ahead)")
+      ->capture_default_str()->check(CLI::Range(1u, rams::mapping::kMaxReadAheadPages));
   app.add_option("--pager-key-file", c.pager_key_file,
                  "key file for the homes the pager maps from (default: --key-file)");
   app.add_option("--pager-mode", c.pager_mode,
@@ -216,7 +220,9 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
 
 // The host pager's options: its socket, the key for homes, the mode.
 rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
-  ramsd::PagerServiceOptions o{.socket_path = c.pager_socket};
+  ramsd::PagerServiceOptions o{.socket_path = c.pager_socket,
+                               .busy_poll = std::chrono::microseconds(c.busy_poll_us),
+                               .readahead_pages = c.map_readahead_pages};
   if (o.socket_path.empty()) return rams::Error(EINVAL, "--pager-socket: empty");
   const std::string& key_file = c.pager_key_file.empty() ? c.key_file : c.pager_key_file;
   if (!key_file.empty()) {

@@ -45,6 +45,7 @@ constexpr Counter kPagerCounters[] = {
     {"segments", &RemoteMappingStat::pager_segments},
     {"faults", &RemoteMappingStat::faults},
     {"fetches", &RemoteMappingStat::fetches},
+    {"read_ahead", &RemoteMappingStat::read_ahead},
     {"upgrades", &RemoteMappingStat::pager_upgrades},
     {"invalidations", &RemoteMappingStat::pager_invalidations},
     {"downgrades", &RemoteMappingStat::pager_downgrades},

@@ -89,7 +89,7 @@ struct RemoteMappingStat {
            upgrades = 0, page_bounces = 0, recalls_timed_out = 0, hosts_cut_off = 0,
            pages_lost = 0;
   bool pager = false;
-  uint64_t pager_segments = 0, faults = 0, fetches = 0, pager_upgrades = 0,
+  uint64_t pager_segments = 0, faults = 0, fetches = 0, read_ahead = 0, pager_upgrades = 0,
            pager_invalidations = 0, pager_downgrades = 0, evictions = 0, write_backs = 0,
            failed_faults = 0, copies_lost = 0, loss_notices = 0, resident_pages = 0;
 };

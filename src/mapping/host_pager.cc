@@ -25,7 +25,7 @@ constexpr uint64_t PagerStats::*kCounters[] = {
     &PagerStats::faults,        &PagerStats::fetches,       &PagerStats::upgrades,
     &PagerStats::retries,       &PagerStats::invalidations, &PagerStats::downgrades,
     &PagerStats::evictions,     &PagerStats::write_backs,   &PagerStats::failed_faults,
-    &PagerStats::copies_lost,   &PagerStats::loss_notices};
+    &PagerStats::copies_lost,   &PagerStats::loss_notices,  &PagerStats::read_ahead};
 
 }  // namespace
 
@@ -68,20 +68,20 @@ HostPager::HostPager(HostPagerOptions options, UffdFeatures features, sys::Uniqu
       epoll_(std::move(epoll)),
       stop_(std::move(stop)),
       opened_(std::move(opened)) {
-  for (int i = 0; i < std::max(1, options_.fetch_threads); ++i) {
-    workers_.threads.emplace_back([this] { RunPool(workers_); });
+  for (int i = 0; i < std::max(1, options_.fetch_threads) + 1; ++i) {
+    workers_.threads.emplace_back([this] { Worker(); });
   }
   for (int i = 0; i < std::max(1, options_.open_threads); ++i) {
     openers_.threads.emplace_back([this] { RunPool(openers_); });
   }
-  loop_ = std::thread([this] { Loop(); });
 }
 
 HostPager::~HostPager() {
   uint64_t one = 1;
+  // The leader sees it (and every later leader: it stays readable).
   if (write(stop_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
-  loop_.join();
-  StopPool(workers_);
+  // The workers end once the leader saw it and their jobs are done.
+  for (auto& t : workers_.threads) t.join();
   StopPool(openers_);  // a provider call in flight ends within its own timeout
   conns_.clear();
   if (options_.socket_path[0] != '@') ::unlink(options_.socket_path.c_str());
@@ -191,6 +191,39 @@ void HostPager::RunPool(Pool& pool) {
   }
 }
 
+// Every pager thread: leads when nobody does, else runs the jobs posted
+// (fetches, flushes); once stopping, finishes the jobs left and ends.
+void HostPager::Worker() {
+  Pool& pool = workers_;
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(pool.mu);
+      ++pool.idle;
+      pool.cv.wait(lock, [&] { return pool.stopping || !pool.jobs.empty() || !pool.leading; });
+      --pool.idle;
+      if (!pool.jobs.empty()) {
+        job = std::move(pool.jobs.front());
+        pool.jobs.pop_front();
+      } else if (pool.stopping) {
+        return;
+      } else {
+        pool.leading = true;
+      }
+    }
+    if (!job) {
+      job = Lead();
+      {
+        std::lock_guard lock(pool.mu);
+        pool.leading = false;
+      }
+      pool.cv.notify_all();  // an idle thread leads next
+      if (!job) continue;    // stopping: the wait above sees it
+    }
+    job();
+  }
+}
+
 void HostPager::StopPool(Pool& pool) {
   {
     std::lock_guard lock(pool.mu);
@@ -200,15 +233,22 @@ void HostPager::StopPool(Pool& pool) {
   for (auto& t : pool.threads) t.join();
 }
 
-void HostPager::Loop() {
+std::function<void()> HostPager::Lead() {
   epoll_event events[kMaxEventsPerWake];
+  std::vector<std::function<void()>> fetches;
   for (;;) {
     int n = epoll_wait(epoll_.get(), events, kMaxEventsPerWake, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) std::abort();  // our own epoll descriptor broke: a programmer error
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
-      if (fd == stop_.get()) return;
+      if (fd == stop_.get()) {
+        std::lock_guard lock(workers_.mu);
+        workers_.stopping = true;
+        // Failed by the segments' end.
+        for (auto& f : fetches) workers_.jobs.push_back(std::move(f));
+        return nullptr;
+      }
       if (fd == opened_.get()) {
         OnOpened();
         continue;
@@ -221,11 +261,26 @@ void HostPager::Loop() {
       if (it == conns_.end()) continue;
       std::shared_ptr<Conn> conn = it->second;
       if (conn->client && fd == conn->client->uffd.get()) {
-        OnUffd(conn);
+        OnUffd(conn, &fetches);
       } else {
         OnSocket(conn);
       }
     }
+    if (fetches.empty()) continue;
+    std::function<void()> kept;
+    {
+      std::lock_guard lock(workers_.mu);
+      // Keep the last fetch when an idle thread can lead meanwhile; the
+      // others (and that one, when nobody is idle) go to the workers.
+      if (workers_.idle > 0) {
+        kept = std::move(fetches.back());
+        fetches.pop_back();
+      }
+      for (auto& f : fetches) workers_.jobs.push_back(std::move(f));
+    }
+    fetches.clear();
+    workers_.cv.notify_all();
+    if (kept) return kept;
   }
 }
 

@@ -13,10 +13,14 @@
 // (SO_PEERCRED, as file permissions; root passes). docs/host-pager.md has
 // the full rules (timeouts, SIGBUS, fork, non-root, the 6.1 fallbacks).
 //
-// Thread safety: every public member may be called from any thread. One
-// pager thread reads the socket and the userfaultfds and never blocks on the
-// network or touches registered memory; `fetch_threads` workers run the
-// PageSource calls, so a slow page does not stall the others, and
+// Thread safety: every public member may be called from any thread. The
+// pager's `fetch_threads + 1` threads take turns (leader/follower): one at a
+// time leads, reading the socket and the userfaultfds, and never blocks on
+// the network or touches registered memory; the others run the PageSource
+// calls, so a slow page does not stall the others. A leader that read a
+// fault needing a fetch hands the lead to an idle thread and fetches that
+// page itself, so that the thread woken by the fault is the one that asks
+// the home and wakes the faulting thread (no hand-off to a worker between).
 // `open_threads` openers run the SegmentProvider, so a process naming an
 // unreachable home stalls only its own OPEN (and others of the same name),
 // never the faults of other segments.
@@ -108,7 +112,7 @@ class HostPager {
     bool open_write = false;
     uint64_t open_domain = 0;  // the caller's PID-namespace domain (0: none)
     // The segment's loss notices this process was told of (CHECK, FLUSH);
-    // exchanged by the pager thread and the FLUSH workers.
+    // exchanged by the leading thread and the FLUSH workers.
     std::atomic<uint64_t> loss_seen{0};
   };
   // Jobs and the threads that run them (the fetch workers, the openers).
@@ -117,9 +121,12 @@ class HostPager {
     std::condition_variable cv;
     std::deque<std::function<void()>> jobs;  // guarded by mu
     bool stopping = false;                   // guarded by mu
+    // workers_ only: some thread leads; threads waiting for a job. Guarded by mu.
+    bool leading = false;
+    int idle = 0;
     std::vector<std::thread> threads;
   };
-  // A provider's answer, handed from an opener to the pager thread.
+  // A provider's answer, handed from an opener to the leading thread.
   struct Opened {
     std::string name;
     Result<ProvidedSegment> provided;
@@ -133,7 +140,12 @@ class HostPager {
   // Serves a provider's segment unless a live one of that name is served
   // already (which is then kept); a lost one is replaced.
   Result<std::shared_ptr<PagerSegment>> Adopt(const std::string& name, ProvidedSegment provided);
-  void Loop();
+  // One turn as the leader: handles events until a fault needs a fetch
+  // that this thread may keep (an idle thread can lead meanwhile), or the
+  // pager stops (nullptr). REQUIRES: this thread leads.
+  std::function<void()> Lead();
+  // A fetch thread: leads when nobody does, else runs workers_' jobs.
+  void Worker();
   void Accept();
   void OnSocket(const std::shared_ptr<Conn>& conn);
   // OPEN: answered at once, or (false) left to the provider on an opener.
@@ -151,7 +163,8 @@ class HostPager {
               int send_fd);
   Status HandleRegister(const std::shared_ptr<Conn>& conn, const PagerRequest& req,
                         sys::UniqueFd fd);
-  void OnUffd(const std::shared_ptr<Conn>& conn);
+  // Appends the fetches the faults need to `fetches`.
+  void OnUffd(const std::shared_ptr<Conn>& conn, std::vector<std::function<void()>>* fetches);
   void Close(const std::shared_ptr<Conn>& conn);
   static Status Watch(int epoll, int fd);  // EPOLLIN, data.fd = fd
   static void Post(Pool& pool, std::function<void()> job);
@@ -173,14 +186,13 @@ class HostPager {
   std::mutex opened_mu_;
   std::deque<Opened> opened_list_;  // guarded by opened_mu_
 
-  // Touched only by the pager thread.
+  // Touched only by the leading thread (the hand-over goes through workers_.mu).
   std::map<int, std::shared_ptr<Conn>> conns_;  // by socket and by uffd descriptor
   // Names being provided, with the connections waiting for each.
   std::map<std::string, std::vector<std::shared_ptr<Conn>>, std::less<>> opening_;
 
-  Pool workers_;  // FetchPage, FLUSH
+  Pool workers_;  // FetchPage, FLUSH; its threads also take turns leading (Worker)
   Pool openers_;  // SegmentProvider calls
-  std::thread loop_;
 };
 
 }  // namespace rams::mapping

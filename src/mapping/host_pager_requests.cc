@@ -257,7 +257,8 @@ Status HostPager::HandleRegister(const std::shared_ptr<Conn>& conn, const PagerR
   return Status();
 }
 
-void HostPager::OnUffd(const std::shared_ptr<Conn>& conn) {
+void HostPager::OnUffd(const std::shared_ptr<Conn>& conn,
+                       std::vector<std::function<void()>>* fetches) {
   uffd_msg msgs[kMaxFaultsPerRead];
   ssize_t n = read(conn->client->uffd.get(), msgs, sizeof(msgs));
   if (n <= 0) return;  // EAGAIN: another wake already took them
@@ -270,7 +271,7 @@ void HostPager::OnUffd(const std::shared_ptr<Conn>& conn) {
     std::shared_ptr<PagerSegment> seg = conn->segment;
     if (seg->OnFault(conn->client, addr, write, m.arg.pagefault.feat.ptid)) {
       const uint64_t page = (addr - conn->client->base) / kPageBytes;
-      Post(workers_, [seg, page] { seg->FetchPage(page); });
+      fetches->push_back([seg, page] { seg->FetchPage(page); });
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <span>
+#include <vector>
 #include "rams/status.h"
 
 namespace rams::mapping {
@@ -27,6 +28,16 @@ struct OwnerIndex {
   uint64_t domain = 0;      // the segment's mapping domain (SyncHeader::domain)
   uint32_t host_index = 0;  // 1..255
 };
+
+// A page granted shared ahead of a read miss (read-ahead).
+struct AheadGrant {
+  uint64_t page = 0;
+  uint64_t version = 0;
+  std::vector<std::byte> data;  // kPageBytes; empty: this host holds the page exclusively
+};
+
+// Bound on the pages one read miss asks for (the protocol's, docs/protocol.md §8).
+inline constexpr uint32_t kMaxReadAheadPages = 64;
 
 // Pushes from the home, handled by the host pager. Each returns the bytes
 // the home must get back: the page's data when the local copy was dirty
@@ -57,6 +68,13 @@ class PageSource {
   // includes data. Blocks until granted, refused, or timed out (ETIMEDOUT).
   virtual Result<Grant> Get(uint64_t page, Access access, uint64_t have_version,
                             std::span<std::byte> data) = 0;
+  // A read of `page` as Get, asking the home for up to `count - 1` following
+  // pages as well (1 <= count <= kMaxReadAheadPages, the range inside the
+  // segment). The home grants those it can grant shared at once, each
+  // appended to `ahead` in increasing page order; this host is then a sharer
+  // of each, whether or not it installs them.
+  virtual Result<Grant> GetAhead(uint64_t page, uint32_t count, uint64_t have_version,
+                                 std::span<std::byte> data, std::vector<AheadGrant>* ahead) = 0;
   // Writes a dirty page back; the host keeps it (exclusive -> shared).
   virtual Status Put(uint64_t page, std::span<const std::byte> data) = 0;
   // Leaves the sharer set (eviction); `dirty` is the data when written, else empty.

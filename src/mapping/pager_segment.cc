@@ -88,10 +88,25 @@ bool PagerSegment::OnFault(const std::shared_ptr<PagerClient>& client, uint64_t 
     return false;
   }
   p.waiters.push_back(std::move(w));
-  if (p.fetching || p.writing_back) return false;
+  // A read of a page a fetch in flight asks for ahead waits for that fetch.
+  if (p.fetching || p.writing_back || (p.ahead_pending && need == Held::kShared)) return false;
   p.fetching = true;
   p.want = need;
+  p.ahead = p.held == Held::kNone ? ReadAheadFor(page, need) : 1;
+  p.window = ClaimWindow(page);
   return true;
+}
+
+uint32_t PagerSegment::ReadAheadFor(uint64_t page, Held need) {
+  const bool sequential = page == last_miss_ + 1 || page == window_end_;
+  last_miss_ = page;
+  uint32_t count = 1;
+  if (need == Held::kShared && sequential) {
+    count = static_cast<uint32_t>(std::min<uint64_t>(
+        std::clamp<uint32_t>(tuning_.readahead_pages, 1, kMaxReadAheadPages), page_count_ - page));
+  }
+  window_end_ = page + count;
+  return count;
 }
 
 void PagerSegment::FetchPage(uint64_t page) {
@@ -99,6 +114,11 @@ void PagerSegment::FetchPage(uint64_t page) {
   std::vector<std::byte> data(kPageBytes);
   Lock lock(mu_);
   Page& p = pages_[page];
+  const std::vector<uint64_t> window = std::move(p.window);
+  p.window.clear();
+  std::vector<uint64_t> window_pushes;
+  for (uint64_t w : window) window_pushes.push_back(pages_[w].pushes);
+  std::vector<AheadGrant> ahead;
   bool reserved = false;
   for (;;) {
     if (lost_) {
@@ -113,16 +133,23 @@ void PagerSegment::FetchPage(uint64_t page) {
     const uint64_t pushes_before = p.pushes;
     const uint64_t have = p.held != Held::kNone ? p.version : 0;
     const Held want = p.want;
+    const uint32_t count = want == Held::kShared ? p.ahead : 1;
+    ahead.clear();
     lock.unlock();
     Result<Grant> grant =
-        source_->Get(page, want == Held::kExclusive ? Access::kWrite : Access::kRead, have, data);
+        count > 1 ? source_->GetAhead(page, count, have, data, &ahead)
+                  : source_->Get(page, want == Held::kExclusive ? Access::kWrite : Access::kRead,
+                                 have, data);
     lock.lock();
     if (!grant.ok() || lost_) {
       FailWaiters(p, grant.ok() ? lost_why_ : grant.status());
+      ahead.clear();
       break;
     }
     if (p.pushes == pushes_before && Install(lock, page, want, *grant, data)) {
       WakeWaiters(p);
+      if (reserved) --reserved_;  // the page holds its slot now
+      reserved = false;
       break;
     }
     ++stats_.retries;
@@ -137,12 +164,18 @@ void PagerSegment::FetchPage(uint64_t page) {
     }
     if (std::chrono::steady_clock::now() > deadline) {
       FailWaiters(p, Error(ETIMEDOUT, "fault on " + name_ + ": grants kept being overtaken"));
+      ahead.clear();
       break;
     }
   }
   if (reserved) --reserved_;
   p.fetching = false;
+  const std::vector<uint64_t> left = InstallAhead(window, window_pushes, ahead);
   changed_.notify_all();
+  lock.unlock();
+  // Read faults that waited for a page the home did not grant ahead (or
+  // that could not be installed) fetch it now, one page each.
+  for (uint64_t q : left) FetchPage(q);
 }
 
 bool PagerSegment::Install(Lock& lock, uint64_t page, Held want, const Grant& grant,
@@ -151,24 +184,7 @@ bool PagerSegment::Install(Lock& lock, uint64_t page, Held want, const Grant& gr
   Page& p = pages_[page];
   if (p.held == Held::kNone) {
     if (!grant.data_included) return false;  // our copy is gone: ask again with none
-    bool copied = false;
-    for (Waiter& w : p.waiters) {
-      if (w.client->dead) continue;
-      Status s = CopyPage(w.client->uffd.get(), Addr(*w.client, page), data,
-                          wp_ && want == Held::kShared);
-      if (s.ok()) {
-        copied = true;
-        break;
-      }
-      if (s.code() != EEXIST) w.client->dead = true;  // it unmapped or exited
-    }
-    if (!copied) {
-      // No live faulting mapping (or the page is somehow there): fill the
-      // page cache through the memfd, never through registered memory.
-      if (pwrite(memfd_.get(), data.data(), kPageBytes, page * kPageBytes) != kPageBytes) {
-        return false;
-      }
-    }
+    if (!CopyIn(page, data, wp_ && want == Held::kShared, p.waiters)) return false;
     resident_.push_back(page);
     ++resident_count_;
   } else if (grant.data_included) {
@@ -183,6 +199,76 @@ bool PagerSegment::Install(Lock& lock, uint64_t page, Held want, const Grant& gr
   p.installed_at = std::chrono::steady_clock::now();
   ++stats_.fetches;
   return true;
+}
+
+bool PagerSegment::CopyIn(uint64_t page, std::span<const std::byte> data, bool wp,
+                          std::span<Waiter> waiters_first) {
+  auto copy_to = [&](PagerClient& c) {
+    if (c.dead) return false;
+    Status s = CopyPage(c.uffd.get(), Addr(c, page), data, wp);
+    if (!s.ok() && s.code() != EEXIST) c.dead = true;  // it unmapped or exited
+    return s.ok();
+  };
+  // The faulting mapping first: the copy wakes its thread too.
+  for (Waiter& w : waiters_first) {
+    if (copy_to(*w.client)) return true;
+  }
+  for (const auto& c : clients_) {
+    if (copy_to(*c)) return true;
+  }
+  // No live mapping (or the page is somehow there): fill the page cache
+  // through the memfd, never through registered memory.
+  return pwrite(memfd_.get(), data.data(), kPageBytes, page * kPageBytes) == kPageBytes;
+}
+
+std::vector<uint64_t> PagerSegment::ClaimWindow(uint64_t page) {
+  Page& p = pages_[page];
+  std::vector<uint64_t> window;
+  if (p.want != Held::kShared) return window;
+  for (uint64_t next = page + 1; next < page + p.ahead; ++next) {
+    Page& q = pages_[next];
+    if (q.held != Held::kNone || q.fetching || q.writing_back || q.ahead_pending) continue;
+    q.ahead_pending = true;
+    window.push_back(next);
+  }
+  return window;
+}
+
+std::vector<uint64_t> PagerSegment::InstallAhead(std::span<const uint64_t> window,
+                                                 std::span<const uint64_t> pushes_before,
+                                                 std::span<const AheadGrant> ahead) {
+  std::vector<uint64_t> left;
+  size_t g = 0;
+  for (size_t i = 0; i < window.size(); ++i) {
+    const uint64_t page = window[i];
+    Page& q = pages_[page];
+    q.ahead_pending = false;
+    // Both lists are in increasing page order (PageSource::GetAhead).
+    while (g < ahead.size() && ahead[g].page < page) ++g;
+    const AheadGrant* a = g < ahead.size() && ahead[g].page == page ? &ahead[g] : nullptr;
+    const bool install = a != nullptr && a->data.size() == kPageBytes &&
+                         q.pushes == pushes_before[i] && q.held == Held::kNone && !q.fetching &&
+                         !q.writing_back && resident_count_ + reserved_ < tuning_.cache_pages;
+    // Left out (not granted, held, touched since, or no room: read-ahead
+    // never evicts): its waiting read faults fetch it on their own.
+    if (install && CopyIn(page, a->data, wp_, q.waiters)) {
+      resident_.push_back(page);
+      ++resident_count_;
+      q.held = Held::kShared;
+      q.version = a->version;
+      q.installed_at = {};  // maybe never used: no minimum hold against recalls
+      ++stats_.read_ahead;
+      WakeWaiters(q);
+    } else if (!q.waiters.empty() && q.held == Held::kNone && !q.fetching && !q.writing_back) {
+      q.fetching = true;
+      q.want = Held::kShared;
+      q.ahead = 1;
+      left.push_back(page);
+    } else if (!q.waiters.empty() && !q.fetching && !q.writing_back) {
+      WakeWaiters(q);  // it came some other way meanwhile
+    }
+  }
+  return left;
 }
 
 void PagerSegment::WakeWaiters(Page& p) {

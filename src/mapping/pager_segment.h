@@ -21,6 +21,9 @@
 //     changed is discarded (and dropped at the home when no copy is left)
 //     and asked again. A push for a page being fetched with no copy left
 //     waits (bounded) for the install: its grant came first.
+//  5. ahead_pending pages are absent and inside one fetch's read-ahead
+//     window: their read faults wait (in `waiters`) for that fetch, which
+//     installs them or fetches them one by one before it ends.
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +46,8 @@
 
 namespace rams::mapping {
 
+inline constexpr uint32_t kDefaultReadAheadPages = 16;
+
 // Who may map a segment, checked against a process's SO_PEERCRED.
 struct SegmentAccess {
   uint32_t owner_uid = 0;
@@ -63,6 +68,7 @@ struct PagerStats {
   uint64_t failed_faults = 0;  // faults answered with SIGBUS
   uint64_t copies_lost = 0;    // exclusive copies dropped unwritten when the source was lost
   uint64_t loss_notices = 0;   // the home's reports of pages lost with another host
+  uint64_t read_ahead = 0;     // pages installed ahead of a sequential read miss
   uint64_t resident_pages = 0;
 };
 
@@ -71,6 +77,10 @@ struct PagerTuning {
   std::chrono::milliseconds fault_timeout{10000}; // a fault fails (SIGBUS) after this
   std::chrono::microseconds min_hold{200};        // a fresh grant is kept at least this long
   bool write_protect = true;                      // false: never use uffd-wp (the 6.1- path)
+  // Pages a sequential read miss asks the home for (the missed one included;
+  // 1 = no read-ahead, at most kMaxReadAheadPages). A miss is sequential when
+  // it follows the previous miss's page or its read-ahead window.
+  uint32_t readahead_pages = kDefaultReadAheadPages;
 };
 
 // A local process mapping the segment.
@@ -107,8 +117,9 @@ class PagerSegment : public CoherenceSink {
   Status AddClient(std::shared_ptr<PagerClient> client);
   void RemoveClient(const PagerClient* client);
 
-  // A fault event. Returns true when a fetch must run (FetchPage, off the
-  // pager thread); false when it was answered or joined a fetch in flight.
+  // A fault event. Returns true when a fetch must run (FetchPage, by a
+  // thread that does not lead); false when it was answered or joined a
+  // fetch in flight.
   bool OnFault(const std::shared_ptr<PagerClient>& client, uint64_t addr, bool write,
                uint32_t tid);
   // Gets the page from the home and installs it; wakes or fails the waiters.
@@ -145,6 +156,9 @@ class PagerSegment : public CoherenceSink {
     bool writing_back = false;
     bool discarding = false;  // dropping a discarded grant at the home
     Held want = Held::kNone;  // what the fetch in flight asks for
+    uint32_t ahead = 1;       // pages the fetch in flight asks for (read-ahead: > 1)
+    bool ahead_pending = false;  // a fetch in flight asks for it ahead (inv. 5)
+    std::vector<uint64_t> window;  // the pages this fetch claimed ahead (inv. 5)
     uint64_t version = 0;
     uint64_t pushes = 0;
     std::chrono::steady_clock::time_point installed_at;
@@ -166,6 +180,24 @@ class PagerSegment : public CoherenceSink {
   void FailFault(PagerClient& c, uint32_t tid, uint64_t page);
   bool Install(Lock& lock, uint64_t page, Held want, const Grant& grant,
                std::span<const std::byte> data);
+  // Pages to ask for at a miss on `page` needing `need` (read-ahead). REQUIRES: mu_.
+  uint32_t ReadAheadFor(uint64_t page, Held need);
+  // The pages after `page` that its fetch asks for ahead and no other fetch
+  // covers; they are marked ahead_pending. REQUIRES: mu_.
+  std::vector<uint64_t> ClaimWindow(uint64_t page);
+  // Installs the pages of `window` granted in `ahead` that no push, fault or
+  // fetch touched since `pushes_before` was taken, and wakes their waiters;
+  // the others are left out (the home may go on counting this host a sharer:
+  // its later recall finds no copy and is answered clean). Returns the pages
+  // left out that read faults wait for, marked fetching: the caller fetches
+  // each. REQUIRES: mu_.
+  std::vector<uint64_t> InstallAhead(std::span<const uint64_t> window,
+                                     std::span<const uint64_t> pushes_before,
+                                     std::span<const AheadGrant> ahead);
+  // UFFDIO_COPY of `data` into some live mapping (write-protected when `wp`),
+  // else into the memfd. REQUIRES: mu_.
+  bool CopyIn(uint64_t page, std::span<const std::byte> data, bool wp,
+              std::span<Waiter> waiters_first);
   void MakeRoom(Lock& lock, uint64_t page);
   Status HandBack(Lock& lock, uint64_t page, bool drop);
   void WaitMinHold(Lock& lock, const Page& p);
@@ -188,6 +220,8 @@ class PagerSegment : public CoherenceSink {
   std::deque<uint64_t> resident_;                         // FIFO of installs, guarded by mu_
   uint64_t resident_count_ = 0;                           // guarded by mu_
   uint64_t reserved_ = 0;                                 // slots of fetches in flight, mu_
+  uint64_t last_miss_ = ~uint64_t{0};                     // read-ahead detection, mu_
+  uint64_t window_end_ = 0;                               // mu_
   bool lost_ = false;                                     // guarded by mu_
   Status lost_why_;                                       // guarded by mu_
   PagerStats stats_;                                      // guarded by mu_

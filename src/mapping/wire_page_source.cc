@@ -89,20 +89,56 @@ void WirePageSource::ReportLost(const Status& why) {
 
 Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_version,
                                   std::span<std::byte> data) {
+  return Fetch(page, 1, access, have_version, data, nullptr);
+}
+
+Result<Grant> WirePageSource::GetAhead(uint64_t page, uint32_t count, uint64_t have_version,
+                                       std::span<std::byte> data,
+                                       std::vector<AheadGrant>* ahead) {
+  if (count == 0 || count > kMaxReadAheadPages || page >= PageCount() ||
+      count > PageCount() - page) {
+    return Error(EINVAL, "PAGE_GET: read-ahead range outside the segment or too long");
+  }
+  return Fetch(page, count, Access::kRead, have_version, data, ahead);
+}
+
+// The home's reply is hostile input too: the first grant must be `page`, the
+// others strictly increasing inside the range asked for (one without data is
+// a page this host holds exclusively already).
+Status WirePageSource::CheckGrants(const wire::PageGetReply& reply, uint64_t page,
+                                   uint32_t count, uint64_t have_version) const {
+  const wire::PageGrant& g = reply.grants.front();
+  if (g.page != page) return Error(EPROTO, "PAGE_GET: the home granted another page");
+  if ((g.flags & wire::kGrantData) == 0 && have_version == 0) {
+    return Error(EPROTO, "PAGE_GET: a grant without data for a page this host does not hold");
+  }
+  if (reply.grants.size() > count) return Error(EPROTO, "PAGE_GET: more pages than asked for");
+  uint64_t last = page;
+  for (size_t i = 1; i < reply.grants.size(); ++i) {
+    const wire::PageGrant& a = reply.grants[i];
+    if (a.page <= last || a.page - page >= count) {
+      return Error(EPROTO, "PAGE_GET: a read-ahead grant out of order or out of range");
+    }
+    last = a.page;
+  }
+  return Status::Ok();
+}
+
+Result<Grant> WirePageSource::Fetch(uint64_t page, uint32_t count, Access access,
+                                    uint64_t have_version, std::span<std::byte> data,
+                                    std::vector<AheadGrant>* ahead) {
+  static_assert(kMaxReadAheadPages == wire::kMaxPagesPerGet);
   if (data.size() != kPageBytes) return Error(EINVAL, "PAGE_GET: the buffer is not one page");
   Call call{.opcode = wire::Opcode::kPageGet};
   RAMS_RETURN_IF_ERROR(conn_->RoundTrip(
       &call, Encode(wire::PageGetRequest{
                  .handle = handle_,
                  .access = access == Access::kWrite ? wire::kAccessWrite : wire::kAccessRead,
-                 .count = 1, .first_page = page, .have_version = have_version})));
+                 .count = static_cast<uint16_t>(count), .first_page = page,
+                 .have_version = have_version})));
   RAMS_ASSIGN_OR_RETURN(wire::PageGetReply reply, wire::PageGetReply::Decode(call.body));
-  // The home's reply is hostile input too: the first grant must be ours.
+  RAMS_RETURN_IF_ERROR(CheckGrants(reply, page, count, have_version));
   const wire::PageGrant& g = reply.grants.front();
-  if (g.page != page) return Error(EPROTO, "PAGE_GET: the home granted another page");
-  if ((g.flags & wire::kGrantData) == 0 && have_version == 0) {
-    return Error(EPROTO, "PAGE_GET: a grant without data for a page this host does not hold");
-  }
   bool epoch_changed = false;
   {
     sys::LocalMutexLock l(mu_);
@@ -110,8 +146,10 @@ Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_ve
     if (epoch_ == 0) epoch_ = reply.epoch;
     epoch_changed = reply.epoch != epoch_;
     if (!epoch_changed) {
-      versions_[page] = g.version;
-      recalled_.erase(page);
+      for (const wire::PageGrant& x : reply.grants) {
+        versions_[x.page] = x.version;
+        recalled_.erase(x.page);
+      }
     }
   }
   if (epoch_changed) {
@@ -131,6 +169,11 @@ Result<Grant> WirePageSource::Get(uint64_t page, Access access, uint64_t have_ve
     if (sink != nullptr) sink->PagesLost();
   }
   if ((g.flags & wire::kGrantData) != 0) std::copy(g.data.begin(), g.data.end(), data.begin());
+  for (size_t i = 1; ahead != nullptr && i < reply.grants.size(); ++i) {
+    const wire::PageGrant& a = reply.grants[i];
+    ahead->push_back({.page = a.page, .version = a.version,
+                      .data = std::vector<std::byte>(a.data.begin(), a.data.end())});
+  }
   return Grant{.version = g.version, .data_included = (g.flags & wire::kGrantData) != 0};
 }
 

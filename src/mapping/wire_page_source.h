@@ -26,6 +26,7 @@
 #include "rams/export.h"
 #include "rams/remote.h"
 #include "sys/local_mutex.h"
+#include "wire/messages.h"
 
 namespace rams::remote_internal {
 class Connection;
@@ -48,6 +49,8 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
   bool ReadOnly() const override { return read_only_; }
   Result<Grant> Get(uint64_t page, Access access, uint64_t have_version,
                     std::span<std::byte> data) override;
+  Result<Grant> GetAhead(uint64_t page, uint32_t count, uint64_t have_version,
+                         std::span<std::byte> data, std::vector<AheadGrant>* ahead) override;
   Status Put(uint64_t page, std::span<const std::byte> data) override;
   Status Drop(uint64_t page, std::span<const std::byte> dirty) override;
   void SetSink(CoherenceSink* sink) override;
@@ -60,6 +63,12 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
  private:
   WirePageSource(std::shared_ptr<remote_internal::Connection> conn, uint32_t handle,
                  uint64_t size_bytes, bool read_only);
+  uint64_t PageCount() const { return (size_bytes_ + kPageBytes - 1) / kPageBytes; }
+  // One PAGE_GET of `count` pages from `page` (the extra ones into `ahead`).
+  Result<Grant> Fetch(uint64_t page, uint32_t count, Access access, uint64_t have_version,
+                      std::span<std::byte> data, std::vector<AheadGrant>* ahead) EXCLUDES(mu_);
+  Status CheckGrants(const wire::PageGetReply& reply, uint64_t page, uint32_t count,
+                     uint64_t have_version) const;
   void RecallLoop();
   void ReportLost(const Status& why);
   uint64_t VersionOf(uint64_t page) EXCLUDES(mu_);

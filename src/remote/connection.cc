@@ -40,10 +40,14 @@ Connection::Connection(net::SocketHandle fd, std::string peer, const RemoteOptio
       peer_(std::move(peer)),
       timeout_(options.timeout),
       busy_poll_(options.busy_poll),
+      // Without it (no descriptor left) a passive reader never yields: the
+      // replies still arrive, one thread switch later.
+      yield_fd_(net::MakeWake()),
       rbuf_(wire::kInitialReadBufferBytes) {}
 
 Connection::~Connection() {
   RAMS_CHECK(calls_.empty() || broken_ != 0);
+  net::CloseWake(yield_fd_);
   net::Close(fd_);
 }
 
@@ -154,15 +158,25 @@ Status Connection::RoundTrip(Call* call, std::span<const std::byte> fixed,
 
 Status Connection::Finish(Call* call, Deadline deadline) {
   sys::LocalMutexLock l(mu_);
+  ++waiting_calls_;
   while (!call->done) {
+    AskReaderToYield();
     AwaitProgress(deadline);
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
+      --waiting_calls_;
       return Error(ETIMEDOUT, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
                                   " to " + peer_ + ": no reply");
     }
   }
+  --waiting_calls_;
   return CallStatus(*call);
+}
+
+void Connection::AskReaderToYield() {
+  if (!reading_ || !passive_reading_ || yield_asked_ || yield_fd_ == net::kNoWake) return;
+  yield_asked_ = true;
+  net::Wake(yield_fd_);
 }
 
 void Connection::AwaitProgress(Deadline deadline) {
@@ -175,14 +189,20 @@ void Connection::AwaitProgress(Deadline deadline) {
   }
 }
 
-void Connection::ReadAsLeader(Deadline deadline) {
+void Connection::ReadAsLeader(Deadline deadline, bool passive) {
   reading_ = true;
+  passive_reading_ = passive;
   mu_.Unlock();  // the caller's lock is held again when we return
-  Status r = ReadSome(deadline);
+  Status r = ReadSome(deadline, passive);
   mu_.Lock();
   if (r.ok()) DispatchBuffered();
   else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
   reading_ = false;
+  passive_reading_ = false;
+  if (yield_asked_) {
+    net::DrainWake(yield_fd_);
+    yield_asked_ = false;
+  }
   cv_.NotifyAll();
 }
 
@@ -199,7 +219,13 @@ Result<ServerRequest> Connection::NextServerRequest(
     if (deadline && Clock::now() >= *deadline) {
       return Error(ETIMEDOUT, "no request from " + peer_);
     }
-    AwaitProgress(deadline);
+    if (!reading_ && waiting_calls_ == 0) {
+      ReadAsLeader(deadline, /*passive=*/true);
+    } else if (deadline) {
+      cv_.WaitUntil(mu_, *deadline);  // the waiting call reads (invariant 4)
+    } else {
+      cv_.Wait(mu_);
+    }
   }
   if (!server_requests_.empty()) {  // queued before a break: still answered in order
     ServerRequest r = std::move(server_requests_.front());
@@ -237,18 +263,24 @@ Status Connection::CallStatus(const Call& call) const {
   return Error(call.status, what);
 }
 
-Status Connection::ReadSome(Deadline deadline) {
+Status Connection::ReadSome(Deadline deadline, bool passive) {
   wire::MakeRoom(rbuf_, rstart_, rend_);
   bool got = false;
-  if (busy_poll_.count() > 0) {
+  // Only a thread waiting for its reply spins: a passive reader (the
+  // mapping session's recall thread, idle most of the time) would take the
+  // core from the threads it waits for.
+  if (busy_poll_.count() > 0 && !passive) {
     const auto until = Clock::now() + busy_poll_;
     do {
       RAMS_RETURN_IF_ERROR(ReceiveNow(&got));
       if (got) return Status::Ok();
     } while (Clock::now() < until && (!deadline || Clock::now() < *deadline));
   }
-  Result<bool> readable = net::WaitReadable(fd_, deadline);
+  bool woken = false;
+  Result<bool> readable =
+      net::WaitReadableOrWoken(fd_, passive ? yield_fd_ : net::kNoWake, deadline, &woken);
   if (!readable.ok()) return Context("poll " + peer_, readable.status());
+  if (woken) return Status::Ok();  // asked to yield: ReadAsLeader drains it
   if (!*readable) return Error(ETIMEDOUT, "receive from " + peer_);
   return ReceiveNow(&got);
 }

@@ -16,6 +16,10 @@
 //  2. A Call is in calls_ from Start() until it is done or abandoned; only
 //     Dispatch/Break (under mu_) complete it.
 //  3. Once broken_ != 0 the connection stays broken and calls_ is empty.
+//  4. A thread waiting for server requests (NextServerRequest) reads only
+//     while no call waits (waiting_calls_ == 0); a call that starts waiting
+//     while it reads wakes it (yield_fd_), so that the caller reads its own
+//     reply instead of being woken by the reader (one thread switch less).
 #pragma once
 
 #include <chrono>
@@ -124,7 +128,8 @@ class Connection {
   Status Handshake(const std::string& key, uint64_t features);
   // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
   // nobody reading; mu_ is released while reading and held again on return.
-  void ReadAsLeader(Deadline deadline) REQUIRES(mu_);
+  // `passive`: a NextServerRequest turn, which yields to a waiting call.
+  void ReadAsLeader(Deadline deadline, bool passive = false) REQUIRES(mu_);
   // Reads as the leader when nobody reads, else waits for the reader's
   // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
   void AwaitProgress(Deadline deadline) REQUIRES(mu_);
@@ -132,7 +137,11 @@ class Connection {
   Status SendAll(std::vector<net::IoVec>& iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
-  Status ReadSome(Deadline deadline) EXCLUDES(mu_);
+  // A passive reader also returns (with nothing read) when a call asks it
+  // to yield (invariant 4).
+  Status ReadSome(Deadline deadline, bool passive) EXCLUDES(mu_);
+  // Asks a passive reader to yield. REQUIRES: mu_ held.
+  void AskReaderToYield() REQUIRES(mu_);
   // One non-blocking receive into rbuf_; sets *got when bytes arrived.
   Status ReceiveNow(bool* got);
   // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
@@ -147,6 +156,7 @@ class Connection {
   const std::string peer_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::microseconds busy_poll_;
+  const net::WakeHandle yield_fd_;  // woken: a call waits while a passive reader reads
   uint64_t features_ = 0;              // set by Handshake, then constant
   uint32_t server_max_body_ = wire::kMaxBodyBytes;
 
@@ -155,6 +165,10 @@ class Connection {
   mutable sys::LocalMutex mu_;
   sys::LocalCondVar cv_;  // a call completed or the reader left
   bool reading_ GUARDED_BY(mu_) = false;
+  bool passive_reading_ GUARDED_BY(mu_) = false;  // the reader is a NextServerRequest
+  bool yield_asked_ GUARDED_BY(mu_) = false;      // yield_fd_ was signalled this turn
+  int waiting_calls_ GUARDED_BY(mu_) = 0;         // threads inside Finish
+
   int broken_ GUARDED_BY(mu_) = 0;
   std::string broken_why_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, Call*> calls_ GUARDED_BY(mu_);

@@ -62,6 +62,18 @@ Result<size_t> ReceiveNow(SocketHandle s, std::span<std::byte> into);
 // false when `deadline` passed first (or a signal interrupted the wait).
 Result<bool> WaitReadable(SocketHandle s, Deadline deadline);
 
+// A wake-up for a thread in WaitReadableOrWoken (a passive reader asked to
+// yield): an eventfd on Linux; none on Windows (MakeWake gives kNoWake, and
+// a waiter is then only woken by bytes or its deadline).
+using WakeHandle = int;
+inline constexpr WakeHandle kNoWake = -1;
+WakeHandle MakeWake();  // kNoWake when none can be made
+void Wake(WakeHandle w);
+void DrainWake(WakeHandle w);
+void CloseWake(WakeHandle w);
+// As WaitReadable, and also returns (false, *woken set) once `w` is woken.
+Result<bool> WaitReadableOrWoken(SocketHandle s, WakeHandle w, Deadline deadline, bool* woken);
+
 // Ends both directions (a blocked receiver returns); the socket stays open.
 void Shutdown(SocketHandle s);
 void Close(SocketHandle s);

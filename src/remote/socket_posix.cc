@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -118,6 +119,40 @@ Result<bool> WaitReadable(SocketHandle s, Deadline deadline) {
     return ErrnoError("poll");
   }
   return n > 0;
+}
+
+WakeHandle MakeWake() {
+  const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return fd < 0 ? kNoWake : fd;
+}
+
+void Wake(WakeHandle w) {
+  const uint64_t one = 1;
+  // Non-blocking; a full counter (never, at one per turn) only loses the hint.
+  if (w != kNoWake && write(w, &one, sizeof one) != sizeof one) return;
+}
+
+void DrainWake(WakeHandle w) {
+  uint64_t drained = 0;
+  if (w != kNoWake && read(w, &drained, sizeof drained) < 0) return;  // EAGAIN: drained already
+}
+
+void CloseWake(WakeHandle w) {
+  if (w != kNoWake) close(w);
+}
+
+Result<bool> WaitReadableOrWoken(SocketHandle s, WakeHandle w, Deadline deadline, bool* woken) {
+  *woken = false;
+  if (w == kNoWake) return WaitReadable(s, deadline);
+  pollfd p[2] = {{.fd = s, .events = POLLIN, .revents = 0},
+                 {.fd = w, .events = POLLIN, .revents = 0}};
+  int n = poll(p, 2, PollTimeoutMs(deadline));
+  if (n < 0) {
+    if (errno == EINTR) return false;
+    return ErrnoError("poll");
+  }
+  if (n > 0 && p[0].revents == 0) *woken = true;
+  return p[0].revents != 0;
 }
 
 void Shutdown(SocketHandle s) { shutdown(s, SHUT_RDWR); }

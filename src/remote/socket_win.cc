@@ -199,6 +199,18 @@ Result<bool> WaitReadable(SocketHandle s, Deadline deadline) {
   return n > 0;
 }
 
+// No wake on Windows: a passive reader keeps reading until bytes or its
+// deadline (replies still arrive, one thread switch later).
+WakeHandle MakeWake() { return kNoWake; }
+void Wake(WakeHandle) {}
+void DrainWake(WakeHandle) {}
+void CloseWake(WakeHandle) {}
+
+Result<bool> WaitReadableOrWoken(SocketHandle s, WakeHandle, Deadline deadline, bool* woken) {
+  *woken = false;
+  return WaitReadable(s, deadline);
+}
+
 void Shutdown(SocketHandle s) { shutdown(static_cast<SOCKET>(s), SD_BOTH); }
 
 void Close(SocketHandle s) { closesocket(static_cast<SOCKET>(s)); }

@@ -301,7 +301,7 @@ struct MappingStatReply : Message<MappingStatReply> {
   uint64_t segments = 0, hosts = 0, pages_granted = 0, invalidations = 0, downgrades = 0,
            upgrades = 0, page_bounces = 0, recalls_timed_out = 0, hosts_cut_off = 0,
            pages_lost = 0;
-  uint64_t pager_segments = 0, faults = 0, fetches = 0, pager_upgrades = 0,
+  uint64_t pager_segments = 0, faults = 0, fetches = 0, read_ahead = 0, pager_upgrades = 0,
            pager_invalidations = 0, pager_downgrades = 0, evictions = 0, write_backs = 0,
            failed_faults = 0, copies_lost = 0, loss_notices = 0, resident_pages = 0;
   template <class S, class F>
@@ -311,10 +311,10 @@ struct MappingStatReply : Message<MappingStatReply> {
            f.U64(s.invalidations) && f.U64(s.downgrades) && f.U64(s.upgrades) &&
            f.U64(s.page_bounces) && f.U64(s.recalls_timed_out) && f.U64(s.hosts_cut_off) &&
            f.U64(s.pages_lost) && f.U64(s.pager_segments) && f.U64(s.faults) &&
-           f.U64(s.fetches) && f.U64(s.pager_upgrades) && f.U64(s.pager_invalidations) &&
-           f.U64(s.pager_downgrades) && f.U64(s.evictions) && f.U64(s.write_backs) &&
-           f.U64(s.failed_faults) && f.U64(s.copies_lost) && f.U64(s.loss_notices) &&
-           f.U64(s.resident_pages);
+           f.U64(s.fetches) && f.U64(s.read_ahead) && f.U64(s.pager_upgrades) &&
+           f.U64(s.pager_invalidations) && f.U64(s.pager_downgrades) && f.U64(s.evictions) &&
+           f.U64(s.write_backs) && f.U64(s.failed_faults) && f.U64(s.copies_lost) &&
+           f.U64(s.loss_notices) && f.U64(s.resident_pages);
   }
 };
 
@@ -322,7 +322,7 @@ struct MappingStatReply : Message<MappingStatReply> {
 // kPageBytes whatever the kernel's page size; a segment's page n is
 // [n * kPageBytes, (n + 1) * kPageBytes) (the last one zero-padded).
 inline constexpr uint64_t kPageBytes = 4096;
-inline constexpr uint16_t kMaxPagesPerGet = 16;
+inline constexpr uint16_t kMaxPagesPerGet = 64;
 inline constexpr uint8_t kAccessRead = 1;
 inline constexpr uint8_t kAccessWrite = 2;
 // PageGrant.flags: the grant carries the page's data (else: an upgrade whose

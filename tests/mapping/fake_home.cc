@@ -71,6 +71,10 @@ class FakeHome::Client : public PageSource {
                     std::span<std::byte> data) override {
     return home_->Get(host_, page, access, have, data);
   }
+  Result<Grant> GetAhead(uint64_t page, uint32_t count, uint64_t have, std::span<std::byte> data,
+                         std::vector<AheadGrant>* ahead) override {
+    return home_->GetAhead(host_, page, count, have, data, ahead);
+  }
   Status Put(uint64_t page, std::span<const std::byte> data) override {
     return home_->Put(host_, page, data);
   }
@@ -173,6 +177,31 @@ Result<Grant> FakeHome::Get(int host, uint64_t page, Access access, uint64_t hav
   if (g.data_included) {
     std::memcpy(data.data(), e.data.data(), kPageBytes);
     ++data_grants_;
+  }
+  return g;
+}
+
+Result<Grant> FakeHome::GetAhead(int host, uint64_t page, uint32_t count, uint64_t have,
+                                 std::span<std::byte> data, std::vector<AheadGrant>* ahead) {
+  if (count == 0 || count > kMaxReadAheadPages || page >= pages_.size() ||
+      count > pages_.size() - page) {
+    return Error(EINVAL, "fake home: read-ahead range");
+  }
+  RAMS_ASSIGN_OR_RETURN(Grant g, Get(host, page, Access::kRead, have, data));
+  // As the real directory: the following pages this host can be granted
+  // shared at once (no transaction in flight, not exclusive elsewhere).
+  for (uint64_t next = page + 1; next < page + count; ++next) {
+    PageEntry& e = *pages_[next];
+    std::unique_lock lock(e.tx, std::try_to_lock);
+    if (!lock.owns_lock() || (e.owner >= 0 && e.owner != host)) continue;
+    AheadGrant a{.page = next, .version = e.version};
+    if (e.owner != host) {
+      e.sharers |= 1u << host;
+      a.data = e.data;
+      ++data_grants_;
+    }
+    ++ahead_grants_;
+    ahead->push_back(std::move(a));
   }
   return g;
 }

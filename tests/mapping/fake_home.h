@@ -41,6 +41,7 @@ class FakeHome {
   uint64_t gets() const { return gets_; }                 // every Get call
   uint64_t data_grants() const { return data_grants_; }   // grants that carried data
   uint64_t gets_by(int host) const { return gets_by_[host]; }
+  uint64_t ahead_grants() const { return ahead_grants_; }  // pages granted read-ahead
   // While stalled, Get waits for the timeout and fails ETIMEDOUT.
   void SetStalled(bool stalled) { stalled_ = stalled; }
   // The session of `host` breaks: its sink gets Lost, its calls fail.
@@ -52,6 +53,8 @@ class FakeHome {
   struct HostLink;
   Result<Grant> Get(int host, uint64_t page, Access access, uint64_t have,
                     std::span<std::byte> data);
+  Result<Grant> GetAhead(int host, uint64_t page, uint32_t count, uint64_t have,
+                         std::span<std::byte> data, std::vector<AheadGrant>* ahead);
   Status Put(int host, uint64_t page, std::span<const std::byte> data);
   Status Drop(int host, uint64_t page, std::span<const std::byte> dirty);
   // Pushes to `host` and applies its dirty data; cuts it off on timeout.
@@ -65,6 +68,7 @@ class FakeHome {
   std::unique_ptr<HostLink> links_[kMaxHosts];
   std::atomic<uint64_t> gets_{0};
   std::atomic<uint64_t> data_grants_{0};
+  std::atomic<uint64_t> ahead_grants_{0};
   std::atomic<uint64_t> gets_by_[kMaxHosts] = {};
   std::atomic<bool> stalled_{false};
 };

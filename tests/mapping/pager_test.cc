@@ -67,8 +67,77 @@ TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
     }
   }
   for (pid_t k : kids) EXPECT_EQ(WaitChild(k), 0);
-  EXPECT_EQ(c.home.gets(), uint64_t{kPages * kHosts});
-  for (int h = 0; h < kHosts; ++h) EXPECT_EQ(c.home.gets_by(h), uint64_t{kPages});
+  // Each page's data crossed once per host (read-ahead brings several per Get).
+  EXPECT_EQ(c.home.data_grants(), uint64_t{kPages * kHosts});
+  for (int h = 0; h < kHosts; ++h) {
+    EXPECT_GE(c.home.gets_by(h), 1u);
+    EXPECT_LE(c.home.gets_by(h), uint64_t{kPages});
+  }
+}
+
+// A sequential miss brings the next pages with it; they are coherent copies
+// like any other: a write on another host invalidates them here too.
+TEST(PagerTest, SequentialMissesReadAheadAndWritesElsewhereInvalidateTheAheadPages) {
+  constexpr uint64_t kPages = 32;
+  Cluster c({.hosts = 2, .size_bytes = kPages * kPageBytes, .tuning = {.readahead_pages = 8}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  for (uint64_t pg = 0; pg < kPages; ++pg) c.home.WriteCoherent(pg, Pattern(pg, 1));
+  auto m0 = c.Map(0);
+  ASSERT_TRUE(m0.ok()) << m0.status().ToString();
+  volatile std::byte* p0 = (*m0)->data().data();
+  // Misses at 0 and 8 (the end of the first window): two Gets, 14 pages ahead.
+  EXPECT_EQ(static_cast<std::byte>(p0[0]), Pattern(0, 1)[0]);
+  EXPECT_EQ(static_cast<std::byte>(p0[8 * kPageBytes + 5]), Pattern(8, 1)[5]);
+  EXPECT_EQ(c.home.gets_by(0), 2u);
+  EXPECT_EQ(c.stats(0).read_ahead, 14u);
+  const uint64_t faults = c.stats(0).faults;
+  for (uint64_t pg = 1; pg < 16; ++pg) {
+    EXPECT_EQ(static_cast<std::byte>(p0[pg * kPageBytes + pg]), Pattern(pg, 1)[pg]) << pg;
+  }
+  EXPECT_EQ(c.stats(0).faults, faults);  // the pages ahead were in place: no fault
+  EXPECT_EQ(c.home.gets_by(0), 2u);
+
+  // Host 1 writes page 5, which host 0 only holds by read-ahead.
+  auto m1 = c.Map(1);
+  ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+  (*m1)->data()[5 * kPageBytes + 3] = std::byte{0xee};
+  EXPECT_EQ(c.stats(0).invalidations, 1u);
+  EXPECT_EQ(static_cast<std::byte>(p0[5 * kPageBytes + 3]), std::byte{0xee});
+
+  // A miss elsewhere is not sequential: one page; the next one after it is.
+  const uint64_t gets = c.home.gets_by(0), ahead = c.stats(0).read_ahead;
+  EXPECT_EQ(static_cast<std::byte>(p0[20 * kPageBytes]), Pattern(20, 1)[0]);
+  EXPECT_EQ(c.stats(0).read_ahead, ahead);
+  EXPECT_EQ(static_cast<std::byte>(p0[21 * kPageBytes]), Pattern(21, 1)[0]);
+  EXPECT_EQ(c.stats(0).read_ahead, ahead + 7);
+  EXPECT_EQ(c.home.gets_by(0), gets + 2);
+}
+
+TEST(PagerTest, ReadAheadOfOnePageAsksForEachPage) {
+  constexpr uint64_t kPages = 8;
+  Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes, .tuning = {.readahead_pages = 1}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  auto m = c.Map(0, /*write=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  uint64_t sum = 0;
+  for (uint64_t pg = 0; pg < kPages; ++pg) sum += static_cast<uint8_t>((*m)->data()[pg * kPageBytes]);
+  EXPECT_EQ(sum, 0u);
+  EXPECT_EQ(c.home.gets_by(0), kPages);
+  EXPECT_EQ(c.stats(0).read_ahead, 0u);
+}
+
+// Read-ahead never evicts: with the cache full, the pages ahead are left out.
+TEST(PagerTest, ReadAheadStopsAtTheCacheBound) {
+  constexpr uint64_t kPages = 16;
+  Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes,
+             .tuning = {.cache_pages = 4, .readahead_pages = 8}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  auto m = c.Map(0, /*write=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->data()[0], std::byte{0});
+  EXPECT_EQ(c.stats(0).read_ahead, 3u);  // 4 slots: the missed page and 3 ahead
+  EXPECT_EQ(c.stats(0).resident_pages, 4u);
+  EXPECT_EQ(c.stats(0).evictions, 0u);
 }
 
 TEST(PagerTest, ReadOnlyExportMapsReadOnly) {

@@ -82,6 +82,23 @@ TEST_F(RamsdPagerTest, AProcessMapsThroughRemoteAttachmentAndAnotherHostSeesItsW
                 test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_fetches_total"),
             1u);
   EXPECT_EQ(test::ScrapeMetric(hosts_[1].http_port(), "ramsd_pager_segments"), 1u);
+
+  // MAPPING_STAT (`rams stat`): the home's directory and host A's pager,
+  // the same counters as /metrics.
+  auto home_stat = RemoteSession::Connect("127.0.0.1", home_.port())->MappingStat();
+  ASSERT_TRUE(home_stat.ok()) << home_stat.status().ToString();
+  EXPECT_EQ(home_stat->downgrades,
+            test::ScrapeMetric(home_.http_port(), "ramsd_mapping_downgrades_total"));
+  EXPECT_GE(home_stat->pages_granted, 2u);
+  auto host_stat = RemoteSession::Connect("127.0.0.1", hosts_[0].port())->MappingStat();
+  ASSERT_TRUE(host_stat.ok()) << host_stat.status().ToString();
+  EXPECT_TRUE(host_stat->pager);
+  EXPECT_EQ(host_stat->pager_segments, 1u);
+  EXPECT_EQ(host_stat->pager_downgrades,
+            test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_downgrades_total"));
+  EXPECT_EQ(host_stat->read_ahead,
+            test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_read_ahead_total"));
+  EXPECT_GE(host_stat->faults, 2u);
 }
 
 TEST_F(RamsdPagerTest, TwoProcessesOfOneHostCostTheHomeOneGrantPerPage) {
@@ -91,7 +108,10 @@ TEST_F(RamsdPagerTest, TwoProcessesOfOneHostCostTheHomeOneGrantPerPage) {
     return m.ok() ? test_wire::CheckInitialPages((*m)->data().data(), kPages) : 2;
   });
   EXPECT_EQ(test::ScrapeMetric(home_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
-  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_fetches_total"), kPages);
+  // The first process's sequential miss at page 0 brought the rest ahead
+  // (--map-readahead-pages 16 by default).
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_fetches_total"), 1u);
+  EXPECT_EQ(test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_read_ahead_total"), kPages - 1);
 }
 
 TEST_F(RamsdPagerTest, AnUnknownSegmentIsRefusedAndRamsdGoesOn) {

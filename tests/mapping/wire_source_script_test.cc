@@ -224,6 +224,67 @@ TEST(WireSourceScriptTest, ALostPagesFlagReachesTheSink) {
   }
 }
 
+// A read-ahead PAGE_GET asks for the range, and the home's extra grants reach
+// the caller in order; bad ranges are refused before anything is sent, and a
+// reply that grants pages out of order or outside the range is EPROTO.
+TEST(WireSourceScriptTest, ReadAheadAsksForARangeAndChecksTheGrants) {
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  std::vector<std::byte> page(kPageBytes);
+  std::vector<AheadGrant> ahead;
+  EXPECT_EQ(s.source->GetAhead(0, 0, 0, page, &ahead).code(), EINVAL);  // no page
+  EXPECT_EQ(s.source->GetAhead(2, 3, 0, page, &ahead).code(), EINVAL);  // past the 4th page
+  EXPECT_EQ(s.source->GetAhead(0, kMaxReadAheadPages + 1, 0, page, &ahead).code(), EINVAL);
+  const std::vector<std::byte> d1(kPageBytes, std::byte{1}), d3(kPageBytes, std::byte{3});
+  auto answer = [&](std::vector<wire::PageGrant> grants) {
+    auto get = s.peer->Receive();
+    ASSERT_TRUE(get.has_value());  // the refused ranges above sent nothing
+    ASSERT_EQ(get->first.opcode, static_cast<uint8_t>(wire::Opcode::kPageGet));
+    auto req = wire::PageGetRequest::Decode(get->second);
+    ASSERT_TRUE(req.ok());
+    EXPECT_EQ(req->first_page, 1u);
+    EXPECT_EQ(req->count, 3u);
+    EXPECT_EQ(req->access, wire::kAccessRead);
+    wire::PageGetReply reply{.epoch = 5};
+    reply.grants = std::move(grants);
+    s.peer->SendFrame({.opcode = get->first.opcode, .flags = wire::kFlagReply,
+                       .request_id = get->first.request_id},
+                      reply);
+  };
+  auto good = std::async(std::launch::async, [&] {
+    return s.source->GetAhead(1, 3, 0, page, &ahead);
+  });
+  ASSERT_NO_FATAL_FAILURE(answer({{.page = 1, .version = 2, .flags = wire::kGrantData, .data = d1},
+                                  {.page = 3, .version = 4, .flags = wire::kGrantData, .data = d3}}));
+  auto g = good.get();
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->version, 2u);
+  EXPECT_EQ(page[0], std::byte{1});
+  ASSERT_EQ(ahead.size(), 1u);  // page 2 left out by the home
+  EXPECT_EQ(ahead[0].page, 3u);
+  EXPECT_EQ(ahead[0].version, 4u);
+  ASSERT_EQ(ahead[0].data.size(), kPageBytes);
+  EXPECT_EQ(ahead[0].data[0], std::byte{3});
+  const std::vector<std::vector<wire::PageGrant>> hostile = {
+      {{.page = 1, .version = 2, .flags = wire::kGrantData, .data = d1},
+       {.page = 4, .version = 2, .flags = wire::kGrantData, .data = d1}},  // outside the range
+      {{.page = 1, .version = 2, .flags = wire::kGrantData, .data = d1},
+       {.page = 3, .version = 2, .flags = wire::kGrantData, .data = d1},
+       {.page = 2, .version = 2, .flags = wire::kGrantData, .data = d1}},  // out of order
+      {{.page = 1, .version = 2, .flags = wire::kGrantData, .data = d1},
+       {.page = 1, .version = 2, .flags = wire::kGrantData, .data = d1}},  // twice
+  };
+  for (const auto& grants : hostile) {
+    ahead.clear();
+    auto bad = std::async(std::launch::async, [&] {
+      return s.source->GetAhead(1, 3, 0, page, &ahead);
+    });
+    ASSERT_NO_FATAL_FAILURE(answer(grants));
+    EXPECT_EQ(bad.get().code(), EPROTO);
+    EXPECT_TRUE(ahead.empty());
+  }
+}
+
 TEST(WireSourceScriptTest, AReplyToAnIdNeverSentClosesWithEproto) {
   Session s;
   ASSERT_NO_FATAL_FAILURE(s.Open());

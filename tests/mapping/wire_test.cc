@@ -87,5 +87,30 @@ TEST_F(WireMappingTest, TwoProcessesOfOneHostCostTheHomeOnePageGetPerPage) {
   EXPECT_EQ(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total") - before, kPages);
 }
 
+// Over the real protocol: a sequential sweep costs one PAGE_GET per window,
+// and a page this host only holds by read-ahead is invalidated by another
+// host's write like any other.
+TEST_F(WireMappingTest, ReadAheadPagesAreCoherentCopies) {
+  auto m0 = Map(0);
+  ASSERT_TRUE(m0.ok()) << m0.status().ToString();
+  volatile std::byte* p0 = (*m0)->data().data();
+  EXPECT_EQ(static_cast<std::byte>(p0[0]), std::byte{1});
+  const PagerStats after_first = *pagers_[0]->Stats(seg_.name());
+  EXPECT_EQ(after_first.fetches, 1u);
+  EXPECT_EQ(after_first.read_ahead, kPages - 1);  // the default window covers the segment
+  EXPECT_EQ(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_pages_granted_total"), kPages);
+  for (uint64_t pg = 0; pg < kPages; ++pg) {
+    EXPECT_EQ(static_cast<std::byte>(p0[pg * kPageBytes + 9]), std::byte(pg + 1)) << pg;
+  }
+  EXPECT_EQ(pagers_[0]->Stats(seg_.name())->faults, after_first.faults);
+
+  auto m1 = Map(1);
+  ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+  (*m1)->data()[11 * kPageBytes + 1] = std::byte{0x99};
+  EXPECT_EQ(pagers_[0]->Stats(seg_.name())->invalidations, 1u);
+  EXPECT_EQ(static_cast<std::byte>(p0[11 * kPageBytes + 1]), std::byte{0x99});
+  EXPECT_GE(test::ScrapeMetric(ramsd_.http_port(), "ramsd_mapping_invalidations_total"), 1u);
+}
+
 }  // namespace
 }  // namespace rams::mapping

@@ -147,6 +147,32 @@ TEST_F(MappingHomeTest, ReadGrantsWithReadAheadCarryTheHomesDataAndEpoch) {
   EXPECT_GE(Metric(HttpMetrics(ramsd_.http_port()), "ramsd_mapping_pages_granted_total"), 4u);
 }
 
+// Pages granted ahead make the host a sharer like the page it asked for: a
+// write on another host invalidates each of them before it is granted.
+TEST_F(MappingHomeTest, AWriteElsewhereInvalidatesThePagesGrantedAhead) {
+  Start();
+  Host a(ramsd_.port(), seg_.name());
+  Host b(ramsd_.port(), seg_.name());
+  a.SendGet(10, 0, 4, false);
+  auto [ha, ga] = a.Expect(10);
+  ASSERT_EQ(ha.status, 0u);
+  ASSERT_EQ(a.Grant(ga).grants.size(), 4u);
+  for (uint64_t page : {3u, 1u}) {
+    b.SendGet(20 + page, page, 1, true);
+    auto recall = a.raw().Receive();
+    ASSERT_TRUE(recall.has_value());
+    EXPECT_EQ(recall->first.opcode, static_cast<uint8_t>(wire::Opcode::kInvalidate));
+    auto rr = wire::RecallRequest::Decode(recall->second);
+    ASSERT_TRUE(rr.ok());
+    EXPECT_EQ(rr->page, page);
+    a.Answer(recall->first, 0);
+    auto [hb, gb] = b.Expect(20 + page);
+    ASSERT_EQ(hb.status, 0u);
+    EXPECT_EQ(b.Grant(gb).grants.at(0).page, page);
+  }
+  EXPECT_GE(Metric(HttpMetrics(ramsd_.http_port()), "ramsd_mapping_invalidations_total"), 2u);
+}
+
 TEST_F(MappingHomeTest, ADowngradeBringsTheWritersDataAndAnInvalidateLetsTheOtherUpgrade) {
   Start();
   Host a(ramsd_.port(), seg_.name());
@@ -379,6 +405,10 @@ TEST_F(MappingHomeTest, BadRequestsAreRefusedAndChangeNothing) {
   EXPECT_EQ(a.Expect(11).first.status, static_cast<uint32_t>(EINVAL));
   a.SendGet(12, 4, 3, false);  // runs past the end
   EXPECT_EQ(a.Expect(12).first.status, static_cast<uint32_t>(EINVAL));
+  a.SendGet(16, 0, wire::kMaxPagesPerGet + 1, false);  // longer than a PAGE_GET may ask
+  EXPECT_EQ(a.Expect(16).first.status, static_cast<uint32_t>(EINVAL));
+  a.SendGet(17, 0, 2, true);  // read-ahead is for reads only
+  EXPECT_EQ(a.Expect(17).first.status, static_cast<uint32_t>(EINVAL));
   a.SendGet(13, 0, 1, false, 1000);  // a version the home never had
   EXPECT_EQ(a.Expect(13).first.status, static_cast<uint32_t>(EINVAL));
   wire::Bytes data(kPage, std::byte{0x77});

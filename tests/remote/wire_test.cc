@@ -336,14 +336,16 @@ TEST(WireTest, RecallAndItsAcknowledgement) {
 
 TEST(WireMappingStatTest, FixedLayoutFlagsAndReservedChecked) {
   Bytes b = Encode(MappingStatReply{.flags = kMappingStatPager, .epoch = 9, .pages_lost = 3,
-                                    .resident_pages = 5});
-  ASSERT_EQ(b.size(), 192u);
+                                    .read_ahead = 7, .resident_pages = 5});
+  ASSERT_EQ(b.size(), 200u);
+  EXPECT_EQ(LoadLe64(&b[8 + 14 * 8]), 7u);  // read_ahead follows fetches
   auto r = MappingStatReply::Decode(b);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->epoch, 9u);
   EXPECT_EQ(r->pages_lost, 3u);
+  EXPECT_EQ(r->read_ahead, 7u);
   EXPECT_EQ(r->resident_pages, 5u);
-  EXPECT_EQ(MappingStatReply::Decode(std::span(b).first(191)).code(), EINVAL);
+  EXPECT_EQ(MappingStatReply::Decode(std::span(b).first(199)).code(), EINVAL);
   Bytes bad = b;
   StoreLe32(&bad[0], 2);  // an unknown flag
   EXPECT_EQ(MappingStatReply::Decode(bad).code(), EINVAL);
