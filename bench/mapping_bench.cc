@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MIT
-// The remote-mapping benchmark (issue 9 §6), loopback, sleeping mode: a home
-// ramsd (core 1) and, in this process (core 0), two host pagers whose
-// PageSource is a WirePageSource on that home. Each measure and its anchor
-// run in interleaved rounds (bench/report.h):
-//  - a cold read fault (first touch of a page this host never held) vs a
-//    4 KiB one-sided READ of the same home (goal <= 1.5x);
+// The remote-mapping benchmark (issue 9 §6), loopback: a home ramsd (core 1)
+// and, in this process (core 0), two host pagers whose PageSource is a
+// WirePageSource on that home. Everything runs twice: sleeping (the default)
+// and busy-polling (ramsd --busy-poll-us 200 and the sessions' busy_poll, the
+// mode of the latency goals). Each measure and its anchor run in interleaved
+// rounds (bench/report.h):
+//  - a cold read fault (first touch of a page this host never held; every
+//    other page, so that no miss is sequential and read-ahead stays out of
+//    it) vs a 4 KiB one-sided READ of the same home (goal <= 1.5x);
 //  - a write upgrade (shared -> exclusive while the other host shares the
 //    page: one INVALIDATE) vs the same READ;
-//  - a cold sequential read of 16 MiB through the mapping vs 16 one-sided
-//    1 MiB READs of the same range (bandwidth, goal >= 0.8x).
+//  - a cold sequential read of 64 MiB (4 x 16 MiB) through the mapping, with
+//    the pager's default read-ahead, vs one-sided 1 MiB READs of the same
+//    amount (bandwidth, goal >= 0.8x).
 #include <sched.h>
 #include <unistd.h>
 
@@ -33,11 +37,14 @@ using Clock = std::chrono::steady_clock;
 namespace mapping = rams::mapping;
 
 constexpr uint64_t kPage = mapping::kPageBytes;
-constexpr uint64_t kSegmentBytes = 64ull << 20;
+constexpr uint64_t kSegmentBytes = 128ull << 20;
 constexpr int kRounds = 11;
 constexpr int kFaultsPerRound = 32;
+constexpr uint64_t kFaultStridePages = 2;  // no two misses in a row are sequential
+constexpr uint64_t kSweepFrom = 64ull << 20;
 constexpr uint64_t kSweepBytes = 16ull << 20;
-constexpr int kSweepRounds = 3;
+constexpr int kSweepRounds = 4;
+constexpr auto kBusyPoll = std::chrono::microseconds(200);
 
 std::string RamsdPath() {
   if (const char* env = getenv("RAMSD"); env != nullptr) return env;
@@ -57,13 +64,14 @@ struct Host {
   std::unique_ptr<mapping::MappedSegment> map;
 };
 
-Host StartHost(uint16_t port, const std::string& name, int index) {
+Host StartHost(uint16_t port, const std::string& name, int index,
+               const rams::RemoteOptions& options) {
   mapping::HostPagerOptions po;
   po.socket_path = "@rams-mapping-bench-" + std::to_string(getpid()) + "-" + std::to_string(index);
   po.tuning.cache_pages = kSegmentBytes / kPage;  // the whole segment fits: no eviction
   auto pager = mapping::HostPager::Start(po);
   if (!pager.ok()) Die("host pager: " + pager.status().ToString());
-  auto source = mapping::WirePageSource::Open("127.0.0.1", port, name, false, {});
+  auto source = mapping::WirePageSource::Open("127.0.0.1", port, name, false, options);
   if (!source.ok()) Die("mapping session: " + source.status().ToString());
   if (auto s = (*pager)->AddSegment(name, std::move(*source), {}); !s.ok()) Die(s.ToString());
   auto map = mapping::MappedSegment::Open((*pager)->socket_path(), name, {.write = true});
@@ -71,20 +79,21 @@ Host StartHost(uint16_t port, const std::string& name, int index) {
   return Host{std::move(*pager), std::move(*map)};
 }
 
-}  // namespace
-
-int main() {
-  rams::bench::PinToCpu(0);
-  rams::Backend* posix = *rams::BackendByName("posix");
-  const std::string name = "rams-bench-mapping-" + std::to_string(getpid());
+// Starts a home ramsd and measures every figure in one mode.
+void Run(rams::Backend* posix, bool busy) {
+  const std::string suffix = busy ? "_busypoll" : "";
+  const std::string name = "rams-bench-mapping-" + std::to_string(getpid()) + suffix;
   auto seg = rams::Segment::Create(name, kSegmentBytes, 0600, true, posix);
   if (!seg.ok()) Die(seg.status().ToString());
   const std::string dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::create_directories(dir);
-  pid_t ramsd = rams::bench::SpawnPinned(
-      {RamsdPath(), "--listen", "127.0.0.1:0", "--export", name, "--backend", "posix", "--log-dir",
-       dir, "--log-level", "warn", "--no-pager", "--port-file", dir + "/port"},
-      1, dir + "/stderr");
+  std::vector<std::string> argv = {RamsdPath(), "--listen", "127.0.0.1:0", "--export", name,
+                                   "--backend", "posix", "--log-dir", dir, "--log-level", "warn",
+                                   "--no-pager", "--port-file", dir + "/port"};
+  if (busy) argv.insert(argv.end(), {"--busy-poll-us", std::to_string(kBusyPoll.count())});
+  pid_t ramsd = rams::bench::SpawnPinned(argv, 1, dir + "/stderr");
+  rams::RemoteOptions options;
+  if (busy) options.busy_poll = kBusyPoll;
   uint16_t port = 0;
   for (int i = 0; i < 500 && port == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -92,27 +101,29 @@ int main() {
   }
   if (port == 0) Die("ramsd did not start (see " + dir + "/stderr)");
   {
-    auto session = rams::RemoteSession::Connect("127.0.0.1", port, {});
+    auto session = rams::RemoteSession::Connect("127.0.0.1", port, options);
     if (!session.ok()) Die(session.status().ToString());
     auto remote = session->Open(name);
     if (!remote.ok()) Die(remote.status().ToString());
-    Host a = StartHost(port, name, 0);
-    Host b = StartHost(port, name, 1);
+    Host a = StartHost(port, name, busy ? 2 : 0, options);
+    Host b = StartHost(port, name, busy ? 3 : 1, options);
     volatile std::byte* pa = a.map->data().data();
     volatile std::byte* pb = b.map->data().data();
     std::vector<std::byte> buf(1 << 20);
-    const std::string pinning = "this process core 0, home ramsd core 1";
+    const std::string pinning = std::string("this process core 0, home ramsd core 1, ") +
+                                (busy ? "busy-polling" : "sleeping");
 
     // Cold read faults vs 4 KiB READs: each round touches pages host A
-    // never held (the first 4 MiB, page by page).
+    // never held (in the first 4 MiB, every other page).
     std::vector<double> fault_us, read_us;
-    uint64_t next_page = 0;
+    uint64_t next_page = 1;  // odd pages: page 0 would follow the "previous" miss
     rams::bench::Pair faults = rams::bench::Interleave(
         kRounds, kFaultsPerRound,
         [&] {
           for (int i = 0; i < kFaultsPerRound; ++i) {
             const auto t0 = Clock::now();
-            (void)pa[(next_page++) * kPage];
+            (void)pa[next_page * kPage];
+            next_page += kFaultStridePages;
             fault_us.push_back(Us(Clock::now() - t0));
           }
         },
@@ -124,7 +135,7 @@ int main() {
           }
         });
     rams::bench::Record r = rams::bench::FromPair(
-        "mapping_read_fault_vs_read_4k", "us", "4 KiB one-sided READ", "<= 1.5", faults,
+        "mapping_read_fault_vs_read_4k" + suffix, "us", "4 KiB one-sided READ", "<= 1.5", faults,
         [](double s) { return s * 1e6; }, pinning);
     r.distribution = fault_us;
     r.anchor_distribution = read_us;
@@ -133,11 +144,11 @@ int main() {
     // Write upgrades: both hosts share a page, then A writes it.
     std::vector<double> upgrade_us;
     read_us.clear();
-    uint64_t up_page = 4 << 20 >> 12;  // pages 1024.. (the next 4 MiB)
+    uint64_t up_page = 4 << 20 >> 12;  // pages 1024.. (the next 4 MiB), every other one
     rams::bench::Pair upgrades = rams::bench::Interleave(
         kRounds, kFaultsPerRound,
         [&] {
-          for (int i = 0; i < kFaultsPerRound; ++i, ++up_page) {
+          for (int i = 0; i < kFaultsPerRound; ++i, up_page += kFaultStridePages) {
             (void)pb[up_page * kPage];  // B shares it
             (void)pa[up_page * kPage];  // A shares it
             const auto t0 = Clock::now();
@@ -152,16 +163,16 @@ int main() {
             read_us.push_back(Us(Clock::now() - t0));
           }
         });
-    r = rams::bench::FromPair("mapping_write_upgrade_vs_read_4k", "us", "4 KiB one-sided READ", "",
+    r = rams::bench::FromPair("mapping_write_upgrade_vs_read_4k" + suffix, "us", "4 KiB one-sided READ", "",
                               upgrades, [](double s) { return s * 1e6; }, pinning);
     r.distribution = upgrade_us;
     r.anchor_distribution = read_us;
     rams::bench::Emit(r);
 
     // A cold sequential sweep through the mapping vs bulk READs, 16 MiB each
-    // round, from 16 MiB on (pages neither host has touched).
-    uint64_t sweep_at = 16ull << 20;
-    uint64_t read_at = 16ull << 20;
+    // round, from 64 MiB on (pages neither host has touched).
+    uint64_t sweep_at = kSweepFrom;
+    uint64_t read_at = kSweepFrom;
     rams::bench::Pair sweep = rams::bench::Interleave(
         kSweepRounds, static_cast<double>(kSweepBytes),
         [&] {
@@ -180,11 +191,20 @@ int main() {
         });
     // Bandwidth (one operation = one byte): the ratio is ours over the anchor, more is better.
     rams::bench::Emit(rams::bench::FromPair(
-        "mapping_cold_sweep_vs_bulk_read", "MiB/s", "1 MiB one-sided READs", ">= 0.8", sweep,
+        "mapping_cold_sweep_vs_bulk_read" + suffix, "MiB/s", "1 MiB one-sided READs", ">= 0.8", sweep,
         [](double s) { return 1.0 / s / (1 << 20); }, pinning));
   }
   rams::bench::StopProcess(ramsd);
   (void)rams::Segment::Remove(name, posix);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+int main() {
+  rams::bench::PinToCpu(0);
+  rams::Backend* posix = *rams::BackendByName("posix");
+  Run(posix, /*busy=*/false);
+  Run(posix, /*busy=*/true);
   return 0;
 }

@@ -8,12 +8,10 @@
 // mapping; a process on host 1 checks C against its own product. Needs root
 // (namespaces); where they cannot be made, says why and exits 0.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "host_harness.h"
@@ -35,14 +33,7 @@ int Main() {
   }
   const std::string name = "rams-hosts-demo." + std::to_string(getpid());
   const uint64_t bytes = uint64_t{3} * kN * kN * sizeof(double);
-  if (hosts.host(0).Run([&] {
-        auto posix = rams::BackendByName("posix");
-        if (!posix.ok() || !rams::Segment::Create(name, bytes, 0600, true, *posix).ok()) return 1;
-        std::ofstream key("/tmp/key");
-        key << kKey << "\n";
-        key.close();
-        return key && chmod("/tmp/key", 0600) == 0 ? 0 : 2;
-      }) != 0) {
+  if (!rams::test::CreateHomeSegment(hosts.host(0), name, bytes, kKey)) {
     std::printf("cannot create the segment on host 0\n");
     return 1;
   }

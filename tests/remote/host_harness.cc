@@ -27,6 +27,7 @@
 #include "matmul.h"
 #include "mapping/wire_page_source.h"
 #include "rams/remote.h"
+#include "rams/segment.h"
 
 
 namespace rams::test {
@@ -205,6 +206,18 @@ int WithMapping(const Host& home, const std::string& name, const std::string& ke
                 const std::function<int(std::byte*)>& body) {
   return WithMapping(home, name, key,
                      [&](std::byte* base, RemoteAttachment&) { return body(base); });
+}
+
+bool CreateHomeSegment(Host& home, const std::string& name, uint64_t bytes,
+                       const std::string& key) {
+  return home.Run([&] {
+           auto posix = BackendByName("posix");
+           if (!posix.ok() || !Segment::Create(name, bytes, 0600, true, *posix).ok()) return 1;
+           std::ofstream out("/tmp/key");
+           out << key << "\n";
+           out.close();
+           return out && chmod("/tmp/key", 0600) == 0 ? 0 : 2;
+         }) == 0;
 }
 
 std::string MatmulOnHosts(const Host& home, const std::string& name, const std::string& key,

@@ -112,6 +112,11 @@ int WithMapping(const Host& home, const std::string& name, const std::string& ke
 int WithMapping(const Host& home, const std::string& name, const std::string& key,
                 const std::function<int(std::byte*, RemoteAttachment&)>& body);
 
+// On `home`: creates the posix segment `name` of `bytes` and writes `key` to
+// /tmp/key (mode 0600), for HostRamsd's --key-file. False when either fails.
+bool CreateHomeSegment(Host& home, const std::string& name, uint64_t bytes,
+                       const std::string& key);
+
 // The n x n matrix multiplication with A, B and C in the remote segment
 // `name` (3 n^2 doubles, homed at `home`, which runs HostRamsd): the first
 // of `workers` fills A and B, one worker process on each host computes a
