@@ -227,10 +227,13 @@ std::vector<uint64_t> PagerSegment::ClaimWindow(uint64_t page) {
   if (p.want != Held::kShared) return window;
   for (uint64_t next = page + 1; next < page + p.ahead; ++next) {
     Page& q = pages_[next];
-    if (q.held != Held::kNone || q.fetching || q.writing_back || q.ahead_pending) continue;
+    // The range asked for ends before a page held or being fetched already:
+    // the home would send it (and the pages past it) again.
+    if (q.held != Held::kNone || q.fetching || q.writing_back || q.ahead_pending) break;
     q.ahead_pending = true;
     window.push_back(next);
   }
+  p.ahead = static_cast<uint32_t>(1 + window.size());
   return window;
 }
 

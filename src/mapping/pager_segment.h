@@ -182,8 +182,9 @@ class PagerSegment : public CoherenceSink {
                std::span<const std::byte> data);
   // Pages to ask for at a miss on `page` needing `need` (read-ahead). REQUIRES: mu_.
   uint32_t ReadAheadFor(uint64_t page, Held need);
-  // The pages after `page` that its fetch asks for ahead and no other fetch
-  // covers; they are marked ahead_pending. REQUIRES: mu_.
+  // The pages after `page` that its fetch asks for ahead: the absent ones up
+  // to the first held or covered by another fetch, where the range is cut
+  // (`ahead`). They are marked ahead_pending. REQUIRES: mu_.
   std::vector<uint64_t> ClaimWindow(uint64_t page);
   // Installs the pages of `window` granted in `ahead` that no push, fault or
   // fetch touched since `pushes_before` was taken, and wakes their waiters;

@@ -126,6 +126,29 @@ TEST(PagerTest, ReadAheadOfOnePageAsksForEachPage) {
   EXPECT_EQ(c.stats(0).read_ahead, 0u);
 }
 
+// A read-ahead asks only for the absent pages that follow the miss: a page
+// this host holds already does not cross again, nor do the pages behind it.
+TEST(PagerTest, ReadAheadStopsAtAPageHeldAlready) {
+  constexpr uint64_t kPages = 16;
+  Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes, .tuning = {.readahead_pages = 8}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  auto m = c.Map(0, /*write=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const volatile std::byte* p = (*m)->data().data();
+  // Misses at 5 and 0 (neither sequential: one page each), then at 1
+  // (sequential): the window is 1..4, up to the held page 5.
+  for (uint64_t pg : {5u, 0u, 1u}) {
+    EXPECT_EQ(static_cast<std::byte>(p[pg * kPageBytes]), std::byte{0});
+  }
+  EXPECT_EQ(c.home.gets_by(0), 3u);
+  EXPECT_EQ(c.stats(0).read_ahead, 3u);
+  EXPECT_EQ(c.home.data_grants(), 6u);  // pages 0..5, once each
+  for (uint64_t pg = 2; pg <= 4; ++pg) {
+    EXPECT_EQ(static_cast<std::byte>(p[pg * kPageBytes]), std::byte{0});
+  }
+  EXPECT_EQ(c.home.gets_by(0), 3u);  // read ahead
+}
+
 // Read-ahead never evicts: with the cache full, the pages ahead are left out.
 TEST(PagerTest, ReadAheadStopsAtTheCacheBound) {
   constexpr uint64_t kPages = 16;
