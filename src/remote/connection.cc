@@ -164,13 +164,20 @@ Status Connection::Finish(Call* call, Deadline deadline) {
     AwaitProgress(deadline);
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
-      --waiting_calls_;
+      StopWaiting();
       return Error(ETIMEDOUT, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
                                   " to " + peer_ + ": no reply");
     }
   }
-  --waiting_calls_;
+  StopWaiting();
   return CallStatus(*call);
+}
+
+void Connection::StopWaiting() {
+  // The last waiting call gone, a NextServerRequest that waited for it
+  // reads again (invariant 4): it may have been woken, and gone back to
+  // waiting, before this call saw that another reader completed it.
+  if (--waiting_calls_ == 0) cv_.NotifyAll();
 }
 
 void Connection::AskReaderToYield() {

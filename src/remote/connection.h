@@ -142,6 +142,8 @@ class Connection {
   Status ReadSome(Deadline deadline, bool passive) EXCLUDES(mu_);
   // Asks a passive reader to yield. REQUIRES: mu_ held.
   void AskReaderToYield() REQUIRES(mu_);
+  // A call leaves Finish; wakes a passive reader when it was the last.
+  void StopWaiting() REQUIRES(mu_);
   // One non-blocking receive into rbuf_; sets *got when bytes arrived.
   Status ReceiveNow(bool* got);
   // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
