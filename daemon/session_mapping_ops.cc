@@ -38,8 +38,9 @@ Status Session::HandlePageGet(const Header& h, Body body) {
   mapping_handles_[hd->name] = req.handle;
   mapping_registered_ = true;
   pending_gets_.insert(h.request_id);
+  const Export* exp = server_.FindExport(hd->name);
   Status s = server_.mapping().Get(this, id_, hd->name, h.request_id, req.first_page, req.count,
-                                   write, req.have_version);
+                                   write, req.have_version, exp == nullptr || exp->read_only);
   if (!s.ok()) pending_gets_.erase(h.request_id);
   return s;
 }

@@ -16,6 +16,9 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <new>
 #include <string>
 #include <thread>
@@ -353,6 +356,81 @@ TEST(KeyFileTest, OthersMayNotReadIt) {
                           "/ramsd-keyfile 2>/dev/null";
   const int status = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+// The mappings of posix segment `name` in process `pid` (/proc/PID/maps):
+// each as {permissions, offset in the file, length}.
+struct SegmentMapping {
+  std::string perms;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+std::vector<SegmentMapping> MappingsOf(pid_t pid, const std::string& name) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const std::string path = "/dev/shm/rams." + name;
+  std::vector<SegmentMapping> out;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() < path.size() || line.compare(line.size() - path.size(), path.size(), path) != 0) {
+      continue;
+    }
+    std::istringstream in(line);
+    std::string range, perms, offset;
+    in >> range >> perms >> offset;
+    const size_t dash = range.find('-');
+    const uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    out.push_back({perms, std::stoull(offset, nullptr, 16), end - start});
+  }
+  return out;
+}
+
+// Should fix: a read-only export is mapped read-only inside ramsd (only the
+// segment's header page, with its lock table, stays writable), for a
+// session's handle and for the mapping home's directory alike.
+TEST(ReadOnlyExportTest, MappedReadOnlyInsideRamsd) {
+  TempSegment seg(1u << 16, "roexport");
+  RamsdProcess ramsd;
+  ramsd.Start({"--export", seg.name() + ":ro"});
+  auto check_maps = [&](const char* when) {
+    const std::vector<SegmentMapping> maps = MappingsOf(ramsd.pid(), seg.name());
+    bool data_mapped = false;
+    for (const SegmentMapping& m : maps) {
+      if (m.perms.find('w') != std::string::npos) {
+        EXPECT_TRUE(m.offset == 0 && m.length <= 4096)
+            << when << ": writable mapping of the data at offset " << m.offset << ", " << m.length
+            << " bytes (" << m.perms << ")";
+      }
+      if (m.offset + m.length > 4096) data_mapped = true;
+    }
+    EXPECT_TRUE(data_mapped) << when << ": the data is not mapped at all";
+  };
+  auto session = RemoteSession::Connect("127.0.0.1", ramsd.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_EQ(session->Open(seg.name()).code(), EROFS);
+  auto ro = session->Open(seg.name(), /*read_only=*/true);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  std::vector<std::byte> page(4096);
+  ASSERT_TRUE((*ro)->Read(4096, page).ok());
+  EXPECT_EQ((*ro)->Write(4096, page).code(), EROFS);
+  check_maps("open read-only");
+  // A host mapping the export: the home's directory attaches it too.
+  RawClient host(ramsd.port());
+  host.SendMsg(wire::Opcode::kHello, 1,
+               wire::HelloRequest{.features = wire::kAllFeatures | wire::kFeatureMapping});
+  ASSERT_EQ(host.NextStatus(), 0);
+  host.SendMsg(wire::Opcode::kOpen, 2,
+               wire::OpenRequest{.flags = wire::kOpenReadOnly, .name = seg.name()});
+  auto open = host.Receive();
+  ASSERT_TRUE(open.has_value() && open->first.status == 0);
+  auto handle = wire::OpenReply::Decode(open->second);
+  ASSERT_TRUE(handle.ok());
+  ro->reset();  // only the directory's attachment is left
+  host.SendMsg(wire::Opcode::kPageGet, 3, wire::PageGetRequest{.handle = handle->handle});
+  EXPECT_EQ(host.NextStatus(), 0);
+  host.SendMsg(wire::Opcode::kPageGet, 4,
+               wire::PageGetRequest{.handle = handle->handle, .access = wire::kAccessWrite});
+  EXPECT_EQ(host.NextStatus(), EROFS);
+  check_maps("mapped by a host");
 }
 
 }  // namespace
