@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <memory>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -356,6 +357,49 @@ TEST(KeyFileTest, OthersMayNotReadIt) {
                           "/ramsd-keyfile 2>/dev/null";
   const int status = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+// ramsd's resident memory in bytes (VmRSS of /proc/PID/status).
+uint64_t ResidentBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Should fix: memory per connection is bounded. Clients that pipeline 1 MiB
+// READs and never read the replies make ramsd stop reading their requests
+// once 8 MiB of replies are queued (docs/protocol.md §3), so its memory
+// grows by about that per connection, not by the 64 MiB they asked for, and
+// other clients are still served.
+TEST_F(HostilePeerTest, UnreadRepliesAreBoundedPerConnection) {
+  StartServer();
+  constexpr int kClients = 6, kReads = 64;
+  const uint64_t before = ResidentBytes(ramsd_.pid());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(ramsd_.port()));
+    // A small receive buffer, never read: the replies stay in ramsd.
+    int bytes = 4096;
+    setsockopt(clients.back()->fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    const uint32_t handle = HelloOpen(*clients.back());
+    for (int r = 0; r < kReads; ++r) {
+      clients.back()->SendMsg(wire::Opcode::kRead, 100 + r,
+                              wire::ReadRequest{.handle = handle, .length = 1u << 20});
+    }
+  }
+  std::this_thread::sleep_for(1s);  // time to queue whatever ramsd would queue
+  const uint64_t grown = ResidentBytes(ramsd_.pid()) - before;
+  // 8 MiB of queued replies, the batch being written (1 MiB) and the receive
+  // buffer per connection, with room to spare; unbounded it is 64 MiB each.
+  EXPECT_LT(grown, uint64_t{kClients} * (16u << 20)) << "ramsd grew by " << (grown >> 20) << " MiB";
+  auto other = RemoteSession::Connect("127.0.0.1", ramsd_.port());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto seg = other->Open(seg_.name());
+  ASSERT_TRUE(seg.ok());
+  std::vector<std::byte> page(4096);
+  EXPECT_TRUE((*seg)->Read(0, page).ok());
 }
 
 // The mappings of posix segment `name` in process `pid` (/proc/PID/maps):
