@@ -206,9 +206,10 @@ bool MappingHome::Access(const std::string& segment, uint64_t offset, uint64_t l
 rams::Result<MappingHome::OwnerIndex> MappingHome::AssignOwnerIndex(Session* host,
                                                                      uint64_t host_id,
                                                                      const std::string& segment,
-                                                                     uint64_t local_domain) {
+                                                                     uint64_t local_domain,
+                                                                     bool read_only_export) {
   if (stopped_) return Error(ESHUTDOWN, "mapping: shutting down");
-  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true));
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true, read_only_export));
   using State = OwnerSlot::State;
   uint32_t held = 0;
   uint32_t free_index = 0;

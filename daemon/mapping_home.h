@@ -74,13 +74,15 @@ class MappingHome {
   // segment's mapping domain and the host index of `host`'s processes of
   // PID-namespace domain `local_domain`, allocated on first use (ENOSPC when
   // every index is taken by a live host, or the session holds
-  // kMaxOwnerIndexesPerSession). Registers the host as Get does.
+  // kMaxOwnerIndexesPerSession). Registers the host as Get does (and makes
+  // the directory as Get does, read-only for a read-only export).
   struct OwnerIndex {
     uint64_t domain = 0;
     uint32_t host_index = 0;
   };
   rams::Result<OwnerIndex> AssignOwnerIndex(Session* host, uint64_t host_id,
-                                            const std::string& segment, uint64_t local_domain);
+                                            const std::string& segment, uint64_t local_domain,
+                                            bool read_only_export);
   // The live and dead host indexes of `segment`'s mapping domain (bitmaps
   // as wire::MapHostsReply); domain 0 when no host maps it.
   struct HostStates {

@@ -168,6 +168,8 @@ class Session : public std::enable_shared_from_this<Session> {
       REQUIRES(io_thread_);
   // The host's reply to one of our INVALIDATE/DOWNGRADE requests.
   void HandleRecallReply(const Header& h, Body body) REQUIRES(io_thread_);
+  // Whether the mapping home attaches `name` read-only (a read-only export).
+  bool ReadOnlyExport(const std::string& name) const;
   void EndMapping() REQUIRES(io_thread_);
   // Parks `job` (which returns an errno-style result and a value, and gives
   // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
