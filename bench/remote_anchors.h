@@ -23,6 +23,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -60,6 +62,21 @@ inline int FreePort() {
 
 }  // namespace remote_anchor_detail
 using namespace remote_anchor_detail;  // NOLINT: file-local helpers
+
+// The ramsd of this build ($RAMSD overrides): build/daemon/ramsd beside
+// build/bench/.
+inline std::string BenchRamsdPath() {
+  if (const char* env = getenv("RAMSD"); env != nullptr) return env;
+  auto self = std::filesystem::read_symlink("/proc/self/exe");
+  return (self.parent_path().parent_path() / "daemon" / "ramsd").string();
+}
+
+inline void PinSelf(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
 
 inline pid_t SpawnPinned(const std::vector<std::string>& argv, int cpu, const std::string& log) {
   pid_t pid = fork();

@@ -38,18 +38,7 @@ using rams::bench::Median;
 
 constexpr int kRoundTrips = 20000;
 
-std::string RamsdPath() {
-  if (const char* env = getenv("RAMSD"); env != nullptr) return env;
-  auto self = std::filesystem::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path() / "daemon" / "ramsd").string();
-}
-
-void PinSelf(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  sched_setaffinity(0, sizeof set, &set);
-}
+using rams::bench::PinSelf;
 
 // p50 of one call's latency, in microseconds.
 template <class Fn>
@@ -187,7 +176,8 @@ std::optional<Ours> RunOurs(rams::Backend* posix, bool busy) {
   }
   const std::string dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::create_directories(dir);
-  std::vector<std::string> argv = {RamsdPath(), "--listen", "127.0.0.1:0", "--export", name,
+  std::vector<std::string> argv = {rams::bench::BenchRamsdPath(), "--listen", "127.0.0.1:0",
+                                   "--export", name,
                                    "--backend", "posix", "--log-dir", dir, "--log-level", "warn",
                                    "--port-file", dir + "/port"};
   if (busy) argv.insert(argv.end(), {"--busy-poll-us", "200"});

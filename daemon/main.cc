@@ -114,7 +114,7 @@ int Fail(const rams::Status& s) {
 struct CommandLine {
   std::string listen = "127.0.0.1:7070", http, key_file, log_dir, backend_name, port_file,
       log_level = "info", pager_socket = rams::mapping::kDefaultPagerSocket, pager_key_file,
-      pager_mode = "0660";
+      pager_mode = "0660", frame_mac = "auto";
   std::vector<std::string> exports;
   uint32_t max_connections = 256;
   uint32_t handshake_timeout_ms = 2000;
@@ -141,6 +141,12 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
                  "directory of the rotating log ramsd.log (default: stderr only when it is the "
                  "journal of a service manager, else " + DefaultLogDir() + ")");
   app.add_option("--key-file", c.key_file, "file holding the pre-shared key (16..256 bytes)");
+  app.add_option("--frame-mac", c.frame_mac,
+                 "per-frame HMAC on keyed sessions: auto (required from non-loopback peers, "
+                 "granted to any that asks), require (from every peer; needs --key-file) or "
+                 "refuse (never)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "require", "refuse"}));
   app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none)");
   app.add_flag("--http-public", c.http_public, "allow --http on a non-loopback address");
   app.add_option("--max-connections", c.max_connections,
@@ -206,6 +212,13 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
     if (stat(c.key_file.c_str(), &st) == 0 && (st.st_mode & 070) != 0) {
       spdlog::warn("key file {} is accessible by its group", c.key_file);
     }
+  }
+  options.frame_mac = c.frame_mac == "require"  ? rams::FrameMac::kRequire
+                      : c.frame_mac == "refuse" ? rams::FrameMac::kRefuse
+                                                : rams::FrameMac::kAuto;
+  if (options.frame_mac == rams::FrameMac::kRequire && options.key.empty()) {
+    return rams::Error(EINVAL, "--frame-mac require needs --key-file: the MAC is keyed from the "
+                               "handshake");
   }
   RAMS_ASSIGN_OR_RETURN(options.backend, c.backend_name.empty()
                                              ? rams::DefaultBackend()

@@ -112,11 +112,15 @@ MappingHome::MappingHome(asio::io_context& io, rams::Backend* backend,
 
 MappingHome::~MappingHome() = default;
 
-rams::Result<MappingHome::Directory*> MappingHome::Find(const std::string& segment, bool create) {
+rams::Result<MappingHome::Directory*> MappingHome::Find(const std::string& segment, bool create,
+                                                        bool read_only) {
   if (auto it = directories_.find(segment); it != directories_.end()) return it->second.get();
   if (!create) return Error(EPERM, segment + ": no host maps it");
   if (backend_ == nullptr) return Error(EOPNOTSUPP, "mapping: no backend");
-  RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> a, backend_->Open(segment, {}));
+  RAMS_ASSIGN_OR_RETURN(
+      std::unique_ptr<rams::Attachment> a,
+      backend_->Open(segment, {.open_mode = read_only ? rams::OpenMode::kOpenReadOnly
+                                                      : rams::OpenMode::kOpen}));
   if (a->info().size_bytes == 0) return Error(EINVAL, segment + ": empty segment");
   auto d = std::make_unique<Directory>(segment, std::move(a), recall_timeout_, epoch_);
   Directory* raw = d.get();
@@ -129,9 +133,10 @@ rams::Result<MappingHome::Directory*> MappingHome::Find(const std::string& segme
 }
 
 Status MappingHome::Get(Session* host, uint64_t host_id, const std::string& segment, uint64_t tag,
-                        uint64_t first, uint32_t count, bool write, uint64_t have_version) {
+                        uint64_t first, uint32_t count, bool write, uint64_t have_version,
+                        bool read_only_export) {
   if (stopped_) return Error(ESHUTDOWN, "mapping: shutting down");
-  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true));
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true, read_only_export));
   hosts_[host_id] = host;
   RAMS_RETURN_IF_ERROR(d->dir.Get(host_id, tag, first, count, write, have_version,
                                   mapping::DirectoryClock::now()));
@@ -201,9 +206,10 @@ bool MappingHome::Access(const std::string& segment, uint64_t offset, uint64_t l
 rams::Result<MappingHome::OwnerIndex> MappingHome::AssignOwnerIndex(Session* host,
                                                                      uint64_t host_id,
                                                                      const std::string& segment,
-                                                                     uint64_t local_domain) {
+                                                                     uint64_t local_domain,
+                                                                     bool read_only_export) {
   if (stopped_) return Error(ESHUTDOWN, "mapping: shutting down");
-  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true));
+  RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true, read_only_export));
   using State = OwnerSlot::State;
   uint32_t held = 0;
   uint32_t free_index = 0;

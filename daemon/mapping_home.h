@@ -49,8 +49,11 @@ class MappingHome {
 
   // The session's PAGE_GET/PUT/DROP and recall acknowledgements. `host` is
   // the session; the first call registers it (HostGone unregisters it).
+  // `read_only_export`: the directory's attachment (made by the first Get)
+  // is read-only, its data mapped PROT_READ (write grants never reach it).
   rams::Status Get(Session* host, uint64_t host_id, const std::string& segment, uint64_t tag,
-                   uint64_t first, uint32_t count, bool write, uint64_t have_version);
+                   uint64_t first, uint32_t count, bool write, uint64_t have_version,
+                   bool read_only_export);
   rams::Result<uint64_t> Put(uint64_t host_id, const std::string& segment, uint64_t page,
                              uint64_t version, std::span<const std::byte> data);
   rams::Result<uint64_t> Drop(uint64_t host_id, const std::string& segment, uint64_t page,
@@ -71,13 +74,15 @@ class MappingHome {
   // segment's mapping domain and the host index of `host`'s processes of
   // PID-namespace domain `local_domain`, allocated on first use (ENOSPC when
   // every index is taken by a live host, or the session holds
-  // kMaxOwnerIndexesPerSession). Registers the host as Get does.
+  // kMaxOwnerIndexesPerSession). Registers the host as Get does (and makes
+  // the directory as Get does, read-only for a read-only export).
   struct OwnerIndex {
     uint64_t domain = 0;
     uint32_t host_index = 0;
   };
   rams::Result<OwnerIndex> AssignOwnerIndex(Session* host, uint64_t host_id,
-                                            const std::string& segment, uint64_t local_domain);
+                                            const std::string& segment, uint64_t local_domain,
+                                            bool read_only_export);
   // The live and dead host indexes of `segment`'s mapping domain (bitmaps
   // as wire::MapHostsReply); domain 0 when no host maps it.
   struct HostStates {
@@ -105,7 +110,7 @@ class MappingHome {
 
  private:
   struct Directory;
-  rams::Result<Directory*> Find(const std::string& segment, bool create);
+  rams::Result<Directory*> Find(const std::string& segment, bool create, bool read_only = false);
   void Dispatch(Directory& dir);
   void ArmTimer();
   void OnTimer();

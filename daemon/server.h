@@ -25,6 +25,7 @@
 #include "mapping_home.h"
 #include "metrics.h"
 #include "rams/backend.h"
+#include "rams/remote.h"
 #include "wire/messages.h"
 #include "sync_agent.h"
 
@@ -43,6 +44,10 @@ struct ServerOptions {
   uint16_t listen_port = 7070;
   std::vector<Export> exports;
   std::string key;  // empty: no key (loopback peers only)
+  // The per-frame MAC (docs/protocol.md §2) on keyed sessions: kAuto grants
+  // it to whoever asks and requires it from non-loopback peers; kRequire
+  // requires it from every peer (it needs a key); kRefuse never grants it.
+  rams::FrameMac frame_mac = rams::FrameMac::kAuto;
   std::string http_host;  // empty: no HTTP endpoint
   uint16_t http_port = 0;
   bool http_public = false;  // allow a non-loopback http_host

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "peer_user.h"
+#include "check.h"
 #include "wire/auth.h"
 
 namespace ramsd {
@@ -122,11 +123,19 @@ void Session::ProcessBuffered() {
       return ProtocolViolation(&*h, rams::Error(EPROTO, "request id with bit 63 set: that "
                                                         "range is the server's"));
     }
-    const size_t frame_bytes = wire::kHeaderBytes + h->body_bytes;
+    const size_t frame_bytes = wire::FrameWireBytes(h->body_bytes, recv_mac_.has_value());
     if (rend_ - rstart_ < frame_bytes) return;  // ReadSocket grows the buffer
     const Header header = *h;
     Body body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
                                                            header.body_bytes);
+    if (recv_mac_ &&
+        !recv_mac_->Verify(raw, body, std::span<const std::byte>(body.data() + body.size(),
+                                                                 wire::kFrameMacBytes)
+                                          .first<wire::kFrameMacBytes>())) {
+      // Not answered: nothing in the frame can be trusted.
+      return ProtocolViolation(nullptr, rams::Error(EPROTO, "frame MAC does not match (altered, "
+                                                            "replayed or reordered frame)"));
+    }
     rstart_ += frame_bytes;
     if (recall_reply) {
       HandleRecallReply(header, body);
@@ -217,9 +226,21 @@ void Session::HandleHello(const Header& h, Body body) {
                                         wire::kMaxBodyBytes);
   }
   const bool key_required = !server_.options().key.empty();
-  const uint64_t offered =
-      wire::kAllFeatures | (server_.options().mapping ? wire::kFeatureMapping : 0);
+  const bool offer_mac = key_required && server_.options().frame_mac != rams::FrameMac::kRefuse;
+  const uint64_t offered = wire::kAllFeatures |
+                           (server_.options().mapping ? wire::kFeatureMapping : 0) |
+                           (offer_mac ? wire::kFeatureFrameMac : 0);
   mapping_ = (hello->features & offered & wire::kFeatureMapping) != 0;
+  frame_mac_ = (hello->features & offered & wire::kFeatureFrameMac) != 0;
+  if (key_required && !frame_mac_ && FrameMacRequired()) {
+    server_.metrics().AuthFailure();
+    LogFailure("no-frame-mac", fmt::format("connection {} from {}: refused: no frame MAC", id_,
+                                           peer_));
+    ReplyError(h, rams::Error(EACCES, "this server requires the frame MAC (feature bit 5) from " +
+                                          std::string(loopback_ ? "every peer" :
+                                                                  "non-loopback peers")));
+    return CloseAfterFlush("frame MAC required");
+  }
   wire::HelloReply reply{.features = hello->features & offered,
                          .max_body_bytes = wire::kMaxBodyBytes,
                          .auth_flags = key_required ? wire::kAuthKeyRequired : 0u};
@@ -252,6 +273,22 @@ void Session::HandleAuth(const Header& h, Body body) {
   wire::AuthReply{.server_mac = wire::ServerMac(key, auth->client_nonce, server_nonce_)}.EncodeTo(
       &out);
   Reply(h, out);
+  if (frame_mac_) StartFrameMac(auth->client_nonce);
+}
+
+bool Session::FrameMacRequired() const {
+  const rams::FrameMac policy = server_.options().frame_mac;
+  return policy == rams::FrameMac::kRequire || (policy == rams::FrameMac::kAuto && !loopback_);
+}
+
+void Session::StartFrameMac(const wire::Nonce& client_nonce) {
+  const wire::FrameMacKeys keys =
+      wire::DeriveFrameMacKeys(server_.options().key, client_nonce, server_nonce_);
+  recv_mac_.emplace(keys.client_to_server);
+  send_mac_.emplace(keys.server_to_client);
+  // Before AUTH only small replies exist (the body limit is 128 bytes).
+  RAMS_CHECK(bulk_queue_.empty());
+  unsigned_frames_ = small_queue_.size();
 }
 
 bool Session::BecomeReady(const Header& h) {
@@ -374,9 +411,28 @@ void Session::WriteSocket() {
     }
   }
   if (writing_.empty()) return;
+  // The frames queued before the MAC started lead the small queue, so they
+  // lead writing_ too; the others are numbered here, in wire order.
+  const size_t unsigned_now = std::min(unsigned_frames_, writing_.size());
+  unsigned_frames_ -= unsigned_now;
+  writing_macs_.clear();
+  if (send_mac_) {
+    writing_macs_.reserve(writing_.size() - unsigned_now);
+    for (size_t i = unsigned_now; i < writing_.size(); ++i) {
+      const auto frame = std::span<const std::byte>(writing_[i]);
+      writing_macs_.push_back(
+          send_mac_->Sign(frame.first<wire::kHeaderBytes>(), frame.subspan(wire::kHeaderBytes)));
+    }
+  }
   std::vector<asio::const_buffer> buffers;
-  buffers.reserve(writing_.size());
-  for (const wire::Bytes& f : writing_) buffers.emplace_back(f.data(), f.size());
+  buffers.reserve(writing_.size() + writing_macs_.size());
+  for (size_t i = 0; i < writing_.size(); ++i) {
+    buffers.emplace_back(writing_[i].data(), writing_[i].size());
+    if (send_mac_ && i >= unsigned_now) {
+      const wire::FrameMacTag& mac = writing_macs_[i - unsigned_now];
+      buffers.emplace_back(mac.data(), mac.size());
+    }
+  }
   asio::async_write(socket_, buffers,
                     [self = shared_from_this()](const std::error_code& ec, size_t) {
                       self->OnSocketWritten(ec);

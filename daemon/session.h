@@ -35,6 +35,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -42,6 +43,7 @@
 
 #include "mapping/page_directory.h"
 #include "rams/backend.h"
+#include "wire/frame_mac.h"
 #include "wire/messages.h"
 #include "server.h"
 #include "sync_agent.h"
@@ -101,6 +103,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleAuth(const Header& h, Body body) REQUIRES(io_thread_);
+  // After a successful AUTH on a session granted kFeatureFrameMac: every
+  // later frame in either direction carries its MAC (frames already queued
+  // go without).
+  void StartFrameMac(const wire::Nonce& client_nonce) REQUIRES(io_thread_);
+  // Whether this peer must use the frame MAC (with a key).
+  bool FrameMacRequired() const;
   // Enters kReady once the server admits the session; false (and the
   // request answered with the error) when the connection limit is reached.
   bool BecomeReady(const Header& h) REQUIRES(io_thread_);
@@ -160,6 +168,8 @@ class Session : public std::enable_shared_from_this<Session> {
       REQUIRES(io_thread_);
   // The host's reply to one of our INVALIDATE/DOWNGRADE requests.
   void HandleRecallReply(const Header& h, Body body) REQUIRES(io_thread_);
+  // Whether the mapping home attaches `name` read-only (a read-only export).
+  bool ReadOnlyExport(const std::string& name) const;
   void EndMapping() REQUIRES(io_thread_);
   // Parks `job` (which returns an errno-style result and a value, and gives
   // up with ECANCELED once its flag is set) on the pool. `reply_now`: answer
@@ -187,6 +197,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   State state_ GUARDED_BY(io_thread_) = State::kNeedHello;
   wire::Nonce server_nonce_ GUARDED_BY(io_thread_){};
+  // The frame MAC: granted at HELLO, running from the end of AUTH. The first
+  // unsigned_frames_ frames taken from small_queue_ were queued before it
+  // started (the small queue is FIFO and the bulk one empty until then).
+  bool frame_mac_ GUARDED_BY(io_thread_) = false;
+  std::optional<wire::FrameMacStream> recv_mac_ GUARDED_BY(io_thread_);
+  std::optional<wire::FrameMacStream> send_mac_ GUARDED_BY(io_thread_);
+  size_t unsigned_frames_ GUARDED_BY(io_thread_) = 0;
   asio::steady_timer handshake_timer_ GUARDED_BY(io_thread_);
 
   wire::Bytes rbuf_ GUARDED_BY(io_thread_);
@@ -200,6 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<wire::Bytes> small_queue_ GUARDED_BY(io_thread_);
   std::deque<wire::Bytes> bulk_queue_ GUARDED_BY(io_thread_);
   std::vector<wire::Bytes> writing_ GUARDED_BY(io_thread_);  // frames of the write in progress
+  std::vector<wire::FrameMacTag> writing_macs_ GUARDED_BY(io_thread_);  // and their MACs
   size_t queued_bytes_ GUARDED_BY(io_thread_) = 0;
 
   std::map<uint32_t, Handle> handles_ GUARDED_BY(io_thread_);

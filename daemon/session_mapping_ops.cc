@@ -39,7 +39,7 @@ Status Session::HandlePageGet(const Header& h, Body body) {
   mapping_registered_ = true;
   pending_gets_.insert(h.request_id);
   Status s = server_.mapping().Get(this, id_, hd->name, h.request_id, req.first_page, req.count,
-                                   write, req.have_version);
+                                   write, req.have_version, ReadOnlyExport(hd->name));
   if (!s.ok()) pending_gets_.erase(h.request_id);
   return s;
 }
@@ -63,6 +63,11 @@ Status Session::HandlePageDrop(const Header& h, Body body) {
   return Status::Ok();
 }
 
+bool Session::ReadOnlyExport(const std::string& name) const {
+  const Export* exp = server_.FindExport(name);
+  return exp == nullptr || exp->read_only;
+}
+
 Status Session::HandleMapOwner(const Header& h, Body body) {
   RAMS_ASSIGN_OR_RETURN(wire::MapOwnerRequest req, wire::MapOwnerRequest::Decode(body));
   RAMS_ASSIGN_OR_RETURN(Handle * hd, FindMappingHandle(req.handle, "MAP_OWNER", false));
@@ -71,7 +76,8 @@ Status Session::HandleMapOwner(const Header& h, Body body) {
   mapping_handles_.try_emplace(hd->name, req.handle);
   mapping_registered_ = true;
   RAMS_ASSIGN_OR_RETURN(MappingHome::OwnerIndex owner,
-                        server_.mapping().AssignOwnerIndex(this, id_, hd->name, req.local_domain));
+                        server_.mapping().AssignOwnerIndex(this, id_, hd->name, req.local_domain,
+                                                           ReadOnlyExport(hd->name)));
   Reply(h, Encode(wire::MapOwnerReply{.domain = owner.domain, .host_index = owner.host_index}));
   return Status::Ok();
 }

@@ -58,8 +58,12 @@ Status Session::HandleOpen(const Header& h, Body body) {
   if (handles_.size() >= wire::kMaxHandlesPerSession) {
     return Error(EMFILE, "open " + name + ": too many handles");
   }
+  // A read-only handle attaches read-only: its data is mapped PROT_READ in
+  // ramsd, so no bug here can write it.
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::Attachment> attachment,
-                        server_.options().backend->Open(name, {}));
+                        server_.options().backend->Open(
+                            name, {.open_mode = want_ro ? rams::OpenMode::kOpenReadOnly
+                                                        : rams::OpenMode::kOpen}));
   // Checked on the opened segment's own owner and mode (no window between a
   // check and the open); refused, the attachment closes here.
   RAMS_RETURN_IF_ERROR(CheckPeerAccess(attachment->info(), want_ro));

@@ -3,6 +3,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "rams/remote.h"
@@ -22,6 +24,14 @@ Result<RemoteOptions> RemoteOptionsFromEnvironment() {
     // A missing or bad key file is a bad argument, not "no such segment".
     if (!key.ok()) return Status(EINVAL, "RAMS_KEY_FILE: " + key.status().message());
     options.key = std::move(*key);
+  }
+  const char* frame_mac = std::getenv("RAMS_FRAME_MAC");
+  if (frame_mac != nullptr && *frame_mac != '\0') {
+    const std::string_view v = frame_mac;
+    if (v == "auto") options.frame_mac = FrameMac::kAuto;
+    else if (v == "require") options.frame_mac = FrameMac::kRequire;
+    else if (v == "refuse") options.frame_mac = FrameMac::kRefuse;
+    else return Status(EINVAL, "RAMS_FRAME_MAC '" + std::string(v) + "': want auto, require or refuse");
   }
   return options;
 }

@@ -17,7 +17,8 @@ namespace rams::cli {
 Result<Backend*> ChooseBackend(const std::string& backend_name);
 
 // Connection options for remote targets: the key from RAMS_KEY_FILE (EINVAL
-// when that file cannot be read).
+// when that file cannot be read) and the frame MAC policy from RAMS_FRAME_MAC
+// (auto, require or refuse; EINVAL otherwise).
 Result<RemoteOptions> RemoteOptionsFromEnvironment();
 
 // Opens the segment a target names. `read_only` opens a remote export for

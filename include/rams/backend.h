@@ -47,6 +47,10 @@ enum class OpenMode {
   kOpen,             // the segment must exist
   kCreate,           // open it, or create it when it does not exist
   kCreateExclusive,  // create it; EEXIST when it exists
+  // The segment must exist; attached for reading only: its data is mapped
+  // read-only into this process (Map() too: a store through it faults), and
+  // Write and Lock fail with EROFS.
+  kOpenReadOnly,
 };
 
 struct OpenOptions {

@@ -41,6 +41,16 @@ namespace remote_internal {
 class RAMS_HIDDEN Connection;  // private: src/remote/connection.h
 }
 
+// The per-frame MAC (docs/protocol.md §2, "Frame MAC"): HMAC-SHA-256 over
+// every frame after the handshake, keyed from the handshake, so that nobody on
+// the path can alter, inject, replay or reorder frames unnoticed. Only a
+// session with a key can have it.
+enum class FrameMac : uint8_t {
+  kAuto,     // asked for and required when the server is not on loopback
+  kRequire,  // asked for and required (a server that does not grant it: EACCES)
+  kRefuse,   // never asked for
+};
+
 struct RemoteOptions {
   // The pre-shared key (16..256 bytes). Empty: none, which only a ramsd on a
   // loopback address without a key accepts.
@@ -52,6 +62,8 @@ struct RemoteOptions {
   // Before sleeping for a reply, poll the socket this long (burning the CPU,
   // as RDMA-style libraries do) to save the wake-up latency. 0: never.
   std::chrono::microseconds busy_poll{0};
+  // kRequire without a key is EINVAL at Connect.
+  FrameMac frame_mac = FrameMac::kAuto;
 };
 
 // The key held in a key file (its content without trailing newlines; 16..256

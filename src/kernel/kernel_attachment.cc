@@ -21,7 +21,8 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
-KernelAttachment::KernelAttachment(int fd, SegmentInfo info) : fd_(fd), info_(std::move(info)) {}
+KernelAttachment::KernelAttachment(int fd, SegmentInfo info, bool read_only)
+    : fd_(fd), info_(std::move(info)), read_only_(read_only) {}
 
 KernelAttachment::~KernelAttachment() {
   if (map_ != nullptr) munmap(map_, info_.size_bytes);
@@ -35,7 +36,8 @@ std::string KernelAttachment::What(const char* op, uint64_t offset, uint64_t len
 Result<std::span<std::byte>> KernelAttachment::Map() {
   sys::LocalMutexLock lock(map_mu_);
   if (map_ == nullptr) {
-    void* p = mmap(nullptr, info_.size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+    const int prot = read_only_ ? PROT_READ : PROT_READ | PROT_WRITE;
+    void* p = mmap(nullptr, info_.size_bytes, prot, MAP_SHARED, fd_.get(), 0);
     if (p == MAP_FAILED) return ErrnoError("mmap segment " + info_.name);
     map_ = static_cast<std::byte*>(p);
   }
@@ -58,6 +60,7 @@ Status KernelAttachment::Read(uint64_t offset, std::span<std::byte> out) {
 
 Status KernelAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
   RAMS_RETURN_IF_ERROR(internal::CheckRange("write", info_, offset, in.size()));
+  if (read_only_) return Error(EROFS, What("write", offset, in.size()) + ": attached read-only");
   size_t done = 0;
   while (done < in.size()) {
     ssize_t n = sys::RetryEintr([&] {
@@ -71,6 +74,7 @@ Status KernelAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
 
 Result<LockId> KernelAttachment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
   RAMS_RETURN_IF_ERROR(internal::CheckLockRange(info_, offset, len));
+  if (read_only_) return Error(EROFS, What("lock", offset, len) + ": attached read-only");
   const auto deadline = options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
   rams_lock l{};
   // Retried on EINTR with the time left: the deadline stays where it was.

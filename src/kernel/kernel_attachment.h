@@ -24,8 +24,9 @@ namespace rams::kernel {
 
 class KernelAttachment final : public Attachment {
  public:
-  // Takes ownership of `fd`, an attached /dev/rams descriptor.
-  KernelAttachment(int fd, SegmentInfo info);
+  // Takes ownership of `fd`, an attached /dev/rams descriptor. `read_only`:
+  // Map() maps PROT_READ; Write and Lock are EROFS.
+  KernelAttachment(int fd, SegmentInfo info, bool read_only = false);
   ~KernelAttachment() override;
   KernelAttachment(const KernelAttachment&) = delete;
   KernelAttachment& operator=(const KernelAttachment&) = delete;
@@ -47,6 +48,7 @@ class KernelAttachment final : public Attachment {
   // Constant after construction.
   const sys::UniqueFd fd_;
   const SegmentInfo info_;
+  const bool read_only_;
 
   sys::LocalMutex map_mu_;
   std::byte* map_ GUARDED_BY(map_mu_) = nullptr;  // set once, unmapped in the destructor

@@ -30,6 +30,7 @@ uint32_t AttachFlags(const OpenOptions& options) {
   uint32_t flags = 0;
   switch (options.open_mode) {
     case OpenMode::kOpen:
+    case OpenMode::kOpenReadOnly:
       break;
     case OpenMode::kCreate:
       flags |= RAMS_ATTACH_CREATE;
@@ -77,7 +78,8 @@ Result<Backend*> Instance() {
 Result<std::unique_ptr<Attachment>> KernelBackend::Open(std::string_view name,
                                                          const OpenOptions& options) {
   RAMS_RETURN_IF_ERROR(ValidateName(name));
-  const bool create = options.open_mode != OpenMode::kOpen;
+  const bool create =
+      options.open_mode == OpenMode::kCreate || options.open_mode == OpenMode::kCreateExclusive;
   std::string what = (create ? "create segment " : "open segment ") + std::string(name);
   if (create && options.size_bytes == 0) return Error(EINVAL, what + ": size 0");
   if (create && options.size_bytes > MaxSegmentBytes()) {
@@ -96,7 +98,8 @@ Result<std::unique_ptr<Attachment>> KernelBackend::Open(std::string_view name,
   rams_info k{};
   if (Ioctl(dev.get(), RAMS_IOC_INFO, &k) != 0) return ErrnoError(what + ": RAMS_IOC_INFO");
   return std::unique_ptr<Attachment>(
-      new KernelAttachment(dev.Release(), InfoFromKernel(k)));
+      new KernelAttachment(dev.Release(), InfoFromKernel(k),
+                           options.open_mode == OpenMode::kOpenReadOnly));
 }
 
 Status KernelBackend::Remove(std::string_view name) {

@@ -57,13 +57,14 @@ class PosixAttachment::IoGuard {
   pthread_mutex_t* mu_;
 };
 
-PosixAttachment::PosixAttachment(SegmentInfo info, void* map, uint64_t map_bytes)
+PosixAttachment::PosixAttachment(SegmentInfo info, void* map, uint64_t map_bytes, bool read_only)
     : info_(std::move(info)),
       header_(static_cast<Header*>(map)),
       data_(static_cast<std::byte*>(map) + kHeaderBytes),
       map_bytes_(map_bytes),
       attachment_id_(NewAttachmentId()),
-      pid_(getpid()) {}
+      pid_(getpid()),
+      read_only_(read_only) {}
 
 PosixAttachment::~PosixAttachment() {
   // A child that inherited this attachment through fork must not drop the locks
@@ -137,6 +138,9 @@ Status PosixAttachment::Read(uint64_t offset, std::span<std::byte> out) {
 
 Status PosixAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
   RAMS_RETURN_IF_ERROR(internal::CheckRange("write", info_, offset, in.size()));
+  if (read_only_) {
+    return Error(EROFS, "write " + RangeText(info_.name, offset, in.size()) + ": attached read-only");
+  }
   if (in.empty()) return Status();
   IoGuard guard(header_);
   if (LockEntry* e = FindConflict(offset, in.size())) {
@@ -150,6 +154,9 @@ Status PosixAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
 
 Result<LockId> PosixAttachment::Lock(uint64_t offset, uint64_t len, const LockOptions& options) {
   RAMS_RETURN_IF_ERROR(internal::CheckLockRange(info_, offset, len));
+  if (read_only_) {
+    return Error(EROFS, "lock " + RangeText(info_.name, offset, len) + ": attached read-only");
+  }
   const auto start = Clock::now();
   for (;;) {
     uint32_t generation = 0;

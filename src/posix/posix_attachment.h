@@ -20,8 +20,10 @@ namespace rams::posix {
 
 class PosixAttachment final : public Attachment {
  public:
-  // Takes ownership of the mapping [map, map + map_bytes).
-  PosixAttachment(SegmentInfo info, void* map, uint64_t map_bytes);
+  // Takes ownership of the mapping [map, map + map_bytes). `read_only`: the
+  // caller mapped the data (past the header page) PROT_READ; Write and Lock
+  // are EROFS.
+  PosixAttachment(SegmentInfo info, void* map, uint64_t map_bytes, bool read_only = false);
   ~PosixAttachment() override;
   PosixAttachment(const PosixAttachment&) = delete;
   PosixAttachment& operator=(const PosixAttachment&) = delete;
@@ -58,6 +60,7 @@ class PosixAttachment final : public Attachment {
   uint64_t map_bytes_;
   uint64_t attachment_id_;
   pid_t pid_;
+  bool read_only_;
 };
 
 }  // namespace rams::posix

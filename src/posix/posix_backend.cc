@@ -87,7 +87,10 @@ Result<std::unique_ptr<Attachment>> Initialize(int fd, std::string_view name,
 }
 
 // Maps an existing segment, waiting briefly for a concurrent creator.
-Result<std::unique_ptr<Attachment>> Attach(int fd, std::string_view name, uint64_t want_size) {
+// `read_only`: the data pages (after the header, which holds the io mutex
+// and the lock table every attachment writes) are mapped PROT_READ.
+Result<std::unique_ptr<Attachment>> Attach(int fd, std::string_view name, uint64_t want_size,
+                                            bool read_only) {
   std::string what = "open segment " + std::string(name);
   const auto deadline = std::chrono::steady_clock::now() + kInitWait;
   for (;;) {
@@ -105,13 +108,19 @@ Result<std::unique_ptr<Attachment>> Attach(int fd, std::string_view name, uint64
           s = Error(EINVAL, what + ": it exists with size " + std::to_string(h->size_bytes) +
                                 ", not " + std::to_string(want_size));
         }
+        if (s.ok() && read_only && file_bytes > kHeaderBytes &&
+            mprotect(static_cast<std::byte*>(map) + kHeaderBytes, file_bytes - kHeaderBytes,
+                     PROT_READ) != 0) {
+          s = ErrnoError("mprotect " + what);
+        }
         if (!s.ok()) {
           munmap(map, file_bytes);
           return s;
         }
         SegmentInfo info = InfoFromStat(name, st);
         info.created_unix_ns = h->created_unix_ns;
-        return std::unique_ptr<Attachment>(new PosixAttachment(std::move(info), map, file_bytes));
+        return std::unique_ptr<Attachment>(
+            new PosixAttachment(std::move(info), map, file_bytes, read_only));
       }
       munmap(map, file_bytes);
     }
@@ -138,7 +147,7 @@ Result<std::unique_ptr<Attachment>> PosixBackend::Open(std::string_view name,
   RAMS_RETURN_IF_ERROR(ValidateName(name));
   std::string shm = ShmName(name);
   std::string what = "open segment " + std::string(name);
-  if (options.open_mode != OpenMode::kOpen) {
+  if (options.open_mode == OpenMode::kCreate || options.open_mode == OpenMode::kCreateExclusive) {
     if (options.size_bytes == 0) return Error(EINVAL, "create segment " + std::string(name) + ": size 0");
     if (options.size_bytes > MaxSegmentBytes()) {
       return Error(EFBIG, "create segment " + std::string(name) + ": size " +
@@ -162,7 +171,7 @@ Result<std::unique_ptr<Attachment>> PosixBackend::Open(std::string_view name,
   int fd = shm_open(shm.c_str(), O_RDWR | O_CLOEXEC, 0);
   if (fd < 0) return ErrnoError(what);
   sys::UniqueFd closer(fd);
-  return Attach(fd, name, options.size_bytes);
+  return Attach(fd, name, options.size_bytes, options.open_mode == OpenMode::kOpenReadOnly);
 }
 
 Status PosixBackend::Remove(std::string_view name) {

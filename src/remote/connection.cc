@@ -24,6 +24,9 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
                                                      const RemoteOptions& options,
                                                      uint64_t features) {
   if (!options.key.empty()) RAMS_RETURN_IF_ERROR(wire::ValidateKey(options.key));
+  if (options.key.empty() && options.frame_mac == FrameMac::kRequire) {
+    return Error(EINVAL, "frame MAC required but no key: the MAC is keyed from the handshake");
+  }
   const std::string host_str(host), port_str = std::to_string(port);
   const std::string peer = (host_str.find(':') != std::string::npos ? "[" + host_str + "]" : host_str) +
                            ":" + port_str;
@@ -31,7 +34,7 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
       net::Connect(host_str, port, Clock::now() + options.timeout, options.timeout);
   if (!fd.ok()) return Context("connect " + peer, fd.status());
   std::shared_ptr<Connection> conn(new Connection(*fd, peer, options));
-  RAMS_RETURN_IF_ERROR(conn->Handshake(options.key, features));
+  RAMS_RETURN_IF_ERROR(conn->Handshake(options, features));
   return conn;
 }
 
@@ -56,7 +59,13 @@ bool Connection::connected() const {
   return broken_ == 0;
 }
 
-Status Connection::Handshake(const std::string& key, uint64_t features) {
+Status Connection::Handshake(const RemoteOptions& options, uint64_t features) {
+  const std::string& key = options.key;
+  // Keyless sessions have no MAC key; on loopback nobody sits on the path.
+  const bool want_mac =
+      !key.empty() && (options.frame_mac == FrameMac::kRequire ||
+                       (options.frame_mac == FrameMac::kAuto && !net::PeerIsLoopback(fd_)));
+  if (want_mac) features |= wire::kFeatureFrameMac;
   wire::Bytes body;
   wire::HelloRequest{.features = features, .max_body_bytes = wire::kMaxBodyBytes}
       .EncodeTo(&body);
@@ -78,10 +87,20 @@ Status Connection::Handshake(const std::string& key, uint64_t features) {
     return Status::Ok();
   }
   if (key.empty()) return Error(EACCES, "connect " + peer_ + ": the server requires a key");
+  const bool mac = (features_ & wire::kFeatureFrameMac) != 0;
+  if (want_mac && !mac) {
+    // Whoever stripped the bit (the server, or somebody on the path) would
+    // have the session unprotected.
+    return Error(EACCES, "connect " + peer_ + ": the server did not grant the frame MAC");
+  }
   wire::AuthRequest auth{.client_nonce = wire::RandomNonce()};
   auth.client_mac = wire::ClientMac(key, reply.server_nonce, auth.client_nonce);
   body.clear();
   auth.EncodeTo(&body);
+  {
+    sys::LocalMutexLock l(mu_);
+    awaiting_mac_keys_ = mac;
+  }
   Call call{.opcode = wire::Opcode::kAuth};
   RAMS_RETURN_IF_ERROR(RoundTrip(&call, body));
   RAMS_ASSIGN_OR_RETURN(wire::AuthReply auth_reply, wire::AuthReply::Decode(call.body));
@@ -89,7 +108,21 @@ Status Connection::Handshake(const std::string& key, uint64_t features) {
                       wire::ServerMac(key, auth.client_nonce, reply.server_nonce))) {
     return Error(EACCES, "connect " + peer_ + ": the server does not know the key");
   }
+  if (mac) StartFrameMac(key, auth.client_nonce, reply.server_nonce);
   return Status::Ok();
+}
+
+void Connection::StartFrameMac(const std::string& key, const wire::Nonce& client_nonce,
+                               const wire::Nonce& server_nonce) {
+  const wire::FrameMacKeys keys = wire::DeriveFrameMacKeys(key, client_nonce, server_nonce);
+  {
+    sys::LocalMutexLock l(send_mu_);
+    send_mac_.emplace(keys.client_to_server);
+  }
+  sys::LocalMutexLock l(mu_);
+  RAMS_CHECK(!reading_);  // nobody reads during the handshake
+  recv_mac_.emplace(keys.server_to_client);
+  awaiting_mac_keys_ = false;
 }
 
 Status Connection::Start(Call* call, std::span<const std::byte> fixed,
@@ -100,8 +133,6 @@ Status Connection::Start(Call* call, std::span<const std::byte> fixed,
 
 Status Connection::StartMany(std::span<const Request> requests) {
   std::vector<wire::HeaderBytes> headers(requests.size());
-  std::vector<net::IoVec> iov;
-  iov.reserve(requests.size() * 3);
   {
     sys::LocalMutexLock l(mu_);
     if (broken_ != 0) return Error(ENOTCONN, "send to " + peer_ + " (" + broken_why_ + ")");
@@ -118,14 +149,24 @@ Status Connection::StartMany(std::span<const Request> requests) {
       headers[i] = wire::EncodeHeader({.opcode = static_cast<uint8_t>(r.call->opcode),
                                        .request_id = r.call->id,
                                        .body_bytes = static_cast<uint32_t>(body_bytes)});
-      iov.push_back({headers[i].data(), headers[i].size()});
-      if (!r.fixed.empty()) iov.push_back({const_cast<std::byte*>(r.fixed.data()), r.fixed.size()});
-      if (!r.data.empty()) iov.push_back({const_cast<std::byte*>(r.data.data()), r.data.size()});
     }
   }
   Status sent;
   {
     sys::LocalMutexLock l(send_mu_);
+    std::vector<wire::FrameMacTag> macs(send_mac_ ? requests.size() : 0);
+    std::vector<net::IoVec> iov;
+    iov.reserve(requests.size() * 4);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const Request& r = requests[i];
+      iov.push_back({headers[i].data(), headers[i].size()});
+      if (!r.fixed.empty()) iov.push_back({const_cast<std::byte*>(r.fixed.data()), r.fixed.size()});
+      if (!r.data.empty()) iov.push_back({const_cast<std::byte*>(r.data.data()), r.data.size()});
+      if (send_mac_) {  // numbered here, in the order frames enter the socket (invariant 4)
+        macs[i] = send_mac_->Sign(headers[i], r.fixed, r.data);
+        iov.push_back({macs[i].data(), macs[i].size()});
+      }
+    }
     sent = SendAll(iov);
   }
   if (!sent.ok()) {
@@ -253,6 +294,11 @@ Status Connection::AnswerServerRequest(const wire::FrameHeader& request,
   Status sent;
   {
     sys::LocalMutexLock l(send_mu_);
+    wire::FrameMacTag mac;
+    if (send_mac_) {
+      mac = send_mac_->Sign(hb, body);
+      iov.push_back({mac.data(), mac.size()});
+    }
     sent = SendAll(iov);
   }
   if (!sent.ok()) {
@@ -317,10 +363,17 @@ void Connection::DispatchBuffered() {
       return Break(EPROTO, "unexpected request from server " + peer_);
     }
     if (!request && server_id) return Break(EPROTO, "reply from " + peer_ + " to no request of ours");
-    const size_t frame_bytes = wire::kHeaderBytes + h->body_bytes;
+    const size_t frame_bytes = wire::FrameWireBytes(h->body_bytes, recv_mac_.has_value());
     if (rend_ - rstart_ < frame_bytes) return;  // ReadSome grows rbuf_ as needed
     auto body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
                                                            h->body_bytes);
+    if (recv_mac_ &&
+        !recv_mac_->Verify(raw, body, std::span<const std::byte>(body.data() + body.size(),
+                                                                 wire::kFrameMacBytes)
+                                          .first<wire::kFrameMacBytes>())) {
+      return Break(EPROTO, "from " + peer_ + ": frame MAC does not match (altered, replayed "
+                           "or reordered frame)");
+    }
     if (request) {
       if (server_requests_.size() >= wire::kMaxRecallsPerSession) {
         return Break(EPROTO, "more than " + std::to_string(wire::kMaxRecallsPerSession) +
@@ -332,6 +385,9 @@ void Connection::DispatchBuffered() {
       Dispatch(*h, body);
     }
     rstart_ += frame_bytes;
+    // The frames after the AUTH reply carry MACs whose keys the handshake
+    // derives only once it checked that reply.
+    if (awaiting_mac_keys_ && h->opcode == static_cast<uint8_t>(wire::Opcode::kAuth)) return;
   }
 }
 

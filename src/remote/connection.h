@@ -20,6 +20,10 @@
 //     while no call waits (waiting_calls_ == 0); a call that starts waiting
 //     while it reads wakes it (yield_fd_), so that the caller reads its own
 //     reply instead of being woken by the reader (one thread switch less).
+//  5. With the frame MAC (kFeatureFrameMac), send_mac_ numbers frames in the
+//     order they enter the socket (so it is used under send_mu_ only), and
+//     recv_mac_ in the order they are read (by the reader only); both exist
+//     from the end of the handshake on.
 #pragma once
 
 #include <chrono>
@@ -38,6 +42,7 @@
 #include "rams/status.h"
 #include "sys/local_mutex.h"
 #include "wire/frame.h"
+#include "wire/frame_mac.h"
 #include "wire/messages.h"
 
 namespace rams::remote_internal {
@@ -125,7 +130,10 @@ class Connection {
 
  private:
   Connection(net::SocketHandle fd, std::string peer, const RemoteOptions& options);
-  Status Handshake(const std::string& key, uint64_t features);
+  Status Handshake(const RemoteOptions& options, uint64_t features);
+  // Arms the frame MAC in both directions after a successful AUTH.
+  void StartFrameMac(const std::string& key, const wire::Nonce& client_nonce,
+                     const wire::Nonce& server_nonce) EXCLUDES(mu_, send_mu_);
   // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
   // nobody reading; mu_ is released while reading and held again on return.
   // `passive`: a NextServerRequest turn, which yields to a waiting call.
@@ -163,6 +171,7 @@ class Connection {
   uint32_t server_max_body_ = wire::kMaxBodyBytes;
 
   sys::LocalMutex send_mu_;  // one frame on the socket at a time
+  std::optional<wire::FrameMacStream> send_mac_ GUARDED_BY(send_mu_);
 
   mutable sys::LocalMutex mu_;
   sys::LocalCondVar cv_;  // a call completed or the reader left
@@ -176,11 +185,15 @@ class Connection {
   std::unordered_map<uint64_t, Call*> calls_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
   std::deque<ServerRequest> server_requests_ GUARDED_BY(mu_);
+  // Between the HELLO reply that granted the frame MAC and StartFrameMac:
+  // frames after the AUTH reply wait in rbuf_ until the MAC keys exist.
+  bool awaiting_mac_keys_ GUARDED_BY(mu_) = false;
 
   // Owned by the reading thread (invariant 1).
   wire::Bytes rbuf_;
   size_t rstart_ = 0;
   size_t rend_ = 0;
+  std::optional<wire::FrameMacStream> recv_mac_;
 };
 
 }  // namespace rams::remote_internal

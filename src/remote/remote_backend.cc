@@ -16,8 +16,9 @@ Result<std::unique_ptr<Attachment>> RemoteBackend::Open(std::string_view name,
                             ": segments are created on their home host");
   }
   // A read-only export opens read-only: its writes then fail with EROFS.
-  Result<std::unique_ptr<RemoteAttachment>> opened = session_.Open(name, false);
-  if (opened.code() == EROFS) opened = session_.Open(name, true);
+  const bool read_only = options.open_mode == OpenMode::kOpenReadOnly;
+  Result<std::unique_ptr<RemoteAttachment>> opened = session_.Open(name, read_only);
+  if (!read_only && opened.code() == EROFS) opened = session_.Open(name, true);
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<RemoteAttachment> seg, std::move(opened));
   if (options.size_bytes != 0 && options.size_bytes != seg->info().size_bytes) {
     return Error(EINVAL, "open remote segment " + std::string(name) + ": size differs");

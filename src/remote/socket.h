@@ -78,4 +78,8 @@ Result<bool> WaitReadableOrWoken(SocketHandle s, WakeHandle w, Deadline deadline
 void Shutdown(SocketHandle s);
 void Close(SocketHandle s);
 
+// Whether the connected socket's peer has a loopback address (127/8, ::1,
+// or ::ffff:127/104); false when that cannot be told.
+bool PeerIsLoopback(SocketHandle s);
+
 }  // namespace rams::remote_internal::net

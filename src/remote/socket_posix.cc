@@ -2,6 +2,7 @@
 // The socket layer on Linux (and POSIX systems with Linux's TCP options).
 #include "remote/socket.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -158,5 +159,19 @@ Result<bool> WaitReadableOrWoken(SocketHandle s, WakeHandle w, Deadline deadline
 void Shutdown(SocketHandle s) { shutdown(s, SHUT_RDWR); }
 
 void Close(SocketHandle s) { close(s); }
+
+bool PeerIsLoopback(SocketHandle s) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(s, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family != AF_INET6) return false;
+  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
 
 }  // namespace rams::remote_internal::net

@@ -215,4 +215,18 @@ void Shutdown(SocketHandle s) { shutdown(static_cast<SOCKET>(s), SD_BOTH); }
 
 void Close(SocketHandle s) { closesocket(static_cast<SOCKET>(s)); }
 
+bool PeerIsLoopback(SocketHandle s) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(static_cast<SOCKET>(s), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (ss.ss_family != AF_INET6) return false;
+  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
 }  // namespace rams::remote_internal::net

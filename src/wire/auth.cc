@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -34,6 +35,17 @@ Mac ClientMac(std::string_view key, const Nonce& server_nonce, const Nonce& clie
 
 Mac ServerMac(std::string_view key, const Nonce& client_nonce, const Nonce& server_nonce) {
   return ComputeMac(key, "rams/1 server", client_nonce, server_nonce);
+}
+
+FrameMacKeys DeriveFrameMacKeys(std::string_view key, const Nonce& client_nonce,
+                                const Nonce& server_nonce) {
+  static_assert(sizeof(FrameMacKey) == sizeof(Mac));
+  FrameMacKeys keys;
+  const Mac c2s = ComputeMac(key, "rams/1 frame client", server_nonce, client_nonce);
+  const Mac s2c = ComputeMac(key, "rams/1 frame server", client_nonce, server_nonce);
+  std::copy(c2s.begin(), c2s.end(), keys.client_to_server.begin());
+  std::copy(s2c.begin(), s2c.end(), keys.server_to_client.begin());
+  return keys;
 }
 
 bool MacEqual(const Mac& a, const Mac& b) { return crypto::ConstantTimeEqual(a, b); }

@@ -146,7 +146,7 @@ void MakeRoom(Bytes& buf, size_t& start, size_t& end) {
     start = 0;
   } else {
     // Only a frame that passed the header check (and so its limit) fills it.
-    buf.resize(std::min<size_t>(buf.size() * 2, kHeaderBytes + kMaxBodyBytes));
+    buf.resize(std::min<size_t>(buf.size() * 2, kHeaderBytes + kMaxBodyBytes + kFrameMacBytes));
   }
 }
 

@@ -44,6 +44,8 @@ inline constexpr uint32_t kMaxSyncQueuePerSession = 64;
 inline constexpr uint32_t kMaxSyncAgentsPerServer = 256;
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kMacBytes = 32;
+// The per-frame MAC trailer (frame_mac.h).
+inline constexpr size_t kFrameMacBytes = 32;
 inline constexpr size_t kMinKeyBytes = 16;
 inline constexpr size_t kMaxKeyBytes = 256;
 
@@ -101,6 +103,10 @@ inline constexpr uint64_t kFeatureSync = 1u << 3;
 // Remote mapping: opcodes 25-30 (31 needs no bit), and the server sends requests too
 // (protocol.md §8). ramsd grants it unless started with --no-mapping.
 inline constexpr uint64_t kFeatureMapping = 1u << 4;
+// Per-frame MAC (frame_mac.h, protocol.md §2): every frame after the
+// handshake carries an HMAC-SHA-256 trailer. Only on keyed sessions; asked
+// for and granted by policy (FrameMacPolicy), never part of kAllFeatures.
+inline constexpr uint64_t kFeatureFrameMac = 1u << 5;
 inline constexpr uint64_t kAllFeatures =
     kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;
 
@@ -159,7 +165,7 @@ Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body);
 inline constexpr size_t kInitialReadBufferBytes = 64 * 1024;
 // Makes room at the end of a receive buffer whose unread bytes are
 // [start, end): moves them to the front when there is space before them,
-// else doubles the buffer, up to one largest frame. Both ends of a
+// else doubles the buffer, up to one largest frame (with its MAC). Both ends of a
 // connection call it before each receive.
 void MakeRoom(Bytes& buf, size_t& start, size_t& end);
 

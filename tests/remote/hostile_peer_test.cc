@@ -16,6 +16,10 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <memory>
+#include <fstream>
+#include <sstream>
+#include <vector>
 #include <new>
 #include <string>
 #include <thread>
@@ -32,20 +36,6 @@ namespace rams::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A listening loopback socket on a kernel-chosen port.
-int ListenLoopback(uint16_t* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  EXPECT_EQ(listen(fd, 8), 0);
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
 
 int ConnectLoopback(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -367,6 +357,124 @@ TEST(KeyFileTest, OthersMayNotReadIt) {
                           "/ramsd-keyfile 2>/dev/null";
   const int status = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+// ramsd's resident memory in bytes (VmRSS of /proc/PID/status).
+uint64_t ResidentBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Should fix: memory per connection is bounded. Clients that pipeline 1 MiB
+// READs and never read the replies make ramsd stop reading their requests
+// once 8 MiB of replies are queued (docs/protocol.md §3), so its memory
+// grows by about that per connection, not by the 64 MiB they asked for, and
+// other clients are still served.
+TEST_F(HostilePeerTest, UnreadRepliesAreBoundedPerConnection) {
+  StartServer();
+  constexpr int kClients = 6, kReads = 64;
+  const uint64_t before = ResidentBytes(ramsd_.pid());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(ramsd_.port()));
+    // A small receive buffer, never read: the replies stay in ramsd.
+    int bytes = 4096;
+    setsockopt(clients.back()->fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    const uint32_t handle = HelloOpen(*clients.back());
+    for (int r = 0; r < kReads; ++r) {
+      clients.back()->SendMsg(wire::Opcode::kRead, 100 + r,
+                              wire::ReadRequest{.handle = handle, .length = 1u << 20});
+    }
+  }
+  std::this_thread::sleep_for(1s);  // time to queue whatever ramsd would queue
+  const uint64_t grown = ResidentBytes(ramsd_.pid()) - before;
+  // 8 MiB of queued replies, the batch being written (1 MiB) and the receive
+  // buffer per connection, with room to spare; unbounded it is 64 MiB each.
+  EXPECT_LT(grown, uint64_t{kClients} * (16u << 20)) << "ramsd grew by " << (grown >> 20) << " MiB";
+  auto other = RemoteSession::Connect("127.0.0.1", ramsd_.port());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto seg = other->Open(seg_.name());
+  ASSERT_TRUE(seg.ok());
+  std::vector<std::byte> page(4096);
+  EXPECT_TRUE((*seg)->Read(0, page).ok());
+}
+
+// The mappings of posix segment `name` in process `pid` (/proc/PID/maps):
+// each as {permissions, offset in the file, length}.
+struct SegmentMapping {
+  std::string perms;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+std::vector<SegmentMapping> MappingsOf(pid_t pid, const std::string& name) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const std::string path = "/dev/shm/rams." + name;
+  std::vector<SegmentMapping> out;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() < path.size() || line.compare(line.size() - path.size(), path.size(), path) != 0) {
+      continue;
+    }
+    std::istringstream in(line);
+    std::string range, perms, offset;
+    in >> range >> perms >> offset;
+    const size_t dash = range.find('-');
+    const uint64_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uint64_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    out.push_back({perms, std::stoull(offset, nullptr, 16), end - start});
+  }
+  return out;
+}
+
+// Should fix: a read-only export is mapped read-only inside ramsd (only the
+// segment's header page, with its lock table, stays writable), for a
+// session's handle and for the mapping home's directory alike.
+TEST(ReadOnlyExportTest, MappedReadOnlyInsideRamsd) {
+  TempSegment seg(1u << 16, "roexport");
+  RamsdProcess ramsd;
+  ramsd.Start({"--export", seg.name() + ":ro"});
+  auto check_maps = [&](const char* when) {
+    const std::vector<SegmentMapping> maps = MappingsOf(ramsd.pid(), seg.name());
+    bool data_mapped = false;
+    for (const SegmentMapping& m : maps) {
+      if (m.perms.find('w') != std::string::npos) {
+        EXPECT_TRUE(m.offset == 0 && m.length <= 4096)
+            << when << ": writable mapping of the data at offset " << m.offset << ", " << m.length
+            << " bytes (" << m.perms << ")";
+      }
+      if (m.offset + m.length > 4096) data_mapped = true;
+    }
+    EXPECT_TRUE(data_mapped) << when << ": the data is not mapped at all";
+  };
+  auto session = RemoteSession::Connect("127.0.0.1", ramsd.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_EQ(session->Open(seg.name()).code(), EROFS);
+  auto ro = session->Open(seg.name(), /*read_only=*/true);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  std::vector<std::byte> page(4096);
+  ASSERT_TRUE((*ro)->Read(4096, page).ok());
+  EXPECT_EQ((*ro)->Write(4096, page).code(), EROFS);
+  check_maps("open read-only");
+  // A host mapping the export: the home's directory attaches it too.
+  RawClient host(ramsd.port());
+  host.SendMsg(wire::Opcode::kHello, 1,
+               wire::HelloRequest{.features = wire::kAllFeatures | wire::kFeatureMapping});
+  ASSERT_EQ(host.NextStatus(), 0);
+  host.SendMsg(wire::Opcode::kOpen, 2,
+               wire::OpenRequest{.flags = wire::kOpenReadOnly, .name = seg.name()});
+  auto open = host.Receive();
+  ASSERT_TRUE(open.has_value() && open->first.status == 0);
+  auto handle = wire::OpenReply::Decode(open->second);
+  ASSERT_TRUE(handle.ok());
+  ro->reset();  // only the directory's attachment is left
+  host.SendMsg(wire::Opcode::kPageGet, 3, wire::PageGetRequest{.handle = handle->handle});
+  EXPECT_EQ(host.NextStatus(), 0);
+  host.SendMsg(wire::Opcode::kPageGet, 4,
+               wire::PageGetRequest{.handle = handle->handle, .access = wire::kAccessWrite});
+  EXPECT_EQ(host.NextStatus(), EROFS);
+  check_maps("mapped by a host");
 }
 
 }  // namespace

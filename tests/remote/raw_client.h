@@ -113,6 +113,20 @@ class RawClient {
   int fd_;
 };
 
+// A listening loopback socket on a kernel-chosen port.
+inline int ListenLoopback(uint16_t* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(listen(fd, 8), 0);
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
 // The whole answer of ramsd's HTTP endpoint on `port` to GET `path`.
 inline std::string HttpResponse(uint16_t port, const std::string& path) {
   RawClient c(port);
