@@ -27,4 +27,7 @@ void RandomBytes(std::span<std::byte> out);
 // a == b in time that depends only on the length. REQUIRES: equal sizes.
 bool ConstantTimeEqual(std::span<const std::byte> a, std::span<const std::byte> b);
 
+// Clears key material in a way the compiler does not optimise away.
+void Wipe(std::span<std::byte> bytes);
+
 }  // namespace rams::wire::crypto

@@ -47,4 +47,6 @@ bool ConstantTimeEqual(std::span<const std::byte> a, std::span<const std::byte> 
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+void Wipe(std::span<std::byte> bytes) { sodium_memzero(bytes.data(), bytes.size()); }
+
 }  // namespace rams::wire::crypto

@@ -73,4 +73,6 @@ bool ConstantTimeEqual(std::span<const std::byte> a, std::span<const std::byte> 
   return diff == 0;
 }
 
+void Wipe(std::span<std::byte> bytes) { SecureZeroMemory(bytes.data(), bytes.size()); }
+
 }  // namespace rams::wire::crypto

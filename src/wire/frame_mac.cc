@@ -8,16 +8,6 @@
 #include "wire/crypto.h"
 
 namespace rams::wire {
-namespace {
-
-// Clears key material; the volatile stores are not optimised away.
-void Wipe(std::span<std::byte> bytes) {
-  volatile std::byte* p = bytes.data();
-  for (size_t i = 0; i < bytes.size(); ++i) p[i] = std::byte{0};
-}
-
-}  // namespace
-
 FrameMacTag FrameMac(const FrameMacKey& key, uint64_t seq,
                      std::span<const std::byte, kHeaderBytes> header,
                      std::span<const std::byte> body, std::span<const std::byte> body_tail) {
@@ -31,7 +21,7 @@ FrameMacTag FrameMac(const FrameMacKey& key, uint64_t seq,
   return tag;
 }
 
-FrameMacStream::~FrameMacStream() { Wipe(key_); }
+FrameMacStream::~FrameMacStream() { crypto::Wipe(key_); }
 
 FrameMacTag FrameMacStream::Sign(std::span<const std::byte, kHeaderBytes> header,
                                  std::span<const std::byte> body,
