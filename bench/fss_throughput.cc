@@ -5,13 +5,18 @@
 // >= 0.5x for 64 KiB writes); the same workload on a bindfs FUSE passthrough
 // mount where /dev/fuse and bindfs are usable (goal: FSS faster); and the
 // first write to a 256 MiB file, which pays its checkpoint copy, vs `cp` of
-// the file (goal <= 1.0x). Built as build/bench/fss_bench by fss/CMakeLists.txt.
+// the file (goal <= 1.0x); and another client's longest stat while that first
+// write saves the 256 MiB file, vs its longest stat over as long a window
+// without a save (issue 11, FSS item 8: a save must not block other clients).
+// Built as build/bench/fss_bench by fss/CMakeLists.txt.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -171,6 +176,30 @@ struct BindfsMount {
   }
 };
 
+// Client `b`'s longest stat, in ms, while `during` runs in another thread, or
+// for `window_s` seconds when `during` is empty.
+double LongestStatMs(fss_client* b, const std::function<void()>& during, double window_s) {
+  std::atomic<bool> done{false};
+  std::thread other;
+  if (during) other = std::thread([&] {
+    during();
+    done.store(true);
+  });
+  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(window_s);
+  double worst = 0;
+  for (int n = 0; n == 0 || (during ? !done.load() : std::chrono::steady_clock::now() < end); ++n) {
+    struct fss_statbuf st;
+    auto t0 = std::chrono::steady_clock::now();
+    if (fss_stat(b, "/small", &st) != 0) {
+      fprintf(stderr, "fss_bench: stat failed\n");
+      exit(1);
+    }
+    worst = std::max(worst, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (other.joinable()) other.join();
+  return worst * 1e3;
+}
+
 }  // namespace
 
 int main() {
@@ -234,6 +263,40 @@ int main() {
   }
   ok &= Emit({"fss_first_write_256MiB", rams::bench::Median(first) * 1e3, "ms", "cp_256MiB",
               rams::bench::Median(cp) * 1e3, "<= 1.0"});
+  // Client B's longest stat while client A's first write saves /big, against
+  // its longest over an equally long window without a save; interleaved
+  // rounds (the quiet window first in odd ones), median of per-round ratios.
+  fss_client* b = fss_connect(socket.c_str());
+  if (b == nullptr) {
+    fprintf(stderr, "fss_bench: second client could not connect\n");
+    return 1;
+  }
+  rams::bench::Record stall{"fss_stat_during_save_256MiB", 0, "ms", "fss_stat_without_save", 0, "<= 2.0"};
+  double window_s = 0.2;
+  auto save_window = [&] {
+    if (fss_commit(c) != 0) ok = false;
+    auto t0 = std::chrono::steady_clock::now();
+    stall.samples.push_back(LongestStatMs(b, [&] {
+      int fd = fss_open(c, "/big", O_WRONLY, 0);
+      if (fd < 0 || fss_pwrite(c, fd, block, sizeof(block), 0) != ssize_t(sizeof(block))) ok = false;
+      fss_close(c, fd);
+    }, 0));
+    window_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  auto quiet_window = [&] { stall.anchor_samples.push_back(LongestStatMs(b, nullptr, window_s)); };
+  for (int round = 0; round < kReps; ++round) {
+    if (round % 2 == 0) {
+      save_window();
+      quiet_window();
+    } else {
+      quiet_window();
+      save_window();
+    }
+  }
+  stall.value = rams::bench::Median(stall.samples);
+  stall.anchor_value = rams::bench::Median(stall.anchor_samples);
+  ok &= Emit(stall);
+  fss_disconnect(b);
   fss_disconnect(c);
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);

@@ -38,7 +38,7 @@ void FillMetadata(const struct stat& st, Record* r) {
 
 bool IsMovedLocation(std::string_view location) { return location.substr(0, 11) == kMovedPrefix; }
 
-std::string Checkpoint::MovedLocation(std::string_view rel) const {
+std::string Checkpoint::MovedLocationLocked(std::string_view rel) const {
   return JoinPath(kMovedPrefix + std::to_string(generation_), rel);
 }
 
@@ -118,8 +118,9 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::OpenAt(const Root& root, int are
 }
 
 Status Checkpoint::Load(OpenMode mode) {
+  sys::LocalMutexLock lock(mu_);
   Result<JournalContents> contents = Journal::Read(area_.get());
-  if (contents.code() == ENOENT) return Begin();
+  if (contents.code() == ENOENT) return BeginLocked();
   if (!contents.ok()) return contents.status();
   generation_ = contents->generation;
   for (Record& r : contents->records) {
@@ -142,6 +143,11 @@ Status Checkpoint::Load(OpenMode mode) {
 }
 
 Status Checkpoint::Begin() {
+  sys::LocalMutexLock lock(mu_);
+  return BeginLocked();
+}
+
+Status Checkpoint::BeginLocked() {
   // The new journal is durable (atomic rename) before any state changes, so
   // a failure leaves either the old checkpoint or the new, never neither.
   RAMS_RETURN_IF_ERROR(Journal::Create(area_.get(), generation_ + 1));
@@ -173,6 +179,7 @@ Status Checkpoint::Begin() {
 }
 
 Status Checkpoint::Commit() {
+  sys::LocalMutexLock lock(mu_);
   return journal_ == nullptr ? Status::Ok() : journal_->Sync();
 }
 
@@ -207,7 +214,7 @@ Status Checkpoint::AdoptMovedOrphans() {
       Record r;
       r.kind = RecordKind::kFile;
       r.path = path;
-      r.location = MovedLocation(path);
+      r.location = MovedLocationLocked(path);
       if (recorded.count(r.location) != 0) continue;
       FillMetadata(st, &r);
       r.seq = next_seq_++;
@@ -220,6 +227,7 @@ Status Checkpoint::AdoptMovedOrphans() {
 
 Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std::string& name) {
   RAMS_CHECK(!root_.IsHidden(rel));
+  sys::LocalMutexLock lock(mu_);  // no copy: one rename
   if (group_max_ == 0 || rel.empty() || Covered(rel)) return false;
   struct stat st, area_st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
@@ -229,7 +237,7 @@ Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std:
   Record r;
   r.kind = RecordKind::kFile;
   r.path = rel;
-  r.location = MovedLocation(rel);
+  r.location = MovedLocationLocked(rel);
   FillMetadata(st, &r);
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, AreaDirFor(r.location));
   std::string base(BaseName(r.location));
@@ -352,18 +360,24 @@ class NormalPriority {
 }  // namespace
 
 Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
-  size_t before = records_.size();
+  Result<bool> saved = false;
   {
     NormalPriority normal;  // saves copy files: bulk work
-    RAMS_RETURN_IF_ERROR(Save(rel, change));
+    saved = Save(rel, change);
   }
+  if (!saved.ok()) return saved.status();
   // The last step: the save is durable and the change has not been made.
-  return records_.size() != before ? Fault("change") : Status::Ok();
+  return *saved ? Fault("change") : Status::Ok();
 }
 
-Status Checkpoint::Save(const std::string& rel, Change change) {
+// Holds mu_ only to consult and update the records: the copy itself runs
+// without it (see "Thread safety" in the header).
+Result<bool> Checkpoint::Save(const std::string& rel, Change change) {
   RAMS_CHECK(!root_.IsHidden(rel));  // REQUIRES of BeforeChange
-  if (Covered(rel)) return Status::Ok();
+  {
+    sys::LocalMutexLock lock(mu_);
+    if (Covered(rel)) return false;
+  }
   if (rel.empty()) {
     if (change != Change::kMetadata) return Error(EBUSY, "the root cannot be replaced");
   }
@@ -375,19 +389,27 @@ Status Checkpoint::Save(const std::string& rel, Change change) {
     Record r;
     r.kind = RecordKind::kAbsent;
     r.path = rel;
-    return Append(std::move(r), /*may_wait=*/true);
+    sys::LocalMutexLock lock(mu_);
+    RAMS_RETURN_IF_ERROR(Append(std::move(r), /*may_wait=*/true));
+    return true;
   }
   if (S_ISDIR(st.st_mode) && change == Change::kMetadata) {
-    if (dir_meta_.count(rel) != 0) return Status::Ok();
+    sys::LocalMutexLock lock(mu_);
+    if (dir_meta_.count(rel) != 0) return false;
     Record r;
     r.kind = RecordKind::kDirMeta;
     r.path = rel;
     FillMetadata(st, &r);
-    return Append(std::move(r));
+    RAMS_RETURN_IF_ERROR(Append(std::move(r)));
+    return true;
   }
-  if (S_ISDIR(st.st_mode)) return SaveTree(rel, parent.get(), name, st);
   if (S_ISREG(st.st_mode) && st.st_nlink > 1) return SaveMultiLink(rel, parent.get(), name, st);
-  return SaveNode(rel, parent.get(), name, st);
+  if (S_ISDIR(st.st_mode)) {
+    RAMS_RETURN_IF_ERROR(SaveTree(rel, parent.get(), name, st));
+  } else {
+    RAMS_RETURN_IF_ERROR(SaveNode(rel, parent.get(), name, st));
+  }
+  return true;
 }
 
 Status Checkpoint::SaveNode(const std::string& rel, int parent, const std::string& name,
@@ -408,34 +430,47 @@ Status Checkpoint::SaveNode(const std::string& rel, int parent, const std::strin
   RAMS_RETURN_IF_ERROR(CopyNode(parent, name, dir.get(), base));
   RAMS_RETURN_IF_ERROR(Fault("sync"));
   RAMS_RETURN_IF_ERROR(SyncFd(dir.get(), "checkpoint directory"));
+  sys::LocalMutexLock lock(mu_);
   return Append(std::move(r));
 }
 
 // One record for the inode: its content saved at `rel`, its other names in
 // `target`, so that a crash can never leave some of its names saved and others
-// not.
-Status Checkpoint::SaveMultiLink(const std::string& rel, int parent, const std::string& name,
-                                 const struct stat& st) {
-  auto it = saved_inodes_.find({st.st_dev, st.st_ino});
-  if (it != saved_inodes_.end()) {
-    Record r;
-    r.kind = RecordKind::kHardLink;
-    r.path = rel;
-    r.target = it->second;
-    FillMetadata(st, &r);
-    return Append(std::move(r));
+// not. Every name of such an inode is saved here first, under links_mu_, so
+// two saves of one inode by its different names never overlap: the second
+// finds its name covered by the first.
+Result<bool> Checkpoint::SaveMultiLink(const std::string& rel, int parent, const std::string& name,
+                                       const struct stat& st) {
+  sys::LocalMutexLock links(links_mu_);
+  {
+    sys::LocalMutexLock lock(mu_);
+    if (Covered(rel)) return false;  // by a save of another name while we waited
+    auto it = saved_inodes_.find({st.st_dev, st.st_ino});
+    if (it != saved_inodes_.end()) {
+      Record r;
+      r.kind = RecordKind::kHardLink;
+      r.path = rel;
+      r.target = it->second;
+      FillMetadata(st, &r);
+      RAMS_RETURN_IF_ERROR(Append(std::move(r)));
+      return true;
+    }
   }
-  RAMS_ASSIGN_OR_RETURN(std::vector<std::string> links, FindLinks(st));
+  RAMS_ASSIGN_OR_RETURN(std::vector<std::string> links_found, FindLinks(st));
   std::string others;
-  for (const std::string& link : links) {
-    if (link == rel || Covered(link)) continue;
-    if (!others.empty()) others += '\0';
-    others += link;
+  {
+    sys::LocalMutexLock lock(mu_);
+    for (const std::string& link : links_found) {
+      if (link == rel || Covered(link)) continue;
+      if (!others.empty()) others += '\0';
+      others += link;
+    }
   }
   if (others.size() > kMaxRecordPayloadBytes / 2) return Error(E2BIG, "too many links to save " + rel);
   RAMS_RETURN_IF_ERROR(SaveNode(rel, parent, name, st, others));
+  sys::LocalMutexLock lock(mu_);
   saved_inodes_[{st.st_dev, st.st_ino}] = rel;
-  return Status::Ok();
+  return true;
 }
 
 // Every path in the tree (outside the area) that is a link of st's inode.
@@ -469,15 +504,22 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
   FillMetadata(st, &r);
   RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, AreaDirFor(r.location));
   TreeFilter filter;
-  filter.saved = [this](const std::string& p) { return covered_.count(p) != 0; };
-  filter.holds_saved = [this](const std::string& p) { return HoldsSaved(p); };
-  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace); };
+  filter.saved = [this](const std::string& p) {
+    sys::LocalMutexLock lock(mu_);
+    return covered_.count(p) != 0;
+  };
+  filter.holds_saved = [this](const std::string& p) {
+    sys::LocalMutexLock lock(mu_);
+    return HoldsSaved(p);
+  };
+  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace).status(); };
   RAMS_RETURN_IF_ERROR(Fault("copy"));
   SyncBatch batch;
   RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter, &batch));
   RAMS_RETURN_IF_ERROR(Fault("sync"));
   RAMS_RETURN_IF_ERROR(batch.Flush());
   RAMS_RETURN_IF_ERROR(SyncFd(dir.get(), "checkpoint directory"));
+  sys::LocalMutexLock lock(mu_);
   return Append(std::move(r));
 }
 

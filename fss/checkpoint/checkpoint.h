@@ -35,7 +35,14 @@
 // The area is locked (flock on .fss.lock) by the one process that owns it:
 // fssd, or fss-restore / fss commit while fssd is not running.
 //
-// Thread safety: not thread-safe; the server serializes calls.
+// Thread safety: BeforeChange and MoveAway may run in several threads at
+// once for paths none of which is at or beneath another (the server's path
+// claims, file_server.h): the records and indexes are guarded by mu_, which
+// is never held across a copy, so saves of unrelated paths copy in parallel.
+// Saves of files with several links are serialized among themselves
+// (links_mu_, held through the whole save): their other names are not the
+// caller's, and one save of the inode must cover them all. Begin, Restore,
+// Commit and the accessors for tests and tools need no save in progress.
 #pragma once
 
 #include <sys/stat.h>
@@ -51,6 +58,7 @@
 
 #include "journal.h"
 #include "root.h"
+#include "sys/local_mutex.h"
 
 namespace rams::fss {
 
@@ -83,19 +91,26 @@ class Checkpoint {
   // saved copies deleted. The current tree becomes the state to restore.
   // When the new journal cannot be made, the old checkpoint stays in force;
   // old copies that cannot be removed are reported on stderr and left.
-  Status Begin();
+  Status Begin() EXCLUDES(mu_);
 
   // Saves `rel` (canonical) unless already covered. REQUIRES: `rel` is not
-  // in the checkpoint area.
-  Status BeforeChange(const std::string& rel, Change change);
+  // in the checkpoint area, and no other thread saves or changes a path at
+  // or beneath `rel`, or one above it, until the change is made.
+  Status BeforeChange(const std::string& rel, Change change) EXCLUDES(mu_);
 
   // Group commit: from now on records that may wait (see above) are made
   // durable by Commit(), or once `max_unsynced` of them are waiting.
-  void SetGroupCommit(size_t max_unsynced) { group_max_ = max_unsynced; }
+  void SetGroupCommit(size_t max_unsynced) EXCLUDES(mu_) {
+    sys::LocalMutexLock lock(mu_);
+    group_max_ = max_unsynced;
+  }
   // Makes every record written so far durable.
-  Status Commit();
+  Status Commit() EXCLUDES(mu_);
   // Records written but not yet durable.
-  size_t unsynced() const { return journal_ == nullptr ? 0 : journal_->unsynced(); }
+  size_t unsynced() const EXCLUDES(mu_) {
+    sys::LocalMutexLock lock(mu_);
+    return journal_ == nullptr ? 0 : journal_->unsynced();
+  }
 
   // Under group commit, removes the regular file parent/name (canonical
   // `rel`) as unlink would, by moving it into the area as its saved copy,
@@ -103,24 +118,32 @@ class Checkpoint {
   // the area's file system: true then (or an error: the file is then still
   // in place). False when it does not apply: the caller saves with
   // BeforeChange and unlinks.
-  Result<bool> MoveAway(const std::string& rel, int parent, const std::string& name);
+  Result<bool> MoveAway(const std::string& rel, int parent, const std::string& name) EXCLUDES(mu_);
   // Where MoveAway puts the original of `rel`, relative to the area.
-  std::string MovedLocation(std::string_view rel) const;
+  std::string MovedLocation(std::string_view rel) const EXCLUDES(mu_) {
+    sys::LocalMutexLock lock(mu_);
+    return MovedLocationLocked(rel);
+  }
 
   // Puts every saved path back (see restore.h), then begins a new checkpoint.
   // Restore goes on past a path it cannot restore; then, or when the journal
   // is damaged, the error names every failure and the checkpoint is kept.
-  Status Restore(bool show_progress);
-  // Why the journal cannot be trusted whole; empty when it can.
-  const std::string& damage() const { return damage_; }
+  Status Restore(bool show_progress) EXCLUDES(mu_);
+  // Why the journal cannot be trusted whole; empty when it can. For tools,
+  // while no save runs (as records()).
+  const std::string& damage() const NO_THREAD_SAFETY_ANALYSIS { return damage_; }
 
   // Called before each step of a save with the step's name ("copy", "sync",
   // "record", and "change": after the record, before the change); a non-ok
   // result aborts the save as a crash there would (fault-injection tests).
   void SetFaultHook(std::function<Status(std::string_view step)> hook) { fault_ = std::move(hook); }
 
-  uint64_t generation() const { return generation_; }
-  const std::vector<Record>& records() const { return records_; }
+  uint64_t generation() const EXCLUDES(mu_) {
+    sys::LocalMutexLock lock(mu_);
+    return generation_;
+  }
+  // For tests and tools, while no save runs.
+  const std::vector<Record>& records() const NO_THREAD_SAFETY_ANALYSIS { return records_; }
   int area_fd() const { return area_.get(); }
   const Root& root() const { return root_; }
 
@@ -130,22 +153,27 @@ class Checkpoint {
  private:
   Checkpoint(const Root& root, sys::UniqueFd area, sys::UniqueFd lock)
       : root_(root), area_(std::move(area)), lock_(std::move(lock)) {}
-  Status Load(OpenMode mode);
-  Status Save(const std::string& rel, Change change);
-  bool Covered(const std::string& rel) const;
-  bool HoldsSaved(const std::string& rel) const;
+  Status Load(OpenMode mode) EXCLUDES(mu_);
+  Status BeginLocked() REQUIRES(mu_);
+  std::string MovedLocationLocked(std::string_view rel) const REQUIRES(mu_);
+  // Saves `rel` unless covered: true when a record was written.
+  Result<bool> Save(const std::string& rel, Change change) EXCLUDES(mu_);
+  bool Covered(const std::string& rel) const REQUIRES(mu_);
+  bool HoldsSaved(const std::string& rel) const REQUIRES(mu_);
   Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }
   // Journals the record; `may_wait`: under group commit it need not be
   // durable before the change (see above).
-  Status Append(Record record, bool may_wait = false);
+  Status Append(Record record, bool may_wait = false) REQUIRES(mu_);
   // Records for moved files whose own record a crash lost (in memory only).
-  Status AdoptMovedOrphans();
+  Status AdoptMovedOrphans() REQUIRES(mu_);
   Result<sys::UniqueFd> AreaDirFor(const std::string& location);
   Status SaveNode(const std::string& rel, int parent, const std::string& name, const struct stat& st,
-                  std::string other_links = "");
-  void Index(const Record& record);
-  Status SaveMultiLink(const std::string& rel, int parent, const std::string& name, const struct stat& st);
-  Status SaveTree(const std::string& rel, int parent, const std::string& name, const struct stat& st);
+                  std::string other_links = "") EXCLUDES(mu_);
+  void Index(const Record& record) REQUIRES(mu_);
+  Result<bool> SaveMultiLink(const std::string& rel, int parent, const std::string& name, const struct stat& st)
+      EXCLUDES(mu_);
+  Status SaveTree(const std::string& rel, int parent, const std::string& name, const struct stat& st)
+      EXCLUDES(mu_);
   Result<std::vector<std::string>> FindLinks(const struct stat& st);
 
   // Constant after construction.
@@ -154,16 +182,20 @@ class Checkpoint {
   sys::UniqueFd lock_;
   std::string area_name_;  // for messages
 
-  uint64_t generation_ = 0;
-  std::unique_ptr<Journal> journal_;  // null while the journal cannot be appended to
-  std::string damage_;
-  uint64_t next_seq_ = 1;
-  std::vector<Record> records_;
-  std::set<std::string> covered_;   // paths with a record other than kDirMeta
-  std::set<std::string> dir_meta_;  // paths with a kDirMeta record
-  std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_;  // (dev, ino) -> path
+  // Set before saves run (SetFaultHook is for tests); called concurrently.
   std::function<Status(std::string_view)> fault_;
-  size_t group_max_ = 0;  // 0: every record durable before its change
+
+  mutable sys::LocalMutex mu_;  // the records and indexes below; never held across a copy
+  sys::LocalMutex links_mu_;    // held through a save of a file with several links
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  std::unique_ptr<Journal> journal_ GUARDED_BY(mu_);  // null while the journal cannot be appended to
+  std::string damage_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  std::vector<Record> records_ GUARDED_BY(mu_);
+  std::set<std::string> covered_ GUARDED_BY(mu_);   // paths with a record other than kDirMeta
+  std::set<std::string> dir_meta_ GUARDED_BY(mu_);  // paths with a kDirMeta record
+  std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_ GUARDED_BY(mu_);  // (dev, ino) -> path
+  size_t group_max_ GUARDED_BY(mu_) = 0;  // 0: every record durable before its change
 };
 
 // Whether a record's location is where MoveAway puts files

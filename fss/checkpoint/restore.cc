@@ -255,6 +255,7 @@ Result<std::vector<PathChange>> ListChanges(const Root& root, const std::vector<
 }
 
 Status Checkpoint::Restore(bool show_progress) {
+  sys::LocalMutexLock lock(mu_);
   Status restored = RestoreRecords(root_, area_.get(), records_, show_progress);
   if (!damage_.empty()) {
     std::string what = "the journal is damaged (" + damage_ + "): restored what it could trust";
@@ -262,7 +263,7 @@ Status Checkpoint::Restore(bool show_progress) {
     return Error(EBADMSG, what + "; the checkpoint and its saved copies are kept");
   }
   RAMS_RETURN_IF_ERROR(restored);
-  return Begin();
+  return BeginLocked();
 }
 
 }  // namespace rams::fss

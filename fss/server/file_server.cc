@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -52,6 +53,62 @@ FileServer::FileServer(const Root& root, std::unique_ptr<Checkpoint> checkpoint)
   generation_.store(checkpoint_->generation());
 }
 
+namespace {
+
+bool Overlap(const std::string& a, const std::string& b) { return IsWithin(a, b) || IsWithin(b, a); }
+
+}  // namespace
+
+bool FileServer::Take(Claim& claim, std::initializer_list<const std::string*> rels) {
+  bool root = false;
+  for (const std::string* rel : rels) root = root || rel->empty();
+  bool busy = !root && root_claims_waiting_ != 0;
+  for (const std::string& other : claimed_) {
+    for (const std::string* rel : rels) busy = busy || Overlap(*rel, other);
+  }
+  if (busy) {
+    path_waits_.fetch_add(1);
+    if (root) ++root_claims_waiting_;
+    claims_changed_.Wait(mu_);
+    if (root) --root_claims_waiting_;
+    return false;
+  }
+  for (const std::string* rel : rels) {
+    claimed_.push_back(*rel);
+    claim.held_.push_back(*rel);
+  }
+  return true;
+}
+
+FileServer::Claim::~Claim() {
+  if (held_.empty()) return;
+  sys::LocalMutexLock lock(fs_.mu_);
+  for (const std::string& rel : held_) {
+    auto it = std::find(fs_.claimed_.begin(), fs_.claimed_.end(), rel);
+    RAMS_CHECK(it != fs_.claimed_.end());
+    fs_.claimed_.erase(it);
+  }
+  fs_.claims_changed_.NotifyAll();
+}
+
+// Resolving under mu_ makes the lookup and the claim one step: every change
+// of a name is made under a claim of its path, so no claimed path lies on
+// the way to one just resolved, and none can be changed until we are done.
+Result<Resolved> FileServer::ResolveAndClaim(Claim& claim, std::string_view path, bool follow_last) {
+  sys::LocalMutexLock lock(mu_);
+  for (;;) {
+    Result<Resolved> r = root_.Resolve(path, follow_last);
+    if (!r.ok() || Take(claim, {&r->rel})) return r;
+  }
+}
+
+void FileServer::ClaimRoot(Claim& claim) {
+  static const std::string root;
+  sys::LocalMutexLock lock(mu_);
+  while (!Take(claim, {&root})) {
+  }
+}
+
 int64_t FileServer::Save(const std::string& rel, Change change) {
   ActAsServer server;  // the area is the server's, and a save reads what the client may not
   Status s = checkpoint_->BeforeChange(rel, change);
@@ -68,11 +125,13 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
   while (slot < s.files_.size() && s.files_[slot] != nullptr) ++slot;
   if (slot >= s.limits_.max_open_files) return -EMFILE;
   bool excl_create = (flags & O_CREAT) && (flags & O_EXCL);
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, (!(flags & O_NOFOLLOW) && !excl_create) || EndsInSlash(path));
+  bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  bool follow = (!(flags & O_NOFOLLOW) && !excl_create) || EndsInSlash(path);
+  // Only an open that may save or create claims its path: reading needs no claim.
+  Claim claim(*this);
+  Result<Resolved> r = writing || (flags & O_CREAT) ? ResolveAndClaim(claim, path, follow) : root_.Resolve(path, follow);
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
-  bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   struct stat st;
   bool exists = ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (exists && excl_create) return -EEXIST;
@@ -83,7 +142,7 @@ int64_t FileServer::Open(Session& s, std::string_view path, int flags, mode_t mo
     if (errno != ENOENT) return NegErrno();
     if (int64_t e = Save(r->rel, Change::kReplace); e < 0) return e;
   }
-  // Opening a FIFO would wait for its other end while holding mu_.
+  // Opening a FIFO would wait for its other end while holding the claim.
   if (exists && S_ISFIFO(st.st_mode)) flags |= O_NONBLOCK;
   int fd = sys::RetryEintr([&] {
     return ::openat(r->parent.get(), r->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & ~umask & 07777);
@@ -114,22 +173,29 @@ int64_t FileServer::Close(Session& s, int fd) {
 // that cannot be read (longer than PATH_MAX) refuses the change rather than
 // lose its save.
 int64_t FileServer::SaveStaleWriter(Session::OpenFile& f) {
+  Claim claim(*this);
   sys::LocalMutexLock lock(mu_);
-  uint64_t now = generation_.load();
-  if (f.generation == now) return 0;
+  uint64_t now = 0;
   struct stat fst;
   if (::fstat(f.fd.get(), &fst) != 0) return NegErrno();
   std::optional<std::string> rel;
-  struct stat st;
-  Result<Resolved> opened = root_.Resolve(f.rel, false);
-  if (opened.ok() && ::fstatat(opened->parent.get(), opened->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      st.st_dev == fst.st_dev && st.st_ino == fst.st_ino) {
-    rel = f.rel;
-  } else {
-    Result<std::string> now_at = root_.CanonicalOf(f.fd.get());
-    if (!now_at.ok() && now_at.code() != ENOENT) return NegErrno(now_at.status());
-    if (now_at.ok()) rel = std::move(*now_at);
+  for (;;) {
+    now = generation_.load();
+    if (f.generation == now) return 0;
+    rel.reset();
+    struct stat st;
+    Result<Resolved> opened = root_.Resolve(f.rel, false);
+    if (opened.ok() && ::fstatat(opened->parent.get(), opened->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_dev == fst.st_dev && st.st_ino == fst.st_ino) {
+      rel = f.rel;
+    } else {
+      Result<std::string> now_at = root_.CanonicalOf(f.fd.get());
+      if (!now_at.ok() && now_at.code() != ENOENT) return NegErrno(now_at.status());
+      if (now_at.ok()) rel = std::move(*now_at);
+    }
+    if (!rel || Take(claim, {&*rel})) break;
   }
+  lock.Unlock();  // the claim keeps the name; the save may copy for long
   if (rel) {
     if (int64_t e = Save(*rel, Change::kContent); e < 0) return e;
   }

@@ -11,9 +11,18 @@
 // through a descriptor opened before the current checkpoint began saves the
 // file at that write. fss_unlink of a directory removes it whole, saved first.
 //
-// Thread safety: one FileServer serves many client threads. Path operations
-// and checkpoint changes are serialized by mu_; reads and writes through a
-// descriptor run concurrently. A Session belongs to one thread at a time.
+// Thread safety: one FileServer serves many client threads. An operation that
+// changes a path claims the canonical path(s) it saves and changes, for the
+// save and the change; one whose paths are at, above or beneath a path
+// another operation claims waits for that claim to go, then resolves its
+// paths again. So two changes of one path are serialized, and a directory
+// cannot be renamed or removed while a path beneath it is being saved or
+// changed (nor the other way round), but a save, however long its copy,
+// delays no operation on other paths. Lookups (stat, readlink, opening for
+// reading) claim nothing; Commit and RestoreCheckpoint claim the root, which
+// is above everything. mu_ is held only to resolve and claim, never across
+// a save. Reads and writes through a descriptor run concurrently. A Session
+// belongs to one thread at a time. See docs/fss.md, "Concurrent clients".
 #pragma once
 
 #include <sys/stat.h>
@@ -93,20 +102,50 @@ class FileServer {
 
   const Root& root() const { return root_; }
   // For tests, while no request runs.
-  Checkpoint& checkpoint() NO_THREAD_SAFETY_ANALYSIS { return *checkpoint_; }
+  Checkpoint& checkpoint() { return *checkpoint_; }
+  // How many times an operation waited for another's claim (tests, logs).
+  uint64_t path_waits() const { return path_waits_.load(); }
 
  private:
-  int64_t Save(const std::string& rel, Change change) REQUIRES(mu_);
+  // The paths one operation claims, released when it is destroyed.
+  class Claim {
+   public:
+    explicit Claim(FileServer& fs) : fs_(fs) {}
+    ~Claim();
+    Claim(const Claim&) = delete;
+    Claim& operator=(const Claim&) = delete;
+   private:
+    friend class FileServer;
+    FileServer& fs_;
+    std::vector<std::string> held_;
+  };
+  // Adds `rels` (canonical) to `claim` when none is at, above or beneath a
+  // path another operation claims, and no claim of the root waits (Commit is
+  // not starved): true. Else waits until a claim is released and returns
+  // false: the caller resolves its paths again and retries.
+  bool Take(Claim& claim, std::initializer_list<const std::string*> rels) REQUIRES(mu_);
+  // Resolves `path` and claims its canonical path (see Claim::Take).
+  Result<Resolved> ResolveAndClaim(Claim& claim, std::string_view path, bool follow_last) EXCLUDES(mu_);
+  // Claims the root, which is above every path: no other claim is held then.
+  void ClaimRoot(Claim& claim) EXCLUDES(mu_);
+
+  // REQUIRES: the caller claims `rel`.
+  int64_t Save(const std::string& rel, Change change);
   int64_t SaveStaleWriter(Session::OpenFile& f) EXCLUDES(mu_);
   Session::OpenFile* Writable(Session& s, int fd, int64_t* err);
 
   // Constant after construction.
   const Root& root_;
+  const std::unique_ptr<Checkpoint> checkpoint_;  // thread-safe for unrelated paths
 
-  sys::LocalMutex mu_;  // serializes path operations and checkpoint changes
-  std::unique_ptr<Checkpoint> checkpoint_ GUARDED_BY(mu_);
-  // The checkpoint generation; written under mu_, read without it to spot
-  // descriptors opened for writing before the current checkpoint began.
+  sys::LocalMutex mu_;  // resolving and claiming
+  sys::LocalCondVar claims_changed_;
+  std::vector<std::string> claimed_ GUARDED_BY(mu_);  // by operations in progress; may repeat
+  size_t root_claims_waiting_ GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> path_waits_{0};
+  // The checkpoint generation; written under a claim of the root, read
+  // without one to spot descriptors opened for writing before the current
+  // checkpoint began.
   std::atomic<uint64_t> generation_{0};
 };
 

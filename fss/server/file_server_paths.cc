@@ -28,7 +28,6 @@ int64_t SlashOnNonDirectory(const Resolved& r) {
 }
 
 int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool follow) {
-  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, follow || EndsInSlash(path));
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
@@ -39,8 +38,8 @@ int64_t FileServer::Stat(std::string_view path, struct fss_statbuf* out, bool fo
 }
 
 int64_t FileServer::Mkdir(std::string_view path, mode_t mode, mode_t umask) {
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, false);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, false);
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
   if (IsRoot(*r) || ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
@@ -50,8 +49,8 @@ int64_t FileServer::Mkdir(std::string_view path, mode_t mode, mode_t umask) {
 }
 
 int64_t FileServer::Rmdir(std::string_view path) {
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, false);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, false);
   if (!r.ok()) return NegErrno(r.status());
   if (r->dots != 0) return r->dots == 1 ? -EINVAL : -ENOTEMPTY;  // rmdir("d/."), rmdir("d/..")
   if (IsRoot(*r)) return -EBUSY;
@@ -68,8 +67,8 @@ int64_t FileServer::Rmdir(std::string_view path) {
 }
 
 int64_t FileServer::Unlink(std::string_view path) {
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, false);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, false);
   if (!r.ok()) return NegErrno(r.status());
   // "d/." names no entry: the removal of a whole directory is asked by its name.
   if (r->dots != 0) return -EISDIR;
@@ -83,11 +82,18 @@ int64_t FileServer::Unlink(std::string_view path) {
 }
 
 int64_t FileServer::Rename(std::string_view from, std::string_view to) {
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> a = root_.Resolve(from, false);
-  if (!a.ok()) return NegErrno(a.status());
-  Result<Resolved> b = root_.Resolve(to, false);
-  if (!b.ok()) return NegErrno(b.status());
+  Claim claim(*this);
+  Result<Resolved> a = Error(ENOENT, "");
+  Result<Resolved> b = Error(ENOENT, "");
+  {
+    sys::LocalMutexLock lock(mu_);
+    do {
+      a = root_.Resolve(from, false);
+      if (!a.ok()) return NegErrno(a.status());
+      b = root_.Resolve(to, false);
+      if (!b.ok()) return NegErrno(b.status());
+    } while (!Take(claim, {&a->rel, &b->rel}));
+  }
   if (IsRoot(*a) || IsRoot(*b) || a->dots != 0 || b->dots != 0) return -EBUSY;
   if (int64_t e = Exists(*a); e < 0) return e;
   if (int64_t e = SlashOnNonDirectory(*a); e < 0) return e;
@@ -108,8 +114,8 @@ int64_t FileServer::Rename(std::string_view from, std::string_view to) {
 
 int64_t FileServer::Truncate(std::string_view path, int64_t len) {
   if (len < 0) return -EINVAL;
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, true);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, true);
   if (!r.ok()) return NegErrno(r.status());
   RAMS_ASSIGN_OR_RETURN_ERRNO(struct stat st, LstatAt(r->parent.get(), r->name));
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
@@ -125,8 +131,8 @@ int64_t FileServer::Truncate(std::string_view path, int64_t len) {
 int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
   if (target.empty()) return -ENOENT;
   if (target.size() > kMaxPathBytes) return -ENAMETOOLONG;
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, false);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, false);
   if (!r.ok()) return NegErrno(r.status());
   struct stat st;
   if (IsRoot(*r) || ::fstatat(r->parent.get(), r->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return -EEXIST;
@@ -139,7 +145,6 @@ int64_t FileServer::Symlink(std::string_view target, std::string_view path) {
 
 int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
   if (len == 0) return -EINVAL;
-  sys::LocalMutexLock lock(mu_);
   Result<Resolved> r = root_.Resolve(path, EndsInSlash(path));
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
@@ -148,8 +153,8 @@ int64_t FileServer::Readlink(std::string_view path, char* buf, size_t len) {
 }
 
 int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
-  sys::LocalMutexLock lock(mu_);
-  Result<Resolved> r = root_.Resolve(path, true);
+  Claim claim(*this);
+  Result<Resolved> r = ResolveAndClaim(claim, path, true);
   if (!r.ok()) return NegErrno(r.status());
   if (int64_t e = Exists(*r); e < 0) return e;
   if (int64_t e = SlashOnNonDirectory(*r); e < 0) return e;
@@ -161,14 +166,16 @@ int64_t FileServer::Chmod(std::string_view path, mode_t mode) {
 }
 
 int64_t FileServer::Commit() {
-  sys::LocalMutexLock lock(mu_);
+  Claim claim(*this);
+  ClaimRoot(claim);
   Status s = checkpoint_->Begin();
   generation_.store(checkpoint_->generation());
   return NegErrno(s);
 }
 
 int64_t FileServer::RestoreCheckpoint() {
-  sys::LocalMutexLock lock(mu_);
+  Claim claim(*this);
+  ClaimRoot(claim);
   Status s = checkpoint_->Restore(false);
   if (!s.ok()) fprintf(stderr, "fssd: restore failed: %s\n", s.ToString().c_str());
   generation_.store(checkpoint_->generation());
