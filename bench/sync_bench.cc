@@ -12,8 +12,9 @@
 //    pthread mutex (throughput, goal >= 1.0), with fairness (max/min
 //    acquisitions per process);
 //  - crash recovery: from SIGKILL of a holder to the parked waiter's lock,
-//    median and maximum over RAMS_BENCH_KILLS kills (default 10,000), vs a
-//    robust pthread mutex (the kernel's robust list).
+//    p50, p99 and maximum over RAMS_BENCH_KILLS kills (default 100), vs a
+//    robust pthread mutex (the kernel's robust list); and the same for a
+//    RwLock held and awaited exclusively, vs the rams Mutex of the same run.
 // The measures live in sync_pingpong.h, sync_contention.h, sync_recovery.h.
 #include <sched.h>
 
@@ -120,29 +121,37 @@ bool Counters() {
   return ok;
 }
 
-// Rounds of 10 kills of each, interleaved, so that both see the same load;
-// each kill comes 0..300 ms after the waiter started to lock.
+// Rounds of 10 kills of each, interleaved, so that all see the same load;
+// each kill comes 0..300 ms after the waiter started to lock. The RwLock
+// (held and awaited exclusively) is compared with the rams Mutex of the same
+// run: pthread rwlocks are not robust, so there is no pthread anchor for it.
 bool Recovery() {
   bool ok = true;
   const char* env = getenv("RAMS_BENCH_KILLS");
   const int kills = std::max(10, env != nullptr ? atoi(env) : 100);
   constexpr int kRound = 10;
   constexpr uint32_t kMaxParkUs = 300'000;
-  std::vector<double> mine, theirs;
+  std::vector<double> mine, theirs, rwlock;
   for (int done = 0; done < kills; done += kRound) {
-    for (bool use_rams : {true, false}) {
-      std::vector<double> round = Recoveries(kRound, use_rams, kMaxParkUs, 42 + done);
-      (use_rams ? mine : theirs).insert((use_rams ? mine : theirs).end(), round.begin(), round.end());
+    for (RecoveryLock kind : {RecoveryLock::kRamsMutex, RecoveryLock::kPthreadMutex, RecoveryLock::kRamsRwLock}) {
+      std::vector<double> round = Recoveries(kRound, kind, kMaxParkUs, 42 + done);
+      std::vector<double>& into = kind == RecoveryLock::kRamsMutex     ? mine
+                                  : kind == RecoveryLock::kPthreadMutex ? theirs
+                                                                        : rwlock;
+      into.insert(into.end(), round.begin(), round.end());
     }
   }
-  std::sort(mine.begin(), mine.end());
-  std::sort(theirs.begin(), theirs.end());
+  for (std::vector<double>* v : {&mine, &theirs, &rwlock}) std::sort(v->begin(), v->end());
   const std::string anchor = "robust pthread mutex (kernel list)";
   ok &= Emit({"sync_recovery_p50", Quantile(mine, 0.5), "us", anchor, Quantile(theirs, 0.5),
               ""});
   ok &= Emit({"sync_recovery_p99", Quantile(mine, 0.99), "us", anchor, Quantile(theirs, 0.99),
               ""});
   ok &= Emit({"sync_recovery_max", mine.back(), "us", anchor, theirs.back(), ""});
+  const std::string mutex = "rams Mutex (same run; pthread rwlocks are not robust)";
+  ok &= Emit({"sync_rwlock_recovery_p50", Quantile(rwlock, 0.5), "us", mutex, Quantile(mine, 0.5), ""});
+  ok &= Emit({"sync_rwlock_recovery_p99", Quantile(rwlock, 0.99), "us", mutex, Quantile(mine, 0.99), ""});
+  ok &= Emit({"sync_rwlock_recovery_max", rwlock.back(), "us", mutex, mine.back(), ""});
   return ok;
 }
 

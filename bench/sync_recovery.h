@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 // Crash recovery for the sync benchmark: the time from SIGKILL of a mutex
 // holder to a parked waiter's successful lock, rams against a robust pthread
-// mutex.
+// mutex; and the same for a rams RwLock held exclusively (pthread rwlocks
+// are not robust: it is compared with the rams Mutex instead).
 //
 // Thread safety: single-threaded benchmark driver code (forks holders).
 #pragma once
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "rams/mutex.h"
+#include "rams/rwlock.h"
 #include "sync_bench_common.h"
 
 namespace rams::bench::sync_bench {
@@ -29,7 +31,7 @@ struct RecoveryBoard {
   std::atomic<uint32_t> done{0};          // iteration the waiter finished
   std::atomic<int64_t> locked_ns{0};      // when the waiter got the lock
   std::atomic<uint32_t> bad{0};           // a lock without the death report
-  alignas(64) std::byte lock[64];
+  alignas(64) std::byte lock[64 + 256];  // a Mutex, a pthread mutex or a RwLock
 };
 
 inline int64_t NowNs() {
@@ -37,18 +39,28 @@ inline int64_t NowNs() {
       .count();
 }
 
+enum class RecoveryLock { kRamsMutex, kPthreadMutex, kRamsRwLock };
+
 // Kills a holder `kills` times while a waiter is parked, at a random time
 // 0..max_park_us after the waiter started to lock; returns the microseconds
-// from kill() to the waiter holding the lock, sorted.
-inline std::vector<double> Recoveries(int kills, bool use_rams, uint32_t max_park_us,
+// from kill() to the waiter holding the lock, sorted. The RwLock's holder and
+// waiter lock it exclusively.
+inline std::vector<double> Recoveries(int kills, RecoveryLock kind, uint32_t max_park_us,
                                       uint32_t seed) {
+  const bool use_rams = kind != RecoveryLock::kPthreadMutex;
   Region region = use_rams ? Region::Rams() : Region::Anonymous();
   auto* board = new (region.base) RecoveryBoard();
-  auto* rmu = use_rams ? new (board->lock) rams::Mutex() : nullptr;
+  auto* rmu = kind == RecoveryLock::kRamsMutex ? new (board->lock) rams::Mutex() : nullptr;
+  static_assert(sizeof(rams::RwLock) <= sizeof(RecoveryBoard::lock));
+  auto* rw = kind == RecoveryLock::kRamsRwLock ? new (board->lock) rams::RwLock() : nullptr;
   auto* pmu = reinterpret_cast<pthread_mutex_t*>(board->lock);
   if (!use_rams) InitPthreadMutex(pmu, /*robust=*/true);
   // Lock: true when the previous holder was reported dead (then repaired).
   auto lock = [&]() -> bool {
+    if (rw != nullptr) {
+      auto r = rw->Lock();  // the exclusive holder that takes the report repairs
+      return r.ok() && *r == rams::Acquired::kOwnerDied;
+    }
     if (use_rams) {
       auto r = rmu->Lock();
       if (r.ok() && *r == rams::Acquired::kOwnerDied) {
@@ -63,7 +75,15 @@ inline std::vector<double> Recoveries(int kills, bool use_rams, uint32_t max_par
     }
     return false;
   };
-  auto unlock = [&] { use_rams ? rmu->Unlock() : (void)pthread_mutex_unlock(pmu); };
+  auto unlock = [&] {
+    if (rw != nullptr) {
+      rw->Unlock();
+    } else if (use_rams) {
+      rmu->Unlock();
+    } else {
+      (void)pthread_mutex_unlock(pmu);
+    }
+  };
   pid_t waiter = fork();
   if (waiter == 0) {
     for (uint32_t k = 1; k <= static_cast<uint32_t>(kills); ++k) {

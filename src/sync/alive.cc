@@ -195,6 +195,12 @@ void RegisterSelfAlive() {
   LockWord(s).fetch_or(FUTEX_WAITERS, std::memory_order_relaxed);
 }
 
+namespace {
+std::atomic<uint64_t> g_notices{0};
+}  // namespace
+
+uint64_t OwnerNoticeCount() { return g_notices.load(std::memory_order_relaxed); }
+
 Park ParkWatchingOwner(const std::atomic<uint32_t>* word, uint32_t expected, uint32_t owner_id,
                        std::chrono::nanoseconds wait) {
   // Relaxed: a hint; a stale false only costs one failed syscall.
@@ -222,6 +228,7 @@ Park ParkWatchingOwner(const std::atomic<uint32_t>* word, uint32_t expected, uin
   // Relaxed: compared only; the liveness check that follows reads /proc.
   if (r == 1 || alive.load(std::memory_order_relaxed) != alive_seen) {
     FutexWake(&alive, INT_MAX);  // the kernel woke only one of us
+    g_notices.fetch_add(1, std::memory_order_relaxed);  // a count, ordering nothing
     return Park::kOwnerNotice;
   }
   return Park::kWoken;

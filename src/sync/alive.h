@@ -48,4 +48,8 @@ enum class Park { kWoken, kRanOut, kOwnerNotice };
 Park ParkWatchingOwner(const std::atomic<uint32_t>* word, uint32_t expected, uint32_t owner_id,
                        std::chrono::nanoseconds wait);
 
+// How many parks in this process ended with kOwnerNotice (tests and the
+// benchmark tell a notice from a slice running out by it).
+uint64_t OwnerNoticeCount();
+
 }  // namespace rams::internal

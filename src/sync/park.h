@@ -17,6 +17,7 @@
 #include "rams/status.h"
 #include "rams/sync_common.h"
 #include "cpu_relax.h"
+#include "sync/alive.h"
 #include "sync/owner.h"
 #include "sync/owner_domain.h"
 
@@ -60,10 +61,15 @@ void SleepFor(std::chrono::nanoseconds wait);
 // may change. After a slice runs out calls reap(), which looks for dead
 // holders and returns true when it released something. ETIMEDOUT when the
 // deadline passes.
+// `watch()`, read before each park, names the one holder whose death the
+// waiter is waiting on (0: none or several, e.g. readers): the park then
+// also ends at that holder's death notice (alive.h, ParkWatchingOwner), and
+// reap() runs at once rather than at the end of the slice. It must return 0
+// for an owner on another host (Owners::remote()): its alive word is not here.
 // `tuning` is the object's (TuningFor, Owners::Tuning).
-template <class Attempt, class Reap>
+template <class Attempt, class Reap, class Watch>
 Status BlockOn(const SyncTuning& tuning, uint32_t& word, uint32_t& waiters,
-               const Deadline& deadline, Attempt attempt, Reap reap) {
+               const Deadline& deadline, Attempt attempt, Reap reap, Watch watch) {
   if (!deadline.zero()) {
     for (uint32_t i = 0; i < tuning.spin_iterations; ++i) {
       if (std::optional<Status> done = attempt()) return *std::move(done);
@@ -71,6 +77,7 @@ Status BlockOn(const SyncTuning& tuning, uint32_t& word, uint32_t& waiters,
     }
   }
   std::chrono::nanoseconds slice = tuning.first_slice;
+  uint32_t watched = 0;
   for (;;) {
     // seq_cst: the increment comes before our read of `word` and attempt's
     // reads; a releaser changes its state, then `word`, then reads waiters.
@@ -78,14 +85,38 @@ Status BlockOn(const SyncTuning& tuning, uint32_t& word, uint32_t& waiters,
     AsAtomic(waiters).fetch_add(1);
     uint32_t seen = AsAtomic(word).load();
     std::optional<Status> done = attempt();
-    bool ran_out = !done && ParkSlice(word, seen, slice, deadline);
+    bool ran_out = false;
+    bool notice = false;
+    if (!done) {
+      const uint32_t owner = watch();
+      if (owner != watched) {
+        watched = owner;
+        slice = tuning.first_slice;  // a new holder: its own slices
+      }
+      const std::chrono::nanoseconds wait = deadline.Clip(slice);
+      if (owner == 0 || wait <= std::chrono::nanoseconds(0)) {
+        ran_out = ParkSlice(word, seen, slice, deadline);
+      } else {
+        const Park park = ParkWatchingOwner(&AsAtomic(word), seen, owner, wait);
+        ran_out = park != Park::kWoken;
+        notice = park == Park::kOwnerNotice;
+      }
+    }
     AsAtomic(waiters).fetch_sub(1);
     if (done) return *std::move(done);
     if (!ran_out) continue;
     if (reap()) continue;
     if (deadline.Expired()) return Error(ETIMEDOUT, "wait");
-    slice = NextSlice(slice, tuning);
+    // After a notice the holder may still look alive for a moment (an exec
+    // in progress): look again soon.
+    slice = notice ? tuning.first_slice : NextSlice(slice, tuning);
   }
+}
+
+template <class Attempt, class Reap>
+Status BlockOn(const SyncTuning& tuning, uint32_t& word, uint32_t& waiters,
+               const Deadline& deadline, Attempt attempt, Reap reap) {
+  return BlockOn(tuning, word, waiters, deadline, attempt, reap, [] { return uint32_t{0}; });
 }
 
 // Bumps `word` and wakes every parked waiter if `waiters` says there may be

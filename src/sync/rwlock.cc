@@ -21,6 +21,17 @@ constexpr uint32_t kReaderDied = 1u << 1;
 
 uint32_t FirstSlot(uint32_t self) { return (self * 2654435761u) % RwLock::kReaderSlots; }
 
+// The writer (in `writer`, RwLock::writer_) whose death a waiter can be told
+// of early (alive.h): the exclusive holder, or a writer waiting for readers
+// to drain, which keeps new readers out as much. Readers are many: their
+// deaths are still found when a slice runs out.
+uint32_t WriterToWatch(uint32_t& writer, const internal::Owners& owners) {
+  if (owners.remote()) return 0;  // another host's threads have no alive word here
+  // Relaxed: a hint for the park; futex_waitv re-reads the words it waits on.
+  uint32_t id = internal::AsAtomic(writer).load(std::memory_order_relaxed) & internal::kOwnerIdMask;
+  return id == owners.self() ? 0 : id;
+}
+
 }  // namespace
 
 using internal::AsAtomic;
@@ -87,7 +98,7 @@ Result<Acquired> RwLock::LockShared(Timeout timeout) {
   internal::Deadline deadline(timeout);
   Status s = internal::BlockOn(
       owners.Tuning(), epoch_, waiters_, deadline, [&] { return TryAcquireShared(self); },
-      [&] { return ReapDeadWriter(self) || ReapDeadReaders(); });
+      [&] { return ReapDeadWriter(self) || ReapDeadReaders(); }, [&] { return WriterToWatch(writer_, owners); });
   if (!s.ok()) {
     if (s.code() == ETIMEDOUT && deadline.zero()) return Error(EBUSY, "trylock rwlock shared");
     return Error(s.code(), "lock rwlock shared");
@@ -148,7 +159,7 @@ Result<Acquired> RwLock::Lock(Timeout timeout) {
     return std::nullopt;
   };
   Status s = internal::BlockOn(owners.Tuning(), epoch_, waiters_, deadline, claim,
-                               [&] { return ReapDeadWriter(self); });
+                               [&] { return ReapDeadWriter(self); }, [&] { return WriterToWatch(writer_, owners); });
   if (s.ok()) {
     // Readers that came before us drain; new ones back off.
     auto drained = [&]() -> std::optional<Status> {
