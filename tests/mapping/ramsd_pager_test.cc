@@ -34,15 +34,20 @@ namespace {
 
 constexpr uint64_t kPages = 8;
 
-class RamsdPagerTest : public ::testing::Test {
+// A home ramsd exporting a segment of `pages` pages and two host ramsds
+// running their pagers (with `host_args` more).
+class HomeAndHostsTest : public ::testing::Test {
  protected:
+  HomeAndHostsTest(uint64_t pages, std::vector<std::string> host_args)
+      : seg_(pages * kPageBytes, "pagerhome"), host_args_(std::move(host_args)) {}
   void SetUp() override {
-    test_wire::FillPages(seg_, kPages);
     home_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
     for (int h = 0; h < 2; ++h) {
       sockets_[h] = "@rams-ramsd-pager-" + std::to_string(getpid()) + "-" + std::to_string(h);
-      hosts_[h].Start({"--export", local_[h].name(), "--http", "127.0.0.1:0", "--pager-socket",
-                       sockets_[h]});
+      std::vector<std::string> args = {"--export", local_[h].name(), "--http", "127.0.0.1:0",
+                                       "--pager-socket", sockets_[h]};
+      args.insert(args.end(), host_args_.begin(), host_args_.end());
+      hosts_[h].Start(args);
     }
     name_ = "127.0.0.1:" + std::to_string(home_.port()) + "/" + seg_.name();
     if (test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments") == UINT64_MAX) {
@@ -50,13 +55,23 @@ class RamsdPagerTest : public ::testing::Test {
     }
   }
 
-  test::TempSegment seg_{kPages * kPageBytes, "pagerhome"};
+  test::TempSegment seg_;
+  const std::vector<std::string> host_args_;
   test::TempSegment local_[2] = {test::TempSegment(kPageBytes, "pagerA"),
                                  test::TempSegment(kPageBytes, "pagerB")};
   test::RamsdProcess home_;
   test::RamsdProcess hosts_[2];
   std::string sockets_[2];
   std::string name_;
+};
+
+class RamsdPagerTest : public HomeAndHostsTest {
+ protected:
+  RamsdPagerTest() : HomeAndHostsTest(kPages, {}) {}
+  void SetUp() override {
+    test_wire::FillPages(seg_, kPages);
+    HomeAndHostsTest::SetUp();
+  }
 };
 
 TEST_F(RamsdPagerTest, AProcessMapsThroughRemoteAttachmentAndAnotherHostSeesItsWrite) {
@@ -224,21 +239,11 @@ TEST_F(RamsdPagerTest, PagesLostWithAKilledHostAreReportedOnceThroughTheApi) {
 
 // Two host ramsds whose pagers keep at most kCachePages pages of a segment
 // four times as large (--map-cache-pages).
-class RamsdPagerCacheTest : public ::testing::Test {
+class RamsdPagerCacheTest : public HomeAndHostsTest {
  protected:
   static constexpr uint64_t kCachePages = 16, kBigPages = 4 * kCachePages;
-  void SetUp() override {
-    home_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
-    for (int h = 0; h < 2; ++h) {
-      sockets_[h] = "@rams-ramsd-cache-" + std::to_string(getpid()) + "-" + std::to_string(h);
-      hosts_[h].Start({"--export", local_[h].name(), "--http", "127.0.0.1:0", "--pager-socket",
-                       sockets_[h], "--map-cache-pages", std::to_string(kCachePages)});
-    }
-    name_ = "127.0.0.1:" + std::to_string(home_.port()) + "/" + seg_.name();
-    if (test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments") == UINT64_MAX) {
-      GTEST_SKIP() << "ramsd started without its host pager (userfaultfd cannot serve here)";
-    }
-  }
+  RamsdPagerCacheTest()
+      : HomeAndHostsTest(kBigPages, {"--map-cache-pages", std::to_string(kCachePages)}) {}
   uint64_t Metric(int host, const std::string& name) {
     return test::ScrapeMetric(hosts_[host].http_port(), name);
   }
@@ -246,14 +251,6 @@ class RamsdPagerCacheTest : public ::testing::Test {
   static std::byte Pattern(uint64_t pg, size_t i, int host) {
     return std::byte((pg * 131 + i * 7 + host * 17 + 1) & 0xff);
   }
-
-  test::TempSegment seg_{kBigPages * kPageBytes, "cachehome"};
-  test::TempSegment local_[2] = {test::TempSegment(kPageBytes, "cacheA"),
-                                 test::TempSegment(kPageBytes, "cacheB")};
-  test::RamsdProcess home_;
-  test::RamsdProcess hosts_[2];
-  std::string sockets_[2];
-  std::string name_;
 };
 
 // Host A writes every byte of the segment through a cache of a quarter of
