@@ -41,9 +41,13 @@ Status Call(int sock, const PagerRequest& req, int send_fd, PagerReply* reply,
 }
 
 // Liveness of the other hosts of a mapping domain, from the home. A dead
-// index stays dead for the domain's life (the home never revives one), so
-// deaths are kept; the rest is asked again after kFreshFor, so that a
-// waiter's slices cost the home at most one question each.
+// index may be handed out again (every index of a new directory starts
+// dead, and the one dead longest is reused when none is left), so a death
+// is only believed from an answer asked after the caller read the owner id
+// (a fresh question, whatever the cache holds): a host that got the index
+// since wrote its owner ids after the home gave it out. Other answers are
+// reused for kFreshFor (they err on "alive"), so that a waiter's slices
+// cost the home at most one question each.
 class HomeHostLiveness final : public internal::HostLiveness {
  public:
   HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask)
@@ -52,14 +56,14 @@ class HomeHostLiveness final : public internal::HostLiveness {
   internal::Liveness CheckHost(uint32_t index) override {
     if (index == 0 || index > internal::kMaxHostIndex) return internal::Liveness::kUnknown;
     std::lock_guard lock(mu_);
-    if (Bit(dead_, index)) return internal::Liveness::kDead;
     const auto now = std::chrono::steady_clock::now();
-    if (!asked_ || now - asked_at_ >= kFreshFor) {
+    if (!asked_ || now - asked_at_ >= kFreshFor || Bit(dead_, index)) {
+      asked_ = false;
       Result<HostStates> r = ask_();
-      // Another domain: the home restarted and forgot this one; its answer
-      // says nothing about our hosts (cannot tell).
+      // Another domain: the home knows no such mapping (it lost it); its
+      // answer says nothing about our hosts (cannot tell).
       if (!r.ok() || r->domain != domain_) return internal::Liveness::kUnknown;
-      for (size_t w = 0; w < dead_.size(); ++w) dead_[w] |= r->dead[w];
+      dead_ = r->dead;
       live_ = r->live;
       asked_ = true;
       asked_at_ = now;
