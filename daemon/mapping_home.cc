@@ -267,6 +267,17 @@ MappingHome::HostStates MappingHome::OwnerHosts(const std::string& segment) cons
   return out;
 }
 
+MappingHome::ProbeTarget MappingHome::OwnerProbeTarget(const std::string& segment,
+                                                       uint32_t index) const {
+  auto it = directories_.find(segment);
+  if (it == directories_.end() || index == 0 || index >= it->second->owners.size()) return {};
+  const OwnerSlot& o = it->second->owners[index];
+  if (o.state == OwnerSlot::State::kDead) return {.dead = true};
+  auto host = hosts_.find(o.host_id);
+  if (host == hosts_.end()) return {};
+  return {.host = host->second, .local_domain = o.local_domain};
+}
+
 std::shared_ptr<const std::atomic<uint64_t>> MappingHome::Wakes(
     const std::string& segment) const {
   auto it = directories_.find(segment);

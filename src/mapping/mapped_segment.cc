@@ -50,8 +50,16 @@ Status Call(int sock, const PagerRequest& req, int send_fd, PagerReply* reply,
 // cost the home at most one question each.
 class HomeHostLiveness final : public internal::HostLiveness {
  public:
-  HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask)
-      : domain_(domain), ask_(std::move(ask)) {}
+  HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask,
+                   std::function<Result<internal::Liveness>(uint32_t, uint32_t)> ask_thread)
+      : domain_(domain), ask_(std::move(ask)), ask_thread_(std::move(ask_thread)) {}
+
+  // One question each time (no cache): a waiter asks once per parking slice.
+  internal::Liveness CheckThread(uint32_t index, uint32_t tid) override {
+    if (!ask_thread_) return internal::Liveness::kUnknown;
+    Result<internal::Liveness> r = ask_thread_(index, tid);
+    return r.ok() ? *r : internal::Liveness::kUnknown;
+  }
 
   internal::Liveness CheckHost(uint32_t index) override {
     if (index == 0 || index > internal::kMaxHostIndex) return internal::Liveness::kUnknown;
@@ -79,6 +87,7 @@ class HomeHostLiveness final : public internal::HostLiveness {
   }
   const uint64_t domain_;
   const std::function<Result<HostStates>()> ask_;
+  const std::function<Result<internal::Liveness>(uint32_t, uint32_t)> ask_thread_;
   std::mutex mu_;  // one question at a time; guards the rest
   std::array<uint64_t, 4> dead_{};
   std::array<uint64_t, 4> live_{};
@@ -154,7 +163,8 @@ Status MappedSegment::RegisterOwners(const PagerReply& reply, MapOptions& option
     return Error(EPROTO, "map: bad owner domain from the pager");
   }
   auto liveness =
-      std::make_unique<HomeHostLiveness>(reply.owner_domain, std::move(options.host_states));
+      std::make_unique<HomeHostLiveness>(reply.owner_domain, std::move(options.host_states),
+                                         std::move(options.thread_state));
   RAMS_RETURN_IF_ERROR(internal::RegisterOwnerDomain(
       base_, size_bytes_,
       internal::OwnerDomain{.domain = reply.owner_domain, .host_index = reply.owner_index,

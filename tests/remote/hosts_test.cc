@@ -160,6 +160,25 @@ int WithMapping(const Host& home, const std::string& name,
 constexpr int kMatrixN = 1024;
 constexpr uint64_t kMatrixBytes = uint64_t{3} * kMatrixN * kMatrixN * sizeof(double);
 
+// Locks the Mutex at `at`, whose owner is dead: kOwnerDied (within 30 s),
+// made consistent, then a clean lock. 0, or which step failed.
+int TakeOverFromADeadOwner(std::byte* at) {
+  auto mu = Mutex::Attach(at);
+  if (!mu.ok()) return 1;
+  auto r = (*mu)->Lock(std::chrono::seconds(30));
+  if (!r.ok()) {
+    std::fprintf(stderr, "lock: %s\n", r.status().ToString().c_str());
+    return 2;
+  }
+  if (*r != Acquired::kOwnerDied) return 3;
+  (*mu)->MarkConsistent();
+  (*mu)->Unlock();
+  auto again = (*mu)->Lock(std::chrono::seconds(5));
+  if (!again.ok() || *again != Acquired::kClean) return 4;
+  (*mu)->Unlock();
+  return 0;
+}
+
 // Starts ramsd on host 0 exporting `name` and a pager on every host (the
 // home's own processes map through its pager and the home's directory too).
 // The matrix test's segment is larger.
@@ -200,6 +219,31 @@ class MappedHostsTest : public HostsTest {
     close(ready[0]);
     EXPECT_TRUE(held) << "the holder on host 1 did not get ready";
     return holder;
+  }
+  // TakeOverFromADeadOwner on the Mutex at the start of the mapping, by a
+  // process of host 2.
+  int TakeOverOnHost2() {
+    return hosts_.host(2).Run([&] {
+      alarm(60);
+      return WithMapping(home(), name_, [](std::byte* base) {
+        return TakeOverFromADeadOwner(base);
+      });
+    });
+  }
+  // A Mutex made at the start of the mapping, and a process on host 1
+  // holding it (SpawnHolder).
+  HostProcess HoldAMutexOnHost1() {
+    EXPECT_EQ(hosts_.host(1).Run([&] {
+                return WithMapping(home(), name_, [](std::byte* base) {
+                  new (base) Mutex();
+                  return 0;
+                });
+              }),
+              0);
+    return SpawnHolder([](std::byte* base) {
+      auto mu = Mutex::Attach(base);
+      return mu.ok() && (*mu)->Lock().ok() ? 0 : 1;
+    });
   }
   std::string name_;
   std::optional<HostRamsd> ramsd_;
@@ -649,42 +693,13 @@ TEST_F(MappedHostsTest, BarrierAcrossThreeHosts) {
   for (const HostProcess& m : members) EXPECT_EQ(Host::Wait(m), 0);
 }
 
-// Locks the Mutex at `at`, whose owner is dead: kOwnerDied (within 30 s),
-// made consistent, then a clean lock. 0, or which step failed.
-int TakeOverFromADeadOwner(std::byte* at) {
-  auto mu = Mutex::Attach(at);
-  if (!mu.ok()) return 1;
-  auto r = (*mu)->Lock(std::chrono::seconds(30));
-  if (!r.ok()) {
-    std::fprintf(stderr, "lock: %s\n", r.status().ToString().c_str());
-    return 2;
-  }
-  if (*r != Acquired::kOwnerDied) return 3;
-  (*mu)->MarkConsistent();
-  (*mu)->Unlock();
-  auto again = (*mu)->Lock(std::chrono::seconds(5));
-  if (!again.ok() || *again != Acquired::kClean) return 4;
-  (*mu)->Unlock();
-  return 0;
-}
-
 // A rams::Mutex held by a thread of host 1 when host 1 dies (its process
 // and its pager SIGKILLed): a locker on host 2 first finds it held by a live
 // owner (EBUSY, not a death), then, once the home has cut host 1 off,
 // acquires it with kOwnerDied, makes it consistent, and it works again.
 TEST_F(MappedHostsTest, MutexOwnerDiesWithItsHost) {
   if (IsSkipped()) return;
-  ASSERT_EQ(hosts_.host(1).Run([&] {
-              return WithMapping(home(), name_, [](std::byte* base) {
-                new (base) Mutex();
-                return 0;
-              });
-            }),
-            0);
-  HostProcess holder = SpawnHolder([](std::byte* base) {
-    auto mu = Mutex::Attach(base);
-    return mu.ok() && (*mu)->Lock().ok() ? 0 : 1;
-  });
+  HostProcess holder = HoldAMutexOnHost1();
   ASSERT_FALSE(HasFailure());
   EXPECT_EQ(hosts_.host(2).Run([&] {
               return WithMapping(home(), name_, [](std::byte* base) {
@@ -698,13 +713,31 @@ TEST_F(MappedHostsTest, MutexOwnerDiesWithItsHost) {
   kill(holder.pid, SIGKILL);
   kill(pagers_[1]->pid(), SIGKILL);
   EXPECT_EQ(Host::Wait(holder), 128 + SIGKILL);
+  EXPECT_EQ(TakeOverOnHost2(), 0);
+}
+
+// A rams::Mutex held by a process of host 1 that is SIGKILLed while host 1's
+// pager lives on (so the home's lease on host 1 holds): a locker on host 2
+// asks the home about that owner (OWNER_ALIVE), the home asks host 1's pager
+// (OWNER_PROBE), which sees the thread gone; the lock is taken over with
+// kOwnerDied. While the holder lives the answer is "alive": the lock waits.
+TEST_F(MappedHostsTest, MutexOwnerDiesOnAHostWhosePagerLivesOn) {
+  if (IsSkipped()) return;
+  HostProcess holder = HoldAMutexOnHost1();
+  ASSERT_FALSE(HasFailure());
   EXPECT_EQ(hosts_.host(2).Run([&] {
-              alarm(60);
               return WithMapping(home(), name_, [](std::byte* base) {
-                return TakeOverFromADeadOwner(base);
+                auto mu = Mutex::Attach(base);
+                if (!mu.ok()) return 1;
+                auto r = (*mu)->Lock(std::chrono::milliseconds(300));
+                return r.code() == ETIMEDOUT ? 0 : 2;  // a live owner keeps it
               });
             }),
             0);
+  kill(holder.pid, SIGKILL);
+  EXPECT_EQ(Host::Wait(holder), 128 + SIGKILL);
+  EXPECT_EQ(TakeOverOnHost2(), 0);
+  EXPECT_EQ(kill(pagers_[1]->pid(), 0), 0);  // host 1's pager is still up
 }
 
 // Sync objects made in the mapping before the home's ramsd restarted: a

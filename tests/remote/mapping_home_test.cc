@@ -27,10 +27,11 @@ constexpr uint64_t kPage = wire::kPageBytes;
 // A raw host: HELLO asking for mapping, then OPEN of the segment.
 class Host {
  public:
-  Host(uint16_t port, const std::string& segment, bool mapping = true, bool read_only = false)
+  Host(uint16_t port, const std::string& segment, bool mapping = true, bool read_only = false,
+       uint64_t more_features = 0)
       : c_(port) {
     c_.SendMsg(wire::Opcode::kHello, 1,
-               wire::HelloRequest{.features = wire::kAllFeatures |
+               wire::HelloRequest{.features = wire::kAllFeatures | more_features |
                                               (mapping ? wire::kFeatureMapping : 0)});
     auto hello = c_.Receive();
     EXPECT_TRUE(hello && hello->first.status == 0);
@@ -566,6 +567,91 @@ TEST_F(MappingHomeTest, TheDomainOutlivesARestartAndEarlierIndexesAreDead) {
   EXPECT_TRUE(Bit(states.live, r.host_index));
   EXPECT_FALSE(Bit(states.live, before) && before != r.host_index);
   EXPECT_TRUE(before == r.host_index || Bit(states.dead, before));  // the earlier owner: dead
+}
+
+// OWNER_ALIVE about a live host's thread is forwarded to that host as an
+// OWNER_PROBE (with the PID-namespace domain its MAP_OWNER named) and its
+// answer goes back to the asker; an error reply, a host that ends before
+// answering, or a host that takes no probes is "cannot tell"; a dead index,
+// or one never handed out, is dead at once.
+TEST_F(MappingHomeTest, OwnerAliveIsAskedOfTheOwnersHost) {
+  Start();
+  Host owner(ramsd_.port(), seg_.name(), true, false, wire::kFeatureOwnerProbe);
+  const uint32_t index = AskOwner(owner, 11, 0x1234).host_index;
+  Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+  auto ask = [&](uint64_t id, uint32_t host_index) {
+    plain.raw().SendMsg(wire::Opcode::kOwnerAlive, id,
+                        wire::OwnerAliveRequest{.handle = plain.handle(),
+                                                .host_index = host_index, .tid = 42});
+  };
+  auto state = [&](uint64_t id) {
+    auto f = plain.Expect(id);
+    EXPECT_EQ(f.first.status, 0u);
+    auto r = wire::OwnerStateReply::Decode(f.second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->state : 99u;
+  };
+  // The probe, as the owner's host sees it.
+  auto probe = [&] {
+    auto f = owner.raw().Receive();
+    EXPECT_TRUE(f.has_value());
+    if (!f) return wire::FrameHeader{};
+    EXPECT_EQ(f->first.opcode, static_cast<uint8_t>(wire::Opcode::kOwnerProbe));
+    EXPECT_NE(f->first.request_id & wire::kServerRequestIdBit, 0u);
+    auto r = wire::OwnerProbeRequest::Decode(f->second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) {
+      EXPECT_EQ(r->handle, owner.handle());
+      EXPECT_EQ(r->tid, 42u);
+      EXPECT_EQ(r->local_domain, 0x1234u);
+    }
+    return f->first;
+  };
+  ask(20, index);
+  wire::FrameHeader p = probe();
+  owner.raw().SendFrame({.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id},
+                        wire::OwnerStateReply{.state = wire::kOwnerDead});
+  EXPECT_EQ(state(20), wire::kOwnerDead);
+  ask(21, index);
+  p = probe();
+  owner.raw().SendFrame({.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id},
+                        wire::OwnerStateReply{.state = wire::kOwnerAlive});
+  EXPECT_EQ(state(21), wire::kOwnerAlive);
+  ask(22, index);
+  p = probe();
+  owner.raw().SendBytes(wire::EncodeFrame(
+      {.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id, .status = EIO},
+      {}));
+  EXPECT_EQ(state(22), wire::kOwnerCannotTell);
+  // A host without the probe bit: cannot tell, at once.
+  Host quiet(ramsd_.port(), seg_.name());
+  const uint32_t quiet_index = AskOwner(quiet, 12, 0x1234).host_index;
+  ask(23, quiet_index);
+  EXPECT_EQ(state(23), wire::kOwnerCannotTell);
+  // An index never handed out names an owner of an earlier directory: dead.
+  uint32_t unused = 1;
+  while (unused == index || unused == quiet_index) ++unused;
+  ask(24, unused);
+  EXPECT_EQ(state(24), wire::kOwnerDead);
+  // The owner's host ends with a probe unanswered: the asker is told
+  // "cannot tell", and the index is dead from then on.
+  ask(25, index);
+  (void)probe();
+  owner.raw().ShutdownWrite();
+  EXPECT_EQ(state(25), wire::kOwnerCannotTell);
+  ask(26, index);
+  EXPECT_EQ(state(26), wire::kOwnerDead);
+  // A malformed probe reply cuts its sender off.
+  Host hostile(ramsd_.port(), seg_.name(), true, false, wire::kFeatureOwnerProbe);
+  const uint32_t hostile_index = AskOwner(hostile, 13, 0x99).host_index;
+  ask(27, hostile_index);
+  auto f = hostile.raw().Receive();
+  ASSERT_TRUE(f.has_value());
+  hostile.raw().SendFrame(
+      {.opcode = f->first.opcode, .flags = wire::kFlagReply, .request_id = f->first.request_id},
+      wire::OwnerStateReply{.state = 7});
+  EXPECT_EQ(state(27), wire::kOwnerCannotTell);
+  EXPECT_TRUE(hostile.raw().ClosedByServer());
 }
 
 TEST_F(MappingHomeTest, NoMappingFlagKeepsTheFeatureOff) {
