@@ -55,6 +55,7 @@ rams::Result<std::unique_ptr<PagerService>> PagerService::Start(PagerServiceOpti
   }
   rams::mapping::HostPagerOptions pager_options{.socket_path = path};
   pager_options.tuning.readahead_pages = options.readahead_pages;
+  pager_options.tuning.cache_pages = options.cache_pages;
   pager_options.provider = [o = options](std::string_view name) { return Provide(o, name); };
   RAMS_ASSIGN_OR_RETURN(std::unique_ptr<rams::mapping::HostPager> pager,
                         rams::mapping::HostPager::Start(std::move(pager_options)));

@@ -28,6 +28,7 @@ struct PagerServiceOptions {
   std::chrono::milliseconds connect_timeout{5000};  // bounds an OPEN of an unreachable home
   std::chrono::microseconds busy_poll{0};  // the sessions to homes poll this long before sleeping
   uint32_t readahead_pages = rams::mapping::kDefaultReadAheadPages;  // PagerTuning's
+  uint64_t cache_pages = rams::mapping::kDefaultCachePages;          // PagerTuning's
 };
 
 class PagerService {

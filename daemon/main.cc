@@ -5,6 +5,7 @@
 //         [--key-file F] [--config F] [--http ADDR:PORT [--http-public]]
 //         [--max-connections N] [--handshake-timeout-ms MS]
 //         [--pager-socket PATH | --no-pager] [--pager-key-file F] [--pager-mode MODE]
+//         [--map-readahead-pages N] [--map-cache-pages N]
 //         [--kernel-channel]
 //
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
@@ -121,6 +122,7 @@ struct CommandLine {
   uint32_t busy_poll_us = 0;
   uint32_t recall_timeout_ms = 2000;
   uint32_t map_readahead_pages = rams::mapping::kDefaultReadAheadPages;
+  uint64_t map_cache_pages = rams::mapping::kDefaultCachePages;
   bool http_public = false;
   bool no_mapping = false;
   bool no_pager = false;
@@ -171,6 +173,11 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.add_option("--map-readahead-pages", c.map_readahead_pages,
                  "host pager: pages a sequential read miss asks the home for (1: no read-ahead)")
       ->capture_default_str()->check(CLI::Range(1u, rams::mapping::kMaxReadAheadPages));
+  app.add_option("--map-cache-pages", c.map_cache_pages,
+                 "host pager: resident 4 KiB pages per mapped segment; past it the oldest page "
+                 "is evicted (written back first when dirty)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, rams::mapping::kMaxCachePages));
   app.add_option("--pager-key-file", c.pager_key_file,
                  "key file for the homes the pager maps from (default: --key-file)");
   app.add_option("--pager-mode", c.pager_mode,
@@ -235,7 +242,8 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
 rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
   ramsd::PagerServiceOptions o{.socket_path = c.pager_socket,
                                .busy_poll = std::chrono::microseconds(c.busy_poll_us),
-                               .readahead_pages = c.map_readahead_pages};
+                               .readahead_pages = c.map_readahead_pages,
+                               .cache_pages = c.map_cache_pages};
   if (o.socket_path.empty()) return rams::Error(EINVAL, "--pager-socket: empty");
   const std::string& key_file = c.pager_key_file.empty() ? c.key_file : c.pager_key_file;
   if (!key_file.empty()) {

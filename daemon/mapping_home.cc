@@ -62,11 +62,13 @@ class AttachmentMemory : public mapping::PageMemory {
   rams::Attachment* a_;
 };
 
-// The segment's mapping domain: a value of this epoch and name, never a
-// local domain's 0 or 1 (and, being a 64-bit hash, as good as never
-// another PID namespace's).
-uint64_t MappingDomain(uint64_t epoch, const std::string& name) {
-  uint64_t h = 1469598103934665603ull ^ epoch;  // FNV-1a over the name, seeded
+// The segment's mapping domain: a value of the segment (its name and its
+// creation time), the same across restarts of this ramsd so that sync
+// objects made in the mapping before a restart remain usable after it;
+// never a local domain's 0 or 1 (and, being a 64-bit hash, as good as
+// never another PID namespace's).
+uint64_t MappingDomain(int64_t created_unix_ns, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ static_cast<uint64_t>(created_unix_ns);  // FNV-1a, seeded
   for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
   h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ull;
@@ -76,9 +78,12 @@ uint64_t MappingDomain(uint64_t epoch, const std::string& name) {
 
 // One entry of a segment's owner table: which mapping session (and PID
 // namespace behind it) an index names.
+// A directory starts with every index dead (died_at 0): any owner id the
+// segment's data holds was written under an earlier directory (before a
+// restart of this ramsd), whose hosts' processes lost their mappings with it.
 struct OwnerSlot {
-  enum class State : uint8_t { kFree, kLive, kDead };
-  State state = State::kFree;
+  enum class State : uint8_t { kLive, kDead };
+  State state = State::kDead;
   uint64_t host_id = 0;
   uint64_t local_domain = 0;
   uint64_t died_at = 0;  // order of deaths: the longest dead is reused first
@@ -95,12 +100,18 @@ struct MappingHome::Directory {
         dir((attachment->info().size_bytes + mapping::kDirectoryPageBytes - 1) /
                 mapping::kDirectoryPageBytes,
             &memory, timeout),
-        domain(MappingDomain(epoch, name)) {}
+        domain(MappingDomain(attachment->info().created_unix_ns, name)),
+        first_index(static_cast<uint32_t>(epoch % rams::wire::kMaxOwnerHosts) + 1) {}
   std::string name;
   std::unique_ptr<rams::Attachment> attachment;
   AttachmentMemory memory;
   mapping::PageDirectory dir;
   const uint64_t domain;
+  // Where the search for an index to hand out starts (1..255), a value of the
+  // epoch: the indexes of an earlier directory, which objects in the data
+  // may still name, are not its first choices (an index handed out again
+  // makes such an owner look held by the new host: stuck, never two holders).
+  const uint32_t first_index;
   std::array<OwnerSlot, rams::wire::kMaxOwnerHosts + 1> owners;  // [0]: the home, unused
   // WAKEs on the segment; read by parked WAITs on pool threads.
   std::shared_ptr<std::atomic<uint64_t>> wakes = std::make_shared<std::atomic<uint64_t>>(0);
@@ -212,15 +223,14 @@ rams::Result<MappingHome::OwnerIndex> MappingHome::AssignOwnerIndex(Session* hos
   RAMS_ASSIGN_OR_RETURN(Directory * d, Find(segment, true, read_only_export));
   using State = OwnerSlot::State;
   uint32_t held = 0;
-  uint32_t free_index = 0;
   uint32_t reuse_index = 0;
-  for (uint32_t i = 1; i < d->owners.size(); ++i) {
+  const uint32_t slots = static_cast<uint32_t>(d->owners.size()) - 1;
+  for (uint32_t n = 0; n < slots; ++n) {
+    const uint32_t i = (d->first_index - 1 + n) % slots + 1;
     const OwnerSlot& o = d->owners[i];
     if (o.state == State::kLive && o.host_id == host_id) {
       if (o.local_domain == local_domain) return OwnerIndex{d->domain, i};
       ++held;
-    } else if (o.state == State::kFree && free_index == 0) {
-      free_index = i;
     } else if (o.state == State::kDead &&
                (reuse_index == 0 || o.died_at < d->owners[reuse_index].died_at)) {
       reuse_index = i;
@@ -230,10 +240,12 @@ rams::Result<MappingHome::OwnerIndex> MappingHome::AssignOwnerIndex(Session* hos
     return Error(ENOSPC, "MAP_OWNER: this session holds " + std::to_string(held) +
                              " host indexes of " + segment);
   }
-  // A dead index is reused only when no index was never used: an object
-  // still naming its dead owner then looks owned by the new host, which
-  // errs on the side of "alive" (docs/remote-mapping.md).
-  const uint32_t index = free_index != 0 ? free_index : reuse_index;
+  // Every index not live is dead; the ones of an earlier directory (died_at
+  // 0) are handed out first, from first_index on, then the one dead
+  // longest. An object still naming a dead owner of that index then looks
+  // owned by the new host, which errs on the side of "alive"
+  // (docs/remote-mapping.md).
+  const uint32_t index = reuse_index;
   if (index == 0) return Error(ENOSPC, "MAP_OWNER: all host indexes of " + segment + " are live");
   d->owners[index] = OwnerSlot{.state = State::kLive, .host_id = host_id,
                                .local_domain = local_domain};
@@ -253,6 +265,17 @@ MappingHome::HostStates MappingHome::OwnerHosts(const std::string& segment) cons
     if (o.state == OwnerSlot::State::kDead) out.dead[i / 64] |= uint64_t{1} << (i % 64);
   }
   return out;
+}
+
+MappingHome::ProbeTarget MappingHome::OwnerProbeTarget(const std::string& segment,
+                                                       uint32_t index) const {
+  auto it = directories_.find(segment);
+  if (it == directories_.end() || index == 0 || index >= it->second->owners.size()) return {};
+  const OwnerSlot& o = it->second->owners[index];
+  if (o.state == OwnerSlot::State::kDead) return {.dead = true};
+  auto host = hosts_.find(o.host_id);
+  if (host == hosts_.end()) return {};
+  return {.host = host->second, .local_domain = o.local_domain};
 }
 
 std::shared_ptr<const std::atomic<uint64_t>> MappingHome::Wakes(

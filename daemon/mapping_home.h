@@ -91,6 +91,15 @@ class MappingHome {
     std::array<uint64_t, 4> dead{};
   };
   HostStates OwnerHosts(const std::string& segment) const;
+  // Who can tell whether an owner of host index `index` of `segment` is
+  // alive (OWNER_ALIVE): dead when the index is; else, while it is live,
+  // its session and the PID-namespace domain its MAP_OWNER named.
+  struct ProbeTarget {
+    bool dead = false;
+    Session* host = nullptr;  // null: cannot tell
+    uint64_t local_domain = 0;
+  };
+  ProbeTarget OwnerProbeTarget(const std::string& segment, uint32_t index) const;
   // The number of WAKEs on a mapped `segment` (null when no host maps it):
   // a WAIT parked on the home's copy of a word watches it, since a host
   // that changes the word in its copy and then WAKEs leaves the home's

@@ -210,6 +210,7 @@ void Session::HandleFrame(const Header& h, Body body) {
     case Op::kPageDrop: s = HandlePageDrop(h, body); break;
     case Op::kMapOwner: s = HandleMapOwner(h, body); break;
     case Op::kMapHosts: s = HandleMapHosts(h, body); break;
+    case Op::kOwnerAlive: s = HandleOwnerAlive(h, body); break;
     default: s = rams::Error(EOPNOTSUPP, "unknown opcode " + std::to_string(h.opcode)); break;
   }
   if (!s.ok()) ReplyError(h, s);
@@ -228,9 +229,12 @@ void Session::HandleHello(const Header& h, Body body) {
   const bool key_required = !server_.options().key.empty();
   const bool offer_mac = key_required && server_.options().frame_mac != rams::FrameMac::kRefuse;
   const uint64_t offered = wire::kAllFeatures |
-                           (server_.options().mapping ? wire::kFeatureMapping : 0) |
+                           (server_.options().mapping
+                                ? wire::kFeatureMapping | wire::kFeatureOwnerProbe
+                                : 0) |
                            (offer_mac ? wire::kFeatureFrameMac : 0);
   mapping_ = (hello->features & offered & wire::kFeatureMapping) != 0;
+  owner_probe_ = mapping_ && (hello->features & offered & wire::kFeatureOwnerProbe) != 0;
   frame_mac_ = (hello->features & offered & wire::kFeatureFrameMac) != 0;
   if (key_required && !frame_mac_ && FrameMacRequired()) {
     server_.metrics().AuthFailure();

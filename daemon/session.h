@@ -72,6 +72,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendRecall(const std::string& segment, rams::mapping::RecallKind kind, uint64_t page,
                   uint64_t version);
   void CutOff();
+  // Asks this host (a session that negotiated kFeatureOwnerProbe) whether
+  // its thread `tid` of PID-namespace domain `local_domain` is alive, and
+  // answers `asker`'s OWNER_ALIVE `request` with what it says (cannot tell
+  // when this session ends first, or the asker is gone by then). False,
+  // sending nothing, when this session takes no probes or has
+  // kMaxProbesPerSession outstanding.
+  bool SendOwnerProbe(const std::string& segment, uint64_t local_domain, uint32_t tid,
+                      std::weak_ptr<Session> asker, const wire::FrameHeader& request);
   // Past the handshake (counts against --max-connections). On the io thread.
   bool ready() {
     io_thread_.AssertHeld();
@@ -168,6 +176,10 @@ class Session : public std::enable_shared_from_this<Session> {
       REQUIRES(io_thread_);
   // The host's reply to one of our INVALIDATE/DOWNGRADE requests.
   void HandleRecallReply(const Header& h, Body body) REQUIRES(io_thread_);
+  void HandleProbeReply(const Header& h, Body body) REQUIRES(io_thread_);
+  rams::Status HandleOwnerAlive(const Header& h, Body body) REQUIRES(io_thread_);
+  // Answers every outstanding probe's asker "cannot tell".
+  void DropProbes() REQUIRES(io_thread_);
   // Whether the mapping home attaches `name` read-only (a read-only export).
   bool ReadOnlyExport(const std::string& name) const;
   void EndMapping() REQUIRES(io_thread_);
@@ -238,6 +250,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<std::string, uint32_t> mapping_handles_ GUARDED_BY(io_thread_);
   std::unordered_set<uint64_t> pending_gets_ GUARDED_BY(io_thread_);
   std::unordered_map<uint64_t, OutstandingRecall> recalls_ GUARDED_BY(io_thread_);
+  // OWNER_PROBEs sent to this host, by id: whom to answer.
+  struct OutstandingProbe {
+    std::weak_ptr<Session> asker;
+    wire::FrameHeader request;
+  };
+  bool owner_probe_ GUARDED_BY(io_thread_) = false;  // kFeatureOwnerProbe granted
+  std::unordered_map<uint64_t, OutstandingProbe> probes_ GUARDED_BY(io_thread_);
   uint64_t next_server_request_id_ GUARDED_BY(io_thread_) = wire::kServerRequestIdBit;
 };
 

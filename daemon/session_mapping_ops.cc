@@ -93,6 +93,71 @@ Status Session::HandleMapHosts(const Header& h, Body body) {
   return Status::Ok();
 }
 
+Status Session::HandleOwnerAlive(const Header& h, Body body) {
+  RAMS_ASSIGN_OR_RETURN(wire::OwnerAliveRequest req, wire::OwnerAliveRequest::Decode(body));
+  // As MAP_HOSTS: any session that opened the segment may ask.
+  RAMS_ASSIGN_OR_RETURN(Handle * hd, FindHandle(req.handle, "OWNER_ALIVE"));
+  const MappingHome::ProbeTarget target =
+      server_.mapping().OwnerProbeTarget(hd->name, req.host_index);
+  if (target.dead) {
+    Reply(h, Encode(wire::OwnerStateReply{.state = wire::kOwnerDead}));
+    return Status::Ok();
+  }
+  // The owner's host answers (its pager sees its processes), unless it takes
+  // no probes, has too many in flight, or the index is not live.
+  if (target.host == nullptr || !target.host->SendOwnerProbe(hd->name, target.local_domain,
+                                                             req.tid, weak_from_this(), h)) {
+    Reply(h, Encode(wire::OwnerStateReply{.state = wire::kOwnerCannotTell}));
+  }
+  return Status::Ok();
+}
+
+bool Session::SendOwnerProbe(const std::string& segment, uint64_t local_domain, uint32_t tid,
+                             std::weak_ptr<Session> asker, const Header& request) {
+  io_thread_.AssertHeld();
+  if (closing_ || !owner_probe_ || probes_.size() >= wire::kMaxProbesPerSession) return false;
+  auto handle = mapping_handles_.find(segment);
+  if (handle == mapping_handles_.end()) return false;
+  const uint64_t id = next_server_request_id_++;
+  probes_[id] = OutstandingProbe{.asker = std::move(asker), .request = request};
+  wire::Bytes out;
+  wire::OwnerProbeRequest{.handle = handle->second, .tid = tid, .local_domain = local_domain}
+      .EncodeTo(&out);
+  Header h{.opcode = static_cast<uint8_t>(wire::Opcode::kOwnerProbe), .flags = 0,
+           .request_id = id};
+  Enqueue(wire::EncodeFrame(h, out));
+  return true;
+}
+
+void Session::HandleProbeReply(const Header& h, Body body) {
+  auto it = probes_.find(h.request_id);
+  const OutstandingProbe probe = std::move(it->second);
+  probes_.erase(it);
+  uint32_t state = wire::kOwnerCannotTell;  // an error reply says nothing
+  if (h.status == 0) {
+    rams::Result<wire::OwnerStateReply> r = wire::OwnerStateReply::Decode(body);
+    if (!r.ok()) {
+      if (auto asker = probe.asker.lock()) {
+        asker->Reply(probe.request, Encode(wire::OwnerStateReply{}));
+      }
+      return ProtocolViolation(nullptr, r.status());
+    }
+    state = r->state;
+  }
+  if (auto asker = probe.asker.lock()) {
+    asker->Reply(probe.request, Encode(wire::OwnerStateReply{.state = state}));
+  }
+}
+
+void Session::DropProbes() {
+  for (auto& [id, probe] : probes_) {
+    if (auto asker = probe.asker.lock()) {
+      asker->Reply(probe.request, Encode(wire::OwnerStateReply{}));
+    }
+  }
+  probes_.clear();
+}
+
 void Session::SendPageGrant(const rams::mapping::DirectoryAction& grant, uint64_t epoch) {
   io_thread_.AssertHeld();
   if (pending_gets_.erase(grant.tag) == 0) return;  // not ours, or the session ended
@@ -132,6 +197,7 @@ void Session::SendRecall(const std::string& segment, rams::mapping::RecallKind k
 }
 
 void Session::HandleRecallReply(const Header& h, Body body) {
+  if (probes_.contains(h.request_id)) return HandleProbeReply(h, body);
   auto it = recalls_.find(h.request_id);
   if (it == recalls_.end()) {
     return ProtocolViolation(nullptr, Error(EPROTO, "reply to request " +
@@ -166,6 +232,7 @@ void Session::EndMapping() {
   mapping_registered_ = false;
   pending_gets_.clear();
   recalls_.clear();
+  DropProbes();
   server_.mapping().HostGone(id_);
 }
 

@@ -21,9 +21,10 @@
 // fault needing a fetch hands the lead to an idle thread and fetches that
 // page itself, so that the thread woken by the fault is the one that asks
 // the home and wakes the faulting thread (no hand-off to a worker between).
-// `open_threads` openers run the SegmentProvider, so a process naming an
-// unreachable home stalls only its own OPEN (and others of the same name),
-// never the faults of other segments.
+// `open_threads` openers run the SegmentProvider and the owner-index
+// questions (PagerSegment::Owner, a round trip to the home), so a process
+// naming an unreachable or stalled home stalls only its own OPEN (and others
+// of the same name), never the faults of other segments.
 #pragma once
 
 #include <sys/socket.h>
@@ -131,6 +132,12 @@ class HostPager {
     std::string name;
     Result<ProvidedSegment> provided;
   };
+  // An owner index asked for one connection's OPEN, handed the same way.
+  struct Owned {
+    std::shared_ptr<Conn> conn;
+    std::shared_ptr<PagerSegment> segment;
+    Result<OwnerIndex> owner;
+  };
   HostPager(HostPagerOptions options, UffdFeatures features, sys::UniqueFd listen,
             sys::UniqueFd epoll, sys::UniqueFd stop, sys::UniqueFd opened);
   std::shared_ptr<PagerSegment> Find(std::string_view name) const;
@@ -152,11 +159,22 @@ class HostPager {
   bool HandleOpen(const std::shared_ptr<Conn>& conn, const PagerRequest& req, PagerReply* reply,
                   sys::UniqueFd* send_fd, Status* status);
   Status StartProvide(const std::shared_ptr<Conn>& conn);
+  // Takes `conn`'s socket out of the loop until its OPEN is answered.
+  Status HoldOpen(const std::shared_ptr<Conn>& conn);
+  // Wakes the leading thread for an opener's answer (opened_list_, owned_list_).
+  void SignalOpened();
   void OnOpened();
   // EOWNERDEAD once per loss notice, or the lost session's error.
   static Status CheckLoss(Conn& conn);
-  Status FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
-                    sys::UniqueFd* send_fd);
+  // OPEN of `seg` once it is served: the access checks, then the owner
+  // index on an opener when the process asked for one (false: OnOpened
+  // answers), else FinishOpen now.
+  bool ContinueOpen(const std::shared_ptr<Conn>& conn, std::shared_ptr<PagerSegment> seg,
+                    PagerReply* reply, sys::UniqueFd* send_fd, Status* status);
+  Status CheckOpen(const Conn& conn, const PagerSegment* seg) const;
+  // Hands the memfd and the owner index (`owner`, EOPNOTSUPP: none) over.
+  Status FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg,
+                    const Result<OwnerIndex>& owner, PagerReply* reply, sys::UniqueFd* send_fd);
   // Sends `reply` with `status`; a broken peer (EINVAL, or the send failed)
   // is disconnected.
   void Answer(const std::shared_ptr<Conn>& conn, PagerReply reply, const Status& status,
@@ -185,6 +203,7 @@ class HostPager {
 
   std::mutex opened_mu_;
   std::deque<Opened> opened_list_;  // guarded by opened_mu_
+  std::deque<Owned> owned_list_;    // guarded by opened_mu_
 
   // Touched only by the leading thread (the hand-over goes through workers_.mu).
   std::map<int, std::shared_ptr<Conn>> conns_;  // by socket and by uffd descriptor
@@ -192,7 +211,7 @@ class HostPager {
   std::map<std::string, std::vector<std::shared_ptr<Conn>>, std::less<>> opening_;
 
   Pool workers_;  // FetchPage, FLUSH; its threads also take turns leading (Worker)
-  Pool openers_;  // SegmentProvider calls
+  Pool openers_;  // SegmentProvider calls, PagerSegment::Owner calls
 };
 
 }  // namespace rams::mapping

@@ -116,8 +116,47 @@ bool HostPager::HandleOpen(const std::shared_ptr<Conn>& conn, const PagerRequest
     *status = StartProvide(conn);
     return !status->ok();
   }
-  *status = FinishOpen(*conn, std::move(seg), reply, send_fd);
-  return true;
+  return ContinueOpen(conn, std::move(seg), reply, send_fd, status);
+}
+
+Status HostPager::HoldOpen(const std::shared_ptr<Conn>& conn) {
+  if (conn->opening) return Status();
+  RAMS_RETURN_IF_ERROR(sys::SysCall("epoll_ctl DEL", [&] {
+    return epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->sock.get(), nullptr);
+  }));
+  conn->opening = true;
+  return Status();
+}
+
+void HostPager::SignalOpened() {
+  uint64_t one = 1;
+  if (write(opened_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
+}
+
+bool HostPager::ContinueOpen(const std::shared_ptr<Conn>& conn, std::shared_ptr<PagerSegment> seg,
+                             PagerReply* reply, sys::UniqueFd* send_fd, Status* status) {
+  *status = CheckOpen(*conn, seg.get());
+  if (!status->ok()) return true;
+  if (conn->open_domain == 0) {
+    // Without a domain the mapping still works, and its sync objects stay
+    // single-host.
+    *status = FinishOpen(*conn, std::move(seg), Error(EOPNOTSUPP, "no owner domain asked for"),
+                         reply, send_fd);
+    return true;
+  }
+  // The owner index may be a round trip to the home (MAP_OWNER), which a
+  // stalled home stretches to its timeout: never on the leading thread.
+  *status = HoldOpen(conn);
+  if (!status->ok()) return true;
+  Post(openers_, [this, conn, seg = std::move(seg)] {
+    Result<OwnerIndex> owner = seg->Owner(conn->open_domain);
+    {
+      std::lock_guard lock(opened_mu_);
+      owned_list_.push_back(Owned{conn, seg, std::move(owner)});
+    }
+    SignalOpened();
+  });
+  return false;
 }
 
 Status HostPager::StartProvide(const std::shared_ptr<Conn>& conn) {
@@ -126,10 +165,7 @@ Status HostPager::StartProvide(const std::shared_ptr<Conn>& conn) {
     return Error(EAGAIN, "map " + conn->open_name + ": too many segments being opened");
   }
   // Nothing more is read from this process until its OPEN is answered.
-  RAMS_RETURN_IF_ERROR(sys::SysCall("epoll_ctl DEL", [&] {
-    return epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, conn->sock.get(), nullptr);
-  }));
-  conn->opening = true;
+  RAMS_RETURN_IF_ERROR(HoldOpen(conn));
   if (it != opening_.end()) {
     it->second.push_back(conn);  // the provider call in flight answers it too
     return Status();
@@ -141,8 +177,7 @@ Status HostPager::StartProvide(const std::shared_ptr<Conn>& conn) {
       std::lock_guard lock(opened_mu_);
       opened_list_.push_back(Opened{name, std::move(provided)});
     }
-    uint64_t one = 1;
-    if (write(opened_.get(), &one, sizeof(one)) != sizeof(one)) std::abort();
+    SignalOpened();
   });
   return Status();
 }
@@ -151,10 +186,22 @@ void HostPager::OnOpened() {
   uint64_t count = 0;
   if (read(opened_.get(), &count, sizeof(count)) < 0) return;  // EAGAIN: drained already
   std::deque<Opened> done;
+  std::deque<Owned> owned;
   {
     std::lock_guard lock(opened_mu_);
     done.swap(opened_list_);
+    owned.swap(owned_list_);
   }
+  // Answers `conn`'s OPEN and reads its socket again.
+  auto answer = [this](const std::shared_ptr<Conn>& conn, const PagerReply& reply,
+                       const Status& s, const sys::UniqueFd& send_fd) {
+    conn->opening = false;
+    if (!Watch(epoll_.get(), conn->sock.get()).ok()) {
+      Close(conn);
+      return;
+    }
+    Answer(conn, reply, s, send_fd.get());
+  };
   for (Opened& o : done) {
     auto node = opening_.extract(o.name);
     if (node.empty()) continue;
@@ -162,17 +209,20 @@ void HostPager::OnOpened() {
         o.provided.ok() ? Adopt(o.name, std::move(*o.provided))
                         : Result<std::shared_ptr<PagerSegment>>(o.provided.status());
     for (const std::shared_ptr<Conn>& conn : node.mapped()) {
-      conn->opening = false;
       PagerReply reply{};
       reply.magic = kPagerMagic;
       sys::UniqueFd send_fd;
-      Status s = seg.ok() ? FinishOpen(*conn, *seg, &reply, &send_fd) : seg.status();
-      if (!Watch(epoll_.get(), conn->sock.get()).ok()) {
-        Close(conn);
-        continue;
-      }
-      Answer(conn, reply, s, send_fd.get());
+      Status s = seg.status();
+      if (seg.ok() && !ContinueOpen(conn, *seg, &reply, &send_fd, &s)) continue;  // owner next
+      answer(conn, reply, s, send_fd);
     }
+  }
+  for (Owned& o : owned) {
+    PagerReply reply{};
+    reply.magic = kPagerMagic;
+    sys::UniqueFd send_fd;
+    Status s = FinishOpen(*o.conn, std::move(o.segment), o.owner, &reply, &send_fd);
+    answer(o.conn, reply, s, send_fd);
   }
 }
 
@@ -185,12 +235,10 @@ Status HostPager::CheckLoss(Conn& conn) {
   return Status();
 }
 
-Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, PagerReply* reply,
-                             sys::UniqueFd* send_fd) {
+Status HostPager::CheckOpen(const Conn& conn, const PagerSegment* seg) const {
   const std::string& name = conn.open_name;
   if (!seg) return Error(ENOENT, "map " + name);
-  const bool write = conn.open_write;
-  if (write && seg->read_only()) {
+  if (conn.open_write && seg->read_only()) {
     return Error(EROFS, "map " + name + " for writing: read-only export");
   }
   // userfaultfd needs a mapping that may become writable, so every mapper
@@ -199,17 +247,22 @@ Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg, Page
   if (!Allowed(conn.cred, seg->access(), !seg->read_only())) {
     return Error(EACCES, "map " + name + ": refused by the segment's mode");
   }
+  return Status();
+}
+
+Status HostPager::FinishOpen(Conn& conn, std::shared_ptr<PagerSegment> seg,
+                             const Result<OwnerIndex>& owner, PagerReply* reply,
+                             sys::UniqueFd* send_fd) {
+  const std::string& name = conn.open_name;
+  const bool write = conn.open_write;
   // The owner domain: without one (a home or page source that has none)
   // the mapping still works, and its sync objects stay single-host.
-  if (conn.open_domain != 0) {
-    Result<OwnerIndex> owner = seg->Owner(conn.open_domain);
-    if (owner.ok()) {
-      reply->owner_domain = owner->domain;
-      reply->owner_index = owner->host_index;
-    } else if (owner.code() != EOPNOTSUPP) {
-      return Status(owner.code(), std::string("map ") + name + ": owner index: " +
-                                      owner.status().message());
-    }
+  if (owner.ok()) {
+    reply->owner_domain = owner->domain;
+    reply->owner_index = owner->host_index;
+  } else if (owner.code() != EOPNOTSUPP) {
+    return Status(owner.code(), std::string("map ") + name + ": owner index: " +
+                                    owner.status().message());
   }
   RAMS_ASSIGN_OR_RETURN(int fd, sys::SysCallValue("dup memfd", [&] {
     return fcntl(seg->memfd(), F_DUPFD_CLOEXEC, 0);

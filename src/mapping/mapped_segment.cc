@@ -41,25 +41,37 @@ Status Call(int sock, const PagerRequest& req, int send_fd, PagerReply* reply,
 }
 
 // Liveness of the other hosts of a mapping domain, from the home. A dead
-// index stays dead for the domain's life (the home never revives one), so
-// deaths are kept; the rest is asked again after kFreshFor, so that a
-// waiter's slices cost the home at most one question each.
+// index may be handed out again (every index of a new directory starts
+// dead, and the one dead longest is reused when none is left), so a death
+// is only believed from an answer asked after the caller read the owner id
+// (a fresh question, whatever the cache holds): a host that got the index
+// since wrote its owner ids after the home gave it out. Other answers are
+// reused for kFreshFor (they err on "alive"), so that a waiter's slices
+// cost the home at most one question each.
 class HomeHostLiveness final : public internal::HostLiveness {
  public:
-  HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask)
-      : domain_(domain), ask_(std::move(ask)) {}
+  HomeHostLiveness(uint64_t domain, std::function<Result<HostStates>()> ask,
+                   std::function<Result<internal::Liveness>(uint32_t, uint32_t)> ask_thread)
+      : domain_(domain), ask_(std::move(ask)), ask_thread_(std::move(ask_thread)) {}
+
+  // One question each time (no cache): a waiter asks once per parking slice.
+  internal::Liveness CheckThread(uint32_t index, uint32_t tid) override {
+    if (!ask_thread_) return internal::Liveness::kUnknown;
+    Result<internal::Liveness> r = ask_thread_(index, tid);
+    return r.ok() ? *r : internal::Liveness::kUnknown;
+  }
 
   internal::Liveness CheckHost(uint32_t index) override {
     if (index == 0 || index > internal::kMaxHostIndex) return internal::Liveness::kUnknown;
     std::lock_guard lock(mu_);
-    if (Bit(dead_, index)) return internal::Liveness::kDead;
     const auto now = std::chrono::steady_clock::now();
-    if (!asked_ || now - asked_at_ >= kFreshFor) {
+    if (!asked_ || now - asked_at_ >= kFreshFor || Bit(dead_, index)) {
+      asked_ = false;
       Result<HostStates> r = ask_();
-      // Another domain: the home restarted and forgot this one; its answer
-      // says nothing about our hosts (cannot tell).
+      // Another domain: the home knows no such mapping (it lost it); its
+      // answer says nothing about our hosts (cannot tell).
       if (!r.ok() || r->domain != domain_) return internal::Liveness::kUnknown;
-      for (size_t w = 0; w < dead_.size(); ++w) dead_[w] |= r->dead[w];
+      dead_ = r->dead;
       live_ = r->live;
       asked_ = true;
       asked_at_ = now;
@@ -75,6 +87,7 @@ class HomeHostLiveness final : public internal::HostLiveness {
   }
   const uint64_t domain_;
   const std::function<Result<HostStates>()> ask_;
+  const std::function<Result<internal::Liveness>(uint32_t, uint32_t)> ask_thread_;
   std::mutex mu_;  // one question at a time; guards the rest
   std::array<uint64_t, 4> dead_{};
   std::array<uint64_t, 4> live_{};
@@ -150,7 +163,8 @@ Status MappedSegment::RegisterOwners(const PagerReply& reply, MapOptions& option
     return Error(EPROTO, "map: bad owner domain from the pager");
   }
   auto liveness =
-      std::make_unique<HomeHostLiveness>(reply.owner_domain, std::move(options.host_states));
+      std::make_unique<HomeHostLiveness>(reply.owner_domain, std::move(options.host_states),
+                                         std::move(options.thread_state));
   RAMS_RETURN_IF_ERROR(internal::RegisterOwnerDomain(
       base_, size_bytes_,
       internal::OwnerDomain{.domain = reply.owner_domain, .host_index = reply.owner_index,

@@ -55,6 +55,10 @@ struct MapOptions {
   // on its own session). Empty: the mapping registers no owner domain, so
   // sync objects in it stay single-host.
   std::function<Result<HostStates>()> host_states;
+  // Asks the home whether thread `tid` of live host `index` is alive, as
+  // that host's pager sees it (RemoteAttachment: OWNER_ALIVE). Empty: such
+  // an owner is alive while its host is.
+  std::function<Result<internal::Liveness>(uint32_t index, uint32_t tid)> thread_state;
   // Map exactly here (page-aligned), never over another mapping: EEXIST
   // when [address, address + size) is not free. nullptr: where the kernel
   // chooses.

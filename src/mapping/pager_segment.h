@@ -47,6 +47,10 @@
 namespace rams::mapping {
 
 inline constexpr uint32_t kDefaultReadAheadPages = 16;
+// The default bound on a segment's resident pages at one host (256 MiB).
+inline constexpr uint64_t kDefaultCachePages = uint64_t{1} << 16;
+// The largest bound a host pager takes (1 TiB of 4 KiB pages).
+inline constexpr uint64_t kMaxCachePages = uint64_t{1} << 28;
 
 // Who may map a segment, checked against a process's SO_PEERCRED.
 struct SegmentAccess {
@@ -73,7 +77,9 @@ struct PagerStats {
 };
 
 struct PagerTuning {
-  uint64_t cache_pages = 1 << 16;                // bound on this segment's resident pages
+  // Bound on this segment's resident pages at this host (>= 1): a fetch that
+  // needs room evicts the oldest page, writing it back first when dirty.
+  uint64_t cache_pages = kDefaultCachePages;
   std::chrono::milliseconds fault_timeout{10000}; // a fault fails (SIGBUS) after this
   std::chrono::microseconds min_hold{200};        // a fresh grant is kept at least this long
   bool write_protect = true;                      // false: never use uffd-wp (the 6.1- path)

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "remote/connection.h"
+#include "sync/owner.h"
 #include "wire/messages.h"
 
 namespace rams::mapping {
@@ -27,7 +28,8 @@ Result<std::unique_ptr<WirePageSource>> WirePageSource::Open(std::string_view ho
                                                              const RemoteOptions& options) {
   RAMS_ASSIGN_OR_RETURN(std::shared_ptr<remote_internal::Connection> conn,
                         remote_internal::Connection::Open(
-                            host, port, options, wire::kAllFeatures | wire::kFeatureMapping));
+                            host, port, options,
+                            wire::kAllFeatures | wire::kFeatureMapping | wire::kFeatureOwnerProbe));
   if ((conn->features() & wire::kFeatureMapping) == 0) {
     return Error(EOPNOTSUPP, "ramsd at " + conn->peer() + " does not serve remote mapping");
   }
@@ -227,6 +229,19 @@ Status WirePageSource::StaleOrError(uint64_t page, Status s) {
                               s.message());
 }
 
+uint32_t WirePageSource::ProbeOwner(uint64_t local_domain, uint32_t tid) {
+  // This process (the host's pager) sees the threads of its own PID
+  // namespace only; an owner of another namespace of this host cannot be
+  // told from here. Tag 0: existence (a reused tid looks alive).
+  if (local_domain != internal::SelfDomain()) return wire::kOwnerCannotTell;
+  switch (internal::CheckOwner(tid)) {
+    case internal::Liveness::kDead: return wire::kOwnerDead;
+    case internal::Liveness::kAlive: return wire::kOwnerAlive;
+    case internal::Liveness::kUnknown: return wire::kOwnerCannotTell;
+  }
+  return wire::kOwnerCannotTell;
+}
+
 void WirePageSource::RecallLoop() {
   CoherenceSink* sink = nullptr;
   {
@@ -247,6 +262,15 @@ void WirePageSource::RecallLoop() {
     if (!r.ok()) {
       if (r.code() == ETIMEDOUT) continue;
       return ReportLost(r.status());
+    }
+    if (r->header.opcode == static_cast<uint8_t>(wire::Opcode::kOwnerProbe)) {
+      rams::Result<wire::OwnerProbeRequest> probe = wire::OwnerProbeRequest::Decode(r->body);
+      if (!probe.ok() || probe->handle != handle_) {
+        return ReportLost(Error(EPROTO, "a malformed owner probe from " + conn_->peer()));
+      }
+      const wire::OwnerStateReply reply{.state = ProbeOwner(probe->local_domain, probe->tid)};
+      conn_->AnswerServerRequest(r->header, Encode(reply)).IgnoreError();  // broken: next turn
+      continue;
     }
     rams::Result<wire::RecallRequest> recall = wire::RecallRequest::Decode(r->body);
     if (!recall.ok() || recall->handle != handle_) {

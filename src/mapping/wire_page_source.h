@@ -70,6 +70,9 @@ class RAMS_HIDDEN WirePageSource : public PageSource {
   Status CheckGrants(const wire::PageGetReply& reply, uint64_t page, uint32_t count,
                      uint64_t have_version) const;
   void RecallLoop();
+  // OWNER_PROBE: whether thread `tid` of the PID namespace of domain
+  // `local_domain` is alive, as this process sees it (wire::kOwner*).
+  static uint32_t ProbeOwner(uint64_t local_domain, uint32_t tid);
   void ReportLost(const Status& why);
   uint64_t VersionOf(uint64_t page) EXCLUDES(mu_);
   // A PUT/DROP answered EPERM: stale (Ok) when a recall of `page` crossed it,

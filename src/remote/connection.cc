@@ -354,10 +354,13 @@ void Connection::DispatchBuffered() {
     if (!h.ok()) return Break(h.code(), "from " + peer_ + ": " + h.status().message());
     const bool server_id = (h->request_id & wire::kServerRequestIdBit) != 0;
     const bool request = !h->is_reply() && !h->is_push();
-    // Only a mapping session takes requests, only INVALIDATE/DOWNGRADE, only
-    // with ids from the server's range; replies and pushes never carry them.
+    // Only a mapping session takes requests, only INVALIDATE/DOWNGRADE (and
+    // OWNER_PROBE with its bit), only with ids from the server's range;
+    // replies and pushes never carry them.
     const bool recall = h->opcode == static_cast<uint8_t>(wire::Opcode::kInvalidate) ||
-                        h->opcode == static_cast<uint8_t>(wire::Opcode::kDowngrade);
+                        h->opcode == static_cast<uint8_t>(wire::Opcode::kDowngrade) ||
+                        (h->opcode == static_cast<uint8_t>(wire::Opcode::kOwnerProbe) &&
+                         (features_ & wire::kFeatureOwnerProbe) != 0);
     if (request && !((features_ & wire::kFeatureMapping) != 0 && server_id && recall &&
                      h->status == 0)) {
       return Break(EPROTO, "unexpected request from server " + peer_);

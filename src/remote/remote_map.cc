@@ -27,9 +27,22 @@ Result<std::span<std::byte>> RemoteAttachment::Map() {
     RAMS_ASSIGN_OR_RETURN(wire::MapHostsReply reply, wire::MapHostsReply::Decode(call.body));
     return mapping::HostStates{.domain = reply.domain, .live = reply.live, .dead = reply.dead};
   };
+  // And about a thread of a live host (OWNER_ALIVE: the home asks that
+  // host's pager), for an owner that died on a host whose pager lives on.
+  auto thread_state = [conn = conn_, handle = handle_](
+                          uint32_t index, uint32_t tid) -> Result<internal::Liveness> {
+    Call call{.opcode = wire::Opcode::kOwnerAlive};
+    RAMS_RETURN_IF_ERROR(conn->RoundTrip(
+        &call, Encode(wire::OwnerAliveRequest{.handle = handle, .host_index = index, .tid = tid})));
+    RAMS_ASSIGN_OR_RETURN(wire::OwnerStateReply reply, wire::OwnerStateReply::Decode(call.body));
+    return reply.state == wire::kOwnerDead    ? internal::Liveness::kDead
+           : reply.state == wire::kOwnerAlive ? internal::Liveness::kAlive
+                                              : internal::Liveness::kUnknown;
+  };
   auto m = mapping::MappedSegment::Open(
       socket, conn_->peer() + "/" + info_.name,
-      mapping::MapOptions{.write = !read_only_, .host_states = std::move(host_states)});
+      mapping::MapOptions{.write = !read_only_, .host_states = std::move(host_states),
+                          .thread_state = std::move(thread_state)});
   if (m.code() == ENOENT && m.status().message().find("connect") != std::string::npos) {
     return Error(ENOTSUP, what + ": no host pager at " + socket);
   }

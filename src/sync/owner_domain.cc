@@ -106,7 +106,10 @@ Liveness CheckRemoteOwner(const OwnerDomain& d, uint32_t id) {
   // Our own host and PID namespace: the thread id alone (tag 0 is
   // "existence only" for CheckOwner).
   if (index == d.host_index) return CheckOwner(tid);
-  return d.liveness->CheckHost(index);
+  const Liveness host = d.liveness->CheckHost(index);
+  if (host != Liveness::kAlive) return host;
+  return d.liveness->CheckThread(index, tid) == Liveness::kDead ? Liveness::kDead
+                                                                 : Liveness::kAlive;
 }
 
 }  // namespace rams::internal

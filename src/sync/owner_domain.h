@@ -14,9 +14,11 @@
 //  - an owner of our own index is checked locally (the thread id only: no
 //    incarnation tag fits beside the index; a reused tid looks alive, which
 //    errs on the safe side);
-//  - an owner of another index is dead exactly when the home reports that
-//    index's host gone (its connection ended or was cut off); anything else,
-//    including a home that cannot be reached, is "cannot tell".
+//  - an owner of another index is dead when the home reports that index's
+//    host gone (its connection ended or was cut off), or, its host being
+//    live, when that host's pager reports the thread gone (a process that
+//    died on a host whose pager lives on); anything else, including a home
+//    that cannot be reached, is "cannot tell".
 //
 // Thread safety: the table is written under a mutex and read without one,
 // as wait.cc's; using a word of a mapping while it is being unregistered is
@@ -46,6 +48,13 @@ class HostLiveness {
   // kDead only when the home reports host `index` gone; kUnknown when it
   // cannot be asked now. Called from any thread, after a parking slice.
   virtual Liveness CheckHost(uint32_t index) = 0;
+  // Thread `tid` of live host `index`, as that host's pager sees it (the
+  // home asks it): kDead only when the pager says so.
+  virtual Liveness CheckThread(uint32_t index, uint32_t tid) {
+    (void)index;
+    (void)tid;
+    return Liveness::kUnknown;
+  }
 };
 
 struct OwnerDomain {

@@ -92,11 +92,17 @@ void SleepFor(nanoseconds wait) {
   }
 }
 
+std::optional<OwnerDomain> RemoteDomainOf(const SyncHeader& header) {
+  std::optional<OwnerDomain> at = OwnerDomainAt(&header);
+  if (at && at->domain == header.domain) return at;
+  return FindOwnerDomain(header.domain);
+}
+
 Result<Owners> Owners::Of(const SyncHeader& header, std::string_view what) {
   Owners o;
   const uint64_t local = SelfDomain();
   if (local == 0 || header.domain != local) {
-    o.remote_ = FindOwnerDomain(header.domain);
+    o.remote_ = RemoteDomainOf(header);
     if (!o.remote_) return DomainError(header.domain, local, what);
   }
   RAMS_ASSIGN_OR_RETURN(const uint32_t id, SelfOwnerIdOr(what));
@@ -120,7 +126,7 @@ SyncTuning Owners::Tuning() const {
 
 SyncTuning TuningFor(const SyncHeader& header) {
   Owners o;
-  if (header.domain != SelfDomain()) o.remote_ = FindOwnerDomain(header.domain);
+  if (header.domain != SelfDomain()) o.remote_ = RemoteDomainOf(header);
   return o.Tuning();
 }
 

@@ -133,6 +133,11 @@ Status CheckHeader(const SyncHeader& header, uint32_t magic, std::string_view wh
 // be meaningless), the errno (e.g. EMFILE) when ours cannot be determined
 // now; ok otherwise.
 Status DomainError(uint64_t object_domain, uint64_t self, std::string_view what);
+// The registered remote mapping of `header`'s domain: the one holding the
+// object first (a process may map a segment twice with the same domain, a
+// mapping lost with an earlier directory and a new one, with different host
+// indexes), else any.
+std::optional<OwnerDomain> RemoteDomainOf(const SyncHeader& header);
 // Objects in a remote mapping have that mapping's domain: ok when this
 // process has the mapping registered.
 inline Status CheckDomain(const SyncHeader& header, std::string_view what) {

@@ -39,6 +39,9 @@ static_assert(FixedBytes<PageGrant>() == 24);       // without data
 static_assert(FixedBytes<MapOwnerRequest>() == 16);
 static_assert(FixedBytes<MapOwnerReply>() == 16);
 static_assert(FixedBytes<MapHostsReply>() == 72);
+static_assert(FixedBytes<OwnerAliveRequest>() == 16);
+static_assert(FixedBytes<OwnerProbeRequest>() == 16);
+static_assert(FixedBytes<OwnerStateReply>() == 8);
 static_assert(FixedBytes<MappingStatReply>() == 8 + 24 * 8);
 static_assert(16 + kMaxPagesPerGet * (FixedBytes<PageGrant>() + kPageBytes) <= kMaxBodyBytes);
 

@@ -46,6 +46,8 @@ std::string_view OpcodeName(uint8_t opcode) {
     case Opcode::kDowngrade: return "DOWNGRADE";
     case Opcode::kMapOwner: return "MAP_OWNER";
     case Opcode::kMapHosts: return "MAP_HOSTS";
+    case Opcode::kOwnerAlive: return "OWNER_ALIVE";
+    case Opcode::kOwnerProbe: return "OWNER_PROBE";
     case Opcode::kMappingStat: return "MAPPING_STAT";
     case Opcode::kWakeup: return "WAKEUP";
   }

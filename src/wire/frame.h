@@ -83,6 +83,8 @@ enum class Opcode : uint8_t {
   kDowngrade = 29,   // server -> client request
   kMapOwner = 30,    // on sessions with kFeatureMapping
   kMapHosts = 31,
+  kOwnerAlive = 32,  // any -> home: is this owner of a live host's index alive?
+  kOwnerProbe = 33,  // server -> client request, on sessions with kFeatureOwnerProbe
   // The remote-mapping counters of a ramsd: its directories and its host pager.
   kMappingStat = 40,
   kWakeup = 64,  // push only
@@ -107,6 +109,11 @@ inline constexpr uint64_t kFeatureMapping = 1u << 4;
 // handshake carries an HMAC-SHA-256 trailer. Only on keyed sessions; asked
 // for and granted by policy (FrameMacPolicy), never part of kAllFeatures.
 inline constexpr uint64_t kFeatureFrameMac = 1u << 5;
+// Owner probes (protocol.md §8): a mapping session with this bit answers
+// OWNER_PROBE requests (is this thread of my host alive?), which the home
+// sends to answer another session's OWNER_ALIVE. ramsd grants it with
+// kFeatureMapping.
+inline constexpr uint64_t kFeatureOwnerProbe = 1u << 6;
 inline constexpr uint64_t kAllFeatures =
     kFeatureAtomics | kFeatureLocks | kFeatureWait | kFeatureSync;
 

@@ -458,6 +458,50 @@ struct MapOwnerReply : Message<MapOwnerReply> {
            f.Check(s.host_index >= 1 && s.host_index <= kMaxOwnerHosts) && f.Zero32();
   }
 };
+// OWNER_ALIVE: whether owner `tid` of host index `host_index` of the
+// segment's mapping domain is alive, as that host's pager sees it (the home
+// asks it with OWNER_PROBE). Reply: OwnerStateReply.
+inline constexpr uint32_t kMaxOwnerTid = (1u << 22) - 1;  // owner ids: 22 bits of thread id
+struct OwnerAliveRequest : Message<OwnerAliveRequest> {
+  static constexpr std::string_view kWhat = "OWNER_ALIVE";
+  uint32_t handle = 0;
+  uint32_t host_index = 0;
+  uint32_t tid = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.host_index) &&
+           f.Check(s.host_index >= 1 && s.host_index <= kMaxOwnerHosts) && f.U32(s.tid) &&
+           f.Check(s.tid >= 1 && s.tid <= kMaxOwnerTid) && f.Zero32();
+  }
+};
+// OWNER_PROBEs a home keeps outstanding per host session; more OWNER_ALIVEs
+// about that host are answered "cannot tell" at once.
+inline constexpr uint32_t kMaxProbesPerSession = 256;
+// OWNER_PROBE (server -> host): whether thread `tid` of the host's PID
+// namespace of domain `local_domain` (the one its MAP_OWNER named) is alive.
+struct OwnerProbeRequest : Message<OwnerProbeRequest> {
+  static constexpr std::string_view kWhat = "OWNER_PROBE";
+  uint32_t handle = 0;
+  uint32_t tid = 0;
+  uint64_t local_domain = 0;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.handle) && f.U32(s.tid) && f.Check(s.tid >= 1 && s.tid <= kMaxOwnerTid) &&
+           f.U64(s.local_domain) && f.Check(s.local_domain != 0);
+  }
+};
+// The reply of both: 0 cannot tell, 1 alive, 2 dead.
+inline constexpr uint32_t kOwnerCannotTell = 0;
+inline constexpr uint32_t kOwnerAlive = 1;
+inline constexpr uint32_t kOwnerDead = 2;
+struct OwnerStateReply : Message<OwnerStateReply> {
+  static constexpr std::string_view kWhat = "owner state reply";
+  uint32_t state = kOwnerCannotTell;
+  template <class S, class F>
+  static constexpr bool Fields(S& s, F& f) {
+    return f.U32(s.state) && f.Check(s.state <= kOwnerDead) && f.Zero32();
+  }
+};
 // MAP_HOSTS (request: HandleRequest): which host indexes of the segment's
 // mapping domain are live (their connection is open) and which are dead
 // (their connection ended or was cut off), as bitmaps of 256 bits, bit i of

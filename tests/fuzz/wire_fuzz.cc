@@ -84,6 +84,8 @@ void DecodeBody(uint8_t opcode, bool reply, std::span<const std::byte> body) {
     case Opcode::kDowngrade: reply ? RoundTrip<RecallReply>(body) : RoundTrip<RecallRequest>(body); break;
     case Opcode::kMapOwner: reply ? RoundTrip<MapOwnerReply>(body) : RoundTrip<MapOwnerRequest>(body); break;
     case Opcode::kMapHosts: reply ? RoundTrip<MapHostsReply>(body) : RoundTrip<HandleRequest>(body); break;
+    case Opcode::kOwnerAlive: reply ? RoundTrip<OwnerStateReply>(body) : RoundTrip<OwnerAliveRequest>(body); break;
+    case Opcode::kOwnerProbe: reply ? RoundTrip<OwnerStateReply>(body) : RoundTrip<OwnerProbeRequest>(body); break;
     case Opcode::kMappingStat:
       if (reply) RoundTrip<MappingStatReply>(body);
       break;

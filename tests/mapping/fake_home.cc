@@ -221,6 +221,7 @@ Status FakeHome::Put(int host, uint64_t page, std::span<const std::byte> data) {
 
 Status FakeHome::Drop(int host, uint64_t page, std::span<const std::byte> dirty) {
   if (page >= pages_.size()) return Error(EINVAL, "fake home: drop");
+  std::this_thread::sleep_for(std::chrono::milliseconds(drop_delay_ms_.load()));
   PageEntry& e = *pages_[page];
   std::unique_lock lock(e.tx, std::defer_lock);
   if (!lock.try_lock_for(timeout_)) return Error(ETIMEDOUT, "fake home: page busy");

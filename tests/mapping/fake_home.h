@@ -44,6 +44,9 @@ class FakeHome {
   uint64_t ahead_grants() const { return ahead_grants_; }  // pages granted read-ahead
   // While stalled, Get waits for the timeout and fails ETIMEDOUT.
   void SetStalled(bool stalled) { stalled_ = stalled; }
+  // Every Drop waits this long before it reaches the directory (a PAGE_DROP
+  // slow on the wire), so a transaction can overtake it.
+  void SetDropDelay(std::chrono::milliseconds delay) { drop_delay_ms_ = delay.count(); }
   // The session of `host` breaks: its sink gets Lost, its calls fail.
   void Disconnect(int host);
 
@@ -71,6 +74,7 @@ class FakeHome {
   std::atomic<uint64_t> ahead_grants_{0};
   std::atomic<uint64_t> gets_by_[kMaxHosts] = {};
   std::atomic<bool> stalled_{false};
+  std::atomic<int64_t> drop_delay_ms_{0};
 };
 
 }  // namespace rams::mapping::testing

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cstring>
+#include <thread>
 
 #include "cluster.h"
 #include "common/test_util.h"
@@ -206,6 +207,40 @@ TEST(PagerTest, SegmentLargerThanTheCacheEvictsAndWritesBack) {
   }
   EXPECT_GE(c.stats(0).evictions, kPages);
   for (uint64_t pg = 0; pg < kPages; ++pg) EXPECT_EQ(c.home.ReadCoherent(pg), Pattern(pg, 9));
+}
+
+// An eviction of a dirty page whose PAGE_DROP is still on its way when
+// another host's write invalidates the page: the invalidation's answer
+// carries the data in flight (the home ignores the late drop of a page it
+// took back), so the write made before the eviction survives.
+TEST(PagerTest, AnEvictionRacingAnInvalidationLosesNoWrite) {
+  constexpr uint64_t kPages = 4;
+  Cluster c({.hosts = 2, .size_bytes = kPages * kPageBytes, .tuning = {.cache_pages = 2}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  auto m0 = c.Map(0);
+  auto m1 = c.Map(1);
+  ASSERT_TRUE(m0.ok() && m1.ok());
+  auto* w0 = reinterpret_cast<volatile uint64_t*>((*m0)->data().data());
+  auto* w1 = reinterpret_cast<volatile uint64_t*>((*m1)->data().data());
+  constexpr uint64_t kWords = kPageBytes / 8;
+  w0[0] = 0x1111;          // page 0 exclusive and dirty at host 0
+  w0[1 * kWords] = 0x2222; // page 1: the cache is full now
+  c.home.SetDropDelay(std::chrono::milliseconds(400));
+  // Page 2's fetch evicts page 0 (the oldest); its drop takes 400 ms.
+  std::thread evicting([&] { w0[2 * kWords] = 0x3333; });
+  for (int i = 0; i < 1000 && c.stats(0).evictions == 0; ++i) usleep(1000);
+  ASSERT_EQ(c.stats(0).evictions, 1u);
+  w1[1] = 0x4444;  // host 1 takes page 0: the home invalidates host 0's copy in flight
+  evicting.join();
+  c.home.SetDropDelay(std::chrono::milliseconds(0));
+  EXPECT_EQ(c.stats(0).invalidations, 1u);
+  EXPECT_EQ(static_cast<uint64_t>(w1[0]), 0x1111u);  // host 1 sees host 0's write
+  const auto page0 = c.home.ReadCoherent(0);
+  uint64_t words[2];
+  std::memcpy(words, page0.data(), sizeof(words));
+  EXPECT_EQ(words[0], 0x1111u);
+  EXPECT_EQ(words[1], 0x4444u);
+  EXPECT_EQ(static_cast<uint64_t>(w0[0]), 0x1111u);
 }
 
 TEST(PagerTest, FlushHandsDirtyPagesBack) {

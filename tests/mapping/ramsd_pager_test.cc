@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -33,15 +34,20 @@ namespace {
 
 constexpr uint64_t kPages = 8;
 
-class RamsdPagerTest : public ::testing::Test {
+// A home ramsd exporting a segment of `pages` pages and two host ramsds
+// running their pagers (with `host_args` more).
+class HomeAndHostsTest : public ::testing::Test {
  protected:
+  HomeAndHostsTest(uint64_t pages, std::vector<std::string> host_args)
+      : seg_(pages * kPageBytes, "pagerhome"), host_args_(std::move(host_args)) {}
   void SetUp() override {
-    test_wire::FillPages(seg_, kPages);
     home_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
     for (int h = 0; h < 2; ++h) {
       sockets_[h] = "@rams-ramsd-pager-" + std::to_string(getpid()) + "-" + std::to_string(h);
-      hosts_[h].Start({"--export", local_[h].name(), "--http", "127.0.0.1:0", "--pager-socket",
-                       sockets_[h]});
+      std::vector<std::string> args = {"--export", local_[h].name(), "--http", "127.0.0.1:0",
+                                       "--pager-socket", sockets_[h]};
+      args.insert(args.end(), host_args_.begin(), host_args_.end());
+      hosts_[h].Start(args);
     }
     name_ = "127.0.0.1:" + std::to_string(home_.port()) + "/" + seg_.name();
     if (test::ScrapeMetric(hosts_[0].http_port(), "ramsd_pager_segments") == UINT64_MAX) {
@@ -49,13 +55,23 @@ class RamsdPagerTest : public ::testing::Test {
     }
   }
 
-  test::TempSegment seg_{kPages * kPageBytes, "pagerhome"};
+  test::TempSegment seg_;
+  const std::vector<std::string> host_args_;
   test::TempSegment local_[2] = {test::TempSegment(kPageBytes, "pagerA"),
                                  test::TempSegment(kPageBytes, "pagerB")};
   test::RamsdProcess home_;
   test::RamsdProcess hosts_[2];
   std::string sockets_[2];
   std::string name_;
+};
+
+class RamsdPagerTest : public HomeAndHostsTest {
+ protected:
+  RamsdPagerTest() : HomeAndHostsTest(kPages, {}) {}
+  void SetUp() override {
+    test_wire::FillPages(seg_, kPages);
+    HomeAndHostsTest::SetUp();
+  }
 };
 
 TEST_F(RamsdPagerTest, AProcessMapsThroughRemoteAttachmentAndAnotherHostSeesItsWrite) {
@@ -219,6 +235,116 @@ TEST_F(RamsdPagerTest, PagesLostWithAKilledHostAreReportedOnceThroughTheApi) {
   EXPECT_EQ(b_stat->loss_notices, 1u);
   EXPECT_EQ(b_stat->pager_segments, 1u);
   EXPECT_EQ(b_stat->pages_lost, 0u);  // B is no home of this segment
+}
+
+// Two host ramsds whose pagers keep at most kCachePages pages of a segment
+// four times as large (--map-cache-pages).
+class RamsdPagerCacheTest : public HomeAndHostsTest {
+ protected:
+  static constexpr uint64_t kCachePages = 16, kBigPages = 4 * kCachePages;
+  RamsdPagerCacheTest()
+      : HomeAndHostsTest(kBigPages, {"--map-cache-pages", std::to_string(kCachePages)}) {}
+  uint64_t Metric(int host, const std::string& name) {
+    return test::ScrapeMetric(hosts_[host].http_port(), name);
+  }
+  // Byte i of page pg as host `host` writes it.
+  static std::byte Pattern(uint64_t pg, size_t i, int host) {
+    return std::byte((pg * 131 + i * 7 + host * 17 + 1) & 0xff);
+  }
+};
+
+// Host A writes every byte of the segment through a cache of a quarter of
+// it: the pages evicted dirty go home with their PAGE_DROP. Host B (a
+// cache as small) then reads every byte back exactly, and so does A.
+TEST_F(RamsdPagerCacheTest, ASegmentFourTimesTheCacheIsWrittenAndReadBackFromAnotherHost) {
+  auto a = MappedSegment::Open(sockets_[0], name_, MapOptions{.write = true});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::byte* pa = (*a)->data().data();
+  for (uint64_t pg = 0; pg < kBigPages; ++pg) {
+    for (size_t i = 0; i < kPageBytes; ++i) pa[pg * kPageBytes + i] = Pattern(pg, i, 0);
+  }
+  EXPECT_LE(Metric(0, "ramsd_pager_resident_pages"), kCachePages);
+  EXPECT_GE(Metric(0, "ramsd_pager_evictions_total"), kBigPages - kCachePages);
+  EXPECT_GE(Metric(0, "ramsd_pager_write_backs_total"), kBigPages - kCachePages);
+  // The pages evicted are in the home's memory already.
+  const std::vector<std::byte> home = seg_.Bytes();
+  uint64_t home_has = 0;
+  for (uint64_t pg = 0; pg < kBigPages; ++pg) {
+    home_has += home[pg * kPageBytes + 5] == Pattern(pg, 5, 0) ? 1 : 0;
+  }
+  EXPECT_GE(home_has, kBigPages - kCachePages);
+
+  auto b = MappedSegment::Open(sockets_[1], name_, MapOptions{.write = false});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const volatile std::byte* pb = (*b)->data().data();
+  uint64_t wrong = 0;
+  for (uint64_t pg = 0; pg < kBigPages; ++pg) {
+    for (size_t i = 0; i < kPageBytes; ++i) wrong += pb[pg * kPageBytes + i] != Pattern(pg, i, 0);
+  }
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_LE(Metric(1, "ramsd_pager_resident_pages"), kCachePages);
+  EXPECT_GE(Metric(1, "ramsd_pager_evictions_total"), kBigPages - kCachePages);
+  EXPECT_EQ(Metric(1, "ramsd_pager_write_backs_total"), 0u);  // B wrote nothing: clean drops
+  // A again, after B's reads recalled its last exclusive pages.
+  for (uint64_t pg = 0; pg < kBigPages; ++pg) {
+    for (size_t i = 0; i < kPageBytes; i += 97) wrong += pa[pg * kPageBytes + i] != Pattern(pg, i, 0);
+  }
+  EXPECT_EQ(wrong, 0u);
+  // `rams stat` (MAPPING_STAT) of host A has the same counters.
+  auto stat = RemoteSession::Connect("127.0.0.1", hosts_[0].port())->MappingStat();
+  ASSERT_TRUE(stat.ok()) << stat.status().ToString();
+  EXPECT_EQ(stat->evictions, Metric(0, "ramsd_pager_evictions_total"));
+  EXPECT_EQ(stat->write_backs, Metric(0, "ramsd_pager_write_backs_total"));
+  EXPECT_LE(stat->resident_pages, kCachePages);
+}
+
+// Both hosts increment their own word in every page, sweeping in opposite
+// directions through caches a quarter of the segment: A's evictions of
+// dirty pages race B's invalidations of them (and the other way round).
+// Every increment must reach the home.
+TEST_F(RamsdPagerCacheTest, EvictionsRacingInvalidationsLoseNoWrite) {
+  constexpr uint64_t kRounds = 8;
+  std::vector<pid_t> kids;
+  for (int h = 0; h < 2; ++h) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto m = MappedSegment::Open(sockets_[h], name_, MapOptions{.write = true});
+      if (!m.ok()) _exit(2);
+      auto* words = reinterpret_cast<volatile uint64_t*>((*m)->data().data());
+      for (uint64_t r = 0; r < kRounds; ++r) {
+        for (uint64_t k = 0; k < kBigPages; ++k) {
+          const uint64_t pg = h == 0 ? k : kBigPages - 1 - k;
+          words[pg * (kPageBytes / 8) + h] = words[pg * (kPageBytes / 8) + h] + 1;
+        }
+      }
+      _exit((*m)->Flush().ok() ? 0 : 3);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(k, &status, 0), k);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  // Read through the home's one-sided READ, which recalls any copy left.
+  auto session = RemoteSession::Connect("127.0.0.1", home_.port());
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  auto att = session->Open(seg_.name());
+  ASSERT_TRUE(att.ok()) << att.status().ToString();
+  std::vector<std::byte> image(kBigPages * kPageBytes);
+  ASSERT_TRUE((*att)->Read(0, image).ok());
+  for (uint64_t pg = 0; pg < kBigPages; ++pg) {
+    for (int h = 0; h < 2; ++h) {
+      uint64_t v = 0;
+      std::memcpy(&v, image.data() + pg * kPageBytes + h * 8, 8);
+      EXPECT_EQ(v, kRounds) << "page " << pg << " host " << h;
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    EXPECT_GT(Metric(h, "ramsd_pager_evictions_total"), 0u) << h;
+    EXPECT_GT(Metric(h, "ramsd_pager_invalidations_total"), 0u) << h;
+  }
 }
 
 TEST(RamsdPagerSocketTest, APathSocketIsOpenToAllAndNeverTakenOverFromALivePager) {

@@ -5,7 +5,8 @@
 // its request's id (and the page, flagged kPageDirty, when the sink had
 // written it); a reply to an id the client never sent, or a server request on
 // a session without the mapping feature, closes the connection (EPROTO);
-// a disconnect is Lost.
+// a disconnect is Lost. And a host pager serving such a session: a home that
+// stalls its MAP_OWNER answer stalls only the OPEN that asked.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster.h"
 #include "mapping/wire_page_source.h"
 #include "rams/remote.h"
 #include "../remote/raw_client.h"
@@ -332,6 +334,50 @@ TEST(WireSourceScriptTest, AServerRequestWithoutTheMappingFeatureClosesWithEprot
   Status ping = session->Ping();
   EXPECT_EQ(ping.code(), EPROTO) << ping.ToString();
   EXPECT_TRUE(peer->ClosedByServer());
+}
+
+// The owner index of an OPEN is a round trip to the home (MAP_OWNER). A home
+// that stalls it after the segment was opened stalls that OPEN only: another
+// segment's OPEN and faults on the same pager are served meanwhile.
+TEST(WireSourceScriptTest, AStalledOwnerAnswerStallsOnlyItsOwnOpen) {
+  testing::Cluster c({.hosts = 1});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  Session s;
+  ASSERT_NO_FATAL_FAILURE(s.Open());
+  ASSERT_TRUE(c.pagers[0]
+                  ->AddSegment("stalling", std::move(s.source),
+                               {.owner_uid = geteuid(), .owner_gid = getegid(), .mode = 0600})
+                  .ok());
+  // With host_states the mapping asks for an owner index in its OPEN.
+  MapOptions with_owner{.write = true, .host_states = [] {
+                          return Result<HostStates>(Error(ENOTCONN, "not asked here"));
+                        }};
+  auto stalled = std::async(std::launch::async, [&] {
+    return MappedSegment::Open(c.socket(0), "stalling", with_owner);
+  });
+  auto owner_q = s.peer->Receive();
+  ASSERT_TRUE(owner_q.has_value());
+  ASSERT_EQ(owner_q->first.opcode, static_cast<uint8_t>(wire::Opcode::kMapOwner));
+  // Not answered yet: the other segment maps and faults meanwhile.
+  auto other = std::async(std::launch::async, [&]() -> int {
+    auto m = c.Map(0);
+    if (!m.ok()) return m.code();
+    volatile std::byte* p = (*m)->data().data();
+    p[kPageBytes + 5] = std::byte{9};
+    return static_cast<std::byte>(p[kPageBytes + 5]) == std::byte{9} ? 0 : -1;
+  });
+  // Well inside the owner question's own timeout (5 s).
+  ASSERT_EQ(other.wait_for(std::chrono::seconds(3)), std::future_status::ready)
+      << "a stalled MAP_OWNER stalled another segment's OPEN and faults";
+  EXPECT_EQ(other.get(), 0);
+  EXPECT_EQ(stalled.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  s.peer->SendFrame({.opcode = owner_q->first.opcode, .flags = wire::kFlagReply,
+                     .request_id = owner_q->first.request_id},
+                    wire::MapOwnerReply{.domain = 77, .host_index = 3});
+  auto m = stalled.get();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->owner_domain(), 77u);
+  EXPECT_EQ((*m)->owner_index(), 3u);
 }
 
 }  // namespace

@@ -27,10 +27,11 @@ constexpr uint64_t kPage = wire::kPageBytes;
 // A raw host: HELLO asking for mapping, then OPEN of the segment.
 class Host {
  public:
-  Host(uint16_t port, const std::string& segment, bool mapping = true, bool read_only = false)
+  Host(uint16_t port, const std::string& segment, bool mapping = true, bool read_only = false,
+       uint64_t more_features = 0)
       : c_(port) {
     c_.SendMsg(wire::Opcode::kHello, 1,
-               wire::HelloRequest{.features = wire::kAllFeatures |
+               wire::HelloRequest{.features = wire::kAllFeatures | more_features |
                                               (mapping ? wire::kFeatureMapping : 0)});
     auto hello = c_.Receive();
     EXPECT_TRUE(hello && hello->first.status == 0);
@@ -449,61 +450,63 @@ TEST_F(MappingHomeTest, BadRequestsAreRefusedAndChangeNothing) {
 // index in the segment's mapping domain, the same one when asked again;
 // MAP_HOSTS (on any session with the segment open) reports the index live,
 // and dead once its session ends; bad requests are refused.
+// MAP_OWNER and MAP_HOSTS on `h`'s session, expected to succeed.
+wire::MapOwnerReply AskOwner(Host& h, uint64_t id, uint64_t local_domain) {
+  h.raw().SendMsg(wire::Opcode::kMapOwner, id,
+                  wire::MapOwnerRequest{.handle = h.handle(), .local_domain = local_domain});
+  auto f = h.Expect(id);
+  EXPECT_EQ(f.first.status, 0);
+  auto r = wire::MapOwnerReply::Decode(f.second);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : wire::MapOwnerReply{};
+}
+wire::MapHostsReply AskHosts(Host& h, uint64_t id) {
+  h.raw().SendMsg(wire::Opcode::kMapHosts, id, wire::HandleRequest{.handle = h.handle()});
+  auto f = h.Expect(id);
+  EXPECT_EQ(f.first.status, 0);
+  auto r = wire::MapHostsReply::Decode(f.second);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : wire::MapHostsReply{};
+}
+bool Bit(const std::array<uint64_t, 4>& bits, uint32_t i) {
+  return ((bits[i / 64] >> (i % 64)) & 1) != 0;
+}
+
 TEST_F(MappingHomeTest, OwnerIndexesNameHostsAndDieWithTheirSession) {
   Start();
-  auto owner = [](Host& h, uint64_t id, uint64_t local_domain) {
-    h.raw().SendMsg(wire::Opcode::kMapOwner, id,
-                    wire::MapOwnerRequest{.handle = h.handle(), .local_domain = local_domain});
-    auto f = h.Expect(id);
-    EXPECT_EQ(f.first.status, 0);
-    auto r = wire::MapOwnerReply::Decode(f.second);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : wire::MapOwnerReply{};
-  };
-  auto hosts = [](Host& h, uint64_t id) {
-    h.raw().SendMsg(wire::Opcode::kMapHosts, id, wire::HandleRequest{.handle = h.handle()});
-    auto f = h.Expect(id);
-    EXPECT_EQ(f.first.status, 0);
-    auto r = wire::MapHostsReply::Decode(f.second);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : wire::MapHostsReply{};
-  };
-  auto bit = [](const std::array<uint64_t, 4>& bits, uint32_t i) {
-    return ((bits[i / 64] >> (i % 64)) & 1) != 0;
-  };
   Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
-  EXPECT_EQ(hosts(plain, 10).domain, 0u);  // no host maps it yet: nothing known
+  EXPECT_EQ(AskHosts(plain, 10).domain, 0u);  // no host maps it yet: nothing known
   Host a(ramsd_.port(), seg_.name());
-  const wire::MapOwnerReply a1 = owner(a, 11, 0x1234);
+  const wire::MapOwnerReply a1 = AskOwner(a, 11, 0x1234);
   EXPECT_GT(a1.domain, 1u);
   EXPECT_GE(a1.host_index, 1u);
-  EXPECT_EQ(owner(a, 12, 0x1234).host_index, a1.host_index);  // asked again: the same
-  const wire::MapOwnerReply a2 = owner(a, 13, 0x5678);       // another PID namespace
+  EXPECT_EQ(AskOwner(a, 12, 0x1234).host_index, a1.host_index);  // asked again: the same
+  const wire::MapOwnerReply a2 = AskOwner(a, 13, 0x5678);       // another PID namespace
   EXPECT_EQ(a2.domain, a1.domain);
   EXPECT_NE(a2.host_index, a1.host_index);
   uint32_t b_index = 0;
   {
     Host b(ramsd_.port(), seg_.name());
-    const wire::MapOwnerReply b1 = owner(b, 14, 0x1234);  // another host, same namespace id
+    const wire::MapOwnerReply b1 = AskOwner(b, 14, 0x1234);  // another host, same namespace id
     EXPECT_EQ(b1.domain, a1.domain);
     EXPECT_NE(b1.host_index, a1.host_index);
     EXPECT_NE(b1.host_index, a2.host_index);
     b_index = b1.host_index;
-    const wire::MapHostsReply live = hosts(plain, 15);
+    const wire::MapHostsReply live = AskHosts(plain, 15);
     EXPECT_EQ(live.domain, a1.domain);
-    EXPECT_TRUE(bit(live.live, a1.host_index) && bit(live.live, a2.host_index) &&
-                bit(live.live, b_index));
-    EXPECT_FALSE(bit(live.dead, b_index));
+    EXPECT_TRUE(Bit(live.live, a1.host_index) && Bit(live.live, a2.host_index) &&
+                Bit(live.live, b_index));
+    EXPECT_FALSE(Bit(live.dead, b_index));
   }
   // b's session ended: its index is dead, a's are still live.
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   wire::MapHostsReply after;
   do {
-    after = hosts(plain, 16);
-  } while (!bit(after.dead, b_index) && std::chrono::steady_clock::now() < deadline);
-  EXPECT_TRUE(bit(after.dead, b_index));
-  EXPECT_FALSE(bit(after.live, b_index));
-  EXPECT_TRUE(bit(after.live, a1.host_index) && !bit(after.dead, a1.host_index));
+    after = AskHosts(plain, 16);
+  } while (!Bit(after.dead, b_index) && std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(Bit(after.dead, b_index));
+  EXPECT_FALSE(Bit(after.live, b_index));
+  EXPECT_TRUE(Bit(after.live, a1.host_index) && !Bit(after.dead, a1.host_index));
   // Refusals: MAP_OWNER needs the mapping feature, a known handle and a
   // non-zero local domain; the connection stays open.
   plain.raw().SendMsg(wire::Opcode::kMapOwner, 17,
@@ -526,7 +529,129 @@ TEST_F(MappingHomeTest, OwnerIndexesNameHostsAndDieWithTheirSession) {
     refused += a.Expect(100 + d).first.status == ENOSPC;
   }
   EXPECT_EQ(refused, 3);  // two of the 16 were taken above
-  EXPECT_EQ(hosts(a, 200).domain, a1.domain);
+  EXPECT_EQ(AskHosts(a, 200).domain, a1.domain);
+}
+
+// The mapping domain is the segment's, kept across a restart of the home,
+// so that sync objects made in the mapping before it stay usable; the new
+// directory knows none of the earlier host indexes and reports every index
+// it has not handed out dead (their owners lost their mappings with the old
+// directory), and it hands out indexes from another place than the first.
+TEST_F(MappingHomeTest, TheDomainOutlivesARestartAndEarlierIndexesAreDead) {
+  Start();
+  uint64_t domain = 0;
+  uint32_t before = 0;
+  uint64_t epoch = 0;
+  {
+    Host a(ramsd_.port(), seg_.name());
+    const wire::MapOwnerReply r = AskOwner(a, 11, 0x1234);
+    domain = r.domain;
+    before = r.host_index;
+    const wire::MapHostsReply states = AskHosts(a, 12);
+    EXPECT_TRUE(Bit(states.live, before));
+    for (uint32_t i = 1; i <= wire::kMaxOwnerHosts; ++i) {
+      EXPECT_EQ(Bit(states.dead, i), i != before) << i;  // never given out here: dead
+    }
+    a.SendGet(13, 0, 1, false);
+    epoch = a.Grant(a.Expect(13).second).epoch;
+  }
+  ramsd_.Stop();
+  ramsd_.Start({"--export", seg_.name(), "--http", "127.0.0.1:0"});
+  Host b(ramsd_.port(), seg_.name());
+  b.SendGet(20, 0, 1, false);
+  EXPECT_NE(b.Grant(b.Expect(20).second).epoch, epoch);  // a new directory
+  const wire::MapOwnerReply r = AskOwner(b, 21, 0x1234);
+  EXPECT_EQ(r.domain, domain);
+  const wire::MapHostsReply states = AskHosts(b, 22);
+  EXPECT_EQ(states.domain, domain);
+  EXPECT_TRUE(Bit(states.live, r.host_index));
+  EXPECT_FALSE(Bit(states.live, before) && before != r.host_index);
+  EXPECT_TRUE(before == r.host_index || Bit(states.dead, before));  // the earlier owner: dead
+}
+
+// OWNER_ALIVE about a live host's thread is forwarded to that host as an
+// OWNER_PROBE (with the PID-namespace domain its MAP_OWNER named) and its
+// answer goes back to the asker; an error reply, a host that ends before
+// answering, or a host that takes no probes is "cannot tell"; a dead index,
+// or one never handed out, is dead at once.
+TEST_F(MappingHomeTest, OwnerAliveIsAskedOfTheOwnersHost) {
+  Start();
+  Host owner(ramsd_.port(), seg_.name(), true, false, wire::kFeatureOwnerProbe);
+  const uint32_t index = AskOwner(owner, 11, 0x1234).host_index;
+  Host plain(ramsd_.port(), seg_.name(), /*mapping=*/false);
+  auto ask = [&](uint64_t id, uint32_t host_index) {
+    plain.raw().SendMsg(wire::Opcode::kOwnerAlive, id,
+                        wire::OwnerAliveRequest{.handle = plain.handle(),
+                                                .host_index = host_index, .tid = 42});
+  };
+  auto state = [&](uint64_t id) {
+    auto f = plain.Expect(id);
+    EXPECT_EQ(f.first.status, 0u);
+    auto r = wire::OwnerStateReply::Decode(f.second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->state : 99u;
+  };
+  // The probe, as the owner's host sees it.
+  auto probe = [&] {
+    auto f = owner.raw().Receive();
+    EXPECT_TRUE(f.has_value());
+    if (!f) return wire::FrameHeader{};
+    EXPECT_EQ(f->first.opcode, static_cast<uint8_t>(wire::Opcode::kOwnerProbe));
+    EXPECT_NE(f->first.request_id & wire::kServerRequestIdBit, 0u);
+    auto r = wire::OwnerProbeRequest::Decode(f->second);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (r.ok()) {
+      EXPECT_EQ(r->handle, owner.handle());
+      EXPECT_EQ(r->tid, 42u);
+      EXPECT_EQ(r->local_domain, 0x1234u);
+    }
+    return f->first;
+  };
+  ask(20, index);
+  wire::FrameHeader p = probe();
+  owner.raw().SendFrame({.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id},
+                        wire::OwnerStateReply{.state = wire::kOwnerDead});
+  EXPECT_EQ(state(20), wire::kOwnerDead);
+  ask(21, index);
+  p = probe();
+  owner.raw().SendFrame({.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id},
+                        wire::OwnerStateReply{.state = wire::kOwnerAlive});
+  EXPECT_EQ(state(21), wire::kOwnerAlive);
+  ask(22, index);
+  p = probe();
+  owner.raw().SendBytes(wire::EncodeFrame(
+      {.opcode = p.opcode, .flags = wire::kFlagReply, .request_id = p.request_id, .status = EIO},
+      {}));
+  EXPECT_EQ(state(22), wire::kOwnerCannotTell);
+  // A host without the probe bit: cannot tell, at once.
+  Host quiet(ramsd_.port(), seg_.name());
+  const uint32_t quiet_index = AskOwner(quiet, 12, 0x1234).host_index;
+  ask(23, quiet_index);
+  EXPECT_EQ(state(23), wire::kOwnerCannotTell);
+  // An index never handed out names an owner of an earlier directory: dead.
+  uint32_t unused = 1;
+  while (unused == index || unused == quiet_index) ++unused;
+  ask(24, unused);
+  EXPECT_EQ(state(24), wire::kOwnerDead);
+  // The owner's host ends with a probe unanswered: the asker is told
+  // "cannot tell", and the index is dead from then on.
+  ask(25, index);
+  (void)probe();
+  owner.raw().ShutdownWrite();
+  EXPECT_EQ(state(25), wire::kOwnerCannotTell);
+  ask(26, index);
+  EXPECT_EQ(state(26), wire::kOwnerDead);
+  // A malformed probe reply cuts its sender off.
+  Host hostile(ramsd_.port(), seg_.name(), true, false, wire::kFeatureOwnerProbe);
+  const uint32_t hostile_index = AskOwner(hostile, 13, 0x99).host_index;
+  ask(27, hostile_index);
+  auto f = hostile.raw().Receive();
+  ASSERT_TRUE(f.has_value());
+  hostile.raw().SendFrame(
+      {.opcode = f->first.opcode, .flags = wire::kFlagReply, .request_id = f->first.request_id},
+      wire::OwnerStateReply{.state = 7});
+  EXPECT_EQ(state(27), wire::kOwnerCannotTell);
+  EXPECT_TRUE(hostile.raw().ClosedByServer());
 }
 
 TEST_F(MappingHomeTest, NoMappingFlagKeepsTheFeatureOff) {

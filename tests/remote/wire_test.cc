@@ -279,6 +279,38 @@ TEST(WireTest, PagePutAndDropNeedWholePages) {
   EXPECT_EQ(PageDropRequest::Decode(dirty).code(), EINVAL);
 }
 
+TEST(WireTest, OwnerProbesKeepTheirLimits) {
+  Bytes alive = Encode(OwnerAliveRequest{.handle = 3, .host_index = 255, .tid = kMaxOwnerTid});
+  ASSERT_EQ(alive.size(), 16u);
+  EXPECT_EQ(OwnerAliveRequest::Decode(alive)->tid, kMaxOwnerTid);
+  const std::pair<size_t, uint32_t> bad_alive[] = {
+      {4, 0}, {4, 256}, {8, 0}, {8, kMaxOwnerTid + 1}, {12, 1}};  // index, tid, reserved
+  for (const auto& [at, value] : bad_alive) {
+    Bytes b = alive;
+    StoreLe32(&b[at], value);
+    EXPECT_EQ(OwnerAliveRequest::Decode(b).code(), EINVAL) << at << " " << value;
+  }
+  Bytes probe = Encode(OwnerProbeRequest{.handle = 3, .tid = 7, .local_domain = 0x77});
+  ASSERT_EQ(probe.size(), 16u);
+  EXPECT_EQ(OwnerProbeRequest::Decode(probe)->local_domain, 0x77u);
+  Bytes no_tid = probe;
+  StoreLe32(&no_tid[4], 0);
+  EXPECT_EQ(OwnerProbeRequest::Decode(no_tid).code(), EINVAL);
+  Bytes no_domain = probe;
+  std::memset(no_domain.data() + 8, 0, 8);
+  EXPECT_EQ(OwnerProbeRequest::Decode(no_domain).code(), EINVAL);
+  Bytes state = Encode(OwnerStateReply{.state = kOwnerDead});
+  ASSERT_EQ(state.size(), 8u);
+  EXPECT_EQ(OwnerStateReply::Decode(state)->state, kOwnerDead);
+  for (const std::pair<size_t, uint32_t>& bad : {std::pair<size_t, uint32_t>{0, 3}, {4, 1}}) {
+    Bytes b = state;
+    StoreLe32(&b[bad.first], bad.second);
+    EXPECT_EQ(OwnerStateReply::Decode(b).code(), EINVAL) << bad.first;
+  }
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kOwnerAlive)), "OWNER_ALIVE");
+  EXPECT_EQ(OpcodeName(static_cast<uint8_t>(Opcode::kOwnerProbe)), "OWNER_PROBE");
+}
+
 TEST(WireTest, OwnerIndexesAndHostStatesKeepTheirLimits) {
   Bytes req = Encode(MapOwnerRequest{.handle = 3, .local_domain = 0x55});
   ASSERT_EQ(req.size(), 16u);
