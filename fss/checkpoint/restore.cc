@@ -8,6 +8,9 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "checkpoint.h"
 #include "tree_copy.h"
@@ -40,11 +43,36 @@ Result<sys::UniqueFd> OpenTreeDir(const Root& root, std::string_view rel) {
   return root.OpenDir(rel);
 }
 
-Result<sys::UniqueFd> OpenAreaDir(int area_fd, std::string_view rel) {
-  std::string path = rel.empty() ? std::string(".") : std::string(rel);
-  sys::UniqueFd fd(::openat(area_fd, path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open saved directory " + path);
-  return fd;
+// A directory of the area, opened by OpenAreaDir. A saved directory keeps the
+// mode it had (a chmod 0600 one too), which its unprivileged owner cannot
+// search: each directory on the way is made searchable while this lives
+// (WritableDir), and gets its saved mode back afterwards.
+struct AreaDir {
+  std::vector<std::pair<sys::UniqueFd, std::unique_ptr<WritableDir>>> way;  // the area's top first
+  int fd() const { return way.back().first.get(); }
+};
+
+Result<AreaDir> OpenAreaDir(int area_fd, std::string_view rel) {
+  AreaDir out;
+  int at = area_fd;
+  std::string path(rel);
+  for (size_t begin = 0; begin < path.size();) {
+    size_t end = std::min(path.find('/', begin), path.size());
+    std::string c = path.substr(begin, end - begin);
+    begin = end + 1;
+    if (c.empty() || c == ".") continue;
+    sys::UniqueFd fd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open saved directory " + path);
+    auto widened = std::make_unique<WritableDir>(fd.get());
+    at = fd.get();
+    out.way.emplace_back(std::move(fd), std::move(widened));
+  }
+  if (out.way.empty()) {
+    sys::UniqueFd fd(::openat(area_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoError("open the area");
+    out.way.emplace_back(std::move(fd), nullptr);
+  }
+  return out;
 }
 
 // "restore: 12/40 saved paths, 3012 entries copied" on a terminal, at most
@@ -149,14 +177,14 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
       }
       return SetLinkTimes(parent, name, r);
     case RecordKind::kFile: {
-      RAMS_ASSIGN_OR_RETURN(sys::UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
-      return CopyNode(from.get(), std::string(BaseName(r.location)), parent, name, batch);
+      RAMS_ASSIGN_OR_RETURN(AreaDir from, OpenAreaDir(area_fd, DirName(r.location)));
+      return CopyNode(from.fd(), std::string(BaseName(r.location)), parent, name, batch);
     }
     case RecordKind::kDirTree: {
-      RAMS_ASSIGN_OR_RETURN(sys::UniqueFd from, OpenAreaDir(area_fd, DirName(r.location)));
+      RAMS_ASSIGN_OR_RETURN(AreaDir from, OpenAreaDir(area_fd, DirName(r.location)));
       TreeFilter filter;
       filter.on_entry = [progress] { progress->Entry(); };
-      return CopyTree(from.get(), std::string(BaseName(r.location)), parent, name, r.path, filter, batch);
+      return CopyTree(from.fd(), std::string(BaseName(r.location)), parent, name, r.path, filter, batch);
     }
     case RecordKind::kHardLink: {
       RAMS_ASSIGN_OR_RETURN(sys::UniqueFd to, root.OpenDir(DirName(r.target)));

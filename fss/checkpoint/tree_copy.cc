@@ -270,10 +270,16 @@ Status CopyNode(int src_dir, const std::string& src_name, int dst_dir, const std
 Status CopyTree(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
                 const std::string& rel, const TreeFilter& filter, SyncBatch* batch) {
   RAMS_CHECK(batch != nullptr);
-  sys::UniqueFd src(::openat(src_dir, src_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!src.valid()) return ErrnoError("open directory " + src_name);
+  sys::UniqueFd src_path(::openat(src_dir, src_name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!src_path.valid()) return ErrnoError("open directory " + src_name);
   struct stat st;
-  if (::fstat(src.get(), &st) != 0) return ErrnoError("stat " + src_name);
+  if (::fstat(src_path.get(), &st) != 0) return ErrnoError("stat " + src_name);
+  // An unprivileged caller's own directory that it cannot list or search
+  // (chmod 0640) is still its to rename or remove: widened to u+rwx while it
+  // is copied (st keeps the mode the copy gets), as for removal.
+  WritableDir readable(src_path.get());
+  sys::UniqueFd src(::openat(src_path.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!src.valid()) return ErrnoError("open directory " + src_name);
   RAMS_RETURN_IF_ERROR(EnsureDir(dst_dir, dst_name));
   sys::UniqueFd dst(::openat(dst_dir, dst_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dst.valid()) return ErrnoError("open directory " + dst_name);

@@ -157,6 +157,19 @@ struct Target {
   std::string name;
   bool inside = false;
   std::string rel;  // canonical root-relative path, when inside
+  bool slash = false;   // the caller's path ended in '/'
+  bool exists = false;  // `name` exists in `dir` (st is its lstat)
+  struct stat st {};
+  // An error of the final component (a name too long, "file/"), which the
+  // kernel reports only after every directory walk of the call
+  // (LocateDeferred: rename's two paths).
+  int final_err = 0;
+};
+
+// How Locate treats a trailing slash on an existing name.
+enum class Slash {
+  kLookup,  // a path lookup (open, chmod, ...): "name/" is followed and must be a directory, else ENOTDIR
+  kParent,  // a call on the entry (unlink, rmdir, rename, creating): the caller applies the kernel's rule
 };
 
 std::string FdPath(int fd) {
@@ -166,6 +179,17 @@ std::string FdPath(int fd) {
   ssize_t n = readlink(link, buf, sizeof(buf) - 1);
   if (n < 0) return "";
   return std::string(buf, static_cast<size_t>(n));
+}
+
+// Whether two directories are on one mount (rename and link across mounts
+// are the kernel's EXDEV); true when that cannot be told.
+bool SameMount(int a, int b) {
+  struct statx x, y;
+  if (statx(a, "", AT_EMPTY_PATH, STATX_MNT_ID, &x) != 0 || statx(b, "", AT_EMPTY_PATH, STATX_MNT_ID, &y) != 0 ||
+      (x.stx_mask & y.stx_mask & STATX_MNT_ID) == 0) {
+    return true;
+  }
+  return x.stx_mnt_id == y.stx_mnt_id;
 }
 
 // Whether absolute path `p` is `dir` or beneath it.
@@ -187,7 +211,13 @@ class Supervisor {
   Result<std::string> ReadString(uint64_t addr);
   Status ReadMem(uint64_t addr, void* out, size_t len);
   Result<sys::UniqueFd> BaseDir(int64_t dirfd);
-  Result<Target> Locate(int64_t dirfd, uint64_t path_addr, bool follow);
+  Result<Target> Locate(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash = Slash::kLookup);
+  // As Locate, but an error of the final component is left in final_err.
+  Result<Target> LocateDeferred(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash);
+  // mkdir, mknod, symlink, the new name of link: the kernel's EEXIST (an
+  // existing name, whatever follows) and ENOENT ("name/" of a missing name,
+  // except for mkdir) come before any save; 0 when the call may go on.
+  static int64_t CreateError(const Target& t, bool is_mkdir);
   Result<Target> LocatePath(int base, std::string path, bool follow, int hops);
   // Saves before the change; a refusal under --confine.
   int64_t Save(const Target& t, Change change);
@@ -280,12 +310,26 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
   }
   std::string real = FdPath(pdir.get());
   if (InDir(real, area_) || InDir(real + "/" + name, area_)) return Error(EACCES, "the run area");
+  if (name.size() > NAME_MAX) {  // after the walk, which needs search permission on the directory
+    if (faccessat(pdir.get(), ".", X_OK, AT_EACCESS) != 0) return ErrnoError("lookup");
+    Target t;
+    t.dir = std::move(pdir);
+    t.name = std::move(name);
+    t.final_err = ENAMETOOLONG;
+    return t;
+  }
   const std::string& r = root_.abs_path();
   bool inside = real == r || (real.size() > r.size() && real.compare(0, r.size(), r) == 0 && real[r.size()] == '/');
   Target t;
   if (inside) {
     std::string rel = real == r ? name : real.substr(r.size() + 1) + "/" + name;
     Result<Resolved> res = root_.Resolve(rel, follow);
+    // A symlink followed to "file/" is the kernel's ENOTDIR (the confined
+    // lookup drops the slash): asked of the kernel only when a link was met.
+    struct stat kst;
+    if (res.ok() && follow && res->rel != rel && fstatat(pdir.get(), name.c_str(), &kst, 0) != 0 && errno == ENOTDIR) {
+      return Error(ENOTDIR, "lookup");
+    }
     if (res.ok()) {
       t.dir = std::move(res->parent);
       t.name = std::move(res->name);
@@ -302,7 +346,13 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
       if (hops >= kMaxSymlinkHops) return Error(ELOOP, "symlinks");
       Result<std::string> to = ReadLinkAt(pdir.get(), name);
       if (!to.ok()) return to.status();
-      return LocatePath(pdir.get(), *to, true, hops + 1);
+      Result<Target> t2 = LocatePath(pdir.get(), *to, true, hops + 1);
+      struct stat kst;
+      if (t2.ok() && to->size() > 1 && to->back() == '/' && fstatat(t2->dir.get(), t2->name.c_str(), &kst, 0) == 0 &&
+          !S_ISDIR(kst.st_mode)) {
+        return Error(ENOTDIR, "lookup");  // a link to "file/"
+      }
+      return t2;
     }
   }
   t.dir = std::move(pdir);
@@ -310,8 +360,17 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
   return t;
 }
 
-Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow) {
+Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash) {
+  Result<Target> t = LocateDeferred(dirfd, path_addr, follow, slash);
+  if (t.ok() && t->final_err != 0) return Error(t->final_err, "lookup");
+  return t;
+}
+
+Result<Target> Supervisor::LocateDeferred(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash) {
   RAMS_ASSIGN_OR_RETURN(std::string path, ReadString(path_addr));
+  const bool slashed = path.size() > 1 && path.back() == '/';
+  // A lookup of "name/" follows a final symlink, even under O_NOFOLLOW.
+  if (slashed && slash == Slash::kLookup) follow = true;
   // /proc/self is the caller's, not the supervisor's (its magic links are
   // then followed by their names, as any symlink out of /proc).
   for (const char* self : {"/proc/self", "/proc/thread-self"}) {
@@ -327,13 +386,25 @@ Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow
     RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
     t = LocatePath(base.get(), path, follow, 0);
   }
-  // "name/" must be a directory, as the kernel says (a symlink to one too).
-  struct stat st;
-  if (t.ok() && path.size() > 1 && path.back() == '/' && fstatat(t->dir.get(), t->name.c_str(), &st, 0) == 0 &&
-      !S_ISDIR(st.st_mode)) {
-    return Error(ENOTDIR, "not a directory");
+  if (!t.ok() || t->final_err != 0) return t;
+  t->slash = slashed;
+  // The final lookup needs search permission on its directory, as in the
+  // kernel (the O_PATH opens above do not check it).
+  if (fstatat(t->dir.get(), t->name.c_str(), &t->st, AT_SYMLINK_NOFOLLOW) == 0) {
+    t->exists = true;
+  } else if (errno != ENOENT) {
+    return ErrnoError("lookup");
   }
+  // "name/" must be a directory, as the kernel says (with a symlink to one
+  // only where the call follows it).
+  if (slash == Slash::kLookup && t->slash && t->exists && !S_ISDIR(t->st.st_mode)) t->final_err = ENOTDIR;
   return t;
+}
+
+int64_t Supervisor::CreateError(const Target& t, bool is_mkdir) {
+  if (t.exists) return -EEXIST;
+  if (t.slash && !is_mkdir) return -ENOENT;
+  return 0;
 }
 
 int64_t Supervisor::Save(const Target& t, Change change) {
@@ -347,14 +418,17 @@ int64_t Supervisor::Save(const Target& t, Change change) {
 }
 
 int64_t Supervisor::Unlink(int64_t dirfd, uint64_t path, int flags) {
-  Result<Target> t = Locate(dirfd, path, false);
+  Result<Target> t = Locate(dirfd, path, false, Slash::kParent);
   if (!t.ok()) return NegErrno(t.status());
-  // The kernel's own refusals come before any save (whose error would differ).
-  struct stat st;
-  if (fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if ((flags & AT_REMOVEDIR) == 0 && S_ISDIR(st.st_mode)) return -EISDIR;
-    if ((flags & AT_REMOVEDIR) != 0 && !S_ISDIR(st.st_mode)) return -ENOTDIR;
-  }
+  // The kernel's own refusals come before any save (whose error would
+  // differ), in its order: a missing name; for unlink, "name/"; write
+  // permission on the directory; the type.
+  const bool rmdir = (flags & AT_REMOVEDIR) != 0;
+  if (!t->exists) return -ENOENT;
+  if (!rmdir && t->slash) return S_ISDIR(t->st.st_mode) ? -EISDIR : -ENOTDIR;
+  if (faccessat(t->dir.get(), ".", W_OK | X_OK, AT_EACCESS) != 0) return -errno;
+  if (!rmdir && S_ISDIR(t->st.st_mode)) return -EISDIR;
+  if (rmdir && !S_ISDIR(t->st.st_mode)) return -ENOTDIR;
   if (t->inside && (flags & AT_REMOVEDIR) == 0) {
     Result<bool> moved = cp_.MoveAway(t->rel, t->dir.get(), t->name);
     if (!moved.ok()) return NegErrno(moved.status());
@@ -396,10 +470,35 @@ bool Supervisor::ApplyUmask() {
 
 int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how) {
   if ((flags & kWriteIntent) == 0 && how != nullptr) return INT64_MIN;  // nothing changes: continue
-  Result<Target> t = Locate(dirfd, path, (flags & O_NOFOLLOW) == 0);
+  // The kernel checks the flags before the path: its verdict on them (a
+  // directory descriptor of -1 then fails the lookup, EBADF, not the flags).
+  {
+    long v;
+    if (how != nullptr) {
+      v = syscall(SYS_openat2, -1, "x", how, sizeof(*how));
+    } else {
+      v = syscall(SYS_openat, -1, "x", flags, mode);
+    }
+    if (v >= 0) close(static_cast<int>(v));
+    if (v < 0 && errno != EBADF) return -errno;
+  }
+  const bool create = (flags & O_CREAT) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE;
+  const bool excl = create && (flags & O_EXCL) != 0;
+  const bool follow = (flags & O_NOFOLLOW) == 0 && !excl;
+  // Creating "name/" is the kernel's EISDIR after the directory walk,
+  // before the name is looked up (so before any symlink is followed).
+  Result<Target> t = Locate(dirfd, path, follow && !create, create ? Slash::kParent : Slash::kLookup);
   if (!t.ok()) return NegErrno(t.status());
-  struct stat st;
-  bool exists = fstatat(t->dir.get(), t->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (create && t->slash) return -EISDIR;
+  if (create && follow && t->exists && S_ISLNK(t->st.st_mode)) {
+    Result<std::string> body = ReadLinkAt(t->dir.get(), t->name);
+    if (body.ok() && body->size() > 1 && body->back() == '/') return -EISDIR;  // the link creates "name/"
+    t = Locate(dirfd, path, true, Slash::kParent);
+    if (!t.ok()) return NegErrno(t.status());
+  }
+  if (excl && t->exists) return -EEXIST;
+  const bool exists = t->exists;
+  const struct stat& st = t->st;
   // Writing to a directory is the kernel's EISDIR, before any save.
   if (exists && S_ISDIR(st.st_mode) && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) &&
       (flags & __O_TMPFILE) != __O_TMPFILE) {
@@ -458,18 +557,26 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
     if (int64_t r = Save(*t, change); r != 0) return r;
     return op(*t) == 0 ? 0 : -errno;
   };
+  // mkdir, mknod, symlink and link's new name: nothing is saved for a name
+  // the kernel would refuse to create.
+  auto creating = [&](int64_t dirfd, uint64_t path, bool is_mkdir, const std::function<int(const Target&)>& op) -> int64_t {
+    Result<Target> t = Locate(dirfd, path, false, Slash::kParent);
+    if (!t.ok()) return NegErrno(t.status());
+    if (int64_t r = CreateError(*t, is_mkdir); r != 0) return r;
+    if (int64_t r = Save(*t, Change::kReplace); r != 0) return r;
+    return op(*t) == 0 ? 0 : -errno;
+  };
   auto proc_path = [](int fd) { return "/proc/self/fd/" + std::to_string(fd); };
   switch (req.data.nr) {
 #ifdef SYS_open
     case SYS_open: return Open(AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<mode_t>(a[2]), nullptr);
     case SYS_creat: return Open(AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<mode_t>(a[1]), nullptr);
     case SYS_unlink: return Unlink(AT_FDCWD, a[0], 0);
-    case SYS_rmdir: return simple(AT_FDCWD, a[0], false, Change::kReplace,
-                                  [](const Target& t) { return unlinkat(t.dir.get(), t.name.c_str(), AT_REMOVEDIR); });
-    case SYS_mkdir: return simple(AT_FDCWD, a[0], false, Change::kReplace, [&](const Target& t) {
+    case SYS_rmdir: return Unlink(AT_FDCWD, a[0], AT_REMOVEDIR);
+    case SYS_mkdir: return creating(AT_FDCWD, a[0], true, [&](const Target& t) {
       return mkdirat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[1]));
     });
-    case SYS_mknod: return simple(AT_FDCWD, a[0], false, Change::kReplace, [&](const Target& t) {
+    case SYS_mknod: return creating(AT_FDCWD, a[0], false, [&](const Target& t) {
       return mknodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[1]), static_cast<dev_t>(a[2]));
     });
     case SYS_chmod: return simple(AT_FDCWD, a[0], true, Change::kMetadata, [&](const Target& t) {
@@ -492,10 +599,10 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       return Open(a[0], a[1], static_cast<int>(how.flags), static_cast<mode_t>(how.mode), &how);
     }
     case SYS_unlinkat: return Unlink(a[0], a[1], static_cast<int>(a[2]));
-    case SYS_mkdirat: return simple(a[0], a[1], false, Change::kReplace, [&](const Target& t) {
+    case SYS_mkdirat: return creating(a[0], a[1], true, [&](const Target& t) {
       return mkdirat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]));
     });
-    case SYS_mknodat: return simple(a[0], a[1], false, Change::kReplace, [&](const Target& t) {
+    case SYS_mknodat: return creating(a[0], a[1], false, [&](const Target& t) {
       return mknodat(t.dir.get(), t.name.c_str(), static_cast<mode_t>(a[2]), static_cast<dev_t>(a[3]));
     });
     case SYS_fchmodat: return simple(a[0], a[1], true, Change::kMetadata, [&](const Target& t) {
@@ -534,11 +641,8 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
     case SYS_truncate: {
       int64_t len = static_cast<int64_t>(a[1]);
       Result<Target> probe = Locate(AT_FDCWD, a[0], true);
-      struct stat st;
-      if (probe.ok() && fstatat(probe->dir.get(), probe->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-          S_ISDIR(st.st_mode)) {
-        return -EISDIR;  // the kernel's refusal, before any save
-      }
+      if (probe.ok() && probe->exists && S_ISDIR(probe->st.st_mode)) return -EISDIR;  // the kernel's refusals,
+      if (probe.ok() && probe->exists && !S_ISREG(probe->st.st_mode)) return -EINVAL;  // before any save
       return simple(AT_FDCWD, a[0], true, Change::kContent, [&](const Target& t) {
         sys::UniqueFd f(::openat(t.dir.get(), t.name.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
         if (!f.valid()) return -1;
@@ -553,8 +657,8 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       bool is_at = req.data.nr == SYS_symlinkat;
       Result<std::string> target = ReadString(a[0]);
       if (!target.ok()) return NegErrno(target.status());
-      return simple(is_at ? a[1] : AT_FDCWD, is_at ? a[2] : a[1], false, Change::kReplace,
-                    [&](const Target& t) { return symlinkat(target->c_str(), t.dir.get(), t.name.c_str()); });
+      return creating(is_at ? a[1] : AT_FDCWD, is_at ? a[2] : a[1], false,
+                      [&](const Target& t) { return symlinkat(target->c_str(), t.dir.get(), t.name.c_str()); });
     }
     case SYS_linkat:
 #ifdef SYS_link
@@ -575,11 +679,12 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       } else {
         Result<Target> from = Locate(is_at ? a[0] : AT_FDCWD, is_at ? a[1] : a[0], flags & AT_SYMLINK_FOLLOW);
         if (!from.ok()) return NegErrno(from.status());
+        if (!from->exists) return -ENOENT;  // the source is looked up first
         if (from->inside && root_.IsHidden(from->rel)) return -ENOENT;
         from_dir = std::move(from->dir);
         from_name = from->name;
       }
-      return simple(is_at ? a[2] : AT_FDCWD, is_at ? a[3] : a[1], false, Change::kReplace, [&](const Target& t) {
+      return creating(is_at ? a[2] : AT_FDCWD, is_at ? a[3] : a[1], false, [&](const Target& t) {
         return linkat(from_flags ? AT_FDCWD : from_dir.get(), from_name.c_str(), t.dir.get(), t.name.c_str(),
                       from_flags);
       });
@@ -597,10 +702,24 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       if (nr == SYS_renameat) is_at = true;
 #endif
       unsigned flags = nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
-      Result<Target> from = Locate(at(is_at, a[0]), is_at ? a[1] : a[0], false);
+      if ((flags & RENAME_EXCHANGE) != 0 && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)) != 0) return -EINVAL;
+      // The kernel's order: both directory walks, the mounts, then each final
+      // component, then the flags' and types' refusals — all before any save.
+      Result<Target> from = LocateDeferred(at(is_at, a[0]), is_at ? a[1] : a[0], false, Slash::kParent);
       if (!from.ok()) return NegErrno(from.status());
-      Result<Target> to = Locate(at(is_at, a[2]), is_at ? a[3] : a[1], false);
+      Result<Target> to = LocateDeferred(at(is_at, a[2]), is_at ? a[3] : a[1], false, Slash::kParent);
       if (!to.ok()) return NegErrno(to.status());
+      if (!SameMount(from->dir.get(), to->dir.get())) return -EXDEV;
+      if (from->final_err != 0) return -from->final_err;
+      if (!from->exists) return -ENOENT;
+      if (to->final_err != 0) return -to->final_err;
+      if ((flags & RENAME_NOREPLACE) != 0 && to->exists) return -EEXIST;
+      if ((flags & RENAME_EXCHANGE) != 0 && !to->exists) return -ENOENT;
+      // "name/" must be a directory; without EXCHANGE a slash on either end
+      // asks it of the source.
+      const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+      if (exchange && to->slash && !S_ISDIR(to->st.st_mode)) return -ENOTDIR;
+      if (!S_ISDIR(from->st.st_mode) && (from->slash || (!exchange && to->slash))) return -ENOTDIR;
       if (int64_t r = Save(*from, Change::kReplace); r != 0) return r;
       if (int64_t r = Save(*to, Change::kReplace); r != 0) return r;
       long r = syscall(SYS_renameat2, from->dir.get(), from->name.c_str(), to->dir.get(), to->name.c_str(), flags);

@@ -70,7 +70,7 @@ static void one(int i) {
     }
     case 2: {
       struct stat st;  /* creat has no O_NONBLOCK: a FIFO without a reader would block */
-      if (lstat(p, &st) == 0 && S_ISFIFO(st.st_mode)) break;
+      if (stat(p, &st) == 0 && S_ISFIFO(st.st_mode)) break;  /* also through a symlink */
       fd = creat(p, 0600);
       report(i, "creat", p, "", fd < 0 ? -1 : 0);
       if (fd >= 0) close(fd);
@@ -151,10 +151,12 @@ static void one(int i) {
       if (fd >= 0) close(fd);
       break;
     }
-    case 22:
+    case 22: {
+      int ren = (int)pick(2);
       snprintf(dst, sizeof(dst), "%s/x", other);
-      report(i, pick(2) ? "rename-exdev" : "link-exdev", p, "OTHER", pick(2) ? rename(p, dst) : link(p, dst));
+      report(i, ren ? "rename-exdev" : "link-exdev", p, "OTHER", ren ? rename(p, dst) : link(p, dst));
       break;
+    }
     default: report(i, "symlinkat-loop", "loop", "", symlinkat("loop", AT_FDCWD, "loop")); break;
   }
   fflush(stdout);
