@@ -2,7 +2,8 @@
 // The remote-mapping benchmark (issue 9 §6), loopback: a home ramsd (core 1)
 // and, in this process (core 0), two host pagers whose PageSource is a
 // WirePageSource on that home. Everything runs twice: sleeping (ramsd
-// --busy-poll-us 0 and busy_poll 0, not the adaptive default) and busy-polling (ramsd --busy-poll-us 200 and the sessions' busy_poll, the
+// --busy-poll-us 0 and busy_poll 0, not the adaptive default) and
+// busy-polling (ramsd --busy-poll-us 200 and the sessions' busy_poll, the
 // mode of the latency goals). Each measure and its anchor run in interleaved
 // rounds (bench/report.h):
 //  - a cold read fault (first touch of a page this host never held; every
