@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The remote-mapping benchmark (issue 9 §6), loopback: a home ramsd (core 1)
 // and, in this process (core 0), two host pagers whose PageSource is a
-// WirePageSource on that home. Everything runs twice: sleeping (the default)
-// and busy-polling (ramsd --busy-poll-us 200 and the sessions' busy_poll, the
+// WirePageSource on that home. Everything runs twice: sleeping (ramsd
+// --busy-poll-us 0 and busy_poll 0, not the adaptive default) and
+// busy-polling (ramsd --busy-poll-us 200 and the sessions' busy_poll, the
 // mode of the latency goals). Each measure and its anchor run in interleaved
 // rounds (bench/report.h):
 //  - a cold read fault (first touch of a page this host never held; every
@@ -90,10 +91,11 @@ void Run(rams::Backend* posix, bool busy) {
   std::vector<std::string> argv = {RamsdPath(), "--listen", "127.0.0.1:0", "--export", name,
                                    "--backend", "posix", "--log-dir", dir, "--log-level", "warn",
                                    "--no-pager", "--port-file", dir + "/port"};
-  if (busy) argv.insert(argv.end(), {"--busy-poll-us", std::to_string(kBusyPoll.count())});
+  // The busy-polling mode against the sleeping one (not the adaptive default).
+  argv.insert(argv.end(), {"--busy-poll-us", std::to_string(busy ? kBusyPoll.count() : 0)});
   pid_t ramsd = rams::bench::SpawnPinned(argv, 1, dir + "/stderr");
   rams::RemoteOptions options;
-  if (busy) options.busy_poll = kBusyPoll;
+  options.busy_poll = busy ? kBusyPoll : std::chrono::microseconds(0);
   uint16_t port = 0;
   for (int i = 0; i < 500 && port == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

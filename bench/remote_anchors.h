@@ -55,8 +55,13 @@ inline bool Have(const char* tool) {
   return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
 }
 
+// Ports for the anchors' servers: from $RAMS_BENCH_PORT_BASE on when set
+// (a machine shared with other runs), else from a base drawn from the pid.
 inline int FreePort() {
-  static int next = 20000 + getpid() % 20000;
+  static int next = [] {
+    const char* base = getenv("RAMS_BENCH_PORT_BASE");
+    return base != nullptr && *base != '\0' ? atoi(base) : 20000 + getpid() % 20000;
+  }();
   return next++;
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "mapping/host_pager.h"
+#include "rams/remote.h"
 #include "wire/messages.h"
 #include "rams/status.h"
 
@@ -26,7 +27,8 @@ struct PagerServiceOptions {
   std::string key;             // for the homes' ramsd (empty: loopback homes without a key)
   uint32_t mode = 0660;        // who may map: ramsd's user and group (root always may)
   std::chrono::milliseconds connect_timeout{5000};  // bounds an OPEN of an unreachable home
-  std::chrono::microseconds busy_poll{0};  // the sessions to homes poll this long before sleeping
+  // RemoteOptions::busy_poll of the sessions to homes (ramsd --poll).
+  std::chrono::microseconds busy_poll{rams::kAdaptivePoll};
   uint32_t readahead_pages = rams::mapping::kDefaultReadAheadPages;  // PagerTuning's
   uint64_t cache_pages = rams::mapping::kDefaultCachePages;          // PagerTuning's
 };

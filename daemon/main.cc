@@ -28,6 +28,7 @@
 #include "notify.h"
 #include "rams/remote.h"
 #include "rams/version.h"
+#include "sys/adaptive_poll.h"
 #include "wire/auth.h"
 #include "server.h"
 
@@ -119,7 +120,8 @@ struct CommandLine {
   std::vector<std::string> exports;
   uint32_t max_connections = 256;
   uint32_t handshake_timeout_ms = 2000;
-  uint32_t busy_poll_us = 0;
+  std::string poll = "adaptive";
+  uint32_t busy_poll_us = 200;
   uint32_t recall_timeout_ms = 2000;
   uint32_t map_readahead_pages = rams::mapping::kDefaultReadAheadPages;
   uint64_t map_cache_pages = rams::mapping::kDefaultCachePages;
@@ -157,8 +159,14 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.add_option("--handshake-timeout-ms", c.handshake_timeout_ms,
                  "time a new connection has to finish HELLO (and AUTH)")
       ->capture_default_str()->check(CLI::Range(100u, 60000u));
+  app.add_option("--poll", c.poll,
+                 "how the event loop waits: adaptive (after activity, poll at most 50 us before "
+                 "sleeping, and stop polling while it does not pay), busy (poll --busy-poll-us "
+                 "after every piece of work: lowest latency, burns a core) or sleep")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adaptive", "busy", "sleep"}));
   app.add_option("--busy-poll-us", c.busy_poll_us,
-                 "after activity, poll without sleeping this long (lower latency, burns a core)")
+                 "busy polling's window; given without --poll: N > 0 selects busy, 0 sleep")
       ->capture_default_str();
   app.add_option("--recall-timeout-ms", c.recall_timeout_ms,
                  "remote mapping: a host that leaves an INVALIDATE/DOWNGRADE unanswered this long "
@@ -238,10 +246,17 @@ rams::Result<ramsd::ServerOptions> BuildOptions(const CommandLine& c) {
   return options;
 }
 
+// RemoteOptions::busy_poll of the pager's sessions to the homes: they wait
+// for replies as the event loop waits for requests.
+std::chrono::microseconds SessionPolling(const CommandLine& c) {
+  if (c.poll == "adaptive") return rams::kAdaptivePoll;
+  return std::chrono::microseconds(c.poll == "busy" ? c.busy_poll_us : 0);
+}
+
 // The host pager's options: its socket, the key for homes, the mode.
 rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
   ramsd::PagerServiceOptions o{.socket_path = c.pager_socket,
-                               .busy_poll = std::chrono::microseconds(c.busy_poll_us),
+                               .busy_poll = SessionPolling(c),
                                .readahead_pages = c.map_readahead_pages,
                                .cache_pages = c.map_cache_pages};
   if (o.socket_path.empty()) return rams::Error(EINVAL, "--pager-socket: empty");
@@ -263,19 +278,41 @@ rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
   return o;
 }
 
-// Runs the event loop until it runs out of work (after a graceful shutdown).
-// With busy polling it polls without sleeping for `busy_poll_us` after each
-// piece of work.
-void RunLoop(asio::io_context& io, uint32_t busy_poll_us) {
-  if (busy_poll_us == 0) return (void)io.run();
-  const auto busy = std::chrono::microseconds(busy_poll_us);
-  auto active = std::chrono::steady_clock::now();
-  while (!io.stopped()) {
-    if (io.poll() > 0) {
-      active = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - active > busy) {
-      io.run_one();
-      active = std::chrono::steady_clock::now();
+// Runs the event loop until it runs out of work (after a graceful shutdown),
+// waiting as --poll says (docs/protocol.md, "Latency modes").
+void RunLoop(asio::io_context& io, const CommandLine& c) {
+  using Clock = std::chrono::steady_clock;
+  if (c.poll == "sleep") return (void)io.run();
+  if (c.poll == "busy") {
+    // Polls without sleeping for busy_poll_us after each piece of work.
+    const auto busy = std::chrono::microseconds(c.busy_poll_us);
+    auto active = Clock::now();
+    while (!io.stopped()) {
+      if (io.poll() > 0) {
+        active = Clock::now();
+      } else if (Clock::now() - active > busy) {
+        io.run_one();
+        active = Clock::now();
+      }
+    }
+    return;
+  }
+  // Adaptive: sleep until some work, run what is ready, then poll for the
+  // next piece as long as the policy allows. Handlers that were ready without
+  // waiting (a write's completion after a read's) are no poll.
+  rams::sys::AdaptivePoll policy;
+  while (io.run_one() > 0) {
+    for (;;) {
+      while (io.poll() > 0) {
+      }
+      if (io.stopped()) return;
+      const auto budget = policy.Budget();
+      if (budget.count() == 0) break;
+      const auto until = Clock::now() + budget;
+      bool hit = false;
+      while (!hit && Clock::now() < until) hit = io.poll() > 0;
+      policy.Record(hit);
+      if (!hit) break;
     }
   }
 }
@@ -291,6 +328,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  // --busy-poll-us alone keeps its meaning from before --poll existed.
+  if (app.count("--busy-poll-us") > 0 && app.count("--poll") == 0) {
+    c.poll = c.busy_poll_us > 0 ? "busy" : "sleep";
   }
   ramsd::LogOptions log{.dir = c.log_dir, .level = c.log_level};
   if (log.dir.empty() && !ramsd::StderrIsJournal()) log.dir = DefaultLogDir();
@@ -363,7 +404,7 @@ int main(int argc, char** argv) {
       !s.ok()) {
     spdlog::warn("{}", s.ToString());
   }
-  RunLoop(io, c.busy_poll_us);
+  RunLoop(io, c);
   spdlog::info("exit");
   return 0;
 }

@@ -51,6 +51,9 @@ enum class FrameMac : uint8_t {
   kRefuse,   // never asked for
 };
 
+// RemoteOptions::busy_poll's default: adaptive polling.
+inline constexpr std::chrono::microseconds kAdaptivePoll{-1};
+
 struct RemoteOptions {
   // The pre-shared key (16..256 bytes). Empty: none, which only a ramsd on a
   // loopback address without a key accepts.
@@ -59,9 +62,13 @@ struct RemoteOptions {
   // that does not itself wait (LOCK and WAIT with a timeout wait that much
   // longer; without a timeout, until the connection fails).
   std::chrono::milliseconds timeout{30000};
-  // Before sleeping for a reply, poll the socket this long (burning the CPU,
-  // as RDMA-style libraries do) to save the wake-up latency. 0: never.
-  std::chrono::microseconds busy_poll{0};
+  // How a call waits for its reply. kAdaptivePoll (the default): poll the
+  // socket briefly (at most 50 us) before sleeping, and stop polling while
+  // replies keep arriving later than that (docs/protocol.md, "Latency modes").
+  // A positive value: busy polling, that long before every sleep (burning
+  // the CPU, as RDMA-style libraries do, to save the wake-up latency).
+  // 0: sleep at once.
+  std::chrono::microseconds busy_poll{kAdaptivePoll};
   // kRequire without a key is EINVAL at Connect.
   FrameMac frame_mac = FrameMac::kAuto;
 };

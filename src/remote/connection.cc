@@ -319,15 +319,22 @@ Status Connection::CallStatus(const Call& call) const {
 Status Connection::ReadSome(Deadline deadline, bool passive) {
   wire::MakeRoom(rbuf_, rstart_, rend_);
   bool got = false;
-  // Only a thread waiting for its reply spins: a passive reader (the
+  // Only a thread waiting for its reply polls: a passive reader (the
   // mapping session's recall thread, idle most of the time) would take the
   // core from the threads it waits for.
-  if (busy_poll_.count() > 0 && !passive) {
-    const auto until = Clock::now() + busy_poll_;
-    do {
-      RAMS_RETURN_IF_ERROR(ReceiveNow(&got));
+  if (busy_poll_.count() != 0 && !passive) {
+    RAMS_RETURN_IF_ERROR(ReceiveNow(&got));  // already there: no poll
+    if (got) return Status::Ok();
+    const bool adaptive = busy_poll_.count() < 0;
+    const std::chrono::microseconds budget = adaptive ? poll_.Budget() : busy_poll_;
+    if (budget.count() > 0) {
+      const auto until = Clock::now() + budget;
+      while (!got && Clock::now() < until && (!deadline || Clock::now() < *deadline)) {
+        RAMS_RETURN_IF_ERROR(ReceiveNow(&got));
+      }
+      if (adaptive) poll_.Record(got);
       if (got) return Status::Ok();
-    } while (Clock::now() < until && (!deadline || Clock::now() < *deadline));
+    }
   }
   bool woken = false;
   Result<bool> readable =

@@ -9,10 +9,12 @@
 // until some frame arrives, dispatches every complete frame, and hands over.
 // A single caller thus reads its own reply without a thread switch (the round
 // trip is one send and one receive), and no thread exists while nobody waits.
+// The reader polls the socket before it sleeps as RemoteOptions::busy_poll
+// says: adaptively by default (sys::AdaptivePoll), a fixed time, or never.
 //
 // Thread safety: safe from many threads. Invariants:
 //  1. At most one thread reads the socket (reading_), and only it touches
-//     rbuf_/rstart_/rend_ outside mu_.
+//     rbuf_/rstart_/rend_ and poll_ outside mu_.
 //  2. A Call is in calls_ from Start() until it is done or abandoned; only
 //     Dispatch/Break (under mu_) complete it.
 //  3. Once broken_ != 0 the connection stays broken and calls_ is empty.
@@ -40,6 +42,7 @@
 #include "rams/remote.h"
 #include "remote/socket.h"
 #include "rams/status.h"
+#include "sys/adaptive_poll.h"
 #include "sys/local_mutex.h"
 #include "wire/frame.h"
 #include "wire/frame_mac.h"
@@ -165,7 +168,7 @@ class Connection {
   const net::SocketHandle fd_;
   const std::string peer_;
   const std::chrono::milliseconds timeout_;
-  const std::chrono::microseconds busy_poll_;
+  const std::chrono::microseconds busy_poll_;  // RemoteOptions::busy_poll
   const net::WakeHandle yield_fd_;  // woken: a call waits while a passive reader reads
   uint64_t features_ = 0;              // set by Handshake, then constant
   uint32_t server_max_body_ = wire::kMaxBodyBytes;
@@ -194,6 +197,7 @@ class Connection {
   size_t rstart_ = 0;
   size_t rend_ = 0;
   std::optional<wire::FrameMacStream> recv_mac_;
+  sys::AdaptivePoll poll_;  // busy_poll_ == kAdaptivePoll
 };
 
 }  // namespace rams::remote_internal
