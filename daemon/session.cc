@@ -8,7 +8,6 @@
 #include <cerrno>
 
 #include "peer_user.h"
-#include "segment_checks.h"
 #include "check.h"
 #include "wire/auth.h"
 
@@ -102,87 +101,6 @@ void Session::OnSocketRead(const std::error_code& ec, size_t n) {
   ReadSocket();
 }
 
-bool Session::ReceiveWriteDirectly(const Header& h) {
-  // Only a bulk WRITE of a ready session without the frame MAC (whose data
-  // must be checked before it lands), of which some data is buffered.
-  const size_t buffered = rend_ - rstart_ - wire::kHeaderBytes;
-  if (state_ != State::kReady || recv_mac_ || h.opcode != static_cast<uint8_t>(wire::Opcode::kWrite) ||
-      h.body_bytes < wire::WriteRequest::kFixedBytes + kDirectWriteMinBytes ||
-      buffered <= wire::WriteRequest::kFixedBytes || InFlight(h.request_id)) {
-    return false;
-  }
-  const std::byte* fixed = rbuf_.data() + rstart_ + wire::kHeaderBytes;
-  const uint32_t handle_id = wire::LoadLe32(fixed);
-  const uint64_t offset = wire::LoadLe64(fixed + 8);
-  const size_t length = h.body_bytes - wire::WriteRequest::kFixedBytes;
-  rams::Result<Handle*> found = FindHandle(handle_id, "write");
-  // Anything unusual takes the ordinary path, which answers it.
-  if (wire::LoadLe32(fixed + 4) != 0 || !found.ok() || (*found)->read_only ||
-      length > wire::kMaxIoBytes ||
-      !rams::internal::CheckRange("write", (*found)->attachment->info(), offset, length).ok() ||
-      server_.mapping().Maps((*found)->name)) {
-    return false;
-  }
-  Handle* handle = *found;
-  if (handle->map.empty()) {
-    rams::Result<std::span<std::byte>> map = handle->attachment->Map();
-    if (!map.ok()) return false;
-    handle->map = *map;
-  }
-  // No other handle may lock any of the range now (a lock taken and given
-  // back at once tells; one of this handle's own, EDEADLK, takes the
-  // ordinary path): the checked Write below covers only the buffered part.
-  rams::Result<rams::LockId> probe =
-      handle->attachment->Lock(offset, length, {.timeout = std::chrono::nanoseconds(0)});
-  if (!probe.ok() || !handle->attachment->Unlock(*probe).ok()) return false;
-  const size_t first = buffered - wire::WriteRequest::kFixedBytes;  // < length: frame incomplete
-  if (!handle->attachment->Write(offset, std::span(fixed + wire::WriteRequest::kFixedBytes, first))
-           .ok()) {
-    return false;
-  }
-  rstart_ = rend_;
-  read_pending_ = true;
-  asio::async_read(
-      socket_, asio::buffer(handle->map.data() + offset + first, length - first),
-      [self = shared_from_this(), h, name = handle->name, offset, length,
-       att = handle->attachment,
-       start = std::chrono::steady_clock::now()](const std::error_code& ec, size_t) {
-        // att keeps the mapping the socket receives into alive.
-        self->OnWriteReceived(ec, h, name, offset, length, start);
-      });
-  return true;
-}
-
-void Session::OnWriteReceived(const std::error_code& ec, const Header& h, const std::string& name,
-                              uint64_t offset, size_t length,
-                              std::chrono::steady_clock::time_point start) {
-  io_thread_.AssertHeld();
-  read_pending_ = false;
-  if (closed_) return;
-  if (ec) {
-    if (ec != asio::error::operation_aborted) {
-      spdlog::info("connection {} from {}: within a WRITE: {}", id_, peer_, ec.message());
-    }
-    return Abort();
-  }
-  server_.metrics().AddBytesWritten(length);
-  server_.metrics().CountOp(h.opcode, false, std::chrono::steady_clock::now() - start);
-  auto reply = [self = shared_from_this(), h] {
-    self->io_thread_.AssertHeld();
-    if (!self->closing_) self->Reply(h, {});
-  };
-  // Mapped by some host while the data came: the copies of the pages it
-  // touched are recalled (their versions bumped) before the answer, as
-  // HandleWrite recalls them before it writes.
-  if (!server_.mapping().Maps(name) ||
-      !server_.mapping().Access(name, offset, length, /*write=*/true, [](uint64_t) {}, reply)) {
-    reply();
-  }
-  if (queued_bytes_ > wire::kMaxQueuedReplyBytes) paused_ = true;
-  ProcessBuffered();
-  ReadSocket();
-}
-
 void Session::ProcessBuffered() {
   while (!closing_ && !paused_ && rend_ - rstart_ >= wire::kHeaderBytes) {
     auto raw = std::span<const std::byte>(rbuf_).subspan(rstart_).first<wire::kHeaderBytes>();
@@ -206,10 +124,7 @@ void Session::ProcessBuffered() {
                                                         "range is the server's"));
     }
     const size_t frame_bytes = wire::FrameWireBytes(h->body_bytes, recv_mac_.has_value());
-    if (rend_ - rstart_ < frame_bytes) {
-      ReceiveWriteDirectly(*h);  // when it cannot, ReadSocket grows the buffer
-      return;
-    }
+    if (rend_ - rstart_ < frame_bytes) return;  // ReadSocket grows the buffer
     const Header header = *h;
     Body body = std::span<const std::byte>(rbuf_).subspan(rstart_ + wire::kHeaderBytes,
                                                            header.body_bytes);

@@ -108,15 +108,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadSocket() REQUIRES(io_thread_);
   void OnSocketRead(const std::error_code& ec, size_t n);
   void ProcessBuffered() REQUIRES(io_thread_);
-  // A WRITE of at least kDirectWriteMinBytes whose frame is not all
-  // buffered: writes what is buffered (checked, as HandleWrite does), then
-  // receives the rest of its data straight into the segment's mapping, not
-  // holding any lock while it waits, and answers it once it is there. False
-  // (nothing done) when the frame takes the ordinary path.
-  bool ReceiveWriteDirectly(const Header& h) REQUIRES(io_thread_);
-  void OnWriteReceived(const std::error_code& ec, const Header& h, const std::string& name,
-                       uint64_t offset, size_t length, std::chrono::steady_clock::time_point start);
-  static constexpr size_t kDirectWriteMinBytes = 64 * 1024;
   void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleAuth(const Header& h, Body body) REQUIRES(io_thread_);
