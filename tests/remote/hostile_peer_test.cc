@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -27,6 +28,7 @@
 #include "../common/test_util.h"
 #include "rams/barrier.h"
 #include "rams/remote.h"
+#include "wire/errno_codes.h"
 #include "ramsd_process.h"
 #include "raw_client.h"
 #include "wire/auth.h"
@@ -475,6 +477,139 @@ TEST(ReadOnlyExportTest, MappedReadOnlyInsideRamsd) {
                wire::PageGetRequest{.handle = handle->handle, .access = wire::kAccessWrite});
   EXPECT_EQ(host.NextStatus(), EROFS);
   check_maps("mapped by a host");
+}
+
+// Bulk WRITEs sent the way a slow or hostile peer sends them. The frame of a
+// WRITE of `data` at `offset` on `handle`, request id 3.
+wire::Bytes BulkWriteFrame(uint32_t handle, uint64_t offset, std::span<const std::byte> data) {
+  wire::Bytes body;
+  wire::WriteRequest{.handle = handle, .offset = offset}.EncodeFixedTo(&body);
+  body.insert(body.end(), data.begin(), data.end());
+  return wire::EncodeFrame({.opcode = static_cast<uint8_t>(wire::Opcode::kWrite), .request_id = 3},
+                           body);
+}
+
+std::vector<std::byte> Pattern(size_t n) {
+  std::vector<std::byte> data(n);
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<std::byte>(i * 7 + i / 4096);
+  return data;
+}
+
+TEST_F(HostilePeerTest, BulkWriteSentInPiecesLandsWhole) {
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  const std::vector<std::byte> data = Pattern(512 * 1024);
+  const wire::Bytes frame = BulkWriteFrame(handle, 4096, data);
+  const std::span<const std::byte> all(frame);
+  // The header and 100 bytes of data, then the rest in uneven pieces.
+  size_t sent = wire::kHeaderBytes + wire::WriteRequest::kFixedBytes + 100;
+  c.SendBytes(all.first(sent));
+  for (size_t piece : {size_t{1}, size_t{65536}, size_t{12345}, size_t{300000}}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.SendBytes(all.subspan(sent, piece));
+    sent += piece;
+  }
+  c.SendBytes(all.subspan(sent));
+  EXPECT_EQ(c.NextStatus(), 0);
+  const std::vector<std::byte> bytes = seg_.Bytes();
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), bytes.begin() + 4096));
+  // The session goes on with the next frame.
+  c.Send(wire::Opcode::kPing, 4, {});
+  EXPECT_EQ(c.NextStatus(), 0);
+}
+
+TEST_F(HostilePeerTest, StalledBulkWriteHoldsNoLockOnTheSegment) {
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  const std::vector<std::byte> data = Pattern(512 * 1024);
+  const wire::Bytes frame = BulkWriteFrame(handle, 0, data);
+  c.SendBytes(std::span(frame).first(wire::kHeaderBytes + wire::WriteRequest::kFixedBytes + 4096));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Another session locks, writes and reads the range at once meanwhile.
+  auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port(), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto r = s->Open(seg_.name());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto held = (*r)->Lock(0, data.size(), {.timeout = std::chrono::nanoseconds(0)});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  std::vector<std::byte> word(8, std::byte{9}), back(8);
+  EXPECT_TRUE((*r)->Write(1 << 19, word).ok());
+  EXPECT_TRUE((*r)->Read(1 << 19, back).ok());
+  EXPECT_EQ(back, word);
+  EXPECT_TRUE((*r)->Unlock(*held).ok());
+  // The stalled peer finishes; ramsd answers it.
+  c.SendBytes(std::span(frame).subspan(wire::kHeaderBytes + wire::WriteRequest::kFixedBytes + 4096));
+  EXPECT_EQ(c.NextStatus(), 0);
+}
+
+TEST_F(HostilePeerTest, BulkWriteIntoARangeLockedByAnotherIsRefused) {
+  StartServer();
+  auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port(), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto r = s->Open(seg_.name());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto held = (*r)->Lock(8192, 8, {.timeout = std::chrono::nanoseconds(0)});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  const wire::Bytes frame = BulkWriteFrame(handle, 0, Pattern(256 * 1024));
+  const size_t head = wire::kHeaderBytes + wire::WriteRequest::kFixedBytes + 1000;
+  c.SendBytes(std::span(frame).first(head));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  c.SendBytes(std::span(frame).subspan(head));
+  EXPECT_EQ(c.NextStatus(), static_cast<int>(rams::wire::ErrnoToWire(EBUSY)));
+  const std::vector<std::byte> bytes = seg_.Bytes();
+  EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + 256 * 1024,
+                          [](std::byte b) { return b == std::byte{0}; }));
+}
+
+// A WRITE is applied only once its whole frame arrived: a peer that sends
+// part of one and goes away changes nothing (bad input changes nothing).
+TEST_F(HostilePeerTest, BulkWriteCutMidFrameChangesNothing) {
+  StartServer();
+  const std::vector<std::byte> data = Pattern(512 * 1024);
+  {
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    const wire::Bytes frame = BulkWriteFrame(handle, 0, data);
+    c.SendBytes(std::span(frame).first(frame.size() / 2));
+    // Time for ramsd to take in what was sent (a server that wrote data as
+    // it arrived would have written it by now), then the peer goes away.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // A second session's round trip after the first one closed.
+  RawClient d(ramsd_.port());
+  HelloOpen(d);
+  const std::vector<std::byte> bytes = seg_.Bytes();
+  EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + data.size(),
+                          [](std::byte b) { return b == std::byte{0}; }));
+}
+
+// A LOCK taken while another peer's WRITE of the range is still arriving
+// keeps the range: the WRITE, checked once its frame is whole, is refused.
+TEST_F(HostilePeerTest, LockTakenWhileAWriteArrivesRefusesTheWrite) {
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  const std::vector<std::byte> data = Pattern(512 * 1024);
+  const wire::Bytes frame = BulkWriteFrame(handle, 0, data);
+  const size_t head = wire::kHeaderBytes + wire::WriteRequest::kFixedBytes + 4096;
+  c.SendBytes(std::span(frame).first(head));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port(), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto r = s->Open(seg_.name());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto held = (*r)->Lock(0, data.size(), {.timeout = std::chrono::nanoseconds(0)});
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  c.SendBytes(std::span(frame).subspan(head));
+  EXPECT_EQ(c.NextStatus(), static_cast<int>(rams::wire::ErrnoToWire(EBUSY)));
+  const std::vector<std::byte> bytes = seg_.Bytes();
+  EXPECT_TRUE(std::all_of(bytes.begin(), bytes.begin() + data.size(),
+                          [](std::byte b) { return b == std::byte{0}; }));
+  EXPECT_TRUE((*r)->Unlock(*held).ok());
 }
 
 }  // namespace
