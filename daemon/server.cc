@@ -4,19 +4,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "session.h"
 #include "http.h"
 #include "check.h"
+#include "remote/loopback.h"
 
 namespace ramsd {
 
-bool IsLoopback(const asio::ip::address& address) {
-  if (address.is_v4()) return address.to_v4().is_loopback();
-  const asio::ip::address_v6 v6 = address.to_v6();
-  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
-  return v6.is_loopback();
+bool IsLoopback(const asio::ip::tcp::endpoint& endpoint) {
+  sockaddr_storage ss{};
+  std::memcpy(&ss, endpoint.data(), std::min<size_t>(endpoint.size(), sizeof(ss)));
+  return rams::remote_internal::net::IsLoopbackAddress(ss);
 }
 
 Server::Server(asio::io_context& io, ServerOptions options)
@@ -67,7 +71,7 @@ rams::Status Bind(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoi
 rams::Status Server::Listen() {
   RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint ep,
                         Endpoint(options_.listen_host, options_.listen_port));
-  if (options_.key.empty() && !IsLoopback(ep.address())) {
+  if (options_.key.empty() && !IsLoopback(ep)) {
     return rams::Error(EINVAL, "listen on " + options_.listen_host +
                                    " without a key: only loopback addresses may (use --key-file)");
   }
@@ -75,7 +79,7 @@ rams::Status Server::Listen() {
   if (!options_.http_host.empty()) {
     RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint hep,
                           Endpoint(options_.http_host, options_.http_port));
-    if (!options_.http_public && !IsLoopback(hep.address())) {
+    if (!options_.http_public && !IsLoopback(hep)) {
       return rams::Error(EINVAL, "--http on " + options_.http_host +
                                      ": not loopback (add --http-public to serve metrics there)");
     }
@@ -114,7 +118,7 @@ void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
   if (ec) return OnAcceptError(ec, accept_backoff_timer_, [this] { Accept(); });
   std::error_code pe;
   const asio::ip::tcp::endpoint remote = socket.remote_endpoint(pe);
-  const bool loopback = !pe && IsLoopback(remote.address());
+  const bool loopback = !pe && IsLoopback(remote);
   const std::string address = pe ? "?" : remote.address().to_string();
   if (options_.key.empty() && !loopback) {
     metrics_.ConnectionRefused();

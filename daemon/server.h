@@ -147,7 +147,7 @@ class Server {
   std::function<void(wire::MappingStatReply*)> pager_stat_;
 };
 
-// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.
-bool IsLoopback(const asio::ip::address& address);
+// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (remote/loopback.h).
+bool IsLoopback(const asio::ip::tcp::endpoint& endpoint);
 
 }  // namespace ramsd
