@@ -66,24 +66,49 @@ rams::Status Bind(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoi
   return rams::Status::Ok();
 }
 
+// Serves on `fd`, a listening TCP socket passed by the service manager.
+rams::Result<asio::ip::tcp::endpoint> Adopt(asio::ip::tcp::acceptor& acceptor, int fd,
+                                             uint16_t* port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return rams::ErrnoError("inherited socket " + std::to_string(fd));
+  }
+  std::error_code ec;
+  acceptor.assign(ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  asio::ip::tcp::endpoint ep;
+  if (!ec) ep = acceptor.local_endpoint(ec);
+  if (ec) return rams::Error(ec.value(), "inherited socket " + std::to_string(fd));
+  *port = ep.port();
+  return ep;
+}
+
 }  // namespace
 
 rams::Status Server::Listen() {
-  RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint ep,
-                        Endpoint(options_.listen_host, options_.listen_port));
+  asio::ip::tcp::endpoint ep;
+  if (options_.listen_fd >= 0) {
+    RAMS_ASSIGN_OR_RETURN(ep, Adopt(acceptor_, options_.listen_fd, &port_));
+  } else {
+    RAMS_ASSIGN_OR_RETURN(ep, Endpoint(options_.listen_host, options_.listen_port));
+  }
   if (options_.key.empty() && !IsLoopback(ep)) {
-    return rams::Error(EINVAL, "listen on " + options_.listen_host +
+    return rams::Error(EINVAL, "listen on " + ep.address().to_string() +
                                    " without a key: only loopback addresses may (use --key-file)");
   }
-  RAMS_RETURN_IF_ERROR(Bind(acceptor_, ep, &port_));
-  if (!options_.http_host.empty()) {
-    RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint hep,
-                          Endpoint(options_.http_host, options_.http_port));
+  if (options_.listen_fd < 0) RAMS_RETURN_IF_ERROR(Bind(acceptor_, ep, &port_));
+  if (options_.http_fd >= 0 || !options_.http_host.empty()) {
+    asio::ip::tcp::endpoint hep;
+    if (options_.http_fd >= 0) {
+      RAMS_ASSIGN_OR_RETURN(hep, Adopt(http_acceptor_, options_.http_fd, &http_port_));
+    } else {
+      RAMS_ASSIGN_OR_RETURN(hep, Endpoint(options_.http_host, options_.http_port));
+    }
     if (!options_.http_public && !IsLoopback(hep)) {
-      return rams::Error(EINVAL, "--http on " + options_.http_host +
+      return rams::Error(EINVAL, "--http on " + hep.address().to_string() +
                                      ": not loopback (add --http-public to serve metrics there)");
     }
-    RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
+    if (options_.http_fd < 0) RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
     AcceptHttp();
   }
   Accept();
