@@ -29,6 +29,7 @@
 
 #include "../common/test_util.h"
 #include "rams/barrier.h"
+#include "rams/mutex.h"
 #include "rams/remote.h"
 #include "ramsd_process.h"
 #include "raw_client.h"
@@ -210,6 +211,27 @@ TEST_F(HostilePeerTest, BarrierWaitOfADisconnectedSessionIsReleased) {
   c.SendMsg(wire::Opcode::kBarrierWait, 4,
             wire::SyncRequest{.handle = handle, .offset = 0, .timeout_ns = 0});
   EXPECT_EQ(c.NextStatus(), EPIPE);  // answered by an agent: the barrier is broken
+}
+
+// Should fix (saturating timeouts), MUTEX_LOCK's half: a timeout of INT64_MAX
+// ns waits for the holder, as "no timeout" does, instead of overflowing the
+// agent's deadline into the past (an immediate ETIMEDOUT).
+TEST_F(HostilePeerTest, MutexLockWithAHugeTimeoutWaitsForTheHolder) {
+  auto map = seg_.segment().Map();
+  ASSERT_TRUE(map.ok());
+  auto* mu = new (map->data()) Mutex();
+  ASSERT_TRUE(mu->Lock().ok());
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  c.SendMsg(wire::Opcode::kMutexLock, 3,
+            wire::SyncRequest{.handle = handle, .offset = 0, .timeout_ns = INT64_MAX});
+  pollfd p{.fd = c.fd(), .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&p, 1, 300), 0) << "MUTEX_LOCK with INT64_MAX answered before the unlock";
+  mu->Unlock();
+  EXPECT_EQ(c.NextStatus(), 0);
+  c.SendMsg(wire::Opcode::kMutexUnlock, 4, wire::SyncRequest{.handle = handle, .offset = 0});
+  EXPECT_EQ(c.NextStatus(), 0);
 }
 
 // Must fix 5: keyless loopback serves the connecting local user with that
