@@ -45,8 +45,8 @@ void BlockingPool::Worker() {
   mu_.Lock();
   for (;;) {
     ++idle_;
-    const auto deadline = std::chrono::steady_clock::now() + kIdleLinger;
-    // Until there is work, or kIdleLinger passes without any.
+    const auto deadline = std::chrono::steady_clock::now() + idle_linger_;
+    // Until there is work, or idle_linger_ passes without any.
     while (!stopping_ && queue_.empty() && cv_.WaitUntil(mu_, deadline)) {
     }
     const bool woken = stopping_ || !queue_.empty();

@@ -3,8 +3,9 @@
 // loop because they block — a WAIT parked on the home host, a LOCK waiting for
 // a holder. Each job runs on its own pool thread (idle threads are reused);
 // there are at most `max_threads` jobs at once, beyond which Submit refuses.
-// After a burst the pool shrinks back: a thread idle for kIdleLinger exits
-// while more than kKeepIdle threads are idle (its successor joins it).
+// After a burst the pool shrinks back: a thread idle for `idle_linger`
+// (kIdleLinger in ramsd) exits while more than kKeepIdle threads are idle
+// (its successor joins it).
 //
 // Thread safety: Submit and the destructor may be called from any thread; the
 // destructor waits for running jobs, which must observe their cancel flags.
@@ -26,7 +27,9 @@ class BlockingPool {
   static constexpr size_t kKeepIdle = 4;
   static constexpr std::chrono::seconds kIdleLinger{10};
 
-  explicit BlockingPool(size_t max_threads) : max_threads_(max_threads) {}
+  explicit BlockingPool(size_t max_threads,
+                        std::chrono::steady_clock::duration idle_linger = kIdleLinger)
+      : max_threads_(max_threads), idle_linger_(idle_linger) {}
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -41,6 +44,7 @@ class BlockingPool {
 
   // Constant after construction.
   const size_t max_threads_;
+  const std::chrono::steady_clock::duration idle_linger_;
 
   rams::sys::LocalMutex mu_;
   rams::sys::LocalCondVar cv_;  // a job was queued, or stopping_ was set

@@ -8,6 +8,9 @@
 //         [--map-readahead-pages N] [--map-cache-pages N]
 //         [--kernel-channel]
 //
+// Socket activation: listening sockets passed by the service manager
+// (LISTEN_FDS, socket_activation.h) are served instead of --listen/--http.
+//
 // Exit codes: 0 after a graceful shutdown (SIGTERM, SIGINT), 1 when it could
 // not start (bad options, port in use, unreadable key), 2 for usage errors.
 #include <spdlog/spdlog.h>
@@ -31,6 +34,7 @@
 #include "sys/adaptive_poll.h"
 #include "wire/auth.h"
 #include "server.h"
+#include "socket_activation.h"
 
 namespace {
 
@@ -138,7 +142,8 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.config_formatter(std::make_shared<RamsdConfig>());
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", "ramsd " RAMS_VERSION_STRING);
-  app.add_option("--listen", c.listen, "ADDR:PORT to listen on (non-loopback needs --key-file)")
+  app.add_option("--listen", c.listen, "ADDR:PORT to listen on (non-loopback needs --key-file); unused when the "
+                 "service manager passes the socket (LISTEN_FDS)")
       ->capture_default_str();
   app.add_option("--export", c.exports, "NAME[:ro]: a segment to serve (repeatable)")->required();
   app.add_option("--log-dir", c.log_dir,
@@ -151,7 +156,8 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
                  "refuse (never)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "require", "refuse"}));
-  app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none)");
+  app.add_option("--http", c.http, "ADDR:PORT for /health and /metrics (default: none); unused when "
+                 "the service manager passes a socket named http");
   app.add_flag("--http-public", c.http_public, "allow --http on a non-loopback address");
   app.add_option("--max-connections", c.max_connections,
                  "limit of sessions past the handshake (connections still in it have their own)")
@@ -338,6 +344,15 @@ int main(int argc, char** argv) {
   if (rams::Status s = ramsd::SetUpLogging(log); !s.ok()) return Fail(s);
   rams::Result<ramsd::ServerOptions> options = BuildOptions(c);
   if (!options.ok()) return Fail(options.status());
+  // Before any thread starts: it unsets LISTEN_*.
+  rams::Result<ramsd::InheritedSockets> inherited = ramsd::TakeInheritedSockets();
+  if (!inherited.ok()) return Fail(inherited.status());
+  options->listen_fd = inherited->listen_fd;
+  options->http_fd = inherited->http_fd;
+  if (inherited->listen_fd >= 0) {
+    spdlog::info("socket activation: serving on the service manager's socket{} (not --listen{})",
+                 inherited->http_fd >= 0 ? "s" : "", inherited->http_fd >= 0 ? " or --http" : "");
+  }
 
   std::unique_ptr<ramsd::PagerService> pager;
   if (!c.no_pager) {
@@ -391,7 +406,8 @@ int main(int argc, char** argv) {
     server.Shutdown();
   });
   std::signal(SIGPIPE, SIG_IGN);
-  spdlog::info("listening on {}:{} ({}), {} exports, http {}", options->listen_host, server.port(),
+  spdlog::info("listening on {}:{} ({}), {} exports, http {}",
+               inherited->listen_fd >= 0 ? "inherited socket" : options->listen_host, server.port(),
                options->key.empty() ? "no key: loopback only" : "key required",
                options->exports.size(), server.http_port());
   if (!c.port_file.empty()) {

@@ -4,19 +4,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "session.h"
 #include "http.h"
 #include "check.h"
+#include "remote/loopback.h"
 
 namespace ramsd {
 
-bool IsLoopback(const asio::ip::address& address) {
-  if (address.is_v4()) return address.to_v4().is_loopback();
-  const asio::ip::address_v6 v6 = address.to_v6();
-  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
-  return v6.is_loopback();
+bool IsLoopback(const asio::ip::tcp::endpoint& endpoint) {
+  sockaddr_storage ss{};
+  std::memcpy(&ss, endpoint.data(), std::min<size_t>(endpoint.size(), sizeof(ss)));
+  return rams::remote_internal::net::IsLoopbackAddress(ss);
 }
 
 Server::Server(asio::io_context& io, ServerOptions options)
@@ -62,24 +66,49 @@ rams::Status Bind(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoi
   return rams::Status::Ok();
 }
 
+// Serves on `fd`, a listening TCP socket passed by the service manager.
+rams::Result<asio::ip::tcp::endpoint> Adopt(asio::ip::tcp::acceptor& acceptor, int fd,
+                                             uint16_t* port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return rams::ErrnoError("inherited socket " + std::to_string(fd));
+  }
+  std::error_code ec;
+  acceptor.assign(ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+  asio::ip::tcp::endpoint ep;
+  if (!ec) ep = acceptor.local_endpoint(ec);
+  if (ec) return rams::Error(ec.value(), "inherited socket " + std::to_string(fd));
+  *port = ep.port();
+  return ep;
+}
+
 }  // namespace
 
 rams::Status Server::Listen() {
-  RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint ep,
-                        Endpoint(options_.listen_host, options_.listen_port));
-  if (options_.key.empty() && !IsLoopback(ep.address())) {
-    return rams::Error(EINVAL, "listen on " + options_.listen_host +
+  asio::ip::tcp::endpoint ep;
+  if (options_.listen_fd >= 0) {
+    RAMS_ASSIGN_OR_RETURN(ep, Adopt(acceptor_, options_.listen_fd, &port_));
+  } else {
+    RAMS_ASSIGN_OR_RETURN(ep, Endpoint(options_.listen_host, options_.listen_port));
+  }
+  if (options_.key.empty() && !IsLoopback(ep)) {
+    return rams::Error(EINVAL, "listen on " + ep.address().to_string() +
                                    " without a key: only loopback addresses may (use --key-file)");
   }
-  RAMS_RETURN_IF_ERROR(Bind(acceptor_, ep, &port_));
-  if (!options_.http_host.empty()) {
-    RAMS_ASSIGN_OR_RETURN(asio::ip::tcp::endpoint hep,
-                          Endpoint(options_.http_host, options_.http_port));
-    if (!options_.http_public && !IsLoopback(hep.address())) {
-      return rams::Error(EINVAL, "--http on " + options_.http_host +
+  if (options_.listen_fd < 0) RAMS_RETURN_IF_ERROR(Bind(acceptor_, ep, &port_));
+  if (options_.http_fd >= 0 || !options_.http_host.empty()) {
+    asio::ip::tcp::endpoint hep;
+    if (options_.http_fd >= 0) {
+      RAMS_ASSIGN_OR_RETURN(hep, Adopt(http_acceptor_, options_.http_fd, &http_port_));
+    } else {
+      RAMS_ASSIGN_OR_RETURN(hep, Endpoint(options_.http_host, options_.http_port));
+    }
+    if (!options_.http_public && !IsLoopback(hep)) {
+      return rams::Error(EINVAL, "--http on " + hep.address().to_string() +
                                      ": not loopback (add --http-public to serve metrics there)");
     }
-    RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
+    if (options_.http_fd < 0) RAMS_RETURN_IF_ERROR(Bind(http_acceptor_, hep, &http_port_));
     AcceptHttp();
   }
   Accept();
@@ -114,7 +143,7 @@ void Server::OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket) {
   if (ec) return OnAcceptError(ec, accept_backoff_timer_, [this] { Accept(); });
   std::error_code pe;
   const asio::ip::tcp::endpoint remote = socket.remote_endpoint(pe);
-  const bool loopback = !pe && IsLoopback(remote.address());
+  const bool loopback = !pe && IsLoopback(remote);
   const std::string address = pe ? "?" : remote.address().to_string();
   if (options_.key.empty() && !loopback) {
     metrics_.ConnectionRefused();

@@ -42,6 +42,10 @@ struct Export {
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 7070;
+  // Listening sockets passed by the service manager (socket_activation.h),
+  // served instead of binding listen_host / http_host; -1: none.
+  int listen_fd = -1;
+  int http_fd = -1;
   std::vector<Export> exports;
   std::string key;  // empty: no key (loopback peers only)
   // The per-frame MAC (docs/protocol.md §2) on keyed sessions: kAuto grants
@@ -71,8 +75,8 @@ class Server {
   Server(asio::io_context& io, ServerOptions options);
   ~Server();
 
-  // Binds the listening sockets. EADDRINUSE etc.; EINVAL for a non-loopback
-  // address without a key.
+  // Binds the listening sockets (or takes the inherited ones). EADDRINUSE
+  // etc.; EINVAL for a non-loopback address without a key.
   rams::Status Listen();
   uint16_t port() const { return port_; }
   uint16_t http_port() const { return http_port_; }
@@ -147,7 +151,7 @@ class Server {
   std::function<void(wire::MappingStatReply*)> pager_stat_;
 };
 
-// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.
-bool IsLoopback(const asio::ip::address& address);
+// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (remote/loopback.h).
+bool IsLoopback(const asio::ip::tcp::endpoint& endpoint);
 
 }  // namespace ramsd

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "remote/loopback.h"
+
 namespace rams::remote_internal::net {
 namespace {
 
@@ -219,14 +221,7 @@ bool PeerIsLoopback(SocketHandle s) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   if (getpeername(static_cast<SOCKET>(s), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  if (ss.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-  }
-  if (ss.ss_family != AF_INET6) return false;
-  const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
-  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
-  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+  return IsLoopbackAddress(ss);
 }
 
 }  // namespace rams::remote_internal::net

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The ABI check: the built librams.so matches the baseline, and the check
-# really fails on a library that lacks one exported function.
+# The ABI check: the built librams.so matches the baseline, its exports are
+# the symbols file's (debian/librams0.symbols), and the check really fails on
+# a library that lacks one exported function.
 #   abi_test.sh CXX LIBRAMS_SO MAP_FILE "OBJECTS..." SODIUM_FLAGS...
 # CXX is the build's C++ compiler (a cross compiler links the shortened
 # library of a cross build).
@@ -16,6 +17,14 @@ passed=0; failed=0
 "$check" "$lib" >"$tmp/out" 2>&1
 rc=$?
 if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: built library vs baseline: exit $rc"; cat "$tmp/out"; fi
+
+# The symbols file lists what the library exports, no more, no less
+# (C names as they are, C++ ones demangled; the RAMS_0 node too).
+symbols="$here/debian/librams0.symbols"
+nm -D --defined-only "$lib" | awk '{ print $NF }' | sed 's/@@*RAMS_0$//' | c++filt | sort >"$tmp/exported"
+sed -n 's/^ (c++[^)]*)"\(.*\)@RAMS_0" .*/\1/p; s/^ \([^ (][^ ]*\)@RAMS_0 .*/\1/p' "$symbols" | sort >"$tmp/listed"
+if diff "$tmp/listed" "$tmp/exported" >"$tmp/diff"; then passed=$((passed + 1))
+else failed=$((failed + 1)); echo "FAIL: $symbols and the library's exports differ (< listed only, > exported only):"; cat "$tmp/diff"; fi
 
 # The same objects, linked with rams_segment_stat made local: one function fewer.
 removed=rams_segment_stat

@@ -6,9 +6,11 @@
 // segment's permissions, idle handshakes and idle HTTP sockets, protocol
 // conformance, half-closes and key files others can read.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include <climits>
 #include <memory>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <vector>
 #include <new>
@@ -27,6 +30,7 @@
 
 #include "../common/test_util.h"
 #include "rams/barrier.h"
+#include "rams/mutex.h"
 #include "rams/remote.h"
 #include "wire/errno_codes.h"
 #include "ramsd_process.h"
@@ -211,6 +215,27 @@ TEST_F(HostilePeerTest, BarrierWaitOfADisconnectedSessionIsReleased) {
   EXPECT_EQ(c.NextStatus(), EPIPE);  // answered by an agent: the barrier is broken
 }
 
+// Should fix (saturating timeouts), MUTEX_LOCK's half: a timeout of INT64_MAX
+// ns waits for the holder, as "no timeout" does, instead of overflowing the
+// agent's deadline into the past (an immediate ETIMEDOUT).
+TEST_F(HostilePeerTest, MutexLockWithAHugeTimeoutWaitsForTheHolder) {
+  auto map = seg_.segment().Map();
+  ASSERT_TRUE(map.ok());
+  auto* mu = new (map->data()) Mutex();
+  ASSERT_TRUE(mu->Lock().ok());
+  StartServer();
+  RawClient c(ramsd_.port());
+  const uint32_t handle = HelloOpen(c);
+  c.SendMsg(wire::Opcode::kMutexLock, 3,
+            wire::SyncRequest{.handle = handle, .offset = 0, .timeout_ns = INT64_MAX});
+  pollfd p{.fd = c.fd(), .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&p, 1, 300), 0) << "MUTEX_LOCK with INT64_MAX answered before the unlock";
+  mu->Unlock();
+  EXPECT_EQ(c.NextStatus(), 0);
+  c.SendMsg(wire::Opcode::kMutexUnlock, 4, wire::SyncRequest{.handle = handle, .offset = 0});
+  EXPECT_EQ(c.NextStatus(), 0);
+}
+
 // Must fix 5: keyless loopback serves the connecting local user with that
 // user's rights, as a local open would.
 TEST_F(HostilePeerTest, KeylessLoopbackIsConfinedToTheConnectingUser) {
@@ -359,6 +384,118 @@ TEST(KeyFileTest, OthersMayNotReadIt) {
                           "/ramsd-keyfile 2>/dev/null";
   const int status = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+// Should fix: log lines for repeated failures are rate-limited. 4000
+// wrong-key attempts from one peer write at most LogLimiter::kBurst (10)
+// lines per 10 s window; the first line of the next window is preceded by
+// the count of those not written, so every attempt is accounted for.
+TEST_F(HostilePeerTest, RepeatedFailuresAreRateLimitedInTheLog) {
+  const std::string key = "a-pre-shared-key-of-enough-length";
+  StartServer({"--key-file", WriteKeyFile(key)});
+  auto wrong_key = [&] {
+    RawClient c(ramsd_.port());
+    c.SendMsg(wire::Opcode::kHello, 1, wire::HelloRequest{});
+    auto hello = c.Receive();
+    ASSERT_TRUE(hello.has_value());
+    auto reply = wire::HelloReply::Decode(hello->second);
+    ASSERT_TRUE(reply.ok());
+    wire::AuthRequest auth{.client_nonce = wire::RandomNonce()};
+    auth.client_mac = wire::ClientMac("another-key-of-enough-length", reply->server_nonce,
+                                      auth.client_nonce);
+    c.SendMsg(wire::Opcode::kAuth, 2, auth);
+    ASSERT_EQ(c.NextStatus(), EACCES);
+  };
+  constexpr int kAttempts = 4000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kAttempts; ++i) {
+    wrong_key();
+    if (HasFatalFailure()) return;
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  // One more once the window of the first attempt has passed.
+  std::this_thread::sleep_until(start + 11s);
+  wrong_key();
+  const std::string log_path = ramsd_.log_dir() + "/ramsd.log";
+  const std::string needle = "authentication failed (wrong key)";
+  auto lines_of = [&] {
+    std::vector<std::string> lines;
+    std::ifstream in(log_path);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  // The failed attempts, logged or counted as not logged.
+  uint64_t written = 0, suppressed = 0;
+  auto count = [&] {
+    written = suppressed = 0;
+    const std::vector<std::string> lines = lines_of();
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].find(needle) != std::string::npos) ++written;
+      const size_t at = lines[i].find("(");
+      if (lines[i].find("more like the next line") == std::string::npos || at == std::string::npos ||
+          i + 1 == lines.size() || lines[i + 1].find(needle) == std::string::npos) {
+        continue;
+      }
+      suppressed += std::stoull(lines[i].substr(at + 1));
+    }
+    return written + suppressed == kAttempts + 1;
+  };
+  EXPECT_TRUE(Eventually(count, 3s)) << written << " written, " << suppressed << " suppressed";
+  const auto windows = std::chrono::duration_cast<std::chrono::seconds>(took).count() / 10 + 2;
+  EXPECT_LE(written, static_cast<uint64_t>(10 * windows));
+  EXPECT_GT(suppressed, 0u);
+}
+
+// Must fix 7: out of descriptors, ramsd's accept loop backs off instead of
+// spinning on EMFILE (the connection stays in the backlog, so accepting again
+// at once fails again at once). ramsd's RLIMIT_NOFILE is lowered to a few
+// above what it has open; idle connections then exhaust it. Backing off
+// (100 ms), ramsd uses next to no CPU time; the spinning loop took a whole
+// core. The bound (a tenth of a core) leaves room for a loaded machine.
+TEST_F(HostilePeerTest, AcceptBacksOffWhenOutOfDescriptors) {
+  StartServer({"--handshake-timeout-ms", "60000"});
+  const std::string proc = "/proc/" + std::to_string(ramsd_.pid());
+  auto open_fds = [&] {
+    size_t n = 0;
+    DIR* d = opendir((proc + "/fd").c_str());
+    if (d == nullptr) return n;
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+  };
+  // utime + stime of ramsd, in seconds.
+  auto cpu_seconds = [&] {
+    std::ifstream in(proc + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i == 14) utime = std::stoull(f);
+      if (i == 15) stime = std::stoull(f);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  };
+  rlimit old{};
+  ASSERT_EQ(prlimit(ramsd_.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
+  const rlimit low{.rlim_cur = open_fds() + 3, .rlim_max = old.rlim_max};
+  ASSERT_EQ(prlimit(ramsd_.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(std::make_unique<RawClient>(ramsd_.port()));
+  ASSERT_TRUE(Eventually([&] { return open_fds() >= low.rlim_cur; }, 3s)) << open_fds();
+  std::this_thread::sleep_for(200ms);
+  const double cpu_before = cpu_seconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(1s);
+  const double cpu = cpu_seconds() - cpu_before;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  EXPECT_LT(cpu, 0.1 * wall) << cpu << " s of CPU time in " << wall << " s";
+  // With descriptors back, the waiting connections are served.
+  ASSERT_EQ(prlimit(ramsd_.pid(), RLIMIT_NOFILE, &old, nullptr), 0);
+  idle.clear();
+  auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port(), {.timeout = 5s});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->Open(seg_.name()).ok());
 }
 
 // ramsd's resident memory in bytes (VmRSS of /proc/PID/status).

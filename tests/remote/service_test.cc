@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 // ramsd as a service: strict configuration (unknown keys and levels are
 // errors naming them, a [ramsd] section is read), readiness through the
-// service manager's notify socket, SIGHUP reopening the log, --version.
+// service manager's notify socket, SIGHUP reopening the log, --version, and
+// socket activation (listening sockets passed as LISTEN_FDS).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,9 +18,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "rams/remote.h"
 #include "ramsd_process.h"
 
 namespace rams::test {
@@ -140,6 +147,155 @@ TEST_F(ServiceTest, HangupReopensTheLogAndKeepsServing) {
   EXPECT_TRUE(fs::exists(log)) << "SIGHUP did not reopen the log";
   EXPECT_EQ(kill(ramsd.pid(), 0), 0) << "SIGHUP stopped ramsd";
   EXPECT_EQ(ramsd.Stop(), 0);
+}
+
+// A TCP socket bound to 127.0.0.1 on a port the kernel picks, listening
+// unless `listen_too` is false.
+int BoundSocket(uint16_t* port, bool listen_too = true) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  if (listen_too) {
+    EXPECT_EQ(listen(fd, 16), 0);
+  }
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+// Starts ramsd with `args` the way a service manager does for socket
+// activation: `fds` become fds 3, 4, ... of the child, LISTEN_FDS counts
+// them, LISTEN_PID is the child's own pid (or `listen_pid` when not 0) and
+// LISTEN_FDNAMES is `names` (unset when empty).
+pid_t StartActivated(const std::vector<int>& fds, const std::string& names,
+                     const std::vector<std::string>& args, pid_t listen_pid = 0) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  // Out of the way of 3, 4, ... first.
+  std::vector<int> moved;
+  for (int fd : fds) moved.push_back(fcntl(fd, F_DUPFD, 100));
+  for (size_t i = 0; i < moved.size(); ++i) {
+    if (dup2(moved[i], 3 + static_cast<int>(i)) < 0) _exit(126);
+    close(moved[i]);
+  }
+  setenv("LISTEN_FDS", std::to_string(fds.size()).c_str(), 1);
+  setenv("LISTEN_PID", std::to_string(listen_pid != 0 ? listen_pid : getpid()).c_str(), 1);
+  if (!names.empty()) setenv("LISTEN_FDNAMES", names.c_str(), 1);
+  std::vector<std::string> all = {RamsdPath()};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
+// The "PORT HTTP_PORT" ramsd writes to its --port-file, waiting up to 10 s.
+std::pair<int, int> ReadPortFile(const std::string& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs::exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::ifstream in(path);
+  int port = -1, http = -1;
+  in >> port >> http;
+  return {port, http};
+}
+
+// Waits up to 10 s for `pid` to exit; its status, or -1 (then it is killed).
+int WaitExit(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int st = 0;
+  while (waitpid(pid, &st, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return st;
+}
+
+TEST_F(ServiceTest, SocketActivationServesOnTheInheritedSockets) {
+  TempSegment seg(1u << 16, "activated");
+  uint16_t port = 0, http_port = 0;
+  const int listener = BoundSocket(&port);
+  const int http = BoundSocket(&http_port);
+  const std::string port_file = dir_ + "/port";
+  // --listen names another port: the inherited socket takes its place.
+  const pid_t pid = StartActivated({listener, http}, "rams:http",
+                                   {"--export", seg.name(), "--backend", "posix", "--listen",
+                                    "127.0.0.1:0", "--log-dir", dir_, "--port-file", port_file});
+  ASSERT_GT(pid, 0);
+  close(listener);
+  close(http);
+  EXPECT_EQ(ReadPortFile(port_file), std::make_pair(int{port}, int{http_port}));
+  {
+    auto session = RemoteSession::Connect("127.0.0.1", port, {.timeout = std::chrono::seconds(5)});
+    ASSERT_TRUE(session.ok()) << session.status().ToString();
+    auto a = session->Open(seg.name());
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    std::vector<std::byte> data(4096, std::byte{0x5a});
+    ASSERT_TRUE((*a)->Write(8192, data).ok());
+    EXPECT_EQ(seg.Bytes()[8192], std::byte{0x5a});
+  }
+  // The HTTP endpoint on the socket named http.
+  const int h = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(http_port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(h, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string req = "GET /health HTTP/1.0\r\n\r\n";
+  ASSERT_EQ(send(h, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::string reply;
+  char buf[512];
+  for (ssize_t n; (n = recv(h, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  close(h);
+  EXPECT_NE(reply.find("200"), std::string::npos) << reply;
+  kill(pid, SIGTERM);
+  const int st = WaitExit(pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST_F(ServiceTest, SocketActivationRefusesASocketThatIsNotListening) {
+  TempSegment seg(4096, "activated");
+  uint16_t port = 0;
+  const int bound = BoundSocket(&port, /*listen_too=*/false);
+  const pid_t pid = StartActivated({bound}, "", {"--export", seg.name(), "--backend", "posix",
+                                                 "--log-dir", dir_});
+  ASSERT_GT(pid, 0);
+  close(bound);
+  const int st = WaitExit(pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 1) << st;
+  std::ifstream log(dir_ + "/ramsd.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("fd 3 is not listening"), std::string::npos) << text.str();
+}
+
+TEST_F(ServiceTest, SocketActivationForAnotherProcessIsIgnored) {
+  TempSegment seg(4096, "activated");
+  uint16_t port = 0;
+  const int listener = BoundSocket(&port);
+  const std::string port_file = dir_ + "/port";
+  const pid_t pid = StartActivated({listener}, "", {"--export", seg.name(), "--backend", "posix",
+                                                    "--listen", "127.0.0.1:0", "--log-dir", dir_,
+                                                    "--port-file", port_file},
+                                   /*listen_pid=*/getpid());
+  ASSERT_GT(pid, 0);
+  close(listener);
+  const auto [bound, http] = ReadPortFile(port_file);
+  EXPECT_GT(bound, 0);
+  EXPECT_NE(bound, port) << "took a socket passed to another process";
+  EXPECT_EQ(http, 0);
+  kill(pid, SIGTERM);
+  const int st = WaitExit(pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 }  // namespace

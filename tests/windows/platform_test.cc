@@ -2,7 +2,17 @@
 // The remote client's platform layer, on every platform it is built for:
 // the protocol's status codes against the platform's errno values (on
 // mingw-w64 many differ), errno names without glibc, and the handshake's
-// HMAC-SHA-256 (libsodium on Linux, CNG on Windows) against RFC 4231.
+// HMAC-SHA-256 (libsodium on Linux, CNG on Windows) against RFC 4231, and
+// the classification of socket addresses as loopback.
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -11,6 +21,7 @@
 #include <string>
 
 #include "rams/status.h"
+#include "remote/loopback.h"
 #include "wire/crypto.h"
 #include "wire/errno_codes.h"
 
@@ -128,6 +139,42 @@ TEST(CryptoTest, ConstantTimeEqualAndRandomBytes) {
   crypto::RandomBytes(r2);
   EXPECT_NE(r1, r2);  // 2^-256 to fail by chance
   EXPECT_NE(r1, crypto::Sha256{});
+}
+
+// A socket address of `text` (IPv6 when it has a colon).
+sockaddr_storage Address(const char* text) {
+  sockaddr_storage ss{};
+  if (std::strchr(text, ':') != nullptr) {
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons(7000);
+    EXPECT_EQ(inet_pton(AF_INET6, text, &a.sin6_addr), 1) << text;
+    std::memcpy(&ss, &a, sizeof(a));
+  } else {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(7000);
+    EXPECT_EQ(inet_pton(AF_INET, text, &a.sin_addr), 1) << text;
+    std::memcpy(&ss, &a, sizeof(a));
+  }
+  return ss;
+}
+
+TEST(LoopbackAddressTest, LoopbackInEveryForm) {
+  using remote_internal::net::IsLoopbackAddress;
+  for (const char* yes : {"127.0.0.1", "127.255.255.254", "127.1.2.3", "::1", "::ffff:127.0.0.1",
+                          "::ffff:127.9.8.7"}) {
+    EXPECT_TRUE(IsLoopbackAddress(Address(yes))) << yes;
+  }
+  for (const char* no : {"0.0.0.0", "10.0.0.1", "128.0.0.1", "126.255.255.255", "1.0.0.127",
+                         "192.168.1.127", "::", "::2", "fe80::1", "::ffff:10.0.0.1",
+                         "::ffff:128.0.0.1", "::127.0.0.1", "64:ff9b::127.0.0.1",
+                         "2001:db8::1"}) {
+    EXPECT_FALSE(IsLoopbackAddress(Address(no))) << no;
+  }
+  sockaddr_storage other{};
+  other.ss_family = AF_UNSPEC;
+  EXPECT_FALSE(IsLoopbackAddress(other));
 }
 
 }  // namespace
