@@ -19,24 +19,24 @@ FUZZ_SECONDS ?= 20
         install-test arm64-test kernel-test-arm64 windows-test test-native test-arm64 deb packaging-test bench \
         report bench-container bench-arm64 clean
 
-# The suites of `make test`: the native ones in one lane and, beside them,
-# the packaging test in a second lane, its lines prefixed with its name.
-# The aarch64 suites (`arm64-test`: a cross-build tested under qemu-user;
-# `kernel-test-arm64`: the module in qemu-system-aarch64) and the Windows
-# client under wine (`windows-test`) each passed on their own branch this
-# round, but not yet on the merged tree: they join the second lane
-# (ARM64_SUITES) once they have (README, Platforms).
+# The suites of `make test`: the native ones in one lane and, beside them, the
+# cross and emulated ones in a second lane, each line prefixed with its suite's
+# name: the aarch64 cross-build's whole ctest suite under qemu-user
+# (`arm64-test`), the module's suite in qemu-system-aarch64 -smp 4
+# (`kernel-test-arm64`), the Windows client under wine against native ramsds
+# (`windows-test`) and the packaging test. The long emulated runs start first,
+# so that they overlap the native lane's builds.
 # On an aarch64 host (a Pi 4) the native suites are the arm64 ones, and the
-# QEMU kernel suites, which need an x86_64 host's Debian kernel packages, are
-# left out.
+# cross and QEMU suites, which need an x86_64 host's toolchains and Debian
+# kernel packages, are left out.
 ifeq ($(shell uname -m),aarch64)
 NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test packaging-test
 ARM64_SUITES  :=
 TEST_DEPS     := build deb
 else
 NATIVE_SUITES := unit-test install-test asan-test tsan-test fuzz-test kernel-test
-ARM64_SUITES  := packaging-test
-TEST_DEPS     := kernel deb
+ARM64_SUITES  := arm64-test kernel-test-arm64 windows-test packaging-test
+TEST_DEPS     := kernel deb arm64 windows
 endif
 
 all: build
@@ -104,10 +104,12 @@ asan-test:
 	  ctest --output-on-failure -j $(JOBS) --timeout 900 -LE no-asan --output-junit ctest.xml
 	scripts/check-skips asan $(ASAN_BUILD)/ctest.xml
 
+# TSan runs only the `threads` tests: threads_tests builds just those (and
+# the programs they start).
 tsan-test:
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DRAMS_SANITIZE=thread -DRAMS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target threads_tests
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900 -L threads --output-junit ctest.xml
 	scripts/check-skips tsan $(TSAN_BUILD)/ctest.xml

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 // What the Windows client tests share: the home's address and key from the
 // environment scripts/windows-test sets (RAMS_WINDOWS_PORT, _OPEN_PORT,
-// _IMPOSTOR_PORT, _PREFIX, _KEY_FILE), and connecting to it.
+// _IMPOSTOR_PORT, _MAC_PORT, _TAMPER_PORT, _PREFIX, _KEY_FILE), and
+// connecting to it.
 //
 // Thread safety: the functions may be called from any thread.
 #pragma once
