@@ -138,6 +138,7 @@ void Session::HandleProbeReply(const Header& h, Body body) {
     rams::Result<wire::OwnerStateReply> r = wire::OwnerStateReply::Decode(body);
     if (!r.ok()) {
       if (auto asker = probe.asker.lock()) {
+        asker->io_thread_.AssertHeld();  // every session runs on the one io thread
         asker->Reply(probe.request, Encode(wire::OwnerStateReply{}));
       }
       return ProtocolViolation(nullptr, r.status());
@@ -145,6 +146,7 @@ void Session::HandleProbeReply(const Header& h, Body body) {
     state = r->state;
   }
   if (auto asker = probe.asker.lock()) {
+    asker->io_thread_.AssertHeld();  // every session runs on the one io thread
     asker->Reply(probe.request, Encode(wire::OwnerStateReply{.state = state}));
   }
 }
@@ -152,6 +154,7 @@ void Session::HandleProbeReply(const Header& h, Body body) {
 void Session::DropProbes() {
   for (auto& [id, probe] : probes_) {
     if (auto asker = probe.asker.lock()) {
+      asker->io_thread_.AssertHeld();  // every session runs on the one io thread
       asker->Reply(probe.request, Encode(wire::OwnerStateReply{}));
     }
   }
