@@ -2,19 +2,23 @@
 // The /proc/net/tcp lookup of a loopback peer's uid: LoopbackPeerUid's
 // fallback where sock_diag is missing (qemu-user answers EPROTONOSUPPORT to a
 // NETLINK_SOCK_DIAG socket).
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <algorithm>
+#include <charconv>
 #include <optional>
-#include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "peer_user.h"
+#include "sys/sys.h"
 
 namespace ramsd {
 namespace {
@@ -56,16 +60,43 @@ struct TableVerdict {
   bool cannot_tell = false;
 };
 
-void ScanTable(std::istream& table, const std::string& peer_end, const std::string& local_end,
+// The next whitespace-separated field of `rest`, which is advanced past it.
+std::string_view NextField(std::string_view& rest) {
+  const size_t begin = rest.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) {
+    rest = {};
+    return {};
+  }
+  rest.remove_prefix(begin);
+  const size_t end = std::min(rest.find_first_of(" \t"), rest.size());
+  const std::string_view field = rest.substr(0, end);
+  rest.remove_prefix(end);
+  return field;
+}
+
+bool ParseDecimal(std::string_view field, unsigned long long& out) {
+  if (field.empty()) return false;
+  const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
+  return ec == std::errc() && end == field.data() + field.size();
+}
+
+// Parsed with string_views rather than streams: this runs when ramsd may be
+// out of descriptors, where nothing here may need one.
+void ScanTable(std::string_view table, const std::string& peer_end, const std::string& local_end,
                TableVerdict& verdict) {
-  std::string line;
-  std::getline(table, line);  // the column titles
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, remote, state, queues, timer, retransmits;
+  bool titles = true;
+  while (!table.empty()) {
+    const size_t newline = std::min(table.find('\n'), table.size());
+    std::string_view rest = table.substr(0, newline);
+    table.remove_prefix(std::min(newline + 1, table.size()));
+    if (std::exchange(titles, false)) continue;  // the column titles
+    if (rest.find_first_not_of(" \t") == std::string_view::npos) continue;
+    std::string_view fields[10];
+    for (std::string_view& f : fields) f = NextField(rest);
+    const std::string_view local = fields[1], remote = fields[2];
     unsigned long long uid = 0, timeout = 0, inode = 0;
-    if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
-          timeout >> inode)) {
+    if (fields[6].empty() || !ParseDecimal(fields[7], uid) || !ParseDecimal(fields[8], timeout) ||
+        !ParseDecimal(fields[9], inode)) {
       verdict.cannot_tell = true;
       continue;
     }
@@ -85,18 +116,28 @@ void ScanTable(std::istream& table, const std::string& peer_end, const std::stri
   }
 }
 
+// A table larger than this is not read (cannot tell): some 400k sockets.
+constexpr size_t kMaxTableBytes = 64u << 20;
+
 // Whether the file at `path` could be scanned. A missing tcp6 (a kernel
-// without IPv6, `may_be_missing`) holds no sockets; any other failure is
-// "cannot tell".
+// without IPv6, `may_be_missing`) holds no sockets; any other failure (EMFILE
+// too) is "cannot tell".
 bool ScanFile(const std::string& path, bool may_be_missing, const std::string& peer_end,
               const std::string& local_end, TableVerdict& verdict) {
-  std::ifstream table(path);
-  if (!table) {
-    std::error_code ec;
-    return may_be_missing && !std::filesystem::exists(path, ec) && !ec;
+  rams::sys::UniqueFd fd(
+      rams::sys::RetryEintr([&] { return ::open(path.c_str(), O_RDONLY | O_CLOEXEC); }));
+  if (!fd.valid()) return may_be_missing && errno == ENOENT;
+  std::string table;
+  char chunk[16384];
+  for (;;) {
+    const ssize_t n = rams::sys::RetryEintr([&] { return ::read(fd.get(), chunk, sizeof chunk); });
+    if (n < 0) return false;
+    if (n == 0) break;
+    if (table.size() + static_cast<size_t>(n) > kMaxTableBytes) return false;
+    table.append(chunk, static_cast<size_t>(n));
   }
   ScanTable(table, peer_end, local_end, verdict);
-  return !table.bad();
+  return true;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +27,18 @@ inline std::string UniqueName(const std::string& stem) {
   static std::atomic<int> counter{0};
   return "t-" + stem + "-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
 }
+
+// Whether the kernel keeps this thread's robust futex list (glibc registers
+// one for every thread), and so releases a dead holder's robust pthread
+// mutex. qemu-user answers ENOSYS: there a process killed inside a posix
+// segment's io mutex wedges the segment for good.
+inline bool KernelKeepsRobustLists() {
+  void* head = nullptr;
+  size_t len = 0;
+  return syscall(SYS_get_robust_list, 0, &head, &len) == 0 || errno != ENOSYS;
+}
+inline constexpr const char* kNoRobustLists =
+    "get_robust_list is ENOSYS (qemu-user has no robust futex lists)";
 
 // Every local backend present on this machine ("posix" always; "kernel" when
 // /dev/rams exists). The remote attachment has its own suites in

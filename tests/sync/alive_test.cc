@@ -3,6 +3,8 @@
 // the kernel's robust-list walk, not at the end of a parking slice.
 #include "sync/alive.h"
 
+#include "common/test_util.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -28,11 +30,7 @@ namespace {
 // Why this machine has no alive words (the skip reason), or "".
 std::string NoAliveWords() {
   if (access("/dev/shm", W_OK) != 0) return "no writable /dev/shm for the registry";
-  void* head = nullptr;
-  size_t len = 0;
-  if (syscall(SYS_get_robust_list, 0, &head, &len) != 0 && errno == ENOSYS) {
-    return "get_robust_list is ENOSYS (qemu-user has no robust futex lists)";
-  }
+  if (!rams::testing::KernelKeepsRobustLists()) return rams::testing::kNoRobustLists;
   return "";
 }
 

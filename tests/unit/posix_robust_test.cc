@@ -23,20 +23,13 @@ namespace rams {
 namespace {
 
 using testing::ForkChild;
+using testing::KernelKeepsRobustLists;
+using testing::kNoRobustLists;
 using testing::WaitChild;
-
-// Whether the kernel keeps this thread's robust list (glibc registers one
-// for every thread); qemu-user answers ENOSYS.
-bool KernelKeepsRobustLists() {
-  void* head = nullptr;
-  size_t len = 0;
-  return syscall(SYS_get_robust_list, 0, &head, &len) == 0 || errno != ENOSYS;
-}
 
 TEST(PosixRobustTest, HolderKilledInsideTheIoMutexDoesNotWedgeTheSegment) {
   if (!KernelKeepsRobustLists()) {
-    GTEST_SKIP() << "get_robust_list is ENOSYS (qemu-user has no robust futex lists): "
-                    "a dead holder's robust mutex is never released";
+    GTEST_SKIP() << kNoRobustLists << ": a dead holder's robust mutex is never released";
   }
   auto backend = BackendByName("posix");
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
