@@ -17,6 +17,7 @@
 #include "fake_home.h"
 #include "mapping/host_pager.h"
 #include "mapping/mapped_segment.h"
+#include "mapping/uffd.h"
 
 namespace rams::mapping::testing {
 
@@ -86,4 +87,16 @@ inline bool NoUserfaultfd(const Status& s) {
                    << (c).error.ToString();                                            \
     }                                                                                  \
     ASSERT_TRUE((c).error.ok()) << (c).error.ToString();                               \
+  } while (0)
+
+// Skips a test of shared (read) grants where userfaultfd cannot write-protect
+// shmem (before 5.19 on x86_64, before 6.10 on arm64): the pager then takes
+// every fault exclusive, so reads are not shared and nothing is read ahead.
+#define RAMS_SKIP_WITHOUT_WRITE_PROTECT()                                              \
+  do {                                                                                 \
+    auto features_ = ::rams::mapping::ProbeUffdFeatures();                             \
+    if (features_.ok() && !features_->wp_shmem) {                                      \
+      GTEST_SKIP() << "no userfaultfd write-protect on shmem here: "                   \
+                      "every grant is exclusive, reads are not shared";                \
+    }                                                                                  \
   } while (0)

@@ -53,6 +53,7 @@ TEST(PagerTest, OnePageCrossesOncePerHostNotOncePerProcess) {
   constexpr int kHosts = 2, kProcsPerHost = 3, kPages = 8;
   Cluster c({.hosts = kHosts, .size_bytes = kPages * kPageBytes});
   RAMS_ASSERT_CLUSTER_UP(c);
+  RAMS_SKIP_WITHOUT_WRITE_PROTECT();
   std::vector<pid_t> kids;
   for (int h = 0; h < kHosts; ++h) {
     for (int i = 0; i < kProcsPerHost; ++i) {
@@ -82,6 +83,7 @@ TEST(PagerTest, SequentialMissesReadAheadAndWritesElsewhereInvalidateTheAheadPag
   constexpr uint64_t kPages = 32;
   Cluster c({.hosts = 2, .size_bytes = kPages * kPageBytes, .tuning = {.readahead_pages = 8}});
   RAMS_ASSERT_CLUSTER_UP(c);
+  RAMS_SKIP_WITHOUT_WRITE_PROTECT();
   for (uint64_t pg = 0; pg < kPages; ++pg) c.home.WriteCoherent(pg, Pattern(pg, 1));
   auto m0 = c.Map(0);
   ASSERT_TRUE(m0.ok()) << m0.status().ToString();
@@ -133,6 +135,7 @@ TEST(PagerTest, ReadAheadStopsAtAPageHeldAlready) {
   constexpr uint64_t kPages = 16;
   Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes, .tuning = {.readahead_pages = 8}});
   RAMS_ASSERT_CLUSTER_UP(c);
+  RAMS_SKIP_WITHOUT_WRITE_PROTECT();
   auto m = c.Map(0, /*write=*/false);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   const volatile std::byte* p = (*m)->data().data();
@@ -156,6 +159,7 @@ TEST(PagerTest, ReadAheadStopsAtTheCacheBound) {
   Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes,
              .tuning = {.cache_pages = 4, .readahead_pages = 8}});
   RAMS_ASSERT_CLUSTER_UP(c);
+  RAMS_SKIP_WITHOUT_WRITE_PROTECT();
   auto m = c.Map(0, /*write=*/false);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->data()[0], std::byte{0});
