@@ -11,9 +11,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -227,6 +230,66 @@ TEST_F(FssHostileChannelTest, OutOfDescriptorsIsEmfileAndOthersKeepTheirs) {
   }
   EXPECT_TRUE(served);
   fss_disconnect(polite);
+}
+
+// A Unix socket connected to `path` that says and reads nothing, or -1.
+int SilentConnection(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (fd >= 0 && connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+// Fails on the old code: after accepting, fssd waited up to 5 s for the
+// client's acknowledgement of the hello, so a client that connected and
+// hung up (or never answered) held its slot that long and the next clients
+// got EAGAIN. Now the hello is the whole handshake: a client that never
+// reads it delays nobody, and one that hangs up frees its slot at once.
+TEST_F(FssHostileChannelTest, ClientsThatNeverReadTheHelloHoldNoSlotOnceGone) {
+  fssd_.reset();
+  fssd_ = std::make_unique<testing::FssdProcess>(root_, base_ + "/fss.sock", base_ + "/fssd.log",
+                                                 std::vector<std::string>{"--max-clients", "3"});
+  ASSERT_TRUE(fssd_->running());
+  const std::string sock = base_ + "/fss.sock";
+  // Two stay connected, silent: the third slot is still there for a client.
+  int silent[2] = {SilentConnection(sock), SilentConnection(sock)};
+  ASSERT_GE(silent[0], 0);
+  ASSERT_GE(silent[1], 0);
+  struct fss_statbuf st;
+  fss_client* c = fssd_->Connect();
+  ASSERT_NE(c, nullptr) << strerror(errno);
+  EXPECT_EQ(fss_stat(c, "/hw.txt", &st), 0);
+  fss_disconnect(c);
+  // Many connect and hang up without reading; the slots come back at once.
+  for (int i = 0; i < 20; ++i) {
+    int fd = SilentConnection(sock);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  close(silent[0]);
+  close(silent[1]);
+  // Within half the old hold (each slot was held 5 s): three clients at once.
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<fss_client*> clients;
+  while (clients.size() < 3 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500)) {
+    fss_client* next = fssd_->Connect();
+    if (next != nullptr) {
+      clients.push_back(next);
+    } else {
+      ASSERT_EQ(errno, EAGAIN) << strerror(errno);
+      usleep(5000);
+    }
+  }
+  EXPECT_EQ(clients.size(), 3u);
+  for (fss_client* client : clients) {
+    EXPECT_EQ(fss_stat(client, "/hw.txt", &st), 0);
+    fss_disconnect(client);
+  }
 }
 
 }  // namespace
