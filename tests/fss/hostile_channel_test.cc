@@ -260,11 +260,27 @@ TEST_F(FssHostileChannelTest, ClientsThatNeverReadTheHelloHoldNoSlotOnceGone) {
   int silent[2] = {SilentConnection(sock), SilentConnection(sock)};
   ASSERT_GE(silent[0], 0);
   ASSERT_GE(silent[1], 0);
+  // Clients within half the old hold (each slot was held 5 s); EAGAIN
+  // meanwhile while fssd notices earlier clients' hang-ups (a slice each).
+  auto connect_all = [&](size_t n) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<fss_client*> clients;
+    while (clients.size() < n && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500)) {
+      fss_client* next = fssd_->Connect();
+      if (next != nullptr) {
+        clients.push_back(next);
+      } else {
+        EXPECT_EQ(errno, EAGAIN) << strerror(errno);
+        usleep(5000);
+      }
+    }
+    return clients;
+  };
   struct fss_statbuf st;
-  fss_client* c = fssd_->Connect();
-  ASSERT_NE(c, nullptr) << strerror(errno);
-  EXPECT_EQ(fss_stat(c, "/hw.txt", &st), 0);
-  fss_disconnect(c);
+  std::vector<fss_client*> one = connect_all(1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(fss_stat(one[0], "/hw.txt", &st), 0);
+  fss_disconnect(one[0]);
   // Many connect and hang up without reading; the slots come back at once.
   for (int i = 0; i < 20; ++i) {
     int fd = SilentConnection(sock);
@@ -273,18 +289,8 @@ TEST_F(FssHostileChannelTest, ClientsThatNeverReadTheHelloHoldNoSlotOnceGone) {
   }
   close(silent[0]);
   close(silent[1]);
-  // Within half the old hold (each slot was held 5 s): three clients at once.
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<fss_client*> clients;
-  while (clients.size() < 3 && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500)) {
-    fss_client* next = fssd_->Connect();
-    if (next != nullptr) {
-      clients.push_back(next);
-    } else {
-      ASSERT_EQ(errno, EAGAIN) << strerror(errno);
-      usleep(5000);
-    }
-  }
+  // Three clients at once: every slot came back.
+  std::vector<fss_client*> clients = connect_all(3);
   EXPECT_EQ(clients.size(), 3u);
   for (fss_client* client : clients) {
     EXPECT_EQ(fss_stat(client, "/hw.txt", &st), 0);

@@ -70,8 +70,17 @@ class Gate {
 TEST(BlockingPoolTest, ShrinksBackAfterABurst) {
   constexpr int kBurst = 48;
   // A sanitizer may start a thread of its own at the first pthread_create
-  // (TSan does): start one before counting.
-  std::thread([] {}).join();
+  // (TSan does): start one before counting, and count once it has left the
+  // thread list (a joined thread may still be listed for a moment: slow
+  // enough to see under qemu-user).
+  std::atomic<bool> go{false};
+  std::thread first([&] {
+    while (!go.load()) std::this_thread::sleep_for(1ms);
+  });
+  const size_t with_first = ThreadCount();
+  go = true;
+  first.join();
+  ASSERT_TRUE(Eventually([&] { return ThreadCount() < with_first; }, 5s));
   const size_t before = ThreadCount();
   ASSERT_GT(before, 0u);
   BlockingPool pool(64, 200ms);

@@ -49,6 +49,10 @@ void TortureTest::Run(const Body& survivor, const Body& victim,
       while (ctl_->broken_seen.load() < want && SecondsSince(killed) < 1.0) usleep(50);
       if (ctl_->broken_seen.load() < want) ++hangs;
       worst_recovery_s = std::max(worst_recovery_s, SecondsSince(killed));
+      // After the last kill no victim joins again: the survivors must stop
+      // before the reset releases them, or they would wait, two of three
+      // parties, until their Waits time out.
+      if (k + 1 == kills_ || hangs != 0) ctl_->stop.store(1);
       data_->barrier.Reset();
       ctl_->reset_epoch.fetch_add(1);
       continue;

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -268,7 +269,11 @@ TEST_P(TortureTest, Barrier) {
         c->progress[i].fetch_add(1);
         continue;
       }
-      if (r.code() != EPIPE) return c->errors.fetch_add(1), 1;
+      if (r.code() != EPIPE) {
+        fprintf(stderr, "survivor %d: %s (stop %u, epoch %u of %u)\n", i, r.status().ToString().c_str(),
+                c->stop.load(), epoch, c->reset_epoch.load());
+        return c->errors.fetch_add(1), 1;
+      }
       c->broken_seen.fetch_add(1);  // the death was reported: wait for Reset
       while (c->reset_epoch.load() == epoch && c->stop.load() == 0) usleep(20);
     }
