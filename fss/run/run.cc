@@ -199,13 +199,19 @@ bool InDir(const std::string& p, const std::string& dir) {
 
 class Supervisor {
  public:
-  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area)
-      : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)) {}
+  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area, AddfdMode addfd)
+      : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)), addfd_(addfd) {}
   void Serve();
 
  private:
   void Commit();
   void Handle(const seccomp_notif& req);
+  // Hands fd_ to the caller of notification `id` (the way addfd_ says):
+  // kNoAnswer when the answer went with it (SECCOMP_ADDFD_FLAG_SEND) or the
+  // caller is gone, else the descriptor's number in the caller, to answer
+  // with, or -errno.
+  static constexpr int64_t kNoAnswer = INT64_MIN;
+  int64_t InstallFd(uint64_t id);
   // The call's result: >= 0 or -errno. Sets fd_ to a descriptor to install.
   int64_t Perform(const seccomp_notif& req);
   Result<std::string> ReadString(uint64_t addr);
@@ -243,7 +249,8 @@ class Supervisor {
   uint64_t id_ = 0;
   sys::UniqueFd fd_;
   bool fd_cloexec_ = false;
-  bool send_flag_ok_ = true;  // SECCOMP_ADDFD_FLAG_SEND (5.14); probed on first use
+  AddfdMode addfd_;  // kProbe becomes kInstall where SECCOMP_ADDFD_FLAG_SEND (5.14) is EINVAL
+  bool told_no_send_ = false;
 };
 
 Status Supervisor::ReadMem(uint64_t addr, void* out, size_t len) {
@@ -730,6 +737,27 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
   }
 }
 
+int64_t Supervisor::InstallFd(uint64_t id) {
+  seccomp_notif_addfd add{};
+  add.id = id;
+  add.srcfd = static_cast<uint32_t>(fd_.get());
+  add.newfd_flags = fd_cloexec_ ? O_CLOEXEC : 0;
+  if (addfd_ != AddfdMode::kInstall) {
+    add.flags = SECCOMP_ADDFD_FLAG_SEND;
+    if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return kNoAnswer;  // answered with it
+    if (errno != EINVAL) return kNoAnswer;  // the caller is gone (ENOENT) or was interrupted
+    if (addfd_ == AddfdMode::kSend) {  // the flag was required: the call fails
+      if (!told_no_send_) fprintf(stderr, "fss run: --addfd send: this kernel has no SECCOMP_ADDFD_FLAG_SEND (5.14)\n");
+      told_no_send_ = true;
+      return -EINVAL;
+    }
+    addfd_ = AddfdMode::kInstall;                    // before 5.14: install, then answer
+    add.flags = 0;
+  }
+  int fd = ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+  return fd >= 0 ? fd : -errno;
+}
+
 void Supervisor::Handle(const seccomp_notif& req) {
   pid_ = static_cast<pid_t>(req.pid);
   id_ = req.id;
@@ -740,20 +768,10 @@ void Supervisor::Handle(const seccomp_notif& req) {
   if (r == INT64_MIN) {  // an open that changes nothing (openat2 without write intent)
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
   } else if (r == 0 && fd_.valid()) {
-    seccomp_notif_addfd add{};
-    add.id = req.id;
-    add.srcfd = static_cast<uint32_t>(fd_.get());
-    add.newfd_flags = fd_cloexec_ ? O_CLOEXEC : 0;
-    if (send_flag_ok_) {
-      add.flags = SECCOMP_ADDFD_FLAG_SEND;
-      if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return;  // the reply is sent with it
-      if (errno != EINVAL) return;  // the caller is gone (ENOENT) or was interrupted
-      send_flag_ok_ = false;        // before 5.14: install, then reply
-      add.flags = 0;
-    }
-    int fd = ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    int64_t fd = InstallFd(req.id);
+    if (fd == kNoAnswer) return;
     if (fd < 0) {
-      r = -errno;
+      r = fd;
     } else {
       resp.val = fd;
     }
@@ -890,7 +908,7 @@ int RunUnder(const RunOptions& o) {
   }
   close(sv[0]);
   (*cp)->SetGroupCommit(kGroupRecords);
-  Supervisor sup(*root, **cp, listener.get(), o.confine, area->path());
+  Supervisor sup(*root, **cp, listener.get(), o.confine, area->path(), o.addfd);
   sup.Serve();
   int st = 0;
   if (sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;

@@ -17,9 +17,18 @@
 
 namespace rams::fss {
 
+// How an opened descriptor reaches the program: SECCOMP_ADDFD_FLAG_SEND
+// (Linux 5.14) installs it and answers in one step; without it the
+// descriptor is installed (SECCOMP_IOCTL_NOTIF_ADDFD, 5.9), then the call
+// answered. kProbe tries the flag and falls back on EINVAL; kSend and
+// kInstall take one way only (to check either on a given kernel: kSend fails
+// the call with EINVAL where the flag is missing).
+enum class AddfdMode { kProbe, kSend, kInstall };
+
 struct RunOptions {
   CliTarget target;
   bool confine = false;  // refuse mutating calls outside the root (EACCES)
+  AddfdMode addfd = AddfdMode::kProbe;
   std::vector<std::string> command;
 };
 

@@ -59,6 +59,13 @@ int main(int argc, char** argv) {
   run->add_option("--run-area", a.target.run_area, "where the saved copies go, outside the root (default: see fss(1))")
       ->envname("FSS_RUN_AREA");
   run->add_flag("--confine", run_opts.confine, "refuse changes outside the root (EACCES)");
+  std::string addfd = "probe";
+  run->add_option("--addfd", addfd,
+                  "how opened descriptors reach the program: probe (SECCOMP_ADDFD_FLAG_SEND where the kernel "
+                  "has it, else install then answer), send or install (that way only)")
+      ->envname("FSS_RUN_ADDFD")
+      ->check(CLI::IsMember({"probe", "send", "install"}))
+      ->capture_default_str();
   run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
   run->prefix_command();
   app.add_subcommand("help", "print this help")->callback([&] { throw CLI::CallForHelp(); });
@@ -73,6 +80,9 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) {
     run_opts.target = a.target;
+    run_opts.addfd = addfd == "send"      ? rams::fss::AddfdMode::kSend
+                     : addfd == "install" ? rams::fss::AddfdMode::kInstall
+                                          : rams::fss::AddfdMode::kProbe;
     return rams::fss::RunUnder(run_opts);
   }
   if (restore->parsed()) return rams::fss::RunRestore(a.target, /*via_server=*/true);

@@ -3,10 +3,22 @@
  *   run_probe threads   four threads each write and rename files with raw syscalls
  *   run_probe escape    tries to change files around the supervisor; exits 0 when
  *                       every attempt was either saved first (the test restores and
- *                       compares) or refused, and io_uring was refused */
+ *                       compares) or refused, and io_uring was refused
+ *   run_probe nobody F  becomes uid and gid 65534 (as root), then creates F; exits 0
+ *                       when it was created, 3 when the creation was refused with
+ *                       EPERM, 1 otherwise (no util-linux setpriv needed)
+ *   run_probe snap      prints the tree under cwd, one sorted line per entry: path,
+ *                       type, mode, owner, group, and but for directories the link
+ *                       count, size, mtime in ns, symlink target and a hash of the
+ *                       content (FNV-1a, 64 bits), so that the suite needs no GNU find
+ *                       and runs with busybox alone (the 6.1 guest) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,9 +102,87 @@ static int escape(void) {
   return 0;
 }
 
+static int nobody(const char* file) {
+  if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) {
+    perror("run_probe nobody: drop to 65534");
+    return 1;
+  }
+  int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd >= 0) return close(fd) == 0 ? 0 : 1;
+  return errno == EPERM ? 3 : 1;
+}
+
+enum { kSnapMaxEntries = 1 << 20 };
+static char** snap_lines;
+static size_t snap_count;
+static int snap_err;
+
+static uint64_t ContentHash(const char* path) {
+  uint64_t h = 14695981039346656037ull;
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) { snap_err = errno; return 0; }
+  unsigned char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    for (ssize_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 1099511628211ull;
+  if (n < 0) snap_err = errno;
+  close(fd);
+  return h;
+}
+
+static char TypeLetter(mode_t m) {
+  if (S_ISREG(m)) return 'f';
+  if (S_ISDIR(m)) return 'd';
+  if (S_ISLNK(m)) return 'l';
+  if (S_ISFIFO(m)) return 'p';
+  if (S_ISSOCK(m)) return 's';
+  if (S_ISCHR(m)) return 'c';
+  return S_ISBLK(m) ? 'b' : '?';
+}
+
+static int SnapEntry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+  (void)ftw;
+  if (flag == FTW_NS || flag == FTW_DNR || snap_count == kSnapMaxEntries) { snap_err = EIO; return 1; }
+  char line[2 * PATH_MAX + 160];
+  int n = snprintf(line, sizeof(line), "%s %c %o %u %u", path, TypeLetter(st->st_mode),
+                   (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid);
+  if (!S_ISDIR(st->st_mode)) {
+    char target[PATH_MAX] = "";
+    if (S_ISLNK(st->st_mode)) {
+      ssize_t len = readlink(path, target, sizeof(target) - 1);
+      if (len < 0) { snap_err = errno; return 1; }
+      target[len] = 0;
+    }
+    uint64_t hash = S_ISREG(st->st_mode) ? ContentHash(path) : 0;
+    n += snprintf(line + n, sizeof(line) - (size_t)n, " %lu %lld %lld.%09ld %s %016" PRIx64,
+                  (unsigned long)st->st_nlink, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                  st->st_mtim.tv_nsec, target, hash);
+  }
+  snap_lines[snap_count] = strdup(line);
+  if (snap_lines[snap_count++] == NULL) { snap_err = ENOMEM; return 1; }
+  return 0;
+}
+
+static int CompareLines(const void* a, const void* b) {
+  return strcmp(*(char* const*)a, *(char* const*)b);
+}
+
+static int snap(void) {
+  snap_lines = calloc(kSnapMaxEntries, sizeof(char*));
+  if (snap_lines == NULL || nftw(".", SnapEntry, 64, FTW_PHYS) != 0 || snap_err != 0) {
+    fprintf(stderr, "run_probe snap: %s\n", strerror(snap_err ? snap_err : errno));
+    return 1;
+  }
+  qsort(snap_lines, snap_count, sizeof(char*), CompareLines);
+  for (size_t i = 0; i < snap_count; ++i) puts(snap_lines[i]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "threads") == 0) return threads();
   if (argc == 2 && strcmp(argv[1], "escape") == 0) return escape();
-  fprintf(stderr, "usage: run_probe threads|escape\n");
+  if (argc == 2 && strcmp(argv[1], "snap") == 0) return snap();
+  if (argc == 3 && strcmp(argv[1], "nobody") == 0) return nobody(argv[2]);
+  fprintf(stderr, "usage: run_probe threads|escape|snap|nobody FILE\n");
   return 2;
 }
