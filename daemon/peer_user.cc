@@ -90,6 +90,11 @@ rams::Result<uid_t> LoopbackPeerUid(const asio::ip::tcp::endpoint& local,
     if (h->nlmsg_type == NLMSG_ERROR) {
       const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return Error(EPROTO, "sock_diag");
+      // ENOENT is also sock_diag's answer when it has no handler for the
+      // family: inet_diag is a module (Debian's INET_DIAG=m) that nobody
+      // loaded (no modprobe, as in a minimal initramfs). The socket tables
+      // answer then; for a socket that is really gone they say ENOENT too.
+      if (e->error == -ENOENT) return ProcNetPeerUid(local, peer);
       return Error(e->error != 0 ? -e->error : ENOENT, "sock_diag: no such peer socket");
     }
     if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||

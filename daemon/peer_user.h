@@ -4,7 +4,8 @@
 // peers only, and serves each as the local user who connected: it asks the
 // kernel (sock_diag, NETLINK_SOCK_DIAG with INET_DIAG_REQ_V2) for the owner
 // of the peer's TCP socket, or, where there is no sock_diag (qemu-user, a
-// kernel without INET_DIAG), reads the owner from this network namespace's
+// kernel without INET_DIAG) or it answers ENOENT (also its answer without
+// the inet_diag module loaded), reads the owner from this network namespace's
 // /proc/self/net/tcp and tcp6; then it checks a segment's owner and mode against
 // that user's uid, primary group and supplementary groups as open(2) would.
 // A lookup that fails ("cannot tell") yields an error, never "allowed".
