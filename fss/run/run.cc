@@ -201,7 +201,12 @@ class Supervisor {
  public:
   Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area, AddfdMode addfd)
       : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)), addfd_(addfd) {}
-  void Serve();
+  // Serves until the last process of the session has exited, reaping
+  // `child` (the command) meanwhile into *status: on Linux 6.1 a task's
+  // filter is released when it is reaped, not when it exits (newer kernels
+  // release it at exit), so the listener's POLLHUP waits for that reap.
+  // Returns whether the child was reaped.
+  bool Serve(pid_t child, int* status);
 
  private:
   void Commit();
@@ -793,7 +798,14 @@ void Supervisor::Commit() {
   }
 }
 
-void Supervisor::Serve() {
+bool Supervisor::Serve(pid_t child, int* status) {
+  // The child's exit, as a pidfd (5.3) beside the listener, else a poll
+  // every 100 ms.
+  sys::UniqueFd child_fd(static_cast<int>(syscall(SYS_pidfd_open, child, 0)));
+  bool reaped = false;
+  auto reap = [&] {
+    if (!reaped && sys::RetryEintr([&] { return waitpid(child, status, WNOHANG); }) == child) reaped = true;
+  };
   seccomp_notif_sizes sizes{};
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) sizes.seccomp_notif = sizeof(seccomp_notif);
   std::vector<char> buf(std::max<size_t>(sizes.seccomp_notif, sizeof(seccomp_notif)));
@@ -816,10 +828,13 @@ void Supervisor::Serve() {
     } else {
       first_unsynced = 0;
     }
-    pollfd p{listener_, POLLIN, 0};
-    int n = sys::RetryEintr([&] { return poll(&p, 1, timeout); });
+    if (!reaped && !child_fd.valid() && (timeout < 0 || timeout > 100)) timeout = 100;
+    pollfd fds[2] = {{listener_, POLLIN, 0}, {reaped ? -1 : child_fd.get(), POLLIN, 0}};
+    pollfd& p = fds[0];
+    int n = sys::RetryEintr([&] { return poll(fds, 2, timeout); });
     if (n < 0) break;
-    if (n == 0) continue;  // the window closed: committed above
+    if (!reaped && (fds[1].revents != 0 || !child_fd.valid())) reap();
+    if (n == 0 || p.revents == 0) continue;  // the window closed (committed above), or only the child exited
     if (p.revents & POLLIN) {
       memset(buf.data(), 0, buf.size());
       if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) {
@@ -834,6 +849,7 @@ void Supervisor::Serve() {
     if (p.revents & (POLLHUP | POLLERR)) break;  // the last process of the session exited
   }
   Commit();
+  return reaped;
 }
 
 }  // namespace
@@ -909,9 +925,8 @@ int RunUnder(const RunOptions& o) {
   close(sv[0]);
   (*cp)->SetGroupCommit(kGroupRecords);
   Supervisor sup(*root, **cp, listener.get(), o.confine, area->path(), o.addfd);
-  sup.Serve();
   int st = 0;
-  if (sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;
+  if (!sup.Serve(child, &st) && sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;
   if ((*cp)->records().empty()) {
     cp->reset();
     (void)area->Drop(*gen);  // nothing to undo: no generation
