@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Runs one librams GoogleTest binary inside the guest, restricted to the
-# kernel backend: gtest.sh BINARY FILTER. Fails when the binary fails or when
-# no test ran (the kernel backend was not found). Each skipped test is printed
+# Runs one GoogleTest binary inside the guest: gtest.sh BINARY FILTER (for
+# librams' segment and sync tests, the kernel backend's instances). Fails
+# when the binary fails or when no test ran (e.g. the kernel backend was not
+# found). Each skipped test is printed
 # as "GTEST-SKIP NAME: MESSAGE"; scripts/check-skips fails the suite on any
 # whose reason tests/SKIPS.md does not list for the guest's suite.
 bin=$1

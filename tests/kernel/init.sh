@@ -10,6 +10,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
+ip link set lo up  # the tests that start ramsd listen on loopback
 echo 1 > /proc/sys/kernel/panic_on_oops
 TEST_TIMEOUT=300  # seconds per test program (a hang detector: TCG on a loaded host is slow); the host has its own overall limit
 export RAMS_TORTURE_KILLS=40  # librams' sync torture test: kills per primitive (emulated CPU)
