@@ -67,11 +67,15 @@ inline pid_t ForkChild(const std::function<int()>& body) {
   return pid;
 }
 
-// Exit code of `pid` (128 + signal when killed), waiting at most `limit`;
-// kills it and returns -1 when it is still running then (a hang), -2 when it
-// cannot be waited for.
-inline int WaitChild(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  auto end = std::chrono::steady_clock::now() + limit;
+// Exit code of `pid` (128 + signal when killed), waiting as long as
+// `progress()` (a count that grows while the child's work advances) changes:
+// kills it and returns -1 when the count stayed the same for `stall` (a
+// hang), -2 when it cannot be waited for. A slow machine (an emulated guest
+// on a loaded host) is not taken for a hang.
+template <class Progress>
+int WaitChildWhileProgressing(pid_t pid, Progress progress, std::chrono::milliseconds stall) {
+  auto last = progress();
+  auto since = std::chrono::steady_clock::now();
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid, &status, WNOHANG);
@@ -81,13 +85,22 @@ inline int WaitChild(pid_t pid, std::chrono::milliseconds limit = std::chrono::s
     }
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -2;
-    if (std::chrono::steady_clock::now() > end) {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto p = progress(); p != last) {
+      last = p;
+      since = now;
+    } else if (now - since > stall) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return -1;
     }
     usleep(200);
   }
+}
+
+// The same for a child that cannot be watched: waits at most `limit`.
+inline int WaitChild(pid_t pid, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  return WaitChildWhileProgressing(pid, [] { return 0; }, limit);
 }
 
 // Removes the segment when the test ends, whatever happens.
