@@ -12,7 +12,12 @@
 # wrote, the home's one-sided write reaches the client's mapping, the pages
 # crossed (the home's PAGE_GET grants and the client ramsd's counters), and a
 # fault waiting on a stopped home ends in SIGBUS within 10 s once the client's
-# ramsd is SIGKILLed. Then the module's counters are back to zero.
+# ramsd is SIGKILLed. Between the two, the seed's scenario across the hosts
+# (remote_client lease): a process on the home writes and holds a lock; the
+# client's write is refused; its LOCK waits for the home's holder, then holds
+# the range against the home's writes, ends after its 3 writes, and the data
+# reads back exactly at both ends; a killed holder's lease ends; WAIT/WAKE
+# meet at the home. Then the module's counters are back to zero.
 set -u
 bin=/tests/bin
 dir=/tmp/kdev-remote
@@ -86,6 +91,39 @@ echo "home granted ${granted:-?} pages; client ramsd installed ${fetches:-?} gra
 [ "${granted:-0}" -ge 16 ] || fail "the home granted ${granted:-none} pages, want >= 16"
 [ "${fetches:-0}" -ge 16 ] || fail "the client ramsd installed ${fetches:-none} grants, want >= 16"
 [ "${backs:-0}" -ge 1 ] || fail "no dirty page went back to the home"
+
+# The seed's scenario: process 1 on the home, process 2 on the client host.
+printf 'home-p1' | in_home "$bin/rams" --backend posix write kdevseg 4096 || fail "home write p1"
+# (nsenter may fork: the lock holder's own pid is the one to signal.)
+in_home sh -c "echo \$\$ >/tmp/lock.pid && exec $bin/rams --backend posix lock kdevseg 0 8192" \
+  >"$dir/lock.out" &
+holder1=$!
+await "the home's process did not lock" grep -q '^locked' "$dir/lock.out"
+lock_pid=$(in_home cat /tmp/lock.pid)
+/tests/remote_client lease "$name" "$dir" &
+proc=$!
+await "the client's write was not refused" test -f "$dir/refused"
+sleep 0.5
+[ -f "$dir/locked" ] && fail "the client's LOCK did not wait for the home's holder"
+kill -TERM "$lock_pid"
+wait $holder1
+grep -q '^released' "$dir/lock.out" || fail "the home's lock process did not release"
+await "the client did not get the lock" test -f "$dir/locked"
+printf 'home-p2' | in_home "$bin/rams" --backend posix write kdevseg 200 2>/dev/null &&
+  fail "the home's write went through the client's lease"
+touch "$dir/checked"
+await "the client's lease did not end" test -f "$dir/released"
+printf 'home-p2' | in_home "$bin/rams" --backend posix write kdevseg 200 ||
+  fail "the home's write was refused after the client's lease ended"
+seen=$(in_home "$bin/rams" --backend posix read kdevseg 0 7)
+[ "$seen" = "lease-1" ] || fail "the home read '$seen' at 0, want lease-1"
+seen=$(in_home "$bin/rams" --backend posix read kdevseg $((16 * 4096 - 7)) 7)
+[ "$seen" = "lease-3" ] || fail "the home read '$seen' at the end, want lease-3"
+touch "$dir/verified"
+wait $proc || fail "the client's lease scenario failed"
+calls=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_calls_total)
+echo "client ramsd performed ${calls:-?} calls at the home"
+[ "${calls:-0}" -ge 10 ] || fail "the client ramsd performed ${calls:-no} calls, want >= 10"
 
 # A fault waiting on a stopped home, and the client's ramsd SIGKILLed.
 rm -f "$dir/go"
