@@ -34,6 +34,10 @@ constexpr int kPollSliceMs = 100;
 constexpr std::chrono::nanoseconds kWaitSlice = std::chrono::seconds(1);
 // Most LOCK and WAIT requests waiting at once; more are refused (ENOLCK, EAGAIN).
 constexpr int kMaxBlocking = 256;
+// A home handle's connection refused during its handshake (the home bounds
+// them) is tried again this often, after 100, 200, ... ms.
+constexpr int kConnectRetries = 5;
+constexpr auto kConnectBackoff = std::chrono::milliseconds(100);
 
 int ErrnoOf(const rams::Status& s) {
   const int code = s.code();
@@ -119,6 +123,7 @@ class KernelChannel::Remote : public rams::mapping::CoherenceSink {
   std::unordered_map<uint64_t, Page> pages_;  // under mu_
   bool lost_ = false;                         // under mu_
   const rams::RemoteAddress address_;
+  std::mutex connect_mu_;  // held while a home handle is being opened
   std::mutex handles_mu_;
   std::map<uint64_t, std::shared_ptr<HomeHandle>> handles_;  // under handles_mu_
 };
@@ -130,11 +135,24 @@ KernelChannel::Remote::HomeHandleFor(uint64_t handle, bool open) {
     if (auto it = handles_.find(handle); it != handles_.end()) return it->second;
   }
   if (!open) return rams::Error(ENOENT, "no home handle for handle " + std::to_string(handle));
-  // Outside the lock: connecting takes a round trip or more.
+  // One handshake at a time (a home bounds the connections in their
+  // handshake: many handles starting at once would be refused), outside
+  // handles_mu_ since connecting takes a round trip or more.
+  std::lock_guard<std::mutex> connecting(connect_mu_);
+  {
+    std::lock_guard<std::mutex> l(handles_mu_);
+    if (auto it = handles_.find(handle); it != handles_.end()) return it->second;
+  }
   const rams::RemoteOptions options{.key = channel_->options_.key,
                                     .timeout = channel_->options_.connect_timeout};
-  RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session,
-                        rams::RemoteSession::Connect(address_.host, address_.port, options));
+  rams::Result<rams::RemoteSession> connected =
+      rams::RemoteSession::Connect(address_.host, address_.port, options);
+  for (int retry = 0; retry < kConnectRetries && !connected.ok() &&
+                      connected.code() == ECONNRESET; ++retry) {
+    std::this_thread::sleep_for(kConnectBackoff * (retry + 1));  // others' handshakes
+    connected = rams::RemoteSession::Connect(address_.host, address_.port, options);
+  }
+  RAMS_ASSIGN_OR_RETURN(rams::RemoteSession session, std::move(connected));
   auto made = std::make_shared<HomeHandle>(std::move(session));
   RAMS_ASSIGN_OR_RETURN(made->attachment,
                         made->session.Open(address_.name, source_->ReadOnly()));
@@ -319,6 +337,8 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
   std::unique_lock<std::mutex> l(mu_);
   if (lost_ || r.page >= (source_->SizeBytes() + kPageBytes - 1) / kPageBytes) {
     l.unlock();
+    spdlog::warn("kernel channel: segment {} page {}: {}", id_, r.page,
+                 lost_ ? "the home is lost" : "past the end");
     return channel_->AnswerError(r.id, lost_ ? EIO : EINVAL);
   }
   Page& p = pages_[r.page];
@@ -334,6 +354,8 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
     l.lock();
     if (!grant.ok()) {
       error = ErrnoOf(grant.status());
+      spdlog::warn("kernel channel: segment {} page {}: {}", id_, r.page,
+                   grant.status().ToString());
       break;
     }
     if (p.pushes != pushes) {  // a push overtook the grant: ask again
@@ -369,9 +391,17 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
 
 void KernelChannel::Remote::HandBack() {
   std::vector<std::byte> data(kPageBytes);
+  std::vector<uint64_t> exclusive;
   std::unique_lock<std::mutex> l(mu_);
-  for (auto& [page, p] : pages_) {
-    if (p.held != Held::kWrite) continue;
+  // The list first: a recall arriving meanwhile adds pages to pages_ (a
+  // rehash, which would end an iteration), and may take a listed page first.
+  for (const auto& [page, p] : pages_) {
+    if (p.held == Held::kWrite) exclusive.push_back(page);
+  }
+  for (const uint64_t page : exclusive) {
+    Page& p = pages_[page];  // stays valid: unordered_map rehashes keep references
+    changed_.wait(l, [&] { return !p.fetching; });
+    if (p.held != Held::kWrite) continue;  // a recall took it meanwhile
     bool dirty = false;
     rams::Status s = PushToModule(page, RAMS_CTL_INVALIDATE, data, &dirty);
     p.held = Held::kNone;
@@ -379,13 +409,17 @@ void KernelChannel::Remote::HandBack() {
       spdlog::warn("kernel channel: release: {}", s.ToString());
       continue;
     }
-    const uint64_t this_page = page;
+    // A recall of this page waits (bounded) until the drop is on its way,
+    // so the home has the data before it hears that the copy is gone.
+    p.fetching = true;
     l.unlock();
-    s = source_->Drop(this_page, dirty ? std::span<const std::byte>(data)
-                                       : std::span<const std::byte>());
+    s = source_->Drop(page, dirty ? std::span<const std::byte>(data)
+                                  : std::span<const std::byte>());
     l.lock();
+    p.fetching = false;
+    changed_.notify_all();
     if (dirty && s.ok()) ++channel_->counters_.write_backs;
-    if (!s.ok()) spdlog::warn("kernel channel: release page {}: {}", this_page, s.ToString());
+    if (!s.ok()) spdlog::warn("kernel channel: release page {}: {}", page, s.ToString());
   }
 }
 
@@ -479,6 +513,8 @@ void KernelChannel::Serve(const rams_ctl_request& r) {
     case RAMS_CTL_READ:
     case RAMS_CTL_WRITE:
       if (std::shared_ptr<Remote> remote = Find(r.segment)) return remote->Fetch(r);
+      spdlog::warn("kernel channel: request {} names segment {}, which is not served", r.id,
+                   r.segment);
       return AnswerError(r.id, EIO);
     case RAMS_CTL_LOCK:
     case RAMS_CTL_UNLOCK:

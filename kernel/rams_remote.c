@@ -47,6 +47,9 @@
 #define RAMS_PS_SHARED  1
 #define RAMS_PS_EXCL    2
 
+/* The largest errno an answer may carry (EHWPOISON, the last of the errno values). */
+#define RAMS_CTL_MAX_ERRNO 133
+
 /* Failed faults remembered until the faulting thread retries (see rams_remote_fault). */
 #define RAMS_FAULT_FAILS 16
 
@@ -517,7 +520,8 @@ static int rams_remote_call(struct rams_handle *h, struct rams_req *req, u64 *va
 	if (ret)
 		return -EINTR;
 	*value = result;
-	return status;
+	/* ENOSYS means "no such system call" to callers: not the home's to give. */
+	return status == -ENOSYS ? -EIO : status;
 }
 
 /* REQUIRES: the request was validated (rams_ioctl.c), the handle is writable. */
@@ -1009,7 +1013,8 @@ static int rams_ctl_answer(void __user *arg)
 
 	if (copy_from_user(&a, arg, sizeof(a)))
 		return -EFAULT;
-	if (a.reserved0 || a.reserved[0] || a.status > 0 || a.status < -4095 ||
+	/* errno values only: kernel-internal codes (ERESTARTSYS, 512 and up) must not reach callers. */
+	if (a.reserved0 || a.reserved[0] || a.status > 0 || a.status < -RAMS_CTL_MAX_ERRNO ||
 	    a.grant > RAMS_CTL_GRANT_WRITE || (a.flags & ~RAMS_CTL_RDONLY))
 		return -EINVAL;
 	if (a.status && (a.grant || a.data || a.size || a.flags || a.value))

@@ -220,7 +220,7 @@ struct rams_ctl_request {
 
 struct rams_ctl_answer {
 	__u64 id;               /* in: a request received and not yet answered */
-	__s32 status;           /* in: 0, or -errno (-4095..-1) handed to the waiters */
+	__s32 status;           /* in: 0, or -errno (-133..-1) handed to the waiters */
 	__u32 grant;            /* in: READ, WRITE with status 0: RAMS_CTL_GRANT_*; else 0 */
 	__u64 data;             /* in: READ, WRITE: user pointer to the page, or 0 for an
 			         *     upgrade that keeps the module's copy; else 0 */

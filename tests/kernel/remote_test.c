@@ -468,6 +468,7 @@ static void calls_client(int done, int go)
 	CHECK(l.id == 7 && l.result == 0);
 	CHECK(rams_locked_id(fd, 7) == 1);
 	CHECK_ERR(rams_unlock_id(fd, 7), ENOENT);
+	CHECK_ERR(rams_locked_id(fd, 8), EIO); /* ramsd's ENOSYS */
 	CHECK_ERR(rams_lock_range(fd, 0, PG, 0, RAMS_LOCK_NONBLOCK, 0, NULL), EWOULDBLOCK);
 	CHECK_ERR(ioctl(fd, RAMS_IOC_WAIT, &w), ETIMEDOUT);
 	CHECK(ioctl(fd, RAMS_IOC_WAKE, &k) == 2);
@@ -527,6 +528,11 @@ static void test_calls(void)
 	CHECK(r.kind == RAMS_CTL_UNLOCK && r.op.lock_id == 7 && r.op.handle == handle);
 	CHECK_ERR(answer_value(ctl, r.id, 0, 1), EINVAL);
 	CHECK(answer_value(ctl, r.id, -ENOENT, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCKED && r.op.lock_id == 8);
+	CHECK_ERR(answer_value(ctl, r.id, -512, 0), EINVAL); /* ERESTARTSYS: not an errno */
+	CHECK_ERR(answer_value(ctl, r.id, -134, 0), EINVAL);
+	CHECK(answer_value(ctl, r.id, -ENOSYS, 0) == 0);
 	r = recv_req(ctl);
 	CHECK(r.kind == RAMS_CTL_LOCK && r.flags == RAMS_CTL_TIMED && r.op.timeout_ns == 0 &&
 	      r.op.offset == 0 && r.op.value == 0);
