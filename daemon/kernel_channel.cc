@@ -110,7 +110,10 @@ class KernelChannel::Remote : public rams::mapping::CoherenceSink {
     uint64_t version = 0;
     uint64_t pushes = 0;
     bool fetching = false;
+    bool discarding = false;  // the fetch drops a discarded grant at the home
   };
+  // Drops at the home the copy of a grant Fetch discarded with no copy left here; l holds mu_.
+  void DropDiscarded(std::unique_lock<std::mutex>& l, Page& p, uint64_t page);
   // CTL_PUSH in the module; the data when it was dirty.
   rams::Status PushToModule(uint64_t page, uint32_t kind, std::span<std::byte> out, bool* dirty);
   rams::Status Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty, uint32_t kind);
@@ -317,7 +320,9 @@ rams::Status KernelChannel::Remote::Push(uint64_t page, std::span<std::byte> dir
   std::unique_lock<std::mutex> l(mu_);
   Page& p = pages_[page];
   // The home's grant to us came first and is being installed: let it land.
-  if (p.fetching) changed_.wait_for(l, kInstallWait, [&] { return !p.fetching; });
+  if (p.fetching && !p.discarding) {
+    changed_.wait_for(l, kInstallWait, [&] { return !p.fetching || p.discarding; });
+  }
   ++p.pushes;
   RAMS_RETURN_IF_ERROR(PushToModule(page, kind, dirty_out, dirty));
   if (kind == RAMS_CTL_INVALIDATE) {
@@ -361,6 +366,7 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
     if (p.pushes != pushes) {  // a push overtook the grant: ask again
       ++channel_->counters_.retries;
       keep_copy = false;
+      if (p.held == Held::kNone) DropDiscarded(l, p, r.page);
       continue;
     }
     rams_ctl_answer a{};
@@ -369,7 +375,10 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
     a.data = grant->data_included ? reinterpret_cast<uintptr_t>(data.data()) : 0;
     if (ioctl(channel_->fd_.get(), RAMS_IOC_CTL_ANSWER, &a) != 0) {
       if (errno == EINVAL && !grant->data_included) {  // the module's copy went meanwhile
+        ++channel_->counters_.retries;
         keep_copy = false;
+        p.held = Held::kNone;
+        DropDiscarded(l, p, r.page);
         continue;
       }
       spdlog::warn("kernel channel: CTL_ANSWER {}: {}", r.id, std::strerror(errno));
@@ -387,6 +396,21 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
   changed_.notify_all();
   l.unlock();
   channel_->AnswerError(r.id, error);
+}
+
+// The home counts a discarded grant as this host's copy, and answers the
+// next ask of a page it thinks held exclusively with a grant without data
+// (an upgrade), which a host with no copy cannot take: the copy is dropped
+// at the home first (clean: the module never saw the grant's data). Pushes
+// meanwhile are for that grant and do not wait for this fetch.
+void KernelChannel::Remote::DropDiscarded(std::unique_lock<std::mutex>& l, Page& p,
+                                          uint64_t page) {
+  p.discarding = true;
+  l.unlock();
+  rams::Status s = source_->Drop(page, {});
+  l.lock();
+  p.discarding = false;
+  if (!s.ok()) spdlog::warn("kernel channel: segment {} page {}: {}", id_, page, s.ToString());
 }
 
 void KernelChannel::Remote::HandBack() {

@@ -21,8 +21,9 @@
 // only the workers waiting on it); the sources' recall threads push.
 // Per segment, mu_ is never held across a PageSource call; a push for a
 // page whose grant is being installed waits for the install (bounded), and
-// a grant that a push overtook is discarded and asked again, as the host
-// pager does (src/mapping/pager_segment.h, invariant 4).
+// a grant that a push overtook is discarded (and dropped at the home when
+// no copy is left here) and asked again, as the host pager does
+// (src/mapping/pager_segment.h, invariant 4).
 #pragma once
 
 #include <atomic>

@@ -17,7 +17,14 @@
 # client's write is refused; its LOCK waits for the home's holder, then holds
 # the range against the home's writes, ends after its 3 writes, and the data
 # reads back exactly at both ends; a killed holder's lease ends; WAIT/WAKE
-# meet at the home. Then the module's counters are back to zero.
+# meet at the home. Then the matrix multiplication across the hosts: 10
+# processes on each map one segment of 256 x 256 doubles through /dev/rams
+# (each host's IPC namespace has its own copy in the module: with one guest
+# there is one module and one control channel, so this host's ramsd serves
+# both copies, which are two holders in the home's directory and exchange
+# pages only through the home); C is exact and the rams::Mutex counter
+# too, and the home's counters show the pages granted to both copies and
+# recalled between them. Then the module's counters are back to zero.
 set -u
 bin=/tests/bin
 dir=/tmp/kdev-remote
@@ -30,6 +37,7 @@ metric() { # URL NAME: the value of an unlabelled metric
   wget -q -O - "$1" | sed -n "s/^$2 \([0-9]*\).*/\1/p"
 }
 in_home() { nsenter -t "$holder" -n -m -i "$@"; }
+home_metric() { in_home wget -q -O - http://127.0.0.1:47011/metrics | sed -n "s/^$1 \([0-9]*\).*/\1/p"; }
 await() { # WHAT COMMAND...: runs COMMAND every 0.1 s until it succeeds, at most 60 s
   what=$1; shift; i=0
   until "$@"; do
@@ -55,14 +63,17 @@ in_home sh -c "ip link set lo up && ip addr add $home_addr/24 dev $peer && ip li
 mkdir -p "$dir/home"
 in_home sh -c "cat >/tmp/key && chmod 600 /tmp/key" <"$key" || fail "home key"
 in_home "$bin/rams" --backend posix create kdevseg 65536 >/dev/null || fail "home create"
+# remote_matrix's Shared: two pages, then three 256 x 256 matrices of doubles.
+in_home "$bin/rams" --backend posix create kdevmat $((2 * 4096 + 3 * 256 * 256 * 8)) >/dev/null ||
+  fail "home create kdevmat"
 i=1
 while [ $i -lt 16 ]; do
   printf "page-$i" | in_home "$bin/rams" --backend posix write kdevseg $((i * 4096)) || fail "home write"
   i=$((i + 1))
 done
 printf 'home-v1' | in_home "$bin/rams" --backend posix write kdevseg 0 || fail "home write"
-nsenter -t "$holder" -n -m -i "$bin/ramsd" --listen $home_addr:$port --export kdevseg --backend posix --no-pager \
-  --key-file /tmp/key --http 127.0.0.1:47011 --log-dir /tmp/ramsd --port-file /tmp/port &
+nsenter -t "$holder" -n -m -i "$bin/ramsd" --listen $home_addr:$port --export kdevseg --export kdevmat --backend posix \
+  --no-pager --key-file /tmp/key --http 127.0.0.1:47011 --log-dir /tmp/ramsd --port-file /tmp/port &
 home=$!
 await "the home ramsd did not start" in_home test -f /tmp/port
 
@@ -84,7 +95,7 @@ printf 'home-v3' | in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" write "$name" 
   fail "the home's one-sided write"
 touch "$dir/go"
 wait $proc || fail "the client process failed"
-granted=$(in_home wget -q -O - http://127.0.0.1:47011/metrics | sed -n 's/^ramsd_mapping_pages_granted_total \([0-9]*\).*/\1/p')
+granted=$(home_metric ramsd_mapping_pages_granted_total)
 fetches=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_fetches_total)
 backs=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_write_backs_total)
 echo "home granted ${granted:-?} pages; client ramsd installed ${fetches:-?} grants, handed back ${backs:-?} dirty pages"
@@ -124,6 +135,29 @@ wait $proc || fail "the client's lease scenario failed"
 calls=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_calls_total)
 echo "client ramsd performed ${calls:-?} calls at the home"
 [ "${calls:-0}" -ge 10 ] || fail "the client ramsd performed ${calls:-no} calls, want >= 10"
+
+# The matrix multiplication across the hosts.
+mname=$home_addr:$port/kdevmat
+granted0=$(home_metric ramsd_mapping_pages_granted_total)
+recalls0=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) ))
+"$bin/rams_kernel_remote_matrix" init "$mname" || fail "matrix init"
+start=$(cut -d' ' -f1 /proc/uptime)
+in_home "$bin/rams_kernel_remote_matrix" party "$mname" 0 10 &
+parties_a=$!
+"$bin/rams_kernel_remote_matrix" party "$mname" 10 10 &
+parties_b=$!
+wait $parties_a || { grep -v info "$dir/ramsd/ramsd.log"; in_home grep -v info /tmp/ramsd/ramsd.log; fail "the home host's parties failed"; }
+wait $parties_b || fail "the client host's parties failed"
+end=$(cut -d' ' -f1 /proc/uptime)
+in_home "$bin/rams_kernel_remote_matrix" check "$mname" || fail "the matrix check failed"
+granted=$(( $(home_metric ramsd_mapping_pages_granted_total) - granted0 ))
+recalls=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) - recalls0 ))
+retries=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_retries_total)
+echo "matrix: 20 parties in ${start}..${end}s; the home granted $granted pages and recalled $recalls;" \
+  "the client ramsd discarded ${retries:-?} grants a recall overtook"
+# Each host's copy reads all of A and B (256 pages) at least once.
+[ "$granted" -ge 512 ] || fail "the home granted $granted pages for the matrix, want >= 512"
+[ "$recalls" -ge 1 ] || fail "no page was recalled between the hosts"
 
 # A fault waiting on a stopped home, and the client's ramsd SIGKILLed.
 rm -f "$dir/go"
