@@ -2,8 +2,9 @@
 /*
  * Remote-backed segments through the control channel, with this program as
  * the ramsd: the control handle's rules, ATTACH of a remote name, faults,
- * upgrades, pread answered over the channel, pwrite as a STORE whose bytes
- * ramsd fetches with CTL_DATA, the handle's calls (LOCK, UNLOCK, LOCKED,
+ * another process sharing the host's copy (its mapping, lseek and read()
+ * ask nothing), poll local-only, upgrades, pread answered over the channel,
+ * pwrite as a STORE whose bytes ramsd fetches with CTL_DATA, the handle's calls (LOCK, UNLOCK, LOCKED,
  * WAIT, WAKE) and its CLOSE, a lease granted to a killed waiter unlocked by
  * the module, the home's pushes
  * (dirty data handed back), malformed answers and pushes refused with
@@ -214,6 +215,45 @@ static void test_bad_attach_answers(void)
 	stats_zero();
 }
 
+static short poll_mask(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	CHECK(poll(&p, 1, 0) >= 0);
+	return p.revents;
+}
+
+/*
+ * Right after pages_client's read miss of page 1: another process of this host
+ * attaches the name on its own handle and reads page 1 through its mapping and
+ * through lseek and read(), all from the module's one copy (test_pages checks
+ * that no request followed). Its handle makes no call, so no CLOSE either.
+ */
+static void other_process_shares_copy(void)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = rams_open_dev();
+		volatile char *p;
+		char buf[4];
+
+		CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+		p = mmap(NULL, 3 * PG, PROT_READ, MAP_SHARED, fd, 0);
+		CHECK(p != MAP_FAILED);
+		CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A');
+		CHECK(poll_mask(fd) == POLLOUT);
+		CHECK(lseek(fd, 0, SEEK_END) == 3 * PG);
+		CHECK(lseek(fd, PG + 10, SEEK_SET) == PG + 10);
+		CHECK(read(fd, buf, 4) == 4 && memcmp(buf, "AAAA", 4) == 0);
+		CHECK(lseek(fd, 0, SEEK_CUR) == PG + 14);
+		CHECK_ERR(lseek(fd, 3 * PG + 1, SEEK_SET), EINVAL);
+		_exit(0);
+	}
+	rams_reap_ok(pid);
+}
+
 /* The client side of test_pages, in a child: each step waits for the parent's go. */
 static void pages_client(int go, int done)
 {
@@ -228,16 +268,19 @@ static void pages_client(int go, int done)
 	p = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A'); /* a read miss */
+	other_process_shares_copy();
 	rams_signal(done);
 	p[PG + 1] = 'B';                              /* an upgrade */
 	CHECK(p[PG] == 'A' && p[PG + 1] == 'B');
 	rams_signal(done);
 	rams_await(go);                               /* the page was recalled */
 	CHECK(p[PG] == 'D');
+	CHECK(poll_mask(fd) == POLLOUT);              /* poll is local-only: the home's change is not seen */
 	rams_signal(done);
 	CHECK(pread(fd, buf, 10, 2 * PG + 5) == 10);  /* read() through the channel */
 	CHECK(memcmp(buf, "EEEEEEEEEE", 10) == 0);
 	CHECK(pwrite(fd, "xyz", 3, 2 * PG) == 3);     /* write() is a STORE at the home */
+	CHECK(poll_mask(fd) == (POLLIN | POLLOUT));   /* this host's write() is */
 	rams_signal(done);
 	rams_await(go);
 	_exit(0);
@@ -271,6 +314,7 @@ static void test_pages(void)
 	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, (void *)8, 0, 0), EFAULT);
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
 	rams_await(done[0]);
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_RECV, &r), EAGAIN); /* the other process asked nothing */
 
 	r = recv_req(ctl);
 	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 1 && (r.flags & RAMS_CTL_HAVE_COPY));
