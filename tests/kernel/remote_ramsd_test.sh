@@ -9,7 +9,8 @@
 # its segment from its private /dev/shm, the client maps it through the
 # module. Checks: the client reads what the home wrote, the home reads (a
 # one-sided READ, which recalls the client's exclusive copy) what the client
-# wrote, the home's one-sided write reaches the client's mapping, the pages
+# wrote, the home's one-sided write reaches the client's mapping, the rams CLI
+# reads and writes the remote name through /dev/rams (--backend kernel), the pages
 # crossed (the home's PAGE_GET grants and the client ramsd's counters), and a
 # fault waiting on a stopped home ends in SIGBUS within 10 s once the client's
 # ramsd is SIGKILLed. Between the two, the seed's scenario across the hosts
@@ -24,7 +25,8 @@
 # both copies, which are two holders in the home's directory and exchange
 # pages only through the home); C is exact and the rams::Mutex counter
 # too, and the home's counters show the pages granted to both copies and
-# recalled between them. Then the module's counters are back to zero.
+# recalled between them. Then the benchmark (rams_kernel_remote_bench), and
+# the module's counters are back to zero.
 set -u
 bin=/tests/bin
 dir=/tmp/kdev-remote
@@ -66,13 +68,16 @@ in_home "$bin/rams" --backend posix create kdevseg 65536 >/dev/null || fail "hom
 # remote_matrix's Shared: two pages, then three 256 x 256 matrices of doubles.
 in_home "$bin/rams" --backend posix create kdevmat $((2 * 4096 + 3 * 256 * 256 * 8)) >/dev/null ||
   fail "home create kdevmat"
+# remote_bench's segment: 4 windows x 11 rounds x 32 pages.
+in_home "$bin/rams" --backend posix create kdevbench $((4 * 11 * 32 * 4096)) >/dev/null ||
+  fail "home create kdevbench"
 i=1
 while [ $i -lt 16 ]; do
   printf "page-$i" | in_home "$bin/rams" --backend posix write kdevseg $((i * 4096)) || fail "home write"
   i=$((i + 1))
 done
 printf 'home-v1' | in_home "$bin/rams" --backend posix write kdevseg 0 || fail "home write"
-nsenter -t "$holder" -n -m -i "$bin/ramsd" --listen $home_addr:$port --export kdevseg --export kdevmat --backend posix \
+nsenter -t "$holder" -n -m -i "$bin/ramsd" --listen $home_addr:$port --export kdevseg --export kdevmat --export kdevbench --backend posix \
   --no-pager --key-file /tmp/key --http 127.0.0.1:47011 --log-dir /tmp/ramsd --port-file /tmp/port &
 home=$!
 await "the home ramsd did not start" in_home test -f /tmp/port
@@ -93,6 +98,13 @@ seen=$(in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" read "$name" 8192 9)
 [ "$seen" = "pwrite-v2" ] || fail "the home read '$seen' at 8192, want pwrite-v2"
 printf 'home-v3' | in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" write "$name" 0 ||
   fail "the home's one-sided write"
+# The rams CLI on the kernel backend opens the remote name through /dev/rams
+# (without a key: straight to the home, which wants one, it would be refused).
+seen=$("$bin/rams" --backend kernel read "$name" 8192 9) || fail "rams --backend kernel read"
+[ "$seen" = "pwrite-v2" ] || fail "rams --backend kernel read '$seen' at 8192, want pwrite-v2"
+printf 'cli-v4' | RAMS_BACKEND=kernel "$bin/rams" write "$name" 12288 || fail "rams write (RAMS_BACKEND=kernel)"
+seen=$(in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" read "$name" 12288 6)
+[ "$seen" = "cli-v4" ] || fail "the home read '$seen' at 12288, want cli-v4 (the CLI's write)"
 touch "$dir/go"
 wait $proc || fail "the client process failed"
 granted=$(home_metric ramsd_mapping_pages_granted_total)
@@ -158,6 +170,23 @@ echo "matrix: 20 parties in ${start}..${end}s; the home granted $granted pages a
 # Each host's copy reads all of A and B (256 pages) at least once.
 [ "$granted" -ge 512 ] || fail "the home granted $granted pages for the matrix, want >= 512"
 [ "$recalls" -ge 1 ] || fail "no page was recalled between the hosts"
+
+# The benchmark (docs/BENCHMARKS.md): remote faults and 4 KiB reads through
+# /dev/rams against a host pager (a second ramsd on this host) and one-sided
+# READs; its records are printed for scripts/kernel-test to collect.
+"$bin/ramsd" --listen 127.0.0.1:47030 --export unused --backend posix --key-file "$key" \
+  --pager-socket "$dir/pager.sock" --http 127.0.0.1:47031 --log-dir "$dir/pager" \
+  --port-file "$dir/pager.port" &
+pager=$!
+await "the pager's ramsd did not start" test -f "$dir/pager.port"
+mkdir -p "$dir/bench"
+RAMS_BENCH_DIR=$dir/bench RAMS_PAGER_SOCKET=$dir/pager.sock \
+  "$bin/rams_kernel_remote_bench" "$home_addr:$port/kdevbench" "$key" || fail "the benchmark failed"
+for f in "$dir"/bench/*.json; do
+  [ -f "$f" ] && echo "RAMS-BENCH-JSON $(tr -d '\n' <"$f")"
+done
+kill -TERM $pager
+wait $pager 2>/dev/null
 
 # A fault waiting on a stopped home, and the client's ramsd SIGKILLed.
 rm -f "$dir/go"
