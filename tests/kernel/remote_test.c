@@ -270,6 +270,7 @@ static void pages_client(int go, int done)
 	CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A'); /* a read miss */
 	other_process_shares_copy();
 	rams_signal(done);
+	rams_await(go);                               /* test_pages checked the queue */
 	p[PG + 1] = 'B';                              /* an upgrade */
 	CHECK(p[PG] == 'A' && p[PG + 1] == 'B');
 	rams_signal(done);
@@ -314,7 +315,9 @@ static void test_pages(void)
 	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, (void *)8, 0, 0), EFAULT);
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
 	rams_await(done[0]);
-	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_RECV, &r), EAGAIN); /* the other process asked nothing */
+	/* The client waits for go: a queued request could only be the other process's. */
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_RECV, &r), EAGAIN);
+	rams_signal(go[1]);
 
 	r = recv_req(ctl);
 	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 1 && (r.flags & RAMS_CTL_HAVE_COPY));
