@@ -350,6 +350,15 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
   changed_.wait(l, [&] { return !p.fetching; });
   p.fetching = true;
   bool keep_copy = (r.flags & RAMS_CTL_HAVE_COPY) != 0;
+  // What the module says it holds never exceeds what this host holds (the
+  // pushes since only lower the latter): a request naming less is stale.
+  const Held asked_with = keep_copy ? Held::kRead : Held::kNone;
+  if (p.held > asked_with) {
+    ++channel_->counters_.stale_requests;
+    spdlog::warn("kernel channel: segment {} page {}: the module asks for it ({}) while holding "
+                 "it {}", id_, r.page, access == Access::kWrite ? "write" : "read",
+                 p.held == Held::kWrite ? "exclusively" : "shared");
+  }
   int error = EIO;
   for (int attempt = 0; attempt < kFetchAttempts; ++attempt) {
     const uint64_t have = keep_copy && p.held != Held::kNone ? p.version : 0;
@@ -653,6 +662,7 @@ KernelChannelStats KernelChannel::Stats() const {
                        .downgrades = counters_.downgrades.load(),
                        .write_backs = counters_.write_backs.load(),
                        .failed = counters_.failed.load(),
+                       .stale_requests = counters_.stale_requests.load(),
                        .pages_lost_reports = counters_.pages_lost_reports.load(),
                        .calls = counters_.calls.load(),
                        .home_handles = static_cast<uint64_t>(counters_.home_handles.load())};
@@ -687,6 +697,9 @@ std::string KernelChannel::RenderPrometheus() const {
        &KernelChannelStats::write_backs},
       {"ramsd_kernel_failed_requests_total", "counter", "Requests answered with an error.",
        &KernelChannelStats::failed},
+      {"ramsd_kernel_stale_requests_total", "counter",
+       "Page requests of rams.ko for less than this host held (0 unless a fault raced a grant).",
+       &KernelChannelStats::stale_requests},
       {"ramsd_kernel_pages_lost_reports_total", "counter",
        "Homes' reports of exclusive pages lost with another host.",
        &KernelChannelStats::pages_lost_reports},

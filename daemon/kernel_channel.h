@@ -62,6 +62,10 @@ struct KernelChannelStats {
   uint64_t downgrades = 0;     // DOWNGRADE pushes applied in the module
   uint64_t write_backs = 0;    // dirty pages handed back to homes
   uint64_t failed = 0;         // requests answered with an error
+  // READ and WRITE requests asking for less of a page than this host holds
+  // (a fault that raced its grant's install: rams.ko asks again only for
+  // what its state lacks, so 0; the home would answer without data)
+  uint64_t stale_requests = 0;
   uint64_t pages_lost_reports = 0;  // the homes' PagesLost reports (not yet surfaced to users)
   uint64_t calls = 0;          // handles' calls (LOCK..STORE) performed at homes
   uint64_t home_handles = 0;   // handles' home handles open now
@@ -107,8 +111,8 @@ class KernelChannel {
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, attaches{0}, fetches{0}, upgrades{0}, retries{0},
-        invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, pages_lost_reports{0},
-        calls{0};
+        invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, stale_requests{0},
+        pages_lost_reports{0}, calls{0};
     std::atomic<int64_t> home_handles{0};
   };
   Counters counters_;

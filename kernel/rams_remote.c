@@ -325,6 +325,12 @@ void rams_remote_fill_info(struct rams_segment *seg, struct rams_info *info)
 /*
  * The pending request for (seg, idx), made and queued when there is none,
  * with a reference for the caller. ERR_PTR(-EIO) when the segment is dead.
+ * NULL when the page's state already allows the access: a grant was
+ * installed since the caller looked (its request is gone from `pending`
+ * only after the install, under rams_ctl_mu), and asking again would tell
+ * ramsd that this host has no copy while the home records it as holding
+ * one (EXCL asked for as a WRITE without RAMS_CTL_HAVE_COPY): the caller
+ * looks again.
  */
 static struct rams_req *rams_remote_request(struct rams_segment *seg, pgoff_t idx, bool write)
 {
@@ -344,7 +350,11 @@ static struct rams_req *rams_remote_request(struct rams_segment *seg, pgoff_t id
 	}
 	req = xa_load(&r->pending, idx);
 	if (!req) {
-		if (write && READ_ONCE(r->state[idx]) == RAMS_PS_SHARED)
+		u8 state = READ_ONCE(r->state[idx]);
+
+		if (state >= (write ? RAMS_PS_EXCL : RAMS_PS_SHARED))
+			goto out_unlock; /* req NULL: look again */
+		if (write && state == RAMS_PS_SHARED)
 			fresh->flags |= RAMS_CTL_HAVE_COPY;
 		ret = xa_err(xa_store(&r->pending, idx, fresh, GFP_KERNEL));
 		if (ret)
@@ -386,6 +396,8 @@ static int rams_remote_need(struct rams_segment *seg, pgoff_t idx)
 		if (READ_ONCE(seg->remote->state[idx]) >= RAMS_PS_SHARED)
 			return 0;
 		req = rams_remote_request(seg, idx, false);
+		if (!req)
+			continue;
 		if (IS_ERR(req))
 			return PTR_ERR(req);
 		ret = rams_req_wait_put(req);
@@ -744,6 +756,8 @@ vm_fault_t rams_remote_fault(struct vm_fault *vmf, struct rams_segment *seg)
 		put_page(page);
 	}
 	req = rams_remote_request(seg, idx, write);
+	if (!req)
+		return VM_FAULT_NOPAGE; /* granted meanwhile: the access is retried */
 	if (IS_ERR(req))
 		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {

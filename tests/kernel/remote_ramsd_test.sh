@@ -158,15 +158,21 @@ in_home "$bin/rams_kernel_remote_matrix" party "$mname" 0 10 &
 parties_a=$!
 "$bin/rams_kernel_remote_matrix" party "$mname" 10 10 &
 parties_b=$!
-wait $parties_a || { grep -v info "$dir/ramsd/ramsd.log"; in_home grep -v info /tmp/ramsd/ramsd.log; fail "the home host's parties failed"; }
-wait $parties_b || fail "the client host's parties failed"
+logs() { grep -v info "$dir/ramsd/ramsd.log"; in_home grep -v info /tmp/ramsd/ramsd.log; }
+wait $parties_a || { logs; fail "the home host's parties failed"; }
+wait $parties_b || { logs; fail "the client host's parties failed"; }
 end=$(cut -d' ' -f1 /proc/uptime)
 in_home "$bin/rams_kernel_remote_matrix" check "$mname" || fail "the matrix check failed"
 granted=$(( $(home_metric ramsd_mapping_pages_granted_total) - granted0 ))
 recalls=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) - recalls0 ))
 retries=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_retries_total)
+stale=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_stale_requests_total)
 echo "matrix: 20 parties in ${start}..${end}s; the home granted $granted pages and recalled $recalls;" \
-  "the client ramsd discarded ${retries:-?} grants a recall overtook"
+  "the client ramsd discarded ${retries:-?} grants a recall overtook; ${stale:-?} stale page requests"
+# The module asks only for what a page's state lacks, even when a fault
+# raced the install of another fault's grant of that page (a stale WRITE
+# would be an upgrade without data for a host with no copy: EPROTO, SIGBUS).
+[ "${stale:-x}" = 0 ] || fail "rams.ko asked ${stale:-?} times for pages it held"
 # Each host's copy reads all of A and B (256 pages) at least once.
 [ "$granted" -ge 512 ] || fail "the home granted $granted pages for the matrix, want >= 512"
 [ "$recalls" -ge 1 ] || fail "no page was recalled between the hosts"
