@@ -24,8 +24,9 @@ using rams::mapping::PageSource;
 
 static_assert(kPageBytes == RAMS_REMOTE_PAGE_BYTES, "the channel's pages are the protocol's");
 
-// A push for a page whose grant is being installed waits this long for it.
-constexpr auto kInstallWait = std::chrono::milliseconds(50);
+// A push for a page whose grant is being installed waits this long for it
+// (well inside a home's recall timeout, 2 s by default).
+constexpr auto kInstallWait = std::chrono::milliseconds(500);
 // A grant overtaken by pushes is asked again at most this often.
 constexpr int kFetchAttempts = 5;
 // How often the receiver looks at the stop flag while the module is quiet.
@@ -57,11 +58,13 @@ class KernelChannel::Remote : public rams::mapping::CoherenceSink {
 
   PageSource& source() { return *source_; }
 
-  rams::Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
-    return Push(page, dirty_out, dirty, RAMS_CTL_INVALIDATE);
+  rams::Status Invalidate(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                          bool* dirty) override {
+    return Push(page, version, dirty_out, dirty, RAMS_CTL_INVALIDATE);
   }
-  rams::Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
-    return Push(page, dirty_out, dirty, RAMS_CTL_DOWNGRADE);
+  rams::Status Downgrade(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                         bool* dirty) override {
+    return Push(page, version, dirty_out, dirty, RAMS_CTL_DOWNGRADE);
   }
   // The module has no way yet to tell a mapping's users (docs/kernel-abi.md): logged and counted.
   void PagesLost() override {
@@ -109,6 +112,7 @@ class KernelChannel::Remote : public rams::mapping::CoherenceSink {
     Held held = Held::kNone;
     uint64_t version = 0;
     uint64_t pushes = 0;
+    uint64_t push_version = 0;  // the newest version a push named
     bool fetching = false;
     bool discarding = false;  // the fetch drops a discarded grant at the home
   };
@@ -116,7 +120,8 @@ class KernelChannel::Remote : public rams::mapping::CoherenceSink {
   void DropDiscarded(std::unique_lock<std::mutex>& l, Page& p, uint64_t page);
   // CTL_PUSH in the module; the data when it was dirty.
   rams::Status PushToModule(uint64_t page, uint32_t kind, std::span<std::byte> out, bool* dirty);
-  rams::Status Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty, uint32_t kind);
+  rams::Status Push(uint64_t page, uint64_t version, std::span<std::byte> dirty_out, bool* dirty,
+                    uint32_t kind);
 
   KernelChannel* const channel_;
   const uint64_t id_;
@@ -313,17 +318,23 @@ rams::Status KernelChannel::Remote::PushToModule(uint64_t page, uint32_t kind,
   return rams::Status::Ok();
 }
 
-rams::Status KernelChannel::Remote::Push(uint64_t page, std::span<std::byte> dirty_out, bool* dirty,
+rams::Status KernelChannel::Remote::Push(uint64_t page, uint64_t version,
+                                         std::span<std::byte> dirty_out, bool* dirty,
                                          uint32_t kind) {
   *dirty = false;
   if (dirty_out.size() < kPageBytes) return rams::Error(EINVAL, "push: short buffer");
   std::unique_lock<std::mutex> l(mu_);
   Page& p = pages_[page];
-  // The home's grant to us came first and is being installed: let it land.
-  if (p.fetching && !p.discarding) {
+  // A push naming a version newer than the copy held here (or any, with no
+  // copy) follows a grant the home sent us first, which is being installed:
+  // let it land. One naming the copy held here came before the grant being
+  // fetched, which the home holds back until it is acknowledged: no wait.
+  const bool after_a_grant = p.held == Held::kNone || version > p.version;
+  if (p.fetching && !p.discarding && after_a_grant) {
     changed_.wait_for(l, kInstallWait, [&] { return !p.fetching || p.discarding; });
   }
   ++p.pushes;
+  p.push_version = std::max(p.push_version, version);
   RAMS_RETURN_IF_ERROR(PushToModule(page, kind, dirty_out, dirty));
   if (kind == RAMS_CTL_INVALIDATE) {
     p.held = Held::kNone;
@@ -360,6 +371,7 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
                  p.held == Held::kWrite ? "exclusively" : "shared");
   }
   int error = EIO;
+  bool overtaken = true;  // every attempt's grant was discarded
   for (int attempt = 0; attempt < kFetchAttempts; ++attempt) {
     const uint64_t have = keep_copy && p.held != Held::kNone ? p.version : 0;
     const uint64_t pushes = p.pushes;
@@ -370,9 +382,12 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
       error = ErrnoOf(grant.status());
       spdlog::warn("kernel channel: segment {} page {}: {}", id_, r.page,
                    grant.status().ToString());
+      overtaken = false;
       break;
     }
-    if (p.pushes != pushes) {  // a push overtook the grant: ask again
+    // A push overtook the grant: ask again, unless every such push came
+    // before the grant (older versions: they were of the copy it replaces).
+    if (p.pushes != pushes && p.push_version >= grant->version) {
       ++channel_->counters_.retries;
       keep_copy = false;
       if (p.held == Held::kNone) DropDiscarded(l, p, r.page);
@@ -391,6 +406,7 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
         continue;
       }
       spdlog::warn("kernel channel: CTL_ANSWER {}: {}", r.id, std::strerror(errno));
+      overtaken = false;
       break;
     }
     p.held = access == Access::kWrite ? Held::kWrite : Held::kRead;
@@ -404,6 +420,10 @@ void KernelChannel::Remote::Fetch(const rams_ctl_request& r) {
   p.fetching = false;
   changed_.notify_all();
   l.unlock();
+  if (overtaken) {
+    spdlog::warn("kernel channel: segment {} page {}: {} grants in a row overtaken by pushes",
+                 id_, r.page, kFetchAttempts);
+  }
   channel_->AnswerError(r.id, error);
 }
 

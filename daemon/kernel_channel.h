@@ -19,11 +19,13 @@
 // Thread safety: Stats and RenderPrometheus from any thread. One thread
 // receives the requests, `workers` threads serve them (a slow home stalls
 // only the workers waiting on it); the sources' recall threads push.
-// Per segment, mu_ is never held across a PageSource call; a push for a
-// page whose grant is being installed waits for the install (bounded), and
-// a grant that a push overtook is discarded (and dropped at the home when
-// no copy is left here) and asked again, as the host pager does
-// (src/mapping/pager_segment.h, invariant 4).
+// Per segment, mu_ is never held across a PageSource call; a push naming
+// a newer version than the copy held here follows a grant the home sent
+// first, and waits (bounded) for that grant's install; a grant that such a
+// push overtook is discarded (and dropped at the home when no copy is left
+// here) and asked again, as the host pager does (src/mapping/pager_segment.h,
+// invariant 4), while one overtaken only by pushes of older versions (sent
+// before it) is installed.
 #pragma once
 
 #include <atomic>

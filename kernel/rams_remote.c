@@ -1142,10 +1142,6 @@ static int rams_ctl_push(struct rams_ctl_push __user *arg)
 	}
 	lock_page(page);
 	old = r->state[p.page];
-	if (old == RAMS_PS_EXCL) {
-		memcpy_from_page(buf, page, 0, PAGE_SIZE);
-		p.dirty = 1;
-	}
 	if (p.kind == RAMS_CTL_INVALIDATE && old != RAMS_PS_INVALID) {
 		WRITE_ONCE(r->state[p.page], RAMS_PS_INVALID);
 		unmap_mapping_range(seg->shm->f_mapping, (loff_t)p.page << PAGE_SHIFT, PAGE_SIZE, 0);
@@ -1153,6 +1149,15 @@ static int rams_ctl_push(struct rams_ctl_push __user *arg)
 		WRITE_ONCE(r->state[p.page], RAMS_PS_SHARED);
 		folio_mkclean(page_folio(page));
 		set_page_dirty(page);
+	}
+	/*
+	 * Copied only once no mapping can write it any more (zapped or
+	 * write-protected above): a store through a writable PTE between a
+	 * copy taken first and the zap would stay here only, and be lost.
+	 */
+	if (old == RAMS_PS_EXCL) {
+		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+		p.dirty = 1;
 	}
 	unlock_page(page);
 	if (p.dirty && (copy_to_user(u64_to_user_ptr(p.data), buf, PAGE_SIZE) ||
