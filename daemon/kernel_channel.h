@@ -6,7 +6,12 @@
 // WirePageSource (the key of --pager-key-file, or --key-file); READ and
 // WRITE requests become PageSource::Get calls whose grants are installed
 // with CTL_ANSWER; the home's INVALIDATE and DOWNGRADE pushes are applied in
-// the module with CTL_PUSH, which hands the dirty data back; RELEASE (the
+// the module with CTL_PUSH, which hands the dirty data back; the calls of a
+// /dev/rams handle (LOCK, UNLOCK, LOCKED, WAIT, WAKE, and STORE: its write())
+// run at the home on a session and home handle of that handle's own, opened
+// at its first call and closed at its CLOSE (which ends its leases at the
+// home); LOCK and WAIT wait on threads of their own, in slices of at most
+// 1 s so that a closed handle or a stopping ramsd ends them; RELEASE (the
 // host's last handle closed) hands the exclusive pages back (PAGE_DROP with
 // their data) and closes the source. When ramsd exits or dies the module
 // fails every waiter and the segments it served die (the module's rule).
@@ -14,10 +19,13 @@
 // Thread safety: Stats and RenderPrometheus from any thread. One thread
 // receives the requests, `workers` threads serve them (a slow home stalls
 // only the workers waiting on it); the sources' recall threads push.
-// Per segment, mu_ is never held across a PageSource call; a push for a
-// page whose grant is being installed waits for the install (bounded), and
-// a grant that a push overtook is discarded and asked again, as the host
-// pager does (src/mapping/pager_segment.h, invariant 4).
+// Per segment, mu_ is never held across a PageSource call; a push naming
+// a newer version than the copy held here follows a grant the home sent
+// first, and waits (bounded) for that grant's install; a grant that such a
+// push overtook is discarded (and dropped at the home when no copy is left
+// here) and asked again, as the host pager does (src/mapping/pager_segment.h,
+// invariant 4), while one overtaken only by pushes of older versions (sent
+// before it) is installed.
 #pragma once
 
 #include <atomic>
@@ -56,7 +64,13 @@ struct KernelChannelStats {
   uint64_t downgrades = 0;     // DOWNGRADE pushes applied in the module
   uint64_t write_backs = 0;    // dirty pages handed back to homes
   uint64_t failed = 0;         // requests answered with an error
+  // READ and WRITE requests asking for less of a page than this host holds
+  // (a fault that raced its grant's install: rams.ko asks again only for
+  // what its state lacks, so 0; the home would answer without data)
+  uint64_t stale_requests = 0;
   uint64_t pages_lost_reports = 0;  // the homes' PagesLost reports (not yet surfaced to users)
+  uint64_t calls = 0;          // handles' calls (LOCK..STORE) performed at homes
+  uint64_t home_handles = 0;   // handles' home handles open now
   uint64_t segments = 0;       // remote segments served now
 };
 
@@ -81,6 +95,8 @@ class KernelChannel {
   void Serve(const rams_ctl_request& r);
   void Attach(const rams_ctl_request& r);
   void Release(const rams_ctl_request& r);
+  // LOCK and WAIT that may wait: on a thread of their own (at most kMaxBlocking at once).
+  void ServeBlocking(std::shared_ptr<Remote> remote, const rams_ctl_request& r);
   // CTL_ANSWER; false (logged) when the module refused it.
   bool Answer(const rams_ctl_answer& a);
   void AnswerError(uint64_t id, int code);
@@ -97,10 +113,15 @@ class KernelChannel {
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, attaches{0}, fetches{0}, upgrades{0}, retries{0},
-        invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, pages_lost_reports{0};
+        invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, stale_requests{0},
+        pages_lost_reports{0}, calls{0};
+    std::atomic<int64_t> home_handles{0};
   };
   Counters counters_;
   std::atomic<bool> stopping_{false};
+  std::mutex blocking_mu_;
+  std::condition_variable blocking_done_;
+  int blocking_ = 0;  // threads of ServeBlocking running, under blocking_mu_
   std::vector<std::thread> workers_;
   std::thread receiver_;
 };

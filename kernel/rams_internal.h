@@ -117,6 +117,8 @@ struct rams_handle {
 	bool write_wait;
 	u32 nleases;                   /* under seg->lock_mu */
 	u64 read_seq;                  /* write_seq seen by the last read(); for poll */
+	u64 remote_id;                 /* a remote segment's handle: its id on the control
+					* channel once a call named it, else 0 (under rams_ctl_mu) */
 };
 
 struct rams_lease {
@@ -187,7 +189,13 @@ void rams_remote_last_detach(struct rams_segment *seg);
 bool rams_remote_dead(struct rams_segment *seg);
 bool rams_remote_readonly(struct rams_segment *seg);
 ssize_t rams_remote_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len);
-ssize_t rams_remote_copy_in(struct rams_segment *seg, struct iov_iter *from, u64 pos, size_t len);
+ssize_t rams_remote_write(struct rams_handle *h, struct rams_segment *seg, struct iov_iter *from,
+			  u64 pos, size_t len, bool nowait);
+int rams_remote_lock(struct rams_handle *h, struct rams_segment *seg, struct rams_lock *lock);
+int rams_remote_unlock(struct rams_handle *h, struct rams_segment *seg, u64 id, bool query);
+int rams_remote_wait(struct rams_handle *h, struct rams_segment *seg, const struct rams_wait *wait);
+int rams_remote_wake(struct rams_handle *h, struct rams_segment *seg, const struct rams_wake *wake);
+void rams_remote_handle_release(struct rams_handle *h, struct rams_segment *seg);
 vm_fault_t rams_remote_fault(struct vm_fault *vmf, struct rams_segment *seg);
 vm_fault_t rams_remote_page_mkwrite(struct vm_fault *vmf, struct rams_segment *seg);
 long rams_ctl_ioctl(struct rams_handle *h, unsigned int cmd, void __user *arg, bool nonblock);

@@ -151,16 +151,22 @@ ssize_t rams_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (pos >= seg->size)
 		return -ENOSPC;
 	len = min_t(u64, len, seg->size - pos);
-	ret = rams_write_begin(h, seg, pos, len, iocb->ki_flags & IOCB_NOWAIT);
-	if (ret)
-		return ret;
-	ret = seg->remote ? rams_remote_copy_in(seg, from, pos, len)
-			  : rams_copy_in(seg, from, pos, len);
-	if (ret > 0) {
-		rams_lease_account_write(h, pos, ret);
-		atomic64_inc(&seg->write_seq);
+	if (seg->remote) {
+		/* The home checks and counts its leases. */
+		ret = rams_remote_write(h, seg, from, pos, len, iocb->ki_flags & IOCB_NOWAIT);
+		if (ret > 0)
+			atomic64_inc(&seg->write_seq);
+	} else {
+		ret = rams_write_begin(h, seg, pos, len, iocb->ki_flags & IOCB_NOWAIT);
+		if (ret)
+			return ret;
+		ret = rams_copy_in(seg, from, pos, len);
+		if (ret > 0) {
+			rams_lease_account_write(h, pos, ret);
+			atomic64_inc(&seg->write_seq);
+		}
+		up_write(&seg->rw);
 	}
-	up_write(&seg->rw);
 	if (ret > 0) {
 		wake_up_interruptible(&seg->poll_wq);
 		iocb->ki_pos += ret;

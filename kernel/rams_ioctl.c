@@ -221,9 +221,6 @@ static long rams_ioctl_segment(struct rams_handle *h, unsigned int cmd, void __u
 
 	if (!seg)
 		return -ENOTCONN;
-	/* Leases and wait/wake of a remote segment would need the home: not served yet. */
-	if (seg->remote && cmd != RAMS_IOC_INFO)
-		return -EOPNOTSUPP;
 	switch (cmd) {
 	case RAMS_IOC_INFO:
 		return rams_ioctl_info(seg, arg);
@@ -261,6 +258,7 @@ long rams_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case RAMS_IOC_CTL_RECV:
 	case RAMS_IOC_CTL_ANSWER:
 	case RAMS_IOC_CTL_PUSH:
+	case RAMS_IOC_CTL_DATA:
 		return rams_ctl_ioctl(h, cmd, uarg, file->f_flags & O_NONBLOCK);
 	case RAMS_IOC_INFO:
 	case RAMS_IOC_LOCK:

@@ -144,12 +144,15 @@ static int rams_lock_wait(struct rams_handle *h, struct rams_segment *seg,
 int rams_lock(struct rams_handle *h, struct rams_lock *req)
 {
 	struct rams_segment *seg = rams_handle_segment(h);
-	struct rams_lease *spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
 	struct rams_lock_waiter waiter = { .offset = req->offset, .len = req->len };
 	bool nowait = (req->flags & RAMS_LOCK_NONBLOCK) ||
 		      ((req->flags & RAMS_LOCK_TIMEOUT) && req->timeout_ns == 0);
+	struct rams_lease *spare;
 	int ret;
 
+	if (seg->remote)
+		return rams_remote_lock(h, seg, req); /* a lease at the home */
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
 	if (!spare)
 		return -ENOMEM;
 	req->result = 0;
@@ -182,6 +185,8 @@ int rams_unlock(struct rams_handle *h, u64 id)
 	struct rams_lease *lease;
 	int ret = -ENOENT;
 
+	if (seg->remote)
+		return rams_remote_unlock(h, seg, id, false);
 	mutex_lock(&seg->lock_mu);
 	lease = rams_lease_find(seg, h, id);
 	if (lease) {
@@ -200,6 +205,8 @@ int rams_locked(struct rams_handle *h, u64 id)
 	struct rams_segment *seg = rams_handle_segment(h);
 	int held;
 
+	if (seg->remote)
+		return rams_remote_unlock(h, seg, id, true);
 	mutex_lock(&seg->lock_mu);
 	held = rams_lease_find(seg, h, id) != NULL;
 	mutex_unlock(&seg->lock_mu);

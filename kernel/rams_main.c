@@ -62,7 +62,10 @@ static int rams_release(struct inode *inode, struct file *file)
 	struct rams_segment *seg = h->seg;
 
 	if (seg) {
-		rams_lease_drop_all(h);
+		if (seg->remote)
+			rams_remote_handle_release(h, seg); /* its leases at the home */
+		else
+			rams_lease_drop_all(h);
 		rams_segment_detach(seg);
 	}
 	if (h->control)

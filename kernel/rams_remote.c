@@ -13,12 +13,20 @@
  * pushes the home's invalidations and downgrades, which zap or write-protect
  * the page in every local mapping and hand dirty data back.
  *
+ * Calls of a handle that need the home's state (LOCK, UNLOCK, LOCKED, WAIT,
+ * WAKE, and write(), a one-sided STORE) are requests too: ramsd performs each
+ * through a home handle of its own for this /dev/rams handle (named by the
+ * handle's id), so leases, their write counts and waits have the home's
+ * semantics; CLOSE at the handle's release closes that home handle, which
+ * ends its leases there.
+ *
  * Locking is rams_internal.h invariant 7. Requests are reference counted:
  * the channel's reference (while queued or in flight) and one per waiter.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -38,6 +46,9 @@
 #define RAMS_PS_INVALID 0
 #define RAMS_PS_SHARED  1
 #define RAMS_PS_EXCL    2
+
+/* The largest errno an answer may carry (EHWPOISON, the last of the errno values). */
+#define RAMS_CTL_MAX_ERRNO 133
 
 /* Failed faults remembered until the faulting thread retries (see rams_remote_fault). */
 #define RAMS_FAULT_FAILS 16
@@ -68,11 +79,20 @@ struct rams_req {
 	struct rams_segment *seg;      /* READ, WRITE, RELEASE of a segment: a reference */
 	u64 page;
 	char name[RAMS_NAME_BYTES];
+	/* Calls (LOCK..CLOSE): the rams_ctl_request.op fields. */
+	u64 handle;
+	u64 offset;
+	u64 length;
+	s64 timeout_ns;
+	u64 lock_id;
+	u32 value;
+	void *payload;                 /* STORE: `length` bytes, constant once queued */
 	/* Results, under rams_ctl_mu. */
 	bool done;
-	bool abandoned;                /* ATTACH: its waiter gave up */
+	bool abandoned;                /* ATTACH, LOCK: its waiter gave up */
 	int status;
 	u64 size;
+	u64 result;                    /* the answer's value */
 	bool ro_export;
 	wait_queue_head_t wq;
 };
@@ -84,6 +104,7 @@ static LIST_HEAD(rams_ctl_inflight);          /* received, not answered */
 static DECLARE_WAIT_QUEUE_HEAD(rams_ctl_wq);  /* ramsd waits here for requests */
 static u64 rams_ctl_next_id = 1;
 static u64 rams_ctl_next_segment = 1;
+static u64 rams_ctl_next_handle = 1;
 static DEFINE_XARRAY(rams_ctl_segments);     /* id -> live remote segment */
 
 /* HOST:PORT/NAME: 3..63 bytes of [A-Za-z0-9._:/[]-], with a ':' and a '/'. ramsd parses it. */
@@ -131,6 +152,7 @@ static void rams_req_free(struct kref *ref)
 
 	if (req->seg)
 		rams_segment_put(req->seg);
+	kvfree(req->payload);
 	kfree(req);
 	atomic64_dec(&rams_counters.remote_requests);
 }
@@ -139,6 +161,11 @@ static void rams_req_free(struct kref *ref)
 static void rams_req_put(struct rams_req *req)
 {
 	kref_put(&req->ref, rams_req_free);
+}
+
+static bool rams_req_is_call(u32 kind)
+{
+	return kind >= RAMS_CTL_LOCK && kind <= RAMS_CTL_CLOSE;
 }
 
 /* Queues `req` (taking the channel's reference, which it already has). */
@@ -298,6 +325,12 @@ void rams_remote_fill_info(struct rams_segment *seg, struct rams_info *info)
 /*
  * The pending request for (seg, idx), made and queued when there is none,
  * with a reference for the caller. ERR_PTR(-EIO) when the segment is dead.
+ * NULL when the page's state already allows the access: a grant was
+ * installed since the caller looked (its request is gone from `pending`
+ * only after the install, under rams_ctl_mu), and asking again would tell
+ * ramsd that this host has no copy while the home records it as holding
+ * one (EXCL asked for as a WRITE without RAMS_CTL_HAVE_COPY): the caller
+ * looks again.
  */
 static struct rams_req *rams_remote_request(struct rams_segment *seg, pgoff_t idx, bool write)
 {
@@ -317,7 +350,11 @@ static struct rams_req *rams_remote_request(struct rams_segment *seg, pgoff_t id
 	}
 	req = xa_load(&r->pending, idx);
 	if (!req) {
-		if (write && READ_ONCE(r->state[idx]) == RAMS_PS_SHARED)
+		u8 state = READ_ONCE(r->state[idx]);
+
+		if (state >= (write ? RAMS_PS_EXCL : RAMS_PS_SHARED))
+			goto out_unlock; /* req NULL: look again */
+		if (write && state == RAMS_PS_SHARED)
 			fresh->flags |= RAMS_CTL_HAVE_COPY;
 		ret = xa_err(xa_store(&r->pending, idx, fresh, GFP_KERNEL));
 		if (ret)
@@ -347,20 +384,20 @@ static int rams_req_wait_put(struct rams_req *req)
 	return ret;
 }
 
-/* Waits until page `idx` is at least SHARED (EXCL when `write`), asking ramsd as needed. */
-static int rams_remote_need(struct rams_segment *seg, pgoff_t idx, bool write)
+/* Waits until page `idx` has a copy (SHARED or EXCL), asking ramsd as needed. */
+static int rams_remote_need(struct rams_segment *seg, pgoff_t idx)
 {
-	u8 need = write ? RAMS_PS_EXCL : RAMS_PS_SHARED;
-
 	for (;;) {
 		struct rams_req *req;
 		int ret;
 
 		if (rams_remote_dead(seg))
 			return -EIO;
-		if (READ_ONCE(seg->remote->state[idx]) >= need)
+		if (READ_ONCE(seg->remote->state[idx]) >= RAMS_PS_SHARED)
 			return 0;
-		req = rams_remote_request(seg, idx, write);
+		req = rams_remote_request(seg, idx, false);
+		if (!req)
+			continue;
 		if (IS_ERR(req))
 			return PTR_ERR(req);
 		ret = rams_req_wait_put(req);
@@ -370,16 +407,14 @@ static int rams_remote_need(struct rams_segment *seg, pgoff_t idx, bool write)
 }
 
 /*
- * The page at `idx`, locked and at least in state `need`, for a read() or
- * write() to copy from or to. Waits (killably) without holding anything.
+ * The page at `idx`, locked and holding a copy, for a read() to copy from.
+ * Waits (killably) without holding anything.
  */
-static struct page *rams_remote_lock_page(struct rams_segment *seg, pgoff_t idx, bool write)
+static struct page *rams_remote_lock_page(struct rams_segment *seg, pgoff_t idx)
 {
-	u8 need = write ? RAMS_PS_EXCL : RAMS_PS_SHARED;
-
 	for (;;) {
 		struct page *page;
-		int ret = rams_remote_need(seg, idx, write);
+		int ret = rams_remote_need(seg, idx);
 
 		if (ret)
 			return ERR_PTR(ret);
@@ -390,7 +425,7 @@ static struct page *rams_remote_lock_page(struct rams_segment *seg, pgoff_t idx,
 			put_page(page);
 			return ERR_PTR(-EINTR);
 		}
-		if (READ_ONCE(seg->remote->state[idx]) >= need && !rams_remote_dead(seg))
+		if (READ_ONCE(seg->remote->state[idx]) >= RAMS_PS_SHARED && !rams_remote_dead(seg))
 			return page;
 		unlock_page(page);
 		put_page(page);
@@ -398,48 +433,32 @@ static struct page *rams_remote_lock_page(struct rams_segment *seg, pgoff_t idx,
 }
 
 /*
- * read() or write() of a remote segment, through a bounce buffer so that no
- * user copy happens under a page lock: a write copies the bytes in first,
- * then takes each page exclusively; a read copies the page out under its
- * lock. Bytes copied, or an error when none.
+ * read() of a remote segment, through a bounce buffer so that no user copy
+ * happens under a page lock: each page is copied out under its lock. Bytes
+ * copied, or an error when none. (write() is a STORE at the home.)
  */
-static ssize_t rams_remote_copy(struct rams_segment *seg, struct iov_iter *iter, u64 pos,
-				size_t len, bool write)
+ssize_t rams_remote_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len)
 {
-	void *buf;
+	void *buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
 	ssize_t ret = 0;
 	size_t done = 0;
 
-	if (write && seg->remote->ro_export)
-		return -EROFS;
-	buf = kmalloc(PAGE_SIZE, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	while (done < len) {
 		size_t off = (pos + done) & ~PAGE_MASK;
 		size_t n = min_t(size_t, len - done, PAGE_SIZE - off);
-		size_t copied = write ? copy_from_iter(buf, n, iter) : n;
-		struct page *page;
+		struct page *page = rams_remote_lock_page(seg, (pos + done) >> PAGE_SHIFT);
+		size_t copied;
 
-		if (!copied) {
-			ret = -EFAULT;
-			break;
-		}
-		page = rams_remote_lock_page(seg, (pos + done) >> PAGE_SHIFT, write);
 		if (IS_ERR(page)) {
 			ret = PTR_ERR(page);
 			break;
 		}
-		if (write) {
-			memcpy_to_page(page, off, buf, copied);
-			set_page_dirty(page);
-		} else {
-			memcpy_from_page(buf, page, off, n);
-		}
+		memcpy_from_page(buf, page, off, n);
 		unlock_page(page);
 		put_page(page);
-		if (!write)
-			copied = copy_to_iter(buf, n, iter);
+		copied = copy_to_iter(buf, n, to);
 		done += copied;
 		if (copied < n) {
 			ret = -EFAULT;
@@ -451,14 +470,217 @@ static ssize_t rams_remote_copy(struct rams_segment *seg, struct iov_iter *iter,
 	return done ? done : ret;
 }
 
-ssize_t rams_remote_copy_out(struct rams_segment *seg, struct iov_iter *to, u64 pos, size_t len)
+/* Queues a call without a waiter (CLOSE, or UNLOCK of a lease nobody waits for). */
+static void rams_remote_send(struct rams_segment *seg, u32 kind, u64 handle, u64 lock_id)
 {
-	return rams_remote_copy(seg, to, pos, len, false);
+	struct rams_req *req = rams_req_alloc(kind, seg, GFP_KERNEL | __GFP_NOFAIL);
+
+	req->handle = handle;
+	req->lock_id = lock_id;
+	mutex_lock(&rams_ctl_mu);
+	if (rams_ctl_owner && !READ_ONCE(seg->remote->dead)) {
+		rams_req_queue(req);
+		req = NULL;
+	}
+	mutex_unlock(&rams_ctl_mu);
+	if (req)
+		rams_req_put(req);
 }
 
-ssize_t rams_remote_copy_in(struct rams_segment *seg, struct iov_iter *from, u64 pos, size_t len)
+/*
+ * Performs call `req` (made by rams_req_alloc with the handle's segment, its
+ * fields set) at the home for handle `h`, waiting killably; consumes `req`.
+ * 0 or the home's error, with the answer's value in *value; EIO for a dead
+ * segment; EINTR when killed (a lease granted meanwhile is unlocked).
+ */
+static int rams_remote_call(struct rams_handle *h, struct rams_req *req, u64 *value)
 {
-	return rams_remote_copy(seg, from, pos, len, true);
+	struct rams_segment *seg = req->seg;
+	bool blocking = req->kind == RAMS_CTL_LOCK || req->kind == RAMS_CTL_WAIT;
+	bool lost_lock;
+	int ret, status;
+	u64 result;
+
+	mutex_lock(&rams_ctl_mu);
+	if (READ_ONCE(seg->remote->dead) || !rams_ctl_owner) {
+		mutex_unlock(&rams_ctl_mu);
+		rams_req_put(req);
+		return -EIO;
+	}
+	if (!h->remote_id)
+		h->remote_id = rams_ctl_next_handle++;
+	req->handle = h->remote_id;
+	rams_req_queue(req);
+	kref_get(&req->ref); /* ours */
+	mutex_unlock(&rams_ctl_mu);
+
+	if (blocking)
+		atomic64_inc(&rams_counters.waiters);
+	ret = wait_event_killable(req->wq, READ_ONCE(req->done));
+	if (blocking)
+		atomic64_dec(&rams_counters.waiters);
+	mutex_lock(&rams_ctl_mu);
+	if (!req->done)
+		req->abandoned = true; /* a late grant is unlocked by the answer */
+	status = req->status;
+	result = req->result;
+	lost_lock = ret && req->done && req->kind == RAMS_CTL_LOCK && !status;
+	mutex_unlock(&rams_ctl_mu);
+	if (lost_lock)
+		rams_remote_send(seg, RAMS_CTL_UNLOCK, req->handle, result);
+	rams_req_put(req);
+	if (ret)
+		return -EINTR;
+	*value = result;
+	/* ENOSYS means "no such system call" to callers: not the home's to give. */
+	return status == -ENOSYS ? -EIO : status;
+}
+
+/* REQUIRES: the request was validated (rams_ioctl.c), the handle is writable. */
+int rams_remote_lock(struct rams_handle *h, struct rams_segment *seg, struct rams_lock *lock)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_LOCK, seg, GFP_KERNEL_ACCOUNT);
+	u64 id;
+	int ret;
+
+	if (!req)
+		return -ENOMEM;
+	req->offset = lock->offset;
+	req->length = lock->len;
+	req->value = lock->writes;
+	if (lock->flags & RAMS_LOCK_NONBLOCK) {
+		req->flags = RAMS_CTL_TIMED; /* timeout 0: never waits */
+	} else if (lock->flags & RAMS_LOCK_TIMEOUT) {
+		req->flags = RAMS_CTL_TIMED;
+		req->timeout_ns = lock->timeout_ns;
+	}
+	ret = rams_remote_call(h, req, &id);
+	if (ret == -EAGAIN)
+		ret = -EWOULDBLOCK;
+	if (ret)
+		return ret;
+	lock->id = id;
+	lock->result = 0; /* the home does not report a holder gone */
+	return 0;
+}
+
+/* UNLOCK(id), or LOCKED(id) when `query`: 1 when the home says this handle holds it, else 0. */
+int rams_remote_unlock(struct rams_handle *h, struct rams_segment *seg, u64 id, bool query)
+{
+	struct rams_req *req = rams_req_alloc(query ? RAMS_CTL_LOCKED : RAMS_CTL_UNLOCK, seg,
+					      GFP_KERNEL_ACCOUNT);
+	u64 held;
+	int ret;
+
+	if (!req)
+		return -ENOMEM;
+	req->lock_id = id;
+	ret = rams_remote_call(h, req, &held);
+	return ret ? ret : (query ? (int)held : 0);
+}
+
+/* REQUIRES: the request was validated (rams_ioctl.c). */
+int rams_remote_wait(struct rams_handle *h, struct rams_segment *seg, const struct rams_wait *wait)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_WAIT, seg, GFP_KERNEL_ACCOUNT);
+	u64 unused;
+
+	if (!req)
+		return -ENOMEM;
+	req->offset = wait->offset;
+	req->value = wait->expected;
+	if (wait->flags & RAMS_WAIT_TIMEOUT) {
+		req->flags = RAMS_CTL_TIMED;
+		req->timeout_ns = wait->timeout_ns;
+	}
+	return rams_remote_call(h, req, &unused);
+}
+
+/* REQUIRES: the request was validated (rams_ioctl.c). Waiters woken, or an error. */
+int rams_remote_wake(struct rams_handle *h, struct rams_segment *seg, const struct rams_wake *wake)
+{
+	struct rams_req *req = rams_req_alloc(RAMS_CTL_WAKE, seg, GFP_KERNEL_ACCOUNT);
+	u64 woken;
+	int ret;
+
+	if (!req)
+		return -ENOMEM;
+	req->offset = wake->offset;
+	req->value = min_t(u32, wake->count, INT_MAX);
+	ret = rams_remote_call(h, req, &woken);
+	return ret ? ret : (int)woken;
+}
+
+/*
+ * write() of a remote segment: a one-sided STORE at the home through the
+ * handle's home handle, so the home's leases bind it and count it (the home
+ * invalidates every host's copy of the pages first, this host's included).
+ * At most RAMS_CTL_STORE_MAX bytes (a short write beyond). Under seg->rw
+ * exclusively, like a local write; a WRITE_WAIT handle that meets another
+ * holder's lease (EBUSY) retries every 10 ms without it, interruptibly. Each
+ * attempt's request owns a copy of the bytes (ramsd may still read a request
+ * whose waiter is gone).
+ */
+ssize_t rams_remote_write(struct rams_handle *h, struct rams_segment *seg, struct iov_iter *from,
+			  u64 pos, size_t len, bool nowait)
+{
+	void *buf;
+	size_t copied;
+	int ret;
+
+	if (seg->remote->ro_export)
+		return -EROFS;
+	if (nowait)
+		return -EAGAIN;
+	len = min_t(size_t, len, RAMS_CTL_STORE_MAX);
+	buf = kvmalloc(len, GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		return -ENOMEM;
+	copied = copy_from_iter(buf, len, from);
+	if (!copied) {
+		kvfree(buf);
+		return -EFAULT;
+	}
+	for (;;) {
+		struct rams_req *req = rams_req_alloc(RAMS_CTL_STORE, seg, GFP_KERNEL_ACCOUNT);
+		u64 written = 0;
+
+		if (req)
+			req->payload = kvmalloc(copied, GFP_KERNEL_ACCOUNT);
+		if (!req || !req->payload) {
+			if (req)
+				rams_req_put(req);
+			ret = -ENOMEM;
+			break;
+		}
+		memcpy(req->payload, buf, copied);
+		req->offset = pos;
+		req->length = copied;
+		if (down_write_killable(&seg->rw)) {
+			rams_req_put(req);
+			ret = -EINTR;
+			break;
+		}
+		ret = rams_remote_call(h, req, &written);
+		up_write(&seg->rw);
+		if (!ret)
+			ret = written;
+		if (ret != -EBUSY || !h->write_wait)
+			break;
+		if (msleep_interruptible(10) || signal_pending(current)) {
+			ret = -ERESTARTSYS; /* nothing was written */
+			break;
+		}
+	}
+	kvfree(buf);
+	return ret;
+}
+
+/* The handle is released: its home handle closes, ending its leases there. */
+void rams_remote_handle_release(struct rams_handle *h, struct rams_segment *seg)
+{
+	if (h->remote_id)
+		rams_remote_send(seg, RAMS_CTL_CLOSE, h->remote_id, 0);
 }
 
 static void rams_fail_record(struct rams_remote *r, pgoff_t idx)
@@ -534,6 +756,8 @@ vm_fault_t rams_remote_fault(struct vm_fault *vmf, struct rams_segment *seg)
 		put_page(page);
 	}
 	req = rams_remote_request(seg, idx, write);
+	if (!req)
+		return VM_FAULT_NOPAGE; /* granted meanwhile: the access is retried */
 	if (IS_ERR(req))
 		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
@@ -683,7 +907,16 @@ static int rams_ctl_recv(void __user *arg, bool nonblock)
 	out.flags = req->flags;
 	out.segment = req->segment_id;
 	out.page = req->page;
-	memcpy(out.name, req->name, sizeof(out.name));
+	if (req->kind == RAMS_CTL_ATTACH) {
+		memcpy(out.name, req->name, sizeof(out.name));
+	} else if (rams_req_is_call(req->kind)) {
+		out.op.handle = req->handle;
+		out.op.offset = req->offset;
+		out.op.length = req->length;
+		out.op.timeout_ns = req->timeout_ns;
+		out.op.lock_id = req->lock_id;
+		out.op.value = req->value;
+	}
 	mutex_unlock(&rams_ctl_mu);
 	if (copy_to_user(arg, &out, sizeof(out))) {
 		mutex_lock(&rams_ctl_mu);
@@ -711,6 +944,23 @@ static bool rams_ctl_answer_fits(const struct rams_ctl_answer *a, const struct r
 {
 	if (a->status)
 		return true; /* checked: nothing else set */
+	if (rams_req_is_call(req->kind)) {
+		if (a->grant || a->data || a->size || a->flags)
+			return false;
+		switch (req->kind) {
+		case RAMS_CTL_LOCK:
+			return true; /* any id */
+		case RAMS_CTL_LOCKED:
+			return a->value <= 1;
+		case RAMS_CTL_WAKE:
+			return a->value <= req->value;
+		case RAMS_CTL_STORE:
+			return a->value == req->length;
+		}
+		return !a->value;
+	}
+	if (a->value)
+		return false;
 	switch (req->kind) {
 	case RAMS_CTL_ATTACH:
 		return !a->grant && !a->data && a->size && a->size <= rams_max_segment_bytes;
@@ -772,15 +1022,16 @@ static int rams_ctl_answer(void __user *arg)
 	struct rams_ctl_answer a;
 	struct rams_req *req;
 	void *data = NULL;
-	bool forget = false;
+	bool forget = false, unlock_lost;
 	int ret = 0;
 
 	if (copy_from_user(&a, arg, sizeof(a)))
 		return -EFAULT;
-	if (a.reserved0 || a.reserved[0] || a.reserved[1] || a.status > 0 || a.status < -4095 ||
+	/* errno values only: kernel-internal codes (ERESTARTSYS, 512 and up) must not reach callers. */
+	if (a.reserved0 || a.reserved[0] || a.status > 0 || a.status < -RAMS_CTL_MAX_ERRNO ||
 	    a.grant > RAMS_CTL_GRANT_WRITE || (a.flags & ~RAMS_CTL_RDONLY))
 		return -EINVAL;
-	if (a.status && (a.grant || a.data || a.size || a.flags))
+	if (a.status && (a.grant || a.data || a.size || a.flags || a.value))
 		return -EINVAL;
 	if (a.data) {
 		data = kmalloc(PAGE_SIZE, GFP_KERNEL);
@@ -818,10 +1069,16 @@ static int rams_ctl_answer(void __user *arg)
 		req->ro_export = a.flags & RAMS_CTL_RDONLY;
 		forget = req->abandoned;
 	}
+	if (!a.status)
+		req->result = a.value;
+	/* A lease whose waiter was killed: nobody will unlock it. */
+	unlock_lost = req->kind == RAMS_CTL_LOCK && !a.status && req->abandoned;
 	rams_req_finish(req, ret ? ret : a.status);
 	mutex_unlock(&rams_ctl_mu);
 	if (forget)
 		rams_remote_forget(req->segment_id);
+	if (unlock_lost)
+		rams_remote_send(req->seg, RAMS_CTL_UNLOCK, req->handle, a.value);
 	rams_req_put(req); /* the channel's */
 	return ret;
 }
@@ -885,10 +1142,6 @@ static int rams_ctl_push(struct rams_ctl_push __user *arg)
 	}
 	lock_page(page);
 	old = r->state[p.page];
-	if (old == RAMS_PS_EXCL) {
-		memcpy_from_page(buf, page, 0, PAGE_SIZE);
-		p.dirty = 1;
-	}
 	if (p.kind == RAMS_CTL_INVALIDATE && old != RAMS_PS_INVALID) {
 		WRITE_ONCE(r->state[p.page], RAMS_PS_INVALID);
 		unmap_mapping_range(seg->shm->f_mapping, (loff_t)p.page << PAGE_SHIFT, PAGE_SIZE, 0);
@@ -896,6 +1149,15 @@ static int rams_ctl_push(struct rams_ctl_push __user *arg)
 		WRITE_ONCE(r->state[p.page], RAMS_PS_SHARED);
 		folio_mkclean(page_folio(page));
 		set_page_dirty(page);
+	}
+	/*
+	 * Copied only once no mapping can write it any more (zapped or
+	 * write-protected above): a store through a writable PTE between a
+	 * copy taken first and the zap would stay here only, and be lost.
+	 */
+	if (old == RAMS_PS_EXCL) {
+		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+		p.dirty = 1;
 	}
 	unlock_page(page);
 	if (p.dirty && (copy_to_user(u64_to_user_ptr(p.data), buf, PAGE_SIZE) ||
@@ -912,6 +1174,31 @@ out_put:
 	return ret;
 }
 
+/* The bytes of STORE request `id`, in flight, copied to d.data. */
+static int rams_ctl_data(void __user *arg)
+{
+	struct rams_ctl_data d;
+	struct rams_req *req;
+	int ret = 0;
+
+	if (copy_from_user(&d, arg, sizeof(d)))
+		return -EFAULT;
+	if (d.reserved || !d.data)
+		return -EINVAL;
+	mutex_lock(&rams_ctl_mu);
+	req = rams_ctl_find_inflight(d.id);
+	if (!req || req->kind != RAMS_CTL_STORE || d.length != req->length) {
+		mutex_unlock(&rams_ctl_mu);
+		return -EINVAL;
+	}
+	kref_get(&req->ref); /* the payload is constant while the request lives */
+	mutex_unlock(&rams_ctl_mu);
+	if (copy_to_user(u64_to_user_ptr(d.data), req->payload, req->length))
+		ret = -EFAULT;
+	rams_req_put(req);
+	return ret;
+}
+
 long rams_ctl_ioctl(struct rams_handle *h, unsigned int cmd, void __user *arg, bool nonblock)
 {
 	if (!READ_ONCE(h->control))
@@ -923,6 +1210,8 @@ long rams_ctl_ioctl(struct rams_handle *h, unsigned int cmd, void __user *arg, b
 		return rams_ctl_answer(arg);
 	case RAMS_IOC_CTL_PUSH:
 		return rams_ctl_push(arg);
+	case RAMS_IOC_CTL_DATA:
+		return rams_ctl_data(arg);
 	}
 	return -ENOTTY;
 }

@@ -145,6 +145,8 @@ int rams_wait(struct rams_handle *h, const struct rams_wait *req)
 	bool same;
 	int ret;
 
+	if (seg->remote)
+		return rams_remote_wait(h, seg, req); /* on the home's copy of the word */
 	ret = rams_wait_lock_word(b, seg, req->offset, &page);
 	if (ret)
 		return ret;
@@ -209,6 +211,8 @@ int rams_wake(struct rams_handle *h, const struct rams_wake *req)
 	u32 left = min_t(u32, req->count, INT_MAX);
 	int woken = 0;
 
+	if (seg->remote)
+		return rams_remote_wake(h, seg, req);
 	while (left > 0) {
 		int n = rams_wake_collect(b, seg, req->offset, tasks,
 					  min_t(u32, left, RAMS_WAKE_BATCH));

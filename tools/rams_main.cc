@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
 #else
   CLI::App app{
       "rams: shared memory segments with range locks and wait/wake.\n"
-      "Backend: RAMS_BACKEND=posix|kernel or --backend; default /dev/rams when present, else POSIX shm.",
+      "Backend: RAMS_BACKEND=posix|kernel or --backend; default /dev/rams when present, else POSIX shm.\n"
+      "HOST:PORT/NAME: straight from that ramsd, or through /dev/rams with the kernel backend named.",
       "rams"};
 #endif
   app.footer(kExitCodesHelp);

@@ -36,9 +36,28 @@ Result<RemoteOptions> RemoteOptionsFromEnvironment() {
   return options;
 }
 
+namespace {
+
+// The kernel backend named by --backend or RAMS_BACKEND (not chosen automatically).
+bool KernelBackendNamed(const std::string& backend_name) {
+  if (!backend_name.empty()) return backend_name == "kernel";
+  const char* forced = std::getenv("RAMS_BACKEND");
+  return forced != nullptr && std::string_view(forced) == "kernel";
+}
+
+}  // namespace
+
 Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name,
                            bool read_only) {
-  if (target.find('/') != std::string::npos) {  // HOST:PORT/NAME; names have no '/'
+  const bool remote = target.find('/') != std::string::npos;  // HOST:PORT/NAME; names have no '/'
+  if (remote && KernelBackendNamed(backend_name)) {
+    // Through /dev/rams: this host's ramsd (--kernel-channel) reaches the home.
+    RAMS_ASSIGN_OR_RETURN(Backend * backend, ChooseBackend("kernel"));
+    OpenOptions options;
+    options.open_mode = read_only ? OpenMode::kOpenReadOnly : OpenMode::kOpen;
+    return Segment::Open(target, options, backend);
+  }
+  if (remote) {
     RAMS_ASSIGN_OR_RETURN(RemoteAddress address, ParseRemoteAddress(target));
     RAMS_ASSIGN_OR_RETURN(RemoteOptions options, RemoteOptionsFromEnvironment());
     RAMS_ASSIGN_OR_RETURN(RemoteSession session,

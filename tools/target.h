@@ -21,7 +21,10 @@ Result<Backend*> ChooseBackend(const std::string& backend_name);
 // (auto, require or refuse; EINVAL otherwise).
 Result<RemoteOptions> RemoteOptionsFromEnvironment();
 
-// Opens the segment a target names. `read_only` opens a remote export for
+// Opens the segment a target names. A HOST:PORT/NAME with the kernel backend
+// named explicitly (backend_name "kernel", or none and RAMS_BACKEND=kernel)
+// is opened through /dev/rams (served by this host's ramsd), any other
+// straight from the ramsd at HOST:PORT. `read_only` opens a remote export for
 // reading only, so read-only exports can be read (local segments are always
 // opened read-write).
 Result<Segment> OpenTarget(const std::string& target, const std::string& backend_name,

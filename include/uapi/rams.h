@@ -35,9 +35,11 @@
 #define RAMS_FEATURE_POLL       (1ULL << 3)
 #define RAMS_FEATURE_LIST       (1ULL << 4)
 #define RAMS_FEATURE_REMOTE     (1ULL << 5) /* RAMS_ATTACH_REMOTE and the control channel */
+#define RAMS_FEATURE_REMOTE_OPS (1ULL << 6) /* LOCK, WAIT, WAKE at the home of remote handles */
 #define RAMS_FEATURES_ALL \
 	(RAMS_FEATURE_MMAP | RAMS_FEATURE_LOCK | RAMS_FEATURE_WAIT | \
-	 RAMS_FEATURE_POLL | RAMS_FEATURE_LIST | RAMS_FEATURE_REMOTE)
+	 RAMS_FEATURE_POLL | RAMS_FEATURE_LIST | RAMS_FEATURE_REMOTE | \
+	 RAMS_FEATURE_REMOTE_OPS)
 
 struct rams_version {
 	__u32 abi_version;      /* out: RAMS_ABI_VERSION */
@@ -172,10 +174,23 @@ struct rams_stats {
 #define RAMS_CTL_READ           2 /* a copy of page; answer: data + grant */
 #define RAMS_CTL_WRITE          3 /* page exclusively; answer: data (or none) + grant */
 #define RAMS_CTL_RELEASE        4 /* the last handle left: hand dirty pages back, close */
+/* Calls of one handle, performed at the home through that handle's own home handle: */
+#define RAMS_CTL_LOCK           5 /* LOCK(op.offset, op.length, op.value writes); answer: value = id */
+#define RAMS_CTL_UNLOCK         6 /* UNLOCK(op.lock_id) */
+#define RAMS_CTL_LOCKED         7 /* LOCKED(op.lock_id); answer: value = 0 or 1 */
+#define RAMS_CTL_WAIT           8 /* WAIT(op.offset, op.value expected) */
+#define RAMS_CTL_WAKE           9 /* WAKE(op.offset, op.value count); answer: value = woken */
+#define RAMS_CTL_STORE         10 /* a one-sided WRITE of op.length bytes (RAMS_IOC_CTL_DATA) at
+				    * op.offset; answer: value = op.length */
+#define RAMS_CTL_CLOSE         11 /* the handle was released: close its home handle (its locks end) */
 
 /* rams_ctl_request.flags */
 #define RAMS_CTL_RDONLY         (1U << 0) /* ATTACH: read-only handle asked; answer: read-only export */
 #define RAMS_CTL_HAVE_COPY      (1U << 1) /* WRITE: the module holds a shared copy (an upgrade) */
+#define RAMS_CTL_TIMED          (1U << 2) /* LOCK, WAIT: op.timeout_ns applies (0: do not wait) */
+
+/* Most bytes of one RAMS_CTL_STORE (a longer write() is a short write). */
+#define RAMS_CTL_STORE_MAX      (1U << 20)
 
 struct rams_ctl_request {
 	__u64 id;               /* out: for the answer */
@@ -184,7 +199,18 @@ struct rams_ctl_request {
 	__u64 segment;          /* out: the module's id of the remote segment (ATTACH: the id
 			         *      it will have when the answer succeeds) */
 	__u64 page;             /* out: READ, WRITE: page index */
-	char name[RAMS_NAME_BYTES]; /* out: ATTACH: HOST:PORT/NAME */
+	union {
+		char name[RAMS_NAME_BYTES]; /* out: ATTACH: HOST:PORT/NAME */
+		struct {
+			__u64 handle;   /* out: the module's id of the /dev/rams handle, never reused */
+			__u64 offset;   /* out: LOCK, WAIT, WAKE, STORE */
+			__u64 length;   /* out: LOCK: the range's; STORE: bytes */
+			__s64 timeout_ns; /* out: LOCK, WAIT with RAMS_CTL_TIMED: >= 0; else 0 */
+			__u64 lock_id;  /* out: UNLOCK, LOCKED */
+			__u32 value;    /* out: LOCK: writes; WAIT: expected; WAKE: count */
+			__u32 reserved0;
+		} op;           /* LOCK..CLOSE */
+	};
 	__u64 reserved[2];
 };
 
@@ -194,14 +220,23 @@ struct rams_ctl_request {
 
 struct rams_ctl_answer {
 	__u64 id;               /* in: a request received and not yet answered */
-	__s32 status;           /* in: 0, or -errno (-4095..-1) handed to the waiters */
+	__s32 status;           /* in: 0, or -errno (-133..-1) handed to the waiters */
 	__u32 grant;            /* in: READ, WRITE with status 0: RAMS_CTL_GRANT_*; else 0 */
 	__u64 data;             /* in: READ, WRITE: user pointer to the page, or 0 for an
 			         *     upgrade that keeps the module's copy; else 0 */
 	__u64 size;             /* in: ATTACH with status 0: the segment's size; else 0 */
 	__u32 flags;            /* in: ATTACH: RAMS_CTL_RDONLY for a read-only export; else 0 */
 	__u32 reserved0;
-	__u64 reserved[2];
+	__u64 value;            /* in: LOCK, LOCKED, WAKE, STORE with status 0 (see the kinds); else 0 */
+	__u64 reserved[1];
+};
+
+/* RAMS_IOC_CTL_DATA: the bytes of a STORE request in flight. */
+struct rams_ctl_data {
+	__u64 id;               /* in: a STORE request received and not yet answered */
+	__u64 data;             /* in: user pointer to `length` writable bytes */
+	__u64 length;           /* in: the request's op.length */
+	__u64 reserved;
 };
 
 /* rams_ctl_push.kind */
@@ -235,6 +270,7 @@ struct rams_ctl_push {
 #define RAMS_IOC_CTL_RECV   _IOR(RAMS_IOC_MAGIC, 0x0C, struct rams_ctl_request)
 #define RAMS_IOC_CTL_ANSWER _IOW(RAMS_IOC_MAGIC, 0x0D, struct rams_ctl_answer)
 #define RAMS_IOC_CTL_PUSH   _IOWR(RAMS_IOC_MAGIC, 0x0E, struct rams_ctl_push)
+#define RAMS_IOC_CTL_DATA   _IOW(RAMS_IOC_MAGIC, 0x0F, struct rams_ctl_data)
 
 #ifdef __cplusplus
 #define RAMS_ABI_ASSERT(cond, msg) static_assert(cond, msg)
@@ -258,6 +294,9 @@ RAMS_ABI_ASSERT(sizeof(struct rams_stats) == 64, "rams_stats layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_ctl_request) == 112, "rams_ctl_request layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_ctl_answer) == 56, "rams_ctl_answer layout");
 RAMS_ABI_ASSERT(sizeof(struct rams_ctl_push) == 48, "rams_ctl_push layout");
+RAMS_ABI_ASSERT(sizeof(struct rams_ctl_data) == 32, "rams_ctl_data layout");
+RAMS_ABI_ASSERT(offsetof(struct rams_ctl_request, reserved) == 96, "rams_ctl_request.reserved");
+RAMS_ABI_ASSERT(offsetof(struct rams_ctl_answer, value) == 40, "rams_ctl_answer.value");
 #undef RAMS_ABI_ASSERT
 
 #endif /* _UAPI_RAMS_H */

@@ -77,10 +77,17 @@ Result<Backend*> Instance() {
 
 Result<std::unique_ptr<Attachment>> KernelBackend::Open(std::string_view name,
                                                          const OpenOptions& options) {
-  RAMS_RETURN_IF_ERROR(ValidateName(name));
+  // HOST:PORT/NAME (local names have neither ':' nor '/'); the module checks the rest.
+  const bool remote = name.find(':') != name.npos && name.find('/') != name.npos;
+  if (!remote) RAMS_RETURN_IF_ERROR(ValidateName(name));
   const bool create =
       options.open_mode == OpenMode::kCreate || options.open_mode == OpenMode::kCreateExclusive;
   std::string what = (create ? "create segment " : "open segment ") + std::string(name);
+  if (remote && create) return Error(EINVAL, what + ": a remote segment is created at its home");
+  if (remote && name.size() >= RAMS_NAME_BYTES) {
+    return Error(ENAMETOOLONG, what + ": a remote name has at most " +
+                                   std::to_string(RAMS_NAME_BYTES - 1) + " bytes");
+  }
   if (create && options.size_bytes == 0) return Error(EINVAL, what + ": size 0");
   if (create && options.size_bytes > MaxSegmentBytes()) {
     return Error(EFBIG, what + ": size " + std::to_string(options.size_bytes) +
@@ -94,6 +101,11 @@ Result<std::unique_ptr<Attachment>> KernelBackend::Open(std::string_view name,
   a.size = options.size_bytes;
   a.mode = options.mode;
   a.flags = AttachFlags(options);
+  if (remote) {
+    // Read-only: a read-only handle (a writable ATTACH of a read-only export is EROFS).
+    a.flags |= RAMS_ATTACH_REMOTE |
+               (options.open_mode == OpenMode::kOpenReadOnly ? RAMS_ATTACH_RDONLY : 0);
+  }
   if (Ioctl(dev.get(), RAMS_IOC_ATTACH, &a) != 0) return ErrnoError(what);
   rams_info k{};
   if (Ioctl(dev.get(), RAMS_IOC_INFO, &k) != 0) return ErrnoError(what + ": RAMS_IOC_INFO");

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 // The kernel backend: segments live in the rams kernel module and are reached
 // through /dev/rams (include/uapi/rams.h). Present when the device exists and
-// speaks our ABI version.
+// speaks our ABI version. Open also takes a remote name, "HOST:PORT/NAME": a
+// segment homed at that ramsd, attached with RAMS_ATTACH_REMOTE and served by
+// this host's ramsd on the module's control channel (docs/kernel-abi.md,
+// "Remote segments"); such a segment is opened, never created (EINVAL), and
+// Remove and Stat do not take remote names (they name local segments).
 //
 // Thread safety: KernelBackend is stateless and safe from any thread; attachments
 // follow the Attachment contract (backend.h).

@@ -47,9 +47,14 @@ class CoherenceSink {
   virtual ~CoherenceSink() = default;
   // Drop every local copy of `page` (no local process may read it after return).
   // Fill `dirty_out` (kPageBytes) and set *dirty when the copy was written.
-  virtual Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) = 0;
+  // `version` is the page's version at the home when it sent the recall: a
+  // recall of the copy held here names that copy's version, one sent after
+  // a grant to this host names at least the grant's.
+  virtual Status Invalidate(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                            bool* dirty) = 0;
   // Make `page` read-only everywhere on this host; same dirty rule.
-  virtual Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) = 0;
+  virtual Status Downgrade(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                           bool* dirty) = 0;
   // The home is gone or the session broke: fail every pending and future fault clearly.
   virtual void Lost(Status why) = 0;
   // The home reports that exclusive copies of some of the segment's pages

@@ -148,11 +148,13 @@ Status PagerSegment::Push(uint64_t page, std::span<std::byte> dirty_out, bool* d
   return Status();
 }
 
-Status PagerSegment::Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) {
+Status PagerSegment::Invalidate(uint64_t page, uint64_t /*version*/,
+                                std::span<std::byte> dirty_out, bool* dirty) {
   return Push(page, dirty_out, dirty, /*invalidate=*/true);
 }
 
-Status PagerSegment::Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) {
+Status PagerSegment::Downgrade(uint64_t page, uint64_t /*version*/,
+                               std::span<std::byte> dirty_out, bool* dirty) {
   return Push(page, dirty_out, dirty, /*invalidate=*/false);
 }
 

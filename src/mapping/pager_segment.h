@@ -141,8 +141,10 @@ class PagerSegment : public CoherenceSink {
   PagerStats Stats() const;
 
   // CoherenceSink.
-  Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
-  Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override;
+  Status Invalidate(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                    bool* dirty) override;
+  Status Downgrade(uint64_t page, uint64_t version, std::span<std::byte> dirty_out,
+                   bool* dirty) override;
   // Drops the host's copy (the memfd is truncated: every access in the
   // processes still mapping it is SIGBUS, never a stale or zero page) and
   // fails every fault from now on.

@@ -279,8 +279,8 @@ void WirePageSource::RecallLoop() {
     }
     bool dirty = false;
     const bool invalidate = r->header.opcode == static_cast<uint8_t>(wire::Opcode::kInvalidate);
-    Status s = invalidate ? sink->Invalidate(recall->page, page, &dirty)
-                          : sink->Downgrade(recall->page, page, &dirty);
+    Status s = invalidate ? sink->Invalidate(recall->page, recall->version, page, &dirty)
+                          : sink->Downgrade(recall->page, recall->version, page, &dirty);
     if (invalidate) {
       sys::LocalMutexLock l(mu_);
       versions_.erase(recall->page);

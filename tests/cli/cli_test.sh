@@ -119,6 +119,21 @@ RAMS_KEY_FILE=/nonexistent/key "$rams" read 127.0.0.1:1/x >"$out" 2>"$err"
 [ $? -eq 2 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: missing key file"; cat "$err"; }
 says "$err" "RAMS_KEY_FILE: open key file /nonexistent/key: ENOENT" "key file message"
 expect 2 "unknown option" -- "$rams" ls --bogus
+# With the kernel backend named, a remote target goes through /dev/rams (no
+# key file read, no connection made): ENOTCONN without this host's ramsd on
+# the control channel, and the backend's absence where there is no module.
+for how in "--backend kernel" "env"; do
+  if [ "$how" = env ]; then
+    RAMS_BACKEND=kernel RAMS_KEY_FILE=/nonexistent/key "$rams" read 127.0.0.1:1/x >"$out" 2>"$err"
+  else
+    RAMS_KEY_FILE=/nonexistent/key "$rams" --backend kernel read 127.0.0.1:1/x >"$out" 2>"$err"
+  fi
+  [ $? -ne 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: kernel read of a remote name ($how) succeeded"; }
+  if grep -q RAMS_KEY_FILE "$err"; then failed=$((failed + 1)); echo "FAIL: kernel read of a remote name ($how) read the key file"
+  else passed=$((passed + 1)); fi
+  if [ -e /dev/rams ]; then says "$err" "open segment 127.0.0.1:1/x: ENOTCONN" "kernel remote read ($how)"
+  else says "$err" "backend 'kernel' is not available" "kernel remote read ($how)"; fi
+done
 
 # Output that cannot be written is an error.
 "$rams" ls >/dev/full 2>"$err"

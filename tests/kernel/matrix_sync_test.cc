@@ -20,15 +20,13 @@
 #include <new>
 #include <string>
 
-#include "rams/backend.h"
-#include "rams/barrier.h"
-#include "rams/mutex.h"
-#include "rams/segment.h"
+#include "matrix_party.h"
 
 namespace {
 
 constexpr int kProcs = 20;
 constexpr int kN = 48;
+constexpr int kModulus = 1000;
 constexpr char kName[] = "matrix-sync";
 
 struct Shared {
@@ -40,60 +38,23 @@ struct Shared {
   uint64_t c[kN][kN];
 };
 
-uint64_t Entry(int which, int i, int j) { return uint64_t(which * 7919 + i * 31 + j * 17) % 1000; }
-
-#define REQUIRE(cond, what)                                          \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, what); \
-      return 1;                                                      \
-    }                                                                \
-  } while (0)
-
 // One party: attach, compute rows id, id+kProcs, ...; returns an exit code.
 int Party(int id, rams::Backend* backend) {
-  auto seg = rams::Segment::Open(kName, {}, backend);
-  REQUIRE(seg.ok(), seg.status().ToString().c_str());
-  auto bytes = seg->Map();
-  REQUIRE(bytes.ok(), bytes.status().ToString().c_str());
-  auto* s = reinterpret_cast<Shared*>(bytes->data());
-  auto barrier = rams::Barrier::Attach(&s->barrier);
-  auto mutex = rams::Mutex::Attach(&s->mutex);
-  REQUIRE(barrier.ok() && mutex.ok(), "attach the barrier and the mutex");
-  REQUIRE((*barrier)->Join().ok(), "join the barrier");
-  auto first = (*barrier)->Wait();
-  REQUIRE(first.ok(), first.status().ToString().c_str());
-  uint64_t rows_sum = 0;
-  for (int i = id; i < kN; i += kProcs) {
-    for (int j = 0; j < kN; ++j) {
-      uint64_t sum = 0;
-      for (int k = 0; k < kN; ++k) sum += s->a[i][k] * s->b[k][j];
-      s->c[i][j] = sum;
-      rows_sum += sum;
-    }
-  }
-  auto held = (*mutex)->Lock();
-  REQUIRE(held.ok() && *held == rams::Acquired::kClean, "lock the mutex");
-  uint64_t v = s->total;
-  sched_yield();  // widen the window a broken mutex would lose updates in
-  s->total = v + rows_sum;
-  (*mutex)->Unlock();
-  auto second = (*barrier)->Wait();
-  REQUIRE(second.ok(), second.status().ToString().c_str());
-  (*barrier)->Leave();
-  return 0;
+  return matrix::Party<Shared>(kName, backend, [id](Shared& s, rams::Mutex& mutex) {
+    const uint64_t rows_sum = matrix::MultiplyRows(s.a, s.b, s.c, id, kProcs);
+    auto held = mutex.Lock();
+    REQUIRE(held.ok() && *held == rams::Acquired::kClean, "lock the mutex");
+    uint64_t v = s.total;
+    sched_yield();  // widen the window a broken mutex would lose updates in
+    s.total = v + rows_sum;
+    mutex.Unlock();
+    return 0;
+  });
 }
 
 int Check(Shared* s) {
   uint64_t total = 0;
-  for (int i = 0; i < kN; ++i) {
-    for (int j = 0; j < kN; ++j) {
-      uint64_t sum = 0;
-      for (int k = 0; k < kN; ++k) sum += Entry(1, i, k) * Entry(2, k, j);
-      REQUIRE(s->c[i][j] == sum, "C differs from the product");
-      total += sum;
-    }
-  }
+  REQUIRE(matrix::CheckProduct(s->c, kModulus, &total), "C differs from the product");
   REQUIRE(s->total == total, "the total lost an update");
   return 0;
 }
@@ -106,8 +67,8 @@ int Run(rams::Backend* backend) {
   auto* s = new (bytes->data()) Shared;
   for (int i = 0; i < kN; ++i) {
     for (int j = 0; j < kN; ++j) {
-      s->a[i][j] = Entry(1, i, j);
-      s->b[i][j] = Entry(2, i, j);
+      s->a[i][j] = matrix::Entry<uint64_t>(1, i, j, kModulus);
+      s->b[i][j] = matrix::Entry<uint64_t>(2, i, j, kModulus);
     }
   }
   pid_t pids[kProcs];

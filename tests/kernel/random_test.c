@@ -131,6 +131,7 @@ static int random_ioctl(int fd)
 		RAMS_IOC_WAIT, RAMS_IOC_WAKE, RAMS_IOC_REMOVE, RAMS_IOC_LIST, RAMS_IOC_STATS,
 		_IO(RAMS_IOC_MAGIC, 0x40), _IOWR('Z', 3, struct rams_lock),
 		RAMS_IOC_CONTROL, RAMS_IOC_CTL_RECV, RAMS_IOC_CTL_ANSWER, RAMS_IOC_CTL_PUSH,
+		RAMS_IOC_CTL_DATA,
 	};
 	union {
 		struct rams_list list;
@@ -363,7 +364,7 @@ static void ramsd_answer(int ctl, const struct rams_ctl_request *r)
 		rnd_fill(&a, sizeof(a));
 		a.id = rnd_below(2) ? r->id : rnd();
 		if (rnd_below(2))
-			a.reserved[rnd_below(2)] |= 1;
+			a.reserved[0] |= 1;
 		else
 			a.status = 1 + (int32_t)rnd_below(100);
 		CHECK(ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a) == -1 && (errno == EINVAL || errno == EFAULT));
@@ -381,6 +382,24 @@ static void ramsd_answer(int ctl, const struct rams_ctl_request *r)
 		a.grant = r->kind == RAMS_CTL_WRITE || rnd_below(2) ? RAMS_CTL_GRANT_WRITE
 								    : RAMS_CTL_GRANT_READ;
 		a.data = (r->flags & RAMS_CTL_HAVE_COPY) && rnd_below(2) ? 0 : (uintptr_t)page;
+	} else if (r->kind == RAMS_CTL_STORE) {
+		static char bytes[RAMS_CTL_STORE_MAX];
+		struct rams_ctl_data d = { .id = r->id, .data = (uintptr_t)bytes,
+					   .length = r->op.length };
+
+		if (rnd_below(4) == 0) {
+			rnd_fill(&d, sizeof(d));
+			CHECK(ioctl(ctl, RAMS_IOC_CTL_DATA, &d) == -1 &&
+			      (errno == EINVAL || errno == EFAULT));
+			d = (struct rams_ctl_data){ .id = r->id, .data = (uintptr_t)bytes,
+						    .length = r->op.length };
+		}
+		CHECK(r->op.length <= sizeof(bytes) && ioctl(ctl, RAMS_IOC_CTL_DATA, &d) == 0);
+		a.value = rnd_below(8) ? r->op.length : rnd();
+	} else if (r->kind == RAMS_CTL_LOCK) {
+		a.value = rnd();
+	} else if (r->kind == RAMS_CTL_LOCKED || r->kind == RAMS_CTL_WAKE) {
+		a.value = rnd_below(4);
 	}
 	if (ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a) == 0)
 		return;

@@ -2,7 +2,11 @@
 /*
  * Remote-backed segments through the control channel, with this program as
  * the ramsd: the control handle's rules, ATTACH of a remote name, faults,
- * upgrades, pread/pwrite answered over the channel, the home's pushes
+ * another process sharing the host's copy (its mapping, lseek and read()
+ * ask nothing), poll local-only, upgrades, pread answered over the channel,
+ * pwrite as a STORE whose bytes ramsd fetches with CTL_DATA, the handle's calls (LOCK, UNLOCK, LOCKED,
+ * WAIT, WAKE) and its CLOSE, a lease granted to a killed waiter unlocked by
+ * the module, the home's pushes
  * (dirty data handed back), malformed answers and pushes refused with
  * EINVAL changing nothing, a waiter SIGKILLed while it waits, and the
  * channel closing under waiting faults (SIGBUS) and calls (an error), each
@@ -77,6 +81,28 @@ static int push(int ctl, uint64_t seg, uint64_t page, uint32_t kind, void *buf, 
 	if (dirty)
 		*dirty = p.dirty;
 	return r;
+}
+
+/* A call's answer: status, value, nothing else. */
+static int answer_value(int ctl, uint64_t id, int32_t status, uint64_t value)
+{
+	struct rams_ctl_answer a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.status = status;
+	a.value = value;
+	return ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a);
+}
+
+/* CTL_DATA of STORE `id` into buf; -1 with errno, or 0. */
+static int store_data(int ctl, uint64_t id, void *buf, uint64_t length, uint64_t reserved)
+{
+	struct rams_ctl_data d = { .id = id, .data = (uintptr_t)buf, .length = length,
+				   .reserved = reserved };
+
+	errno = 0;
+	return ioctl(ctl, RAMS_IOC_CTL_DATA, &d);
 }
 
 /* Answers the ATTACH the next request must be: `pages` pages, writable. */
@@ -175,7 +201,10 @@ static void test_bad_attach_answers(void)
 	memset(&a, 0, sizeof(a));
 	a.id = r.id;
 	a.size = PG;
-	a.reserved[1] = 1;
+	a.reserved[0] = 1;
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a), EINVAL);
+	a.reserved[0] = 0;
+	a.value = 1; /* an ATTACH's answer has no value */
 	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_ANSWER, &a), EINVAL);
 	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_ANSWER, (void *)8), EFAULT);
 	/* Nothing changed: the request is still there to answer. */
@@ -184,6 +213,45 @@ static void test_bad_attach_answers(void)
 	rams_reap_ok(pid);
 	close(ctl);
 	stats_zero();
+}
+
+static short poll_mask(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	CHECK(poll(&p, 1, 0) >= 0);
+	return p.revents;
+}
+
+/*
+ * Right after pages_client's read miss of page 1: another process of this host
+ * attaches the name on its own handle and reads page 1 through its mapping and
+ * through lseek and read(), all from the module's one copy (test_pages checks
+ * that no request followed). Its handle makes no call, so no CLOSE either.
+ */
+static void other_process_shares_copy(void)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = rams_open_dev();
+		volatile char *p;
+		char buf[4];
+
+		CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+		p = mmap(NULL, 3 * PG, PROT_READ, MAP_SHARED, fd, 0);
+		CHECK(p != MAP_FAILED);
+		CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A');
+		CHECK(poll_mask(fd) == POLLOUT);
+		CHECK(lseek(fd, 0, SEEK_END) == 3 * PG);
+		CHECK(lseek(fd, PG + 10, SEEK_SET) == PG + 10);
+		CHECK(read(fd, buf, 4) == 4 && memcmp(buf, "AAAA", 4) == 0);
+		CHECK(lseek(fd, 0, SEEK_CUR) == PG + 14);
+		CHECK_ERR(lseek(fd, 3 * PG + 1, SEEK_SET), EINVAL);
+		_exit(0);
+	}
+	rams_reap_ok(pid);
 }
 
 /* The client side of test_pages, in a child: each step waits for the parent's go. */
@@ -197,20 +265,23 @@ static void pages_client(int go, int done)
 	CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
 	CHECK(ioctl(fd, RAMS_IOC_INFO, &info) == 0);
 	CHECK(info.size == 3 * PG && (info.flags & RAMS_INFO_REMOTE) && !(info.flags & RAMS_INFO_DEAD));
-	CHECK_ERR(rams_lock_range(fd, 0, 1, 0, 0, 0, NULL), EOPNOTSUPP);
 	p = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	CHECK(p[PG] == 'A' && p[2 * PG - 1] == 'A'); /* a read miss */
+	other_process_shares_copy();
 	rams_signal(done);
+	rams_await(go);                               /* test_pages checked the queue */
 	p[PG + 1] = 'B';                              /* an upgrade */
 	CHECK(p[PG] == 'A' && p[PG + 1] == 'B');
 	rams_signal(done);
 	rams_await(go);                               /* the page was recalled */
 	CHECK(p[PG] == 'D');
+	CHECK(poll_mask(fd) == POLLOUT);              /* poll is local-only: the home's change is not seen */
 	rams_signal(done);
 	CHECK(pread(fd, buf, 10, 2 * PG + 5) == 10);  /* read() through the channel */
 	CHECK(memcmp(buf, "EEEEEEEEEE", 10) == 0);
-	CHECK(pwrite(fd, "xyz", 3, 2 * PG) == 3);     /* write() takes it exclusively */
+	CHECK(pwrite(fd, "xyz", 3, 2 * PG) == 3);     /* write() is a STORE at the home */
+	CHECK(poll_mask(fd) == (POLLIN | POLLOUT));   /* this host's write() is */
 	rams_signal(done);
 	rams_await(go);
 	_exit(0);
@@ -222,7 +293,7 @@ static void test_pages(void)
 	struct rams_ctl_request r;
 	char data[PG], back[PG];
 	uint32_t dirty;
-	uint64_t seg;
+	uint64_t seg, handle;
 	pid_t pid;
 
 	CHECK(pipe(go) == 0 && pipe(done) == 0);
@@ -244,6 +315,9 @@ static void test_pages(void)
 	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, (void *)8, 0, 0), EFAULT);
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
 	rams_await(done[0]);
+	/* The client waits for go: a queued request could only be the other process's. */
+	CHECK_ERR(ioctl(ctl, RAMS_IOC_CTL_RECV, &r), EAGAIN);
+	rams_signal(go[1]);
 
 	r = recv_req(ctl);
 	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 1 && (r.flags & RAMS_CTL_HAVE_COPY));
@@ -278,13 +352,29 @@ static void test_pages(void)
 	memset(data, 'E', PG);
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
 	r = recv_req(ctl);
-	CHECK(r.kind == RAMS_CTL_WRITE && r.page == 2 && (r.flags & RAMS_CTL_HAVE_COPY));
-	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_WRITE, NULL, 0, 0) == 0);
+	CHECK(r.kind == RAMS_CTL_STORE && r.segment == seg && r.op.offset == 2 * PG &&
+	      r.op.length == 3 && r.op.handle != 0 && r.flags == 0);
+	handle = r.op.handle;
+	CHECK_ERR(store_data(ctl, r.id, back, 4, 0), EINVAL);      /* not its length */
+	CHECK_ERR(store_data(ctl, r.id + 100, back, 3, 0), EINVAL); /* not in flight */
+	CHECK_ERR(store_data(ctl, r.id, back, 3, 1), EINVAL);      /* reserved */
+	CHECK_ERR(store_data(ctl, r.id, (void *)8, 3, 0), EFAULT);
+	CHECK(store_data(ctl, r.id, back, 3, 0) == 0 && memcmp(back, "xyz", 3) == 0);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 2), EINVAL);               /* a STORE is whole */
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_WRITE, NULL, 0, 0), EINVAL);
+	CHECK(answer_value(ctl, r.id, 0, 3) == 0);
+	CHECK_ERR(store_data(ctl, r.id, back, 3, 0), EINVAL);      /* answered */
 	rams_await(done[0]);
 	CHECK(push(ctl, seg, 2, RAMS_CTL_INVALIDATE, back, &dirty) == 0);
-	CHECK(dirty == 1 && memcmp(back, "xyzEE", 5) == 0);
+	CHECK(dirty == 0); /* the STORE left the module's copy shared */
 	rams_signal(go[1]);
 	rams_reap_ok(pid);
+
+	/* The handle that made a call was released: its home handle closes. */
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_CLOSE && r.segment == seg && r.op.handle == handle);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 1), EINVAL);
+	CHECK(answer_value(ctl, r.id, 0, 0) == 0);
 
 	/* The last handle left: ramsd gets RELEASE and the segment lives until the answer. */
 	r = recv_req(ctl);
@@ -411,18 +501,149 @@ static void test_ramsd_gone(void)
 	stats_zero();
 }
 
+/* The client side of test_calls, in a child: each call is answered by the parent. */
+static void calls_client(int done, int go)
+{
+	int fd = rams_open_dev();
+	struct rams_wait w = { .offset = 8, .expected = 5, .flags = RAMS_WAIT_TIMEOUT,
+			       .timeout_ns = 1000000000 };
+	struct rams_wake k = { .offset = 8, .count = 3 };
+	struct rams_lock l;
+
+	CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+	CHECK(rams_lock_range(fd, PG, PG, 2, 0, 0, &l) == 0);
+	CHECK(l.id == 7 && l.result == 0);
+	CHECK(rams_locked_id(fd, 7) == 1);
+	CHECK_ERR(rams_unlock_id(fd, 7), ENOENT);
+	CHECK_ERR(rams_locked_id(fd, 8), EIO); /* ramsd's ENOSYS */
+	CHECK_ERR(rams_lock_range(fd, 0, PG, 0, RAMS_LOCK_NONBLOCK, 0, NULL), EWOULDBLOCK);
+	CHECK_ERR(ioctl(fd, RAMS_IOC_WAIT, &w), ETIMEDOUT);
+	CHECK(ioctl(fd, RAMS_IOC_WAKE, &k) == 2);
+	CHECK_ERR(pwrite(fd, "abc", 3, 100), EBUSY);
+	/* Validated here, never asked: */
+	w.offset = 2;
+	CHECK_ERR(ioctl(fd, RAMS_IOC_WAIT, &w), EINVAL);
+	CHECK_ERR(rams_lock_range(fd, 0, 0, 0, 0, 0, NULL), EINVAL);
+	rams_signal(done);
+	rams_await(go);
+	/* The channel closes under this LOCK: ENOTCONN; the segment is dead after. */
+	CHECK_ERR(rams_lock_range(fd, 0, PG, 0, 0, 0, NULL), ENOTCONN);
+	CHECK_ERR(ioctl(fd, RAMS_IOC_WAKE, &k), EIO);
+	CHECK_ERR(pwrite(fd, "abc", 3, 100), EIO);
+	_exit(0);
+}
+
+/* A child whose LOCK the parent grants after killing it. */
+static void killed_locker(void)
+{
+	int fd = rams_open_dev();
+
+	CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+	rams_lock_range(fd, 0, PG, 0, 0, 0, NULL);
+	_exit(3);
+}
+
+static void test_calls(void)
+{
+	int ctl = open_control(), go[2], done[2], status;
+	struct rams_ctl_request r, r2;
+	uint64_t seg, handle;
+	pid_t pid, killed;
+
+	CHECK(pipe(go) == 0 && pipe(done) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(ctl);
+		calls_client(done[1], go[0]);
+	}
+	seg = serve_attach(ctl, 2);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCK && r.segment == seg && r.op.offset == PG &&
+	      r.op.length == PG && r.op.value == 2 && r.flags == 0 && r.op.timeout_ns == 0);
+	handle = r.op.handle;
+	CHECK(handle != 0);
+	CHECK_ERR(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, NULL, 0, 0), EINVAL);
+	CHECK_ERR(answer(ctl, r.id, 0, 0, NULL, 5, 0), EINVAL);
+	CHECK_ERR(answer_value(ctl, r.id, -EIO, 7), EINVAL); /* an error has no value */
+	CHECK(answer_value(ctl, r.id, 0, 7) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCKED && r.op.lock_id == 7 && r.op.handle == handle);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 2), EINVAL);
+	CHECK(answer_value(ctl, r.id, 0, 1) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_UNLOCK && r.op.lock_id == 7 && r.op.handle == handle);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 1), EINVAL);
+	CHECK(answer_value(ctl, r.id, -ENOENT, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCKED && r.op.lock_id == 8);
+	CHECK_ERR(answer_value(ctl, r.id, -512, 0), EINVAL); /* ERESTARTSYS: not an errno */
+	CHECK_ERR(answer_value(ctl, r.id, -134, 0), EINVAL);
+	CHECK(answer_value(ctl, r.id, -ENOSYS, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCK && r.flags == RAMS_CTL_TIMED && r.op.timeout_ns == 0 &&
+	      r.op.offset == 0 && r.op.value == 0);
+	CHECK(answer_value(ctl, r.id, -EWOULDBLOCK, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_WAIT && r.flags == RAMS_CTL_TIMED && r.op.offset == 8 &&
+	      r.op.value == 5 && r.op.timeout_ns == 1000000000);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 1), EINVAL);
+	CHECK(answer_value(ctl, r.id, -ETIMEDOUT, 0) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_WAKE && r.op.offset == 8 && r.op.value == 3);
+	CHECK_ERR(answer_value(ctl, r.id, 0, 4), EINVAL); /* more than asked */
+	CHECK(answer_value(ctl, r.id, 0, 2) == 0);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_STORE && r.op.offset == 100 && r.op.length == 3);
+	CHECK(answer_value(ctl, r.id, -EBUSY, 0) == 0);
+	rams_await(done[0]);
+
+	/* A lease granted after its waiter was killed: the module unlocks it. */
+	killed = fork();
+	CHECK(killed >= 0);
+	if (killed == 0) {
+		close(ctl);
+		killed_locker();
+	}
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCK && r.op.handle != handle && r.flags == 0);
+	kill(killed, SIGKILL);
+	status = reap_within(killed, 5.0);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	r2 = recv_req(ctl); /* its handle was released */
+	CHECK(r2.kind == RAMS_CTL_CLOSE && r2.op.handle == r.op.handle);
+	CHECK(answer_value(ctl, r2.id, 0, 0) == 0);
+	CHECK(answer_value(ctl, r.id, 0, 9) == 0);
+	r2 = recv_req(ctl);
+	CHECK(r2.kind == RAMS_CTL_UNLOCK && r2.op.handle == r.op.handle && r2.op.lock_id == 9);
+	CHECK(answer_value(ctl, r2.id, -ENOENT, 0) == 0);
+
+	rams_signal(go[1]);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_LOCK && r.op.handle == handle);
+	usleep(100 * 1000);
+	close(ctl); /* ramsd died under the LOCK */
+	rams_reap_ok(pid);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	stats_zero();
+}
+
 int main(void)
 {
 	struct rams_version v;
 	int fd = rams_open_dev();
 
 	CHECK(ioctl(fd, RAMS_IOC_VERSION, &v) == 0);
-	CHECK(v.features & RAMS_FEATURE_REMOTE);
+	CHECK((v.features & RAMS_FEATURE_REMOTE) && (v.features & RAMS_FEATURE_REMOTE_OPS));
 	close(fd);
 	test_control_rules();
 	test_bad_attach_answers();
 	test_pages();
 	test_killed_waiter();
+	test_calls();
 	test_ramsd_gone();
 	printf("remote_test: all passed\n");
 	return 0;

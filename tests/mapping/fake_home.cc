@@ -121,10 +121,10 @@ void FakeHome::PushTo(int host, uint64_t page, bool invalidate, PageEntry& e) {
   auto ack = std::make_shared<Ack>();
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> f = done->get_future();
-  link->Post([link, ack, done, page, invalidate] {
+  link->Post([link, ack, done, page, invalidate, version = e.version] {
     if (CoherenceSink* sink = link->sink) {
-      ack->status = invalidate ? sink->Invalidate(page, ack->dirty, &ack->was_dirty)
-                               : sink->Downgrade(page, ack->dirty, &ack->was_dirty);
+      ack->status = invalidate ? sink->Invalidate(page, version, ack->dirty, &ack->was_dirty)
+                               : sink->Downgrade(page, version, ack->dirty, &ack->was_dirty);
     }
     done->set_value();
   });

@@ -29,10 +29,12 @@ namespace wire = rams::wire;
 constexpr uint32_t kHandle = 7;
 
 struct RecordingSink : CoherenceSink {
-  Status Invalidate(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+  Status Invalidate(uint64_t page, uint64_t /*version*/, std::span<std::byte> dirty_out,
+                    bool* dirty) override {
     return Record('I', page, dirty_out, dirty);
   }
-  Status Downgrade(uint64_t page, std::span<std::byte> dirty_out, bool* dirty) override {
+  Status Downgrade(uint64_t page, uint64_t /*version*/, std::span<std::byte> dirty_out,
+                   bool* dirty) override {
     return Record('D', page, dirty_out, dirty);
   }
   void Lost(Status why) override {

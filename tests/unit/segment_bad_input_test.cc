@@ -65,6 +65,24 @@ TEST_P(SegmentBadInputTest, BadNames) {
   EXPECT_EQ(Names(), before);
 }
 
+// HOST:PORT/NAME: the kernel backend opens it through the module (never
+// creates it); the posix backend has no such names.
+TEST_P(SegmentBadInputTest, RemoteNames) {
+  auto before = Names();
+  const std::string remote = "10.77.0.9:1/" + UniqueName("remote");
+  auto created = Segment::Create(remote, 4096, 0600, false, backend_);
+  EXPECT_EQ(created.code(), EINVAL);
+  if (GetParam() == "kernel") {
+    EXPECT_NE(created.status().message().find("created at its home"), std::string::npos)
+        << created.status().ToString();
+    const std::string too_long = remote + std::string(kMaxNameBytes + 1 - remote.size(), 'n');
+    EXPECT_EQ(Segment::Open(too_long, {}, backend_).code(), ENAMETOOLONG);
+    // Without a ramsd on the control channel the module refuses it (ENOTCONN).
+    EXPECT_FALSE(Segment::Open(remote, {}, backend_).ok());
+  }
+  EXPECT_EQ(Names(), before);
+}
+
 TEST_P(SegmentBadInputTest, OutOfRangeOffsetsAndOverflow) {
   Segment seg = MakeSegment("range", 4096);
   std::vector<std::byte> buf(100, std::byte{1});
