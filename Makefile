@@ -120,8 +120,9 @@ fuzz-test:
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-kernel-test:
-	scripts/kernel-test build-kernel
+# The amd64 guest's dynamically linked programs come from the main build.
+kernel-test: build
+	RAMS_DYN_BUILD=$(BUILD) scripts/kernel-test build-kernel
 	scripts/check-skips kernel-amd64 build-kernel/serial.log
 
 # aarch64 (Raspberry Pi 4): the cross-build's whole ctest suite under
