@@ -28,6 +28,17 @@ T Entry(int which, int i, int j, int modulus) {
   return T((which * 7919 + i * 31 + j * 17) % modulus);
 }
 
+// Fills the inputs: a with Entry(1, ...), b with Entry(2, ...).
+template <typename T, int N>
+void FillInputs(T (&a)[N][N], T (&b)[N][N], int modulus) {
+  for (int i = 0; i < N; ++i) {
+    for (int j = 0; j < N; ++j) {
+      a[i][j] = Entry<T>(1, i, j, modulus);
+      b[i][j] = Entry<T>(2, i, j, modulus);
+    }
+  }
+}
+
 // Rows first, first + step, ... of c = a x b; returns their entries' sum.
 template <typename T, int N>
 T MultiplyRows(const T (&a)[N][N], const T (&b)[N][N], T (&c)[N][N], int first, int step) {

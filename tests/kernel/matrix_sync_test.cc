@@ -65,12 +65,7 @@ int Run(rams::Backend* backend) {
   auto bytes = seg->Map();
   REQUIRE(bytes.ok(), bytes.status().ToString().c_str());
   auto* s = new (bytes->data()) Shared;
-  for (int i = 0; i < kN; ++i) {
-    for (int j = 0; j < kN; ++j) {
-      s->a[i][j] = matrix::Entry<uint64_t>(1, i, j, kModulus);
-      s->b[i][j] = matrix::Entry<uint64_t>(2, i, j, kModulus);
-    }
-  }
+  matrix::FillInputs(s->a, s->b, kModulus);
   pid_t pids[kProcs];
   for (int p = 1; p < kProcs; ++p) {
     pids[p] = fork();

@@ -55,12 +55,7 @@ int Init(const char* name) {
   auto bytes = seg->Map();
   REQUIRE(bytes.ok(), bytes.status().ToString().c_str());
   auto* s = new (bytes->data()) Shared;
-  for (int i = 0; i < kN; ++i) {
-    for (int j = 0; j < kN; ++j) {
-      s->a[i][j] = matrix::Entry<double>(1, i, j, kModulus);
-      s->b[i][j] = matrix::Entry<double>(2, i, j, kModulus);
-    }
-  }
+  matrix::FillInputs(s->a, s->b, kModulus);
   return 0;
 }
 
