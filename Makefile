@@ -120,7 +120,7 @@ fuzz-test:
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-# The amd64 guest's dynamically linked programs come from the main build.
+# The amd64 guest's C++ programs come from the main build.
 kernel-test: build
 	RAMS_DYN_BUILD=$(BUILD) scripts/kernel-test build-kernel
 	scripts/check-skips kernel-amd64 build-kernel/serial.log
@@ -137,9 +137,12 @@ windows-test: build
 	@scripts/install-deps windows
 	scripts/windows-test $(WINDOWS_BUILD) $(BUILD)
 
+# The guest's C++ programs come from the arm64-test cross-build (up to date
+# already when `make test` has just run arm64-test in the same lane).
 kernel-test-arm64:
 	@scripts/install-deps kernel arm64
-	RAMS_KERNEL_ARCH=arm64 scripts/kernel-test build-kernel-arm64
+	scripts/arm64-test --build-only $(ARM64_BUILD)
+	RAMS_KERNEL_ARCH=arm64 RAMS_DYN_BUILD=$(ARM64_BUILD) scripts/kernel-test build-kernel-arm64
 	scripts/check-skips kernel-arm64 build-kernel-arm64/serial.log
 
 # Each run lands in $(BUILD)/bench/runs/<date>-<commit>/ (earlier runs are

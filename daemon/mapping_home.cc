@@ -31,6 +31,14 @@ uint64_t NewEpoch() {
   return e;
 }
 
+}  // namespace
+
+// The types of MappingHome::Directory's members, in a named namespace: a
+// class with external linkage may not hold members of an anonymous
+// namespace's types outside the main file (-Wsubobject-linkage in a unity
+// build).
+namespace home_detail {
+
 // The home's copy, read and written through ramsd's own attachment of the
 // segment; the last page is zero-padded and writes past the end are dropped.
 class AttachmentMemory : public mapping::PageMemory {
@@ -62,6 +70,26 @@ class AttachmentMemory : public mapping::PageMemory {
   rams::Attachment* a_;
 };
 
+// One entry of a segment's owner table: which mapping session (and PID
+// namespace behind it) an index names.
+// A directory starts with every index dead (died_at 0): any owner id the
+// segment's data holds was written under an earlier directory (before a
+// restart of this ramsd), whose hosts' processes lost their mappings with it.
+struct OwnerSlot {
+  enum class State : uint8_t { kLive, kDead };
+  State state = State::kDead;
+  uint64_t host_id = 0;
+  uint64_t local_domain = 0;
+  uint64_t died_at = 0;  // order of deaths: the longest dead is reused first
+};
+
+}  // namespace home_detail
+
+using home_detail::AttachmentMemory;
+using home_detail::OwnerSlot;
+
+namespace {
+
 // The segment's mapping domain: a value of the segment (its name and its
 // creation time), the same across restarts of this ramsd so that sync
 // objects made in the mapping before a restart remain usable after it;
@@ -75,19 +103,6 @@ uint64_t MappingDomain(int64_t created_unix_ns, const std::string& name) {
   h ^= h >> 32;
   return h > 1 ? h : h + 2;
 }
-
-// One entry of a segment's owner table: which mapping session (and PID
-// namespace behind it) an index names.
-// A directory starts with every index dead (died_at 0): any owner id the
-// segment's data holds was written under an earlier directory (before a
-// restart of this ramsd), whose hosts' processes lost their mappings with it.
-struct OwnerSlot {
-  enum class State : uint8_t { kLive, kDead };
-  State state = State::kDead;
-  uint64_t host_id = 0;
-  uint64_t local_domain = 0;
-  uint64_t died_at = 0;  // order of deaths: the longest dead is reused first
-};
 
 }  // namespace
 

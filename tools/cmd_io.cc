@@ -112,22 +112,22 @@ struct IoArgs {
   std::string w_target;
   std::string w_off;
 };
-IoArgs a;
+IoArgs io_args;
 
 }  // namespace
 
 void AddIoCommands(CLI::App& app, GlobalOptions& g, int& rc) {
   auto* read = app.add_subcommand("read", "Write a segment's bytes to stdout");
-  read->add_option("NAME", a.r_target, "segment name")->required();
-  read->add_option("OFF", a.r_off, "offset (default 0)");
-  read->add_option("LEN", a.r_len, "length (default: to the end)");
-  read->add_flag("--hex", a.r_hex, "hex dump instead of raw bytes");
-  read->callback([&] { rc = Read(g, a.r_target, a.r_off, a.r_len, a.r_hex); });
+  read->add_option("NAME", io_args.r_target, "segment name")->required();
+  read->add_option("OFF", io_args.r_off, "offset (default 0)");
+  read->add_option("LEN", io_args.r_len, "length (default: to the end)");
+  read->add_flag("--hex", io_args.r_hex, "hex dump instead of raw bytes");
+  read->callback([&] { rc = Read(g, io_args.r_target, io_args.r_off, io_args.r_len, io_args.r_hex); });
 
   auto* write = app.add_subcommand("write", "Write stdin into a segment, as one atomic write");
-  write->add_option("NAME", a.w_target, "segment name")->required();
-  write->add_option("OFF", a.w_off, "offset (default 0)");
-  write->callback([&] { rc = Write(g, a.w_target, a.w_off); });
+  write->add_option("NAME", io_args.w_target, "segment name")->required();
+  write->add_option("OFF", io_args.w_off, "offset (default 0)");
+  write->callback([&] { rc = Write(g, io_args.w_target, io_args.w_off); });
 
 }
 

@@ -131,7 +131,7 @@ int Lock(const GlobalOptions& g, const std::string& target, const std::string& o
 }
 
 // The parsed arguments of every segment command (the tool runs one).
-struct Args {
+struct SegmentArgs {
   std::string c_name;
   std::string c_size;
   std::string c_mode{"0600"};
@@ -147,42 +147,42 @@ struct Args {
   double l_timeout{-1};
   double l_hold{-1};
 };
-Args a;
+SegmentArgs seg_args;
 
 }  // namespace
 
 void AddSegmentCommands(CLI::App& app, GlobalOptions& g, int& rc) {
   auto* create = app.add_subcommand("create", "Create a segment");
-  create->add_option("NAME", a.c_name, "segment name: letters, digits, '.', '_', '-'")->required();
-  create->add_option("SIZE", a.c_size, "size in bytes; K, M, G suffixes (powers of 1024)")->required();
-  create->add_option("--mode", a.c_mode, "permission bits, octal (umask is not applied)")
+  create->add_option("NAME", seg_args.c_name, "segment name: letters, digits, '.', '_', '-'")->required();
+  create->add_option("SIZE", seg_args.c_size, "size in bytes; K, M, G suffixes (powers of 1024)")->required();
+  create->add_option("--mode", seg_args.c_mode, "permission bits, octal (umask is not applied)")
       ->capture_default_str();
-  create->add_flag("--exclusive", a.c_excl, "fail when it exists (else open it if the size matches)");
-  create->callback([&] { rc = Create(g, a.c_name, a.c_size, a.c_mode, a.c_excl); });
+  create->add_flag("--exclusive", seg_args.c_excl, "fail when it exists (else open it if the size matches)");
+  create->callback([&] { rc = Create(g, seg_args.c_name, seg_args.c_size, seg_args.c_mode, seg_args.c_excl); });
 
   auto* ls = app.add_subcommand("ls", "List segments");
-  ls->add_flag("--json", a.ls_json, "machine-readable output");
-  ls->callback([&] { rc = List(g, a.ls_json); });
+  ls->add_flag("--json", seg_args.ls_json, "machine-readable output");
+  ls->callback([&] { rc = List(g, seg_args.ls_json); });
 
   auto* info = app.add_subcommand("info", "Show a segment's size, mode, owner, backend, locks");
-  info->add_option("NAME", a.i_name, "segment name")->required();
-  info->add_flag("--json", a.i_json, "machine-readable output");
-  info->callback([&] { rc = Info(g, a.i_name, a.i_json); });
+  info->add_option("NAME", seg_args.i_name, "segment name")->required();
+  info->add_flag("--json", seg_args.i_json, "machine-readable output");
+  info->callback([&] { rc = Info(g, seg_args.i_name, seg_args.i_json); });
 
   auto* rm = app.add_subcommand("rm", "Remove segments (attached users keep them until they close)");
-  rm->add_option("NAME", a.rm_names, "segment names")->required();
-  rm->callback([&] { rc = Remove(g, a.rm_names); });
+  rm->add_option("NAME", seg_args.rm_names, "segment names")->required();
+  rm->callback([&] { rc = Remove(g, seg_args.rm_names); });
 
   auto* lock = app.add_subcommand(
       "lock", "Lock a byte range and hold it until SIGINT/SIGTERM/SIGHUP or --hold runs out");
-  lock->add_option("NAME", a.l_target, "segment name")->required();
-  lock->add_option("OFF", a.l_off, "offset")->required();
-  lock->add_option("LEN", a.l_len, "length")->required();
-  lock->add_option("--writes", a.l_writes, "write lease: released after this many writes (0: none)");
-  lock->add_option("--timeout", a.l_timeout, "seconds to wait for other holders (default: for ever; 0: not at all)");
-  lock->add_option("--hold", a.l_hold, "seconds to hold it (default: until a signal)");
+  lock->add_option("NAME", seg_args.l_target, "segment name")->required();
+  lock->add_option("OFF", seg_args.l_off, "offset")->required();
+  lock->add_option("LEN", seg_args.l_len, "length")->required();
+  lock->add_option("--writes", seg_args.l_writes, "write lease: released after this many writes (0: none)");
+  lock->add_option("--timeout", seg_args.l_timeout, "seconds to wait for other holders (default: for ever; 0: not at all)");
+  lock->add_option("--hold", seg_args.l_hold, "seconds to hold it (default: until a signal)");
   lock->callback([&] {
-    rc = Lock(g, a.l_target, a.l_off, a.l_len, a.l_writes, a.l_timeout, a.l_hold);
+    rc = Lock(g, seg_args.l_target, seg_args.l_off, seg_args.l_len, seg_args.l_writes, seg_args.l_timeout, seg_args.l_hold);
   });
 }
 

@@ -21,7 +21,12 @@ bool Null(const void* p, const char* what) {
   return true;
 }
 
+}  // namespace
+
+namespace rams::internal {
+
 rams::Result<rams::RemoteAttachment*> AsRemote(rams_segment* seg, const char* what) {
+  if (seg == nullptr) return rams::Error(EINVAL, std::string(what) + ": null segment");
   auto* remote = dynamic_cast<rams::RemoteAttachment*>(&seg->segment.attachment());
   if (remote == nullptr) {
     return rams::Error(ENOTSUP, std::string(what) + " " + seg->segment.name() + ": not remote");
@@ -29,7 +34,9 @@ rams::Result<rams::RemoteAttachment*> AsRemote(rams_segment* seg, const char* wh
   return remote;
 }
 
-}  // namespace
+}  // namespace rams::internal
+
+using rams::internal::AsRemote;
 
 extern "C" {
 

@@ -9,25 +9,10 @@
 
 namespace {
 
+using rams::internal::AsRemote;
 using rams::internal::CApiFail;
-
-// The remote segment behind `seg`, or the C error to return.
-rams::Result<rams::RemoteAttachment*> AsRemote(rams_segment* seg, const char* what) {
-  if (seg == nullptr) return rams::Error(EINVAL, std::string(what) + ": null segment");
-  auto* remote = dynamic_cast<rams::RemoteAttachment*>(&seg->segment.attachment());
-  if (remote == nullptr) {
-    return rams::Error(ENOTSUP, std::string(what) + " " + seg->segment.name() + ": not remote");
-  }
-  return remote;
-}
-
-int FromStatus(const rams::Status& s) { return s.ok() ? 0 : CApiFail(s); }
-
-int FromAcquired(const rams::Result<rams::Acquired>& r) {
-  if (!r.ok()) return CApiFail(r.status());
-  static_assert(RAMS_OWNER_DIED == static_cast<int>(rams::Acquired::kOwnerDied));
-  return static_cast<int>(*r);
-}
+using rams::internal::FromAcquired;
+using rams::internal::FromStatus;
 
 // Runs `fn` on the proxy of type T at `offset` of the remote segment `seg`.
 template <class T, class Fn>

@@ -16,6 +16,9 @@
 
 namespace {
 
+using rams::internal::FromAcquired;
+using rams::internal::FromStatus;
+
 template <class C, class Cpp>
 constexpr bool kSameStorage = sizeof(C) == sizeof(Cpp) && alignof(C) >= alignof(Cpp);
 static_assert(kSameStorage<rams_mutex, rams::Mutex>);
@@ -23,8 +26,6 @@ static_assert(kSameStorage<rams_cond, rams::CondVar>);
 static_assert(kSameStorage<rams_rwlock, rams::RwLock>);
 static_assert(kSameStorage<rams_sem, rams::Semaphore>);
 static_assert(kSameStorage<rams_barrier, rams::Barrier>);
-static_assert(RAMS_OWNER_DIED == static_cast<int>(rams::Acquired::kOwnerDied));
-static_assert(RAMS_READER_DIED == static_cast<int>(rams::Acquired::kReaderDied));
 
 template <class Cpp, class C>
 Cpp* As(C* c) {
@@ -32,19 +33,12 @@ Cpp* As(C* c) {
   return std::launder(reinterpret_cast<Cpp*>(c));
 }
 
-int FromStatus(const rams::Status& s) { return s.ok() ? 0 : rams::internal::CApiFail(s); }
-
 // -errno when the caller's domain cannot be determined now, so that an
 // object is never initialized with a partial identity.
 int DomainKnown(const char* what) {
   if (rams::internal::SelfDomain() != 0) return 0;
   return rams::internal::CApiFail(rams::Error(errno != 0 ? errno : EAGAIN,
                                               std::string(what) + ": cannot determine the PID namespace now"));
-}
-
-int FromAcquired(const rams::Result<rams::Acquired>& r) {
-  if (!r.ok()) return rams::internal::CApiFail(r.status());
-  return static_cast<int>(*r);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 constexpr int kParties = 5;
 constexpr int kRounds = 200;
 
-struct Shared {
+struct BarrierShared {
   Barrier barrier{kParties};
   Barrier pair{2};
   std::atomic<uint32_t> round_of[kParties] = {};
@@ -29,15 +29,15 @@ struct Shared {
 
 class BarrierTest : public SyncTest {
  protected:
-  Shared* shared() { return At<Shared>(0); }
+  BarrierShared* shared() { return At<BarrierShared>(0); }
   void SetUp() override {
     SyncTest::SetUp();
-    if (!IsSkipped() && !HasFatalFailure()) Place<Shared>(0);
+    if (!IsSkipped() && !HasFatalFailure()) Place<BarrierShared>(0);
   }
 };
 
 TEST_P(BarrierTest, GenerationsKeepEveryoneInStep) {
-  Shared* s = shared();
+  BarrierShared* s = shared();
   std::vector<pid_t> children;
   for (int me = 0; me < kParties; ++me) {
     children.push_back(ForkChild([s, me] {
@@ -72,7 +72,7 @@ TEST_P(BarrierTest, GenerationsKeepEveryoneInStep) {
 }
 
 TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
-  Shared* s = shared();
+  BarrierShared* s = shared();
   pid_t doomed = ForkChild([s] {
     if (!s->barrier.Join().ok()) return 1;
     s->ready.fetch_add(1);
@@ -111,7 +111,7 @@ TEST_P(BarrierTest, DeadMemberBreaksItWithinASecond) {
 }
 
 TEST_P(BarrierTest, TimeoutBreaksIt) {
-  Shared* s = shared();
+  BarrierShared* s = shared();
   pid_t late = ForkChild([s] {
     if (!s->pair.Join().ok()) return 1;
     s->ready.fetch_add(1);
@@ -129,7 +129,7 @@ TEST_P(BarrierTest, TimeoutBreaksIt) {
 }
 
 TEST_P(BarrierTest, JoinIsLimitedToParties) {
-  Shared* s = shared();
+  BarrierShared* s = shared();
   ASSERT_TRUE(s->pair.Join().ok());
   ASSERT_TRUE(s->pair.Join().ok());  // idempotent
   EXPECT_EQ(WaitChild(ForkChild([s] { return s->pair.Join().ok() ? 0 : 1; })), 0);

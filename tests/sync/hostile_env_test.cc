@@ -40,7 +40,7 @@ namespace {
 
 constexpr int kSkip = 77;
 
-struct Shared {
+struct HostileShared {
   Mutex mu;
   Mutex other;
   std::atomic<int32_t> holder{0};  // pid of the holder once it holds
@@ -52,10 +52,10 @@ class HostileEnvTest : public ::testing::Test {
   void SetUp() override {
     void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(p, MAP_FAILED);
-    s_ = new (p) Shared();
+    s_ = new (p) HostileShared();
   }
   void TearDown() override { munmap(s_, 4096); }
-  Shared* s_ = nullptr;
+  HostileShared* s_ = nullptr;
 };
 
 // Runs fn in a child: its exit code, or 128 + the signal that killed it.

@@ -16,8 +16,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Shared between the test process and its children.
-struct Shared {
+// What the test process shares with its children.
+struct MutexShared {
   Mutex mu;
   uint64_t counter = 0;
   uint32_t inside = 0;       // threads inside the critical section
@@ -26,7 +26,7 @@ struct Shared {
   std::atomic<uint32_t> done{0};
 };
 
-class MutexTest : public SharedStateTest<Shared> {
+class MutexTest : public SharedStateTest<MutexShared> {
 };
 
 TEST_P(MutexTest, LockTryLockUnlock) {
@@ -72,7 +72,7 @@ TEST_P(MutexTest, TimedLockTimesOutWhileALiveHolderKeepsIt) {
 TEST_P(MutexTest, TwentyProcessesExcludeEachOther) {
   constexpr int kProcesses = 20;
   constexpr int kIterations = 1000;
-  Shared* s = shared();
+  MutexShared* s = shared();
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
     children.push_back(ForkChild([s] {
@@ -131,7 +131,7 @@ TEST_P(MutexTest, TryLockReportsADeadOwner) {
 }
 
 TEST_P(MutexTest, DeadOwnerIsSeenWhileZombie) {
-  Shared* s = shared();
+  MutexShared* s = shared();
   pid_t child = ForkChild([s] {
     if (!s->mu.Lock().ok()) return 1;
     s->ready.fetch_add(1);
@@ -181,7 +181,7 @@ TEST_P(MutexTest, OwnerDiedIsReportedAgainWhenTheRepairerDies) {
 
 TEST_P(MutexTest, ParkedWaitersProceedWithinASecondOfTheHolderDeath) {
   constexpr int kWaiters = 4;
-  Shared* s = shared();
+  MutexShared* s = shared();
   pid_t holder = ForkChild([s] {
     if (!s->mu.Lock().ok()) return 1;
     s->ready.fetch_add(1);

@@ -15,7 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Shared {
+struct RwShared {
   RwLock rw;
   std::atomic<uint32_t> readers_inside{0};
   std::atomic<uint32_t> writers_inside{0};
@@ -26,10 +26,10 @@ struct Shared {
   uint64_t b = 0;
 };
 
-class RwLockTest : public SharedStateTest<Shared> {
+class RwLockTest : public SharedStateTest<RwShared> {
 };
 
-int Reader(Shared* s, int iterations) {
+int Reader(RwShared* s, int iterations) {
   for (int i = 0; i < iterations; ++i) {
     auto r = s->rw.LockShared();
     if (!r.ok() || *r != Acquired::kClean) return 1;
@@ -45,7 +45,7 @@ int Reader(Shared* s, int iterations) {
   return 0;
 }
 
-int Writer(Shared* s, int iterations) {
+int Writer(RwShared* s, int iterations) {
   for (int i = 0; i < iterations; ++i) {
     auto r = s->rw.Lock();
     if (!r.ok() || *r != Acquired::kClean) return 1;
@@ -62,7 +62,7 @@ int Writer(Shared* s, int iterations) {
 }
 
 TEST_P(RwLockTest, ReadersShareWritersExclude) {
-  Shared* s = shared();
+  RwShared* s = shared();
   std::vector<pid_t> children;
   for (int i = 0; i < 6; ++i) children.push_back(ForkChild([s] { return Reader(s, 3000); }));
   for (int i = 0; i < 3; ++i) children.push_back(ForkChild([s] { return Writer(s, 1000); }));
@@ -96,7 +96,7 @@ TEST_P(RwLockTest, SharedHoldsCoexistAndExcludeWriters) {
 }
 
 TEST_P(RwLockTest, AWriterThatTimesOutLetsReadersIn) {
-  Shared* s = shared();
+  RwShared* s = shared();
   ASSERT_TRUE(s->rw.LockShared().ok());
   pid_t writer = ForkChild([s] { return s->rw.Lock(100ms).code() == ETIMEDOUT ? 0 : 1; });
   EXPECT_EQ(WaitChild(writer), 0);
@@ -111,7 +111,7 @@ TEST_P(RwLockTest, AWriterThatTimesOutLetsReadersIn) {
 }
 
 TEST_P(RwLockTest, DeadReaderIsReleasedAndReported) {
-  Shared* s = shared();
+  RwShared* s = shared();
   ASSERT_EQ(WaitChild(ForkChild([s] { return s->rw.LockShared().ok() ? 0 : 1; })), 0);
   auto start = std::chrono::steady_clock::now();
   auto r = s->rw.Lock(2s);
@@ -126,7 +126,7 @@ TEST_P(RwLockTest, DeadReaderIsReleasedAndReported) {
 }
 
 TEST_P(RwLockTest, DeadWriterIsReportedToReadersUntilAWriterRepairs) {
-  Shared* s = shared();
+  RwShared* s = shared();
   pid_t holder = ForkChild([s] {
     if (!s->rw.Lock().ok()) return 1;
     s->ready.fetch_add(1);

@@ -15,7 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Shared {
+struct SemShared {
   Semaphore items;
   Semaphore slots{2};
   std::atomic<uint32_t> inside{0};
@@ -26,10 +26,10 @@ struct Shared {
 
 class SemaphoreTest : public SyncTest {
  protected:
-  Shared* shared() { return At<Shared>(0); }
+  SemShared* shared() { return At<SemShared>(0); }
   void SetUp() override {
     SyncTest::SetUp();
-    if (!IsSkipped() && !HasFatalFailure()) Place<Shared>(0);
+    if (!IsSkipped() && !HasFatalFailure()) Place<SemShared>(0);
   }
 };
 
@@ -50,7 +50,7 @@ TEST_P(SemaphoreTest, CountsUnits) {
 }
 
 TEST_P(SemaphoreTest, ProducersAndConsumersBalance) {
-  Shared* s = shared();
+  SemShared* s = shared();
   constexpr int kPairs = 8;
   constexpr int kUnits = 1000;
   std::vector<pid_t> children;
@@ -76,7 +76,7 @@ TEST_P(SemaphoreTest, ProducersAndConsumersBalance) {
 }
 
 TEST_P(SemaphoreTest, BoundsConcurrency) {
-  Shared* s = shared();
+  SemShared* s = shared();
   std::vector<pid_t> children;
   for (int i = 0; i < 8; ++i) {
     children.push_back(ForkChild([s] {
@@ -100,7 +100,7 @@ TEST_P(SemaphoreTest, BoundsConcurrency) {
 }
 
 TEST_P(SemaphoreTest, DeadWaiterDoesNotStrandTheOthers) {
-  Shared* s = shared();
+  SemShared* s = shared();
   auto waiter = [s] {
     s->ready.fetch_add(1);
     return s->items.Wait(5s).ok() ? 0 : 1;
