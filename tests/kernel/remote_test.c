@@ -8,11 +8,13 @@
  * WAIT, WAKE) and its CLOSE, a lease granted to a killed waiter unlocked by
  * the module, the home's pushes
  * (dirty data handed back), malformed answers and pushes refused with
- * EINVAL changing nothing, a waiter SIGKILLed while it waits, and the
+ * EINVAL changing nothing, a waiter SIGKILLed while it waits, a waiting
+ * fault that does not hold mmap_lock (another thread maps and unmaps), and the
  * channel closing under waiting faults (SIGBUS) and calls (an error), each
  * within a bound. Module counters are back to zero after each part.
  */
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -471,6 +473,93 @@ static void test_killed_waiter(void)
 	stats_zero();
 }
 
+/* The faulting thread of fault_client: reads page 0 of the mapping at `arg`. */
+static void *fault_page0(void *arg)
+{
+	return (void *)(uintptr_t)*(volatile char *)arg;
+}
+
+/*
+ * A child whose thread faults on page 0 while its main thread, once the
+ * parent has the READ request, maps and unmaps anonymous memory: mmap and
+ * munmap take mmap_lock for writing, so they finish only if the waiting
+ * fault dropped it (VM_FAULT_RETRY). The main thread reports on `done`;
+ * the parent answers the fault only then, so a fault holding the lock
+ * deadlocks the child until the parent's wait for the report times out.
+ */
+static pid_t spawn_lock_prober(int ctl, int ready, int go, int done)
+{
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd, i;
+		char *p;
+		pthread_t t;
+		void *got;
+
+		close(ctl);
+		fd = rams_open_dev();
+		CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+		p = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+		CHECK(p != MAP_FAILED);
+		rams_signal(ready);
+		CHECK(pthread_create(&t, NULL, fault_page0, p) == 0);
+		rams_await(go); /* the parent holds the fault's request */
+		usleep(100 * 1000); /* the fault reaches its wait */
+		for (i = 0; i < 16; i++) {
+			void *a = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			CHECK(a != MAP_FAILED);
+			CHECK(munmap(a, PG) == 0);
+		}
+		rams_signal(done);
+		CHECK(pthread_join(t, &got) == 0);
+		CHECK((char)(uintptr_t)got == 'L');
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_fault_drops_mmap_lock(void)
+{
+	int ctl = open_control(), ready[2], go[2], done[2], status;
+	struct pollfd pd;
+	struct rams_ctl_request r, rel;
+	char data[PG];
+	pid_t pid;
+
+	CHECK(pipe(ready) == 0 && pipe(go) == 0 && pipe(done) == 0);
+	pid = spawn_lock_prober(ctl, ready[1], go[0], done[1]);
+	serve_attach(ctl, 1);
+	rams_await(ready[0]);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.page == 0);
+	rams_signal(go[1]);
+	pd = (struct pollfd){ .fd = done[0], .events = POLLIN };
+	if (poll(&pd, 1, 10000) != 1) {
+		fprintf(stderr, "mmap/munmap blocked behind a waiting remote fault (mmap_lock held)\n");
+		kill(pid, SIGKILL);
+		exit(1);
+	}
+	rams_await(done[0]);
+	memset(data, 'L', PG);
+	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
+	status = reap_within(pid, 10.0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rel = recv_req(ctl);
+	CHECK(rel.kind == RAMS_CTL_RELEASE);
+	CHECK(answer(ctl, rel.id, 0, 0, NULL, 0, 0) == 0);
+	close(ctl);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	stats_zero();
+}
+
 static void test_ramsd_gone(void)
 {
 	int ctl = open_control(), ready[2], status, fd;
@@ -643,6 +732,7 @@ int main(void)
 	test_bad_attach_answers();
 	test_pages();
 	test_killed_waiter();
+	test_fault_drops_mmap_lock();
 	test_calls();
 	test_ramsd_gone();
 	printf("remote_test: all passed\n");
