@@ -91,9 +91,12 @@ PageGrantOut PageDirectory::GrantOne(uint64_t page, const Request& r) {
   Page& p = pages_[page];
   PageGrantOut g{.page = page};
   // The exclusive holder's copy is the newest (maybe dirty): never overwrite
-  // it, whatever version its request named.
+  // it, whatever version its request named, unless it names none (0). Then
+  // the host has no copy: the reply to its earlier PAGE_GET was lost (the
+  // call timed out at the host after the grant was recorded here), and the
+  // home's memory is current, since that host never had the page to write.
   const bool holds_exclusive = p.state == PageState::kExclusive && p.holders.count(r.host) == 1;
-  g.data_included = !holds_exclusive && r.have_version != p.version;
+  g.data_included = holds_exclusive ? r.have_version == 0 : r.have_version != p.version;
   if (r.write && !holds_exclusive) {
     // Every other copy is gone (StartRecalls): the page moves to r.host.
     ++p.version;

@@ -97,6 +97,33 @@ TEST_F(PageDirectoryTest, UpgradeWithUnchangedVersionCarriesNoData) {
   EXPECT_EQ(dir_.state(0), PageState::kExclusive);
 }
 
+// A host's PAGE_GET timed out after the home recorded the grant (the reply
+// was dropped): its next request names no copy (version 0) and must get the
+// data, not a grant without data that the host refuses (EPROTO).
+TEST_F(PageDirectoryTest, AGrantWhoseReplyWasLostIsGrantedAgainWithData) {
+  memory_.pages_[0] = Filled(7);
+  ASSERT_TRUE(dir_.Get(1, 1, 0, 1, true, 0, now_).ok());
+  const uint64_t v = Take()[0].grants[0].version;  // lost on its way to host 1
+  ASSERT_EQ(dir_.state(0), PageState::kExclusive);
+  ASSERT_TRUE(dir_.Get(1, 2, 0, 1, false, 0, now_).ok());
+  auto a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_TRUE(a[0].grants[0].data_included);
+  EXPECT_EQ(a[0].grants[0].data[0], std::byte{7});
+  EXPECT_EQ(a[0].grants[0].version, v);
+  ASSERT_TRUE(dir_.Get(1, 3, 0, 1, true, 0, now_).ok());  // and for a write
+  a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_TRUE(a[0].grants[0].data_included);
+  EXPECT_EQ(a[0].grants[0].version, v);
+  // A holder naming its copy keeps it: no data over its (maybe dirty) page.
+  ASSERT_TRUE(dir_.Get(1, 4, 0, 1, true, v, now_).ok());
+  a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_FALSE(a[0].grants[0].data_included);
+  EXPECT_EQ(dir_.state(0), PageState::kExclusive);
+}
+
 TEST_F(PageDirectoryTest, ReadAheadSkipsPagesItCannotGrantAtOnce) {
   ASSERT_TRUE(dir_.Get(2, 1, 2, 1, true, 0, now_).ok());  // page 2 exclusive at host 2
   Take();
