@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
@@ -493,18 +494,20 @@ rams::Result<std::unique_ptr<KernelChannel>> KernelChannel::Start(KernelChannelO
 
 KernelChannel::KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd)
     : options_(std::move(options)), fd_(std::move(fd)) {
-  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
-  receiver_ = std::thread([this] { ReceiveLoop(); });
+  for (int i = 0; i < std::max(options_.workers, 1); ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
 }
 
 KernelChannel::~KernelChannel() {
-  stopping_.store(true, std::memory_order_relaxed);
-  receiver_.join();
   {
-    std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
-    work_.notify_all();
+    // Under receive_mu_, so that no worker misses the notification between
+    // its check of stopping_ and its wait; the receiving worker sees it
+    // within a poll slice, those serving when they are done.
+    std::lock_guard<std::mutex> l(receive_mu_);
+    stopping_.store(true, std::memory_order_relaxed);
   }
+  receiver_free_.notify_all();
   for (std::thread& t : workers_) t.join();
   {
     // Each waiting call ends within a slice once it sees stopping_.
@@ -520,40 +523,50 @@ KernelChannel::~KernelChannel() {
   }
 }
 
-void KernelChannel::ReceiveLoop() {
-  while (!stopping_.load(std::memory_order_relaxed)) {
+bool KernelChannel::ReceiveOne(rams_ctl_request* r) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    *r = rams_ctl_request{};
+    if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, r) == 0) {
+      ++counters_.requests;
+      return true;
+    }
+    if (errno != EAGAIN && errno != EINTR) {
+      spdlog::error("kernel channel: CTL_RECV: {}", std::strerror(errno));
+      // Not a busy loop on a broken handle: the slice passes first.
+      poll(nullptr, 0, kPollSliceMs);
+      return false;
+    }
+    if (attempt == 1) break;
     pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
     if (poll(&p, 1, kPollSliceMs) < 0 && errno != EINTR) {
       spdlog::error("kernel channel: poll: {}", std::strerror(errno));
-      return;
-    }
-    for (;;) {
-      rams_ctl_request r{};
-      if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, &r) != 0) {
-        if (errno != EAGAIN && errno != EINTR) {
-          spdlog::error("kernel channel: CTL_RECV: {}", std::strerror(errno));
-        }
-        break;
-      }
-      ++counters_.requests;
-      std::lock_guard<std::mutex> l(mu_);
-      queue_.push_back(r);
-      work_.notify_one();
+      poll(nullptr, 0, kPollSliceMs);
+      return false;
     }
   }
+  return false;
 }
 
 void KernelChannel::WorkerLoop() {
   for (;;) {
-    rams_ctl_request r;
     {
-      std::unique_lock<std::mutex> l(mu_);
-      work_.wait(l, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      r = queue_.front();
-      queue_.pop_front();
+      std::unique_lock<std::mutex> l(receive_mu_);
+      receiver_free_.wait(l, [&] {
+        return stopping_.load(std::memory_order_relaxed) || !receiving_;
+      });
+      if (stopping_.load(std::memory_order_relaxed)) return;
+      receiving_ = true;
     }
-    Serve(r);
+    // The role is kept while nothing comes: idle, one thread polls.
+    rams_ctl_request r;
+    bool got = false;
+    while (!got && !stopping_.load(std::memory_order_relaxed)) got = ReceiveOne(&r);
+    {
+      std::lock_guard<std::mutex> l(receive_mu_);
+      receiving_ = false;
+    }
+    receiver_free_.notify_one();
+    if (got) Serve(r);
   }
 }
 

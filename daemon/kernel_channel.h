@@ -16,9 +16,12 @@
 // their data) and closes the source. When ramsd exits or dies the module
 // fails every waiter and the segments it served die (the module's rule).
 //
-// Thread safety: Stats and RenderPrometheus from any thread. One thread
-// receives the requests, `workers` threads serve them (a slow home stalls
-// only the workers waiting on it); the sources' recall threads push.
+// Thread safety: Stats and RenderPrometheus from any thread. `workers`
+// threads receive and serve the requests, leader and followers: one at a
+// time waits on the control handle; the one that receives a request hands
+// that role to an idle worker and serves the request itself, so no thread
+// hand-off lies between the module's request and its service (a slow home
+// stalls only the workers waiting on it); the sources' recall threads push.
 // Per segment, mu_ is never held across a PageSource call; a push naming
 // a newer version than the copy held here follows a grant the home sent
 // first, and waits (bounded) for that grant's install; a grant that such a
@@ -32,7 +35,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -90,8 +92,10 @@ class KernelChannel {
  private:
   class Remote;
   KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd);
-  void ReceiveLoop();
   void WorkerLoop();
+  // The next request, waiting at most one poll slice for it; false if none
+  // came (or the handle failed, logged).
+  bool ReceiveOne(rams_ctl_request* r);
   void Serve(const rams_ctl_request& r);
   void Attach(const rams_ctl_request& r);
   void Release(const rams_ctl_request& r);
@@ -106,10 +110,11 @@ class KernelChannel {
   const rams::sys::UniqueFd fd_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::deque<rams_ctl_request> queue_;     // under mu_
   std::map<uint64_t, std::shared_ptr<Remote>> remotes_;  // by the module's id, under mu_
-  bool stop_ = false;                       // under mu_
+  // The receiving role: held by at most one worker at a time.
+  std::mutex receive_mu_;
+  std::condition_variable receiver_free_;
+  bool receiving_ = false;  // under receive_mu_
 
   struct Counters {
     std::atomic<uint64_t> requests{0}, attaches{0}, fetches{0}, upgrades{0}, retries{0},
@@ -123,7 +128,6 @@ class KernelChannel {
   std::condition_variable blocking_done_;
   int blocking_ = 0;  // threads of ServeBlocking running, under blocking_mu_
   std::vector<std::thread> workers_;
-  std::thread receiver_;
 };
 
 }  // namespace ramsd
