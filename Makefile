@@ -98,7 +98,7 @@ packaging-test:
 
 asan-test:
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DRAMS_SANITIZE=address,undefined -DRAMS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	  -DRAMS_SANITIZE=address,undefined -DRAMS_BUILD_BENCH=OFF -DRAMS_DEBUG_INFO=lines -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900 -LE no-asan --output-junit ctest.xml
@@ -108,7 +108,7 @@ asan-test:
 # the programs they start).
 tsan-test:
 	@cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DRAMS_SANITIZE=thread -DRAMS_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	  -DRAMS_SANITIZE=thread -DRAMS_BUILD_BENCH=OFF -DRAMS_DEBUG_INFO=lines -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target threads_tests
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900 -L threads --output-junit ctest.xml
@@ -116,7 +116,7 @@ tsan-test:
 
 fuzz-test:
 	@cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DRAMS_FUZZ=ON -DRAMS_BUILD_TESTS=OFF -DRAMS_BUILD_BENCH=OFF >/dev/null
+	  -DRAMS_FUZZ=ON -DRAMS_BUILD_TESTS=OFF -DRAMS_BUILD_BENCH=OFF -DRAMS_DEBUG_INFO=lines >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

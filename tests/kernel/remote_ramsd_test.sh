@@ -13,8 +13,9 @@
 # reads and writes the remote name through /dev/rams (--backend kernel), the pages
 # crossed (the home's PAGE_GET grants and the client ramsd's counters), and a
 # fault waiting on a stopped home ends in SIGBUS within 10 s once the client's
-# ramsd is SIGKILLed. Between the two, the seed's scenario across the hosts
-# (remote_client lease): a process on the home writes and holds a lock; the
+# ramsd is SIGKILLed, and a ramsd started again takes the channel over (the
+# remote name reads and writes through /dev/rams again). Between the two, the
+# seed's scenario across the hosts (remote_client lease): a process on the home writes and holds a lock; the
 # client's write is refused; its LOCK waits for the home's holder, then holds
 # the range against the home's writes, ends after its 3 writes, and the data
 # reads back exactly at both ends; a killed holder's lease ends; WAIT/WAKE
@@ -148,51 +149,59 @@ calls=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_calls_total)
 echo "client ramsd performed ${calls:-?} calls at the home"
 [ "${calls:-0}" -ge 10 ] || fail "the client ramsd performed ${calls:-no} calls, want >= 10"
 
-# The matrix multiplication across the hosts.
-mname=$home_addr:$port/kdevmat
-granted0=$(home_metric ramsd_mapping_pages_granted_total)
-recalls0=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) ))
-"$bin/rams_kernel_remote_matrix" init "$mname" || fail "matrix init"
-start=$(cut -d' ' -f1 /proc/uptime)
-in_home "$bin/rams_kernel_remote_matrix" party "$mname" 0 10 &
-parties_a=$!
-"$bin/rams_kernel_remote_matrix" party "$mname" 10 10 &
-parties_b=$!
-logs() { grep -v info "$dir/ramsd/ramsd.log"; in_home grep -v info /tmp/ramsd/ramsd.log; }
-wait $parties_a || { logs; fail "the home host's parties failed"; }
-wait $parties_b || { logs; fail "the client host's parties failed"; }
-end=$(cut -d' ' -f1 /proc/uptime)
-in_home "$bin/rams_kernel_remote_matrix" check "$mname" || fail "the matrix check failed"
-granted=$(( $(home_metric ramsd_mapping_pages_granted_total) - granted0 ))
-recalls=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) - recalls0 ))
-retries=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_retries_total)
-stale=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_stale_requests_total)
-echo "matrix: 20 parties in ${start}..${end}s; the home granted $granted pages and recalled $recalls;" \
-  "the client ramsd discarded ${retries:-?} grants a recall overtook; ${stale:-?} stale page requests"
-# The module asks only for what a page's state lacks, even when a fault
-# raced the install of another fault's grant of that page (a stale WRITE
-# would be an upgrade without data for a host with no copy: EPROTO, SIGBUS).
-[ "${stale:-x}" = 0 ] || fail "rams.ko asked ${stale:-?} times for pages it held"
-# Each host's copy reads all of A and B (256 pages) at least once.
-[ "$granted" -ge 512 ] || fail "the home granted $granted pages for the matrix, want >= 512"
-[ "$recalls" -ge 1 ] || fail "no page was recalled between the hosts"
+# The matrix multiplication across the hosts, then the benchmark; not in
+# the arm64 guest (RAMS_GUEST_ARCH=arm64), where 20 processes on 4 emulated
+# cores sharing a loaded host's 2 take longer than a test's limit: the amd64
+# guest runs them.
+if [ "${RAMS_GUEST_ARCH:-}" = arm64 ]; then
+  echo "matrix across the hosts and benchmark: run in the amd64 guest only"
+else
+  # The matrix multiplication across the hosts.
+  mname=$home_addr:$port/kdevmat
+  granted0=$(home_metric ramsd_mapping_pages_granted_total)
+  recalls0=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) ))
+  "$bin/rams_kernel_remote_matrix" init "$mname" || fail "matrix init"
+  start=$(cut -d' ' -f1 /proc/uptime)
+  in_home "$bin/rams_kernel_remote_matrix" party "$mname" 0 10 &
+  parties_a=$!
+  "$bin/rams_kernel_remote_matrix" party "$mname" 10 10 &
+  parties_b=$!
+  logs() { grep -v info "$dir/ramsd/ramsd.log"; in_home grep -v info /tmp/ramsd/ramsd.log; }
+  wait $parties_a || { logs; fail "the home host's parties failed"; }
+  wait $parties_b || { logs; fail "the client host's parties failed"; }
+  end=$(cut -d' ' -f1 /proc/uptime)
+  in_home "$bin/rams_kernel_remote_matrix" check "$mname" || fail "the matrix check failed"
+  granted=$(( $(home_metric ramsd_mapping_pages_granted_total) - granted0 ))
+  recalls=$(( $(home_metric ramsd_mapping_invalidations_total) + $(home_metric ramsd_mapping_downgrades_total) - recalls0 ))
+  retries=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_retries_total)
+  stale=$(metric http://127.0.0.1:47021/metrics ramsd_kernel_stale_requests_total)
+  echo "matrix: 20 parties in ${start}..${end}s; the home granted $granted pages and recalled $recalls;" \
+    "the client ramsd discarded ${retries:-?} grants a recall overtook; ${stale:-?} stale page requests"
+  # The module asks only for what a page's state lacks, even when a fault
+  # raced the install of another fault's grant of that page (a stale WRITE
+  # would be an upgrade without data for a host with no copy: EPROTO, SIGBUS).
+  [ "${stale:-x}" = 0 ] || fail "rams.ko asked ${stale:-?} times for pages it held"
+  # Each host's copy reads all of A and B (256 pages) at least once.
+  [ "$granted" -ge 512 ] || fail "the home granted $granted pages for the matrix, want >= 512"
+  [ "$recalls" -ge 1 ] || fail "no page was recalled between the hosts"
 
-# The benchmark (docs/BENCHMARKS.md): remote faults and 4 KiB reads through
-# /dev/rams against a host pager (a second ramsd on this host) and one-sided
-# READs; its records are printed for scripts/kernel-test to collect.
-"$bin/ramsd" --listen 127.0.0.1:47030 --export unused --backend posix --key-file "$key" \
-  --pager-socket "$dir/pager.sock" --http 127.0.0.1:47031 --log-dir "$dir/pager" \
-  --port-file "$dir/pager.port" &
-pager=$!
-await "the pager's ramsd did not start" test -f "$dir/pager.port"
-mkdir -p "$dir/bench"
-RAMS_BENCH_DIR=$dir/bench RAMS_PAGER_SOCKET=$dir/pager.sock \
-  "$bin/rams_kernel_remote_bench" "$home_addr:$port/kdevbench" "$key" || fail "the benchmark failed"
-for f in "$dir"/bench/*.json; do
-  [ -f "$f" ] && echo "RAMS-BENCH-JSON $(tr -d '\n' <"$f")"
-done
-kill -TERM $pager
-wait $pager 2>/dev/null
+  # The benchmark (docs/BENCHMARKS.md): remote faults and 4 KiB reads through
+  # /dev/rams against a host pager (a second ramsd on this host) and one-sided
+  # READs; its records are printed for scripts/kernel-test to collect.
+  "$bin/ramsd" --listen 127.0.0.1:47030 --export unused --backend posix --key-file "$key" \
+    --pager-socket "$dir/pager.sock" --http 127.0.0.1:47031 --log-dir "$dir/pager" \
+    --port-file "$dir/pager.port" &
+  pager=$!
+  await "the pager's ramsd did not start" test -f "$dir/pager.port"
+  mkdir -p "$dir/bench"
+  RAMS_BENCH_DIR=$dir/bench RAMS_PAGER_SOCKET=$dir/pager.sock \
+    "$bin/rams_kernel_remote_bench" "$home_addr:$port/kdevbench" "$key" || fail "the benchmark failed"
+  for f in "$dir"/bench/*.json; do
+    [ -f "$f" ] && echo "RAMS-BENCH-JSON $(tr -d '\n' <"$f")"
+  done
+  kill -TERM $pager
+  wait $pager 2>/dev/null
+fi
 
 # A fault waiting on a stopped home, and the client's ramsd SIGKILLed.
 rm -f "$dir/go"
@@ -211,6 +220,23 @@ kill -CONT $home
 echo "the waiting fault ended with status $rc, ${start}..${end}s"
 [ $rc -eq 135 ] || fail "the waiting fault ended with $rc, want 135 (SIGBUS)"
 awk -v s="$start" -v e="$end" 'BEGIN { exit !(e - s < 10) }' || fail "SIGBUS took over 10 s"
+wait $client 2>/dev/null
+
+# A restarted ramsd takes the control channel over: the remote name opens
+# through /dev/rams again, reads what the home wrote since and writes back.
+printf 'restart-v5' | in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" write "$name" 16384 ||
+  fail "the home's write before the restart"
+rm -f "$dir/port"
+"$bin/ramsd" --listen 127.0.0.1:47020 --export unused --backend posix --no-pager --kernel-channel \
+  --key-file "$key" --http 127.0.0.1:47021 --log-dir "$dir/ramsd2" --port-file "$dir/port" &
+client=$!
+await "the restarted client ramsd did not start" test -f "$dir/port"
+seen=$("$bin/rams" --backend kernel read "$name" 16384 10) || fail "read through the restarted ramsd"
+[ "$seen" = "restart-v5" ] || fail "read '$seen' through the restarted ramsd, want restart-v5"
+printf 'restart-v6' | "$bin/rams" --backend kernel write "$name" 20480 || fail "write through the restarted ramsd"
+seen=$(in_home env RAMS_KEY_FILE=/tmp/key "$bin/rams" read "$name" 20480 10)
+[ "$seen" = "restart-v6" ] || fail "the home read '$seen' at 20480, want restart-v6 (through the restarted ramsd)"
+kill -TERM $client
 wait $client 2>/dev/null
 
 kill -TERM $home
