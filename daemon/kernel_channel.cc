@@ -30,7 +30,7 @@ static_assert(kPageBytes == RAMS_REMOTE_PAGE_BYTES, "the channel's pages are the
 constexpr auto kInstallWait = std::chrono::milliseconds(500);
 // A grant overtaken by pushes is asked again at most this often.
 constexpr int kFetchAttempts = 5;
-// How often the receiver looks at the stop flag while the module is quiet.
+// How often the receiving worker looks at the stop flag while the module is quiet.
 constexpr int kPollSliceMs = 100;
 // A waiting LOCK or WAIT asks the home for at most this long at a time.
 constexpr std::chrono::nanoseconds kWaitSlice = std::chrono::seconds(1);
@@ -44,6 +44,14 @@ constexpr auto kConnectBackoff = std::chrono::milliseconds(100);
 int ErrnoOf(const rams::Status& s) {
   const int code = s.code();
   return code > 0 && code < 4096 ? code : EIO;
+}
+
+// A failed call on the control handle: logged, and a slice passes before
+// the caller tries again (no busy loop on a broken handle).
+bool HandleFailed(const char* call) {
+  spdlog::error("kernel channel: {}: {}", call, std::strerror(errno));
+  poll(nullptr, 0, kPollSliceMs);
+  return false;
 }
 
 }  // namespace
@@ -524,27 +532,20 @@ KernelChannel::~KernelChannel() {
 }
 
 bool KernelChannel::ReceiveOne(rams_ctl_request* r) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  const auto take = [&] {
     *r = rams_ctl_request{};
-    if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, r) == 0) {
-      ++counters_.requests;
-      return true;
-    }
-    if (errno != EAGAIN && errno != EINTR) {
-      spdlog::error("kernel channel: CTL_RECV: {}", std::strerror(errno));
-      // Not a busy loop on a broken handle: the slice passes first.
-      poll(nullptr, 0, kPollSliceMs);
-      return false;
-    }
-    if (attempt == 1) break;
-    pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
-    if (poll(&p, 1, kPollSliceMs) < 0 && errno != EINTR) {
-      spdlog::error("kernel channel: poll: {}", std::strerror(errno));
-      poll(nullptr, 0, kPollSliceMs);
-      return false;
-    }
-  }
-  return false;
+    if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, r) != 0) return false;
+    ++counters_.requests;
+    return true;
+  };
+  const auto none_yet = [] { return errno == EAGAIN || errno == EINTR; };
+  // A request queued already, else one that comes within the slice.
+  if (take()) return true;
+  if (!none_yet()) return HandleFailed("CTL_RECV");
+  pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
+  if (poll(&p, 1, kPollSliceMs) < 0 && errno != EINTR) return HandleFailed("poll");
+  if (take()) return true;
+  return none_yet() ? false : HandleFailed("CTL_RECV");
 }
 
 void KernelChannel::WorkerLoop() {

@@ -118,6 +118,15 @@ static uint64_t serve_attach(int ctl, uint64_t pages)
 	return r.segment;
 }
 
+/* Answers the RELEASE the next request must be (the host's last handle closed). */
+static void serve_release(int ctl)
+{
+	struct rams_ctl_request r = recv_req(ctl);
+
+	CHECK(r.kind == RAMS_CTL_RELEASE);
+	CHECK(answer(ctl, r.id, 0, 0, NULL, 0, 0) == 0);
+}
+
 static void stats_zero(void)
 {
 	struct rams_stats s;
@@ -448,7 +457,7 @@ static int reap_within(pid_t pid, double limit)
 static void test_killed_waiter(void)
 {
 	int ctl = open_control(), ready[2], status;
-	struct rams_ctl_request r, rel;
+	struct rams_ctl_request r;
 	char data[PG];
 	pid_t pid;
 
@@ -464,9 +473,7 @@ static void test_killed_waiter(void)
 	/* The request outlived its waiter: answering it is still valid. */
 	memset(data, 'K', PG);
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
-	rel = recv_req(ctl);
-	CHECK(rel.kind == RAMS_CTL_RELEASE);
-	CHECK(answer(ctl, rel.id, 0, 0, NULL, 0, 0) == 0);
+	serve_release(ctl);
 	close(ctl);
 	close(ready[0]);
 	close(ready[1]);
@@ -525,7 +532,7 @@ static void test_fault_drops_mmap_lock(void)
 {
 	int ctl = open_control(), ready[2], go[2], done[2], status;
 	struct pollfd pd;
-	struct rams_ctl_request r, rel;
+	struct rams_ctl_request r;
 	char data[PG];
 	pid_t pid;
 
@@ -547,9 +554,7 @@ static void test_fault_drops_mmap_lock(void)
 	CHECK(answer(ctl, r.id, 0, RAMS_CTL_GRANT_READ, data, 0, 0) == 0);
 	status = reap_within(pid, 10.0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	rel = recv_req(ctl);
-	CHECK(rel.kind == RAMS_CTL_RELEASE);
-	CHECK(answer(ctl, rel.id, 0, 0, NULL, 0, 0) == 0);
+	serve_release(ctl);
 	close(ctl);
 	close(ready[0]);
 	close(ready[1]);
