@@ -158,6 +158,7 @@ Status Checkpoint::BeginLocked() {
   dir_meta_.clear();
   saved_inodes_.clear();
   damage_.clear();
+  moved_dir_fd_.Reset();
   next_seq_ = 1;
   RAMS_ASSIGN_OR_RETURN(Journal journal, Journal::OpenForAppend(area_.get(), sizeof(JournalHeader)));
   journal_ = std::make_unique<Journal>(std::move(journal));
@@ -229,9 +230,15 @@ Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std:
   RAMS_CHECK(!root_.IsHidden(rel));
   sys::LocalMutexLock lock(mu_);  // no copy: one rename
   if (group_max_ == 0 || rel.empty() || Covered(rel)) return false;
-  struct stat st, area_st;
+  if (!area_dev_known_) {
+    struct stat area_st;
+    if (::fstat(area_.get(), &area_st) != 0) return false;
+    area_dev_ = area_st.st_dev;
+    area_dev_known_ = true;
+  }
+  struct stat st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_nlink != 1 || ::fstat(area_.get(), &area_st) != 0 || area_st.st_dev != st.st_dev) {
+      st.st_nlink != 1 || st.st_dev != area_dev_) {
     return false;
   }
   Record r;
@@ -239,14 +246,24 @@ Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std:
   r.path = rel;
   r.location = MovedLocationLocked(rel);
   FillMetadata(st, &r);
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, AreaDirFor(r.location));
+  std::string_view dir_of = DirName(r.location);
+  if (!moved_dir_fd_.valid() || moved_dir_ != dir_of) {
+    moved_dir_fd_.Reset();
+    RAMS_ASSIGN_OR_RETURN(moved_dir_fd_, AreaDirFor(r.location));
+    moved_dir_ = std::string(dir_of);
+  }
+  const int dir = moved_dir_fd_.get();
   std::string base(BaseName(r.location));
-  RAMS_RETURN_IF_ERROR(RemoveTree(dir.get(), base));  // left by an earlier crash
+  RAMS_RETURN_IF_ERROR(RemoveTree(dir, base));  // left by an earlier crash
   RAMS_RETURN_IF_ERROR(Append(r, /*may_wait=*/true));
   RAMS_RETURN_IF_ERROR(Fault("change"));
   // The change and the save in one step. Should it fail, the record names a
   // location that does not exist, which restore reads as "never moved".
-  if (::renameat(parent, name.c_str(), dir.get(), base.c_str()) != 0) return ErrnoError("unlink " + rel);
+  if (::renameat(parent, name.c_str(), dir, base.c_str()) != 0) {
+    Status s = ErrnoError("unlink " + rel);
+    moved_dir_fd_.Reset();  // looked up again next time
+    return s;
+  }
   return true;
 }
 
@@ -359,12 +376,8 @@ class NormalPriority {
 
 }  // namespace
 
-Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
-  Result<bool> saved = false;
-  {
-    NormalPriority normal;  // saves copy files: bulk work
-    saved = Save(rel, change);
-  }
+Status Checkpoint::BeforeChange(const std::string& rel, Change change, int parent) {
+  Result<bool> saved = Save(rel, change, parent);
   if (!saved.ok()) return saved.status();
   // The last step: the save is durable and the change has not been made.
   return *saved ? Fault("change") : Status::Ok();
@@ -372,7 +385,7 @@ Status Checkpoint::BeforeChange(const std::string& rel, Change change) {
 
 // Holds mu_ only to consult and update the records: the copy itself runs
 // without it (see "Thread safety" in the header).
-Result<bool> Checkpoint::Save(const std::string& rel, Change change) {
+Result<bool> Checkpoint::Save(const std::string& rel, Change change, int parent_fd) {
   RAMS_CHECK(!root_.IsHidden(rel));  // REQUIRES of BeforeChange
   {
     sys::LocalMutexLock lock(mu_);
@@ -382,9 +395,13 @@ Result<bool> Checkpoint::Save(const std::string& rel, Change change) {
     if (change != Change::kMetadata) return Error(EBUSY, "the root cannot be replaced");
   }
   std::string name = rel.empty() ? std::string(".") : std::string(BaseName(rel));
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd parent, root_.OpenDir(DirName(rel)));
+  sys::UniqueFd opened;
+  if (parent_fd < 0) {
+    RAMS_ASSIGN_OR_RETURN(opened, root_.OpenDir(DirName(rel)));
+  }
+  const int parent = parent_fd < 0 ? opened.get() : parent_fd;
   struct stat st;
-  if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno != ENOENT) return ErrnoError("lstat " + rel);
     Record r;
     r.kind = RecordKind::kAbsent;
@@ -403,11 +420,12 @@ Result<bool> Checkpoint::Save(const std::string& rel, Change change) {
     RAMS_RETURN_IF_ERROR(Append(std::move(r)));
     return true;
   }
-  if (S_ISREG(st.st_mode) && st.st_nlink > 1) return SaveMultiLink(rel, parent.get(), name, st);
+  NormalPriority normal;  // the saves below copy files: bulk work
+  if (S_ISREG(st.st_mode) && st.st_nlink > 1) return SaveMultiLink(rel, parent, name, st);
   if (S_ISDIR(st.st_mode)) {
-    RAMS_RETURN_IF_ERROR(SaveTree(rel, parent.get(), name, st));
+    RAMS_RETURN_IF_ERROR(SaveTree(rel, parent, name, st));
   } else {
-    RAMS_RETURN_IF_ERROR(SaveNode(rel, parent.get(), name, st));
+    RAMS_RETURN_IF_ERROR(SaveNode(rel, parent, name, st));
   }
   return true;
 }
@@ -512,7 +530,7 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
     sys::LocalMutexLock lock(mu_);
     return HoldsSaved(p);
   };
-  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace).status(); };
+  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace, -1).status(); };
   RAMS_RETURN_IF_ERROR(Fault("copy"));
   SyncBatch batch;
   RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter, &batch));

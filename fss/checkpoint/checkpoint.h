@@ -95,8 +95,10 @@ class Checkpoint {
 
   // Saves `rel` (canonical) unless already covered. REQUIRES: `rel` is not
   // in the checkpoint area, and no other thread saves or changes a path at
-  // or beneath `rel`, or one above it, until the change is made.
-  Status BeforeChange(const std::string& rel, Change change) EXCLUDES(mu_);
+  // or beneath `rel`, or one above it, until the change is made. `parent`,
+  // when not -1, is a descriptor of rel's directory that the caller holds
+  // (else it is opened beneath the root).
+  Status BeforeChange(const std::string& rel, Change change, int parent = -1) EXCLUDES(mu_);
 
   // Group commit: from now on records that may wait (see above) are made
   // durable by Commit(), or once `max_unsynced` of them are waiting.
@@ -157,7 +159,7 @@ class Checkpoint {
   Status BeginLocked() REQUIRES(mu_);
   std::string MovedLocationLocked(std::string_view rel) const REQUIRES(mu_);
   // Saves `rel` unless covered: true when a record was written.
-  Result<bool> Save(const std::string& rel, Change change) EXCLUDES(mu_);
+  Result<bool> Save(const std::string& rel, Change change, int parent) EXCLUDES(mu_);
   bool Covered(const std::string& rel) const REQUIRES(mu_);
   bool HoldsSaved(const std::string& rel) const REQUIRES(mu_);
   Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }
@@ -196,6 +198,12 @@ class Checkpoint {
   std::set<std::string> dir_meta_ GUARDED_BY(mu_);  // paths with a kDirMeta record
   std::map<std::pair<uint64_t, uint64_t>, std::string> saved_inodes_ GUARDED_BY(mu_);  // (dev, ino) -> path
   size_t group_max_ GUARDED_BY(mu_) = 0;  // 0: every record durable before its change
+  // MoveAway's last area directory (an rm -r moves many files into one):
+  // its location relative to the area, and the directory.
+  std::string moved_dir_ GUARDED_BY(mu_);
+  sys::UniqueFd moved_dir_fd_ GUARDED_BY(mu_);
+  dev_t area_dev_ GUARDED_BY(mu_) = 0;
+  bool area_dev_known_ GUARDED_BY(mu_) = false;
 };
 
 // Whether a record's location is where MoveAway puts files

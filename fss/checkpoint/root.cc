@@ -116,6 +116,10 @@ Result<sys::UniqueFd> Root::WalkDir(std::string_view rel) const {
 
 Result<std::string> Root::CanonicalOf(int fd) const {
   RAMS_ASSIGN_OR_RETURN(std::string abs, ReadProcFd(fd));
+  return RelativeOf(abs);
+}
+
+Result<std::string> Root::RelativeOf(const std::string& abs) const {
   if (abs.size() >= 10 && abs.compare(abs.size() - 10, 10, " (deleted)") == 0) {
     return Error(ENOENT, "descriptor is unlinked");
   }

@@ -70,6 +70,8 @@ class Root {
   // The canonical root-relative path of an open descriptor; ENOENT when it
   // is no longer linked or lies outside the root.
   Result<std::string> CanonicalOf(int fd) const;
+  // The same for an absolute path read from /proc/self/fd/N.
+  Result<std::string> RelativeOf(const std::string& abs) const;
 
   // Whether a canonical path lies in the checkpoint area.
   bool IsHidden(std::string_view rel) const {

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,15 @@
 #include "root.h"
 #include "run_area.h"
 #include "sys/sys.h"
+
+// Linux 6.6: the listener wakes the supervisor, and the supervisor the
+// caller, on the waker's CPU (Debian 12's 6.1 headers lack both).
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 
 namespace rams::fss {
 namespace {
@@ -75,6 +85,13 @@ constexpr int kNotified[] = {
     SYS_renameat,
 #endif
 };
+// Calls that change what ApplyUmask reads (the umask, the file-system ids):
+// seen by the supervisor, which stops caching it, then let through (they
+// change no file).
+constexpr int kCredentialCalls[] = {
+    SYS_umask,    SYS_setuid,   SYS_setgid,    SYS_setreuid, SYS_setregid,
+    SYS_setresuid, SYS_setresgid, SYS_setfsuid, SYS_setfsgid,
+};
 // Mutating calls not handled yet: refused (ENOSYS, so libraries fall back
 // where they can), never let through unsaved. io_uring is refused because its
 // operations bypass the filter.
@@ -116,6 +133,10 @@ std::vector<sock_filter> BuildFilter() {
 #endif
   flags_check(SYS_openat, 2);
   for (int nr : kNotified) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+  }
+  for (int nr : kCredentialCalls) {
     jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
     stmt(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
   }
@@ -229,7 +250,9 @@ class Supervisor {
   // existing name, whatever follows) and ENOENT ("name/" of a missing name,
   // except for mkdir) come before any save; 0 when the call may go on.
   static int64_t CreateError(const Target& t, bool is_mkdir);
-  Result<Target> LocatePath(int base, std::string path, bool follow, int hops);
+  // `owned`, when given, holds `base`: a bare name then uses it as its
+  // directory instead of opening "." again.
+  Result<Target> LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned = nullptr);
   // Saves before the change; a refusal under --confine.
   int64_t Save(const Target& t, Change change);
   // unlink/unlinkat: a file's first change moves it into the area (saved
@@ -238,8 +261,17 @@ class Supervisor {
   int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
   int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
   // Takes the caller's umask; false (refuse: EPERM) when its status cannot
-  // be read or its file-system uid/gid differ from this process's.
+  // be read or its file-system uid/gid differ from this process's. What
+  // /proc/PID/status said is kept per process while it lives (a pidfd tells
+  // when it exits, so a reused pid is read again), until the first umask or
+  // set*id call of the session: from then on it is read at every call.
   bool ApplyUmask();
+  struct Credentials {
+    sys::UniqueFd pidfd;
+    mode_t umask = 0;
+    bool ours = false;  // file-system uid and gid are this process's
+  };
+  bool ReadCredentials(Credentials* out);
   // Whether the request is still pending: after a read through the pid
   // (memory, /proc/PID), the read was of the caller and not of a process
   // that reused its pid.
@@ -256,6 +288,14 @@ class Supervisor {
   bool fd_cloexec_ = false;
   AddfdMode addfd_;  // kProbe becomes kInstall where SECCOMP_ADDFD_FLAG_SEND (5.14) is EINVAL
   bool told_no_send_ = false;
+  // This process's ids (it never changes them) and the umask it last set
+  // (none yet: no mask has bits above 0777).
+  const uid_t euid_ = geteuid();
+  const gid_t egid_ = getegid();
+  mode_t umask_ = ~mode_t{0};
+  static constexpr size_t kMaxCached = 64;  // pidfds held
+  std::map<pid_t, Credentials> credentials_;
+  bool cache_credentials_ = true;
 };
 
 Status Supervisor::ReadMem(uint64_t addr, void* out, size_t len) {
@@ -303,14 +343,21 @@ Result<sys::UniqueFd> Supervisor::BaseDir(int64_t dirfd) {
   return fd;
 }
 
-Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, int hops) {
+Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned) {
   if (path.empty()) return Error(ENOENT, "empty path");
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   if (path == "/") name = ".";
-  sys::UniqueFd pdir(::openat(base, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  sys::UniqueFd pdir;
+  struct stat bst;
+  if (owned != nullptr && owned->valid() && slash == std::string::npos && fstat(owned->get(), &bst) == 0 &&
+      S_ISDIR(bst.st_mode)) {
+    pdir = std::move(*owned);
+  } else {
+    pdir = sys::UniqueFd(::openat(base, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
   if (!pdir.valid()) return ErrnoError("lookup");
   if (name == "." || name == "..") {
     sys::UniqueFd d(::openat(pdir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -335,6 +382,21 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
   Target t;
   if (inside) {
     std::string rel = real == r ? name : real.substr(r.size() + 1) + "/" + name;
+    // The directory is open already and `real` its canonical path: unless a
+    // final symlink is to be followed (inside the root, by the confined
+    // lookup) or the directory is gone (" (deleted)"), it is the parent the
+    // confined lookup would open again.
+    struct stat lst;
+    const bool final_link = follow && fstatat(pdir.get(), name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode);
+    constexpr std::string_view kDeleted = " (deleted)";
+    const bool deleted = real.size() >= kDeleted.size() && real.compare(real.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0;
+    if (!final_link && !deleted && !root_.IsHidden(DirName(rel)) && !root_.IsHidden(rel)) {
+      t.dir = std::move(pdir);
+      t.name = std::move(name);
+      t.rel = std::move(rel);
+      t.inside = true;
+      return t;
+    }
     Result<Resolved> res = root_.Resolve(rel, follow);
     // A symlink followed to "file/" is the kernel's ENOTDIR (the confined
     // lookup drops the slash): asked of the kernel only when a link was met.
@@ -396,7 +458,7 @@ Result<Target> Supervisor::LocateDeferred(int64_t dirfd, uint64_t path_addr, boo
     t = LocatePath(AT_FDCWD, path, follow, 0);
   } else {
     RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
-    t = LocatePath(base.get(), path, follow, 0);
+    t = LocatePath(base.get(), path, follow, 0, &base);
   }
   if (!t.ok() || t->final_err != 0) return t;
   t->slash = slashed;
@@ -421,7 +483,7 @@ int64_t Supervisor::CreateError(const Target& t, bool is_mkdir) {
 
 int64_t Supervisor::Save(const Target& t, Change change) {
   if (!t.inside) return confine_ ? -EACCES : 0;
-  Status s = cp_.BeforeChange(t.rel, change);
+  Status s = cp_.BeforeChange(t.rel, change, t.rel.empty() ? -1 : t.dir.get());
   if (!s.ok()) {
     fprintf(stderr, "fss run: save of /%s failed, the call is refused: %s\n", t.rel.c_str(), s.ToString().c_str());
     return NegErrno(s);
@@ -450,34 +512,68 @@ int64_t Supervisor::Unlink(int64_t dirfd, uint64_t path, int flags) {
   return unlinkat(t->dir.get(), t->name.c_str(), flags) == 0 ? 0 : -errno;
 }
 
-bool Supervisor::ApplyUmask() {
+// The value after "\nKEY:\t" in /proc/PID/status, or nullptr.
+const char* StatusField(const char* text, const char* key) {
+  const char* p = strstr(text, key);
+  return p == nullptr ? nullptr : p + strlen(key);
+}
+
+bool Supervisor::ReadCredentials(Credentials* out) {
   char p[64];
   snprintf(p, sizeof(p), "/proc/%d/status", pid_);
-  FILE* f = fopen(p, "re");
-  if (f == nullptr) return false;
-  mode_t mask = 077;
-  bool have_mask = false;
-  long fsuid = -1, fsgid = -1;
-  char line[256];
-  while (fgets(line, sizeof(line), f) != nullptr) {
-    unsigned m;
-    long r, e, s2, fs;
-    if (sscanf(line, "Umask: %o", &m) == 1) {
-      mask = m;
-      have_mask = true;
-    } else if (sscanf(line, "Uid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
-      fsuid = fs;
-    } else if (sscanf(line, "Gid: %ld %ld %ld %ld", &r, &e, &s2, &fs) == 4) {
-      fsgid = fs;
-    }
+  // One read: Umask, Uid and Gid are in the first few hundred bytes.
+  sys::UniqueFd f(::open(p, O_RDONLY | O_CLOEXEC));
+  if (!f.valid()) return false;
+  char text[1024];
+  ssize_t n = sys::RetryEintr([&] { return ::read(f.get(), text, sizeof(text) - 1); });
+  if (n <= 0) return false;
+  text[n] = '\0';
+  const char* um = StatusField(text, "\nUmask:\t");
+  const char* uid = StatusField(text, "\nUid:\t");
+  const char* gid = StatusField(text, "\nGid:\t");
+  unsigned mask;
+  long r, e, s2, fsuid, fsgid;
+  if (um == nullptr || uid == nullptr || gid == nullptr || sscanf(um, "%o", &mask) != 1 ||
+      sscanf(uid, "%ld %ld %ld %ld", &r, &e, &s2, &fsuid) != 4 || sscanf(gid, "%ld %ld %ld %ld", &r, &e, &s2, &fsgid) != 4) {
+    return false;
   }
-  fclose(f);
-  if (!have_mask || !StillWaiting()) return false;
-  umask(mask);
+  out->umask = mask & 0777;
   // The call is performed with this process's credentials: only for a
   // caller whose file-system ids are still ours (a program that changed its
   // uid or gid is refused rather than acting with ours).
-  return fsuid == static_cast<long>(geteuid()) && fsgid == static_cast<long>(getegid());
+  out->ours = fsuid == static_cast<long>(euid_) && fsgid == static_cast<long>(egid_);
+  return true;
+}
+
+bool Supervisor::ApplyUmask() {
+  Credentials fresh;
+  const Credentials* c = nullptr;
+  auto it = credentials_.find(pid_);
+  if (it != credentials_.end()) {
+    pollfd pfd{it->second.pidfd.get(), POLLIN, 0};
+    if (cache_credentials_ && poll(&pfd, 1, 0) == 0) {
+      c = &it->second;  // still the process that was read
+    } else {
+      credentials_.erase(it);
+    }
+  }
+  if (c == nullptr) {
+    if (!ReadCredentials(&fresh) || !StillWaiting()) return false;
+    c = &fresh;
+    // Kept only for a process (a thread has no pidfd before Linux 6.9) and
+    // while its pidfd was opened before the check that it still waits.
+    if (cache_credentials_) {
+      if (credentials_.size() >= kMaxCached) credentials_.clear();
+      fresh.pidfd = sys::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
+      if (fresh.pidfd.valid() && StillWaiting()) {
+        auto [ins, added] = credentials_.emplace(pid_, std::move(fresh));
+        c = &ins->second;
+      }
+    }
+  }
+  if (c->umask != umask_) umask(c->umask);
+  umask_ = c->umask;
+  return c->ours;
 }
 
 int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how) {
@@ -547,8 +643,9 @@ int64_t Supervisor::FdMeta(int64_t fd, const std::function<int(int)>& op) {
   snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid_, static_cast<int>(fd));
   sys::UniqueFd o(::open(link, O_PATH | O_CLOEXEC));
   if (!o.valid()) return -EBADF;
-  if (InDir(FdPath(o.get()), area_)) return -EACCES;  // the run area
-  Result<std::string> rel = root_.CanonicalOf(o.get());
+  const std::string abs = FdPath(o.get());
+  if (InDir(abs, area_)) return -EACCES;  // the run area
+  Result<std::string> rel = abs.empty() ? root_.CanonicalOf(o.get()) : root_.RelativeOf(abs);
   if (rel.ok()) {
     if (root_.IsHidden(*rel)) return -EACCES;
     Status s = cp_.BeforeChange(*rel, Change::kMetadata);
@@ -767,10 +864,17 @@ void Supervisor::Handle(const seccomp_notif& req) {
   pid_ = static_cast<pid_t>(req.pid);
   id_ = req.id;
   fd_ = sys::UniqueFd();
-  int64_t r = ApplyUmask() ? Perform(req) : -EPERM;
+  const bool credential_call =
+      std::find(std::begin(kCredentialCalls), std::end(kCredentialCalls), req.data.nr) != std::end(kCredentialCalls);
+  if (credential_call) {
+    // Before the call goes on: every later call reads the status afresh.
+    cache_credentials_ = false;
+    credentials_.clear();
+  }
+  int64_t r = credential_call ? INT64_MIN : ApplyUmask() ? Perform(req) : -EPERM;
   seccomp_notif_resp resp{};
   resp.id = req.id;
-  if (r == INT64_MIN) {  // an open that changes nothing (openat2 without write intent)
+  if (r == INT64_MIN) {  // a credential call, or an open that changes nothing (openat2 without write intent)
     resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
   } else if (r == 0 && fd_.valid()) {
     int64_t fd = InstallFd(req.id);
@@ -916,10 +1020,19 @@ int RunUnder(const RunOptions& o) {
   sys::UniqueFd listener;
   char byte = 0;
   const bool received = mapping::ReceiveMessage(sv[0], &byte, 1, &listener).ok();
-  if (!received || !listener.valid() || write(sv[0], "k", 1) != 1) {
+  bool no_sync = false;
+  if (received && listener.valid() && o.wake != WakeMode::kAny &&
+      ioctl(listener.get(), SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0 &&
+      o.wake == WakeMode::kSync) {
+    fprintf(stderr, "fss run: --wake sync: this kernel has no SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6): %s\n",
+            strerror(errno));
+    no_sync = true;  // the child, told nothing, exits
+  }
+  if (!received || !listener.valid() || no_sync || write(sv[0], "k", 1) != 1) {
     close(sv[0]);
     int st = 0;
     waitpid(child, &st, 0);
+    if (no_sync) return 1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
   }
   close(sv[0]);

@@ -25,10 +25,18 @@ namespace rams::fss {
 // the call with EINVAL where the flag is missing).
 enum class AddfdMode { kProbe, kSend, kInstall };
 
+// How a notification wakes the supervisor and its answer the caller:
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6) switches to the woken task
+// on the waker's CPU, a few times faster than a wake-up on another CPU.
+// kProbe asks for it and goes on without where the kernel refuses; kSync
+// requires it (the run fails to start without); kAny never asks.
+enum class WakeMode { kProbe, kSync, kAny };
+
 struct RunOptions {
   CliTarget target;
   bool confine = false;  // refuse mutating calls outside the root (EACCES)
   AddfdMode addfd = AddfdMode::kProbe;
+  WakeMode wake = WakeMode::kProbe;
   std::vector<std::string> command;
 };
 

@@ -66,6 +66,13 @@ int main(int argc, char** argv) {
       ->envname("FSS_RUN_ADDFD")
       ->check(CLI::IsMember({"probe", "send", "install"}))
       ->capture_default_str();
+  std::string wake = "probe";
+  run->add_option("--wake", wake,
+                  "how a call wakes fss run and its answer the program: probe (on the waker's CPU, "
+                  "SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, where the kernel has it), sync (that way only) or any")
+      ->envname("FSS_RUN_WAKE")
+      ->check(CLI::IsMember({"probe", "sync", "any"}))
+      ->capture_default_str();
   run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
   run->prefix_command();
   app.add_subcommand("help", "print this help")->callback([&] { throw CLI::CallForHelp(); });
@@ -83,6 +90,9 @@ int main(int argc, char** argv) {
     run_opts.addfd = addfd == "send"      ? rams::fss::AddfdMode::kSend
                      : addfd == "install" ? rams::fss::AddfdMode::kInstall
                                           : rams::fss::AddfdMode::kProbe;
+    run_opts.wake = wake == "sync"  ? rams::fss::WakeMode::kSync
+                    : wake == "any" ? rams::fss::WakeMode::kAny
+                                    : rams::fss::WakeMode::kProbe;
     return rams::fss::RunUnder(run_opts);
   }
   if (restore->parsed()) return rams::fss::RunRestore(a.target, /*via_server=*/true);

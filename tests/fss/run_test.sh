@@ -136,6 +136,45 @@ rc=$?
 if [ $rc -ne 2 ] || [ "$(cat "$R/a")" != hello ]; then echo "FAIL addfd-unknown: exit $rc"; fails=$((fails + 1)); else
   echo "ok   addfd-unknown"; fi
 
+# Wake-ups on the caller's CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 6.6):
+# `--wake sync` runs where the kernel has the flag and refuses to start
+# (exit 1, with the reason) where it does not; `--wake any` never asks.
+kernel=$(uname -r | sed 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/')
+set -- $kernel
+if [ "$1" -gt 6 ] || { [ "$1" -eq 6 ] && [ "$2" -ge 6 ]; }; then has_sync=1; else has_sync=0; fi
+set --
+seed
+"$FSS" run --wake sync --root "$R" -- sh -c 'echo s > a' 2> "$T/wake"
+rc=$?
+if [ $has_sync = 1 ] && { [ $rc -ne 0 ] || [ "$(cat "$R/a")" != s ]; }; then
+  echo "FAIL wake-sync: exit $rc on $(uname -r)"; cat "$T/wake"; fails=$((fails + 1))
+elif [ $has_sync = 0 ] && { [ $rc -ne 1 ] || ! grep -q 'no SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP' "$T/wake" ||
+                            [ "$(cat "$R/a")" != hello ]; }; then
+  echo "FAIL wake-sync: exit $rc on $(uname -r) without the flag"; cat "$T/wake"; fails=$((fails + 1))
+else
+  echo "ok   wake-sync"; fi
+"$FSS" restore --root "$R" > /dev/null 2>&1
+for mode in any probe; do
+  FSS_RUN_WAKE=$mode
+  export FSS_RUN_WAKE
+  case_ wake-$mode sh -c 'echo w > a && rm d/b && mkdir w'
+  unset FSS_RUN_WAKE
+done
+
+# The caller's umask is kept between calls until it calls umask: then the
+# files it creates after take the new one (a kept mask would give a2 0644).
+seed
+before=$(snap)
+"$FSS" run --root "$R" -- sh -c 'umask 022; echo 1 > a1; mkdir d1; umask 077; echo 2 > a2; mkdir d2;
+  (umask 002; echo 3 > a3); echo 4 > a4'
+modes=$(cd "$R" && stat -c '%n %a' a1 d1 a2 d2 a3 a4 | tr '\n' ' ')
+if [ "$modes" != "a1 644 d1 755 a2 600 d2 700 a3 664 a4 600 " ]; then
+  echo "FAIL umask: $modes"; fails=$((fails + 1)); undo_failed
+else
+  "$FSS" restore --root "$R" > /dev/null
+  if [ "$(snap)" = "$before" ]; then echo "ok   umask"; else echo "FAIL umask: restore"; fails=$((fails + 1)); fi
+fi
+
 # Reading changes nothing, so it saves nothing: directory opens (O_DIRECTORY,
 # as ls, find and rm -r make) are no write intent, and leave no generation.
 seed
