@@ -2,9 +2,6 @@
 // ramsd connection: framing, handshake, reply queues.
 #include "session.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -105,14 +102,6 @@ void Session::OnSocketRead(const std::error_code& ec, size_t n) {
 }
 
 void Session::ProcessBuffered() {
-  // The replies of one pass go out together, in one send, when it ends.
-  batching_ = true;
-  ProcessFrames();
-  batching_ = false;
-  WriteSocket();
-}
-
-void Session::ProcessFrames() {
   while (!closing_ && !paused_ && rend_ - rstart_ >= wire::kHeaderBytes) {
     auto raw = std::span<const std::byte>(rbuf_).subspan(rstart_).first<wire::kHeaderBytes>();
     const uint32_t limit =
@@ -409,7 +398,7 @@ void Session::Enqueue(wire::Bytes frame, bool in_order) {
   } else {
     bulk_queue_.push_back(std::move(frame));
   }
-  if (!batching_) WriteSocket();
+  WriteSocket();
 }
 
 void Session::WriteSocket() {
@@ -448,56 +437,10 @@ void Session::WriteSocket() {
       buffers.emplace_back(mac.data(), mac.size());
     }
   }
-  // Most batches go out whole at once: a direct non-blocking send, without
-  // asio's composed write and its reactor registration (about a third of a
-  // small reply's instructions). The completion still runs from the loop,
-  // as with async_write. What does not go at once (a full socket buffer, an
-  // error) is left to async_write, which reports errors as before.
-  const size_t sent = SendNow(buffers);
-  size_t total = 0;
-  for (const asio::const_buffer& b : buffers) total += b.size();
-  if (sent == total) {
-    for (const wire::Bytes& f : writing_) queued_bytes_ -= f.size();
-    writing_.clear();
-    // The rest of a completion (more to write, closing, resuming a paused
-    // reader) would reenter the frame handling that queued this reply: it
-    // runs from the loop, as after async_write.
-    if (closing_ || paused_ || !small_queue_.empty() || !bulk_queue_.empty()) {
-      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->AfterWrite(); });
-    }
-    return;
-  }
-  std::vector<asio::const_buffer> rest;
-  size_t skip = sent;
-  for (const asio::const_buffer& b : buffers) {
-    if (skip >= b.size()) {
-      skip -= b.size();
-      continue;
-    }
-    rest.push_back(b + skip);
-    skip = 0;
-  }
-  asio::async_write(socket_, rest, [self = shared_from_this()](const std::error_code& ec, size_t) {
-    self->OnSocketWritten(ec);
-  });
-}
-
-size_t Session::SendNow(const std::vector<asio::const_buffer>& buffers) {
-  constexpr size_t kMaxIov = 64;
-  if (buffers.size() > kMaxIov) return 0;
-  iovec iov[kMaxIov];
-  for (size_t i = 0; i < buffers.size(); ++i) {
-    iov[i].iov_base = const_cast<void*>(buffers[i].data());
-    iov[i].iov_len = buffers[i].size();
-  }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = buffers.size();
-  ssize_t n;
-  do {
-    n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return n > 0 ? static_cast<size_t>(n) : 0;
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this()](const std::error_code& ec, size_t) {
+                      self->OnSocketWritten(ec);
+                    });
 }
 
 void Session::OnSocketWritten(const std::error_code& ec) {
@@ -509,12 +452,6 @@ void Session::OnSocketWritten(const std::error_code& ec) {
     spdlog::info("connection {} from {}: write: {}", id_, peer_, ec.message());
     return Abort();
   }
-  AfterWrite();
-}
-
-void Session::AfterWrite() {
-  io_thread_.AssertHeld();
-  if (closed_ || !writing_.empty()) return;  // closed meanwhile, or the next write is out
   if (closing_ && small_queue_.empty() && bulk_queue_.empty()) return Abort();
   WriteSocket();
   if (paused_ && queued_bytes_ <= wire::kMaxQueuedReplyBytes / 2) {

@@ -107,10 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reading and dispatch (session.cc).
   void ReadSocket() REQUIRES(io_thread_);
   void OnSocketRead(const std::error_code& ec, size_t n);
-  // Handles the whole frames buffered (ProcessFrames), then writes their
-  // replies.
   void ProcessBuffered() REQUIRES(io_thread_);
-  void ProcessFrames() REQUIRES(io_thread_);
   void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleAuth(const Header& h, Body body) REQUIRES(io_thread_);
@@ -141,13 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // docs/protocol.md §8), never ahead of a bulk frame as small ones go.
   void Enqueue(wire::Bytes frame, bool in_order = false) REQUIRES(io_thread_);
   void WriteSocket() REQUIRES(io_thread_);
-  // Sends what it can of `buffers` now without blocking; the bytes sent
-  // (0 on EAGAIN or an error, which async_write then meets and reports).
-  size_t SendNow(const std::vector<asio::const_buffer>& buffers) REQUIRES(io_thread_);
   void OnSocketWritten(const std::error_code& ec);
-  // What follows a write's completion: the next write, a close that waited
-  // for it, a paused reader resumed.
-  void AfterWrite();
 
   // Operations (session_ops.cc). Each returns the Status of its reply when it
   // did not reply itself.
@@ -233,7 +224,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool read_pending_ GUARDED_BY(io_thread_) = false;
   bool paused_ GUARDED_BY(io_thread_) = false;
   bool closing_ GUARDED_BY(io_thread_) = false;
-  bool batching_ GUARDED_BY(io_thread_) = false;  // in ProcessFrames: Enqueue leaves the writing to its end
   bool closed_ GUARDED_BY(io_thread_) = false;
 
   std::deque<wire::Bytes> small_queue_ GUARDED_BY(io_thread_);
