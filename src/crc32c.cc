@@ -73,9 +73,8 @@ bool HaveInstruction() { return false; }
 }  // namespace
 
 uint32_t Crc32c(const void* data, size_t len, uint32_t crc) {
-  static const bool instruction = HaveInstruction();
   const auto* p = static_cast<const unsigned char*>(data);
-  return ~(instruction ? ByInstruction(p, len, ~crc) : ByTable(p, len, ~crc));
+  return ~(Crc32cHasInstruction() ? ByInstruction(p, len, ~crc) : ByTable(p, len, ~crc));
 }
 
 uint32_t Crc32cByTable(const void* data, size_t len, uint32_t crc) {

@@ -230,15 +230,14 @@ Result<bool> Checkpoint::MoveAway(const std::string& rel, int parent, const std:
   RAMS_CHECK(!root_.IsHidden(rel));
   sys::LocalMutexLock lock(mu_);  // no copy: one rename
   if (group_max_ == 0 || rel.empty() || Covered(rel)) return false;
-  if (!area_dev_known_) {
+  if (!area_dev_) {
     struct stat area_st;
     if (::fstat(area_.get(), &area_st) != 0) return false;
     area_dev_ = area_st.st_dev;
-    area_dev_known_ = true;
   }
   struct stat st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-      st.st_nlink != 1 || st.st_dev != area_dev_) {
+      st.st_nlink != 1 || st.st_dev != *area_dev_) {
     return false;
   }
   Record r;

@@ -50,6 +50,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -202,8 +203,7 @@ class Checkpoint {
   // its location relative to the area, and the directory.
   std::string moved_dir_ GUARDED_BY(mu_);
   sys::UniqueFd moved_dir_fd_ GUARDED_BY(mu_);
-  dev_t area_dev_ GUARDED_BY(mu_) = 0;
-  bool area_dev_known_ GUARDED_BY(mu_) = false;
+  std::optional<dev_t> area_dev_ GUARDED_BY(mu_);  // the area's file system, once looked up
 };
 
 // Whether a record's location is where MoveAway puts files

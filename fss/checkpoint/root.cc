@@ -36,6 +36,11 @@ Result<std::string> ReadProcFd(int fd) {
 
 }  // namespace
 
+bool IsDeletedPath(std::string_view abs) {
+  constexpr std::string_view kDeleted = " (deleted)";
+  return abs.size() >= kDeleted.size() && abs.substr(abs.size() - kDeleted.size()) == kDeleted;
+}
+
 Result<std::string> ReadLinkAt(int dirfd, const std::string& name) {
   std::vector<char> buf(PATH_MAX + 1);
   ssize_t n = ::readlinkat(dirfd, name.c_str(), buf.data(), PATH_MAX);
@@ -120,7 +125,7 @@ Result<std::string> Root::CanonicalOf(int fd) const {
 }
 
 Result<std::string> Root::RelativeOf(const std::string& abs) const {
-  if (abs.size() >= 10 && abs.compare(abs.size() - 10, 10, " (deleted)") == 0) {
+  if (IsDeletedPath(abs)) {
     return Error(ENOENT, "descriptor is unlinked");
   }
   if (abs == abs_path_) return std::string();

@@ -93,6 +93,10 @@ class Root {
   bool walk_only_ = false;
 };
 
+// Whether a path read back from /proc/self/fd/N names an unlinked file or
+// a removed directory (the kernel appends " (deleted)").
+bool IsDeletedPath(std::string_view abs);
+
 // Reads a symlink's target.
 Result<std::string> ReadLinkAt(int dirfd, const std::string& name);
 

@@ -388,9 +388,7 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
     // confined lookup would open again.
     struct stat lst;
     const bool final_link = follow && fstatat(pdir.get(), name.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode);
-    constexpr std::string_view kDeleted = " (deleted)";
-    const bool deleted = real.size() >= kDeleted.size() && real.compare(real.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0;
-    if (!final_link && !deleted && !root_.IsHidden(DirName(rel)) && !root_.IsHidden(rel)) {
+    if (!final_link && !IsDeletedPath(real) && !root_.IsHidden(rel)) {
       t.dir = std::move(pdir);
       t.name = std::move(name);
       t.rel = std::move(rel);
@@ -558,17 +556,15 @@ bool Supervisor::ApplyUmask() {
     }
   }
   if (c == nullptr) {
+    // Both the pidfd and the status are taken through the pid; the check
+    // that the caller still waits, after both, says they were the caller's.
+    // Kept only for a process (a thread has no pidfd before Linux 6.9).
+    if (cache_credentials_) fresh.pidfd = sys::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
     if (!ReadCredentials(&fresh) || !StillWaiting()) return false;
     c = &fresh;
-    // Kept only for a process (a thread has no pidfd before Linux 6.9) and
-    // while its pidfd was opened before the check that it still waits.
-    if (cache_credentials_) {
+    if (fresh.pidfd.valid()) {
       if (credentials_.size() >= kMaxCached) credentials_.clear();
-      fresh.pidfd = sys::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
-      if (fresh.pidfd.valid() && StillWaiting()) {
-        auto [ins, added] = credentials_.emplace(pid_, std::move(fresh));
-        c = &ins->second;
-      }
+      c = &credentials_.insert_or_assign(pid_, std::move(fresh)).first->second;
     }
   }
   if (c->umask != umask_) umask(c->umask);
@@ -645,7 +641,7 @@ int64_t Supervisor::FdMeta(int64_t fd, const std::function<int(int)>& op) {
   if (!o.valid()) return -EBADF;
   const std::string abs = FdPath(o.get());
   if (InDir(abs, area_)) return -EACCES;  // the run area
-  Result<std::string> rel = abs.empty() ? root_.CanonicalOf(o.get()) : root_.RelativeOf(abs);
+  Result<std::string> rel = root_.RelativeOf(abs);
   if (rel.ok()) {
     if (root_.IsHidden(*rel)) return -EACCES;
     Status s = cp_.BeforeChange(*rel, Change::kMetadata);
