@@ -87,7 +87,7 @@ bool PageDirectory::StartRecalls(uint64_t page, const Request& r,
   return true;
 }
 
-PageGrantOut PageDirectory::GrantOne(uint64_t page, const Request& r) {
+PageGrantOut PageDirectory::GrantOne(uint64_t page, const Request& r, bool ahead) {
   Page& p = pages_[page];
   PageGrantOut g{.page = page};
   // The exclusive holder's copy is the newest (maybe dirty): never overwrite
@@ -95,8 +95,12 @@ PageGrantOut PageDirectory::GrantOne(uint64_t page, const Request& r) {
   // the host has no copy: the reply to its earlier PAGE_GET was lost (the
   // call timed out at the host after the grant was recorded here), and the
   // home's memory is current, since that host never had the page to write.
+  // A page granted ahead of another's read names no version (0) and never
+  // carries data to its exclusive holder: that host's copy is the newest, and
+  // one it dropped meanwhile (its PAGE_DROP behind this reply) must not come
+  // back older.
   const bool holds_exclusive = p.state == PageState::kExclusive && p.holders.count(r.host) == 1;
-  g.data_included = holds_exclusive ? r.have_version == 0 : r.have_version != p.version;
+  g.data_included = holds_exclusive ? r.have_version == 0 && !ahead : r.have_version != p.version;
   if (r.write && !holds_exclusive) {
     // Every other copy is gone (StartRecalls): the page moves to r.host.
     ++p.version;
@@ -135,9 +139,9 @@ void PageDirectory::Grant(uint64_t page, const Request& r) {
     actions_.push_back(std::move(a));
     return;
   }
-  a.grants.push_back(GrantOne(page, r));
+  a.grants.push_back(GrantOne(page, r, /*ahead=*/false));
   for (uint64_t next = page + 1; next < page + r.count; ++next) {
-    if (CanGrantReadNow(next, r.host)) a.grants.push_back(GrantOne(next, {.host = r.host}));
+    if (CanGrantReadNow(next, r.host)) a.grants.push_back(GrantOne(next, {.host = r.host}, /*ahead=*/true));
   }
   uint64_t& seen = loss_seen_[r.host];
   a.lost_pages = seen < loss_generation_;
@@ -190,6 +194,7 @@ Status PageDirectory::Acknowledge(HostId host, uint64_t page, std::span<const st
   } else if (exclusive_here) {
     p.state = PageState::kShared;
   }
+  if (p.drop_at_ack.erase(host) == 1) Leave(p, host);  // its clean drop, which came first
   if (p.awaiting.empty()) Advance(page, now);
   return result;
 }
@@ -215,6 +220,10 @@ Result<uint64_t> PageDirectory::Drop(HostId host, uint64_t page, uint64_t versio
   if (Status s = CheckPage(page); !s.ok()) return s;
   Page& p = pages_[page];
   const bool exclusive_here = p.state == PageState::kExclusive && p.holders.count(host) == 1;
+  if (dirty.empty() && p.awaiting.count(host) == 1) {
+    p.drop_at_ack.insert(host);  // the acknowledgement may carry data (Acknowledge)
+    return p.version;
+  }
   if (!dirty.empty()) {
     if (!exclusive_here || version != p.version || dirty.size() != kDirectoryPageBytes) {
       return Error(EPERM, "dirty PAGE_DROP of page " + std::to_string(page) +
@@ -241,6 +250,7 @@ void PageDirectory::HostGone(HostId host, DirectoryClock::time_point now) {
       }
     }
     const bool was_awaited = p.awaiting.erase(host) == 1;
+    p.drop_at_ack.erase(host);
     Leave(p, host);
     if (was_awaited || (!p.queue.empty() && p.queue.front().cancelled)) Advance(page, now);
   }

@@ -113,7 +113,10 @@ class PageDirectory {
   [[nodiscard]] Result<uint64_t> Put(HostId host, uint64_t page, uint64_t version,
                                      std::span<const std::byte> data);
   // PAGE_DROP: leaves the holder set; dirty data only from the exclusive
-  // holder at `version` (EPERM). Not a holder: no effect.
+  // holder at `version` (EPERM). Not a holder: no effect. A clean drop from
+  // a host whose recall of the page is unacknowledged takes effect after
+  // that acknowledgement: the host may have answered it with dirty data
+  // that the drop overtook on its way.
   [[nodiscard]] Result<uint64_t> Drop(HostId host, uint64_t page, uint64_t version,
                                       std::span<const std::byte> dirty,
                                       DirectoryClock::time_point now);
@@ -148,6 +151,9 @@ class PageDirectory {
     std::set<HostId> holders;
     std::deque<Request> queue;          // head in flight
     std::map<HostId, RecallKind> awaiting;  // recalls of the head not yet acknowledged
+    // Clean PAGE_DROPs that reached the home before the same host's
+    // acknowledgement of a recall of the page: they take effect after it.
+    std::set<HostId> drop_at_ack;
     DirectoryClock::time_point deadline{};
     bool home_current = true;  // the home's memory holds the newest data
     bool bounce = false;       // the head takes the page from another exclusive holder
@@ -157,7 +163,8 @@ class PageDirectory {
   void Advance(uint64_t page, DirectoryClock::time_point now);
   bool StartRecalls(uint64_t page, const Request& r, DirectoryClock::time_point now);
   void Grant(uint64_t page, const Request& r);
-  PageGrantOut GrantOne(uint64_t page, const Request& r);
+  // `ahead`: a page granted with another's read (read-ahead).
+  PageGrantOut GrantOne(uint64_t page, const Request& r, bool ahead);
   bool CanGrantReadNow(uint64_t page, HostId host) const;
   void Leave(Page& p, HostId host);
   void Lose(Page& p);

@@ -116,8 +116,8 @@ void PagerSegment::FetchPage(uint64_t page) {
   Page& p = pages_[page];
   const std::vector<uint64_t> window = std::move(p.window);
   p.window.clear();
-  std::vector<uint64_t> window_pushes;
-  for (uint64_t w : window) window_pushes.push_back(pages_[w].pushes);
+  std::vector<uint64_t> window_touches;
+  for (uint64_t w : window) window_touches.push_back(Touches(pages_[w]));
   std::vector<AheadGrant> ahead;
   bool reserved = false;
   for (;;) {
@@ -170,7 +170,7 @@ void PagerSegment::FetchPage(uint64_t page) {
   }
   if (reserved) --reserved_;
   p.fetching = false;
-  const std::vector<uint64_t> left = InstallAhead(window, window_pushes, ahead);
+  const std::vector<uint64_t> left = InstallAhead(window, window_touches, ahead);
   changed_.notify_all();
   lock.unlock();
   // Read faults that waited for a page the home did not grant ahead (or
@@ -195,6 +195,7 @@ bool PagerSegment::Install(Lock& lock, uint64_t page, Held want, const Grant& gr
   }
   if (p.held == Held::kShared && want == Held::kExclusive) ++stats_.upgrades;
   p.held = want;
+  ++p.installs;
   p.version = grant.version;
   p.installed_at = std::chrono::steady_clock::now();
   ++stats_.fetches;
@@ -238,7 +239,7 @@ std::vector<uint64_t> PagerSegment::ClaimWindow(uint64_t page) {
 }
 
 std::vector<uint64_t> PagerSegment::InstallAhead(std::span<const uint64_t> window,
-                                                 std::span<const uint64_t> pushes_before,
+                                                 std::span<const uint64_t> touches_before,
                                                  std::span<const AheadGrant> ahead) {
   std::vector<uint64_t> left;
   size_t g = 0;
@@ -250,14 +251,15 @@ std::vector<uint64_t> PagerSegment::InstallAhead(std::span<const uint64_t> windo
     while (g < ahead.size() && ahead[g].page < page) ++g;
     const AheadGrant* a = g < ahead.size() && ahead[g].page == page ? &ahead[g] : nullptr;
     const bool install = a != nullptr && a->data.size() == kPageBytes &&
-                         q.pushes == pushes_before[i] && q.held == Held::kNone && !q.fetching &&
+                         Touches(q) == touches_before[i] && q.held == Held::kNone && !q.fetching &&
                          !q.writing_back && resident_count_ + reserved_ < tuning_.cache_pages;
-    // Left out (not granted, held, touched since, or no room: read-ahead
-    // never evicts): its waiting read faults fetch it on their own.
+    // Left out (not granted, held, pushed or installed since, or no room:
+    // read-ahead never evicts): its waiting read faults fetch it on their own.
     if (install && CopyIn(page, a->data, wp_, q.waiters)) {
       resident_.push_back(page);
       ++resident_count_;
       q.held = Held::kShared;
+      ++q.installs;
       q.version = a->version;
       q.installed_at = {};  // maybe never used: no minimum hold against recalls
       ++stats_.read_ahead;

@@ -21,9 +21,11 @@
 //     changed is discarded (and dropped at the home when no copy is left)
 //     and asked again. A push for a page being fetched with no copy left
 //     waits (bounded) for the install: its grant came first.
-//  5. ahead_pending pages are absent and inside one fetch's read-ahead
-//     window: their read faults wait (in `waiters`) for that fetch, which
-//     installs them or fetches them one by one before it ends.
+//  5. ahead_pending pages were absent when one fetch claimed them for its
+//     read-ahead window: their read faults wait (in `waiters`) for that
+//     fetch, which installs them or fetches them one by one before it ends.
+//     A write fault may take such a page meanwhile; the fetch then installs
+//     only the pages no push and no install touched since it began.
 #pragma once
 
 #include <sys/types.h>
@@ -169,6 +171,7 @@ class PagerSegment : public CoherenceSink {
     std::vector<uint64_t> window;  // the pages this fetch claimed ahead (inv. 5)
     uint64_t version = 0;
     uint64_t pushes = 0;
+    uint64_t installs = 0;  // grants installed: a page granted ahead and held since is left out
     std::chrono::steady_clock::time_point installed_at;
     std::vector<std::byte> in_flight;  // data of a Put/Drop on its way to the home
     std::vector<Waiter> waiters;
@@ -176,6 +179,8 @@ class PagerSegment : public CoherenceSink {
   using Lock = std::unique_lock<std::mutex>;
 
   uint64_t Addr(const PagerClient& c, uint64_t page) const { return c.base + page * kPageBytes; }
+  // Changes whenever a push reaches the page or a grant is installed in it.
+  static uint64_t Touches(const Page& p) { return p.pushes + p.installs; }
   void ProtectEverywhere(uint64_t page, bool protect);
   Status ReadLocal(uint64_t page, std::span<std::byte> out);
   Status DropLocal(uint64_t page);
@@ -194,14 +199,16 @@ class PagerSegment : public CoherenceSink {
   // to the first held or covered by another fetch, where the range is cut
   // (`ahead`). They are marked ahead_pending. REQUIRES: mu_.
   std::vector<uint64_t> ClaimWindow(uint64_t page);
-  // Installs the pages of `window` granted in `ahead` that no push, fault or
-  // fetch touched since `pushes_before` was taken, and wakes their waiters;
+  // Installs the pages of `window` granted in `ahead` that no push and no
+  // install touched since `touches_before` (Touches) was taken (a page taken
+  // exclusively, written and evicted meanwhile would come back older), and
+  // wakes their waiters;
   // the others are left out (the home may go on counting this host a sharer:
   // its later recall finds no copy and is answered clean). Returns the pages
   // left out that read faults wait for, marked fetching: the caller fetches
   // each. REQUIRES: mu_.
   std::vector<uint64_t> InstallAhead(std::span<const uint64_t> window,
-                                     std::span<const uint64_t> pushes_before,
+                                     std::span<const uint64_t> touches_before,
                                      std::span<const AheadGrant> ahead);
   // UFFDIO_COPY of `data` into some live mapping (write-protected when `wp`),
   // else into the memfd. REQUIRES: mu_.

@@ -203,7 +203,17 @@ Result<Grant> FakeHome::GetAhead(int host, uint64_t page, uint32_t count, uint64
     ++ahead_grants_;
     ahead->push_back(std::move(a));
   }
+  std::unique_lock lock(hold_mu_);
+  hold_cv_.wait_for(lock, timeout_, [&] { return !hold_ahead_; });
   return g;
+}
+
+void FakeHome::HoldAheadReplies(bool hold) {
+  {
+    std::lock_guard lock(hold_mu_);
+    hold_ahead_ = hold;
+  }
+  hold_cv_.notify_all();
 }
 
 Status FakeHome::Put(int host, uint64_t page, std::span<const std::byte> data) {

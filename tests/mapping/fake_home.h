@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,10 @@ class FakeHome {
   // Every Drop waits this long before it reaches the directory (a PAGE_DROP
   // slow on the wire), so a transaction can overtake it.
   void SetDropDelay(std::chrono::milliseconds delay) { drop_delay_ms_ = delay.count(); }
+  // While held, GetAhead makes its grants and then waits (for the release,
+  // at most the timeout) before it returns them: a reply slow on the wire,
+  // so the host can change the pages granted meanwhile.
+  void HoldAheadReplies(bool hold);
   // The session of `host` breaks: its sink gets Lost, its calls fail.
   void Disconnect(int host);
 
@@ -75,6 +80,9 @@ class FakeHome {
   std::atomic<uint64_t> gets_by_[kMaxHosts] = {};
   std::atomic<bool> stalled_{false};
   std::atomic<int64_t> drop_delay_ms_{0};
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool hold_ahead_ = false;  // guarded by hold_mu_
 };
 
 }  // namespace rams::mapping::testing

@@ -168,6 +168,44 @@ TEST(PagerTest, ReadAheadStopsAtTheCacheBound) {
   EXPECT_EQ(c.stats(0).evictions, 0u);
 }
 
+// The reply to a read-ahead is slow: meanwhile this host takes one of the
+// pages granted ahead exclusively, writes it and evicts it (its data goes
+// home). The older data granted ahead must not be installed over it: the
+// page faults again and gets the data it wrote.
+TEST(PagerTest, APageGrantedAheadIsLeftOutOnceItWasWrittenAndEvictedMeanwhile) {
+  constexpr uint64_t kPages = 16;
+  Cluster c({.hosts = 1, .size_bytes = kPages * kPageBytes,
+             .tuning = {.cache_pages = 3, .readahead_pages = 4}});
+  RAMS_ASSERT_CLUSTER_UP(c);
+  RAMS_SKIP_WITHOUT_WRITE_PROTECT();
+  for (uint64_t pg = 0; pg < kPages; ++pg) c.home.WriteCoherent(pg, Pattern(pg, 1));
+  auto m = c.Map(0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  volatile std::byte* p = (*m)->data().data();
+  auto at = [&](uint64_t pg, size_t i) { return static_cast<std::byte>(p[pg * kPageBytes + i]); };
+  EXPECT_EQ(at(8, 0), Pattern(8, 1)[0]);  // a miss at 8 (not sequential): one page
+  ASSERT_EQ(c.home.ahead_grants(), 0u);
+  c.home.HoldAheadReplies(true);
+  // A sequential miss at 9 asks for 9..12; the home grants them, the reply waits.
+  std::thread reader([&] { EXPECT_EQ(at(9, 0), Pattern(9, 1)[0]); });
+  for (int i = 0; i < 3000 && c.home.ahead_grants() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(c.home.ahead_grants(), 3u);
+  // Page 10 written here; the misses at 0 and 14 evict 8, then 10 (dirty).
+  p[10 * kPageBytes + 7] = std::byte{0x5a};
+  EXPECT_EQ(at(0, 0), Pattern(0, 1)[0]);
+  EXPECT_EQ(at(14, 0), Pattern(14, 1)[0]);
+  EXPECT_EQ(c.stats(0).evictions, 2u);
+  EXPECT_EQ(c.home.ReadCoherent(10)[7], std::byte{0x5a});
+  // Room for page 10 when the reply lands: page 0 is invalidated here.
+  c.home.WriteCoherent(0, Pattern(0, 2));
+  c.home.HoldAheadReplies(false);
+  reader.join();
+  EXPECT_EQ(at(10, 7), std::byte{0x5a});
+  EXPECT_EQ(at(10, 8), Pattern(10, 1)[8]);
+}
+
 TEST(PagerTest, ReadOnlyExportMapsReadOnly) {
   Cluster c({.hosts = 1, .read_only = true});
   RAMS_ASSERT_CLUSTER_UP(c);

@@ -137,6 +137,59 @@ TEST_F(PageDirectoryTest, ReadAheadSkipsPagesItCannotGrantAtOnce) {
   EXPECT_EQ(dir_.state(2), PageState::kExclusive);
 }
 
+// A read-ahead grant of a page the asking host holds exclusively carries no
+// data (docs/protocol.md §8): its copy may be dirty, and the home's data is
+// older. Were it sent, a host that dropped its copy meanwhile (an eviction
+// whose PAGE_DROP is behind this reply) could install the older data.
+TEST_F(PageDirectoryTest, ReadAheadOfAPageTheHostHoldsExclusivelyCarriesNoData) {
+  memory_.pages_[1] = Filled(3);
+  ASSERT_TRUE(dir_.Get(1, 1, 1, 1, true, 0, now_).ok());  // page 1 exclusive at host 1
+  auto a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  const uint64_t version = a[0].grants[0].version;
+  ASSERT_TRUE(dir_.Get(1, 2, 0, 3, false, 0, now_).ok());
+  a = Take();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].grants.size(), 3u);
+  EXPECT_TRUE(a[0].grants[0].data_included);
+  EXPECT_EQ(a[0].grants[1].page, 1u);
+  EXPECT_FALSE(a[0].grants[1].data_included);
+  EXPECT_TRUE(a[0].grants[1].data.empty());
+  EXPECT_EQ(a[0].grants[1].version, version);
+  EXPECT_TRUE(a[0].grants[2].data_included);
+  EXPECT_EQ(dir_.state(1), PageState::kExclusive);  // still host 1's, dirty or not
+  // Its dirty drop still lands.
+  ASSERT_TRUE(dir_.Drop(1, 1, version, Filled(4), now_).ok());
+  EXPECT_EQ(memory_.pages_[1], Filled(4));
+}
+
+// A host answers a DOWNGRADE with its dirty data and then evicts the page,
+// now clean: its PAGE_DROP can reach the home before the acknowledgement
+// (two threads of the host). The drop waits for that acknowledgement: its
+// data is what the reader gets, and the host leaves the page after it.
+TEST_F(PageDirectoryTest, ACleanDropOvertakingTheDirtyAcknowledgementLosesNoWrite) {
+  for (RecallKind kind : {RecallKind::kDowngrade, RecallKind::kInvalidate}) {
+    const uint64_t page = kind == RecallKind::kDowngrade ? 0 : 1;
+    ASSERT_TRUE(dir_.Get(1, 1, page, 1, true, 0, now_).ok());  // exclusive at host 1
+    const uint64_t version = Take()[0].grants[0].version;
+    ASSERT_TRUE(dir_.Get(2, 2, page, 1, kind == RecallKind::kInvalidate, 0, now_).ok());
+    auto a = Take();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].recall, kind);
+    ASSERT_TRUE(dir_.Drop(1, page, version, {}, now_).ok());  // ahead of the acknowledgement
+    EXPECT_TRUE(Take().empty());
+    ASSERT_TRUE(dir_.Acknowledge(1, page, Filled(7), now_).ok());
+    a = Take();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].host, 2u);
+    ASSERT_TRUE(a[0].grants[0].data_included);
+    EXPECT_EQ(a[0].grants[0].data[0], std::byte{7});
+    EXPECT_EQ(memory_.pages_[page], Filled(7));
+    EXPECT_EQ(dir_.holders(page), std::set<HostId>{2});
+    EXPECT_EQ(dir_.counters().pages_lost, 0u);
+  }
+}
+
 TEST_F(PageDirectoryTest, RefusesBadRangesVersionsAndStates) {
   EXPECT_EQ(dir_.Get(1, 1, 4, 1, false, 0, now_).code(), EINVAL);
   EXPECT_EQ(dir_.Get(1, 1, 3, 2, false, 0, now_).code(), EINVAL);
