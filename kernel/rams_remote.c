@@ -532,8 +532,7 @@ static int rams_remote_call(struct rams_handle *h, struct rams_req *req, u64 *va
 	if (ret)
 		return -EINTR;
 	*value = result;
-	/* ENOSYS means "no such system call" to callers: not the home's to give. */
-	return status == -ENOSYS ? -EIO : status;
+	return status;
 }
 
 /* REQUIRES: the request was validated (rams_ioctl.c), the handle is writable. */
@@ -1033,6 +1032,9 @@ static int rams_ctl_answer(void __user *arg)
 		return -EINVAL;
 	if (a.status && (a.grant || a.data || a.size || a.flags || a.value))
 		return -EINVAL;
+	/* ENOSYS means "no such system call" to callers: not ramsd's to give. */
+	if (a.status == -ENOSYS)
+		a.status = -EIO;
 	if (a.data) {
 		data = kmalloc(PAGE_SIZE, GFP_KERNEL);
 		if (!data)

@@ -226,6 +226,43 @@ static void test_bad_attach_answers(void)
 	stats_zero();
 }
 
+/*
+ * ENOSYS tells a caller that there is no such system call: an answer of
+ * ramsd's with it reaches every waiter as EIO (ATTACH, read, and the calls
+ * of test_calls). random_test found ATTACH and read() passing it through.
+ */
+static void test_enosys_answers(void)
+{
+	int ctl = open_control();
+	struct rams_ctl_request r;
+	char buf[8];
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		close(ctl);
+		fd = rams_open_dev();
+		CHECK_ERR(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE), EIO);
+		CHECK(rams_attach_fd(fd, NAME, 0, 0, RAMS_ATTACH_REMOTE) == 0);
+		CHECK_ERR(pread(fd, buf, sizeof(buf), 0), EIO);
+		close(fd);
+		_exit(0);
+	}
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_ATTACH);
+	CHECK(answer(ctl, r.id, -ENOSYS, 0, NULL, 0, 0) == 0);
+	serve_attach(ctl, 1);
+	r = recv_req(ctl);
+	CHECK(r.kind == RAMS_CTL_READ && r.page == 0);
+	CHECK(answer(ctl, r.id, -ENOSYS, 0, NULL, 0, 0) == 0);
+	serve_release(ctl);
+	rams_reap_ok(pid);
+	close(ctl);
+	stats_zero();
+}
+
 static short poll_mask(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
@@ -735,6 +772,7 @@ int main(void)
 	close(fd);
 	test_control_rules();
 	test_bad_attach_answers();
+	test_enosys_answers();
 	test_pages();
 	test_killed_waiter();
 	test_fault_drops_mmap_lock();
