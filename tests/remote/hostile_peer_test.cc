@@ -264,7 +264,7 @@ TEST_F(HostilePeerTest, KeylessLoopbackIsConfinedToTheConnectingUser) {
 // Must fix 6: idle connections in the handshake neither count against
 // --max-connections nor lock anybody out, and they are closed soon.
 TEST_F(HostilePeerTest, IdleHandshakesDoNotLockOutClients) {
-  StartServer({"--max-connections", "2"});
+  StartServer({"--max-connections", "2", "--handshake-timeout-ms", "2000"});
   std::vector<std::unique_ptr<RawClient>> idle;
   for (int i = 0; i < 12; ++i) idle.push_back(std::make_unique<RawClient>(ramsd_.port()));
   std::this_thread::sleep_for(100ms);

@@ -26,11 +26,7 @@ std::vector<std::byte> Pattern(size_t n, uint8_t seed) {
 class LoopbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // The clients here are honest but may be slow to finish their handshake
-    // (twenty at once under TSan on a busy machine took longer than the 2 s
-    // default): the guard against stalled handshakes is hostile_peer_test's.
-    ramsd_.Start({"--export", rw_.name(), "--export", ro_.name() + ":ro",
-                  "--handshake-timeout-ms", "60000"});
+    ramsd_.Start({"--export", rw_.name(), "--export", ro_.name() + ":ro"});
     auto s = RemoteSession::Connect("127.0.0.1", ramsd_.port());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     session_.emplace(std::move(*s));

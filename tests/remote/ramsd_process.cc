@@ -80,6 +80,14 @@ void RamsdProcess::Start(const std::vector<std::string>& args, const std::string
     argv.push_back(a);
   }
   argv.insert(argv.end(), args.begin(), args.end());
+  // Test clients are honest but may be slow to finish their handshake (many
+  // at once under a sanitizer or qemu-user on a busy machine: twenty under
+  // TSan once took longer than ramsd's 2 s default). The guard against
+  // stalled handshakes applies where a test sets it (hostile_peer_test).
+  if (std::find(args.begin(), args.end(), "--handshake-timeout-ms") == args.end()) {
+    argv.push_back("--handshake-timeout-ms");
+    argv.push_back("60000");
+  }
   // The host pager only where a test asks for one (at a socket of its own).
   if (std::find(args.begin(), args.end(), "--pager-socket") == args.end()) {
     argv.push_back("--no-pager");

@@ -38,7 +38,8 @@ class RamsdProcess {
   RamsdProcess() = default;
   ~RamsdProcess();
   // Starts ramsd with `args` (plus --listen ADDR:port, --backend posix,
-  // --log-dir, --port-file) and waits until it listens.
+  // --log-dir, --port-file; --no-pager and --handshake-timeout-ms 60000
+  // unless `args` set them) and waits until it listens.
   void Start(const std::vector<std::string>& args, const std::string& listen_host = "127.0.0.1",
              uint16_t port = 0);
   // Sends `sig` and waits for the exit; returns the exit status (as waitpid).
