@@ -3,6 +3,7 @@
 #include "remote/connection.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -132,7 +133,16 @@ Status Connection::Start(Call* call, std::span<const std::byte> fixed,
 }
 
 Status Connection::StartMany(std::span<const Request> requests) {
-  std::vector<wire::HeaderBytes> headers(requests.size());
+  // A single request (nearly every call) builds its frame without the heap:
+  // its header, MAC and pieces live on the stack.
+  constexpr size_t kPiecesPerRequest = 4;  // header, fixed, data, MAC
+  wire::HeaderBytes one_header;
+  std::vector<wire::HeaderBytes> many_headers;
+  std::span<wire::HeaderBytes> headers(&one_header, 1);
+  if (requests.size() != 1) {
+    many_headers.resize(requests.size());
+    headers = many_headers;
+  }
   {
     sys::LocalMutexLock l(mu_);
     if (broken_ != 0) return Error(ENOTCONN, "send to " + peer_ + " (" + broken_why_ + ")");
@@ -145,7 +155,15 @@ Status Connection::StartMany(std::span<const Request> requests) {
                                    " to " + peer_ + ": request too large");
       }
       r.call->id = next_id_++;
-      calls_[r.call->id] = r.call;
+      if (spare_nodes_.empty()) {
+        calls_.emplace(r.call->id, r.call);
+      } else {
+        CallMap::node_type node = std::move(spare_nodes_.back());
+        spare_nodes_.pop_back();
+        node.key() = r.call->id;
+        node.mapped() = r.call;
+        calls_.insert(std::move(node));
+      }
       headers[i] = wire::EncodeHeader({.opcode = static_cast<uint8_t>(r.call->opcode),
                                        .request_id = r.call->id,
                                        .body_bytes = static_cast<uint32_t>(body_bytes)});
@@ -154,20 +172,30 @@ Status Connection::StartMany(std::span<const Request> requests) {
   Status sent;
   {
     sys::LocalMutexLock l(send_mu_);
-    std::vector<wire::FrameMacTag> macs(send_mac_ ? requests.size() : 0);
-    std::vector<net::IoVec> iov;
-    iov.reserve(requests.size() * 4);
+    wire::FrameMacTag one_mac;
+    std::array<net::IoVec, kPiecesPerRequest> one_iov;
+    std::vector<wire::FrameMacTag> many_macs;
+    std::vector<net::IoVec> many_iov;
+    std::span<wire::FrameMacTag> macs(&one_mac, 1);
+    std::span<net::IoVec> iov(one_iov);
+    if (requests.size() != 1) {
+      many_macs.resize(send_mac_ ? requests.size() : 0);
+      many_iov.resize(requests.size() * kPiecesPerRequest);
+      macs = many_macs;
+      iov = many_iov;
+    }
+    size_t pieces = 0;
     for (size_t i = 0; i < requests.size(); ++i) {
       const Request& r = requests[i];
-      iov.push_back({headers[i].data(), headers[i].size()});
-      if (!r.fixed.empty()) iov.push_back({const_cast<std::byte*>(r.fixed.data()), r.fixed.size()});
-      if (!r.data.empty()) iov.push_back({const_cast<std::byte*>(r.data.data()), r.data.size()});
+      iov[pieces++] = {headers[i].data(), headers[i].size()};
+      if (!r.fixed.empty()) iov[pieces++] = {const_cast<std::byte*>(r.fixed.data()), r.fixed.size()};
+      if (!r.data.empty()) iov[pieces++] = {const_cast<std::byte*>(r.data.data()), r.data.size()};
       if (send_mac_) {  // numbered here, in the order frames enter the socket (invariant 4)
         macs[i] = send_mac_->Sign(headers[i], r.fixed, r.data);
-        iov.push_back({macs[i].data(), macs[i].size()});
+        iov[pieces++] = {macs[i].data(), macs[i].size()};
       }
     }
-    sent = SendAll(iov);
+    sent = SendAll(iov.first(pieces));
   }
   if (!sent.ok()) {
     sys::LocalMutexLock l(mu_);
@@ -176,7 +204,7 @@ Status Connection::StartMany(std::span<const Request> requests) {
   return sent;
 }
 
-Status Connection::SendAll(std::vector<net::IoVec>& iov) {
+Status Connection::SendAll(std::span<net::IoVec> iov) {
   size_t first = 0;
   while (first < iov.size()) {
     Result<size_t> n = net::SendSome(fd_, std::span(iov).subspan(first));
@@ -428,7 +456,12 @@ void Connection::Dispatch(const wire::FrameHeader& h, std::span<const std::byte>
     if (call->want_push && call->status == 0) return;  // parked: the push completes it
   }
   call->done = true;
-  calls_.erase(it);
+  // The node is kept for the next call (StartMany): no allocation per call.
+  if (spare_nodes_.size() < kSpareCallNodes) {
+    spare_nodes_.push_back(calls_.extract(it));
+  } else {
+    calls_.erase(it);
+  }
 }
 
 void Connection::Break(int code, const std::string& why) {

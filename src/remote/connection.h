@@ -145,7 +145,7 @@ class Connection {
   // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
   void AwaitProgress(Deadline deadline) REQUIRES(mu_);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
-  Status SendAll(std::vector<net::IoVec>& iov) REQUIRES(send_mu_);
+  Status SendAll(std::span<net::IoVec> iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
   // A passive reader also returns (with nothing read) when a call asks it
@@ -185,7 +185,11 @@ class Connection {
 
   int broken_ GUARDED_BY(mu_) = 0;
   std::string broken_why_ GUARDED_BY(mu_);
-  std::unordered_map<uint64_t, Call*> calls_ GUARDED_BY(mu_);
+  using CallMap = std::unordered_map<uint64_t, Call*>;
+  // Nodes of calls_ kept from completed calls, so that a call allocates none.
+  static constexpr size_t kSpareCallNodes = 16;
+  CallMap calls_ GUARDED_BY(mu_);
+  std::vector<CallMap::node_type> spare_nodes_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
   std::deque<ServerRequest> server_requests_ GUARDED_BY(mu_);
   // Between the HELLO reply that granted the frame MAC and StartFrameMac:

@@ -16,6 +16,16 @@ using remote_internal::Deadline;
 
 namespace {
 
+// The body of a one-sided request, encoded into this thread's buffer, whose
+// capacity stays: a READ, WRITE, CAS or FETCH_ADD allocates nothing for it.
+// Valid until the thread's next call; RoundTrip has sent it by its return.
+template <class M>
+std::span<const std::byte> EncodeInScratch(const M& m, bool fixed_only = false) {
+  thread_local wire::Bytes scratch;
+  scratch.clear();
+  wire::EncodeFields(m, &scratch, /*skip_rest=*/fixed_only);
+  return scratch;
+}
 
 // The client-side deadline for an operation that itself waits up to `timeout`.
 Deadline WaitingDeadline(const Connection& conn, const Timeout& timeout) {
@@ -104,7 +114,7 @@ Status RemoteAttachment::Read(uint64_t offset, std::span<std::byte> out) {
     const size_t n = std::min<size_t>(out.size(), wire::kMaxIoBytes);
     Call call{.opcode = wire::Opcode::kRead, .read_into = out.first(n)};
     wire::ReadRequest request{.handle = handle_, .length = static_cast<uint32_t>(n), .offset = offset};
-    RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+    RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, EncodeInScratch(request)));
     out = out.subspan(n);
     offset += n;
   } while (!out.empty());
@@ -116,9 +126,9 @@ Status RemoteAttachment::Write(uint64_t offset, std::span<const std::byte> in) {
   do {
     const size_t n = std::min<size_t>(in.size(), wire::kMaxIoBytes);
     Call call{.opcode = wire::Opcode::kWrite};
-    wire::Bytes fixed;
-    wire::WriteRequest{.handle = handle_, .offset = offset}.EncodeFixedTo(&fixed);
-    RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, fixed, in.first(n)));
+    const wire::WriteRequest request{.handle = handle_, .offset = offset};
+    RAMS_RETURN_IF_ERROR(
+        conn_->RoundTrip(&call, EncodeInScratch(request, /*fixed_only=*/true), in.first(n)));
     in = in.subspan(n);
     offset += n;
   } while (!in.empty());
@@ -131,7 +141,7 @@ Result<uint64_t> RemoteAttachment::CompareExchange(uint64_t offset, uint64_t exp
   Call call{.opcode = wire::Opcode::kCas};
   wire::CasRequest request{.handle = handle_, .offset = offset, .expected = expected,
                            .desired = desired};
-  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, EncodeInScratch(request)));
   RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
   return reply.value;
 }
@@ -140,7 +150,7 @@ Result<uint64_t> RemoteAttachment::FetchAdd(uint64_t offset, uint64_t addend) {
   RAMS_RETURN_IF_ERROR(internal::CheckAligned("fetch_add", info_, offset, 8, 8));
   Call call{.opcode = wire::Opcode::kFetchAdd};
   wire::FetchAddRequest request{.handle = handle_, .offset = offset, .addend = addend};
-  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, Encode(request)));
+  RAMS_RETURN_IF_ERROR(conn_->RoundTrip(&call, EncodeInScratch(request)));
   RAMS_ASSIGN_OR_RETURN(wire::U64Reply reply, wire::U64Reply::Decode(call.body));
   return reply.value;
 }
