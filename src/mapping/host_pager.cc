@@ -197,6 +197,7 @@ void HostPager::Worker() {
   Pool& pool = workers_;
   for (;;) {
     std::function<void()> job;
+    bool pass_on = false;
     {
       std::unique_lock lock(pool.mu);
       ++pool.idle;
@@ -210,15 +211,22 @@ void HostPager::Worker() {
       } else {
         pool.leading = true;
       }
+      // Each notification wakes one thread, for one duty: what this one
+      // does not take (another job, or the lead) goes on to the next.
+      pass_on = pool.idle > 0 && (!pool.jobs.empty() || !pool.leading);
     }
+    if (pass_on) pool.cv.notify_one();
     if (!job) {
       job = Lead();
       {
         std::lock_guard lock(pool.mu);
         pool.leading = false;
       }
-      pool.cv.notify_all();  // an idle thread leads next
-      if (!job) continue;    // stopping: the wait above sees it
+      if (!job) {  // stopping: every thread ends (the wait above sees it)
+        pool.cv.notify_all();
+        continue;
+      }
+      pool.cv.notify_one();  // an idle thread leads next
     }
     job();
   }
@@ -278,8 +286,10 @@ std::function<void()> HostPager::Lead() {
       }
       for (auto& f : fetches) workers_.jobs.push_back(std::move(f));
     }
+    // One thread woken per fetch posted (they pass it on, Worker); none when
+    // this thread keeps the only one.
+    if (!fetches.empty()) workers_.cv.notify_one();
     fetches.clear();
-    workers_.cv.notify_all();
     if (kept) return kept;
   }
 }
