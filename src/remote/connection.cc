@@ -227,38 +227,26 @@ Status Connection::RoundTrip(Call* call, std::span<const std::byte> fixed,
 
 Status Connection::Finish(Call* call, Deadline deadline) {
   sys::LocalMutexLock l(mu_);
-  // A call that polls for its reply reads it itself, and a passive reader
-  // yields to it (invariant 4). One that would sleep leaves the reading to
-  // whoever reads: a passive reader's wake-up for the reply stands in for
-  // the call's own, and the two of yielding and taking the role back are
-  // saved.
-  const std::chrono::microseconds budget = PollBudget();
-  const bool polls = budget.count() > 0;
-  if (polls) ++polling_calls_;
+  ++waiting_calls_;
   while (!call->done) {
-    if (polls) AskReaderToYield();
-    AwaitProgress(deadline, budget);
+    AskReaderToYield();
+    AwaitProgress(deadline);
     if (!call->done && deadline && Clock::now() >= *deadline) {
       calls_.erase(call->id);  // a late reply is dropped
-      if (polls) StopPolling();
+      StopWaiting();
       return Error(ETIMEDOUT, std::string(wire::OpcodeName(static_cast<uint8_t>(call->opcode))) +
                                   " to " + peer_ + ": no reply");
     }
   }
-  if (polls) StopPolling();
+  StopWaiting();
   return CallStatus(*call);
 }
 
-std::chrono::microseconds Connection::PollBudget() {
-  if (busy_poll_.count() >= 0) return busy_poll_;  // fixed, or 0: never
-  return poll_.Budget();
-}
-
-void Connection::StopPolling() {
-  // The last polling call gone, a NextServerRequest that waited for it
+void Connection::StopWaiting() {
+  // The last waiting call gone, a NextServerRequest that waited for it
   // reads again (invariant 4): it may have been woken, and gone back to
   // waiting, before this call saw that another reader completed it.
-  if (--polling_calls_ == 0) cv_.NotifyAll();
+  if (--waiting_calls_ == 0) cv_.NotifyAll();
 }
 
 void Connection::AskReaderToYield() {
@@ -267,9 +255,9 @@ void Connection::AskReaderToYield() {
   net::Wake(yield_fd_);
 }
 
-void Connection::AwaitProgress(Deadline deadline, std::chrono::microseconds budget) {
+void Connection::AwaitProgress(Deadline deadline) {
   if (!reading_) {
-    ReadAsLeader(deadline, /*passive=*/false, budget);
+    ReadAsLeader(deadline);
   } else if (deadline) {
     cv_.WaitUntil(mu_, *deadline);
   } else {
@@ -277,14 +265,12 @@ void Connection::AwaitProgress(Deadline deadline, std::chrono::microseconds budg
   }
 }
 
-void Connection::ReadAsLeader(Deadline deadline, bool passive, std::chrono::microseconds budget) {
+void Connection::ReadAsLeader(Deadline deadline, bool passive) {
   reading_ = true;
   passive_reading_ = passive;
   mu_.Unlock();  // the caller's lock is held again when we return
-  std::optional<bool> poll_hit;
-  Status r = ReadSome(deadline, passive, budget, &poll_hit);
+  Status r = ReadSome(deadline, passive);
   mu_.Lock();
-  if (poll_hit && busy_poll_.count() < 0) poll_.Record(*poll_hit);
   if (r.ok()) DispatchBuffered();
   else if (r.code() != ETIMEDOUT) Break(r.code(), r.message());
   reading_ = false;
@@ -309,10 +295,10 @@ Result<ServerRequest> Connection::NextServerRequest(
     if (deadline && Clock::now() >= *deadline) {
       return Error(ETIMEDOUT, "no request from " + peer_);
     }
-    if (!reading_ && polling_calls_ == 0) {
-      ReadAsLeader(deadline, /*passive=*/true, std::chrono::microseconds(0));
+    if (!reading_ && waiting_calls_ == 0) {
+      ReadAsLeader(deadline, /*passive=*/true);
     } else if (deadline) {
-      cv_.WaitUntil(mu_, *deadline);  // the polling call reads (invariant 4)
+      cv_.WaitUntil(mu_, *deadline);  // the waiting call reads (invariant 4)
     } else {
       cv_.Wait(mu_);
     }
@@ -358,22 +344,23 @@ Status Connection::CallStatus(const Call& call) const {
   return Error(call.status, what);
 }
 
-Status Connection::ReadSome(Deadline deadline, bool passive, std::chrono::microseconds budget,
-                            std::optional<bool>* poll_hit) {
+Status Connection::ReadSome(Deadline deadline, bool passive) {
   wire::MakeRoom(rbuf_, rstart_, rend_);
   bool got = false;
-  // A passive reader (the mapping session's recall thread, idle most of
-  // the time) never polls: it would take the core from the threads it
-  // waits for.
+  // Only a thread waiting for its reply polls: a passive reader (the
+  // mapping session's recall thread, idle most of the time) would take the
+  // core from the threads it waits for.
   if (busy_poll_.count() != 0 && !passive) {
     RAMS_RETURN_IF_ERROR(ReceiveNow(&got));  // already there: no poll
     if (got) return Status::Ok();
+    const bool adaptive = busy_poll_.count() < 0;
+    const std::chrono::microseconds budget = adaptive ? poll_.Budget() : busy_poll_;
     if (budget.count() > 0) {
       const auto until = Clock::now() + budget;
       while (!got && Clock::now() < until && (!deadline || Clock::now() < *deadline)) {
         RAMS_RETURN_IF_ERROR(ReceiveNow(&got));
       }
-      *poll_hit = got;
+      if (adaptive) poll_.Record(got);
       if (got) return Status::Ok();
     }
   }

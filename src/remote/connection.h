@@ -14,18 +14,14 @@
 //
 // Thread safety: safe from many threads. Invariants:
 //  1. At most one thread reads the socket (reading_), and only it touches
-//     rbuf_/rstart_/rend_ outside mu_.
+//     rbuf_/rstart_/rend_ and poll_ outside mu_.
 //  2. A Call is in calls_ from Start() until it is done or abandoned; only
 //     Dispatch/Break (under mu_) complete it.
 //  3. Once broken_ != 0 the connection stays broken and calls_ is empty.
 //  4. A thread waiting for server requests (NextServerRequest) reads only
-//     while no call polls for its reply (polling_calls_ == 0); a call that
-//     polls (RemoteOptions::busy_poll, or adaptively while polling pays) and
-//     starts waiting while such a passive reader reads wakes it (yield_fd_),
-//     so that it spins on its own reply instead of being woken by the
-//     reader. A call that would sleep lets the passive reader read its
-//     reply and wake it: one wake-up, where yielding costs three (the
-//     reader's, the call's, and the reader's again to take the role back).
+//     while no call waits (waiting_calls_ == 0); a call that starts waiting
+//     while it reads wakes it (yield_fd_), so that the caller reads its own
+//     reply instead of being woken by the reader (one thread switch less).
 //  5. With the frame MAC (kFeatureFrameMac), send_mac_ numbers frames in the
 //     order they enter the socket (so it is used under send_mu_ only), and
 //     recv_mac_ in the order they are read (by the reader only); both exist
@@ -144,29 +140,21 @@ class Connection {
   // One turn as the reader (Finish, NextServerRequest). REQUIRES: mu_ held,
   // nobody reading; mu_ is released while reading and held again on return.
   // `passive`: a NextServerRequest turn, which yields to a waiting call.
-  // `budget`: how long to poll before sleeping (0 for a passive reader).
-  void ReadAsLeader(Deadline deadline, bool passive, std::chrono::microseconds budget)
-      REQUIRES(mu_);
-  // Reads as the leader (polling up to `budget`) when nobody reads, else
-  // waits for the reader's news (or `deadline`). REQUIRES: mu_ held
-  // (released meanwhile).
-  void AwaitProgress(Deadline deadline, std::chrono::microseconds budget) REQUIRES(mu_);
-  // How long the call about to wait polls for its reply (0: it sleeps), as
-  // RemoteOptions::busy_poll says; adaptively, from poll_.
-  std::chrono::microseconds PollBudget() REQUIRES(mu_);
+  void ReadAsLeader(Deadline deadline, bool passive = false) REQUIRES(mu_);
+  // Reads as the leader when nobody reads, else waits for the reader's
+  // news (or `deadline`). REQUIRES: mu_ held (released meanwhile).
+  void AwaitProgress(Deadline deadline) REQUIRES(mu_);
   // Sends every byte of `iov` (modified on the way). REQUIRES: send_mu_ held.
   Status SendAll(std::span<net::IoVec> iov) REQUIRES(send_mu_);
   // Reads what the socket has (waiting until `deadline`) into rbuf_.
   // REQUIRES: this thread is the reader (invariant 1), mu_ not held.
   // A passive reader also returns (with nothing read) when a call asks it
-  // to yield (invariant 4). An active one first polls for `budget` and
-  // sets *poll_hit to whether bytes came meanwhile.
-  Status ReadSome(Deadline deadline, bool passive, std::chrono::microseconds budget,
-                  std::optional<bool>* poll_hit) EXCLUDES(mu_);
+  // to yield (invariant 4).
+  Status ReadSome(Deadline deadline, bool passive) EXCLUDES(mu_);
   // Asks a passive reader to yield. REQUIRES: mu_ held.
   void AskReaderToYield() REQUIRES(mu_);
-  // A polling call leaves Finish; wakes a passive reader when it was the last.
-  void StopPolling() REQUIRES(mu_);
+  // A call leaves Finish; wakes a passive reader when it was the last.
+  void StopWaiting() REQUIRES(mu_);
   // One non-blocking receive into rbuf_; sets *got when bytes arrived.
   Status ReceiveNow(bool* got);
   // Dispatches every complete frame in rbuf_. REQUIRES: reader, mu_ held.
@@ -193,8 +181,7 @@ class Connection {
   bool reading_ GUARDED_BY(mu_) = false;
   bool passive_reading_ GUARDED_BY(mu_) = false;  // the reader is a NextServerRequest
   bool yield_asked_ GUARDED_BY(mu_) = false;      // yield_fd_ was signalled this turn
-  int polling_calls_ GUARDED_BY(mu_) = 0;         // threads in Finish that poll
-  sys::AdaptivePoll poll_ GUARDED_BY(mu_);        // busy_poll_ == kAdaptivePoll
+  int waiting_calls_ GUARDED_BY(mu_) = 0;         // threads inside Finish
 
   int broken_ GUARDED_BY(mu_) = 0;
   std::string broken_why_ GUARDED_BY(mu_);
@@ -214,6 +201,7 @@ class Connection {
   size_t rstart_ = 0;
   size_t rend_ = 0;
   std::optional<wire::FrameMacStream> recv_mac_;
+  sys::AdaptivePoll poll_;  // busy_poll_ == kAdaptivePoll
 };
 
 }  // namespace rams::remote_internal
