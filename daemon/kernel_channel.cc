@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -30,7 +31,7 @@ static_assert(kPageBytes == RAMS_REMOTE_PAGE_BYTES, "the channel's pages are the
 constexpr auto kInstallWait = std::chrono::milliseconds(500);
 // A grant overtaken by pushes is asked again at most this often.
 constexpr int kFetchAttempts = 5;
-// How often the receiving worker looks at the stop flag while the module is quiet.
+// How often an idle worker looks at the stop flag while the module is quiet.
 constexpr int kPollSliceMs = 100;
 // A waiting LOCK or WAIT asks the home for at most this long at a time.
 constexpr std::chrono::nanoseconds kWaitSlice = std::chrono::seconds(1);
@@ -497,25 +498,35 @@ rams::Result<std::unique_ptr<KernelChannel>> KernelChannel::Start(KernelChannelO
     return rams::ErrnoError(errno == EBUSY ? "RAMS_IOC_CONTROL: another ramsd holds the channel"
                                            : "RAMS_IOC_CONTROL");
   }
-  return std::unique_ptr<KernelChannel>(new KernelChannel(std::move(options), std::move(fd)));
+  // An epoll instance per worker, each watching the handle exclusively: the
+  // module's wake-up for a request wakes one idle worker, not all of them.
+  std::vector<rams::sys::UniqueFd> waits;
+  for (int i = 0; i < std::max(options.workers, 1); ++i) {
+    rams::sys::UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+    if (ep.get() < 0) return rams::ErrnoError("epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = fd.get();
+    if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
+      return rams::ErrnoError("epoll_ctl (EPOLLEXCLUSIVE) on the control handle");
+    }
+    waits.push_back(std::move(ep));
+  }
+  return std::unique_ptr<KernelChannel>(
+      new KernelChannel(std::move(options), std::move(fd), std::move(waits)));
 }
 
-KernelChannel::KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd)
-    : options_(std::move(options)), fd_(std::move(fd)) {
-  for (int i = 0; i < std::max(options_.workers, 1); ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
+KernelChannel::KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd,
+                             std::vector<rams::sys::UniqueFd> waits)
+    : options_(std::move(options)), fd_(std::move(fd)), waits_(std::move(waits)) {
+  for (const rams::sys::UniqueFd& ep : waits_) {
+    workers_.emplace_back([this, ep = ep.get()] { WorkerLoop(ep); });
   }
 }
 
 KernelChannel::~KernelChannel() {
-  {
-    // Under receive_mu_, so that no worker misses the notification between
-    // its check of stopping_ and its wait; the receiving worker sees it
-    // within a poll slice, those serving when they are done.
-    std::lock_guard<std::mutex> l(receive_mu_);
-    stopping_.store(true, std::memory_order_relaxed);
-  }
-  receiver_free_.notify_all();
+  // Idle workers see it within a poll slice, those serving when they are done.
+  stopping_.store(true, std::memory_order_relaxed);
   for (std::thread& t : workers_) t.join();
   {
     // Each waiting call ends within a slice once it sees stopping_.
@@ -531,7 +542,7 @@ KernelChannel::~KernelChannel() {
   }
 }
 
-bool KernelChannel::ReceiveOne(rams_ctl_request* r) {
+bool KernelChannel::ReceiveOne(int wait_fd, rams_ctl_request* r) {
   const auto take = [&] {
     *r = rams_ctl_request{};
     if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, r) != 0) return false;
@@ -539,35 +550,22 @@ bool KernelChannel::ReceiveOne(rams_ctl_request* r) {
     return true;
   };
   const auto none_yet = [] { return errno == EAGAIN || errno == EINTR; };
-  // A request queued already, else one that comes within the slice.
+  // A request queued already, else one that comes within the slice (another
+  // worker woken for it may take it first).
   if (take()) return true;
   if (!none_yet()) return HandleFailed("CTL_RECV");
-  pollfd p{.fd = fd_.get(), .events = POLLIN, .revents = 0};
-  if (poll(&p, 1, kPollSliceMs) < 0 && errno != EINTR) return HandleFailed("poll");
+  epoll_event e;
+  if (epoll_wait(wait_fd, &e, 1, kPollSliceMs) < 0 && errno != EINTR) {
+    return HandleFailed("epoll_wait");
+  }
   if (take()) return true;
   return none_yet() ? false : HandleFailed("CTL_RECV");
 }
 
-void KernelChannel::WorkerLoop() {
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> l(receive_mu_);
-      receiver_free_.wait(l, [&] {
-        return stopping_.load(std::memory_order_relaxed) || !receiving_;
-      });
-      if (stopping_.load(std::memory_order_relaxed)) return;
-      receiving_ = true;
-    }
-    // The role is kept while nothing comes: idle, one thread polls.
+void KernelChannel::WorkerLoop(int wait_fd) {
+  while (!stopping_.load(std::memory_order_relaxed)) {
     rams_ctl_request r;
-    bool got = false;
-    while (!got && !stopping_.load(std::memory_order_relaxed)) got = ReceiveOne(&r);
-    {
-      std::lock_guard<std::mutex> l(receive_mu_);
-      receiving_ = false;
-    }
-    receiver_free_.notify_one();
-    if (got) Serve(r);
+    if (ReceiveOne(wait_fd, &r)) Serve(r);
   }
 }
 

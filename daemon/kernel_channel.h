@@ -17,10 +17,11 @@
 // fails every waiter and the segments it served die (the module's rule).
 //
 // Thread safety: Stats and RenderPrometheus from any thread. `workers`
-// threads receive and serve the requests, leader and followers: one at a
-// time waits on the control handle; the one that receives a request hands
-// that role to an idle worker and serves the request itself, so no thread
-// hand-off lies between the module's request and its service (a slow home
+// threads receive and serve the requests: each idle one waits on the
+// control handle through an epoll instance of its own (EPOLLEXCLUSIVE), so
+// that the module's wake-up for a request wakes one of them, which receives
+// the request and serves it itself: no thread hand-off lies between the
+// module's request and its service, and no other worker wakes (a slow home
 // stalls only the workers waiting on it); the sources' recall threads push.
 // Per segment, mu_ is never held across a PageSource call; a push naming
 // a newer version than the copy held here follows a grant the home sent
@@ -91,11 +92,13 @@ class KernelChannel {
 
  private:
   class Remote;
-  KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd);
-  void WorkerLoop();
+  KernelChannel(KernelChannelOptions options, rams::sys::UniqueFd fd,
+                std::vector<rams::sys::UniqueFd> waits);
+  // A worker, waiting for requests on its epoll instance `wait_fd`.
+  void WorkerLoop(int wait_fd);
   // The next request, waiting at most one poll slice for it; false if none
   // came (or the handle failed, logged).
-  bool ReceiveOne(rams_ctl_request* r);
+  bool ReceiveOne(int wait_fd, rams_ctl_request* r);
   void Serve(const rams_ctl_request& r);
   void Attach(const rams_ctl_request& r);
   void Release(const rams_ctl_request& r);
@@ -108,14 +111,10 @@ class KernelChannel {
 
   const KernelChannelOptions options_;
   const rams::sys::UniqueFd fd_;
+  const std::vector<rams::sys::UniqueFd> waits_;  // a worker's epoll instance each
 
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Remote>> remotes_;  // by the module's id, under mu_
-  // The receiving role: held by at most one worker at a time.
-  std::mutex receive_mu_;
-  std::condition_variable receiver_free_;
-  bool receiving_ = false;  // under receive_mu_
-
   struct Counters {
     std::atomic<uint64_t> requests{0}, attaches{0}, fetches{0}, upgrades{0}, retries{0},
         invalidations{0}, downgrades{0}, write_backs{0}, failed{0}, stale_requests{0},
