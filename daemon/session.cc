@@ -373,7 +373,7 @@ void Session::Abort() {
 
 void Session::Reply(const Header& request, Body body) {
   Header h{.opcode = request.opcode, .flags = wire::kFlagReply, .request_id = request.request_id};
-  Enqueue(wire::EncodeFrame(h, body));
+  Enqueue(Frame(h, body));
 }
 
 void Session::ReplyError(const Header& request, const rams::Status& status) {
@@ -381,13 +381,23 @@ void Session::ReplyError(const Header& request, const rams::Status& status) {
   message = message.substr(0, wire::kMaxErrorMessageBytes);
   Header h{.opcode = request.opcode, .flags = wire::kFlagReply, .request_id = request.request_id,
            .status = static_cast<uint32_t>(status.code())};
-  Enqueue(wire::EncodeFrame(h, std::as_bytes(std::span(message.data(), message.size()))));
+  Enqueue(Frame(h, std::as_bytes(std::span(message.data(), message.size()))));
 }
 
 void Session::Push(uint64_t request_id, wire::Opcode opcode, Body body) {
   Header h{.opcode = static_cast<uint8_t>(opcode), .flags = wire::kFlagPush,
            .request_id = request_id};
-  Enqueue(wire::EncodeFrame(h, body));
+  Enqueue(Frame(h, body));
+}
+
+wire::Bytes Session::Frame(const Header& h, Body body) {
+  wire::Bytes frame;
+  if (!spare_frames_.empty()) {
+    frame = std::move(spare_frames_.back());
+    spare_frames_.pop_back();
+  }
+  wire::EncodeFrameInto(h, body, &frame);
+  return frame;
 }
 
 void Session::Enqueue(wire::Bytes frame, bool in_order) {
@@ -428,16 +438,16 @@ void Session::WriteSocket() {
           send_mac_->Sign(frame.first<wire::kHeaderBytes>(), frame.subspan(wire::kHeaderBytes)));
     }
   }
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(writing_.size() + writing_macs_.size());
+  writing_buffers_.clear();
   for (size_t i = 0; i < writing_.size(); ++i) {
-    buffers.emplace_back(writing_[i].data(), writing_[i].size());
+    writing_buffers_.emplace_back(writing_[i].data(), writing_[i].size());
     if (send_mac_ && i >= unsigned_now) {
       const wire::FrameMacTag& mac = writing_macs_[i - unsigned_now];
-      buffers.emplace_back(mac.data(), mac.size());
+      writing_buffers_.emplace_back(mac.data(), mac.size());
     }
   }
-  asio::async_write(socket_, buffers,
+  // A span: the write keeps no copy of the list (which stays until it ends).
+  asio::async_write(socket_, std::span<const asio::const_buffer>(writing_buffers_),
                     [self = shared_from_this()](const std::error_code& ec, size_t) {
                       self->OnSocketWritten(ec);
                     });
@@ -445,7 +455,12 @@ void Session::WriteSocket() {
 
 void Session::OnSocketWritten(const std::error_code& ec) {
   io_thread_.AssertHeld();
-  for (const wire::Bytes& f : writing_) queued_bytes_ -= f.size();
+  for (wire::Bytes& f : writing_) {
+    queued_bytes_ -= f.size();
+    if (spare_frames_.size() < kSpareFrames && f.capacity() <= kSpareFrameBytes) {
+      spare_frames_.push_back(std::move(f));
+    }
+  }
   writing_.clear();
   if (closed_) return;
   if (ec) {

@@ -137,6 +137,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // `in_order`: behind every frame queued before it (coherence traffic,
   // docs/protocol.md §8), never ahead of a bulk frame as small ones go.
   void Enqueue(wire::Bytes frame, bool in_order = false) REQUIRES(io_thread_);
+  // The frame of `h` and `body`, in a spare buffer when there is one.
+  wire::Bytes Frame(const Header& h, Body body) REQUIRES(io_thread_);
   void WriteSocket() REQUIRES(io_thread_);
   void OnSocketWritten(const std::error_code& ec);
 
@@ -230,6 +232,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<wire::Bytes> bulk_queue_ GUARDED_BY(io_thread_);
   std::vector<wire::Bytes> writing_ GUARDED_BY(io_thread_);  // frames of the write in progress
   std::vector<wire::FrameMacTag> writing_macs_ GUARDED_BY(io_thread_);  // and their MACs
+  std::vector<asio::const_buffer> writing_buffers_ GUARDED_BY(io_thread_);  // and its pieces
+  // Buffers of written frames, kept for the next ones (Frame): a reply
+  // allocates nothing. At most kSpareFrames, none over kSpareFrameBytes.
+  static constexpr size_t kSpareFrames = 16;
+  static constexpr size_t kSpareFrameBytes = 16 * 1024;
+  std::vector<wire::Bytes> spare_frames_ GUARDED_BY(io_thread_);
   size_t queued_bytes_ GUARDED_BY(io_thread_) = 0;
 
   std::map<uint32_t, Handle> handles_ GUARDED_BY(io_thread_);

@@ -125,7 +125,7 @@ bool Session::SendOwnerProbe(const std::string& segment, uint64_t local_domain, 
       .EncodeTo(&out);
   Header h{.opcode = static_cast<uint8_t>(wire::Opcode::kOwnerProbe), .flags = 0,
            .request_id = id};
-  Enqueue(wire::EncodeFrame(h, out));
+  Enqueue(Frame(h, out));
   return true;
 }
 
@@ -175,7 +175,7 @@ void Session::SendPageGrant(const rams::mapping::DirectoryAction& grant, uint64_
   reply.EncodeTo(&out);
   Header h{.opcode = static_cast<uint8_t>(wire::Opcode::kPageGet), .flags = wire::kFlagReply,
            .request_id = grant.tag};
-  Enqueue(wire::EncodeFrame(h, out), /*in_order=*/true);
+  Enqueue(Frame(h, out), /*in_order=*/true);
 }
 
 void Session::SendRecall(const std::string& segment, rams::mapping::RecallKind kind,
@@ -196,7 +196,7 @@ void Session::SendRecall(const std::string& segment, rams::mapping::RecallKind k
   const auto op = kind == rams::mapping::RecallKind::kInvalidate ? wire::Opcode::kInvalidate
                                                                  : wire::Opcode::kDowngrade;
   Header h{.opcode = static_cast<uint8_t>(op), .flags = 0, .request_id = id};
-  Enqueue(wire::EncodeFrame(h, out), /*in_order=*/true);
+  Enqueue(Frame(h, out), /*in_order=*/true);
 }
 
 void Session::HandleRecallReply(const Header& h, Body body) {

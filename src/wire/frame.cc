@@ -129,14 +129,19 @@ Result<FrameHeader> DecodeHeader(std::span<const std::byte, kHeaderBytes> bytes,
 }
 
 Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body) {
+  Bytes out;
+  EncodeFrameInto(header, body, &out);
+  return out;
+}
+
+void EncodeFrameInto(const FrameHeader& header, std::span<const std::byte> body, Bytes* out) {
   RAMS_CHECK(body.size() <= kMaxBodyBytes);
   FrameHeader h = header;
   h.body_bytes = static_cast<uint32_t>(body.size());
   const HeaderBytes hb = EncodeHeader(h);
-  Bytes out(kHeaderBytes + body.size());
-  std::memcpy(out.data(), hb.data(), kHeaderBytes);
-  if (!body.empty()) std::memcpy(out.data() + kHeaderBytes, body.data(), body.size());
-  return out;
+  out->resize(kHeaderBytes + body.size());
+  std::memcpy(out->data(), hb.data(), kHeaderBytes);
+  if (!body.empty()) std::memcpy(out->data() + kHeaderBytes, body.data(), body.size());
 }
 
 void MakeRoom(Bytes& buf, size_t& start, size_t& end) {

@@ -167,6 +167,8 @@ using Bytes = std::vector<std::byte>;
 // A whole frame: `header` (its body_bytes set to the body's size) followed by
 // `body`. REQUIRES: body.size() <= kMaxBodyBytes.
 Bytes EncodeFrame(const FrameHeader& header, std::span<const std::byte> body);
+// The same into `*out` (replacing its bytes, keeping its capacity).
+void EncodeFrameInto(const FrameHeader& header, std::span<const std::byte> body, Bytes* out);
 
 // Size a receive buffer starts at on both ends of a connection.
 inline constexpr size_t kInitialReadBufferBytes = 64 * 1024;
