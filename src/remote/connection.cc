@@ -243,10 +243,13 @@ Status Connection::Finish(Call* call, Deadline deadline) {
 }
 
 void Connection::StopWaiting() {
-  // The last waiting call gone, a NextServerRequest that waited for it
-  // reads again (invariant 4): it may have been woken, and gone back to
-  // waiting, before this call saw that another reader completed it.
-  if (--waiting_calls_ == 0) cv_.NotifyAll();
+  // The last waiting call gone, a passive reader reads again once
+  // kPassiveResumeDelay passed with no call (invariant 4). It is woken only
+  // when it waits for the calls to end; one already waiting for the resume
+  // time looks again then.
+  if (--waiting_calls_ != 0) return;
+  resume_passive_at_ = Clock::now() + kPassiveResumeDelay;
+  if (passive_awaits_calls_) passive_cv_.NotifyAll();
 }
 
 void Connection::AskReaderToYield() {
@@ -280,6 +283,7 @@ void Connection::ReadAsLeader(Deadline deadline, bool passive) {
     yield_asked_ = false;
   }
   cv_.NotifyAll();
+  if (passive) passive_cv_.NotifyAll();  // another NextServerRequest may read next
 }
 
 bool Connection::InspectServerRequests(
@@ -292,15 +296,26 @@ Result<ServerRequest> Connection::NextServerRequest(
     Deadline deadline, const std::function<void(const ServerRequest&)>& on_take) {
   sys::LocalMutexLock l(mu_);
   while (server_requests_.empty() && broken_ == 0) {
-    if (deadline && Clock::now() >= *deadline) {
+    const Clock::time_point now = Clock::now();
+    if (deadline && now >= *deadline) {
       return Error(ETIMEDOUT, "no request from " + peer_);
     }
-    if (!reading_ && waiting_calls_ == 0) {
+    // Woken early by a request queued or the connection's end (passive_cv_).
+    if (waiting_calls_ == 0 && now < resume_passive_at_) {
+      // A call just ended: another may follow and read for itself.
+      passive_cv_.WaitUntil(mu_, deadline ? std::min(*deadline, resume_passive_at_)
+                                          : resume_passive_at_);
+    } else if (waiting_calls_ == 0 && !reading_) {
       ReadAsLeader(deadline, /*passive=*/true);
-    } else if (deadline) {
-      cv_.WaitUntil(mu_, *deadline);  // the waiting call reads (invariant 4)
     } else {
-      cv_.Wait(mu_);
+      // A call reads (invariant 4), or the reader is leaving.
+      passive_awaits_calls_ = true;
+      if (deadline) {
+        passive_cv_.WaitUntil(mu_, *deadline);
+      } else {
+        passive_cv_.Wait(mu_);
+      }
+      passive_awaits_calls_ = false;
     }
   }
   if (!server_requests_.empty()) {  // queued before a break: still answered in order
@@ -418,7 +433,7 @@ void Connection::DispatchBuffered() {
                                  " requests outstanding from " + peer_);
       }
       server_requests_.push_back({*h, wire::Bytes(body.begin(), body.end())});
-      cv_.NotifyAll();
+      passive_cv_.NotifyAll();
     } else {
       Dispatch(*h, body);
     }
@@ -476,6 +491,7 @@ void Connection::Break(int code, const std::string& why) {
   calls_.clear();
   net::Shutdown(fd_);
   cv_.NotifyAll();
+  passive_cv_.NotifyAll();
 }
 
 }  // namespace rams::remote_internal

@@ -18,10 +18,15 @@
 //  2. A Call is in calls_ from Start() until it is done or abandoned; only
 //     Dispatch/Break (under mu_) complete it.
 //  3. Once broken_ != 0 the connection stays broken and calls_ is empty.
-//  4. A thread waiting for server requests (NextServerRequest) reads only
-//     while no call waits (waiting_calls_ == 0); a call that starts waiting
-//     while it reads wakes it (yield_fd_), so that the caller reads its own
-//     reply instead of being woken by the reader (one thread switch less).
+//  4. A thread waiting for server requests (NextServerRequest), a passive
+//     reader, reads only while no call waits (waiting_calls_ == 0), and not
+//     until kPassiveResumeDelay after the last call ended: calls in a burst
+//     read for themselves and nobody yields or wakes between them (a
+//     request the server sends meanwhile waits that long at most; one a
+//     call reads is queued and wakes it, passive_cv_). A call that starts
+//     waiting while it reads wakes it (yield_fd_), so that the caller reads
+//     its own reply instead of being woken by the reader (one thread switch
+//     less).
 //  5. With the frame MAC (kFeatureFrameMac), send_mac_ numbers frames in the
 //     order they enter the socket (so it is used under send_mu_ only), and
 //     recv_mac_ in the order they are read (by the reader only); both exist
@@ -182,6 +187,13 @@ class Connection {
   bool passive_reading_ GUARDED_BY(mu_) = false;  // the reader is a NextServerRequest
   bool yield_asked_ GUARDED_BY(mu_) = false;      // yield_fd_ was signalled this turn
   int waiting_calls_ GUARDED_BY(mu_) = 0;         // threads inside Finish
+  // Invariant 4: passive readers wait on passive_cv_ (a server request
+  // queued, the connection broke, the calls ended while
+  // passive_awaits_calls_), and read from resume_passive_at_ on.
+  static constexpr std::chrono::microseconds kPassiveResumeDelay{200};
+  sys::LocalCondVar passive_cv_;
+  Clock::time_point resume_passive_at_ GUARDED_BY(mu_){};
+  bool passive_awaits_calls_ GUARDED_BY(mu_) = false;
 
   int broken_ GUARDED_BY(mu_) = 0;
   std::string broken_why_ GUARDED_BY(mu_);
