@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "mapping/wire_page_source.h"
+#include "sys/adaptive_poll.h"
 #include "metrics.h"
 #include "rams/remote.h"
 
@@ -162,7 +163,8 @@ KernelChannel::Remote::HomeHandleFor(uint64_t handle, bool open) {
     if (auto it = handles_.find(handle); it != handles_.end()) return it->second;
   }
   const rams::RemoteOptions options{.key = channel_->options_.key,
-                                    .timeout = channel_->options_.connect_timeout};
+                                    .timeout = channel_->options_.connect_timeout,
+                                    .busy_poll = channel_->options_.busy_poll};
   rams::Result<rams::RemoteSession> connected =
       rams::RemoteSession::Connect(address_.host, address_.port, options);
   for (int retry = 0; retry < kConnectRetries && !connected.ok() &&
@@ -542,7 +544,7 @@ KernelChannel::~KernelChannel() {
   }
 }
 
-bool KernelChannel::ReceiveOne(int wait_fd, rams_ctl_request* r) {
+bool KernelChannel::ReceiveOne(int wait_fd, rams::sys::AdaptivePoll* poll, rams_ctl_request* r) {
   const auto take = [&] {
     *r = rams_ctl_request{};
     if (ioctl(fd_.get(), RAMS_IOC_CTL_RECV, r) != 0) return false;
@@ -554,6 +556,20 @@ bool KernelChannel::ReceiveOne(int wait_fd, rams_ctl_request* r) {
   // worker woken for it may take it first).
   if (take()) return true;
   if (!none_yet()) return HandleFailed("CTL_RECV");
+  const bool adaptive = options_.busy_poll.count() < 0;
+  if (poll != nullptr && options_.busy_poll.count() != 0) {
+    const std::chrono::microseconds budget = adaptive ? poll->Budget() : options_.busy_poll;
+    if (budget.count() > 0) {
+      const auto until = std::chrono::steady_clock::now() + budget;
+      bool got = false;
+      while (!got && std::chrono::steady_clock::now() < until) {
+        got = take();
+        if (!got && !none_yet()) return HandleFailed("CTL_RECV");
+      }
+      if (adaptive) poll->Record(got);
+      if (got) return true;
+    }
+  }
   epoll_event e;
   if (epoll_wait(wait_fd, &e, 1, kPollSliceMs) < 0 && errno != EINTR) {
     return HandleFailed("epoll_wait");
@@ -563,9 +579,12 @@ bool KernelChannel::ReceiveOne(int wait_fd, rams_ctl_request* r) {
 }
 
 void KernelChannel::WorkerLoop(int wait_fd) {
+  rams::sys::AdaptivePoll poll;
+  bool served = false;
   while (!stopping_.load(std::memory_order_relaxed)) {
     rams_ctl_request r;
-    if (ReceiveOne(wait_fd, &r)) Serve(r);
+    served = ReceiveOne(wait_fd, served ? &poll : nullptr, &r);
+    if (served) Serve(r);
   }
 }
 
@@ -619,7 +638,8 @@ void KernelChannel::Attach(const rams_ctl_request& r) {
   const std::string name(r.name, strnlen(r.name, sizeof(r.name)));
   rams::Result<rams::RemoteAddress> a = rams::ParseRemoteAddress(name);
   if (!a.ok() || a->name.empty()) return AnswerError(r.id, EINVAL);
-  const rams::RemoteOptions remote{.key = options_.key, .timeout = options_.connect_timeout};
+  const rams::RemoteOptions remote{.key = options_.key, .timeout = options_.connect_timeout,
+                                   .busy_poll = options_.busy_poll};
   const bool read_only = (r.flags & RAMS_CTL_RDONLY) != 0;
   auto source = rams::mapping::WirePageSource::Open(a->host, a->port, a->name, read_only, remote);
   if (!read_only && (source.code() == EROFS || source.code() == EACCES)) {

@@ -22,7 +22,10 @@
 // that the module's wake-up for a request wakes one of them, which receives
 // the request and serves it itself: no thread hand-off lies between the
 // module's request and its service, and no other worker wakes (a slow home
-// stalls only the workers waiting on it); the sources' recall threads push.
+// stalls only the workers waiting on it). A worker that has just answered
+// polls the handle first (adaptively by default: the next fault of a
+// sequence often comes within microseconds); the sources' recall threads
+// push.
 // Per segment, mu_ is never held across a PageSource call; a push naming
 // a newer version than the copy held here follows a grant the home sent
 // first, and waits (bounded) for that grant's install; a grant that such a
@@ -43,7 +46,9 @@
 #include <thread>
 #include <vector>
 
+#include "rams/remote.h"
 #include "rams/status.h"
+#include "sys/adaptive_poll.h"
 #include "sys/sys.h"
 #include "uapi/rams.h"
 
@@ -54,6 +59,10 @@ struct KernelChannelOptions {
   std::string key;  // for the homes (empty: loopback homes without a key)
   std::chrono::milliseconds connect_timeout{5000};
   int workers = 8;
+  // How a worker that just served a request waits for the next one, and
+  // how the sessions to the homes wait for replies (ramsd --poll):
+  // rams::kAdaptivePoll, N > 0 polling for N, 0 sleeping at once.
+  std::chrono::microseconds busy_poll{rams::kAdaptivePoll};
 };
 
 // Monotonic counters, except segments.
@@ -97,8 +106,9 @@ class KernelChannel {
   // A worker, waiting for requests on its epoll instance `wait_fd`.
   void WorkerLoop(int wait_fd);
   // The next request, waiting at most one poll slice for it; false if none
-  // came (or the handle failed, logged).
-  bool ReceiveOne(int wait_fd, rams_ctl_request* r);
+  // came (or the handle failed, logged). With `poll` (a worker that has
+  // just served one) it first polls the handle as options_.busy_poll says.
+  bool ReceiveOne(int wait_fd, rams::sys::AdaptivePoll* poll, rams_ctl_request* r);
   void Serve(const rams_ctl_request& r);
   void Attach(const rams_ctl_request& r);
   void Release(const rams_ctl_request& r);

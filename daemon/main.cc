@@ -168,7 +168,9 @@ void DefineOptions(CLI::App& app, CommandLine& c) {
   app.add_option("--poll", c.poll,
                  "how the event loop waits: adaptive (after activity, poll at most 50 us before "
                  "sleeping, and stop polling while it does not pay), busy (poll --busy-poll-us "
-                 "after every piece of work: lowest latency, burns a core) or sleep")
+                 "after every piece of work: lowest latency, burns a core) or sleep; the "
+                 "sessions to homes (host pager, --kernel-channel) and the kernel channel's "
+                 "workers wait the same way")
       ->capture_default_str()
       ->check(CLI::IsMember({"adaptive", "busy", "sleep"}));
   app.add_option("--busy-poll-us", c.busy_poll_us,
@@ -372,7 +374,7 @@ int main(int argc, char** argv) {
   if (c.kernel_channel) {
     rams::Result<ramsd::PagerServiceOptions> po = PagerOptions(c);  // the homes' key
     if (!po.ok()) return Fail(po.status());
-    auto started = ramsd::KernelChannel::Start({.key = po->key});
+    auto started = ramsd::KernelChannel::Start({.key = po->key, .busy_poll = po->busy_poll});
     if (!started.ok()) return Fail(started.status());
     kernel_channel = std::move(*started);
     spdlog::info("serving rams.ko's remote segments on its control channel");
