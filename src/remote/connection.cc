@@ -249,7 +249,7 @@ void Connection::StopWaiting() {
   // time looks again then.
   if (--waiting_calls_ != 0) return;
   resume_passive_at_ = Clock::now() + kPassiveResumeDelay;
-  if (passive_awaits_calls_) passive_cv_.NotifyAll();
+  if (passive_awaiting_calls_ > 0) passive_cv_.NotifyAll();
 }
 
 void Connection::AskReaderToYield() {
@@ -309,13 +309,13 @@ Result<ServerRequest> Connection::NextServerRequest(
       ReadAsLeader(deadline, /*passive=*/true);
     } else {
       // A call reads (invariant 4), or the reader is leaving.
-      passive_awaits_calls_ = true;
+      ++passive_awaiting_calls_;
       if (deadline) {
         passive_cv_.WaitUntil(mu_, *deadline);
       } else {
         passive_cv_.Wait(mu_);
       }
-      passive_awaits_calls_ = false;
+      --passive_awaiting_calls_;
     }
   }
   if (!server_requests_.empty()) {  // queued before a break: still answered in order

@@ -188,12 +188,13 @@ class Connection {
   bool yield_asked_ GUARDED_BY(mu_) = false;      // yield_fd_ was signalled this turn
   int waiting_calls_ GUARDED_BY(mu_) = 0;         // threads inside Finish
   // Invariant 4: passive readers wait on passive_cv_ (a server request
-  // queued, the connection broke, the calls ended while
-  // passive_awaits_calls_), and read from resume_passive_at_ on.
+  // queued, the connection broke, or the calls ended while some of them
+  // waited for that: passive_awaiting_calls_), and read from
+  // resume_passive_at_ on.
   static constexpr std::chrono::microseconds kPassiveResumeDelay{200};
   sys::LocalCondVar passive_cv_;
   Clock::time_point resume_passive_at_ GUARDED_BY(mu_){};
-  bool passive_awaits_calls_ GUARDED_BY(mu_) = false;
+  int passive_awaiting_calls_ GUARDED_BY(mu_) = 0;
 
   int broken_ GUARDED_BY(mu_) = 0;
   std::string broken_why_ GUARDED_BY(mu_);
