@@ -5,6 +5,7 @@
 # end marker, then powers off. The host side (scripts/kernel-test) judges.
 /bin/busybox --install -s /bin
 export PATH=/bin:/tests
+echo RAMS-BOOTED  # the host's boot watchdog: the kernel reached /init
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
