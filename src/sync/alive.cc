@@ -46,9 +46,10 @@ std::atomic<uint32_t>& LockWord(Slot* s) {
 }
 
 struct Registry {
+  std::atomic<bool> claimed{false};       // taken by the one inserter that fills it
   std::atomic<uint32_t> uid{0};
   std::atomic<std::byte*> base{nullptr};  // published last (release)
-  bool writable = false;                  // set before base
+  bool writable = false;                  // set by that inserter before base
 };
 Registry g_registries[kMaxRegistries];
 std::atomic<bool> g_waitv_missing{false};  // a hint: set once ENOSYS was seen
@@ -88,13 +89,18 @@ std::byte* RegistryOf(uint32_t uid, bool own) {
   std::byte* base = MapRegistry(uid, own);
   if (base == nullptr) return nullptr;
   for (Registry& r : g_registries) {
-    std::byte* expected = nullptr;
-    if (r.base.load(std::memory_order_relaxed) != nullptr) continue;  // a guess; the CAS decides
-    r.uid.store(uid, std::memory_order_relaxed);  // published by the CAS below
+    // An entry is filled by the inserter that claimed it, alone: two that
+    // raced on one entry could leave one's uid beside the other's base.
+    // A racing inserter of the same uid just takes another entry.
+    if (r.claimed.load(std::memory_order_relaxed) ||
+        r.claimed.exchange(true, std::memory_order_relaxed)) {
+      continue;
+    }
+    r.uid.store(uid, std::memory_order_relaxed);
     r.writable = own;
-    // Release: publishes uid and writable with base. A racing inserter of
-    // the same uid just wastes an entry.
-    if (r.base.compare_exchange_strong(expected, base, std::memory_order_release)) return base;
+    // Release: publishes uid and writable with base.
+    r.base.store(base, std::memory_order_release);
+    return base;
   }
   return base;  // table full: usable, never unmapped (it may be registered)
 }
