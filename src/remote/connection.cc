@@ -132,17 +132,26 @@ Status Connection::Start(Call* call, std::span<const std::byte> fixed,
   return StartMany(std::span(&request, 1));
 }
 
+namespace {
+
+// `count` elements: in `local` when they fit (no allocation), else in `heap`.
+template <class T>
+std::span<T> LocalOrHeap(size_t count, std::span<T> local, std::vector<T>* heap) {
+  if (count <= local.size()) return local.first(count);
+  heap->resize(count);
+  return *heap;
+}
+
+}  // namespace
+
 Status Connection::StartMany(std::span<const Request> requests) {
   // A single request (nearly every call) builds its frame without the heap:
   // its header, MAC and pieces live on the stack.
   constexpr size_t kPiecesPerRequest = 4;  // header, fixed, data, MAC
   wire::HeaderBytes one_header;
   std::vector<wire::HeaderBytes> many_headers;
-  std::span<wire::HeaderBytes> headers(&one_header, 1);
-  if (requests.size() != 1) {
-    many_headers.resize(requests.size());
-    headers = many_headers;
-  }
+  const std::span<wire::HeaderBytes> headers =
+      LocalOrHeap(requests.size(), std::span(&one_header, 1), &many_headers);
   {
     sys::LocalMutexLock l(mu_);
     if (broken_ != 0) return Error(ENOTCONN, "send to " + peer_ + " (" + broken_why_ + ")");
@@ -176,14 +185,10 @@ Status Connection::StartMany(std::span<const Request> requests) {
     std::array<net::IoVec, kPiecesPerRequest> one_iov;
     std::vector<wire::FrameMacTag> many_macs;
     std::vector<net::IoVec> many_iov;
-    std::span<wire::FrameMacTag> macs(&one_mac, 1);
-    std::span<net::IoVec> iov(one_iov);
-    if (requests.size() != 1) {
-      many_macs.resize(send_mac_ ? requests.size() : 0);
-      many_iov.resize(requests.size() * kPiecesPerRequest);
-      macs = many_macs;
-      iov = many_iov;
-    }
+    const std::span<wire::FrameMacTag> macs =
+        LocalOrHeap(send_mac_ ? requests.size() : 0, std::span(&one_mac, 1), &many_macs);
+    const std::span<net::IoVec> iov =
+        LocalOrHeap(requests.size() * kPiecesPerRequest, std::span<net::IoVec>(one_iov), &many_iov);
     size_t pieces = 0;
     for (size_t i = 0; i < requests.size(); ++i) {
       const Request& r = requests[i];
