@@ -15,6 +15,8 @@
 #include <fstream>
 #include <thread>
 
+#include "common/test_util.h"
+
 namespace rams::test {
 namespace {
 
@@ -126,6 +128,15 @@ int RamsdProcess::Stop(int sig) {
 }
 
 RamsdProcess::~RamsdProcess() {
+  // Where the kernel keeps no robust futex lists (qemu-user), a ramsd killed
+  // inside a posix segment's io mutex would leave it locked for the test's
+  // own teardown: there ramsd is asked to stop, and killed only when it has
+  // not within 10 s. Elsewhere the kernel releases the mutex of the dead.
+  if (pid_ > 0 && !testing::KernelKeepsRobustLists()) {
+    kill(pid_, SIGTERM);
+    testing::WaitChild(pid_, std::chrono::seconds(10));
+    pid_ = -1;
+  }
   if (pid_ > 0) Stop(SIGKILL);
   if (!dir_.empty()) {
     std::error_code ec;

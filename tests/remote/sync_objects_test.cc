@@ -3,6 +3,7 @@
 // remote sessions through ramsd: the home ramsd runs the remote sessions'
 // operations on the very same objects (docs/protocol.md §4.4). Fork tests:
 // not labelled `threads`.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <functional>
 #include <new>
 #include <optional>
+#include <vector>
 
 #include "rams/barrier.h"
 #include "rams/condvar.h"
@@ -62,6 +64,49 @@ class SyncObjectsTest : public ::testing::Test {
       return seg.ok() && body(**seg);
     });
   }
+  // A child that runs `body` on its own session and, once that returned true,
+  // says so on `ready` and stays (holding whatever body took) until it is
+  // killed or this process ends: none outlives the test to hold ctest's pipes.
+  struct Holder {
+    pid_t pid = -1;
+    int ready = -1;  // read end; EOF when the child failed first
+  };
+  Holder SpawnHolder(const std::function<bool(RemoteAttachment&)>& body) {
+    int ready[2];
+    int hold[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return {};
+    if (pipe2(hold, O_CLOEXEC) != 0) {
+      close(ready[0]);
+      close(ready[1]);
+      return {};
+    }
+    const pid_t pid = SpawnRemote([&](RemoteAttachment& seg) {
+      close(ready[0]);
+      close(hold[1]);
+      char c = 1;
+      if (!body(seg) || write(ready[1], &c, 1) != 1) return false;
+      while (read(hold[0], &c, 1) != 0) {
+      }  // EOF: the test process is gone
+      return false;
+    });
+    close(ready[1]);
+    close(hold[0]);
+    hold_fds_.push_back(hold[1]);
+    return {.pid = pid, .ready = ready[0]};
+  }
+  // Whether the holder got there (never a hang on one that failed first).
+  static bool Ready(Holder& h) {
+    char c = 0;
+    ssize_t n;
+    while ((n = read(h.ready, &c, 1)) < 0 && errno == EINTR) {
+    }
+    close(h.ready);
+    h.ready = -1;
+    return n == 1;
+  }
+  void TearDown() override {
+    for (int fd : hold_fds_) close(fd);
+  }
   // Runs `body` in a child; the child exits 0 when it returns true.
   static pid_t Spawn(const std::function<bool()>& body) {
     return testing::ForkChild([&] { return body() ? 0 : 1; });
@@ -71,6 +116,7 @@ class SyncObjectsTest : public ::testing::Test {
   TempSegment seg_{kSegmentBytes, "syncobj"};
   std::byte* base_ = nullptr;
   RamsdProcess ramsd_;
+  std::vector<int> hold_fds_;  // write ends a holder child waits on
 };
 
 // Remote read-modify-write of a u64 under the remote mutex.
@@ -228,20 +274,9 @@ TEST_F(SyncObjectsTest, BarrierWithLocalAndRemoteMembers) {
 }
 
 TEST_F(SyncObjectsTest, KilledRemoteHolderIsAnOwnerDeath) {
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  pid_t holder = SpawnRemote([&](RemoteAttachment& seg) {
-    RemoteMutex mu(seg, kMutexOff);
-    if (!mu.Lock().ok()) return false;
-    char c = 1;
-    if (write(ready[1], &c, 1) != 1) return false;
-    pause();
-    return false;
-  });
-  char c = 0;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
-  close(ready[0]);
-  close(ready[1]);
+  Holder h = SpawnHolder([](RemoteAttachment& seg) { return RemoteMutex(seg, kMutexOff).Lock().ok(); });
+  ASSERT_TRUE(Ready(h));
+  const pid_t holder = h.pid;
   EXPECT_EQ(LocalMutex().TryLock().code(), EBUSY);
   kill(holder, SIGKILL);
   EXPECT_FALSE(Reap(holder));
@@ -280,23 +315,14 @@ TEST_F(SyncObjectsTest, KilledRemoteMemberBreaksTheBarrier) {
   new (base_ + kBarrierOff) Barrier(2);
   Barrier& local = *reinterpret_cast<Barrier*>(base_ + kBarrierOff);
   ASSERT_TRUE(local.Join().ok());
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  pid_t member = SpawnRemote([&](RemoteAttachment& seg) {
+  Holder h = SpawnHolder([](RemoteAttachment& seg) {
     RemoteBarrier barrier(seg, kBarrierOff);
-    if (!barrier.Join().ok()) return false;
-    auto first = barrier.Wait(std::chrono::seconds(10));  // one round together
-    char c = 1;
-    if (!first.ok() || write(ready[1], &c, 1) != 1) return false;
-    pause();
-    return false;
+    return barrier.Join().ok() && barrier.Wait(std::chrono::seconds(10)).ok();  // one round together
   });
+  const pid_t member = h.pid;
   auto first = local.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(Ready(h));
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  char c = 0;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
-  close(ready[0]);
-  close(ready[1]);
   kill(member, SIGKILL);
   EXPECT_FALSE(Reap(member));
   // The remote member (ramsd's agent for its session) is gone: broken, not a hang.
