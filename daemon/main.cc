@@ -288,18 +288,24 @@ rams::Result<ramsd::PagerServiceOptions> PagerOptions(const CommandLine& c) {
 
 // Runs the event loop until it runs out of work (after a graceful shutdown),
 // waiting as --poll says (docs/protocol.md, "Latency modes").
-void RunLoop(asio::io_context& io, const CommandLine& c) {
+void RunLoop(asio::io_context& io, ramsd::Server& server, const CommandLine& c) {
   using Clock = std::chrono::steady_clock;
   if (c.poll == "sleep") return (void)io.run();
+  // While polling, the sessions that just had work are read directly
+  // (Server::PollHot), the others through the reactor (io.poll()).
+  auto poll = [&] { return io.poll() + server.PollHot(); };
   if (c.poll == "busy") {
     // Polls without sleeping for busy_poll_us after each piece of work.
     const auto busy = std::chrono::microseconds(c.busy_poll_us);
     auto active = Clock::now();
+    server.StartHotReads();
     while (!io.stopped()) {
-      if (io.poll() > 0) {
+      if (poll() > 0) {
         active = Clock::now();
       } else if (Clock::now() - active > busy) {
+        server.CoolHot();
         io.run_one();
+        server.StartHotReads();
         active = Clock::now();
       }
     }
@@ -310,18 +316,20 @@ void RunLoop(asio::io_context& io, const CommandLine& c) {
   // waiting (a write's completion after a read's) are no poll.
   rams::sys::AdaptivePoll policy;
   while (io.run_one() > 0) {
+    server.StartHotReads();
     for (;;) {
-      while (io.poll() > 0) {
+      while (poll() > 0) {
       }
       if (io.stopped()) return;
       const auto budget = policy.Budget();
       if (budget.count() == 0) break;
       const auto until = Clock::now() + budget;
       bool hit = false;
-      while (!hit && Clock::now() < until) hit = io.poll() > 0;
+      while (!hit && Clock::now() < until) hit = poll() > 0;
       policy.Record(hit);
       if (!hit) break;
     }
+    server.CoolHot();
   }
 }
 
@@ -380,7 +388,9 @@ int main(int argc, char** argv) {
     spdlog::info("serving rams.ko's remote segments on its control channel");
   }
 
-  asio::io_context io(1);
+  // One thread runs every session's socket operations (Session::io_thread_);
+  // other threads only post to it, so the reactor needs no per-socket locks.
+  asio::io_context io(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   ramsd::Server server(io, *options);
   if (pager) {
     server.AddMetrics([&pager] { return pager->RenderPrometheus(); });
@@ -422,7 +432,7 @@ int main(int argc, char** argv) {
       !s.ok()) {
     spdlog::warn("{}", s.ToString());
   }
-  RunLoop(io, c);
+  RunLoop(io, server, c);
   spdlog::info("exit");
   return 0;
 }

@@ -274,6 +274,36 @@ void Server::Forget(Session* session) {
   if (shutting_down_ && sessions_.empty()) FinishShutdown();
 }
 
+void Server::AddHot(std::shared_ptr<Session> session) {
+  if (hot_.empty()) hot_work_.emplace(io_.get_executor());
+  hot_.push_back(std::move(session));
+}
+
+size_t Server::PollHot() {
+  size_t found = 0;
+  // By index: a session's requests may make others hot (push_back).
+  for (size_t i = 0; i < hot_.size();) {
+    const std::shared_ptr<Session> s = hot_[i];
+    if (s->PollSocket()) ++found;
+    if (s->hot()) {
+      ++i;
+      continue;
+    }
+    hot_[i] = std::move(hot_.back());
+    hot_.pop_back();
+  }
+  if (hot_.empty()) hot_work_.reset();
+  return found;
+}
+
+void Server::CoolHot() {
+  hot_reads_ = false;
+  // CoolDown only starts an asynchronous read (its handler runs later).
+  for (const std::shared_ptr<Session>& s : hot_) s->CoolDown();
+  hot_.clear();
+  hot_work_.reset();
+}
+
 void Server::Shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;

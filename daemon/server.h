@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -113,6 +114,18 @@ class Server {
   wire::ServerStatReply StatReply() const;
   void Forget(Session* session);
 
+  // Hot reads (Session::PollSocket): while the event loop polls (--poll busy,
+  // or adaptive after activity), a session that read work is read directly by
+  // PollHot instead of through the reactor. The loop turns them on when it
+  // starts polling, and CoolHot gives every hot session its asynchronous read
+  // back (and turns them off) before it sleeps.
+  bool hot_reads() const { return hot_reads_; }
+  void StartHotReads() { hot_reads_ = true; }
+  void AddHot(std::shared_ptr<Session> session);
+  // Reads every hot session once; how many found something.
+  size_t PollHot();
+  void CoolHot();
+
  private:
   void Accept();
   void OnAccept(const std::error_code& ec, asio::ip::tcp::socket socket);
@@ -142,6 +155,11 @@ class Server {
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
   std::set<std::shared_ptr<Session>> sessions_;
+  bool hot_reads_ = false;
+  std::vector<std::shared_ptr<Session>> hot_;  // Session::hot(), each once
+  // Held while hot_ is not empty: hot sessions have no operation outstanding
+  // that would keep the io_context from running out of work.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> hot_work_;
   uint64_t next_connection_id_ = 1;
   uint32_t parked_ = 0;
   uint32_t ready_sessions_ = 0;

@@ -3,9 +3,11 @@
 #include "session.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
 
 #include "peer_user.h"
 #include "check.h"
@@ -72,8 +74,16 @@ void Session::Start() {
 }
 
 void Session::ReadSocket() {
-  if (read_pending_ || closing_ || paused_) return;
+  if (read_pending_ || hot_ || closing_ || paused_) return;
   wire::MakeRoom(rbuf_, rstart_, rend_);
+  // Only past the handshake: a connection still in it is read in the
+  // reactor's order, among the accepts (the unauthenticated caps count on
+  // handshakes being read as they come).
+  if (server_.hot_reads() && state_ == State::kReady) {
+    hot_ = true;
+    server_.AddHot(shared_from_this());
+    return;
+  }
   read_pending_ = true;
   socket_.async_read_some(
       asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
@@ -99,6 +109,39 @@ void Session::OnSocketRead(const std::error_code& ec, size_t n) {
   rend_ += n;
   ProcessBuffered();
   ReadSocket();
+}
+
+bool Session::PollSocket() {
+  io_thread_.AssertHeld();
+  if (!hot_) return false;
+  if (closing_ || paused_) {
+    hot_ = false;  // off the list while it may not read; ReadSocket puts it back
+    return false;
+  }
+  wire::MakeRoom(rbuf_, rstart_, rend_);
+  if (rend_ == rbuf_.size()) return false;  // never: a whole frame is handled at once
+  const ssize_t n =
+      recv(socket_.native_handle(), rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+  if (n == 0) {
+    CloseAfterFlush("peer finished sending");  // as OnSocketRead's eof
+  } else if (n < 0) {
+    spdlog::info("connection {} from {}: {}", id_, peer_,
+                 std::error_code(errno, std::system_category()).message());
+    Abort();
+  } else {
+    rend_ += static_cast<size_t>(n);
+    ProcessBuffered();
+  }
+  if (closing_ || paused_) hot_ = false;
+  return true;
+}
+
+void Session::CoolDown() {
+  io_thread_.AssertHeld();
+  if (!hot_) return;
+  hot_ = false;
+  ReadSocket();  // the server no longer gives hot reads: an asynchronous one
 }
 
 void Session::ProcessBuffered() {

@@ -15,7 +15,8 @@
 // threads and reach the connection only by posting to that thread.
 // Invariants:
 //  1. reading stops while closing_, paused_ (queued_bytes_ over the limit)
-//     or a read is outstanding (read_pending_).
+//     or a read is outstanding (read_pending_, or hot_: the polling event
+//     loop reads the socket through PollSocket). Never both pending and hot.
 //  2. Every parked operation is in parked_ until its completion is posted
 //     back; its cancel flag is set when the handle closes or the connection
 //     ends. Request ids in parked_ and sync_in_flight_ are unique: a request
@@ -80,6 +81,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // kMaxProbesPerSession outstanding.
   bool SendOwnerProbe(const std::string& segment, uint64_t local_domain, uint32_t tid,
                       std::weak_ptr<Session> asker, const wire::FrameHeader& request);
+  // While the event loop polls (Server::PollHot), a session whose last read
+  // found work is "hot": it has no asynchronous read outstanding, and the
+  // loop reads its socket here, without the reactor's wake-up and dispatch.
+  // Returns whether that found anything (data, the end, an error). A session
+  // that is no longer hot afterwards (closing, paused) leaves the hot list.
+  bool PollSocket();
+  bool hot() {
+    io_thread_.AssertHeld();
+    return hot_;
+  }
+  // The loop is about to sleep: the asynchronous read again.
+  void CoolDown();
   // Past the handshake (counts against --max-connections). On the io thread.
   bool ready() {
     io_thread_.AssertHeld();
@@ -224,6 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t rstart_ GUARDED_BY(io_thread_) = 0;
   size_t rend_ GUARDED_BY(io_thread_) = 0;
   bool read_pending_ GUARDED_BY(io_thread_) = false;
+  bool hot_ GUARDED_BY(io_thread_) = false;  // on the server's hot list, read by PollSocket
   bool paused_ GUARDED_BY(io_thread_) = false;
   bool closing_ GUARDED_BY(io_thread_) = false;
   bool closed_ GUARDED_BY(io_thread_) = false;

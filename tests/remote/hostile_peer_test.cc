@@ -728,6 +728,92 @@ TEST_F(HostilePeerTest, BulkWriteCutMidFrameChangesNothing) {
 
 // A LOCK taken while another peer's WRITE of the range is still arriving
 // keeps the range: the WRITE, checked once its frame is whole, is refused.
+// While ramsd polls, a session past its handshake is read straight from its
+// socket (Session::PollSocket), not through the reactor. A busy-polling
+// ramsd whose window outlasts the test keeps every ready session on that
+// path: the end of a peer's sending, a pause for unread replies and its end,
+// a frame in pieces, and a protocol violation behave as they do through the
+// reactor, and one session's fate is not another's.
+TEST_F(HostilePeerTest, HotSessionsOfABusyPollingRamsd) {
+  StartServer({"--poll", "busy", "--busy-poll-us", "600000000"});
+  RawClient other(ramsd_.port());
+  HelloOpen(other);
+  auto other_pings = [&](uint64_t id) {
+    other.Send(wire::Opcode::kPing, id, {});
+    return other.NextStatus() == 0;
+  };
+  {
+    SCOPED_TRACE("half close");
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    for (int i = 0; i < 4; ++i) {
+      c.SendMsg(wire::Opcode::kRead, 10 + static_cast<uint64_t>(i),
+                wire::ReadRequest{.handle = handle, .length = wire::kMaxIoBytes});
+    }
+    c.ShutdownWrite();
+    int full = 0;
+    for (int i = 0; i < 4; ++i) {
+      auto f = c.Receive();
+      if (!f) break;
+      full += f->first.status == 0 && f->second.size() == wire::kMaxIoBytes;
+    }
+    EXPECT_EQ(full, 4);
+    EXPECT_TRUE(c.ClosedByServer());
+    EXPECT_TRUE(other_pings(100));
+  }
+  {
+    SCOPED_TRACE("paused for unread replies, then read");
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    // 32 MiB: past the queued-reply limit and what the sockets hold.
+    constexpr int kReads = 32;
+    for (int r = 0; r < kReads; ++r) {
+      c.SendMsg(wire::Opcode::kRead, 200 + static_cast<uint64_t>(r),
+                wire::ReadRequest{.handle = handle, .length = 1u << 20});
+    }
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(other_pings(101));
+    int full = 0;
+    for (int r = 0; r < kReads; ++r) {
+      auto f = c.Receive();
+      if (!f) break;
+      full += f->first.status == 0 && f->second.size() == (1u << 20);
+    }
+    EXPECT_EQ(full, kReads);
+    c.Send(wire::Opcode::kPing, 300, {});
+    EXPECT_EQ(c.NextStatus(), 0);
+  }
+  {
+    SCOPED_TRACE("a frame in pieces");
+    RawClient c(ramsd_.port());
+    const uint32_t handle = HelloOpen(c);
+    const std::vector<std::byte> data = Pattern(256 * 1024);
+    const wire::Bytes frame = BulkWriteFrame(handle, 4096, data);
+    const std::span<const std::byte> all(frame);
+    size_t sent = 0;
+    for (size_t piece : {size_t{5}, size_t{wire::kHeaderBytes}, size_t{70000}, size_t{1}}) {
+      c.SendBytes(all.subspan(sent, piece));
+      sent += piece;
+      std::this_thread::sleep_for(10ms);
+    }
+    c.SendBytes(all.subspan(sent));
+    EXPECT_EQ(c.NextStatus(), 0);
+    const std::vector<std::byte> got = seg_.Bytes();
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), got.begin() + 4096));
+  }
+  {
+    SCOPED_TRACE("a protocol violation");
+    RawClient c(ramsd_.port());
+    HelloOpen(c);
+    c.Send(wire::Opcode::kPing, 2, wire::Bytes(8));
+    EXPECT_EQ(c.NextStatus(), EINVAL);  // an error: the session goes on
+    c.SendBytes(wire::EncodeFrame({.opcode = 3, .flags = wire::kFlagReply, .request_id = 3}, {}));
+    EXPECT_EQ(c.NextStatus(), EPROTO);
+    EXPECT_TRUE(c.ClosedByServer());
+  }
+  EXPECT_TRUE(other_pings(102));
+}
+
 TEST_F(HostilePeerTest, LockTakenWhileAWriteArrivesRefusesTheWrite) {
   StartServer();
   RawClient c(ramsd_.port());
