@@ -281,9 +281,10 @@ void Server::AddHot(std::shared_ptr<Session> session) {
 
 size_t Server::PollHot() {
   size_t found = 0;
-  // By index: a session's requests may make others hot (push_back).
+  // By index: a session's requests may make others hot (push_back), and
+  // only this loop and CoolHot take one off (so `s` stays alive).
   for (size_t i = 0; i < hot_.size();) {
-    const std::shared_ptr<Session> s = hot_[i];
+    Session* s = hot_[i].get();
     if (s->PollSocket()) ++found;
     if (s->hot()) {
       ++i;

@@ -94,6 +94,11 @@ void Session::OnSocketRead(const std::error_code& ec, size_t n) {
   io_thread_.AssertHeld();
   read_pending_ = false;
   if (closed_) return;
+  TakeRead(ec, n);
+  ReadSocket();
+}
+
+void Session::TakeRead(const std::error_code& ec, size_t n) {
   if (ec == asio::error::eof) {
     // The peer shut down its sending side (or closed): what it sent before
     // is answered and the replies drain before we close (a closed peer
@@ -108,7 +113,6 @@ void Session::OnSocketRead(const std::error_code& ec, size_t n) {
   }
   rend_ += n;
   ProcessBuffered();
-  ReadSocket();
 }
 
 bool Session::PollSocket() {
@@ -118,20 +122,18 @@ bool Session::PollSocket() {
     hot_ = false;  // off the list while it may not read; ReadSocket puts it back
     return false;
   }
+  // Room as for the asynchronous read: neither closing nor paused, so no
+  // whole frame is left unhandled in a full buffer.
   wire::MakeRoom(rbuf_, rstart_, rend_);
-  if (rend_ == rbuf_.size()) return false;  // never: a whole frame is handled at once
   const ssize_t n =
       recv(socket_.native_handle(), rbuf_.data() + rend_, rbuf_.size() - rend_, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
   if (n == 0) {
-    CloseAfterFlush("peer finished sending");  // as OnSocketRead's eof
+    TakeRead(asio::error::eof, 0);
   } else if (n < 0) {
-    spdlog::info("connection {} from {}: {}", id_, peer_,
-                 std::error_code(errno, std::system_category()).message());
-    Abort();
+    TakeRead(std::error_code(errno, std::system_category()), 0);
   } else {
-    rend_ += static_cast<size_t>(n);
-    ProcessBuffered();
+    TakeRead({}, static_cast<size_t>(n));
   }
   if (closing_ || paused_) hot_ = false;
   return true;

@@ -120,6 +120,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reading and dispatch (session.cc).
   void ReadSocket() REQUIRES(io_thread_);
   void OnSocketRead(const std::error_code& ec, size_t n);
+  // What a read (asynchronous, or PollSocket's) brought: the end, an error,
+  // or `n` more bytes in rbuf_, handled.
+  void TakeRead(const std::error_code& ec, size_t n) REQUIRES(io_thread_);
   void ProcessBuffered() REQUIRES(io_thread_);
   void HandleFrame(const Header& h, Body body) REQUIRES(io_thread_);
   void HandleHello(const Header& h, Body body) REQUIRES(io_thread_);

@@ -726,8 +726,6 @@ TEST_F(HostilePeerTest, BulkWriteCutMidFrameChangesNothing) {
                           [](std::byte b) { return b == std::byte{0}; }));
 }
 
-// A LOCK taken while another peer's WRITE of the range is still arriving
-// keeps the range: the WRITE, checked once its frame is whole, is refused.
 // While ramsd polls, a session past its handshake is read straight from its
 // socket (Session::PollSocket), not through the reactor. A busy-polling
 // ramsd whose window outlasts the test keeps every ready session on that
@@ -814,6 +812,8 @@ TEST_F(HostilePeerTest, HotSessionsOfABusyPollingRamsd) {
   EXPECT_TRUE(other_pings(102));
 }
 
+// A LOCK taken while another peer's WRITE of the range is still arriving
+// keeps the range: the WRITE, checked once its frame is whole, is refused.
 TEST_F(HostilePeerTest, LockTakenWhileAWriteArrivesRefusesTheWrite) {
   StartServer();
   RawClient c(ramsd_.port());
