@@ -8,12 +8,15 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,11 +29,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "checkpoint.h"
 #include "mapping/pager_socket.h"
+#include "preload_wire.h"
 #include "root.h"
 #include "run_area.h"
 #include "sys/sys.h"
@@ -42,6 +47,10 @@
 #endif
 #ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+// Linux 6.5: a pidfd of a Unix socket's peer (its process at connect time).
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
 #endif
 
 namespace rams::fss {
@@ -59,6 +68,14 @@ constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
 // between a record that may wait and its fdatasync.
 constexpr int64_t kCommitWindowNs = 100'000'000;
 constexpr size_t kGroupRecords = 1024;
+
+// The preload channel: how long the supervisor polls for the next request
+// after one (where it may run on more than one CPU), and how many program
+// processes may hold a connection (later ones are refused and make the
+// system calls, which still come here as notifications).
+constexpr int64_t kPeerSpinNs = 100'000;
+constexpr size_t kMaxPeers = 256;
+constexpr const char* kPreloadLibrary = "libfss-preload.so";
 
 int64_t MonotonicNs() {
   timespec ts;
@@ -148,8 +165,15 @@ std::vector<sock_filter> BuildFilter() {
   return f;
 }
 
+// The preload channel's end in the program: the library to preload and the
+// abstract name of the supervisor's socket.
+struct PreloadEnv {
+  std::string library;  // "" = none
+  std::string socket_name;
+};
+
 // The child: installs the filter, hands the listener to the parent, execs.
-[[noreturn]] void ChildMain(int sock, const std::vector<std::string>& command) {
+[[noreturn]] void ChildMain(int sock, const std::vector<std::string>& command, const PreloadEnv& preload) {
   std::vector<sock_filter> f = BuildFilter();
   sock_fprog prog{static_cast<unsigned short>(f.size()), f.data()};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(126);
@@ -164,6 +188,15 @@ std::vector<sock_filter> BuildFilter() {
   char ok;
   if (read(sock, &ok, 1) != 1) _exit(126);  // the parent holds the listener now
   close(sock);
+  if (!preload.library.empty()) {
+    const char* old = getenv("LD_PRELOAD");
+    std::string list = preload.library + (old != nullptr && *old != '\0' ? ":" + std::string(old) : "");
+    if (setenv("LD_PRELOAD", list.c_str(), 1) != 0 || setenv(FSS_PRELOAD_SOCKET_ENV, preload.socket_name.c_str(), 1) != 0) {
+      _exit(126);
+    }
+  } else {
+    unsetenv(FSS_PRELOAD_SOCKET_ENV);  // an outer fss run's
+  }
   std::vector<char*> argv;
   for (const std::string& s : command) argv.push_back(const_cast<char*>(s.c_str()));
   argv.push_back(nullptr);
@@ -220,8 +253,16 @@ bool InDir(const std::string& p, const std::string& dir) {
 
 class Supervisor {
  public:
-  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area, AddfdMode addfd)
-      : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)), addfd_(addfd) {}
+  Supervisor(const Root& root, Checkpoint& cp, int listener, bool confine, std::string area, AddfdMode addfd,
+             sys::UniqueFd preload_socket)
+      : root_(root), cp_(cp), listener_(listener), confine_(confine), area_(std::move(area)), addfd_(addfd),
+        preload_socket_(std::move(preload_socket)) {
+    cpu_set_t cpus;
+    spin_ = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1;
+  }
+  // How many calls came as notifications and through the preload channel.
+  uint64_t notified() const { return notified_; }
+  uint64_t preloaded() const { return preloaded_; }
   // Serves until the last process of the session has exited, reaping
   // `child` (the command) meanwhile into *status: on Linux 6.1 a task's
   // filter is released when it is reaped, not when it exits (newer kernels
@@ -232,10 +273,21 @@ class Supervisor {
  private:
   void Commit();
   void Handle(const seccomp_notif& req);
+  // A process of the program at the other end of a preload connection: the
+  // process the kernel names (SO_PEERCRED), and a pidfd that tells when it
+  // has exited (so that its pid, reused, is never taken for it).
+  struct Peer {
+    sys::UniqueFd sock;
+    pid_t pid = 0;
+    sys::UniqueFd pidfd;
+  };
+  void AcceptPeer();
+  // Serves one request of `peer`; false when the connection is to end (its
+  // process closed it, or broke the protocol).
+  bool ServePeer(Peer& peer);
   // Hands fd_ to the caller of notification `id` (the way addfd_ says):
-  // kNoAnswer when the answer went with it (SECCOMP_ADDFD_FLAG_SEND) or the
-  // caller is gone, else the descriptor's number in the caller, to answer
-  // with, or -errno.
+  // kNoAnswer when the answer went with it (SECCOMP_ADDFD_FLAG_SEND), else
+  // the descriptor's number in the caller, to answer with, or -errno.
   static constexpr int64_t kNoAnswer = INT64_MIN;
   int64_t InstallFd(uint64_t id);
   // The call's result: >= 0 or -errno. Sets fd_ to a descriptor to install.
@@ -263,8 +315,8 @@ class Supervisor {
   // Takes the caller's umask; false (refuse: EPERM) when its status cannot
   // be read or its file-system uid/gid differ from this process's. What
   // /proc/PID/status said is kept per process while it lives (a pidfd tells
-  // when it exits, so a reused pid is read again), until the first umask or
-  // set*id call of the session: from then on it is read at every call.
+  // when it exits, so a reused pid is read again), until that process makes
+  // a umask or set*id call: from then on it is read at every call.
   bool ApplyUmask();
   struct Credentials {
     sys::UniqueFd pidfd;
@@ -275,7 +327,15 @@ class Supervisor {
   // Whether the request is still pending: after a read through the pid
   // (memory, /proc/PID), the read was of the caller and not of a process
   // that reused its pid.
-  bool StillWaiting() { return ioctl(listener_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id_) == 0; }
+  // Through the preload channel: the peer's process has not exited (its
+  // pidfd would be readable), so the pid is still its.
+  bool StillWaiting() {
+    if (peer_pidfd_ >= 0) {
+      pollfd p{peer_pidfd_, POLLIN, 0};
+      return poll(&p, 1, 0) == 0;
+    }
+    return ioctl(listener_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id_) == 0;
+  }
 
   const Root& root_;
   Checkpoint& cp_;
@@ -295,7 +355,24 @@ class Supervisor {
   mode_t umask_ = ~mode_t{0};
   static constexpr size_t kMaxCached = 64;  // pidfds held
   std::map<pid_t, Credentials> credentials_;
+  // The processes (thread groups) that made a umask or set*id call: theirs
+  // is never kept. Past kMaxUncached of them, or when a caller's thread
+  // group cannot be told, no process's is kept (cache_credentials_ false).
+  static constexpr size_t kMaxUncached = 1024;
+  std::set<pid_t> uncached_;
   bool cache_credentials_ = true;
+  bool Kept(pid_t pid) const { return cache_credentials_ && uncached_.count(pid) == 0; }
+  // A umask or set*id call of thread pid_: its process's status is never
+  // kept again.
+  void ForgetCredentials();
+  // The preload channel: its listening socket (invalid: none) and the
+  // connected processes.
+  sys::UniqueFd preload_socket_;
+  std::vector<Peer> peers_;
+  int peer_pidfd_ = -1;  // the call being served came from this peer
+  bool spin_ = false;    // more than one CPU: poll a while after a peer's request
+  uint64_t notified_ = 0;
+  uint64_t preloaded_ = 0;
 };
 
 Status Supervisor::ReadMem(uint64_t addr, void* out, size_t len) {
@@ -516,16 +593,22 @@ const char* StatusField(const char* text, const char* key) {
   return p == nullptr ? nullptr : p + strlen(key);
 }
 
-bool Supervisor::ReadCredentials(Credentials* out) {
+// The first KiB of /proc/PID/status (Tgid, Umask, Uid and Gid are in the
+// first few hundred bytes), NUL-terminated; false when it cannot be read.
+bool ReadStatusStart(pid_t pid, char (&text)[1024]) {
   char p[64];
-  snprintf(p, sizeof(p), "/proc/%d/status", pid_);
-  // One read: Umask, Uid and Gid are in the first few hundred bytes.
+  snprintf(p, sizeof(p), "/proc/%d/status", pid);
   sys::UniqueFd f(::open(p, O_RDONLY | O_CLOEXEC));
   if (!f.valid()) return false;
-  char text[1024];
   ssize_t n = sys::RetryEintr([&] { return ::read(f.get(), text, sizeof(text) - 1); });
   if (n <= 0) return false;
   text[n] = '\0';
+  return true;
+}
+
+bool Supervisor::ReadCredentials(Credentials* out) {
+  char text[1024];
+  if (!ReadStatusStart(pid_, text)) return false;
   const char* um = StatusField(text, "\nUmask:\t");
   const char* uid = StatusField(text, "\nUid:\t");
   const char* gid = StatusField(text, "\nGid:\t");
@@ -543,13 +626,28 @@ bool Supervisor::ReadCredentials(Credentials* out) {
   return true;
 }
 
+void Supervisor::ForgetCredentials() {
+  char text[1024];
+  const char* field = ReadStatusStart(pid_, text) ? StatusField(text, "\nTgid:\t") : nullptr;
+  long tgid = 0;
+  if (field == nullptr || sscanf(field, "%ld", &tgid) != 1 || !StillWaiting() || tgid <= 0 ||
+      uncached_.size() >= kMaxUncached) {
+    cache_credentials_ = false;  // cannot tell whose: nobody's is kept
+    credentials_.clear();
+    return;
+  }
+  uncached_.insert(static_cast<pid_t>(tgid));
+  credentials_.erase(static_cast<pid_t>(tgid));
+  credentials_.erase(pid_);
+}
+
 bool Supervisor::ApplyUmask() {
   Credentials fresh;
   const Credentials* c = nullptr;
   auto it = credentials_.find(pid_);
   if (it != credentials_.end()) {
     pollfd pfd{it->second.pidfd.get(), POLLIN, 0};
-    if (cache_credentials_ && poll(&pfd, 1, 0) == 0) {
+    if (Kept(pid_) && poll(&pfd, 1, 0) == 0) {
       c = &it->second;  // still the process that was read
     } else {
       credentials_.erase(it);
@@ -559,7 +657,7 @@ bool Supervisor::ApplyUmask() {
     // Both the pidfd and the status are taken through the pid; the check
     // that the caller still waits, after both, says they were the caller's.
     // Kept only for a process (a thread has no pidfd before Linux 6.9).
-    if (cache_credentials_) fresh.pidfd = sys::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
+    if (Kept(pid_)) fresh.pidfd = sys::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid_, 0)));
     if (!ReadCredentials(&fresh) || !StillWaiting()) return false;
     c = &fresh;
     if (fresh.pidfd.valid()) {
@@ -843,7 +941,10 @@ int64_t Supervisor::InstallFd(uint64_t id) {
   if (addfd_ != AddfdMode::kInstall) {
     add.flags = SECCOMP_ADDFD_FLAG_SEND;
     if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0) return kNoAnswer;  // answered with it
-    if (errno != EINVAL) return kNoAnswer;  // the caller is gone (ENOENT) or was interrupted
+    // The kernel answers only a descriptor it installed: any other failure
+    // is answered here (EMFILE: the caller has no free number; ENOENT: it is
+    // gone, and the answer is refused too).
+    if (errno != EINVAL) return -errno;
     if (addfd_ == AddfdMode::kSend) {  // the flag was required: the call fails
       if (!told_no_send_) fprintf(stderr, "fss run: --addfd send: this kernel has no SECCOMP_ADDFD_FLAG_SEND (5.14)\n");
       told_no_send_ = true;
@@ -857,16 +958,15 @@ int64_t Supervisor::InstallFd(uint64_t id) {
 }
 
 void Supervisor::Handle(const seccomp_notif& req) {
+  ++notified_;
   pid_ = static_cast<pid_t>(req.pid);
   id_ = req.id;
   fd_ = sys::UniqueFd();
   const bool credential_call =
       std::find(std::begin(kCredentialCalls), std::end(kCredentialCalls), req.data.nr) != std::end(kCredentialCalls);
-  if (credential_call) {
-    // Before the call goes on: every later call reads the status afresh.
-    cache_credentials_ = false;
-    credentials_.clear();
-  }
+  // Before the call goes on: every later call of that process reads the
+  // status afresh.
+  if (credential_call) ForgetCredentials();
   int64_t r = credential_call ? INT64_MIN : ApplyUmask() ? Perform(req) : -EPERM;
   seccomp_notif_resp resp{};
   resp.id = req.id;
@@ -887,6 +987,71 @@ void Supervisor::Handle(const seccomp_notif& req) {
   }
   if (r < 0) resp.error = static_cast<int32_t>(r);
   ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);  // ENOENT: the caller died meanwhile
+}
+
+void Supervisor::AcceptPeer() {
+  sys::UniqueFd sock(accept4(preload_socket_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!sock.valid()) return;
+  // Only this user's processes (the calls are performed with its rights);
+  // a refused one gets EOF at its first request and makes its system calls.
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (peers_.size() >= kMaxPeers || getsockopt(sock.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+      cred.pid <= 0 || cred.uid != euid_ || cred.gid != egid_) {
+    return;
+  }
+  // The peer's pidfd from the kernel (6.5); before, from its pid, which it
+  // still holds unless it exited within the last few microseconds (then
+  // its first request reads another process of this user: nothing it could
+  // not do itself).
+  int pidfd = -1;
+  len = sizeof(pidfd);
+  if (getsockopt(sock.get(), SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
+    pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
+  }
+  if (pidfd < 0) return;
+  peers_.push_back(Peer{std::move(sock), cred.pid, sys::UniqueFd(pidfd)});
+}
+
+bool Supervisor::ServePeer(Peer& peer) {
+  // Into private memory first; a message of any other size ends it.
+  fss_preload_request q{};
+  ssize_t n = sys::RetryEintr([&] { return recv(peer.sock.get(), &q, sizeof(q), MSG_DONTWAIT | MSG_TRUNC); });
+  if (n < 0) return errno == EAGAIN;
+  if (!fss_preload_request_ok(&q, static_cast<long>(n), SYS_openat)) return false;
+  fss_preload_reply r{};
+  r.magic = FSS_PRELOAD_MAGIC;
+  r.kind = FSS_PRELOAD_VALUE;
+  fd_ = sys::UniqueFd();
+  if (!Kept(peer.pid)) {
+    // After a umask or set*id call of this process its umask and ids are
+    // read per thread at every call, and a connection is a process's: the
+    // program makes the system call.
+    r.kind = FSS_PRELOAD_FALLBACK;
+  } else {
+    // The same call as its notification would be, read from the same
+    // process's memory; only the check that the caller is still there
+    // differs (StillWaiting).
+    seccomp_notif req{};
+    req.pid = static_cast<uint32_t>(peer.pid);
+    req.data.nr = q.nr;
+    req.data.arch = kArch;
+    std::copy(std::begin(q.args), std::end(q.args), std::begin(req.data.args));
+    pid_ = peer.pid;
+    peer_pidfd_ = peer.pidfd.get();
+    const int64_t v = ApplyUmask() ? Perform(req) : -EPERM;
+    peer_pidfd_ = -1;
+    ++preloaded_;
+    if (v == 0 && fd_.valid()) {
+      r.kind = FSS_PRELOAD_FD;
+    } else {
+      r.value = v < 0 ? v : -EIO;  // an open answers with a descriptor or an error
+    }
+  }
+  // The socket does not block: a peer that leaves its replies unread is dropped.
+  Status sent = mapping::SendMessage(peer.sock.get(), &r, sizeof(r), r.kind == FSS_PRELOAD_FD ? fd_.get() : -1);
+  fd_ = sys::UniqueFd();
+  return sent.ok();
 }
 
 void Supervisor::Commit() {
@@ -913,6 +1078,8 @@ bool Supervisor::Serve(pid_t child, int* status) {
   // kCommitWindow of the first of them (or at kGroupRecords of them, see
   // RunUnder), and when the session ends.
   int64_t first_unsynced = 0;
+  int64_t spin_until = 0;
+  std::vector<pollfd> fds;
   for (;;) {
     int timeout = -1;
     if (cp_.unsynced() != 0) {
@@ -929,12 +1096,36 @@ bool Supervisor::Serve(pid_t child, int* status) {
       first_unsynced = 0;
     }
     if (!reaped && !child_fd.valid() && (timeout < 0 || timeout > 100)) timeout = 100;
-    pollfd fds[2] = {{listener_, POLLIN, 0}, {reaped ? -1 : child_fd.get(), POLLIN, 0}};
-    pollfd& p = fds[0];
-    int n = sys::RetryEintr([&] { return poll(fds, 2, timeout); });
+    // Right after a preload request the next one is likely: poll for it a
+    // while rather than sleep (a wake-up costs more than the call), giving
+    // way to whatever else waits for this CPU (the caller may have been
+    // woken onto it).
+    if (spin_until != 0 && MonotonicNs() < spin_until) {
+      timeout = 0;
+      sched_yield();
+    } else {
+      spin_until = 0;
+    }
+    fds.resize(3 + peers_.size());
+    fds[0] = {listener_, POLLIN, 0};
+    fds[1] = {reaped ? -1 : child_fd.get(), POLLIN, 0};
+    fds[2] = {preload_socket_.valid() ? preload_socket_.get() : -1, POLLIN, 0};
+    for (size_t i = 0; i < peers_.size(); ++i) fds[3 + i] = {peers_[i].sock.get(), POLLIN, 0};
+    int n = sys::RetryEintr([&] { return poll(fds.data(), fds.size(), timeout); });
     if (n < 0) break;
     if (!reaped && (fds[1].revents != 0 || !child_fd.valid())) reap();
-    if (n == 0 || p.revents == 0) continue;  // the window closed (committed above), or only the child exited
+    if (n == 0) continue;  // the window closed (committed above), or the spin goes on
+    // Peers first, newest last; a connection that ends is dropped.
+    bool served = false;
+    for (size_t i = peers_.size(); i-- > 0;) {
+      if (fds[3 + i].revents == 0) continue;
+      served = true;
+      if (!ServePeer(peers_[i])) peers_.erase(peers_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (served && spin_) spin_until = MonotonicNs() + kPeerSpinNs;
+    if (fds[2].revents & POLLIN) AcceptPeer();
+    pollfd& p = fds[0];
+    if (p.revents == 0) continue;  // only the child exited, or only peers
     if (p.revents & POLLIN) {
       memset(buf.data(), 0, buf.size());
       if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) {
@@ -944,12 +1135,49 @@ bool Supervisor::Serve(pid_t child, int* status) {
       seccomp_notif req;
       memcpy(&req, buf.data(), sizeof(req));
       Handle(req);
+      // Its answer may have woken the caller onto this CPU (sync wake-ups):
+      // sleep next rather than poll, so that it runs at once.
+      spin_until = 0;
       continue;
     }
     if (p.revents & (POLLHUP | POLLERR)) break;  // the last process of the session exited
   }
   Commit();
   return reaped;
+}
+
+// libfss-preload.so beside this program (a build tree, the test guest),
+// else where it is installed relative to it (LIBDIR/rams); "" when neither
+// is there, or when its path would not survive LD_PRELOAD's splitting at
+// spaces and colons.
+std::string FindPreloadLibrary() {
+  std::vector<std::string> places;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir.resize(dir.rfind('/') + 1);
+    places.push_back(dir + kPreloadLibrary);
+#ifdef FSS_PRELOAD_RELDIR
+    places.push_back(dir + FSS_PRELOAD_RELDIR + "/" + kPreloadLibrary);
+#endif
+  }
+  for (const std::string& p : places) {
+    if (p.find_first_of(" :") == std::string::npos && access(p.c_str(), R_OK) == 0) return p;
+  }
+  return "";
+}
+
+// The supervisor's end of the preload channel: a listening socket at a
+// fresh abstract name (Linux's abstract names belong to the network
+// namespace; whoever connects is checked in AcceptPeer).
+Result<sys::UniqueFd> OpenPreloadSocket(std::string* name) {
+  uint64_t nonce = 0;
+  if (getrandom(&nonce, sizeof(nonce), 0) != sizeof(nonce)) return ErrnoError("getrandom");
+  char buf[64];
+  snprintf(buf, sizeof(buf), "fss-run.%d.%016llx", static_cast<int>(getpid()), static_cast<unsigned long long>(nonce));
+  *name = buf;
+  return mapping::ListenPager("@" + *name);
 }
 
 }  // namespace
@@ -989,6 +1217,24 @@ int RunUnder(const RunOptions& o) {
     fprintf(stderr, "fss run: checkpoint: %s\n", cp.status().ToString().c_str());
     return 1;
   }
+  PreloadEnv preload;
+  sys::UniqueFd preload_socket;
+  if (o.preload != PreloadMode::kOff) {
+    preload.library = FindPreloadLibrary();
+    Result<sys::UniqueFd> sock = Error(ENOENT, kPreloadLibrary);
+    if (!preload.library.empty()) sock = OpenPreloadSocket(&preload.socket_name);
+    if (sock.ok()) {
+      preload_socket = std::move(*sock);
+    } else {
+      if (o.preload == PreloadMode::kOn) {
+        fprintf(stderr, "fss run: --preload on: %s\n",
+                preload.library.empty() ? "no libfss-preload.so beside fss or where it is installed"
+                                        : sock.status().ToString().c_str());
+        return 1;
+      }
+      preload = PreloadEnv{};
+    }
+  }
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     perror("fss run: socketpair");
@@ -1006,7 +1252,7 @@ int RunUnder(const RunOptions& o) {
     // (all are close-on-exec; these go before the program starts).
     close((*cp)->area_fd());
     close(area->fd());
-    ChildMain(sv[1], o.command);
+    ChildMain(sv[1], o.command, preload);
   }
   close(sv[1]);
   // Neither ptrace nor /proc/PID/mem of the supervisor for the program.
@@ -1033,9 +1279,13 @@ int RunUnder(const RunOptions& o) {
   }
   close(sv[0]);
   (*cp)->SetGroupCommit(kGroupRecords);
-  Supervisor sup(*root, **cp, listener.get(), o.confine, area->path(), o.addfd);
+  Supervisor sup(*root, **cp, listener.get(), o.confine, area->path(), o.addfd, std::move(preload_socket));
   int st = 0;
   if (!sup.Serve(child, &st) && sys::RetryEintr([&] { return waitpid(child, &st, 0); }) < 0) return 1;
+  if (o.stats) {
+    fprintf(stderr, "fss run: calls performed: %llu notified, %llu through the preload channel\n",
+            static_cast<unsigned long long>(sup.notified()), static_cast<unsigned long long>(sup.preloaded()));
+  }
   if ((*cp)->records().empty()) {
     cp->reset();
     (void)area->Drop(*gen);  // nothing to undo: no generation

@@ -5,7 +5,9 @@
 // filter whose mutating file-system calls are sent to this process (seccomp
 // user notification); it performs each of them itself, on its own copy of
 // the arguments, after the save, and hands back the result or a real
-// descriptor (SECCOMP_IOCTL_NOTIF_ADDFD). See docs/fss.md, "fss run".
+// descriptor (SECCOMP_IOCTL_NOTIF_ADDFD), or, for opens of a dynamically
+// linked program, through the preload channel (preload_wire.h). See
+// docs/fss.md, "fss run".
 //
 // Thread safety: RunUnder is a whole command; call from one thread.
 #pragma once
@@ -32,11 +34,19 @@ enum class AddfdMode { kProbe, kSend, kInstall };
 // requires it (the run fails to start without); kAny never asks.
 enum class WakeMode { kProbe, kSync, kAny };
 
+// The preload fast path (libfss-preload.so in the program's LD_PRELOAD,
+// the supervisor's end of its channel): kAuto uses it where the library is
+// found (beside the fss program, else where it is installed), kOn requires
+// it (the run fails to start without), kOff never uses it.
+enum class PreloadMode { kAuto, kOn, kOff };
+
 struct RunOptions {
   CliTarget target;
   bool confine = false;  // refuse mutating calls outside the root (EACCES)
   AddfdMode addfd = AddfdMode::kProbe;
   WakeMode wake = WakeMode::kProbe;
+  PreloadMode preload = PreloadMode::kAuto;
+  bool stats = false;  // at the end, print how many calls came which way
   std::vector<std::string> command;
 };
 

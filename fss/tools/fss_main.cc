@@ -73,6 +73,14 @@ int main(int argc, char** argv) {
       ->envname("FSS_RUN_WAKE")
       ->check(CLI::IsMember({"probe", "sync", "any"}))
       ->capture_default_str();
+  std::string preload = "auto";
+  run->add_option("--preload", preload,
+                  "the fast path for opens of dynamically linked programs (libfss-preload.so in their "
+                  "LD_PRELOAD): auto (where the library is found), on (required) or off")
+      ->envname("FSS_RUN_PRELOAD")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  run->add_flag("--stats", run_opts.stats, "at the end, print how many calls came which way");
   run->add_option("COMMAND", run_opts.command, "the command and its arguments (after --)")->required();
   run->prefix_command();
   app.add_subcommand("help", "print this help")->callback([&] { throw CLI::CallForHelp(); });
@@ -93,6 +101,9 @@ int main(int argc, char** argv) {
     run_opts.wake = wake == "sync"  ? rams::fss::WakeMode::kSync
                     : wake == "any" ? rams::fss::WakeMode::kAny
                                     : rams::fss::WakeMode::kProbe;
+    run_opts.preload = preload == "on"    ? rams::fss::PreloadMode::kOn
+                       : preload == "off" ? rams::fss::PreloadMode::kOff
+                                          : rams::fss::PreloadMode::kAuto;
     return rams::fss::RunUnder(run_opts);
   }
   if (restore->parsed()) return rams::fss::RunRestore(a.target, /*via_server=*/true);

@@ -171,7 +171,6 @@ int main(int argc, char** argv) {
   int count = atoi(argv[2]);
   other = argv[3];
   memset(longname, 'n', sizeof(longname) - 1);
-  umask(022);
   for (int i = 0; i < count; ++i) one(i);
   return 0;
 }

@@ -7,6 +7,18 @@
  *   run_probe nobody F  becomes uid and gid 65534 (as root), then creates F; exits 0
  *                       when it was created, 3 when the creation was refused with
  *                       EPERM, 1 otherwise (no util-linux setpriv needed)
+ *   run_probe preload   opens files for writing through the C library (the preload
+ *                       library's functions when fss run loaded it), from threads, a
+ *                       fork child and after closing every descriptor; exits 0 when
+ *                       each result, errno and descriptor is what the kernel gives
+ *   run_probe preload-hostile
+ *                       talks to fss run's preload channel itself: broken messages,
+ *                       an unreadable path, the run area, a flood of unread replies;
+ *                       exits 0 when each was refused or answered as documented and
+ *                       the supervisor still serves
+ *   run_probe emfile    fills its descriptor table, then opens a file for writing with
+ *                       a raw system call: exits 0 when that fails with EMFILE and
+ *                       succeeds once a number is free
  *   run_probe snap      prints the tree under cwd, one sorted line per entry: path,
  *                       type, mode, owner, group, and but for directories the link
  *                       count, size, mtime in ns, symlink target and a hash of the
@@ -23,10 +35,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "preload_wire.h"
 
 static void* writer(void* arg) {
   long n = (long)arg;
@@ -178,11 +198,228 @@ static int snap(void) {
   return 0;
 }
 
+static int Expect(int ok, const char* what) {
+  if (!ok) fprintf(stderr, "run_probe: %s\n", what);
+  return ok ? 0 : 1;
+}
+
+static void* preload_writer(void* arg) {
+  long n = (long)arg;
+  char name[64];
+  for (int i = 0; i < 20; ++i) {
+    snprintf(name, sizeof(name), "p-thread%ld.%d", n, i);
+    int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, name, strlen(name)) < 0) return (void*)1;
+    close(fd);
+  }
+  return NULL;
+}
+
+static int preload(void) {
+  int bad = 0;
+  int fd = open("p-new", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  bad |= Expect(fd >= 0 && write(fd, "new\n", 4) == 4, "create");
+  bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "O_CLOEXEC");
+  close(fd);
+  int lowest = dup(0);  /* the number the kernel would give next */
+  close(lowest);
+  fd = open("a", O_WRONLY | O_TRUNC | O_NONBLOCK);
+  bad |= Expect(fd == lowest, "the lowest free descriptor");
+  bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0, "no O_CLOEXEC");
+  bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0, "O_NONBLOCK as asked");
+  bad |= Expect(fd >= 0 && write(fd, "trunc\n", 6) == 6, "truncate and write");
+  close(fd);
+  fd = open("other", O_RDWR | O_APPEND);
+  bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFL) & (O_APPEND | O_NONBLOCK)) == O_APPEND, "O_APPEND, blocking");
+  bad |= Expect(fd >= 0 && write(fd, "more\n", 5) == 5, "append");
+  close(fd);
+  errno = 0;
+  bad |= Expect(open("p-new", O_WRONLY | O_CREAT | O_EXCL, 0600) == -1 && errno == EEXIST, "EEXIST");
+  bad |= Expect(open("missing/x", O_WRONLY | O_CREAT, 0600) == -1 && errno == ENOENT, "ENOENT");
+  bad |= Expect(open("d", O_WRONLY) == -1 && errno == EISDIR, "EISDIR");
+  bad |= Expect(open("a/", O_WRONLY) == -1 && errno == ENOTDIR, "ENOTDIR");
+  int dir = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = openat(dir, "e/at", O_RDWR | O_CREAT, 0600);
+  bad |= Expect(fd >= 0 && write(fd, "at\n", 3) == 3, "openat a directory descriptor");
+  close(fd);
+  close(dir);
+  fd = creat("p-creat", 0600);
+  bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY, "creat");
+  close(fd);
+  /* A fork child, and threads at once. */
+  pid_t pid = fork();
+  if (pid == 0) {
+    int f = open("p-child", O_WRONLY | O_CREAT, 0644);
+    _exit(f >= 0 && write(f, "child\n", 6) == 6 ? 0 : 1);
+  }
+  int st = 0;
+  bad |= Expect(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "a fork child");
+  pthread_t t[4];
+  for (long i = 0; i < 4; ++i) pthread_create(&t[i], NULL, preload_writer, (void*)i);
+  for (int i = 0; i < 4; ++i) {
+    void* r;
+    pthread_join(t[i], &r);
+    bad |= Expect(r == NULL, "threads");
+  }
+  /* A program that puts its own descriptors everywhere above 2 (a pipe's
+   * write end) and then closes them all: its opens go on as usual, and
+   * nothing is ever written into its descriptors. */
+  int p[2];
+  if (pipe2(p, O_NONBLOCK) != 0) return 1;
+  for (int i = 3; i < 1024; ++i) {
+    if (i != p[0] && i != p[1]) dup2(p[1], i);
+  }
+  fd = open("p-after-dup2", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int open_errno = errno;
+  char c;
+  bad |= Expect(read(p[0], &c, 1) == -1 && errno == EAGAIN, "something was written into the program's pipe");
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  bad |= Expect(rl.rlim_cur > 1024 ? fd == 1024 : fd == -1 && open_errno == EMFILE,
+                "an open with the table full below 1024");
+  for (int i = 3; i < 1100; ++i) close(i);
+  fd = open("p-after-close", O_WRONLY | O_CREAT, 0644);
+  bad |= Expect(fd == 3, "after closing every descriptor");
+  close(fd);
+  /* The mode is the one asked less the umask. */
+  mode_t mask = umask(022);
+  struct stat sb;
+  bad |= Expect(stat("p-new", &sb) == 0 && (sb.st_mode & 0777) == (0640 & ~mask), "the umask");
+  return bad;
+}
+
+static int emfile(void) {
+  struct rlimit rl = {32, 32};
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return Expect(0, "setrlimit");
+  int last = -1;
+  for (int fd; (fd = dup(0)) >= 0;) last = fd;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, "emfile", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int bad = Expect(fd == -1 && errno == EMFILE, "an open with no free number");
+  close(last);
+  fd = (int)syscall(SYS_openat, AT_FDCWD, "emfile", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  bad |= Expect(fd == last && write(fd, "room\n", 5) == 5, "an open with one free number");
+  return bad;
+}
+
+static int ChannelConnect(void) {
+  const char* name = getenv(FSS_PRELOAD_SOCKET_ENV);
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  size_t n = strlen(name);
+  memcpy(a.sun_path + 1, name, n);
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0 || connect(s, (struct sockaddr*)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0) {
+    perror("run_probe: connect to the preload channel");
+    exit(1);
+  }
+  return s;
+}
+
+/* Whether the supervisor ends the connection (EOF within 10 s). */
+static int Ended(int s) {
+  struct pollfd p = {s, POLLIN, 0};
+  char b[64];
+  return poll(&p, 1, 10000) == 1 && recv(s, b, sizeof(b), 0) == 0;
+}
+
+/* One request, its reply; *fd the descriptor that came with it, or -1. */
+static int Ask(int s, const struct fss_preload_request* q, struct fss_preload_reply* r, int* fd) {
+  *fd = -1;
+  if (send(s, q, sizeof(*q), MSG_NOSIGNAL) != (ssize_t)sizeof(*q)) return 0;
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } c;
+  struct iovec io = {r, sizeof(*r)};
+  struct msghdr m;
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = c.buf;
+  m.msg_controllen = sizeof(c.buf);
+  if (recvmsg(s, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(*r)) return 0;
+  struct cmsghdr* h = CMSG_FIRSTHDR(&m);
+  if (h != NULL && h->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(h), sizeof(int));
+  return r->magic == FSS_PRELOAD_MAGIC;
+}
+
+static int preload_hostile(void) {
+  if (getenv(FSS_PRELOAD_SOCKET_ENV) == NULL) return Expect(0, "no preload channel");
+  int bad = 0;
+  const struct fss_preload_request make = {
+      FSS_PRELOAD_MAGIC, SYS_openat, {(uint64_t)AT_FDCWD, (uintptr_t)"hostile-made", O_WRONLY | O_CREAT, 0644, 0, 0}};
+  struct fss_preload_request q;
+  struct fss_preload_reply r;
+  int fd;
+  /* Broken messages end the connection, and change nothing. */
+  int s = ChannelConnect();
+  bad |= Expect(send(s, "abc", 3, 0) == 3 && Ended(s), "a short message");
+  close(s);
+  s = ChannelConnect();
+  char longer[sizeof(make) + 8] = {0};
+  memcpy(longer, &make, sizeof(make));
+  bad |= Expect(send(s, longer, sizeof(longer), 0) == (ssize_t)sizeof(longer) && Ended(s), "a long message");
+  close(s);
+  s = ChannelConnect();
+  q = make;
+  q.magic ^= 1;
+  bad |= Expect(send(s, &q, sizeof(q), 0) == (ssize_t)sizeof(q) && Ended(s), "a wrong magic");
+  close(s);
+  s = ChannelConnect();
+  q = make;
+  q.nr = SYS_unlinkat;
+  q.args[1] = (uintptr_t) "a";
+  q.args[2] = 0;
+  bad |= Expect(send(s, &q, sizeof(q), 0) == (ssize_t)sizeof(q) && Ended(s), "another call");
+  close(s);
+  bad |= Expect(access("a", F_OK) == 0 && access("hostile-made", F_OK) != 0, "a broken message changed the tree");
+  /* Well-formed requests are answered as their system calls would be. */
+  s = ChannelConnect();
+  q = make;
+  q.args[1] = 16;  /* no memory there */
+  bad |= Expect(Ask(s, &q, &r, &fd) && r.kind == FSS_PRELOAD_VALUE && r.value == -EFAULT && fd < 0, "an unreadable path");
+  bad |= Expect(Ask(s, &make, &r, &fd) && r.kind == FSS_PRELOAD_FD && fd >= 0 && write(fd, "h\n", 2) == 2,
+                "a well-formed open");
+  close(fd);
+  char area[PATH_MAX];
+  const char* dir = getenv("AREA");
+  snprintf(area, sizeof(area), "%s/gen-1/planted", dir != NULL ? dir : "/nonexistent");
+  q = make;
+  q.args[1] = (uintptr_t)area;
+  bad |= Expect(dir != NULL && Ask(s, &q, &r, &fd) && r.kind == FSS_PRELOAD_VALUE && r.value == -EACCES &&
+                    access(area, F_OK) != 0,
+                "an open in the run area");
+  /* Requests whose replies are never read: the supervisor drops the
+   * connection rather than wait for this process. */
+  q = make;
+  q.args[1] = (uintptr_t) "missing/x";
+  int dropped = 0;
+  for (int i = 0; i < 50000 && !dropped; ++i) {
+    if (send(s, &q, sizeof(q), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) continue;
+    if (errno == EAGAIN) {
+      usleep(200);
+    } else {
+      dropped = 1;
+    }
+  }
+  bad |= Expect(dropped, "unread replies: never dropped");
+  close(s);
+  /* The supervisor still serves everyone else. */
+  fd = open("after-hostile", O_WRONLY | O_CREAT, 0644);
+  bad |= Expect(fd >= 0 && write(fd, "ok\n", 3) == 3, "served after");
+  close(fd);
+  return bad;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "threads") == 0) return threads();
   if (argc == 2 && strcmp(argv[1], "escape") == 0) return escape();
   if (argc == 2 && strcmp(argv[1], "snap") == 0) return snap();
+  if (argc == 2 && strcmp(argv[1], "preload") == 0) return preload();
+  if (argc == 2 && strcmp(argv[1], "emfile") == 0) return emfile();
+  if (argc == 2 && strcmp(argv[1], "preload-hostile") == 0) return preload_hostile();
   if (argc == 3 && strcmp(argv[1], "nobody") == 0) return nobody(argv[2]);
-  fprintf(stderr, "usage: run_probe threads|escape|snap|nobody FILE\n");
+  fprintf(stderr, "usage: run_probe threads|escape|snap|preload|preload-hostile|emfile|nobody FILE\n");
   return 2;
 }

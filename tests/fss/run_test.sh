@@ -129,6 +129,20 @@ for mode in send install; do
     [ "$(head -c 6 mapped)" = MAPPED ]' "$PROBE"
   unset FSS_RUN_ADDFD
 done
+# A caller with no free descriptor number gets EMFILE, on either way of
+# handing descriptors over (the supervisor once left it waiting for ever
+# where the kernel could not install one).
+for mode in send install; do
+  FSS_RUN_ADDFD=$mode
+  export FSS_RUN_ADDFD
+  seed
+  timeout 60 "$FSS" run --root "$R" -- "$PROBE" emfile
+  rc=$?
+  "$FSS" restore --root "$R" > /dev/null 2>&1
+  if [ $rc -ne 0 ] || [ -e "$R/emfile" ]; then echo "FAIL emfile-$mode: exit $rc"; fails=$((fails + 1)); else
+    echo "ok   emfile-$mode"; fi
+  unset FSS_RUN_ADDFD
+done
 # A way fss run does not know is a usage error, also from the environment.
 seed
 FSS_RUN_ADDFD=sendall "$FSS" run --root "$R" -- sh -c 'echo x > a' 2> /dev/null
@@ -160,6 +174,51 @@ for mode in any probe; do
   case_ wake-$mode sh -c 'echo w > a && rm d/b && mkdir w'
   unset FSS_RUN_WAKE
 done
+
+# The preload fast path (docs/fss.md): with it, the opens for writing of a
+# dynamically linked program come through the channel instead of as
+# notifications, with the same results, descriptors and saves; without it
+# none does. A program that talks to the channel itself with broken or
+# unread messages is cut off, and changes nothing it could not change.
+for mode in on off; do
+  FSS_RUN_PRELOAD=$mode
+  export FSS_RUN_PRELOAD
+  case_ preload-$mode "$PROBE" preload
+  unset FSS_RUN_PRELOAD
+done
+seed
+"$FSS" run --preload on --stats --root "$R" -- "$PROBE" preload 2> "$T/stats"
+rc=$?
+channel=$(sed -n 's/.*, \([0-9]*\) through the preload channel$/\1/p' "$T/stats")
+"$FSS" restore --root "$R" > /dev/null 2>&1
+"$FSS" run --preload off --stats --root "$R" -- "$PROBE" preload 2> "$T/stats"
+rc_off=$?
+channel_off=$(sed -n 's/.*, \([0-9]*\) through the preload channel$/\1/p' "$T/stats")
+"$FSS" restore --root "$R" > /dev/null 2>&1
+if [ $rc -ne 0 ] || [ $rc_off -ne 0 ] || [ "${channel:-0}" -lt 90 ] || [ "$channel_off" != 0 ]; then
+  echo "FAIL preload-used: exit $rc/$rc_off, $channel/$channel_off calls through the channel"; cat "$T/stats"
+  fails=$((fails + 1))
+else
+  echo "ok   preload-used ($channel calls)"; fi
+FSS_RUN_PRELOAD=on
+export FSS_RUN_PRELOAD
+case_ preload-hostile "$PROBE" preload-hostile
+unset FSS_RUN_PRELOAD
+# A umask call takes only its own process off the kept status (and the fast
+# path): a child started after it, which calls none, goes through the channel
+# with the mask it inherited (the probe checks its files' modes). Not the
+# shell's last command, which busybox would exec in the shell's process.
+seed
+"$FSS" run --preload on --stats --root "$R" -- sh -c 'umask 077; "$0" preload; exit $?' "$PROBE" 2> "$T/stats"
+rc=$?
+channel=$(sed -n 's/.*, \([0-9]*\) through the preload channel$/\1/p' "$T/stats")
+mode=$(stat -c %a "$R/p-new")
+"$FSS" restore --root "$R" > /dev/null 2>&1
+if [ $rc -ne 0 ] || [ "${channel:-0}" -lt 90 ] || [ "$mode" != 600 ]; then
+  echo "FAIL preload-umask: exit $rc, $channel calls through the channel, mode $mode"; cat "$T/stats"
+  fails=$((fails + 1))
+else
+  echo "ok   preload-umask"; fi
 
 # The caller's umask is kept between calls until it calls umask: then the
 # files it creates after take the new one (a kept mask would give a2 0644).
