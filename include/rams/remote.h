@@ -119,6 +119,10 @@ class RemoteSyncObject;
 
 class RemoteSession {
  public:
+  // Connects and completes the handshake within options.timeout. A
+  // connection the server closes in the middle of the handshake (its caps
+  // on connections still in one close the oldest: docs/protocol.md) is made
+  // again, up to 3 times; an error the server answers is returned at once.
   static Result<RemoteSession> Connect(std::string_view host, uint16_t port,
                                        const RemoteOptions& options = {});
 

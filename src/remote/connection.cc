@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "wire/auth.h"
 #include "wire/errno_codes.h"
@@ -19,6 +20,17 @@ Status Context(const std::string& what, const Status& s) {
   return Status(s.code(), what + ": " + s.message());
 }
 
+// A server closes connections still in their handshake when too many are
+// (ramsd: 8 per peer address, 64 in all, the oldest first): of a burst of
+// clients from one address, some can lose theirs before the server read a
+// byte. A handshake that ends so (the connection closed under it, not an
+// error answered) is tried again on a new connection, this many times more,
+// after 10, 20, 40 ms, within the timeout. An answered error is final.
+constexpr int kHandshakeRetries = 3;
+constexpr std::chrono::milliseconds kHandshakeBackoff{10};
+
+bool ClosedWithoutAnswer(const Status& s) { return s.code() == ECONNRESET || s.code() == EPIPE; }
+
 }  // namespace
 
 Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint16_t port,
@@ -31,12 +43,20 @@ Result<std::shared_ptr<Connection>> Connection::Open(std::string_view host, uint
   const std::string host_str(host), port_str = std::to_string(port);
   const std::string peer = (host_str.find(':') != std::string::npos ? "[" + host_str + "]" : host_str) +
                            ":" + port_str;
-  Result<net::SocketHandle> fd =
-      net::Connect(host_str, port, Clock::now() + options.timeout, options.timeout);
-  if (!fd.ok()) return Context("connect " + peer, fd.status());
-  std::shared_ptr<Connection> conn(new Connection(*fd, peer, options));
-  RAMS_RETURN_IF_ERROR(conn->Handshake(options, features));
-  return conn;
+  const Clock::time_point deadline = Clock::now() + options.timeout;
+  for (int attempt = 0;; ++attempt) {
+    Result<net::SocketHandle> fd = net::Connect(host_str, port, deadline, options.timeout);
+    if (!fd.ok()) return Context("connect " + peer, fd.status());
+    std::shared_ptr<Connection> conn(new Connection(*fd, peer, options));
+    Status s = conn->Handshake(options, features);
+    if (s.ok()) return conn;
+    const auto backoff = kHandshakeBackoff * (1 << attempt);
+    if (!ClosedWithoutAnswer(s) || conn->connected() || attempt == kHandshakeRetries ||
+        Clock::now() + backoff >= deadline) {
+      return s;
+    }
+    std::this_thread::sleep_for(backoff);
+  }
 }
 
 Connection::Connection(net::SocketHandle fd, std::string peer, const RemoteOptions& options)
