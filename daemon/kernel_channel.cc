@@ -39,7 +39,9 @@ constexpr std::chrono::nanoseconds kWaitSlice = std::chrono::seconds(1);
 // Most LOCK and WAIT requests waiting at once; more are refused (ENOLCK, EAGAIN).
 constexpr int kMaxBlocking = 256;
 // A home handle's connection refused during its handshake (the home bounds
-// them) is tried again this often, after 100, 200, ... ms.
+// them) is tried again this often, after 100, 200, ... ms: on top of the
+// client's own three quick tries (10-40 ms, Connection::Open), for a home
+// whose handshakes stay crowded longer than those.
 constexpr int kConnectRetries = 5;
 constexpr auto kConnectBackoff = std::chrono::milliseconds(100);
 
