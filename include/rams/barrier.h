@@ -78,8 +78,11 @@ class Barrier {
   uint32_t parties() const;
 
  private:
-  void Break(uint32_t reason);
-  bool ReapDeadMembers(uint32_t self, uint32_t parties);
+  enum class Broke { kNow, kAlready, kGenerationDone };
+  // Sets the broken bit unless `generation` has completed (the bit then
+  // stays clear for the next one) or it is set already.
+  Broke BreakGeneration(uint32_t generation, uint32_t reason);
+  bool ReapDeadMembers(uint32_t self, uint32_t parties, uint32_t generation);
   Result<uint32_t> Parties(std::string_view what) const;
   Status BrokenError() const;
 

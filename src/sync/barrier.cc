@@ -131,40 +131,26 @@ Result<bool> Barrier::Wait(Timeout timeout, const std::atomic<bool>* cancel) {
   };
   internal::Deadline deadline(timeout);
   // Reap only while our generation is open: once it completed, its members
-  // may leave and exit before we look.
+  // may leave and exit before we look (ReapDeadMembers looks again).
   Status st = internal::BlockOn(internal::TuningFor(header_), state_, waiters_, deadline, passed, [&] {
-    return GenerationOf(state.load()) == generation && ReapDeadMembers(self, parties);
+    return GenerationOf(state.load()) == generation && ReapDeadMembers(self, parties, generation);
   });
   if (st.ok()) return false;
-  if (st.code() == ECANCELED) {
-    // A lost member: break the barrier unless the generation completed.
-    s = state.load();
-    while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
-      AsAtomic(broken_reason_).store(kMemberDied, std::memory_order_relaxed);
-      if (state.compare_exchange_weak(s, s | kBrokenBit)) {
-        WakeWord(&state, INT_MAX);
-        return st;
-      }
-    }
-    if (GenerationOf(s) != generation) return false;
-    return st;
+  if (st.code() != ECANCELED && st.code() != ETIMEDOUT) return st;
+  // Cancelled or timed out: break it unless the generation completed
+  // meanwhile (then this wait succeeded after all).
+  switch (BreakGeneration(generation, st.code() == ETIMEDOUT ? kTimedOut : kMemberDied)) {
+    case Broke::kGenerationDone:
+      return false;
+    case Broke::kNow:
+      return st.code() == ETIMEDOUT ? Error(ETIMEDOUT, "wait on barrier (now broken)") : st;
+    case Broke::kAlready:
+      break;
   }
-  if (st.code() != ETIMEDOUT) return st;
-  // Timed out: break it unless the generation completed meanwhile.
-  s = state.load();
-  while (GenerationOf(s) == generation && (s & kBrokenBit) == 0) {
-    // Relaxed: published by the seq_cst CAS below; read after seeing the bit.
-    AsAtomic(broken_reason_).store(kTimedOut, std::memory_order_relaxed);
-    if (state.compare_exchange_weak(s, s | kBrokenBit)) {
-      WakeWord(&state, INT_MAX);
-      return Error(ETIMEDOUT, "wait on barrier (now broken)");
-    }
-  }
-  if (GenerationOf(s) != generation) return false;
-  return BrokenError();
+  return st.code() == ECANCELED ? st : BrokenError();
 }
 
-bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
+bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties, uint32_t generation) {
   Result<internal::Owners> owners = internal::Owners::Of(header_, "wait on barrier");
   if (!owners.ok()) return false;  // nothing is known to be dead
   for (uint32_t i = 0; i < parties; ++i) {
@@ -175,17 +161,27 @@ bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
     // check is no dead member. seq_cst: its Leave preceded the exit that
     // the check saw.
     if (AsAtomic(members_[i]).load() != id) continue;
-    Break(kMemberDied);
+    // Nor is one that exited after our generation completed: the scan is
+    // slow, and the generation may have completed (and its members gone)
+    // since the caller looked. BreakGeneration looks again, atomically.
+    BreakGeneration(generation, kMemberDied);
     return true;
   }
   return false;
 }
 
-void Barrier::Break(uint32_t reason) {
-  // Relaxed: published by the seq_cst fetch_or below; read after seeing the bit.
-  AsAtomic(broken_reason_).store(reason, std::memory_order_relaxed);
-  AsAtomic(state_).fetch_or(kBrokenBit);
-  WakeWord(&AsAtomic(state_), INT_MAX);
+Barrier::Broke Barrier::BreakGeneration(uint32_t generation, uint32_t reason) {
+  std::atomic<uint32_t>& state = AsAtomic(state_);
+  uint32_t s = state.load();
+  for (;;) {
+    if (GenerationOf(s) != generation) return Broke::kGenerationDone;
+    if ((s & kBrokenBit) != 0) return Broke::kAlready;
+    // Relaxed: published by the seq_cst CAS below; read after seeing the bit.
+    AsAtomic(broken_reason_).store(reason, std::memory_order_relaxed);
+    if (state.compare_exchange_weak(s, s | kBrokenBit)) break;
+  }
+  WakeWord(&state, INT_MAX);
+  return Broke::kNow;
 }
 
 Status Barrier::BrokenError() const {
