@@ -81,8 +81,12 @@ class Barrier {
   enum class Broke { kNow, kAlready, kGenerationDone };
   // Sets the broken bit unless `generation` has completed (the bit then
   // stays clear for the next one) or it is set already.
-  Broke BreakGeneration(uint32_t generation, uint32_t reason);
-  bool ReapDeadMembers(uint32_t self, uint32_t parties, uint32_t generation);
+  RAMS_HIDDEN Broke BreakGeneration(uint32_t generation, uint32_t reason);
+  RAMS_HIDDEN bool ReapDeadMembers(uint32_t self, uint32_t parties, uint32_t generation);
+  // Exported by earlier releases, kept for the soname (docs/abi.md); the
+  // library no longer calls them.
+  void Break(uint32_t reason);
+  bool ReapDeadMembers(uint32_t self, uint32_t parties);
   Result<uint32_t> Parties(std::string_view what) const;
   Status BrokenError() const;
 

@@ -170,6 +170,17 @@ bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties, uint32_t generati
   return false;
 }
 
+void Barrier::Break(uint32_t reason) {
+  // Relaxed: published by the seq_cst fetch_or below; read after seeing the bit.
+  AsAtomic(broken_reason_).store(reason, std::memory_order_relaxed);
+  AsAtomic(state_).fetch_or(kBrokenBit);
+  WakeWord(&AsAtomic(state_), INT_MAX);
+}
+
+bool Barrier::ReapDeadMembers(uint32_t self, uint32_t parties) {
+  return ReapDeadMembers(self, parties, GenerationOf(AsAtomic(state_).load()));
+}
+
 Barrier::Broke Barrier::BreakGeneration(uint32_t generation, uint32_t reason) {
   std::atomic<uint32_t>& state = AsAtomic(state_);
   uint32_t s = state.load();
