@@ -21,7 +21,10 @@ TEST(CApiRemoteTest, CProgramPasses) {
   ASSERT_EQ(rams_barrier_init(reinterpret_cast<rams_barrier*>(map->data() + 4224), 1), 0);
   RamsdProcess ramsd;
   ramsd.Start({"--export", seg.name()});
-  const std::string cmd = std::string(C_API_REMOTE_TEST_PATH) + " " +
+  // Map must find no host pager, whatever this host runs (a ramsd serves
+  // one at the default socket unless told --no-pager).
+  const std::string cmd = "RAMS_PAGER_SOCKET=/nonexistent/rams-capi-pager.sock " +
+                          std::string(C_API_REMOTE_TEST_PATH) + " " +
                           std::to_string(ramsd.port()) + " " + seg.name();
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status)) << status;
