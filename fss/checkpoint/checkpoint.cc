@@ -376,15 +376,22 @@ class NormalPriority {
 }  // namespace
 
 Status Checkpoint::BeforeChange(const std::string& rel, Change change, int parent) {
-  Result<bool> saved = Save(rel, change, parent);
+  Result<bool> saved = Save(rel, change, parent, nullptr);
   if (!saved.ok()) return saved.status();
   // The last step: the save is durable and the change has not been made.
   return *saved ? Fault("change") : Status::Ok();
 }
 
+Status Checkpoint::BeforeChange(const std::string& rel, Change change, int parent, const Seen& seen) {
+  RAMS_CHECK(parent >= 0);
+  Result<bool> saved = Save(rel, change, parent, &seen);
+  if (!saved.ok()) return saved.status();
+  return *saved ? Fault("change") : Status::Ok();
+}
+
 // Holds mu_ only to consult and update the records: the copy itself runs
 // without it (see "Thread safety" in the header).
-Result<bool> Checkpoint::Save(const std::string& rel, Change change, int parent_fd) {
+Result<bool> Checkpoint::Save(const std::string& rel, Change change, int parent_fd, const Seen* seen) {
   RAMS_CHECK(!root_.IsHidden(rel));  // REQUIRES of BeforeChange
   {
     sys::LocalMutexLock lock(mu_);
@@ -400,8 +407,9 @@ Result<bool> Checkpoint::Save(const std::string& rel, Change change, int parent_
   }
   const int parent = parent_fd < 0 ? opened.get() : parent_fd;
   struct stat st;
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno != ENOENT) return ErrnoError("lstat " + rel);
+  if (seen != nullptr) st = seen->st;
+  if (seen != nullptr ? !seen->exists : ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (seen == nullptr && errno != ENOENT) return ErrnoError("lstat " + rel);
     Record r;
     r.kind = RecordKind::kAbsent;
     r.path = rel;
@@ -529,7 +537,7 @@ Status Checkpoint::SaveTree(const std::string& rel, int parent, const std::strin
     sys::LocalMutexLock lock(mu_);
     return HoldsSaved(p);
   };
-  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace, -1).status(); };
+  filter.on_multilink = [this](const std::string& p) { return Save(p, Change::kReplace, -1, nullptr).status(); };
   RAMS_RETURN_IF_ERROR(Fault("copy"));
   SyncBatch batch;
   RAMS_RETURN_IF_ERROR(CopyTree(parent, name, dir.get(), std::string(BaseName(r.location)), rel, filter, &batch));

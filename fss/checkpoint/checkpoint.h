@@ -100,6 +100,13 @@ class Checkpoint {
   // when not -1, is a descriptor of rel's directory that the caller holds
   // (else it is opened beneath the root).
   Status BeforeChange(const std::string& rel, Change change, int parent = -1) EXCLUDES(mu_);
+  // What the caller's own lstat of parent/name, made just before, found:
+  // the save then makes none of its own. REQUIRES: parent is not -1.
+  struct Seen {
+    bool exists = false;
+    struct stat st = {};
+  };
+  Status BeforeChange(const std::string& rel, Change change, int parent, const Seen& seen) EXCLUDES(mu_);
 
   // Group commit: from now on records that may wait (see above) are made
   // durable by Commit(), or once `max_unsynced` of them are waiting.
@@ -160,7 +167,7 @@ class Checkpoint {
   Status BeginLocked() REQUIRES(mu_);
   std::string MovedLocationLocked(std::string_view rel) const REQUIRES(mu_);
   // Saves `rel` unless covered: true when a record was written.
-  Result<bool> Save(const std::string& rel, Change change, int parent) EXCLUDES(mu_);
+  Result<bool> Save(const std::string& rel, Change change, int parent, const Seen* seen) EXCLUDES(mu_);
   bool Covered(const std::string& rel) const REQUIRES(mu_);
   bool HoldsSaved(const std::string& rel) const REQUIRES(mu_);
   Status Fault(std::string_view step) { return fault_ ? fault_(step) : Status::Ok(); }

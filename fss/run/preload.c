@@ -2,12 +2,14 @@
 // libfss-preload.so: fss run's fast path for dynamically linked programs
 // (docs/fss.md, "The preload fast path"). fss run puts it in LD_PRELOAD; it
 // takes the C library's open, open64, openat, openat64, creat, creat64 and
-// their fortified forms. An open with write intent is sent to the
-// supervisor over the preload channel (preload_wire.h), which saves, opens
-// and passes the descriptor back (SCM_RIGHTS); everything else, and every
-// case this library cannot handle, is the plain system call, which the
-// seccomp filter still sends to the supervisor. So this is only a shortcut:
-// nothing it does, or fails to do, lets a change past the supervisor.
+// their fortified forms, unlink, unlinkat, rmdir, utimensat and futimens.
+// An open with write intent is sent to the supervisor over the preload
+// channel (preload_wire.h), which saves, opens and passes the descriptor
+// back (SCM_RIGHTS); so are the others, which it saves and performs. Every
+// other call, and every case this library cannot handle, is the plain
+// system call, which the seccomp filter still sends to the supervisor. So
+// this is only a shortcut: nothing it does, or fails to do, lets a change
+// past the supervisor.
 //
 // Why it is faster: the seccomp path wakes the sleeping caller to install a
 // descriptor (SECCOMP_IOCTL_NOTIF_ADDFD), a wake-up on another CPU each
@@ -134,24 +136,17 @@ static int64_t NowNs(void) {
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-// Under g_mu: 1 when the supervisor answered (*out: a descriptor or
-// -errno), 0 when the caller is to make the system call itself. A request
-// that was sent is answered unless the supervisor is gone (then the system
-// call fails too) or refused this connection before reading it.
-static int Exchange(int dirfd, const char* path, int flags, mode_t mode, int* out) {
-  struct fss_preload_request q;
-  memset(&q, 0, sizeof(q));
-  q.magic = FSS_PRELOAD_MAGIC;
-  q.nr = SYS_openat;
-  q.args[0] = (uint64_t)(int64_t)dirfd;
-  q.args[1] = (uint64_t)(uintptr_t)path;
-  q.args[2] = (uint64_t)(unsigned)flags;
-  q.args[3] = (uint64_t)mode;
+// Under g_mu: 1 when the supervisor answered (*out: for an open a
+// descriptor, else 0; or -errno), 0 when the caller is to make the system
+// call itself. A request that was sent is answered unless the supervisor is
+// gone (then the system call fails too) or refused this connection before
+// reading it. `rflags`: MSG_CMSG_CLOEXEC for an open with O_CLOEXEC.
+static int Exchange(const struct fss_preload_request* q, int rflags, int* out) {
   ssize_t n;
   do {
-    n = send(g_fd, &q, sizeof(q), MSG_NOSIGNAL);
+    n = send(g_fd, q, sizeof(*q), MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
-  if (n != (ssize_t)sizeof(q)) return Drop();
+  if (n != (ssize_t)sizeof(*q)) return Drop();
   struct fss_preload_reply r;
   union {
     char buf[CMSG_SPACE(sizeof(int))];
@@ -159,7 +154,6 @@ static int Exchange(int dirfd, const char* path, int flags, mode_t mode, int* ou
   } c;
   struct iovec io = {&r, sizeof(r)};
   struct msghdr m;
-  const int rflags = (flags & O_CLOEXEC) != 0 ? MSG_CMSG_CLOEXEC : 0;
   const int64_t until = g_spin ? NowNs() + kSpinNs : 0;
   for (;;) {
     memset(&m, 0, sizeof(m));
@@ -182,25 +176,27 @@ static int Exchange(int dirfd, const char* path, int flags, mode_t mode, int* ou
     if (fd >= 0) close(fd);
     return Drop();
   }
-  if (r.kind == FSS_PRELOAD_FD) {
+  const int is_open = q->nr == SYS_openat;
+  if (r.kind == FSS_PRELOAD_FD && is_open) {
     // No descriptor with it: this process had no room for one.
     *out = fd >= 0 ? fd : (m.msg_flags & MSG_CTRUNC) != 0 ? -EMFILE : -EIO;
     return 1;
   }
   if (fd >= 0) close(fd);
-  if (r.kind == FSS_PRELOAD_VALUE && r.value >= -4095 && r.value < 0) {
-    *out = (int)r.value;  // an open answered by value is an error
+  // An open answered by value is an error; the other calls return 0.
+  if (r.kind == FSS_PRELOAD_VALUE && r.value >= -4095 && (is_open ? r.value < 0 : r.value <= 0)) {
+    *out = (int)r.value;
     return 1;
   }
   return Drop();  // FALLBACK (for the rest of the session), or nonsense
 }
 
-static int Open(int dirfd, const char* path, int flags, mode_t mode) {
-  if ((flags & WRITE_INTENT) == 0 || g_addr_len == 0 || t_busy) return Raw(dirfd, path, flags, mode);
+// 1 when the supervisor performed request `q` (*out as Exchange says), 0
+// when the caller is to make the system call.
+static int Ask(const struct fss_preload_request* q, int rflags, int* out) {
+  if (g_addr_len == 0 || t_busy) return 0;
   t_busy = 1;
-  const int saved = errno;
   int answered = 0;
-  int out = 0;
   // A thread cancelled in the middle of a request would keep the lock.
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
@@ -208,18 +204,86 @@ static int Open(int dirfd, const char* path, int flags, mode_t mode) {
   if (!g_off && (g_pid == 0 || g_pid == getpid())) {  // else a vfork or clone child: its parent's state
     if (g_fd >= 0 && !Ours(g_fd)) g_fd = -1;  // the program closed or replaced it: not ours to close
     if (g_fd < 0 && Connect() != 0) g_off = 1;
-    if (!g_off) answered = Exchange(dirfd, path, flags, mode, &out);
+    if (!g_off) answered = Exchange(q, rflags, out);
   }
   pthread_mutex_unlock(&g_mu);
   pthread_setcancelstate(cancel_state, NULL);
   t_busy = 0;
-  errno = saved;
-  if (!answered) return Raw(dirfd, path, flags, mode);
+  return answered;
+}
+
+static struct fss_preload_request Request(int nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
+  struct fss_preload_request q;
+  memset(&q, 0, sizeof(q));
+  q.magic = FSS_PRELOAD_MAGIC;
+  q.nr = nr;
+  q.args[0] = a0;
+  q.args[1] = a1;
+  q.args[2] = a2;
+  q.args[3] = a3;
+  return q;
+}
+
+// The call's return value from Ask's answer (errno set for an error), with
+// errno as it was for a success.
+static int Answer(int out, int saved_errno) {
   if (out < 0) {
     errno = -out;
     return -1;
   }
+  errno = saved_errno;
   return out;
+}
+
+static int Open(int dirfd, const char* path, int flags, mode_t mode) {
+  if ((flags & WRITE_INTENT) == 0) return Raw(dirfd, path, flags, mode);
+  const int saved = errno;
+  const struct fss_preload_request q = Request(SYS_openat, (uint64_t)(int64_t)dirfd, (uint64_t)(uintptr_t)path,
+                                               (uint64_t)(unsigned)flags, (uint64_t)mode);
+  int out = 0;
+  if (!Ask(&q, (flags & O_CLOEXEC) != 0 ? MSG_CMSG_CLOEXEC : 0, &out)) {
+    errno = saved;
+    return Raw(dirfd, path, flags, mode);
+  }
+  return Answer(out, saved);
+}
+
+// unlinkat and utimensat, as their system calls take them (unlink and rmdir
+// are unlinkat at AT_FDCWD in the kernel too, futimens utimensat without a
+// path).
+static int Call4(int nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
+  const int saved = errno;
+  const struct fss_preload_request q = Request(nr, a0, a1, a2, a3);
+  int out = 0;
+  if (!Ask(&q, 0, &out)) {
+    errno = saved;
+    return (int)syscall(nr, a0, a1, a2, a3);
+  }
+  return Answer(out, saved);
+}
+
+static uint64_t Fd(int fd) { return (uint64_t)(int64_t)fd; }
+static uint64_t Ptr(const void* p) { return (uint64_t)(uintptr_t)p; }
+
+EXPORT int unlinkat(int dirfd, const char* path, int flags) {
+  return Call4(SYS_unlinkat, Fd(dirfd), Ptr(path), (uint64_t)(unsigned)flags, 0);
+}
+EXPORT int unlink(const char* path) { return Call4(SYS_unlinkat, Fd(AT_FDCWD), Ptr(path), 0, 0); }
+EXPORT int rmdir(const char* path) { return Call4(SYS_unlinkat, Fd(AT_FDCWD), Ptr(path), AT_REMOVEDIR, 0); }
+EXPORT int utimensat(int dirfd, const char* path, const struct timespec times[2], int flags) {
+  // As the C library's: only the system call takes no path. The header says
+  // it is never NULL, so the compiler must not see the pointer to drop the
+  // check.
+  uint64_t at = Ptr(path);
+  __asm__("" : "+r"(at));
+  if (at == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return Call4(SYS_utimensat, Fd(dirfd), at, Ptr(times), (uint64_t)(unsigned)flags);
+}
+EXPORT int futimens(int fd, const struct timespec times[2]) {
+  return Call4(SYS_utimensat, Fd(fd), 0, Ptr(times), 0);
 }
 
 static int NeedsMode(int flags) { return (flags & O_CREAT) != 0 || (flags & __O_TMPFILE) == __O_TMPFILE; }

@@ -16,6 +16,7 @@
 #define RAMS_FSS_RUN_PRELOAD_WIRE_H_
 
 #include <stdint.h>
+#include <sys/syscall.h>
 
 #define FSS_PRELOAD_SOCKET_ENV "FSS_RUN_SOCKET"
 #define FSS_PRELOAD_MAGIC 0x31525346u /* "FSR1" */
@@ -24,12 +25,12 @@
 
 struct fss_preload_request {
   uint32_t magic;
-  int32_t nr;       /* the system call: SYS_openat only */
+  int32_t nr;       /* the system call: SYS_openat, SYS_unlinkat or SYS_utimensat */
   uint64_t args[6]; /* its arguments, as the kernel takes them */
 };
 
 enum fss_preload_kind {
-  FSS_PRELOAD_VALUE = 0,    /* value: the result, or -errno */
+  FSS_PRELOAD_VALUE = 0,    /* value: the result (0 but for an open), or -errno */
   FSS_PRELOAD_FD = 1,       /* the descriptor comes with the reply (value 0) */
   FSS_PRELOAD_FALLBACK = 2, /* not performed: make the system call itself */
 };
@@ -42,11 +43,12 @@ struct fss_preload_reply {
 
 /* The supervisor's check of a message received into private memory, `len`
  * its length as the socket reported it (MSG_TRUNC: longer ones too): 1 for a
- * request it serves (exactly this size, the magic, system call `openat_nr`),
- * else 0, and the connection ends. The arguments are the call's, checked as
- * the kernel would check them when it is performed. */
-static inline int fss_preload_request_ok(const struct fss_preload_request* q, long len, int openat_nr) {
-  return len == (long)sizeof(*q) && q->magic == FSS_PRELOAD_MAGIC && q->nr == openat_nr;
+ * request it serves (exactly this size, the magic, one of the system calls
+ * above), else 0, and the connection ends. The arguments are the call's,
+ * checked as the kernel would check them when it is performed. */
+static inline int fss_preload_request_ok(const struct fss_preload_request* q, long len) {
+  return len == (long)sizeof(*q) && q->magic == FSS_PRELOAD_MAGIC &&
+         (q->nr == SYS_openat || q->nr == SYS_unlinkat || q->nr == SYS_utimensat);
 }
 
 #endif /* RAMS_FSS_RUN_PRELOAD_WIRE_H_ */

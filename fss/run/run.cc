@@ -303,8 +303,10 @@ class Supervisor {
   // except for mkdir) come before any save; 0 when the call may go on.
   static int64_t CreateError(const Target& t, bool is_mkdir);
   // `owned`, when given, holds `base`: a bare name then uses it as its
-  // directory instead of opening "." again.
-  Result<Target> LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned = nullptr);
+  // directory instead of opening "." again (`owned_is_dir`: it is known to
+  // be one, the caller's working directory, so it is not looked at).
+  Result<Target> LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned = nullptr,
+                            bool owned_is_dir = false);
   // Saves before the change; a refusal under --confine.
   int64_t Save(const Target& t, Change change);
   // unlink/unlinkat: a file's first change moves it into the area (saved
@@ -346,6 +348,10 @@ class Supervisor {
   uint64_t id_ = 0;
   sys::UniqueFd fd_;
   bool fd_cloexec_ = false;
+  // openat flags the kernel accepted (Open), the last 8; a free slot holds
+  // 0, which it accepts too.
+  std::array<int, 8> good_flags_{};
+  size_t next_good_ = 0;
   AddfdMode addfd_;  // kProbe becomes kInstall where SECCOMP_ADDFD_FLAG_SEND (5.14) is EINVAL
   bool told_no_send_ = false;
   // This process's ids (it never changes them) and the umask it last set
@@ -420,7 +426,8 @@ Result<sys::UniqueFd> Supervisor::BaseDir(int64_t dirfd) {
   return fd;
 }
 
-Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned) {
+Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, int hops, sys::UniqueFd* owned,
+                                      bool owned_is_dir) {
   if (path.empty()) return Error(ENOENT, "empty path");
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   size_t slash = path.rfind('/');
@@ -429,8 +436,8 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
   if (path == "/") name = ".";
   sys::UniqueFd pdir;
   struct stat bst;
-  if (owned != nullptr && owned->valid() && slash == std::string::npos && fstat(owned->get(), &bst) == 0 &&
-      S_ISDIR(bst.st_mode)) {
+  if (owned != nullptr && owned->valid() && slash == std::string::npos &&
+      (owned_is_dir || (fstat(owned->get(), &bst) == 0 && S_ISDIR(bst.st_mode)))) {
     pdir = std::move(*owned);
   } else {
     pdir = sys::UniqueFd(::openat(base, dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -533,7 +540,7 @@ Result<Target> Supervisor::LocateDeferred(int64_t dirfd, uint64_t path_addr, boo
     t = LocatePath(AT_FDCWD, path, follow, 0);
   } else {
     RAMS_ASSIGN_OR_RETURN(sys::UniqueFd base, BaseDir(dirfd));
-    t = LocatePath(base.get(), path, follow, 0, &base);
+    t = LocatePath(base.get(), path, follow, 0, &base, static_cast<int>(dirfd) == AT_FDCWD);
   }
   if (!t.ok() || t->final_err != 0) return t;
   t->slash = slashed;
@@ -558,7 +565,9 @@ int64_t Supervisor::CreateError(const Target& t, bool is_mkdir) {
 
 int64_t Supervisor::Save(const Target& t, Change change) {
   if (!t.inside) return confine_ ? -EACCES : 0;
-  Status s = cp_.BeforeChange(t.rel, change, t.rel.empty() ? -1 : t.dir.get());
+  // Locate's lstat of the name, just made, is the save's.
+  Status s = t.rel.empty() ? cp_.BeforeChange(t.rel, change)
+                           : cp_.BeforeChange(t.rel, change, t.dir.get(), {.exists = t.exists, .st = t.st});
   if (!s.ok()) {
     fprintf(stderr, "fss run: save of /%s failed, the call is refused: %s\n", t.rel.c_str(), s.ToString().c_str());
     return NegErrno(s);
@@ -674,7 +683,9 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   if ((flags & kWriteIntent) == 0 && how != nullptr) return INT64_MIN;  // nothing changes: continue
   // The kernel checks the flags before the path: its verdict on them (a
   // directory descriptor of -1 then fails the lookup, EBADF, not the flags).
-  {
+  // For openat the verdict depends on the flags alone (its mode is masked,
+  // not checked): the flags it accepted are kept.
+  if (how != nullptr || std::find(good_flags_.begin(), good_flags_.end(), flags) == good_flags_.end()) {
     long v;
     if (how != nullptr) {
       v = syscall(SYS_openat2, -1, "x", how, sizeof(*how));
@@ -683,6 +694,7 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
     }
     if (v >= 0) close(static_cast<int>(v));
     if (v < 0 && errno != EBADF) return -errno;
+    if (v < 0 && how == nullptr) good_flags_[next_good_++ % good_flags_.size()] = flags;
   }
   const bool create = (flags & O_CREAT) != 0 && (flags & __O_TMPFILE) != __O_TMPFILE;
   const bool excl = create && (flags & O_EXCL) != 0;
@@ -712,8 +724,10 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   }
   // O_NOFOLLOW: the name was resolved already; a symlink swapped in since is
   // the program racing itself and gets ELOOP. O_NONBLOCK: a FIFO must not
-  // block the supervisor (cleared again below).
-  int f = flags | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW;
+  // block the supervisor (cleared again below); O_EXCL opens only a new
+  // regular file.
+  const bool nonblock = !excl && (flags & O_NONBLOCK) == 0;
+  int f = flags | O_CLOEXEC | O_NOFOLLOW | (nonblock ? O_NONBLOCK : 0);
   if (how != nullptr && how->resolve != 0 && !t->inside) {
     // Outside the root: the kernel applies the caller's resolve rules.
     open_how h = *how;
@@ -726,7 +740,9 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
     if (fd < 0) return -errno;
     fd_ = sys::UniqueFd(fd);
   }
-  if ((flags & O_NONBLOCK) == 0) fcntl(fd_.get(), F_SETFL, fcntl(fd_.get(), F_GETFL) & ~O_NONBLOCK);
+  // F_SETFL takes only its own flags (append, direct, noatime, async) from
+  // the value: those the open was given.
+  if (nonblock) fcntl(fd_.get(), F_SETFL, f & ~O_NONBLOCK);
   fd_cloexec_ = (flags & O_CLOEXEC) != 0;
   return 0;
 }
@@ -1018,7 +1034,7 @@ bool Supervisor::ServePeer(Peer& peer) {
   fss_preload_request q{};
   ssize_t n = sys::RetryEintr([&] { return recv(peer.sock.get(), &q, sizeof(q), MSG_DONTWAIT | MSG_TRUNC); });
   if (n < 0) return errno == EAGAIN;
-  if (!fss_preload_request_ok(&q, static_cast<long>(n), SYS_openat)) return false;
+  if (!fss_preload_request_ok(&q, static_cast<long>(n))) return false;
   fss_preload_reply r{};
   r.magic = FSS_PRELOAD_MAGIC;
   r.kind = FSS_PRELOAD_VALUE;
@@ -1042,10 +1058,14 @@ bool Supervisor::ServePeer(Peer& peer) {
     const int64_t v = ApplyUmask() ? Perform(req) : -EPERM;
     peer_pidfd_ = -1;
     ++preloaded_;
-    if (v == 0 && fd_.valid()) {
+    if (q.nr == SYS_openat && v == 0 && fd_.valid()) {
       r.kind = FSS_PRELOAD_FD;
+    } else if (v == INT64_MIN) {
+      r.kind = FSS_PRELOAD_FALLBACK;  // not one to perform (none of these calls is)
     } else {
-      r.value = v < 0 ? v : -EIO;  // an open answers with a descriptor or an error
+      // An open answers with a descriptor or an error; unlinkat and
+      // utimensat with 0 or an error.
+      r.value = v < 0 || q.nr != SYS_openat ? v : -EIO;
     }
   }
   // The socket does not block: a peer that leaves its replies unread is dropped.

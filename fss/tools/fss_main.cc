@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   std::string preload = "auto";
   run->add_option("--preload", preload,
-                  "the fast path for opens of dynamically linked programs (libfss-preload.so in their "
-                  "LD_PRELOAD): auto (where the library is found), on (required) or off")
+                  "the fast path for opens, removals and time changes of dynamically linked programs "
+                  "(libfss-preload.so in their LD_PRELOAD): auto (where the library is found), on "
+                  "(required) or off")
       ->envname("FSS_RUN_PRELOAD")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();

@@ -245,7 +245,35 @@ static int preload(void) {
   close(dir);
   fd = creat("p-creat", 0600);
   bad |= Expect(fd >= 0 && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY, "creat");
+  /* Times, removals and their errors. */
+  const struct timespec when[2] = {{1000000000, 5}, {1100000000, 7}};
+  struct stat ts;
+  bad |= Expect(futimens(fd, when) == 0 && fstat(fd, &ts) == 0 && ts.st_mtim.tv_sec == 1100000000 &&
+                    ts.st_mtim.tv_nsec == 7, "futimens");
   close(fd);
+  bad |= Expect(utimensat(AT_FDCWD, "a", when, 0) == 0 && stat("a", &ts) == 0 && ts.st_atim.tv_sec == 1000000000,
+                "utimensat");
+  errno = 0;
+  bad |= Expect(utimensat(AT_FDCWD, "missing", when, 0) == -1 && errno == ENOENT, "utimensat ENOENT");
+  errno = 0;
+  /* Through a pointer: the header's nonnull attribute does not come along. */
+  int (*volatile utimensat_ptr)(int, const char*, const struct timespec*, int) = utimensat;
+  bad |= Expect(utimensat_ptr(AT_FDCWD, NULL, when, 0) == -1 && errno == EINVAL, "utimensat without a path");
+  bad |= Expect(unlink("p-creat") == 0 && access("p-creat", F_OK) != 0, "unlink");
+  bad |= Expect(unlink("other") == 0, "unlink of a file the run saves");
+  errno = 0;
+  bad |= Expect(unlink("missing") == -1 && errno == ENOENT, "unlink ENOENT");
+  errno = 0;
+  bad |= Expect(unlinkat(AT_FDCWD, "d", 0) == -1 && errno == EISDIR, "unlinkat EISDIR");
+  errno = 0;
+  bad |= Expect(rmdir("a") == -1 && errno == ENOTDIR, "rmdir ENOTDIR");
+  errno = 0;
+  bad |= Expect(rmdir("d") == -1 && errno == ENOTEMPTY, "rmdir ENOTEMPTY");
+  errno = EBADMSG;
+  bad |= Expect(mkdir("p-dir", 0755) == 0 && rmdir("p-dir") == 0 && errno == EBADMSG, "rmdir, errno kept");
+  dir = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  bad |= Expect(unlinkat(dir, "e/at", 0) == 0 && access("d/e/at", F_OK) != 0, "unlinkat a directory descriptor");
+  close(dir);
   /* A fork child, and threads at once. */
   pid_t pid = fork();
   if (pid == 0) {
@@ -373,9 +401,10 @@ static int preload_hostile(void) {
   close(s);
   s = ChannelConnect();
   q = make;
-  q.nr = SYS_unlinkat;
+  q.nr = SYS_renameat;
   q.args[1] = (uintptr_t) "a";
-  q.args[2] = 0;
+  q.args[2] = (uint64_t)AT_FDCWD;
+  q.args[3] = (uintptr_t) "hostile-made";
   bad |= Expect(send(s, &q, sizeof(q), 0) == (ssize_t)sizeof(q) && Ended(s), "another call");
   close(s);
   bad |= Expect(access("a", F_OK) == 0 && access("hostile-made", F_OK) != 0, "a broken message changed the tree");
