@@ -5,10 +5,21 @@
  * equal. Names collide on purpose so that the error cases come up: ENOENT,
  * EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, EACCES (a read-only directory, when not
  * root), ELOOP, ENAMETOOLONG, EXDEV (a rename or link to OTHER_FS_DIR).
- *   conformance_probe SEED COUNT OTHER_FS_DIR */
+ *   conformance_probe SEED COUNT OTHER_FS_DIR
+ * Also, so that the test needs no more than busybox (it runs in the 6.1
+ * guest too):
+ *   conformance_probe snap DIR        what this user can see of the tree:
+ *                                     a sorted line per entry (path, type,
+ *                                     mode, size, links, symlink target) and
+ *                                     per readable file a hash of its bytes;
+ *                                     an unsearchable directory's inside is
+ *                                     left out
+ *   conformance_probe nobody CMD...   CMD as uid and gid 65534, no groups */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,7 +173,104 @@ static void one(int i) {
   fflush(stdout);
 }
 
+/* snap: the lines, sorted at the end. */
+static char** lines;
+static size_t nlines, cap;
+
+static void add_line(const char* text) {
+  if (nlines == cap) {
+    cap = cap ? 2 * cap : 1024;
+    lines = realloc(lines, cap * sizeof(*lines));
+    if (lines == NULL) exit(3);
+  }
+  lines[nlines] = strdup(text);
+  if (lines[nlines++] == NULL) exit(3);
+}
+
+static char type_of(mode_t m) {
+  return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISFIFO(m) ? 'p' : S_ISSOCK(m) ? 's'
+       : S_ISCHR(m) ? 'c' : S_ISBLK(m) ? 'b' : '?';
+}
+
+/* FNV-1a over a file's bytes; 0 and 1 when it cannot be read. */
+static int hash_file(int dir, const char* name, uint64_t* out) {
+  int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t h = 1469598103934665603ull;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    for (ssize_t i = 0; i < n; ++i) h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+  }
+  close(fd);
+  if (n < 0) return 0;
+  *out = h;
+  return 1;
+}
+
+static void snap_entry(int dir, const char* name, const char* path) {
+  struct stat st;
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return;
+  char target[4096] = "";
+  if (S_ISLNK(st.st_mode)) {
+    ssize_t n = readlinkat(dir, name, target, sizeof(target) - 1);
+    target[n > 0 ? n : 0] = '\0';
+  }
+  char line[8192];
+  snprintf(line, sizeof(line), "%s %c %o %lld %lu %s", path, type_of(st.st_mode), (unsigned)(st.st_mode & 07777),
+           (long long)st.st_size, (unsigned long)st.st_nlink, target);
+  add_line(line);
+  uint64_t h;
+  if (S_ISREG(st.st_mode) && hash_file(dir, name, &h)) {
+    snprintf(line, sizeof(line), "~ %s %016llx", path, (unsigned long long)h);
+    add_line(line);
+  }
+  if (!S_ISDIR(st.st_mode)) return;
+  int sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (sub < 0) return; /* not searchable by this user: its inside is left out */
+  DIR* d = fdopendir(sub);
+  if (d == NULL) {
+    close(sub);
+    return;
+  }
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    char child[4096];
+    snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+    snap_entry(dirfd(d), e->d_name, child);
+  }
+  closedir(d);
+}
+
+static int by_bytes(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
+
+static int snap(const char* dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    perror("conformance_probe snap");
+    return 1;
+  }
+  snap_entry(fd, ".", ".");
+  close(fd);
+  qsort(lines, nlines, sizeof(*lines), by_bytes);
+  for (size_t i = 0; i < nlines; ++i) puts(lines[i]);
+  return 0;
+}
+
+static int as_nobody(char** argv) {
+  if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+    perror("conformance_probe nobody");
+    return 1;
+  }
+  execvp(argv[0], argv);
+  perror("conformance_probe nobody: exec");
+  return 127;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "snap") == 0) return snap(argv[2]);
+  if (argc >= 3 && strcmp(argv[1], "nobody") == 0) return as_nobody(argv + 2);
   if (argc != 4) {
     fprintf(stderr, "usage: conformance_probe SEED COUNT OTHER_FS_DIR\n");
     return 2;
