@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -38,6 +39,7 @@
 #include "preload_wire.h"
 #include "root.h"
 #include "run_area.h"
+#include "sys/adaptive_poll.h"
 #include "sys/sys.h"
 
 // Linux 6.6: the listener wakes the supervisor, and the supervisor the
@@ -69,11 +71,12 @@ constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
 constexpr int64_t kCommitWindowNs = 100'000'000;
 constexpr size_t kGroupRecords = 1024;
 
-// The preload channel: how long the supervisor polls for the next request
-// after one (where it may run on more than one CPU), and how many program
-// processes may hold a connection (later ones are refused and make the
-// system calls, which still come here as notifications).
-constexpr int64_t kPeerSpinNs = 100'000;
+// The preload channel: how many program processes may hold a connection
+// (later ones are refused and make the system calls, which still come here
+// as notifications). After a request the supervisor polls for the next one
+// as sys::AdaptivePoll says (where it may run on more than one CPU): up to
+// 50 us, and not at all while the requests come further apart than that (a
+// build's compilers, whose CPU a poll would take).
 constexpr size_t kMaxPeers = 256;
 constexpr const char* kPreloadLibrary = "libfss-preload.so";
 
@@ -259,6 +262,7 @@ class Supervisor {
         preload_socket_(std::move(preload_socket)) {
     cpu_set_t cpus;
     spin_ = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1;
+    own_empty_path_links_ = ProbeEmptyPathLinks();
   }
   // How many calls came as notifications and through the preload channel.
   uint64_t notified() const { return notified_; }
@@ -314,6 +318,16 @@ class Supervisor {
   int64_t Unlink(int64_t dirfd, uint64_t path, int flags);
   int64_t Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, const open_how* how);
   int64_t FdMeta(int64_t fd, const std::function<int(int)>& op);
+  // linkat(AT_EMPTY_PATH), linking a descriptor, takes CAP_DAC_READ_SEARCH
+  // until Linux 6.10 (else ENOENT before any lookup); from 6.10 a file the
+  // caller opened itself is enough. ProbeEmptyPathLinks asks the running
+  // kernel whether this process may link its own files so (a descriptor of
+  // the run area linked onto the area itself: EEXIST when allowed, ENOENT
+  // when not, nothing made either way); EmptyPathLinkAllowed answers for
+  // the caller: that, or its own CAP_DAC_READ_SEARCH (capget), and no when
+  // it cannot be told.
+  bool ProbeEmptyPathLinks() const;
+  bool EmptyPathLinkAllowed();
   // Takes the caller's umask; false (refuse: EPERM) when its status cannot
   // be read or its file-system uid/gid differ from this process's. What
   // /proc/PID/status said is kept per process while it lives (a pidfd tells
@@ -377,6 +391,7 @@ class Supervisor {
   std::vector<Peer> peers_;
   int peer_pidfd_ = -1;  // the call being served came from this peer
   bool spin_ = false;    // more than one CPU: poll a while after a peer's request
+  bool own_empty_path_links_ = false;  // ProbeEmptyPathLinks
   uint64_t notified_ = 0;
   uint64_t preloaded_ = 0;
 };
@@ -747,6 +762,19 @@ int64_t Supervisor::Open(int64_t dirfd, uint64_t path, int flags, mode_t mode, c
   return 0;
 }
 
+bool Supervisor::ProbeEmptyPathLinks() const {
+  sys::UniqueFd dir(::open(area_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  return dir.valid() && linkat(dir.get(), "", AT_FDCWD, area_.c_str(), AT_EMPTY_PATH) != 0 && errno == EEXIST;
+}
+
+bool Supervisor::EmptyPathLinkAllowed() {
+  if (own_empty_path_links_) return true;
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, pid_};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0 || !StillWaiting()) return false;
+  return (data[CAP_TO_INDEX(CAP_DAC_READ_SEARCH)].effective & CAP_TO_MASK(CAP_DAC_READ_SEARCH)) != 0;
+}
+
 // fchmod/fchown on a descriptor of the caller: saved by the path it has now.
 int64_t Supervisor::FdMeta(int64_t fd, const std::function<int(int)>& op) {
   char link[64];
@@ -889,7 +917,17 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       sys::UniqueFd from_dir;
       std::string from_name;
       int from_flags = 0;
-      if (flags & AT_EMPTY_PATH) {  // link a descriptor (O_TMPFILE): through its /proc link
+      // The kernel's refusals first: unknown flags, then a descriptor the
+      // caller may not link.
+      if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
+      if ((flags & AT_EMPTY_PATH) != 0 && !EmptyPathLinkAllowed()) return -ENOENT;
+      bool link_fd = false;  // an empty path with AT_EMPTY_PATH: the descriptor itself
+      if (flags & AT_EMPTY_PATH) {
+        Result<std::string> old_path = ReadString(a[1]);
+        if (!old_path.ok()) return NegErrno(old_path.status());
+        link_fd = old_path->empty();
+      }
+      if (link_fd) {  // link a descriptor (O_TMPFILE): through its /proc link
         Result<sys::UniqueFd> f = BaseDir(a[0]);
         if (!f.ok()) return NegErrno(f.status());
         from_dir = std::move(*f);
@@ -1098,7 +1136,8 @@ bool Supervisor::Serve(pid_t child, int* status) {
   // kCommitWindow of the first of them (or at kGroupRecords of them, see
   // RunUnder), and when the session ends.
   int64_t first_unsynced = 0;
-  int64_t spin_until = 0;
+  int64_t spin_until = 0;  // polling for the next peer request until then
+  sys::AdaptivePoll peer_poll;
   std::vector<pollfd> fds;
   for (;;) {
     int timeout = -1;
@@ -1123,7 +1162,8 @@ bool Supervisor::Serve(pid_t child, int* status) {
     if (spin_until != 0 && MonotonicNs() < spin_until) {
       timeout = 0;
       sched_yield();
-    } else {
+    } else if (spin_until != 0) {
+      peer_poll.Record(false);  // the poll ran out with no request
       spin_until = 0;
     }
     fds.resize(3 + peers_.size());
@@ -1142,7 +1182,11 @@ bool Supervisor::Serve(pid_t child, int* status) {
       served = true;
       if (!ServePeer(peers_[i])) peers_.erase(peers_.begin() + static_cast<std::ptrdiff_t>(i));
     }
-    if (served && spin_) spin_until = MonotonicNs() + kPeerSpinNs;
+    if (served && spin_) {
+      if (spin_until != 0) peer_poll.Record(true);  // it came while polling
+      const int64_t budget = std::chrono::nanoseconds(peer_poll.Budget()).count();
+      spin_until = budget > 0 ? MonotonicNs() + budget : 0;
+    }
     if (fds[2].revents & POLLIN) AcceptPeer();
     pollfd& p = fds[0];
     if (p.revents == 0) continue;  // only the child exited, or only peers

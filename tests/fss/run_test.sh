@@ -195,8 +195,10 @@ channel=$(sed -n 's/.*, \([0-9]*\) through the preload channel$/\1/p' "$T/stats"
 rc_off=$?
 channel_off=$(sed -n 's/.*, \([0-9]*\) through the preload channel$/\1/p' "$T/stats")
 "$FSS" restore --root "$R" > /dev/null 2>&1
-# 92 opens, and 11 unlink, rmdir, unlinkat, utimensat and futimens calls.
-if [ $rc -ne 0 ] || [ $rc_off -ne 0 ] || [ "${channel:-0}" -lt 103 ] || [ "$channel_off" != 0 ]; then
+# 92 opens and 11 unlink, rmdir, unlinkat, utimensat and futimens calls;
+# with RLIMIT_NOFILE at 1024 (the guest) the last two opens find the table
+# full and take the notified path.
+if [ $rc -ne 0 ] || [ $rc_off -ne 0 ] || [ "${channel:-0}" -lt 101 ] || [ "$channel_off" != 0 ]; then
   echo "FAIL preload-used: exit $rc/$rc_off, $channel/$channel_off calls through the channel"; cat "$T/stats"
   fails=$((fails + 1))
 else
