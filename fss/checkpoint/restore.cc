@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -34,19 +35,12 @@ std::map<std::string, PathRecords> GroupByPath(const std::vector<Record>& record
   return out;
 }
 
-// Opens directory `rel` of the tree, creating missing directories on the way.
-Result<sys::UniqueFd> OpenTreeDir(const Root& root, std::string_view rel) {
-  Result<sys::UniqueFd> fd = root.OpenDir(rel);
-  if (fd.ok() || rel.empty()) return fd;
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd parent, OpenTreeDir(root, DirName(rel)));
-  RAMS_RETURN_IF_ERROR(EnsureDir(parent.get(), std::string(BaseName(rel))));
-  return root.OpenDir(rel);
-}
-
-// A directory of the area, opened by OpenAreaDir. A saved directory keeps the
-// mode it had (a chmod 0600 one too), which its unprivileged owner cannot
-// search: each directory on the way is made searchable while this lives
-// (WritableDir), and gets its saved mode back afterwards.
+// A directory of the area, opened by OpenAreaDir, or of the tree
+// (OpenTreeDir). A saved directory keeps the mode it had (a chmod 0600 one
+// too), and a program may have taken its own directories' permissions
+// likewise, which their unprivileged owner cannot search: each directory on
+// the way is made searchable while this lives (WritableDir), and gets its
+// mode back afterwards.
 struct AreaDir {
   std::vector<std::pair<sys::UniqueFd, std::unique_ptr<WritableDir>>> way;  // the area's top first
   int fd() const { return way.back().first.get(); }
@@ -71,6 +65,37 @@ Result<AreaDir> OpenAreaDir(int area_fd, std::string_view rel) {
     sys::UniqueFd fd(::openat(area_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid()) return ErrnoError("open the area");
     out.way.emplace_back(std::move(fd), nullptr);
+  }
+  return out;
+}
+
+// Directory `rel` of the tree (canonical, root-relative), component by
+// component from the root without following a symlink, so it never leaves
+// the tree. Each directory on the way is widened (AreaDir). A missing one,
+// or a non-directory in its place, is made a directory when `create`, else
+// the walk ends with ENOENT or ENOTDIR.
+Result<AreaDir> OpenTreeDir(const Root& root, std::string_view rel, bool create) {
+  AreaDir out;
+  sys::UniqueFd top(::openat(root.fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!top.valid()) return ErrnoError("open the root");
+  auto widened_top = std::make_unique<WritableDir>(top.get());
+  out.way.emplace_back(std::move(top), std::move(widened_top));
+  const std::string path(rel);
+  for (size_t begin = 0; begin < path.size();) {
+    size_t end = std::min(path.find('/', begin), path.size());
+    std::string c = path.substr(begin, end - begin);
+    begin = end + 1;
+    if (c.empty() || c == ".") continue;
+    if (c == "..") return Error(EINVAL, "not a canonical path: " + path);
+    const int at = out.fd();
+    sys::UniqueFd fd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid() && create && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
+      RAMS_RETURN_IF_ERROR(EnsureDir(at, c));
+      fd = sys::UniqueFd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!fd.valid()) return ErrnoError("open directory " + path.substr(0, end));
+    auto widened = std::make_unique<WritableDir>(fd.get());
+    out.way.emplace_back(std::move(fd), std::move(widened));
   }
   return out;
 }
@@ -155,12 +180,17 @@ Status RestoreOne(const Root& root, int area_fd, const Record& r, SyncBatch* bat
       errno == ENOENT) {
     return Status::Ok();
   }
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd parent, OpenTreeDir(root, DirName(r.path)));
+  // A path that did not exist is not there when a directory on its way is
+  // missing (or not a directory): nothing is made for it.
+  const bool absent = r.kind == RecordKind::kAbsent;
+  Result<AreaDir> way = OpenTreeDir(root, DirName(r.path), !absent);
+  if (absent && !way.ok() && (way.code() == ENOENT || way.code() == ENOTDIR)) return Status::Ok();
+  if (!way.ok()) return way.status();
+  const int parent = way->fd();  // widened: a read-only parent, for a non-root server
   std::string name(BaseName(r.path));
-  WritableDir writable(parent.get());  // a read-only parent, for a non-root server
-  RAMS_RETURN_IF_ERROR(RemoveTree(parent.get(), name));
-  RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent.get(), name, batch, progress));
-  sys::UniqueFd dir(::openat(parent.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  RAMS_RETURN_IF_ERROR(RemoveTree(parent, name));
+  RAMS_RETURN_IF_ERROR(RestoreEntry(root, area_fd, r, parent, name, batch, progress));
+  sys::UniqueFd dir(::openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) return ErrnoError("open directory of " + r.path);
   return batch->Add(std::move(dir));
 }
@@ -201,7 +231,19 @@ Status RestoreEntry(const Root& root, int area_fd, const Record& r, int parent, 
 }
 
 Status RestoreDirMetadata(const Root& root, const Record& r, SyncBatch* batch) {
-  RAMS_ASSIGN_OR_RETURN(sys::UniqueFd dir, root.OpenDir(r.path));
+  // Reached through its parents widened (OpenTreeDir), not itself: its own
+  // mode is the one set here.
+  sys::UniqueFd dir;
+  std::optional<AreaDir> way;
+  if (r.path.empty()) {
+    RAMS_ASSIGN_OR_RETURN(dir, root.OpenDir(r.path));
+  } else {
+    RAMS_ASSIGN_OR_RETURN(AreaDir parents, OpenTreeDir(root, DirName(r.path), /*create=*/false));
+    const std::string name(BaseName(r.path));
+    dir = sys::UniqueFd(::openat(parents.fd(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir.valid()) return ErrnoError("open directory " + r.path);
+    way = std::move(parents);
+  }
   // Its mode is set below: a non-root server may first need to search it.
   RAMS_RETURN_IF_ERROR(AddOwnerRwx(dir.get()));
   sys::UniqueFd fd(::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -73,8 +73,11 @@ while [ "$s" -le "$SEEDS" ]; do
     echo "FAIL seed $s: trees differ"; snap "$T/direct" > "$T/a.snap"; snap "$T/fss" > "$T/b.snap"
     diff "$T/a.snap" "$T/b.snap" | head -20; fails=$((fails + 1))
   else
-    "$FSS" restore --root "$T/fss" > /dev/null
-    if [ "$(snap "$T/fss")" != "$start" ]; then
+    "$FSS" restore --root "$T/fss" > /dev/null 2> "$T/restore.err"
+    rrc=$?
+    if [ $rrc -ne 0 ] || [ -s "$T/restore.err" ]; then
+      echo "FAIL seed $s: restore exit $rrc"; cat "$T/restore.err"; fails=$((fails + 1))
+    elif [ "$(snap "$T/fss")" != "$start" ]; then
       echo "FAIL seed $s: restore"; echo "$start" > "$T/a.snap"; snap "$T/fss" > "$T/b.snap"
       diff "$T/a.snap" "$T/b.snap" | head -20; fails=$((fails + 1))
     else
