@@ -300,8 +300,12 @@ class Supervisor {
   Status ReadMem(uint64_t addr, void* out, size_t len);
   Result<sys::UniqueFd> BaseDir(int64_t dirfd);
   Result<Target> Locate(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash = Slash::kLookup);
+  // The same for a path copied out of the caller already (read once: the
+  // copy that decided is the one resolved).
+  Result<Target> Locate(int64_t dirfd, std::string path, bool follow, Slash slash = Slash::kLookup);
   // As Locate, but an error of the final component is left in final_err.
   Result<Target> LocateDeferred(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash);
+  Result<Target> LocateDeferred(int64_t dirfd, std::string path, bool follow, Slash slash);
   // mkdir, mknod, symlink, the new name of link: the kernel's EEXIST (an
   // existing name, whatever follows) and ENOENT ("name/" of a missing name,
   // except for mkdir) come before any save; 0 when the call may go on.
@@ -532,13 +536,22 @@ Result<Target> Supervisor::LocatePath(int base, std::string path, bool follow, i
 }
 
 Result<Target> Supervisor::Locate(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash) {
-  Result<Target> t = LocateDeferred(dirfd, path_addr, follow, slash);
+  RAMS_ASSIGN_OR_RETURN(std::string path, ReadString(path_addr));
+  return Locate(dirfd, std::move(path), follow, slash);
+}
+
+Result<Target> Supervisor::Locate(int64_t dirfd, std::string path, bool follow, Slash slash) {
+  Result<Target> t = LocateDeferred(dirfd, std::move(path), follow, slash);
   if (t.ok() && t->final_err != 0) return Error(t->final_err, "lookup");
   return t;
 }
 
 Result<Target> Supervisor::LocateDeferred(int64_t dirfd, uint64_t path_addr, bool follow, Slash slash) {
   RAMS_ASSIGN_OR_RETURN(std::string path, ReadString(path_addr));
+  return LocateDeferred(dirfd, std::move(path), follow, slash);
+}
+
+Result<Target> Supervisor::LocateDeferred(int64_t dirfd, std::string path, bool follow, Slash slash) {
   const bool slashed = path.size() > 1 && path.back() == '/';
   // A lookup of "name/" follows a final symlink, even under O_NOFOLLOW.
   if (slashed && slash == Slash::kLookup) follow = true;
@@ -921,20 +934,17 @@ int64_t Supervisor::Perform(const seccomp_notif& req) {
       // caller may not link.
       if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) != 0) return -EINVAL;
       if ((flags & AT_EMPTY_PATH) != 0 && !EmptyPathLinkAllowed()) return -ENOENT;
-      bool link_fd = false;  // an empty path with AT_EMPTY_PATH: the descriptor itself
-      if (flags & AT_EMPTY_PATH) {
-        Result<std::string> old_path = ReadString(a[1]);
-        if (!old_path.ok()) return NegErrno(old_path.status());
-        link_fd = old_path->empty();
-      }
-      if (link_fd) {  // link a descriptor (O_TMPFILE): through its /proc link
+      Result<std::string> old_path = ReadString(is_at ? a[1] : a[0]);
+      if (!old_path.ok()) return NegErrno(old_path.status());
+      // An empty path with AT_EMPTY_PATH: the descriptor itself.
+      if ((flags & AT_EMPTY_PATH) != 0 && old_path->empty()) {  // (O_TMPFILE): through its /proc link
         Result<sys::UniqueFd> f = BaseDir(a[0]);
         if (!f.ok()) return NegErrno(f.status());
         from_dir = std::move(*f);
         from_name = proc_path(from_dir.get());
         from_flags = AT_SYMLINK_FOLLOW;
       } else {
-        Result<Target> from = Locate(is_at ? a[0] : AT_FDCWD, is_at ? a[1] : a[0], flags & AT_SYMLINK_FOLLOW);
+        Result<Target> from = Locate(is_at ? a[0] : AT_FDCWD, std::move(*old_path), flags & AT_SYMLINK_FOLLOW);
         if (!from.ok()) return NegErrno(from.status());
         if (!from->exists) return -ENOENT;  // the source is looked up first
         if (from->inside && root_.IsHidden(from->rel)) return -ENOENT;
