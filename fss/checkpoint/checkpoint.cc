@@ -376,16 +376,18 @@ class NormalPriority {
 }  // namespace
 
 Status Checkpoint::BeforeChange(const std::string& rel, Change change, int parent) {
-  Result<bool> saved = Save(rel, change, parent, nullptr);
-  if (!saved.ok()) return saved.status();
-  // The last step: the save is durable and the change has not been made.
-  return *saved ? Fault("change") : Status::Ok();
+  return BeforeChangeSeen(rel, change, parent, nullptr);
 }
 
 Status Checkpoint::BeforeChange(const std::string& rel, Change change, int parent, const Seen& seen) {
   RAMS_CHECK(parent >= 0);
-  Result<bool> saved = Save(rel, change, parent, &seen);
+  return BeforeChangeSeen(rel, change, parent, &seen);
+}
+
+Status Checkpoint::BeforeChangeSeen(const std::string& rel, Change change, int parent, const Seen* seen) {
+  Result<bool> saved = Save(rel, change, parent, seen);
   if (!saved.ok()) return saved.status();
+  // The last step: the save is durable and the change has not been made.
   return *saved ? Fault("change") : Status::Ok();
 }
 
@@ -406,10 +408,16 @@ Result<bool> Checkpoint::Save(const std::string& rel, Change change, int parent_
     RAMS_ASSIGN_OR_RETURN(opened, root_.OpenDir(DirName(rel)));
   }
   const int parent = parent_fd < 0 ? opened.get() : parent_fd;
-  struct stat st;
-  if (seen != nullptr) st = seen->st;
-  if (seen != nullptr ? !seen->exists : ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (seen == nullptr && errno != ENOENT) return ErrnoError("lstat " + rel);
+  struct stat st = {};
+  bool exists;
+  if (seen != nullptr) {
+    exists = seen->exists;
+    st = seen->st;
+  } else {
+    exists = ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!exists && errno != ENOENT) return ErrnoError("lstat " + rel);
+  }
+  if (!exists) {
     Record r;
     r.kind = RecordKind::kAbsent;
     r.path = rel;

@@ -166,6 +166,8 @@ class Checkpoint {
   Status Load(OpenMode mode) EXCLUDES(mu_);
   Status BeginLocked() REQUIRES(mu_);
   std::string MovedLocationLocked(std::string_view rel) const REQUIRES(mu_);
+  // Both BeforeChange: `seen` null when the save makes its own lstat.
+  Status BeforeChangeSeen(const std::string& rel, Change change, int parent, const Seen* seen) EXCLUDES(mu_);
   // Saves `rel` unless covered: true when a record was written.
   Result<bool> Save(const std::string& rel, Change change, int parent, const Seen* seen) EXCLUDES(mu_);
   bool Covered(const std::string& rel) const REQUIRES(mu_);

@@ -1108,8 +1108,6 @@ bool Supervisor::ServePeer(Peer& peer) {
     ++preloaded_;
     if (q.nr == SYS_openat && v == 0 && fd_.valid()) {
       r.kind = FSS_PRELOAD_FD;
-    } else if (v == INT64_MIN) {
-      r.kind = FSS_PRELOAD_FALLBACK;  // not one to perform (none of these calls is)
     } else {
       // An open answers with a descriptor or an error; unlinkat and
       // utimensat with 0 or an error.
