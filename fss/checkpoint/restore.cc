@@ -35,69 +35,54 @@ std::map<std::string, PathRecords> GroupByPath(const std::vector<Record>& record
   return out;
 }
 
-// A directory of the area, opened by OpenAreaDir, or of the tree
-// (OpenTreeDir). A saved directory keeps the mode it had (a chmod 0600 one
-// too), and a program may have taken its own directories' permissions
-// likewise, which their unprivileged owner cannot search: each directory on
-// the way is made searchable while this lives (WritableDir), and gets its
-// mode back afterwards.
+// A directory of the area or of the tree, opened by OpenWidened. A saved
+// directory keeps the mode it had (a chmod 0600 one too), and a program may
+// have taken its own directories' permissions likewise, which their
+// unprivileged owner cannot search: each directory on the way is made
+// searchable while this lives (WritableDir), and gets its mode back
+// afterwards.
 struct AreaDir {
-  std::vector<std::pair<sys::UniqueFd, std::unique_ptr<WritableDir>>> way;  // the area's top first
+  std::vector<std::pair<sys::UniqueFd, std::unique_ptr<WritableDir>>> way;  // `top` first
   int fd() const { return way.back().first.get(); }
 };
 
-Result<AreaDir> OpenAreaDir(int area_fd, std::string_view rel) {
+// Directory `rel` (canonical, relative) beneath `top`, component by
+// component without following a symlink, so it never leaves `top`; each
+// directory on the way, `top` too, widened. A missing one, or a
+// non-directory in its place, is made a directory when `create`, else the
+// walk ends with ENOENT or ENOTDIR. `what` names `top` in errors.
+Result<AreaDir> OpenWidened(int top, std::string_view rel, bool create, std::string_view what) {
   AreaDir out;
-  int at = area_fd;
-  std::string path(rel);
-  for (size_t begin = 0; begin < path.size();) {
-    size_t end = std::min(path.find('/', begin), path.size());
-    std::string c = path.substr(begin, end - begin);
-    begin = end + 1;
-    if (c.empty() || c == ".") continue;
-    sys::UniqueFd fd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoError("open saved directory " + path);
-    auto widened = std::make_unique<WritableDir>(fd.get());
-    at = fd.get();
-    out.way.emplace_back(std::move(fd), std::move(widened));
-  }
-  if (out.way.empty()) {
-    sys::UniqueFd fd(::openat(area_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!fd.valid()) return ErrnoError("open the area");
-    out.way.emplace_back(std::move(fd), nullptr);
-  }
-  return out;
-}
-
-// Directory `rel` of the tree (canonical, root-relative), component by
-// component from the root without following a symlink, so it never leaves
-// the tree. Each directory on the way is widened (AreaDir). A missing one,
-// or a non-directory in its place, is made a directory when `create`, else
-// the walk ends with ENOENT or ENOTDIR.
-Result<AreaDir> OpenTreeDir(const Root& root, std::string_view rel, bool create) {
-  AreaDir out;
-  sys::UniqueFd top(::openat(root.fd(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!top.valid()) return ErrnoError("open the root");
-  auto widened_top = std::make_unique<WritableDir>(top.get());
-  out.way.emplace_back(std::move(top), std::move(widened_top));
+  sys::UniqueFd top_fd(::openat(top, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!top_fd.valid()) return ErrnoError("open " + std::string(what));
+  auto widened_top = std::make_unique<WritableDir>(top_fd.get());
+  out.way.emplace_back(std::move(top_fd), std::move(widened_top));
   const std::string path(rel);
   for (size_t begin = 0; begin < path.size();) {
     size_t end = std::min(path.find('/', begin), path.size());
     std::string c = path.substr(begin, end - begin);
     begin = end + 1;
     if (c.empty() || c == ".") continue;
-    if (c == "..") return Error(EINVAL, "not a canonical path: " + path);
+    if (c == "..") return Error(EINVAL, "not a canonical path in " + std::string(what) + ": " + path);
     const int at = out.fd();
     sys::UniqueFd fd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid() && create && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)) {
       RAMS_RETURN_IF_ERROR(EnsureDir(at, c));
       fd = sys::UniqueFd(::openat(at, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     }
-    if (!fd.valid()) return ErrnoError("open directory " + path.substr(0, end));
+    if (!fd.valid()) return ErrnoError("open directory " + path.substr(0, end) + " in " + std::string(what));
     auto widened = std::make_unique<WritableDir>(fd.get());
     out.way.emplace_back(std::move(fd), std::move(widened));
   }
   return out;
+}
+
+Result<AreaDir> OpenAreaDir(int area_fd, std::string_view rel) {
+  return OpenWidened(area_fd, rel, /*create=*/false, "the area");
+}
+
+Result<AreaDir> OpenTreeDir(const Root& root, std::string_view rel, bool create) {
+  return OpenWidened(root.fd(), rel, create, "the root");
 }
 
 // "restore: 12/40 saved paths, 3012 entries copied" on a terminal, at most
