@@ -32,6 +32,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "snap_common.h"
+
 static uint64_t state;
 static unsigned pick(unsigned n) {
   state ^= state << 13;
@@ -187,25 +189,13 @@ static void add_line(const char* text) {
   if (lines[nlines++] == NULL) exit(3);
 }
 
-static char type_of(mode_t m) {
-  return S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISFIFO(m) ? 'p' : S_ISSOCK(m) ? 's'
-       : S_ISCHR(m) ? 'c' : S_ISBLK(m) ? 'b' : '?';
-}
-
-/* FNV-1a over a file's bytes; 0 and 1 when it cannot be read. */
+/* 1 and *out for a file this user can read, else 0. */
 static int hash_file(int dir, const char* name, uint64_t* out) {
   int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return 0;
-  uint64_t h = 1469598103934665603ull;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) {
-    for (ssize_t i = 0; i < n; ++i) h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
-  }
+  const int ok = SnapHashFd(fd, out);
   close(fd);
-  if (n < 0) return 0;
-  *out = h;
-  return 1;
+  return ok;
 }
 
 static void snap_entry(int dir, const char* name, const char* path) {
@@ -217,7 +207,7 @@ static void snap_entry(int dir, const char* name, const char* path) {
     target[n > 0 ? n : 0] = '\0';
   }
   char line[8192];
-  snprintf(line, sizeof(line), "%s %c %o %lld %lu %s", path, type_of(st.st_mode), (unsigned)(st.st_mode & 07777),
+  snprintf(line, sizeof(line), "%s %c %o %lld %lu %s", path, SnapType(st.st_mode), (unsigned)(st.st_mode & 07777),
            (long long)st.st_size, (unsigned long)st.st_nlink, target);
   add_line(line);
   uint64_t h;
@@ -243,8 +233,6 @@ static void snap_entry(int dir, const char* name, const char* path) {
   closedir(d);
 }
 
-static int by_bytes(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
-
 static int snap(const char* dir) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
@@ -253,7 +241,7 @@ static int snap(const char* dir) {
   }
   snap_entry(fd, ".", ".");
   close(fd);
-  qsort(lines, nlines, sizeof(*lines), by_bytes);
+  qsort(lines, nlines, sizeof(*lines), SnapCompareLines);
   for (size_t i = 0; i < nlines; ++i) puts(lines[i]);
   return 0;
 }

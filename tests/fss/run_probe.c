@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "preload_wire.h"
+#include "snap_common.h"
 
 static void* writer(void* arg) {
   long n = (long)arg;
@@ -138,33 +139,19 @@ static size_t snap_count;
 static int snap_err;
 
 static uint64_t ContentHash(const char* path) {
-  uint64_t h = 14695981039346656037ull;
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) { snap_err = errno; return 0; }
-  unsigned char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0)
-    for (ssize_t i = 0; i < n; ++i) h = (h ^ buf[i]) * 1099511628211ull;
-  if (n < 0) snap_err = errno;
+  uint64_t h = 0;
+  if (!SnapHashFd(fd, &h)) snap_err = errno;
   close(fd);
   return h;
-}
-
-static char TypeLetter(mode_t m) {
-  if (S_ISREG(m)) return 'f';
-  if (S_ISDIR(m)) return 'd';
-  if (S_ISLNK(m)) return 'l';
-  if (S_ISFIFO(m)) return 'p';
-  if (S_ISSOCK(m)) return 's';
-  if (S_ISCHR(m)) return 'c';
-  return S_ISBLK(m) ? 'b' : '?';
 }
 
 static int SnapEntry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
   (void)ftw;
   if (flag == FTW_NS || flag == FTW_DNR || snap_count == kSnapMaxEntries) { snap_err = EIO; return 1; }
   char line[2 * PATH_MAX + 160];
-  int n = snprintf(line, sizeof(line), "%s %c %o %u %u", path, TypeLetter(st->st_mode),
+  int n = snprintf(line, sizeof(line), "%s %c %o %u %u", path, SnapType(st->st_mode),
                    (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid);
   if (!S_ISDIR(st->st_mode)) {
     char target[PATH_MAX] = "";
@@ -183,17 +170,13 @@ static int SnapEntry(const char* path, const struct stat* st, int flag, struct F
   return 0;
 }
 
-static int CompareLines(const void* a, const void* b) {
-  return strcmp(*(char* const*)a, *(char* const*)b);
-}
-
 static int snap(void) {
   snap_lines = calloc(kSnapMaxEntries, sizeof(char*));
   if (snap_lines == NULL || nftw(".", SnapEntry, 64, FTW_PHYS) != 0 || snap_err != 0) {
     fprintf(stderr, "run_probe snap: %s\n", strerror(snap_err ? snap_err : errno));
     return 1;
   }
-  qsort(snap_lines, snap_count, sizeof(char*), CompareLines);
+  qsort(snap_lines, snap_count, sizeof(char*), SnapCompareLines);
   for (size_t i = 0; i < snap_count; ++i) puts(snap_lines[i]);
   return 0;
 }
