@@ -197,7 +197,7 @@ Barrier::Broke Barrier::BreakGeneration(uint32_t generation, uint32_t reason) {
 
 Status Barrier::BrokenError() const {
   // Relaxed: read after a seq_cst load saw the broken bit, which was set
-  // (seq_cst) after this store in Break or Wait.
+  // (seq_cst) after this store in BreakGeneration (or the old Break).
   uint32_t reason = AsAtomic(broken_reason_).load(std::memory_order_relaxed);
   return Error(EPIPE, reason == kTimedOut ? "barrier broken: a member timed out"
                                           : "barrier broken: a member died");
